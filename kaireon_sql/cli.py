@@ -1,0 +1,131 @@
+"""`kaireon`: validate, compile and run decisioning config in a dbt project."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .errors import KaireonError
+
+
+def _project(args):
+    from .project_files import DbtProject
+
+    return DbtProject(Path(args.project_dir).resolve(), Path(args.profiles_dir).resolve() if args.profiles_dir else None,
+                      args.target)
+
+
+def _config_dir(args, project) -> Path:
+    return Path(args.config).resolve() if args.config else project.config_dir
+
+
+def _load(args, project):
+    from .config import load_project
+
+    return load_project(_config_dir(args, project), display_root=project.root)
+
+
+def _compile(args, project, quiet: bool = False):
+    from .compiler import compile_project
+    from .dialect import engine
+    from .writer import model_files, write_models
+
+    config = _load(args, project)
+    eng = engine(args.engine or project.engine_name())
+    models = compile_project(config, eng)
+    source = _config_dir(args, project)
+    try:
+        shown = str(source.relative_to(project.root))
+    except ValueError:
+        shown = str(source)
+    files = model_files(models, eng, shown + "/")
+    changed = write_models(files, Path(args.out).resolve() if args.out else project.out_dir)
+    if not quiet:
+        print(f"compiled {len(config.flows)} flow(s) for {eng.name} into "
+              f"{args.out or project.out_dir.relative_to(project.root)}: {len(changed['written'])} written, "
+              f"{len(changed['unchanged'])} unchanged, {len(changed['removed'])} removed")
+    return eng
+
+
+def cmd_validate(args) -> int:
+    project = _project(args)
+    config = _load(args, project)
+    from .compiler import compile_project
+    from .dialect import engine
+
+    compile_project(config, engine(args.engine or "duckdb"))
+    counts = ", ".join(f"{len(v)} {k}" for k, v in config.objects.items() if v)
+    print(f"config OK: {counts}")
+    return 0
+
+
+def cmd_compile(args) -> int:
+    _compile(args, _project(args))
+    return 0
+
+
+def cmd_run(args) -> int:
+    from . import runner
+
+    project = _project(args)
+    eng = _compile(args, project)
+    variables = runner.run_vars(args.as_of, args.run_id, args.channel)
+    runner.build(project, variables, quiet=args.quiet_dbt)
+    print("\n".join(runner.summary(project, eng, variables).lines()))
+    return 0
+
+
+def cmd_init(args) -> int:
+    from .scaffold import init_project
+
+    for line in init_project(Path(args.project_dir).resolve(), package=args.package, force=args.force):
+        print(line)
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="kaireon", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def common(sp, compile_opts=True):
+        sp.add_argument("--project-dir", default=".", help="the dbt project (default: current directory)")
+        sp.add_argument("--config", help="config folder (default: <project>/decisioning)")
+        if compile_opts:
+            sp.add_argument("--profiles-dir", help="folder of profiles.yml (default: as dbt looks it up)")
+            sp.add_argument("--target", help="dbt target (default: the profile's)")
+            sp.add_argument("--engine", help="compile for this engine instead of the target's type")
+            sp.add_argument("--out", help="folder for the generated models (default: <project>/models/kaireon)")
+
+    v = sub.add_parser("validate", help="check the config; writes nothing")
+    common(v, compile_opts=False)
+    v.add_argument("--engine", help="engine to compile for while checking (default duckdb)")
+    v.set_defaults(func=cmd_validate)
+    c = sub.add_parser("compile", help="write the dbt models for the config")
+    common(c)
+    c.set_defaults(func=cmd_compile)
+    r = sub.add_parser("run", help="compile, dbt build, and print a summary of the decisions")
+    common(r)
+    r.add_argument("--as-of", help="timestamp to decide at, e.g. 2026-11-20T15:00:00Z (default: now)")
+    r.add_argument("--run-id", help="run id (default: <flow key>@<as_of>)")
+    r.add_argument("--channel", help="channel for flows without flowConfig.channel")
+    r.add_argument("--quiet-dbt", action="store_true", help="hide dbt's own log lines")
+    r.set_defaults(func=cmd_run)
+    i = sub.add_parser("init", help="scaffold a config folder and a DuckDB profile into a dbt project")
+    i.add_argument("--project-dir", default=".", help="the dbt project (created if missing)")
+    i.add_argument("--package", help="where this package is, for packages.yml (path or git URL; default: installed location)")
+    i.add_argument("--force", action="store_true", help="overwrite scaffolded files that exist")
+    i.set_defaults(func=cmd_init)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except KaireonError as exc:
+        print(f"kaireon {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,172 @@
+"""Config -> dbt models: the list of models (SQL trees plus properties) a project compiles to."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlglot import exp
+
+from .config.project import Project
+from .dialect import Engine, relation
+from .errors import ConfigError, ConfigErrors
+from .flow import outputs
+from .flow.candidates import candidates_model, plan_candidates
+from .flow.context import FlowContext
+from .flow.customers import RUN_PARAMS, customers_model
+from .flow.features import Features
+from .flow.offers import OFFERS_MODEL, offers_model
+
+STAGES = ["consent", "qualification", "filter", "contact_policy"]
+GROUPS = ["treatment", "holdout"]
+
+
+@dataclass
+class Model:
+    """One dbt model: its SQL (a sqlglot tree, or Jinja text for macro-backed models) and properties."""
+
+    name: str
+    sql: exp.Expression | str
+    description: str
+    columns: dict[str, dict] = field(default_factory=dict)  # name -> {description, data_tests}
+    tests: list[dict] = field(default_factory=list)
+    materialized: str = "table"
+
+
+def _not_null(*names: str, **described: str) -> dict[str, dict]:
+    cols = {n: {"description": described.get(n, ""), "data_tests": ["not_null"]} for n in names}
+    return cols
+
+
+def _unique(*columns: str) -> dict:
+    return {"kaireon_sql.unique_combination": {"arguments": {"columns": list(columns)}}}
+
+
+def _accepted(values: list[str]) -> dict:
+    return {"accepted_values": {"arguments": {"values": values}}}
+
+
+COLUMN_DOCS = {
+    "run_id": "The run's id: the `run_id` var, else '<flow key>@<as_of>'.",
+    "as_of": "The timestamp (UTC) the run decided at: the `as_of` var.",
+    "decision_flow_key": "Key of the Decision Flow.",
+    "decision_flow_version": "The flow's `version` field.",
+    "config_hash": "Hash of the config this flow's decisions depend on.",
+    "customer_id": "Customer key.",
+    "channel": "Channel the decision is for.",
+    "rank": "Position among the customer's decisions, 1 = best (score desc, priority desc, offer id asc).",
+    "offer_id": "Offer id (the config `id`, else its name).",
+    "offer_name": "Offer name.",
+    "category_name": "Name of the offer's category.",
+    "priority": "Offer priority.",
+    "score": "Score from the flow's score node.",
+    "personalization": "JSON object text: computed fields and properties for the creative.",
+    "experiment_group": "'treatment' or 'holdout'.",
+    "bucket": "Holdout bucket: int(md5(salt || ':' || customer_id)[:8], 16) % 10000.",
+    "stage": "Where the candidate was dropped: consent, qualification, filter or contact_policy.",
+    "rule_name": "Name of the first rule or policy that dropped the candidate.",
+    "reason": "Why, in KaireonAI's words.",
+}
+
+
+def _flow_models(ctx: FlowContext) -> list[Model]:
+    features = Features(ctx)
+    plan = plan_candidates(ctx, features)
+    candidates = candidates_model(ctx, features, plan)
+    customers = customers_model(ctx, features)
+    key = ctx.flow.key
+    decisions_cols = {c: {"description": COLUMN_DOCS.get(c, "")} for c in outputs.DECISION_COLUMNS}
+    for c in ("run_id", "as_of", "decision_flow_key", "customer_id", "channel", "rank", "offer_id", "experiment_group"):
+        decisions_cols[c]["data_tests"] = ["not_null"]
+    decisions_cols["experiment_group"]["data_tests"].append(_accepted(GROUPS))
+    decision_tests = [
+        _unique("run_id", "decision_flow_key", "customer_id", "rank"),
+        _unique("run_id", "decision_flow_key", "customer_id", "offer_id", "channel"),
+        {"kaireon_sql.rank_contiguous": {"arguments": {"partition_by": ["run_id", "decision_flow_key", "customer_id"]}}},
+    ]
+    assignment_cols = {c: {"description": COLUMN_DOCS.get(c, ""), "data_tests": ["not_null"]} for c in outputs.ASSIGNMENT_COLUMNS}
+    assignment_cols["experiment_group"]["data_tests"].append(_accepted(GROUPS))
+    assignment_cols["bucket"]["data_tests"].append({"kaireon_sql.value_between": {"arguments": {"min_value": 0, "max_value": 9999}}})
+    rejection_cols = {c: {"description": COLUMN_DOCS.get(c, "")} for c in outputs.REJECTION_COLUMNS}
+    for c in ("run_id", "customer_id", "offer_id", "stage", "rule_name", "reason"):
+        rejection_cols[c]["data_tests"] = ["not_null"]
+    rejection_cols["stage"]["data_tests"].append(_accepted(STAGES))
+    return [
+        Model(ctx.model("customers"), customers,
+              f"Flow '{key}': customers with the fields its enrich node loads, holdout bucket and group, and "
+              "history aggregates its rules read.",
+              _not_null("customer_id", "bucket", "experiment_group"), [_unique("customer_id")]),
+        Model(ctx.model("candidates"), candidates,
+              f"Flow '{key}': every customer x offer x channel candidate with its fate: reject_code (NULL = "
+              "survived), score and rank.",
+              _not_null("customer_id", "offer_id", "channel"), [_unique("customer_id", "offer_id", "channel")]),
+        Model(ctx.model("decisions"), outputs.decided_rows(ctx, delivered=True),
+              f"Flow '{key}': decisions to deliver.", decisions_cols, decision_tests),
+        Model(ctx.model("withheld_decisions"), outputs.decided_rows(ctx, delivered=False),
+              f"Flow '{key}': what holdout customers would have received (never delivered).",
+              {c: dict(v) for c, v in decisions_cols.items()}, decision_tests),
+        Model(ctx.model("assignments"), outputs.assignments(ctx),
+              f"Flow '{key}': experiment group of every customer the flow evaluated.",
+              assignment_cols, [_unique("run_id", "decision_flow_key", "customer_id")]),
+        Model(ctx.model("rejections"), outputs.rejections(ctx, plan),
+              f"Flow '{key}': one row per dropped candidate naming the first rule or policy that dropped it.",
+              rejection_cols),
+        Model(ctx.model("funnel"), outputs.funnel(ctx, plan),
+              f"Flow '{key}': candidate counts per stage.",
+              _not_null("run_id", "customers", "total_candidates"), [_unique("run_id", "decision_flow_key")]),
+    ]
+
+
+UNIONS = {
+    "kaireon_decisions": ("decisions", outputs.DECISION_COLUMNS,
+                          "Decisions to deliver, all flows (S4). Read by BI and reverse-ETL."),
+    "kaireon_withheld_decisions": ("withheld_decisions", outputs.DECISION_COLUMNS,
+                                   "What holdout customers would have received, all flows (S4). Never delivered."),
+    "kaireon_assignments": ("assignments", outputs.ASSIGNMENT_COLUMNS,
+                            "Experiment group of every evaluated customer, all flows (S4)."),
+    "kaireon_rejections": ("rejections", outputs.REJECTION_COLUMNS,
+                           "Dropped candidates with stage, rule and reason, all flows (S4)."),
+    "kaireon_funnel": ("funnel", outputs.FUNNEL_COLUMNS, "Per run and flow: candidates at each stage (S4)."),
+}
+
+
+def _union(flow_models: list[str], columns: tuple[str, ...]) -> exp.Expression:
+    selects = [exp.select(*[exp.column(c, quoted=True) for c in columns]).from_(relation(m)) for m in flow_models]
+    out: exp.Expression = selects[0]
+    for s in selects[1:]:
+        out = exp.union(out, s, distinct=False)
+    return out
+
+
+def compile_project(project: Project, engine: Engine) -> list[Model]:
+    """Every model of the project, or ConfigErrors naming each problem. Writes nothing."""
+    if not project.flows:
+        raise ConfigError(str(project.root), "no decisionFlows defined; nothing to compile")
+    slugs: dict[str, str] = {}
+    models: list[Model] = [
+        Model(RUN_PARAMS, "{{ kaireon_sql.run_params() }}",
+              "Run parameters: as_of (UTC), as_of_text, run_id and channel, from dbt vars (S3).",
+              _not_null("as_of", "as_of_text")),
+        Model(OFFERS_MODEL, offers_model(project, engine), "The offer catalogue from config, one row per offer.",
+              _not_null("offer_id", "offer_name"), [_unique("offer_id")]),
+    ]
+    errors: list[ConfigError] = []
+    per_flow: list[list[Model]] = []
+    for flow in project.flows:
+        try:
+            ctx = FlowContext(project, flow, engine)
+            if ctx.slug in slugs:
+                raise ConfigError(flow.location.at("key"),
+                                  f"flow key {flow.key!r} gives the same model names as flow {slugs[ctx.slug]!r}")
+            slugs[ctx.slug] = flow.key
+            per_flow.append(_flow_models(ctx))
+        except ConfigError as exc:
+            errors.append(exc)
+    if errors:
+        raise ConfigErrors(errors)
+    for flow_models in per_flow:
+        models.extend(flow_models)
+    prefixes = [f"kaireon_{slug}__" for slug in slugs]
+    for name, (part, columns, description) in UNIONS.items():
+        sample = next(m for m in per_flow[0] if m.name.endswith("__" + part))
+        models.append(Model(name, _union([p + part for p in prefixes], columns), description,
+                            {c: dict(v) for c, v in sample.columns.items()}, list(sample.tests)))
+    return models

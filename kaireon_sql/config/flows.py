@@ -1,0 +1,285 @@
+"""Decision Flows (v2 composable pipeline): flow config and the 13 node types."""
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import Field, model_validator
+
+from .base import ConfigObject, Model, tag_config
+from .rules import Operator, check_operand
+
+NODE_TYPES = (
+    "inventory", "match_creatives", "enrich", "qualify", "contact_policy", "filter",
+    "score", "rank", "group", "compute", "set_properties", "response", "call_flow",
+)
+
+
+class NodeConfig(Model):
+    pass
+
+
+class InventoryConfig(NodeConfig):
+    kaireon_type: Literal["inventory"] = Field(default="inventory", exclude=True)
+    scope: Literal["all", "category", "manual"] = "all"
+    category_ids: list[str] = []
+    offer_ids: list[str] = []
+    include_statuses: list[Literal["active", "inactive", "draft", "archived", "paused"]] = ["active"]
+
+    @model_validator(mode="after")
+    def _lists(self) -> "InventoryConfig":
+        if self.scope == "category" and not self.category_ids:
+            raise ValueError("scope 'category' needs 'categoryIds'")
+        if self.scope == "manual" and not self.offer_ids:
+            raise ValueError("scope 'manual' needs 'offerIds'")
+        return self
+
+
+class EnrichSource(Model):
+    schema_id: str
+    lookup_key: str = "customer_id"
+    fields: list[str] = []  # empty: every field of the schema
+
+
+class EnrichConfig(NodeConfig):
+    kaireon_type: Literal["enrich"] = Field(default="enrich", exclude=True)
+    sources: list[EnrichSource] = Field(min_length=1)
+
+
+class RuleLeaf(Model):
+    rule_id: str
+
+
+class RuleGroup(Model):
+    operator: Literal["AND", "OR", "and", "or"]
+    conditions: list[Union["RuleGroup", RuleLeaf]] = Field(min_length=1)
+
+
+class QualifyConfig(NodeConfig):
+    kaireon_type: Literal["qualify"] = Field(default="qualify", exclude=True)
+    mode: Literal["all", "any"] = "all"
+    rule_ids: list[str] | None = None  # default: every active rule
+    logic: RuleGroup | None = None
+
+
+class ContactPolicyConfig(NodeConfig):
+    kaireon_type: Literal["contact_policy"] = Field(default="contact_policy", exclude=True)
+    mode: Literal["all"] = "all"
+    policy_ids: list[str] | None = None  # default: every active policy
+
+
+class FilterCondition(Model):
+    field: str
+    operator: Operator
+    value: Any = None
+    value_formula: str | None = None
+
+    @model_validator(mode="after")
+    def _operand(self) -> "FilterCondition":
+        if self.value_formula is not None:
+            if "value" in self.model_fields_set:
+                raise ValueError("give either 'value' or 'valueFormula', not both")
+            if self.operator in ("exists", "not_exists", "in", "not_in"):
+                raise ValueError(f"operator {self.operator!r} does not take 'valueFormula'")
+            return self
+        check_operand(self.operator, self.value, "value" in self.model_fields_set)
+        return self
+
+
+class FilterConfig(NodeConfig):
+    kaireon_type: Literal["filter"] = Field(default="filter", exclude=True)
+    mode: Literal["all", "any"] = "all"
+    conditions: list[FilterCondition] = Field(min_length=1)
+
+
+class ScoreWeights(Model):
+    propensity_weight: float = Field(default=0.0, ge=0)
+    relevance_weight: float = Field(default=0.0, ge=0)
+    impact_weight: float = Field(default=0.0, ge=0)
+    emphasis_weight: float = Field(default=0.0, ge=0)
+    uplift_weight: float = Field(default=0.0, ge=0)
+
+    @model_validator(mode="after")
+    def _positive(self) -> "ScoreWeights":
+        total = (self.propensity_weight + self.relevance_weight + self.impact_weight
+                 + self.emphasis_weight + self.uplift_weight)
+        if total <= 0:
+            raise ValueError("at least one weight must be greater than 0")
+        return self
+
+
+class ScoreConfig(NodeConfig):
+    kaireon_type: Literal["score"] = Field(default="score", exclude=True)
+    method: Literal["formula", "expression", "priority"] = "formula"
+    formula: ScoreWeights | None = None
+    expression: str | None = None
+    model_id: str | None = None
+    overrides: list[dict[str, Any]] = []
+    champion_challenger: dict[str, Any] | None = None
+
+    @model_validator(mode="after")
+    def _method(self) -> "ScoreConfig":
+        if self.method == "formula" and self.formula is None:
+            self.formula = ScoreWeights(propensity_weight=1.0)
+        if self.method == "expression" and not self.expression:
+            raise ValueError("method 'expression' needs an 'expression' formula")
+        if self.method != "expression" and self.expression is not None:
+            raise ValueError("'expression' is only used with method 'expression'")
+        return self
+
+
+class RankConfig(NodeConfig):
+    kaireon_type: Literal["rank"] = Field(default="rank", exclude=True)
+    method: Literal["topN", "diversity", "round_robin", "explore_exploit"] = "topN"
+    max_candidates: int = Field(default=1, ge=1, le=1000)
+
+
+class ComputedExtra(Model):
+    name: str
+    formula: str
+    output_type: Literal["number", "text"] | None = None
+
+
+class ComputeOverride(Model):
+    field: str
+    formula: str
+    offer_id: str | None = None
+
+
+class ComputeConfig(NodeConfig):
+    kaireon_type: Literal["compute"] = Field(default="compute", exclude=True)
+    overrides: list[ComputeOverride] = []
+    extras: list[ComputedExtra] = []
+    transforms: list[dict[str, Any]] = []
+
+
+class Property(Model):
+    name: str
+    value: str | int | float | bool | None = None
+    formula: str | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> "Property":
+        if (self.formula is None) == ("value" not in self.model_fields_set):
+            raise ValueError("a property needs exactly one of 'value' or 'formula'")
+        return self
+
+
+class SetPropertiesConfig(NodeConfig):
+    kaireon_type: Literal["set_properties"] = Field(default="set_properties", exclude=True)
+    properties: list[Property] = Field(min_length=1)
+
+
+class ResponseConfig(NodeConfig):
+    kaireon_type: Literal["response"] = Field(default="response", exclude=True)
+    response_format: Literal["standard", "grouped"] = "standard"
+    include_trace: bool = False
+
+
+class MatchCreativesConfig(NodeConfig):
+    kaireon_type: Literal["match_creatives"] = Field(default="match_creatives", exclude=True)
+    placement_id: str | None = None
+    channel_id: str | None = None
+
+
+class GroupConfig(NodeConfig):
+    kaireon_type: Literal["group"] = Field(default="group", exclude=True)
+    strategy: Literal["priority_fill"] = "priority_fill"
+    placement_ids: list[str] = []
+
+
+class CallFlowConfig(NodeConfig):
+    kaireon_type: Literal["call_flow"] = Field(default="call_flow", exclude=True)
+    flow_key: str
+    merge: Literal["append", "replace"] = "append"
+
+
+NODE_CONFIGS: dict[str, type[NodeConfig]] = {
+    "inventory": InventoryConfig, "match_creatives": MatchCreativesConfig, "enrich": EnrichConfig,
+    "qualify": QualifyConfig, "contact_policy": ContactPolicyConfig, "filter": FilterConfig,
+    "score": ScoreConfig, "rank": RankConfig, "group": GroupConfig, "compute": ComputeConfig,
+    "set_properties": SetPropertiesConfig, "response": ResponseConfig, "call_flow": CallFlowConfig,
+}
+
+AnyNodeConfig = Annotated[
+    InventoryConfig | MatchCreativesConfig | EnrichConfig | QualifyConfig | ContactPolicyConfig | FilterConfig
+    | ScoreConfig | RankConfig | GroupConfig | ComputeConfig | SetPropertiesConfig | ResponseConfig | CallFlowConfig,
+    Field(discriminator="kaireon_type"),
+]
+
+
+class Node(Model):
+    id: str
+    type: Literal[
+        "inventory", "match_creatives", "enrich", "qualify", "contact_policy", "filter",
+        "score", "rank", "group", "compute", "set_properties", "response", "call_flow",
+    ]
+    phase: Literal[1, 2, 3] | None = None
+    position: int | None = None
+    label: str | None = None
+    config: AnyNodeConfig
+
+    @model_validator(mode="before")
+    @classmethod
+    def _typed_config(cls, data: Any) -> Any:
+        return tag_config(data, "type", NODE_CONFIGS)
+
+
+class Experiment(Model):
+    enabled: bool = False
+    holdout_percent: float = Field(default=0, ge=0, le=100)
+    control_group_action: Literal["no_offers", "priority_only"] = "no_offers"
+    salt: str | None = None
+
+
+class Rejections(Model):
+    volume: Literal["all", "sampled", "none"] = "all"
+    sample_rate: float = Field(default=0.1, gt=0, le=1)
+
+
+class FlowConfig(Model):
+    experiment: Experiment = Experiment()
+    channel: str | list[str] | None = None
+    rejections: Rejections = Rejections()
+    arbitration_profile_id: str | None = None
+
+
+class FlowDefinition(Model):
+    version: Literal[2]
+    flow_config: FlowConfig = FlowConfig()
+    nodes: list[Node] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _nodes(self) -> "FlowDefinition":
+        seen: set[str] = set()
+        for node in self.nodes:
+            if node.id in seen:
+                raise ValueError(f"node id {node.id!r} is used twice")
+            seen.add(node.id)
+        return self
+
+
+class DecisionFlow(ConfigObject):
+    key: str
+    version: int = Field(default=1, ge=1)
+    status: Literal["draft", "published", "active", "archived"] | None = None
+    draft_config: FlowDefinition | None = None
+    config: FlowDefinition | None = None
+
+    @model_validator(mode="after")
+    def _one_definition(self) -> "DecisionFlow":
+        if self.draft_config is None and self.config is None:
+            raise ValueError("a Decision Flow needs 'draftConfig' or 'config' with version 2 and nodes")
+        if self.draft_config is not None and self.config is not None:
+            raise ValueError("give either 'draftConfig' or 'config', not both")
+        return self
+
+    @property
+    def definition(self) -> FlowDefinition:
+        return self.config or self.draft_config  # type: ignore[return-value]
+
+    def names(self) -> list[str]:
+        return [n for n in (self.id, self.key, self.name) if n is not None]
+
+    @property
+    def ref(self) -> str:
+        return self.key

@@ -1,0 +1,59 @@
+"""Scoring and measurement objects: algorithm models, arbitration profiles, behavioral metrics."""
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field, model_validator
+
+from .base import ConfigObject, Model
+
+MODEL_TYPES = (
+    "scorecard", "bayesian", "gradient_boosted", "thompson_bandit", "epsilon_greedy", "neural_cf", "online_learner",
+)
+
+
+class AlgorithmModel(ConfigObject):
+    model_type: Literal[
+        "scorecard", "bayesian", "gradient_boosted", "thompson_bandit", "epsilon_greedy", "neural_cf", "online_learner",
+    ]
+    status: Literal["active", "inactive", "draft", "training"] = "active"
+    config: dict[str, Any] = {}
+    # A relation of precomputed scores: customer_id, offer_id (optional), propensity, uplift (optional)
+    scores_relation: str | None = None
+
+
+class ArbitrationWeights(Model):
+    conversion: float = Field(default=1.0, ge=0)
+    margin: float = Field(default=0.0, ge=0)
+    fatigue: float = Field(default=0.0, ge=0)
+    fairness: float = Field(default=0.0, ge=0)
+    recency: float = Field(default=0.0, ge=0)
+
+
+class ArbitrationProfile(ConfigObject):
+    weights: ArbitrationWeights = ArbitrationWeights()
+    is_default: bool = False
+    status: Literal["active", "inactive", "draft"] = "active"
+
+
+METRIC_SOURCES = ("impressions", "positive", "negative", "neutral", "converts", "totalValue")
+
+
+class BehavioralMetric(ConfigObject):
+    aggregation: Literal["count", "sum", "avg", "min", "max", "ratio"]
+    source_field: Literal["impressions", "positive", "negative", "neutral", "converts", "totalValue"]
+    denominator_field: Literal["impressions", "positive", "negative", "neutral", "converts", "totalValue"] | None = None
+    window_days: float = Field(default=30, gt=0)
+    dimensions: list[Literal["offer", "channel", "creative", "outcome"]] = Field(default=[], max_length=2)
+    compute_mode: Literal["realtime", "batch"] = "batch"
+    status: Literal["active", "inactive", "draft"] = "active"
+
+    @model_validator(mode="after")
+    def _ratio(self) -> "BehavioralMetric":
+        if (self.aggregation == "ratio") != (self.denominator_field is not None):
+            raise ValueError("'denominatorField' is required for aggregation 'ratio' and only for it")
+        if self.compute_mode == "realtime" and self.aggregation not in ("count", "sum"):
+            raise ValueError("computeMode 'realtime' supports aggregation 'count' and 'sum' only")
+        if len(set(self.dimensions)) != len(self.dimensions):
+            raise ValueError("'dimensions' lists a dimension twice")
+        return self

@@ -1,0 +1,161 @@
+"""Contact policies: caps, cooldowns, quiet hours and suppressions applied after qualification."""
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+from pydantic import Field, field_validator, model_validator
+
+from .base import ConfigObject, Model, tag_config
+
+DAYS_OF_WEEK = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+ADVERSE_OUTCOMES = ("complaint", "unsubscribe", "hard_bounce", "spam_report")
+PolicyScope = Literal["global", "offer", "creative", "channel", "category", "segment"]
+
+
+class PolicyConfig(Model):
+    pass
+
+
+class FrequencyCap(PolicyConfig):
+    kaireon_type: Literal["frequency_cap"] = Field(default="frequency_cap", exclude=True)
+    max_per_day: int | None = Field(default=None, gt=0)
+    max_per_week: int | None = Field(default=None, gt=0)
+    max_per_month: int | None = Field(default=None, gt=0)
+    max_contacts: int | None = Field(default=None, gt=0)
+    window_days: float | None = Field(default=None, gt=0)
+
+    @model_validator(mode="after")
+    def _some_cap(self) -> "FrequencyCap":
+        if (self.max_contacts is None) != (self.window_days is None):
+            raise ValueError("'maxContacts' and 'windowDays' go together")
+        if not any(v is not None for v in (self.max_per_day, self.max_per_week, self.max_per_month, self.max_contacts)):
+            raise ValueError("frequency_cap needs maxPerDay, maxPerWeek, maxPerMonth or maxContacts + windowDays")
+        return self
+
+
+class CustomerTotalCap(PolicyConfig):
+    kaireon_type: Literal["customer_total_cap"] = Field(default="customer_total_cap", exclude=True)
+    max_total: int = Field(gt=0)
+    period_type: Literal["daily", "weekly", "monthly"] = "monthly"
+
+
+class Cooldown(PolicyConfig):
+    kaireon_type: Literal["cooldown"] = Field(default="cooldown", exclude=True)
+    cooldown_hours: float = Field(gt=0)
+
+
+class TimeWindow(PolicyConfig):
+    kaireon_type: Literal["time_window"] = Field(default="time_window", exclude=True)
+    start_hour: int = Field(ge=0, le=23)
+    end_hour: int = Field(ge=0, le=23)
+    timezone: str = "UTC"
+    days_of_week: list[Literal["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]] | None = None
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, v: str) -> str:
+        if v.startswith("customer."):
+            return v
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"expected an IANA time zone such as 'America/New_York' or 'customer.<field>', got {v!r}")
+        if v not in available_timezones() and v != "UTC":
+            raise ValueError(f"expected an IANA time zone such as 'America/New_York', got {v!r}")
+        return v
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> "TimeWindow":
+        if self.start_hour == self.end_hour:
+            raise ValueError("startHour equals endHour: the window would never allow a contact")
+        return self
+
+
+class OutcomeBased(PolicyConfig):
+    kaireon_type: Literal["outcome_based"] = Field(default="outcome_based", exclude=True)
+    outcome_type: str | None = None
+    outcome_types: list[str] | None = None
+    preset: Literal["adverse_outcomes"] | None = None
+    lookback_days: float = Field(default=30, gt=0)
+
+    @model_validator(mode="after")
+    def _some(self) -> "OutcomeBased":
+        if not (self.outcome_type or self.outcome_types or self.preset):
+            raise ValueError("outcome_based needs 'outcomeType', 'outcomeTypes' or preset 'adverse_outcomes'")
+        return self
+
+    @property
+    def outcomes(self) -> list[str]:
+        found = list(self.outcome_types or []) + ([self.outcome_type] if self.outcome_type else [])
+        return found + (list(ADVERSE_OUTCOMES) if self.preset else [])
+
+
+class SegmentExclusion(PolicyConfig):
+    kaireon_type: Literal["segment_exclusion"] = Field(default="segment_exclusion", exclude=True)
+    exclude_segments: list[str] = Field(min_length=1)
+
+
+class MutualExclusion(PolicyConfig):
+    kaireon_type: Literal["mutual_exclusion"] = Field(default="mutual_exclusion", exclude=True)
+    offer_ids: list[str] = Field(min_length=2)
+    lookback_days: float = Field(default=30, gt=0)
+
+
+class CrossChannelCap(PolicyConfig):
+    kaireon_type: Literal["cross_channel_cap"] = Field(default="cross_channel_cap", exclude=True)
+    channels: list[str] = Field(min_length=2)
+    max_contacts: int = Field(gt=0)
+    window_days: float = Field(gt=0)
+
+
+class BudgetExhausted(PolicyConfig):
+    kaireon_type: Literal["budget_exhausted"] = Field(default="budget_exhausted", exclude=True)
+
+
+class AllowOverride(PolicyConfig):
+    kaireon_type: Literal["allow_override"] = Field(default="allow_override", exclude=True)
+
+
+POLICY_CONFIGS: dict[str, type[PolicyConfig]] = {
+    "frequency_cap": FrequencyCap,
+    "customer_total_cap": CustomerTotalCap,
+    "cooldown": Cooldown,
+    "time_window": TimeWindow,
+    "outcome_based": OutcomeBased,
+    "segment_exclusion": SegmentExclusion,
+    "mutual_exclusion": MutualExclusion,
+    "cross_channel_cap": CrossChannelCap,
+    "budget_exhausted": BudgetExhausted,
+    "allow_override": AllowOverride,
+}
+
+
+class ContactPolicy(ConfigObject):
+    rule_type: Literal[
+        "frequency_cap", "customer_total_cap", "cooldown", "time_window", "outcome_based",
+        "segment_exclusion", "mutual_exclusion", "cross_channel_cap", "budget_exhausted", "allow_override",
+    ]
+    scope: PolicyScope = "global"
+    scope_id: str | None = None
+    priority: int = 0
+    status: Literal["active", "inactive", "draft"] = "active"
+    bypassable: bool = True
+    config: Annotated[
+        FrequencyCap | CustomerTotalCap | Cooldown | TimeWindow | OutcomeBased | SegmentExclusion
+        | MutualExclusion | CrossChannelCap | BudgetExhausted | AllowOverride,
+        Field(discriminator="kaireon_type"),
+    ]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _typed_config(cls, data: Any) -> Any:
+        return tag_config(data, "ruleType", POLICY_CONFIGS)
+
+    @model_validator(mode="after")
+    def _scope(self) -> "ContactPolicy":
+        if self.scope != "global" and not self.scope_id:
+            raise ValueError(f"scope {self.scope!r} needs a 'scopeId' (a policy without one is not applied globally here)")
+        if self.scope == "global" and self.scope_id:
+            raise ValueError("a global policy takes no 'scopeId'")
+        return self

@@ -1,0 +1,141 @@
+"""Qualification rules: five rule types, seven scopes, hard and soft (fit) stages."""
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, model_validator
+
+from .base import ConfigObject, Model, tag_config
+
+OPERATORS = (
+    "eq", "neq", "gt", "gte", "lt", "lte", "in", "not_in",
+    "contains", "starts_with", "regex", "exists", "not_exists",
+)
+Operator = Literal[
+    "eq", "neq", "gt", "gte", "lt", "lte", "in", "not_in",
+    "contains", "starts_with", "regex", "exists", "not_exists",
+]
+Comparison = Literal["eq", "neq", "gt", "gte", "lt", "lte"]
+RuleScope = Literal["global", "category", "subcategory", "offer", "channel", "segment", "placement"]
+
+
+def check_operand(operator: str, value: Any, has_value: bool) -> None:
+    """The shape of `value` each operator expects (shared by rules and filter conditions)."""
+    if operator in ("exists", "not_exists"):
+        if has_value and value is not None:
+            raise ValueError(f"operator {operator!r} takes no 'value'")
+        return
+    if not has_value or value is None:
+        raise ValueError(f"operator {operator!r} needs a 'value'")
+    if operator in ("in", "not_in"):
+        if not isinstance(value, list) or not value:
+            raise ValueError(f"operator {operator!r} needs 'value' to be a non-empty list")
+        for item in value:
+            if not isinstance(item, (str, int, float, bool)):
+                raise ValueError(f"operator {operator!r} needs a list of numbers or strings, got {item!r}")
+    elif operator in ("contains", "starts_with", "regex"):
+        if not isinstance(value, str):
+            raise ValueError(f"operator {operator!r} needs a string 'value', got {value!r}")
+    elif operator in ("gt", "gte", "lt", "lte"):
+        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+            raise ValueError(f"operator {operator!r} needs a number or string 'value', got {value!r}")
+    elif not isinstance(value, (str, int, float, bool)):
+        raise ValueError(f"operator {operator!r} needs a number, string or boolean 'value', got {value!r}")
+
+
+class RuleConfig(Model):
+    missing: Literal["fail", "pass"] = "fail"
+    multiplier: float = Field(default=0.5, ge=0)  # fit stage: score multiplier when the rule fails
+
+
+class AttributeCondition(RuleConfig):
+    kaireon_type: Literal["attribute_condition"] = Field(default="attribute_condition", exclude=True)
+    attribute: str
+    operator: Operator
+    value: Any = None
+
+    @model_validator(mode="after")
+    def _operand(self) -> "AttributeCondition":
+        check_operand(self.operator, self.value, "value" in self.model_fields_set)
+        return self
+
+
+class SegmentRequired(RuleConfig):
+    kaireon_type: Literal["segment_required"] = Field(default="segment_required", exclude=True)
+    segment_id: str | None = None
+    segment: str | None = None
+    negate: bool = False  # true: the customer must NOT be in the segment
+
+    @model_validator(mode="after")
+    def _one(self) -> "SegmentRequired":
+        if (self.segment_id is None) == (self.segment is None):
+            raise ValueError("segment_required needs exactly one of 'segmentId' or 'segment'")
+        return self
+
+    @property
+    def segment_ref(self) -> str:
+        return self.segment_id if self.segment_id is not None else self.segment  # type: ignore[return-value]
+
+
+class PropensityThreshold(RuleConfig):
+    kaireon_type: Literal["propensity_threshold"] = Field(default="propensity_threshold", exclude=True)
+    threshold: float = Field(ge=0, le=1)
+    operator: Literal["gt", "gte"] = "gte"
+    model_id: str | None = None
+
+
+class RecencyCheck(RuleConfig):
+    kaireon_type: Literal["recency_check"] = Field(default="recency_check", exclude=True)
+    condition: Literal["has", "has_not"]
+    within_days: float = Field(gt=0)
+    outcome_type: str = "impression"
+    same_offer: bool = False
+    channel: str | None = None
+
+
+class MetricCondition(RuleConfig):
+    kaireon_type: Literal["metric_condition"] = Field(default="metric_condition", exclude=True)
+    metric_id: str
+    operator: Comparison
+    value: float
+
+
+RULE_CONFIGS: dict[str, type[RuleConfig]] = {
+    "attribute_condition": AttributeCondition,
+    "segment_required": SegmentRequired,
+    "propensity_threshold": PropensityThreshold,
+    "recency_check": RecencyCheck,
+    "metric_condition": MetricCondition,
+}
+
+
+class QualificationRule(ConfigObject):
+    rule_type: Literal[
+        "attribute_condition", "segment_required", "propensity_threshold", "recency_check", "metric_condition"
+    ]
+    scope: RuleScope = "global"
+    scope_id: str | None = None
+    stage: Literal["eligibility", "qualification", "fit"] = "qualification"
+    priority: int = 0
+    status: Literal["active", "inactive", "draft"] = "active"
+    config: Annotated[
+        AttributeCondition | SegmentRequired | PropensityThreshold | RecencyCheck | MetricCondition,
+        Field(discriminator="kaireon_type"),
+    ]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _typed_config(cls, data: Any) -> Any:
+        return tag_config(data, "ruleType", RULE_CONFIGS)
+
+    @model_validator(mode="after")
+    def _scope(self) -> "QualificationRule":
+        if self.scope != "global" and not self.scope_id:
+            raise ValueError(f"scope {self.scope!r} needs a 'scopeId'")
+        if self.scope == "global" and self.scope_id:
+            raise ValueError("a global rule takes no 'scopeId'")
+        return self
+
+    @property
+    def hard(self) -> bool:
+        return self.stage != "fit"

@@ -1,0 +1,1 @@
+"""One module per pipeline stage of a Decision Flow, each turning typed config into sqlglot trees."""

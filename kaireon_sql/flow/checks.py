@@ -1,0 +1,45 @@
+"""A check is one reason a candidate can be dropped: stage, name, when it blocks, and why."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlglot import exp
+
+from .context import lit
+
+
+@dataclass
+class Check:
+    stage: str  # consent | qualification | filter | contact_policy
+    name: str
+    blocks: exp.Expression  # TRUE when the candidate is dropped here (never NULL)
+    reason: exp.Expression  # text of the rejection reason
+
+
+@dataclass
+class Quota:
+    """A cap enforced within the run: at most `remaining` survivors per partition, best first."""
+
+    stage: str
+    name: str
+    partition: list[exp.Expression]  # besides customer_id
+    applies: exp.Expression  # TRUE when the candidate counts against this cap
+    remaining: exp.Expression  # contacts left (may be <= 0)
+    reason: exp.Expression
+
+
+def text(value: str) -> exp.Expression:
+    return lit(value)
+
+
+def concat(*parts: exp.Expression | str) -> exp.Expression:
+    """Text concatenation with `||` (NULL parts are the caller's concern)."""
+    items = [lit(p) if isinstance(p, str) else p for p in parts]
+    out = items[0]
+    for item in items[1:]:
+        out = exp.DPipe(this=out, expression=item, safe=False)
+    return out
+
+
+def never_null(predicate: exp.Expression) -> exp.Expression:
+    return exp.func("COALESCE", predicate, exp.false())

@@ -1,0 +1,55 @@
+"""Formulas in a flow: what `customer.x`, `offer.x` and bare names mean, and errors with locations."""
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+from sqlglot import exp
+
+from ..errors import ConfigError, Location
+from ..formula import Field, FormulaError, parse_formula
+from .context import OFFER_COLUMNS, OFFER_FIELD_PREFIX, FlowContext, col
+
+
+def customer_value(ctx: FlowContext, name: str) -> Field | None:
+    enriched = ctx.fields.get(name)
+    if enriched is None:
+        return None
+    kind = enriched.field.kind
+    sql = col(enriched.column)
+    return Field(kind, exp.cast(sql, "DOUBLE") if kind == "number" else sql)
+
+
+def offer_value(ctx: FlowContext, name: str) -> Field | None:
+    if name in OFFER_COLUMNS:
+        column, kind = OFFER_COLUMNS[name]
+    elif name in ctx.offer_custom_fields:
+        column, kind = OFFER_FIELD_PREFIX + name, ctx.offer_custom_fields[name]
+    else:
+        return None
+    sql = col(column)
+    return Field(kind, exp.cast(sql, "DOUBLE") if kind == "number" else sql)
+
+
+def resolver(ctx: FlowContext, bare: Mapping[str, Field] | None = None) -> Callable[[str], Field | None]:
+    """Identifier -> Field for formulas evaluated on a candidate row."""
+
+    def resolve(ident: str) -> Field | None:
+        if ident.startswith("customer."):
+            return customer_value(ctx, ident[len("customer."):])
+        if ident.startswith("offer."):
+            return offer_value(ctx, ident[len("offer."):])
+        if "." not in ident and bare is not None:
+            return bare.get(ident)
+        return None
+
+    return resolve
+
+
+def compile_formula(text: str, where: Location, resolve: Callable[[str], Field | None]) -> tuple[exp.Expression, str]:
+    """(SQL, output type) of a formula, or a ConfigError at `where` naming the column."""
+    try:
+        formula = parse_formula(text)
+        kind = formula.check(resolve)
+        return formula.to_sql(resolve, col("as_of")), kind
+    except FormulaError as exc:
+        raise ConfigError(where, f"formula {text!r}: {exc}") from None

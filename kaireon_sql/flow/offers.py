@@ -1,0 +1,61 @@
+"""The offer catalogue as a model: one row per offer, static custom fields as columns."""
+from __future__ import annotations
+
+from sqlglot import exp
+
+from ..config.project import Project
+from ..dialect import Engine
+from .context import OFFER_COLUMNS, OFFER_FIELD_PREFIX, lit
+
+OFFERS_MODEL = "kaireon_offers"
+
+
+def static_fields(project: Project) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for kind in ("categories", "subCategories"):
+        for cat in project.all(kind):
+            for cf in cat.custom_fields:
+                if cf.type != "computed":
+                    out.setdefault(cf.name, cf.value_kind)
+    return out
+
+
+SQL_TYPES = {"text": "text_type", "number": "double_type", "boolean": "BOOLEAN"}
+
+
+def _type(kind: str, eng: Engine) -> str:
+    attr = SQL_TYPES[kind]
+    return getattr(eng, attr) if attr.endswith("_type") else attr
+
+
+def _row(project: Project, offer, custom: dict[str, str]) -> dict[str, object]:
+    category = project.category_of(offer)
+    sub = project.sub_category_of(offer)
+    values: dict[str, object] = {
+        "offer_id": offer.ref, "offer_name": offer.name, "offer_key": offer.key, "offer_status": offer.status,
+        "category_label": offer.category, "category_id": category.ref if category else None,
+        "category_name": category.name if category else None, "sub_category_id": sub.ref if sub else None,
+        "priority": float(offer.priority), "business_value": offer.business_value,
+        "revenue_value": offer.revenue_value, "margin": offer.margin, "cost": offer.cost,
+        "mandatory": offer.mandatory,
+    }
+    defaults = {cf.name: cf.default_value for c in (category, sub) if c for cf in c.custom_fields}
+    for name in custom:
+        values[OFFER_FIELD_PREFIX + name] = offer.custom_fields.get(name, defaults.get(name))
+    return values
+
+
+def offers_model(project: Project, eng: Engine) -> exp.Select:
+    """SELECT typed columns FROM (VALUES ...) with one row per configured offer."""
+    custom = static_fields(project)
+    kinds = {column: kind for column, kind in OFFER_COLUMNS.values()}
+    kinds.update({OFFER_FIELD_PREFIX + n: k for n, k in custom.items()})
+    columns = list(kinds)
+    rows = [_row(project, o, custom) for o in project.offers]
+    if not rows:
+        values = exp.select(*[exp.alias_(exp.cast(exp.null(), _type(kinds[c], eng)), c, quoted=True) for c in columns]).where(exp.false())
+        return values
+    tuples = [exp.Tuple(expressions=[lit(float(r[c]) if kinds[c] == "number" and r[c] is not None else r[c]) for c in columns]) for r in rows]
+    table = exp.Values(expressions=tuples, alias=exp.TableAlias(this=exp.to_identifier("o", quoted=True),
+                                                                 columns=[exp.to_identifier(c, quoted=True) for c in columns]))
+    return exp.select(*[exp.alias_(exp.cast(exp.column(c, "o", quoted=True), _type(kinds[c], eng)), c, quoted=True) for c in columns]).from_(table)

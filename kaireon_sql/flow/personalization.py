@@ -1,0 +1,123 @@
+"""Compute and set_properties nodes: the personalization JSON of each decision."""
+from __future__ import annotations
+
+from sqlglot import exp
+
+from ..config.catalog import CustomField
+from ..config.flows import ComputeConfig, SetPropertiesConfig
+from ..dialect import json_object
+from ..errors import ConfigError, UnsupportedFeature
+from ..formula import Field
+from .context import OFFER_FIELD_PREFIX, FlowContext, col, lit
+from .formulas import compile_formula, resolver
+
+
+class _CategoryFields:
+    """Resolves bare names to the category's other custom fields, computing formulas on demand."""
+
+    def __init__(self, ctx: FlowContext, owners, overrides: dict[str, list]):
+        self.ctx = ctx
+        self.fields: dict[str, tuple[CustomField, object]] = {}
+        for owner in owners:
+            for cf in owner.custom_fields:
+                self.fields[cf.name] = (cf, owner)
+        self.overrides = overrides
+        self.done: dict[str, Field] = {}
+        self.stack: list[str] = []
+
+    def get(self, name: str) -> Field | None:
+        if name in self.done:
+            return self.done[name]
+        if name not in self.fields:
+            return None
+        cf, owner = self.fields[name]
+        if cf.type != "computed":
+            kind = cf.value_kind
+            sql = col(OFFER_FIELD_PREFIX + name)
+            return Field(kind, exp.cast(sql, "DOUBLE") if kind == "number" else sql)
+        if name in self.stack:
+            raise ConfigError(owner.location.at("customFields"), "computed fields refer to each other in a cycle: "
+                              + " -> ".join(self.stack + [name]))
+        self.stack.append(name)
+        index = owner.custom_fields.index(cf)
+        sql, kind = compile_formula(cf.formula, owner.location.at(f"customFields[{index}].formula"), resolver(self.ctx, self))
+        if kind != cf.output_type:
+            raise ConfigError(owner.location.at(f"customFields[{index}].outputType"),
+                              f"formula gives a {kind} but outputType is {cf.output_type!r}")
+        for where, override, offer_ref in self.overrides.get(name, []):
+            o_sql, o_kind = compile_formula(override, where, resolver(self.ctx, self))
+            if o_kind != kind:
+                raise ConfigError(where, f"override gives a {o_kind} but {name!r} is a {kind}")
+            sql = o_sql if offer_ref is None else exp.case().when(
+                exp.EQ(this=col("offer_id"), expression=lit(offer_ref)), o_sql).else_(sql)
+        self.stack.pop()
+        self.done[name] = Field(kind, sql)
+        return self.done[name]
+
+    def computed(self) -> list[tuple[str, exp.Expression]]:
+        return [(name, self.get(name).sql) for name, (cf, _) in self.fields.items() if cf.type == "computed"]
+
+
+def personalization(ctx: FlowContext) -> exp.Expression:
+    """JSON object text: computed fields of the offer's category, compute extras, then properties."""
+    computes = ctx.nodes_of(ComputeConfig)
+    if len(computes) > 1:
+        raise ConfigError(ctx.node_location(computes[1].id), "a flow takes at most one 'compute' node")
+    compute = computes[0] if computes else None
+    overrides: dict[str, list] = {}
+    extras: list[tuple[str, exp.Expression]] = []
+    if compute is not None:
+        cfg: ComputeConfig = compute.config
+        if cfg.transforms:
+            raise UnsupportedFeature(ctx.node_location(compute.id, "config.transforms"),
+                                     "compute transforms are not compiled by this version; use 'extras' formulas")
+        for i, ov in enumerate(cfg.overrides):
+            where = ctx.node_location(compute.id, f"config.overrides[{i}]")
+            offer_ref = ctx.project.lookup("offers", ov.offer_id, where.at("offerId")).ref if ov.offer_id else None
+            overrides.setdefault(ov.field, []).append((where.at("formula"), ov.formula, offer_ref))
+    properties: list[tuple[str, exp.Expression]] = []
+    for node in ctx.nodes_of(SetPropertiesConfig):
+        for i, prop in enumerate(node.config.properties):
+            if prop.formula is not None:
+                sql, _ = compile_formula(prop.formula, ctx.node_location(node.id, f"config.properties[{i}].formula"), resolver(ctx))
+            else:
+                sql = lit(prop.value)
+            properties.append((prop.name, sql))
+
+    def pairs_for(owners) -> list[tuple[str, exp.Expression]]:
+        fields = _CategoryFields(ctx, owners, overrides)
+        computed = fields.computed() if compute is not None else []
+        local_extras = []
+        if compute is not None:
+            for i, extra in enumerate(compute.config.extras):
+                sql, kind = compile_formula(extra.formula, ctx.node_location(compute.id, f"config.extras[{i}].formula"),
+                                            resolver(ctx, fields))
+                local_extras.append((extra.name, sql))
+        merged = dict(computed)
+        merged.update(dict(local_extras))
+        merged.update(dict(properties))
+        return list(merged.items())
+
+    case = exp.case()
+    branches = 0
+    for offer_group in _owner_groups(ctx):
+        owners, offer_ids = offer_group
+        if not owners:
+            continue
+        case = case.when(exp.In(this=col("offer_id"), expressions=[lit(i) for i in offer_ids]),
+                         json_object(pairs_for(owners), ctx.engine))
+        branches += 1
+    default = json_object(pairs_for([]), ctx.engine)
+    return case.else_(default) if branches else default
+
+
+def _owner_groups(ctx: FlowContext):
+    """Offers grouped by (category, sub-category): the owners of their custom fields."""
+    groups: dict[tuple, list[str]] = {}
+    owners: dict[tuple, list] = {}
+    for offer in ctx.project.offers:
+        cat, sub = ctx.project.category_of(offer), ctx.project.sub_category_of(offer)
+        key = (cat.ref if cat else None, sub.ref if sub else None)
+        owners[key] = [o for o in (cat, sub) if o is not None]
+        groups.setdefault(key, []).append(offer.ref)
+    return [(owners[k], ids) for k, ids in sorted(groups.items(), key=lambda kv: (str(kv[0][0]), str(kv[0][1])))]

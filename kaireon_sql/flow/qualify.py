@@ -1,0 +1,187 @@
+"""Consent and qualification rules: hard checks in rule order, and the fit-stage relevance multiplier."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlglot import exp
+
+from ..config.rules import (
+    AttributeCondition, MetricCondition, PropensityThreshold, QualificationRule, RecencyCheck, SegmentRequired,
+)
+from ..config.flows import QualifyConfig, RuleGroup, RuleLeaf
+from ..dialect import minus_seconds
+from ..errors import ConfigError, UnsupportedFeature
+from .checks import Check, concat, never_null, text
+from .conditions import describe, predicate
+from .context import FlowContext, col, lit
+from .features import Features
+from .scope import applies
+
+
+def rule_order(rules: list[QualificationRule]) -> list[QualificationRule]:
+    """S5: priority descending, then name."""
+    return sorted(rules, key=lambda r: (-r.priority, r.name))
+
+
+# ---- consent ---------------------------------------------------------------------------------
+
+def consent_field(ctx: FlowContext, channel: str) -> str | None:
+    obj = ctx.channel_object(channel)
+    if obj is not None and obj.consent_field:
+        ctx.customer_field(obj.consent_field, obj.location.at("consentField"))
+        return obj.consent_field
+    wanted = {f"consent{channel}".lower()} | ({f"consent{obj.name}".lower()} if obj else set())
+    if obj is not None and obj.channel_type:
+        wanted.add(f"consent{obj.channel_type}".lower())
+    return next((name for name in ctx.fields if name.lower() in wanted), None)
+
+
+def consent_checks(ctx: FlowContext) -> list[Check]:
+    """A candidate on a channel whose consent field is false (or unknown) is suppressed."""
+    names = ctx.channels or [c.ref for c in ctx.project.all("channels")] or ["email", "sms", "push"]
+    checks = []
+    for channel in names:
+        field = consent_field(ctx, channel)
+        if field is None:
+            continue
+        consented = exp.func("COALESCE", col(ctx.fields[field].column), exp.false())
+        blocks = exp.and_(exp.EQ(this=col("channel"), expression=lit(channel)), exp.not_(consented))
+        checks.append(Check("consent", f"Consent ({channel})", blocks,
+                            text(f"Consent: customer has not consented to {channel} ({field} is not true)")))
+    return checks
+
+
+# ---- one rule --------------------------------------------------------------------------------
+
+@dataclass
+class CompiledRule:
+    rule: QualificationRule
+    applies: exp.Expression
+    passes: exp.Expression  # never NULL
+    reason: exp.Expression
+
+
+def _attribute(ctx: FlowContext, rule: QualificationRule, cfg: AttributeCondition) -> tuple[exp.Expression, str]:
+    where = rule.location.at("config.attribute")
+    enriched = ctx.customer_field(cfg.attribute, where)
+    attr = col(enriched.column)
+    passes = predicate(attr, enriched.field.kind, cfg.operator, cfg.value, cfg.missing, rule.location.at("config.value"))
+    subject = cfg.attribute if cfg.attribute.startswith("customer.") else f"customer.{cfg.attribute}"
+    return passes, describe(subject, cfg.operator, cfg.value)
+
+
+def compile_rule(ctx: FlowContext, features: Features, rule: QualificationRule) -> CompiledRule:
+    cfg = rule.config
+    if isinstance(cfg, AttributeCondition):
+        passes, condition = _attribute(ctx, rule, cfg)
+    elif isinstance(cfg, SegmentRequired):
+        seg = ctx.project.lookup("segments", cfg.segment_ref, rule.location.at("config"))
+        member = features.segment(seg)
+        passes = exp.not_(never_null(member)) if cfg.negate else never_null(member)
+        condition = f"customer {'must not' if cfg.negate else 'must'} be in segment {seg.name!r}"
+    elif isinstance(cfg, PropensityThreshold):
+        flow_model = ctx.score.model_id
+        if cfg.model_id and (not flow_model or ctx.project.find("algorithmModels", cfg.model_id)
+                             is not ctx.project.find("algorithmModels", flow_model)):
+            raise UnsupportedFeature(rule.location.at("config.modelId"),
+                                     "a propensity rule must read the flow's own score model (score node 'modelId')")
+        op = exp.GTE if cfg.operator == "gte" else exp.GT
+        passes = never_null(op(this=col("propensity"), expression=lit(cfg.threshold)))
+        condition = f"propensity {'>=' if cfg.operator == 'gte' else '>'} {cfg.threshold:g}"
+    elif isinstance(cfg, RecencyCheck):
+        last = features.last_interaction(cfg.outcome_type, cfg.channel, cfg.same_offer)
+        recent = never_null(exp.GT(this=last, expression=minus_seconds(col("as_of"), cfg.within_days * 86400)))
+        passes = recent if cfg.condition == "has" else exp.not_(recent)
+        what = f"a {cfg.outcome_type}" + (" of this offer" if cfg.same_offer else "") + (f" on {cfg.channel}" if cfg.channel else "")
+        condition = f"customer {'must have' if cfg.condition == 'has' else 'must not have'} {what} within {cfg.within_days:g} days"
+    elif isinstance(cfg, MetricCondition):
+        metric = ctx.project.lookup("behavioralMetrics", cfg.metric_id, rule.location.at("config.metricId"))
+        if set(metric.dimensions) - {"offer"}:
+            raise UnsupportedFeature(rule.location.at("config.metricId"),
+                                     "metric_condition reads metrics with no dimension or the 'offer' dimension only")
+        value = features.metric(metric)
+        if metric.aggregation in ("count", "sum") and metric.source_field != "totalValue" or metric.aggregation == "count":
+            value = exp.func("COALESCE", value, exp.Literal.number(0))
+        passes = predicate(value, "number", cfg.operator, cfg.value, cfg.missing, rule.location.at("config.value"))
+        condition = describe(f"metric {metric.name}", cfg.operator, cfg.value)
+    else:  # pragma: no cover - the config union is closed
+        raise ConfigError(rule.location.at("ruleType"), f"unknown rule type {rule.rule_type!r}")
+    reason = text(f"Qualification rule '{rule.name}' not met: requires {condition}")
+    return CompiledRule(rule, applies(ctx, features, rule), passes, reason)
+
+
+# ---- the qualify node ------------------------------------------------------------------------
+
+def _selected_rules(ctx: FlowContext, cfg: QualifyConfig, where) -> list[QualificationRule]:
+    if cfg.rule_ids is None:
+        return [r for r in ctx.project.rules if r.status == "active"]
+    return [ctx.project.lookup("qualificationRules", r, where) for r in cfg.rule_ids]
+
+
+def _group(ctx: FlowContext, features: Features, group: RuleGroup, where) -> tuple[exp.Expression, exp.Expression, list[str]]:
+    """(applies, passes, names) of an AND/OR group; rules outside their scope are ignored."""
+    parts = []
+    for i, cond in enumerate(group.conditions):
+        if isinstance(cond, RuleLeaf):
+            rule = ctx.project.lookup("qualificationRules", cond.rule_id, where.at(f"conditions[{i}].ruleId"))
+            if not rule.hard:
+                raise ConfigError(where.at(f"conditions[{i}].ruleId"),
+                                  f"rule {rule.name!r} is a fit-stage (soft) rule; logic trees take eligibility or qualification rules")
+            c = compile_rule(ctx, features, rule)
+            parts.append((c.applies, c.passes, [rule.name]))
+        else:
+            parts.append(_group(ctx, features, cond, where.at(f"conditions[{i}]")))
+    any_applies = exp.or_(*[p[0] for p in parts])
+    if group.operator.upper() == "AND":
+        passes = exp.and_(*[exp.or_(exp.not_(a), p) for a, p, _ in parts])
+    else:
+        passes = exp.or_(*[exp.and_(a, p) for a, p, _ in parts])
+    return any_applies, passes, [n for _, _, names in parts for n in names]
+
+
+def qualification(ctx: FlowContext, features: Features) -> tuple[list[Check], exp.Expression]:
+    """Hard checks of the qualify node, in order, and the relevance multiplier R of fit rules."""
+    node = ctx.qualify_node
+    if node is None:
+        return [], lit(1.0)
+    cfg: QualifyConfig = node.config
+    where = ctx.node_location(node.id, "config")
+    rules = _selected_rules(ctx, cfg, where.at("ruleIds"))
+    fit = [compile_rule(ctx, features, r) for r in rule_order([r for r in rules if not r.hard])]
+    relevance: exp.Expression = lit(1.0)
+    for c in fit:
+        failed = exp.and_(c.applies, exp.not_(c.passes))
+        factor = exp.case().when(failed, lit(float(c.rule.config.multiplier))).else_(lit(1.0))
+        relevance = exp.Mul(this=relevance, expression=factor)
+
+    checks: list[Check] = []
+    if cfg.logic is not None:
+        top = cfg.logic
+        if top.operator.upper() == "OR":
+            top = RuleGroup(operator="AND", conditions=[top])
+        for i, cond in enumerate(top.conditions):
+            if isinstance(cond, RuleLeaf):
+                rule = ctx.project.lookup("qualificationRules", cond.rule_id, where.at(f"logic.conditions[{i}].ruleId"))
+                c = compile_rule(ctx, features, rule)
+                checks.append(Check("qualification", rule.name, exp.and_(c.applies, exp.not_(c.passes)), c.reason))
+            else:
+                a, p, names = _group(ctx, features, cond, where.at(f"logic.conditions[{i}]"))
+                name = f"{cond.operator.lower()}(" + ", ".join(names) + ")"
+                checks.append(Check("qualification", name, exp.and_(a, exp.not_(p)),
+                                    text(f"Qualification: none of the rules {', '.join(repr(n) for n in names)} passed")
+                                    if cond.operator.upper() == "OR" else
+                                    text(f"Qualification: not all of the rules {', '.join(repr(n) for n in names)} passed")))
+        return checks, relevance
+
+    hard = [compile_rule(ctx, features, r) for r in rule_order([r for r in rules if r.hard])]
+    if cfg.mode == "all":
+        for c in hard:
+            checks.append(Check("qualification", c.rule.name, exp.and_(c.applies, exp.not_(c.passes)), c.reason))
+    elif hard:
+        any_applies = exp.or_(*[c.applies for c in hard])
+        any_passes = exp.or_(*[exp.and_(c.applies, c.passes) for c in hard])
+        names = [c.rule.name for c in hard]
+        checks.append(Check("qualification", "any(" + ", ".join(names) + ")",
+                            exp.and_(any_applies, exp.not_(any_passes)),
+                            text("Qualification: none of the applicable rules passed")))
+    return checks, relevance

@@ -1,0 +1,38 @@
+"""Which candidates a rule or policy applies to, from its scope and scopeId."""
+from __future__ import annotations
+
+from sqlglot import exp
+
+from ..errors import UnsupportedFeature
+from .context import FlowContext, col, lit
+from .features import Features
+
+# scope -> (kind of referenced object, candidate column compared with its canonical id)
+SCOPE_COLUMNS = {
+    "category": ("categories", "category_id"),
+    "subcategory": ("subCategories", "sub_category_id"),
+    "offer": ("offers", "offer_id"),
+    "channel": ("channels", "channel"),
+    "creative": ("creatives", "creative_id"),
+}
+
+
+def applies(ctx: FlowContext, features: Features, obj) -> exp.Expression:
+    """TRUE for candidates inside the object's scope."""
+    scope, ref = obj.scope, obj.scope_id
+    if scope == "global":
+        return exp.true()
+    if scope == "segment":
+        seg = ctx.project.lookup("segments", ref, obj.location.at("scopeId"))
+        return exp.func("COALESCE", features.segment(seg), exp.false())
+    if scope in ("placement", "creative"):
+        raise UnsupportedFeature(
+            obj.location.at("scope"),
+            f"scope {scope!r} needs creative matching (match_creatives), which this version does not compile",
+        )
+    kind, column = SCOPE_COLUMNS[scope]
+    if kind == "channels" and not ctx.project.all("channels"):
+        target = ref
+    else:
+        target = ctx.project.lookup(kind, ref, obj.location.at("scopeId")).ref
+    return exp.EQ(this=col(column), expression=lit(target))

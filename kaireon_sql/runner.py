@@ -1,0 +1,101 @@
+"""Run dbt through its Python API and read results back for the summary."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from sqlglot import exp
+
+from .dialect import Engine, relation, render
+from .errors import DbtRunError
+from .project_files import DbtProject
+
+
+def _base_args(project: DbtProject) -> list[str]:
+    args = ["--project-dir", str(project.root)]
+    profiles = project.profiles_path().parent
+    args += ["--profiles-dir", str(profiles)]
+    if project.target:
+        args += ["--target", project.target]
+    return args
+
+
+def invoke(args: list[str]):
+    from dbt.cli.main import dbtRunner  # imported lazily: dbt is slow to import
+
+    result = dbtRunner().invoke(args)
+    return result
+
+
+def run_vars(as_of: str | None, run_id: str | None, channel: str | None) -> str:
+    values = {k: v for k, v in (("as_of", as_of), ("run_id", run_id), ("channel", channel)) if v}
+    return json.dumps(values)
+
+
+def build(project: DbtProject, variables: str, select: str = "+tag:kaireon", quiet: bool = False) -> None:
+    args = ["build", "--select", select, "--vars", variables] + _base_args(project)
+    if quiet:
+        args = ["--quiet"] + args
+    result = invoke(args)
+    if not result.success:
+        failed = []
+        for r in getattr(result.result, "results", None) or []:
+            if str(getattr(r, "status", "")) in ("error", "fail"):
+                failed.append(f"{r.node.name}: {r.message}")
+        detail = ("\n  " + "\n  ".join(failed)) if failed else (f": {result.exception}" if result.exception else "")
+        raise DbtRunError(f"dbt build failed{detail}")
+
+
+def query(project: DbtProject, select: exp.Expression, engine: Engine, variables: str = "{}") -> list[dict]:
+    """Rows of a SELECT over project relations, through `dbt show` (works on every adapter)."""
+    sql = render(select, engine, pretty=False)
+    result = invoke(["--log-level", "none", "show", "--inline", sql, "--limit", "-1", "--vars", variables] + _base_args(project))
+    if not result.success:
+        raise DbtRunError(f"dbt show failed: {result.exception or 'see the dbt log'}")
+    table = result.result.results[0].agate_table
+    names = list(table.column_names)
+    return [dict(zip(names, row)) for row in table.rows]
+
+
+@dataclass
+class Summary:
+    funnel: list[dict]
+    per_offer: list[dict]
+    reasons: list[dict]
+
+    def lines(self) -> list[str]:
+        out = []
+        for f in self.funnel:
+            out.append(
+                f"flow {f['decision_flow_key']} (run {f['run_id']}): {f['customers']} customers, "
+                f"{f['holdout_customers']} in holdout; {f['total_candidates']} candidates, "
+                f"{f['after_qualification']} after qualification, {f['after_contact_policy']} after contact policy; "
+                f"{f['decided']} decisions, {f['withheld']} withheld"
+            )
+        if self.per_offer:
+            out.append("decisions per offer:")
+            out += [f"  {r['decisions']:>7}  {r['offer_name']} ({r['offer_id']})" for r in self.per_offer]
+        else:
+            out.append("decisions per offer: none")
+        if self.reasons:
+            out.append("top rejection reasons:")
+            out += [f"  {r['n']:>7}  [{r['stage']}] {r['reason']}" for r in self.reasons]
+        return out
+
+
+def summary(project: DbtProject, engine: Engine, variables: str) -> Summary:
+    col = lambda n: exp.column(n, quoted=True)
+    count = exp.alias_(exp.Count(this=exp.Star()), "n", quoted=True)
+    funnel = exp.select("*").from_(relation("kaireon_funnel")).order_by(col("decision_flow_key"))
+    per_offer = (
+        exp.select(col("offer_id"), col("offer_name"), exp.alias_(exp.Count(this=exp.Star()), "decisions", quoted=True))
+        .from_(relation("kaireon_decisions")).group_by(col("offer_id"), col("offer_name"))
+        .order_by(exp.Ordered(this=col("decisions"), desc=True), col("offer_id"))
+    )
+    reasons = (
+        exp.select(col("stage"), col("reason"), count).from_(relation("kaireon_rejections"))
+        .group_by(col("stage"), col("reason"))
+        .order_by(exp.Ordered(this=col("n"), desc=True), col("reason")).limit(5)
+    )
+    return Summary(query(project, funnel, engine, variables), query(project, per_offer, engine, variables),
+                   query(project, reasons, engine, variables))

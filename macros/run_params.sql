@@ -1,0 +1,49 @@
+{#-
+  The run parameters every kaireon model reads (S3), from dbt vars:
+    as_of   - timestamp the run decides at, ISO 8601 ('2026-11-20T15:00:00Z', '2026-11-20 10:00:00-05:00',
+              '2026-11-20 15:00'); an offset is converted to UTC, no offset means UTC;
+              default: the current time (UTC), truncated to the second
+    run_id  - default NULL: outputs then use '<flow key>@<as_of>'
+    channel - the channel for flows without flowConfig.channel; default NULL
+  Values are parsed and re-rendered here, so no var text reaches SQL unchecked.
+-#}
+{% macro run_params() -%}
+  {%- set as_of = kaireon_sql.parse_as_of(var('as_of', none)) -%}
+  {%- set run_id = kaireon_sql.checked_token(var('run_id', none), 'run_id') -%}
+  {%- set channel = kaireon_sql.checked_token(var('channel', none), 'channel') -%}
+select
+  cast('{{ as_of.strftime("%Y-%m-%d %H:%M:%S") }}' as timestamp) as as_of,
+  cast('{{ as_of.strftime("%Y-%m-%dT%H:%M:%SZ") }}' as {{ dbt.type_string() }}) as as_of_text,
+  cast({{ "'" ~ run_id ~ "'" if run_id is not none else "null" }} as {{ dbt.type_string() }}) as run_id,
+  cast({{ "'" ~ channel ~ "'" if channel is not none else "null" }} as {{ dbt.type_string() }}) as channel
+{%- endmacro %}
+
+{% macro parse_as_of(value) -%}
+  {%- set dt = modules.datetime -%}
+  {%- if value is none or (value | string | trim) == '' -%}
+    {{- return(dt.datetime.now(dt.timezone.utc).replace(microsecond=0, tzinfo=none)) -}}
+  {%- endif -%}
+  {%- set pattern = '^(\\d{4})-(\\d{2})-(\\d{2})(?:[T ](\\d{2}):(\\d{2})(?::(\\d{2}))?)?(Z|[+-]\\d{2}:?\\d{2})?$' -%}
+  {%- set m = modules.re.match(pattern, value | string | trim) -%}
+  {%- if m is none -%}
+    {{ exceptions.raise_compiler_error("var 'as_of': expected an ISO 8601 timestamp such as 2026-11-20T15:00:00Z, got '" ~ value ~ "'") }}
+  {%- endif -%}
+  {%- set g = m.groups() -%}
+  {%- set parsed = dt.datetime(g[0] | int, g[1] | int, g[2] | int, (g[3] or 0) | int, (g[4] or 0) | int, (g[5] or 0) | int) -%}
+  {%- set offset = g[6] -%}
+  {%- if offset and offset != 'Z' -%}
+    {%- set digits = offset[1:] | replace(':', '') -%}
+    {%- set minutes = (digits[:2] | int) * 60 + (digits[2:] | int) -%}
+    {%- set sign = 1 if offset[0] == '+' else -1 -%}
+    {%- set parsed = parsed - dt.timedelta(minutes=sign * minutes) -%}
+  {%- endif -%}
+  {{- return(parsed) -}}
+{%- endmacro %}
+
+{% macro checked_token(value, name) -%}
+  {%- if value is none or (value | string) == '' -%}{{ return(none) }}{%- endif -%}
+  {%- if not modules.re.match('^[A-Za-z0-9_.:@+-]{1,200}$', value | string) -%}
+    {{ exceptions.raise_compiler_error("var '" ~ name ~ "': expected 1-200 letters, digits or _ . : @ + -, got '" ~ value ~ "'") }}
+  {%- endif -%}
+  {{- return(value | string) -}}
+{%- endmacro %}
