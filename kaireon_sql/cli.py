@@ -11,8 +11,9 @@ from .errors import KaireonError
 def _project(args):
     from .project_files import DbtProject
 
-    return DbtProject(Path(args.project_dir).resolve(), Path(args.profiles_dir).resolve() if args.profiles_dir else None,
-                      args.target)
+    profiles_dir = getattr(args, "profiles_dir", None)
+    return DbtProject(Path(args.project_dir).resolve(), Path(profiles_dir).resolve() if profiles_dir else None,
+                      getattr(args, "target", None))
 
 
 def _config_dir(args, project) -> Path:
@@ -30,6 +31,7 @@ def _compile(args, project, quiet: bool = False):
     from .dialect import engine
     from .writer import model_files, write_models
 
+    project.project_yml()  # a dbt project, before anything else
     config = _load(args, project)
     eng = engine(args.engine or project.engine_name())
     models = compile_project(config, eng)
@@ -70,7 +72,7 @@ def cmd_run(args) -> int:
     project = _project(args)
     eng = _compile(args, project)
     variables = runner.run_vars(args.as_of, args.run_id, args.channel)
-    runner.build(project, variables, quiet=args.quiet_dbt)
+    print(runner.build(project, variables, quiet=args.quiet_dbt))
     print("\n".join(runner.summary(project, eng, variables).lines()))
     return 0
 

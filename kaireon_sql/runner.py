@@ -32,7 +32,8 @@ def run_vars(as_of: str | None, run_id: str | None, channel: str | None) -> str:
     return json.dumps(values)
 
 
-def build(project: DbtProject, variables: str, select: str = "+tag:kaireon", quiet: bool = False) -> None:
+def build(project: DbtProject, variables: str, select: str = "+tag:kaireon", quiet: bool = False) -> str:
+    """dbt build of the kaireon models and what they read; returns a one-line account of it."""
     args = ["build", "--select", select, "--vars", variables] + _base_args(project)
     if quiet:
         args = ["--quiet"] + args
@@ -44,6 +45,9 @@ def build(project: DbtProject, variables: str, select: str = "+tag:kaireon", qui
                 failed.append(f"{r.node.name}: {r.message}")
         detail = ("\n  " + "\n  ".join(failed)) if failed else (f": {result.exception}" if result.exception else "")
         raise DbtRunError(f"dbt build failed{detail}")
+    statuses = [str(getattr(r, "status", "")) for r in getattr(result.result, "results", None) or []]
+    counts = {s: statuses.count(s) for s in dict.fromkeys(statuses)}
+    return "dbt build: " + ", ".join(f"{n} {s}" for s, n in counts.items())
 
 
 def query(project: DbtProject, select: exp.Expression, engine: Engine, variables: str = "{}") -> list[dict]:

@@ -1,0 +1,133 @@
+"""The shipped demo through real dbt: the winback story of seed 000, checked against a Python oracle."""
+import csv
+import hashlib
+import json
+from collections import Counter
+from datetime import datetime
+
+import duckdb
+import pytest
+
+from conftest import REPO, copy_demo, kaireon
+
+pytestmark = pytest.mark.dbt
+SEEDS = REPO / "seeds" / "demo"
+OFFER_FOR = {"apparel": "winback_apparel", "electronics": "winback_electronics", "home": "winback_home"}
+
+
+def _run(tmp_path_factory, as_of: str):
+    project = copy_demo(tmp_path_factory.mktemp("demo"))
+    proc = kaireon("run", "--as-of", as_of, "--quiet-dbt", cwd=project)
+    con = duckdb.connect(str(project / "target" / "kaireon_demo.duckdb"), read_only=True)
+    return proc, con
+
+
+@pytest.fixture(scope="module")
+def morning(tmp_path_factory):
+    return _run(tmp_path_factory, "2026-11-20T15:00:00Z")  # 10:00 in New York
+
+
+@pytest.fixture(scope="module")
+def night(tmp_path_factory):
+    return _run(tmp_path_factory, "2026-11-20T02:00:00-05:00")  # 2 a.m. New York time
+
+
+def _q(con, sql, *params):
+    cur = con.execute(sql, list(params))
+    names = [d[0] for d in cur.description]
+    return [dict(zip(names, r)) for r in cur.fetchall()]
+
+
+def oracle(as_of=datetime(2026, 11, 20, 15, 0, 0)):
+    """Expected decisions computed directly from the CSVs, following seed 000 step by step."""
+    month_start = as_of.replace(day=1, hour=0, minute=0, second=0)
+    touches = Counter()
+    with open(SEEDS / "demo_interaction_history.csv", newline="", encoding="utf-8") as fh:
+        for row in csv.DictReader(fh):
+            at = datetime.fromisoformat(row["occurred_at"])
+            if row["outcome"] == "impression" and month_start <= at <= as_of:
+                touches[row["customer_id"]] += 1
+    delivered, withheld, groups = set(), set(), {}
+    with open(SEEDS / "demo_customers.csv", newline="", encoding="utf-8") as fh:
+        for c in csv.DictReader(fh):
+            cid = c["customer_id"]
+            bucket = int(hashlib.md5(f"winback:{cid}".encode()).hexdigest()[:8], 16) % 10000
+            groups[cid] = "holdout" if bucket < 1500 else "treatment"
+            offer = OFFER_FOR.get(c["primaryCategory"])
+            eligible = (
+                offer is not None
+                and 90 <= int(c["daysSinceLastPurchase"]) <= 365
+                and int(c["lifetimePurchases"]) >= 3
+                and float(c["lifetimeRevenue"]) >= 50
+                and c["consentEmail"] == "true"
+                and touches[cid] < 3
+            )
+            if eligible:
+                (withheld if groups[cid] == "holdout" else delivered).add((cid, offer))
+    return delivered, withheld, groups
+
+
+def test_decisions_match_the_oracle(morning):
+    proc, con = morning
+    delivered, withheld, groups = oracle()
+    got = {(r["customer_id"], r["offer_id"]) for r in _q(con, "select customer_id, offer_id from kaireon_decisions")}
+    got_withheld = {(r["customer_id"], r["offer_id"]) for r in _q(con, "select customer_id, offer_id from kaireon_withheld_decisions")}
+    assert got == delivered and got_withheld == withheld
+    assert len(delivered) > 100 and len(withheld) > 10
+    assigned = {r["customer_id"]: r["experiment_group"] for r in _q(con, "select customer_id, experiment_group from kaireon_assignments")}
+    assert assigned == groups
+
+
+def test_cust_lapsed_1_gets_apparel_with_loyalty_score(morning):
+    _, con = morning
+    rows = _q(con, "select * from kaireon_decisions where customer_id = 'cust_lapsed_1'")
+    assert len(rows) == 1
+    d = rows[0]
+    assert (d["offer_id"], d["offer_name"], d["rank"], d["category_name"], d["priority"]) == (
+        "winback_apparel", "Apparel — 20% back", 1, "Winback", 70)
+    assert json.loads(d["personalization"]) == {"loyaltyScore": 27}
+    assert d["experiment_group"] == "treatment" and d["decision_flow_key"] == "winback"
+    assert d["run_id"] == "winback@2026-11-20T15:00:00Z"
+    # S5 formula score with the seed's weights, P = 0.5 prior, R = 1, I = 0.30, E = 0.70, U = 0
+    assert d["score"] == pytest.approx((0.4 * 0.5 + 0.2 * 1 + 0.3 * 0.30 + 0.1 * 0.70 + 0.6 * 0) / 1.6, abs=1e-12)
+    rejected = _q(con, "select offer_id, stage, rule_name from kaireon_rejections where customer_id = 'cust_lapsed_1' order by 1")
+    assert rejected == [
+        {"offer_id": "winback_electronics", "stage": "qualification", "rule_name": "electronics — matches prior category"},
+        {"offer_id": "winback_home", "stage": "qualification", "rule_name": "home — matches prior category"},
+    ]
+
+
+def test_story_customers(morning):
+    _, con = morning
+    reasons = {(r["customer_id"], r["offer_id"]): r for r in _q(con, "select * from kaireon_rejections")}
+    assert reasons[("cust_capped_1", "winback_home")]["reason"] == (
+        "Customer total cap 'Winback 3-touch monthly cap': 3 of 3 contacts used this month")
+    assert reasons[("cust_noconsent_1", "winback_electronics")]["stage"] == "consent"
+    assert reasons[("cust_cold_1", "winback_home")]["rule_name"] == "home — lapsed <= 365d"
+    decided = {r["customer_id"] for r in _q(con, "select customer_id from kaireon_decisions")}
+    assert {"cust_twotouch_1", "cust_quote_'1"} <= decided
+    assert not {"cust_active_1", "cust_cold_1", "cust_tirekicker_1", "cust_noconsent_1", "cust_capped_1"} & decided
+
+
+def test_funnel_and_summary(morning):
+    proc, con = morning
+    delivered, withheld, groups = oracle()
+    [f] = _q(con, "select * from kaireon_funnel")
+    assert f["customers"] == len(groups) and f["holdout_customers"] == sum(g == "holdout" for g in groups.values())
+    assert f["total_candidates"] == 3 * len(groups)
+    assert (f["decided"], f["withheld"]) == (len(delivered), len(withheld))
+    assert f"{len(delivered)} decisions, {len(withheld)} withheld" in proc.stdout
+    assert "decisions per offer:" in proc.stdout and "top rejection reasons:" in proc.stdout
+
+
+def test_two_am_in_new_york_decides_nothing(night):
+    proc, con = night
+    assert _q(con, "select count(*) as n from kaireon_decisions") == [{"n": 0}]
+    assert _q(con, "select count(*) as n from kaireon_withheld_decisions") == [{"n": 0}]
+    rows = _q(con, "select stage, reason from kaireon_rejections where customer_id = 'cust_lapsed_1' and offer_id = 'winback_apparel'")
+    assert rows == [{"stage": "contact_policy", "reason": "Time window: current hour 2 outside allowed range 8-21"}]
+    policy = _q(con, "select distinct reason from kaireon_rejections where stage = 'contact_policy'")
+    assert policy == [{"reason": "Time window: current hour 2 outside allowed range 8-21"}]
+    [f] = _q(con, "select after_qualification, after_contact_policy, decided from kaireon_funnel")
+    assert f["after_qualification"] > 0 and f["after_contact_policy"] == 0 and f["decided"] == 0
+    assert "0 decisions" in proc.stdout
