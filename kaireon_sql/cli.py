@@ -72,6 +72,7 @@ def cmd_run(args) -> int:
     project = _project(args)
     eng = _compile(args, project)
     variables = runner.run_vars(args.as_of, args.run_id, args.channel)
+    runner.ensure_deps(project, quiet=args.quiet_dbt)
     print(runner.build(project, variables, quiet=args.quiet_dbt))
     print("\n".join(runner.summary(project, eng, variables).lines()))
     return 0

@@ -139,7 +139,8 @@ def _union(flow_models: list[str], columns: tuple[str, ...]) -> exp.Expression:
 def compile_project(project: Project, engine: Engine) -> list[Model]:
     """Every model of the project, or ConfigErrors naming each problem. Writes nothing."""
     if not project.flows:
-        raise ConfigError(str(project.root), "no decisionFlows defined; nothing to compile")
+        raise ConfigError(str(project.root), "no decisionFlows defined in any config file; expected at least one "
+                                             "Decision Flow in a list under a top-level 'decisionFlows' key")
     slugs: dict[str, str] = {}
     models: list[Model] = [
         Model(RUN_PARAMS, "{{ kaireon_sql.run_params() }}",

@@ -47,6 +47,40 @@ def _source_sql(_gen, e: DbtSource) -> str:
     return "{{ source('%s', '%s') }}" % (e.name, e.args["table"])
 
 
+_JINJA_OPEN = re.compile(r"\{(?=[{%#])")
+
+
+def jinja_safe_parts(text: str) -> list[str]:
+    """`text` cut after every '{' that starts a Jinja delimiter ({{, {%, {#), so no part contains one."""
+    parts, start = [], 0
+    for match in _JINJA_OPEN.finditer(text):
+        parts.append(text[start:match.end()])
+        start = match.end()
+    parts.append(text[start:])
+    return parts
+
+
+def _literal_sql(gen, e: exp.Literal) -> str:
+    """String literals that contain a Jinja delimiter are written as a concatenation of parts.
+
+    dbt renders model files with Jinja, so `'{{ x }}'` in a model would be evaluated by dbt; as
+    `('{' || '{ x }}')` the file holds no delimiter and the value is the same on every engine.
+    Only literals holding `{{`, `{%` or `{#` change; every other literal is written as before.
+    """
+    if e.is_string and _JINJA_OPEN.search(e.this or ""):
+        return gen.sql(_balanced_concat([exp.Literal.string(p) for p in jinja_safe_parts(e.this)]))
+    return gen.literal_sql(e)
+
+
+def _balanced_concat(pieces: list[exp.Expression]) -> exp.Expression:
+    """('a' || 'b') || ('c' || 'd'): nesting grows with log(parts), within engines' expression-depth limits."""
+    if len(pieces) == 1:
+        return pieces[0]
+    mid = len(pieces) // 2
+    return exp.Paren(this=exp.DPipe(this=_balanced_concat(pieces[:mid]), expression=_balanced_concat(pieces[mid:]),
+                                    safe=True))
+
+
 @dataclass(frozen=True)
 class Engine:
     """What differs between engines, as data. `sqlglot` names the sqlglot dialect."""
@@ -59,15 +93,21 @@ class Engine:
     hex_to_int: str = "cast_0x"  # cast_0x | bit32 | conv
     # how a UTC timestamp becomes local wall-clock time
     local_time: str = "at_time_zone"  # at_time_zone | from_utc
+    # ISO day of week (1 = Monday): sqlglot's function | EXTRACT(ISODOW) | from DAYOFWEEK (1 = Sunday)
+    iso_dow: str = "function"  # function | extract | sunday_first
+    # calendar-week unit that starts on Monday (ISO) for TIMESTAMP_TRUNC / DATE_TRUNC
+    iso_week_unit: str = "WEEK"
 
 
 ENGINES: dict[str, Engine] = {
     "duckdb": Engine("duckdb", "duckdb"),
-    "postgres": Engine("postgres", "postgres", double_type="DOUBLE PRECISION", hex_to_int="bit32"),
-    "spark": Engine("spark", "spark", text_type="STRING", hex_to_int="conv", local_time="from_utc"),
-    "databricks": Engine("databricks", "databricks", text_type="STRING", hex_to_int="conv", local_time="from_utc"),
+    "postgres": Engine("postgres", "postgres", double_type="DOUBLE PRECISION", hex_to_int="bit32", iso_dow="extract"),
+    "spark": Engine("spark", "spark", text_type="STRING", hex_to_int="conv", local_time="from_utc",
+                    iso_dow="sunday_first"),
+    "databricks": Engine("databricks", "databricks", text_type="STRING", hex_to_int="conv", local_time="from_utc",
+                         iso_dow="sunday_first"),
     "snowflake": Engine("snowflake", "snowflake"),
-    "bigquery": Engine("bigquery", "bigquery", text_type="STRING", double_type="FLOAT64"),
+    "bigquery": Engine("bigquery", "bigquery", text_type="STRING", double_type="FLOAT64", iso_week_unit="ISOWEEK"),
     "trino": Engine("trino", "trino"),
 }
 
@@ -85,7 +125,7 @@ def _dialect(name: str) -> Dialect:
     generator = type(
         "Generator",
         (base.Generator,),
-        {"TRANSFORMS": {**base.Generator.TRANSFORMS, DbtRef: _ref_sql, DbtSource: _source_sql}},
+        {"TRANSFORMS": {**base.Generator.TRANSFORMS, DbtRef: _ref_sql, DbtSource: _source_sql, exp.Literal: _literal_sql}},
     )
     return type(f"Kaireon{base.__name__}", (base,), {"Generator": generator})()
 
@@ -101,12 +141,17 @@ def parse(sql: str, eng: Engine) -> exp.Expression:
 
 # ---- small builders for constructs whose SQL differs by engine ------------------------------
 
+def data_type(name: str, eng: Engine) -> exp.DataType:
+    """A type name of the engine (e.g. BigQuery's FLOAT64), parsed in that engine's dialect."""
+    return exp.DataType.build(name, dialect=eng.sqlglot)
+
+
 def cast_text(e: exp.Expression, eng: Engine) -> exp.Expression:
-    return exp.cast(e, eng.text_type)
+    return exp.cast(e, data_type(eng.text_type, eng))
 
 
 def cast_double(e: exp.Expression, eng: Engine) -> exp.Expression:
-    return exp.cast(e, eng.double_type)
+    return exp.cast(e, data_type(eng.double_type, eng))
 
 
 def hex8_to_int(hex_text: exp.Expression, eng: Engine) -> exp.Expression:
@@ -137,13 +182,25 @@ def hour_of(ts: exp.Expression) -> exp.Expression:
     return exp.cast(exp.Extract(this=exp.var("HOUR"), expression=ts), "INT")
 
 
-def iso_day_of_week(ts: exp.Expression) -> exp.Expression:
-    """1 = Monday .. 7 = Sunday."""
+def iso_day_of_week(ts: exp.Expression, eng: Engine) -> exp.Expression:
+    """1 = Monday .. 7 = Sunday.
+
+    Postgres has no DAYOFWEEK_ISO function, and sqlglot writes Spark's as (DAYOFWEEK(x) % 7) + 1,
+    which is off by two (Spark's DAYOFWEEK is 1 = Sunday); both are built explicitly here.
+    """
+    if eng.iso_dow == "extract":
+        return exp.cast(exp.Extract(this=exp.var("ISODOW"), expression=ts), "INT")
+    if eng.iso_dow == "sunday_first":
+        shifted = exp.Mod(this=exp.paren(exp.Add(this=exp.DayOfWeek(this=ts), expression=exp.Literal.number(5))),
+                          expression=exp.Literal.number(7))
+        return exp.paren(exp.Add(this=exp.paren(shifted), expression=exp.Literal.number(1)))
     return exp.DayOfWeekIso(this=ts)
 
 
-def truncate(ts: exp.Expression, unit: str) -> exp.Expression:
+def truncate(ts: exp.Expression, unit: str, eng: Engine) -> exp.Expression:
     """Calendar period start (UTC): unit is DAY, WEEK (ISO, Monday) or MONTH."""
+    if unit == "WEEK":
+        unit = eng.iso_week_unit
     return exp.TimestampTrunc(this=ts, unit=exp.var(unit))
 
 

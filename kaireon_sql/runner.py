@@ -2,7 +2,11 @@
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
 
 from sqlglot import exp
 
@@ -20,11 +24,61 @@ def _base_args(project: DbtProject) -> list[str]:
     return args
 
 
-def invoke(args: list[str]):
+def invoke(args: list[str], cwd: Path | None = None):
+    """Run dbt in-process. With `cwd`, dbt runs from that folder (relative profile paths, such as
+    a DuckDB file, resolve against it) and the caller's working directory is restored after."""
     from dbt.cli.main import dbtRunner  # imported lazily: dbt is slow to import
 
-    result = dbtRunner().invoke(args)
-    return result
+    before = os.getcwd()
+    try:
+        if cwd is not None:
+            os.chdir(cwd)
+        return dbtRunner().invoke(args)
+    finally:
+        os.chdir(before)
+
+
+def ensure_deps(project: DbtProject, quiet: bool = False) -> str | None:
+    """Run `dbt deps` when the project lists packages that are not installed or changed since.
+
+    Stale means: the install folder (packages-install-path, default dbt_packages) is missing, a
+    package of package-lock.yml is missing from it, or packages.yml / dependencies.yml is newer
+    than it (`dbt deps` recreates the folder every time).  Returns why deps ran, or None.
+    """
+    root = project.root
+    specs = [p for p in (root / "packages.yml", root / "dependencies.yml") if _lists_packages(p)]
+    if not specs:
+        return None
+    install = root / str(project.project_yml().get("packages-install-path") or "dbt_packages")
+    lock = _yaml_file(root / "package-lock.yml")
+    locked = [p.get("name") for p in (lock.get("packages") or []) if isinstance(p, dict)]
+    if not install.is_dir():
+        reason = f"{install.name}/ is missing"
+    elif not lock:
+        reason = "package-lock.yml is missing"
+    elif any(name and not (install / name).exists() for name in locked):
+        reason = f"a package is missing from {install.name}/"
+    elif max(p.stat().st_mtime for p in specs) > install.stat().st_mtime:
+        reason = f"{specs[0].name} changed since the last dbt deps"
+    else:
+        return None
+    print(f"running dbt deps: {reason}")
+    result = invoke((["--quiet"] if quiet else []) + ["deps", "--project-dir", str(root)], cwd=root)
+    if not result.success:
+        raise DbtRunError(f"dbt deps failed{': ' + str(result.exception) if result.exception else ''}")
+    return reason
+
+
+def _yaml_file(path: Path) -> dict:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) if path.is_file() else None
+    except yaml.YAMLError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _lists_packages(path: Path) -> bool:
+    return bool(_yaml_file(path).get("packages"))
 
 
 def run_vars(as_of: str | None, run_id: str | None, channel: str | None) -> str:
@@ -37,7 +91,7 @@ def build(project: DbtProject, variables: str, select: str = "+tag:kaireon", qui
     args = ["build", "--select", select, "--vars", variables] + _base_args(project)
     if quiet:
         args = ["--quiet"] + args
-    result = invoke(args)
+    result = invoke(args, cwd=project.root)
     if not result.success:
         failed = []
         for r in getattr(result.result, "results", None) or []:
@@ -53,7 +107,8 @@ def build(project: DbtProject, variables: str, select: str = "+tag:kaireon", qui
 def query(project: DbtProject, select: exp.Expression, engine: Engine, variables: str = "{}") -> list[dict]:
     """Rows of a SELECT over project relations, through `dbt show` (works on every adapter)."""
     sql = render(select, engine, pretty=False)
-    result = invoke(["--log-level", "none", "show", "--inline", sql, "--limit", "-1", "--vars", variables] + _base_args(project))
+    result = invoke(["--log-level", "none", "show", "--inline", sql, "--limit", "-1", "--vars", variables]
+                    + _base_args(project), cwd=project.root)
     if not result.success:
         raise DbtRunError(f"dbt show failed: {result.exception or 'see the dbt log'}")
     table = result.result.results[0].agate_table

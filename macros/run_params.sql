@@ -21,7 +21,7 @@ select
 {% macro parse_as_of(value) -%}
   {%- set dt = modules.datetime -%}
   {%- if value is none or (value | string | trim) == '' -%}
-    {{- return(dt.datetime.now(dt.timezone.utc).replace(microsecond=0, tzinfo=none)) -}}
+    {{- return(dt.datetime.utcnow().replace(microsecond=0)) -}}
   {%- endif -%}
   {%- set pattern = '^(\\d{4})-(\\d{2})-(\\d{2})(?:[T ](\\d{2}):(\\d{2})(?::(\\d{2}))?)?(Z|[+-]\\d{2}:?\\d{2})?$' -%}
   {%- set m = modules.re.match(pattern, value | string | trim) -%}

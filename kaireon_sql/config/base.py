@@ -47,6 +47,14 @@ class ConfigObject(Model):
         return [n for n in (self.id, self.name) if n is not None]
 
 
+class FieldError(ValueError):
+    """A validator's error about one field of the object (a camelCase path), so messages can name it."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(message)
+        self.field = field
+
+
 def label_of(raw: Any) -> str:
     """A short human label for a raw object in error messages."""
     if isinstance(raw, dict):

@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from .base import ConfigObject, Model
+from .base import IDENTIFIER, ConfigObject, FieldError, Model
 
 # dataType (as in KaireonAI schema payloads) -> formula type
 DATA_TYPES: dict[str, str] = {
@@ -20,6 +20,23 @@ DATA_TYPES: dict[str, str] = {
 RELATION = re.compile(
     r"""^(?:[A-Za-z_][A-Za-z0-9_]*|source\(\s*(['"])[A-Za-z_][A-Za-z0-9_]*\1\s*,\s*(['"])[A-Za-z_][A-Za-z0-9_]*\2\s*\))$"""
 )
+
+
+JINJA_DELIMITERS = ("{{", "{%", "{#")
+
+
+def check_identifier(value: str) -> str:
+    """Names used as formula identifiers and column names: letters, digits and _, not starting with a digit."""
+    if not IDENTIFIER.match(value):
+        raise ValueError(f"expected a name of letters, digits and _ that does not start with a digit, got {value!r}")
+    return value
+
+
+def check_column(value: str | None) -> str | None:
+    """A warehouse column name; quoted in SQL, but it must not open a Jinja tag in the dbt model file."""
+    if value is not None and (not value or any(d in value for d in JINJA_DELIMITERS) or "\x00" in value):
+        raise ValueError(f"expected a column name without '{{{{', '{{%' or '{{#', got {value!r}")
+    return value
 
 
 def check_relation(value: str) -> str:
@@ -40,6 +57,16 @@ class SchemaField(Model):
     description: str | None = None
     display_name: str | None = None
     default_value: Any = None
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        return check_identifier(v)
+
+    @field_validator("column")
+    @classmethod
+    def _column(cls, v: str | None) -> str | None:
+        return check_column(v)
 
     @field_validator("data_type")
     @classmethod
@@ -70,9 +97,9 @@ class Schema(ConfigObject):
     @model_validator(mode="after")
     def _unique_fields(self) -> "Schema":
         seen: set[str] = set()
-        for f in self.fields:
+        for i, f in enumerate(self.fields):
             if f.name.lower() in seen:
-                raise ValueError(f"field {f.name!r} is declared twice")
+                raise FieldError(f"fields[{i}].name", f"field {f.name!r} is declared twice")
             seen.add(f.name.lower())
         return self
 
@@ -100,15 +127,20 @@ class CustomField(Model):
     description: str | None = None
     label: str | None = None
 
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        return check_identifier(v)
+
     @model_validator(mode="after")
     def _computed(self) -> "CustomField":
         if self.type == "computed":
             if not self.formula:
-                raise ValueError("a computed custom field needs a 'formula'")
+                raise FieldError("formula", "a computed custom field needs a 'formula'")
             if self.output_type is None:
                 self.output_type = "number"
         elif self.formula is not None:
-            raise ValueError(f"'formula' is only allowed when type is 'computed', not {self.type!r}")
+            raise FieldError("formula", f"'formula' is only allowed when type is 'computed', not {self.type!r}")
         return self
 
     @property
@@ -207,10 +239,15 @@ class Segment(ConfigObject):
     def _relation(cls, v: str | None) -> str | None:
         return None if v is None else check_relation(v)
 
+    @field_validator("customer_column", "segment_column")
+    @classmethod
+    def _columns(cls, v: str) -> str:
+        return check_column(v)  # type: ignore[return-value]
+
     @model_validator(mode="after")
     def _one_source(self) -> "Segment":
         if self.relation and self.formula:
-            raise ValueError("a segment takes either 'relation' or 'formula', not both")
+            raise FieldError("formula", "a segment takes either 'relation' or 'formula', not both")
         return self
 
 

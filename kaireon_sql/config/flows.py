@@ -5,7 +5,7 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import Field, model_validator
 
-from .base import ConfigObject, Model, tag_config
+from .base import ConfigObject, FieldError, Model, tag_config
 from .rules import Operator, check_operand
 
 NODE_TYPES = (
@@ -28,9 +28,9 @@ class InventoryConfig(NodeConfig):
     @model_validator(mode="after")
     def _lists(self) -> "InventoryConfig":
         if self.scope == "category" and not self.category_ids:
-            raise ValueError("scope 'category' needs 'categoryIds'")
+            raise FieldError("categoryIds", "scope 'category' needs a non-empty 'categoryIds' list")
         if self.scope == "manual" and not self.offer_ids:
-            raise ValueError("scope 'manual' needs 'offerIds'")
+            raise FieldError("offerIds", "scope 'manual' needs a non-empty 'offerIds' list")
         return self
 
 
@@ -77,9 +77,9 @@ class FilterCondition(Model):
     def _operand(self) -> "FilterCondition":
         if self.value_formula is not None:
             if "value" in self.model_fields_set:
-                raise ValueError("give either 'value' or 'valueFormula', not both")
+                raise FieldError("valueFormula", "give either 'value' or 'valueFormula', not both")
             if self.operator in ("exists", "not_exists", "in", "not_in"):
-                raise ValueError(f"operator {self.operator!r} does not take 'valueFormula'")
+                raise FieldError("valueFormula", f"operator {self.operator!r} does not take 'valueFormula'")
             return self
         check_operand(self.operator, self.value, "value" in self.model_fields_set)
         return self
@@ -121,9 +121,9 @@ class ScoreConfig(NodeConfig):
         if self.method == "formula" and self.formula is None:
             self.formula = ScoreWeights(propensity_weight=1.0)
         if self.method == "expression" and not self.expression:
-            raise ValueError("method 'expression' needs an 'expression' formula")
+            raise FieldError("expression", "method 'expression' needs an 'expression' formula")
         if self.method != "expression" and self.expression is not None:
-            raise ValueError("'expression' is only used with method 'expression'")
+            raise FieldError("expression", "'expression' is only used with method 'expression'")
         return self
 
 
@@ -239,6 +239,7 @@ class Rejections(Model):
 class FlowConfig(Model):
     experiment: Experiment = Experiment()
     channel: str | list[str] | None = None
+    placement_id: str | None = None  # the placement the flow decides for (placement-scoped rules)
     rejections: Rejections = Rejections()
     arbitration_profile_id: str | None = None
 
@@ -251,9 +252,9 @@ class FlowDefinition(Model):
     @model_validator(mode="after")
     def _nodes(self) -> "FlowDefinition":
         seen: set[str] = set()
-        for node in self.nodes:
+        for i, node in enumerate(self.nodes):
             if node.id in seen:
-                raise ValueError(f"node id {node.id!r} is used twice")
+                raise FieldError(f"nodes[{i}].id", f"node id {node.id!r} is used twice; node ids must be unique in a flow")
             seen.add(node.id)
         return self
 

@@ -5,7 +5,7 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from .base import ConfigObject, Model
+from .base import ConfigObject, FieldError, Model
 
 MODEL_TYPES = (
     "scorecard", "bayesian", "gradient_boosted", "thompson_bandit", "epsilon_greedy", "neural_cf", "online_learner",
@@ -51,7 +51,7 @@ class BehavioralMetric(ConfigObject):
     @model_validator(mode="after")
     def _ratio(self) -> "BehavioralMetric":
         if (self.aggregation == "ratio") != (self.denominator_field is not None):
-            raise ValueError("'denominatorField' is required for aggregation 'ratio' and only for it")
+            raise FieldError("denominatorField", "'denominatorField' is required for aggregation 'ratio' and only for it")
         if self.compute_mode == "realtime" and self.aggregation not in ("count", "sum"):
             raise ValueError("computeMode 'realtime' supports aggregation 'count' and 'sum' only")
         if len(set(self.dimensions)) != len(self.dimensions):

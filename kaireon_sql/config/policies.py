@@ -6,7 +6,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from pydantic import Field, field_validator, model_validator
 
-from .base import ConfigObject, Model, tag_config
+from .base import ConfigObject, FieldError, Model, tag_config
 
 DAYS_OF_WEEK = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 ADVERSE_OUTCOMES = ("complaint", "unsubscribe", "hard_bounce", "spam_report")
@@ -28,7 +28,7 @@ class FrequencyCap(PolicyConfig):
     @model_validator(mode="after")
     def _some_cap(self) -> "FrequencyCap":
         if (self.max_contacts is None) != (self.window_days is None):
-            raise ValueError("'maxContacts' and 'windowDays' go together")
+            raise FieldError("windowDays" if self.window_days is None else "maxContacts", "'maxContacts' and 'windowDays' go together")
         if not any(v is not None for v in (self.max_per_day, self.max_per_week, self.max_per_month, self.max_contacts)):
             raise ValueError("frequency_cap needs maxPerDay, maxPerWeek, maxPerMonth or maxContacts + windowDays")
         return self
@@ -68,7 +68,7 @@ class TimeWindow(PolicyConfig):
     @model_validator(mode="after")
     def _not_empty(self) -> "TimeWindow":
         if self.start_hour == self.end_hour:
-            raise ValueError("startHour equals endHour: the window would never allow a contact")
+            raise FieldError("endHour", "startHour equals endHour: the window would never allow a contact")
         return self
 
 
@@ -155,7 +155,8 @@ class ContactPolicy(ConfigObject):
     @model_validator(mode="after")
     def _scope(self) -> "ContactPolicy":
         if self.scope != "global" and not self.scope_id:
-            raise ValueError(f"scope {self.scope!r} needs a 'scopeId' (a policy without one is not applied globally here)")
+            raise FieldError("scopeId", f"scope {self.scope!r} needs a 'scopeId' naming the {self.scope} it applies to "
+                             "(a policy without one is not applied globally here)")
         if self.scope == "global" and self.scope_id:
-            raise ValueError("a global policy takes no 'scopeId'")
+            raise FieldError("scopeId", "a global policy takes no 'scopeId'; set 'scope' to what the id names")
         return self

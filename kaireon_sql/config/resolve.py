@@ -5,6 +5,7 @@ from collections.abc import Callable, Iterator
 
 from ..errors import ConfigError
 from .base import ConfigObject
+from .catalog import SubCategory
 from .flows import (
     CallFlowConfig, ContactPolicyConfig, EnrichConfig, GroupConfig, InventoryConfig, MatchCreativesConfig,
     QualifyConfig, RuleGroup, RuleLeaf, ScoreConfig,
@@ -54,6 +55,8 @@ def _flow_refs(flow) -> Refs:
     definition_key = "config" if flow.config is not None else "draftConfig"
     definition = flow.definition
     fc = definition.flow_config
+    if fc.placement_id:
+        yield f"{definition_key}.flowConfig.placementId", "placements", fc.placement_id
     if fc.arbitration_profile_id:
         yield f"{definition_key}.flowConfig.arbitrationProfileId", "arbitrationProfiles", fc.arbitration_profile_id
     for n, node in enumerate(definition.nodes):
@@ -83,6 +86,11 @@ def _flow_refs(flow) -> Refs:
             yield f"{p}.flowKey", "decisionFlows", c.flow_key
 
 
+def _declared(project: Project, kind: str) -> bool:
+    """Channels are optional: with none declared, a channel scope names the channel itself (as flows do)."""
+    return kind != "channels" or bool(project.objects["channels"])
+
+
 def _refs(project: Project, kind: str, obj) -> Refs:
     """Every reference an object makes, as (field, kind referred to, value)."""
     if kind == "subCategories":
@@ -101,7 +109,7 @@ def _refs(project: Project, kind: str, obj) -> Refs:
         if obj.placement_id:
             yield "placementId", "placements", obj.placement_id
     elif kind == "qualificationRules":
-        if obj.scope != "global":
+        if obj.scope != "global" and _declared(project, RULE_SCOPES[obj.scope]):
             yield "scopeId", RULE_SCOPES[obj.scope], obj.scope_id
         c = obj.config
         if isinstance(c, SegmentRequired):
@@ -111,7 +119,7 @@ def _refs(project: Project, kind: str, obj) -> Refs:
         elif isinstance(c, MetricCondition):
             yield "config.metricId", "behavioralMetrics", c.metric_id
     elif kind == "contactPolicies":
-        if obj.scope != "global":
+        if obj.scope != "global" and _declared(project, POLICY_SCOPES[obj.scope]):
             yield "scopeId", POLICY_SCOPES[obj.scope], obj.scope_id
         c = obj.config
         if isinstance(c, SegmentExclusion):
@@ -139,6 +147,81 @@ def _attribute_errors(project: Project) -> list[ConfigError]:
     return errors
 
 
+_VALUE_CHECKS = {
+    "number": (lambda v: isinstance(v, (int, float)) and not isinstance(v, bool), "a number"),
+    "text": (lambda v: isinstance(v, str), "a string"),
+    "boolean": (lambda v: isinstance(v, bool), "true or false"),
+}
+
+
+def _noun(owner: ConfigObject) -> str:
+    return "sub-category" if isinstance(owner, SubCategory) else "category"
+
+
+def _custom_field_errors(project: Project) -> list[ConfigError]:
+    """Offers set only static custom fields their category or sub-category declares, with values of its type.
+
+    The offer catalogue has one column per custom field name, so a name also needs one type
+    across all categories.
+    """
+    errors: list[ConfigError] = []
+    types: dict[str, tuple[str, ConfigObject, int]] = {}
+    for kind in ("categories", "subCategories"):
+        for owner in project.objects[kind]:
+            for i, cf in enumerate(owner.custom_fields):
+                if cf.type == "computed":
+                    continue
+                first = types.setdefault(cf.name, (cf.value_kind, owner, i))
+                if first[0] != cf.value_kind:
+                    errors.append(ConfigError(
+                        owner.location.at(f"customFields[{i}].type"),
+                        f"custom field {cf.name!r} is a {cf.value_kind} here but a {first[0]} in "
+                        f"{first[1].location.at(f'customFields[{first[2]}]')}; offers share one column per custom "
+                        "field name, so expected the same type",
+                    ))
+                check, expected = _VALUE_CHECKS[cf.value_kind]
+                if cf.default_value is not None and not check(cf.default_value):
+                    errors.append(ConfigError(
+                        owner.location.at(f"customFields[{i}].defaultValue"),
+                        f"expected {expected} for a {cf.value_kind} custom field, got {cf.default_value!r}",
+                    ))
+    for offer in project.offers:
+        owners = [o for o in (project.category_of(offer), project.sub_category_of(offer)) if o is not None]
+        declared = {cf.name: (cf, owner) for owner in owners for cf in owner.custom_fields}
+        static = [name for name, (cf, _) in declared.items() if cf.type != "computed"]
+        where_owner = " and ".join(f"{_noun(o)} {o.name!r}" for o in owners)
+        for key, value in offer.custom_fields.items():
+            where = offer.location.at(f"customFields.{key}")
+            found = declared.get(key)
+            if found is None:
+                if not owners:
+                    errors.append(ConfigError(where, f"custom field {key!r} is not declared: the offer has no "
+                                                     "categoryId or subCategoryId; expected custom fields to be "
+                                                     "declared in the category's 'customFields'"))
+                else:
+                    listing = ", ".join(repr(n) for n in static) or "none are declared"
+                    errors.append(ConfigError(where, f"custom field {key!r} is not declared by {where_owner}; "
+                                                     f"expected one of its static custom fields: {listing}"))
+                continue
+            cf, owner = found
+            if cf.type == "computed":
+                errors.append(ConfigError(where, f"custom field {key!r} of {_noun(owner)} {owner.name!r} is "
+                                                 "computed from its formula; an offer cannot set it (use a compute "
+                                                 "node override for one offer)"))
+                continue
+            check, expected = _VALUE_CHECKS[cf.value_kind]
+            if value is not None and not check(value):
+                errors.append(ConfigError(where, f"expected {expected} for {cf.value_kind} custom field {key!r}, "
+                                                 f"got {value!r}"))
+        for name in static:
+            cf, owner = declared[name]
+            if cf.required and offer.custom_fields.get(name) is None and cf.default_value is None:
+                errors.append(ConfigError(offer.location.at("customFields"),
+                                          f"required custom field {name!r} of {_noun(owner)} {owner.name!r} is not set; "
+                                          f"expected a {cf.value_kind} value"))
+    return errors
+
+
 def _checked(fn: Callable[[], object], errors: list[ConfigError]) -> None:
     try:
         fn()
@@ -153,4 +236,6 @@ def check_references(project: Project) -> list[ConfigError]:
             for path, target, value in _refs(project, kind, obj):
                 _checked(lambda: project.lookup(target, value, obj.location.at(path)), errors)
     errors.extend(_attribute_errors(project))
+    if not errors:  # custom fields need the offers' categories resolved
+        errors.extend(_custom_field_errors(project))
     return errors

@@ -1,11 +1,12 @@
 """Qualification rules: five rule types, seven scopes, hard and soft (fit) stages."""
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, model_validator
 
-from .base import ConfigObject, Model, tag_config
+from .base import ConfigObject, FieldError, Model, tag_config
 
 OPERATORS = (
     "eq", "neq", "gt", "gte", "lt", "lte", "in", "not_in",
@@ -23,24 +24,29 @@ def check_operand(operator: str, value: Any, has_value: bool) -> None:
     """The shape of `value` each operator expects (shared by rules and filter conditions)."""
     if operator in ("exists", "not_exists"):
         if has_value and value is not None:
-            raise ValueError(f"operator {operator!r} takes no 'value'")
+            raise FieldError("value", f"operator {operator!r} takes no 'value'")
         return
     if not has_value or value is None:
-        raise ValueError(f"operator {operator!r} needs a 'value'")
+        raise FieldError("value", f"operator {operator!r} needs a 'value'")
     if operator in ("in", "not_in"):
         if not isinstance(value, list) or not value:
-            raise ValueError(f"operator {operator!r} needs 'value' to be a non-empty list")
+            raise FieldError("value", f"operator {operator!r} needs 'value' to be a non-empty list")
         for item in value:
             if not isinstance(item, (str, int, float, bool)):
-                raise ValueError(f"operator {operator!r} needs a list of numbers or strings, got {item!r}")
+                raise FieldError("value", f"operator {operator!r} needs a list of numbers or strings, got {item!r}")
     elif operator in ("contains", "starts_with", "regex"):
         if not isinstance(value, str):
-            raise ValueError(f"operator {operator!r} needs a string 'value', got {value!r}")
+            raise FieldError("value", f"operator {operator!r} needs a string 'value', got {value!r}")
+        if operator == "regex":
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise FieldError("value", f"invalid regular expression {value!r}: {exc}") from None
     elif operator in ("gt", "gte", "lt", "lte"):
         if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-            raise ValueError(f"operator {operator!r} needs a number or string 'value', got {value!r}")
+            raise FieldError("value", f"operator {operator!r} needs a number or string 'value', got {value!r}")
     elif not isinstance(value, (str, int, float, bool)):
-        raise ValueError(f"operator {operator!r} needs a number, string or boolean 'value', got {value!r}")
+        raise FieldError("value", f"operator {operator!r} needs a number, string or boolean 'value', got {value!r}")
 
 
 class RuleConfig(Model):
@@ -69,7 +75,7 @@ class SegmentRequired(RuleConfig):
     @model_validator(mode="after")
     def _one(self) -> "SegmentRequired":
         if (self.segment_id is None) == (self.segment is None):
-            raise ValueError("segment_required needs exactly one of 'segmentId' or 'segment'")
+            raise FieldError("segmentId", "segment_required needs exactly one of 'segmentId' or 'segment'")
         return self
 
     @property
@@ -131,9 +137,9 @@ class QualificationRule(ConfigObject):
     @model_validator(mode="after")
     def _scope(self) -> "QualificationRule":
         if self.scope != "global" and not self.scope_id:
-            raise ValueError(f"scope {self.scope!r} needs a 'scopeId'")
+            raise FieldError("scopeId", f"scope {self.scope!r} needs a 'scopeId' naming the {self.scope} it applies to")
         if self.scope == "global" and self.scope_id:
-            raise ValueError("a global rule takes no 'scopeId'")
+            raise FieldError("scopeId", "a global rule takes no 'scopeId'; set 'scope' to what the id names")
         return self
 
     @property

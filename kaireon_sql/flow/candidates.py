@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from sqlglot import exp
 
 from ..config.flows import ContactPolicyConfig, FilterConfig, QualifyConfig
-from ..dialect import relation
+from ..dialect import cast_text, relation
 from .checks import Check, Quota
 from .contact_policy import contact_policies
 from .context import FlowContext, col, lit
@@ -79,7 +79,7 @@ def _channels(ctx: FlowContext) -> exp.Expression:
     if ctx.channels is None:  # decided by the run's `channel` var
         return exp.select(exp.alias_(col("channel", "p"), "channel", quoted=True)).from_(relation(RUN_PARAMS).as_("p"))
     rows = [exp.Tuple(expressions=[lit(c)]) for c in ctx.channels]
-    return exp.select(exp.alias_(exp.cast(col("channel", "v"), ctx.engine.text_type), "channel", quoted=True)).from_(
+    return exp.select(exp.alias_(cast_text(col("channel", "v"), ctx.engine), "channel", quoted=True)).from_(
         exp.Values(expressions=rows, alias=exp.TableAlias(this=exp.to_identifier("v", quoted=True),
                                                           columns=[exp.to_identifier("channel", quoted=True)])))
 

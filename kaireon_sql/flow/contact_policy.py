@@ -35,12 +35,15 @@ def _time_window(ctx: FlowContext, policy: ContactPolicy, cfg: TimeWindow, scope
     else:  # wraps past midnight
         hour_ok = exp.or_(exp.GTE(this=hour, expression=start), exp.LT(this=hour, expression=end))
     hour_ok = exp.func("COALESCE", hour_ok, exp.false())
-    reason_hour = concat("Time window: current hour ", cast_text(hour, ctx.engine),
+    hour_text = cast_text(hour, ctx.engine)
+    if cfg.timezone.startswith("customer."):  # a NULL zone gives no hour: blocked, with a reason saying so
+        hour_text = exp.func("COALESCE", hour_text, lit("unknown"))
+    reason_hour = concat("Time window: current hour ", hour_text,
                          f" outside allowed range {cfg.start_hour}-{cfg.end_hour}")
     allowed = hour_ok
     reason = reason_hour
     if cfg.days_of_week:
-        dow = iso_day_of_week(local)
+        dow = iso_day_of_week(local, ctx.engine)
         day_ok = exp.In(this=dow, expressions=[lit(DAY_NAMES.index(d) + 1) for d in cfg.days_of_week])
         day_name = exp.case()
         for i, name in enumerate(DAY_NAMES):

@@ -47,6 +47,8 @@ OFFER_COLUMNS: dict[str, tuple[str, str]] = {
 def model_slug(key: str) -> str:
     """A flow key as a model-name fragment: lowercase letters, digits and underscores."""
     slug = re.sub(r"[^a-z0-9]+", "_", key.lower()).strip("_")
+    if len(slug) > 32:  # model names stay within file-name and PostgreSQL's 63-character limits
+        slug = slug[:23].rstrip("_") + "_" + hashlib.md5(key.encode("utf-8")).hexdigest()[:8]
     return slug or "flow"
 
 
@@ -248,11 +250,11 @@ class FlowContext:
     def config_hash(self) -> str:
         """Hash of everything this flow's decisions depend on in config."""
         payload = {
-            kind: [o.model_dump(mode="json", by_alias=True) for o in objs]
+            kind: [o.model_dump(mode="json", by_alias=True, exclude_defaults=True) for o in objs]
             for kind, objs in self.project.objects.items() if kind != "decisionFlows"
         }
-        payload["flow"] = self.flow.model_dump(mode="json", by_alias=True)
-        payload["interactionHistory"] = self.project.interaction_history.model_dump(mode="json")
+        payload["flow"] = self.flow.model_dump(mode="json", by_alias=True, exclude_defaults=True)
+        payload["interactionHistory"] = self.project.interaction_history.model_dump(mode="json", exclude_defaults=True)
         text = json.dumps(payload, sort_keys=True, ensure_ascii=False)
         return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 

@@ -13,7 +13,7 @@ from sqlglot import exp
 
 from ..config.catalog import Segment
 from ..config.models import BehavioralMetric
-from ..dialect import minus_seconds, relation, truncate
+from ..dialect import cast_text, minus_seconds, relation, truncate
 from .context import FlowContext, col, lit
 
 # Which interaction outcomes each behavioral-metric source field counts.
@@ -89,7 +89,7 @@ class Features:
     def calendar_count(self, period: str, extra: exp.Expression | None = None, key: str = "") -> exp.Expression:
         """Impressions in the current calendar period (UTC; DAY, WEEK = ISO week, MONTH)."""
         scope_key = key if extra is not None else ""
-        return self.count_since(truncate(col("as_of", "p"), period), f"calendar|{period}|{scope_key}", extra)
+        return self.count_since(truncate(col("as_of", "p"), period, self.ctx.engine), f"calendar|{period}|{scope_key}", extra)
 
     def metric(self, metric: BehavioralMetric) -> exp.Expression:
         per_offer = "offer" in metric.dimensions
@@ -127,7 +127,7 @@ class Features:
         history = relation(self.ctx.project.interaction_history.relation).as_("h")
         params = relation("kaireon_run_params").as_("p")
         query = (
-            exp.select(*[exp.alias_(exp.cast(k, self.ctx.engine.text_type), k.name, quoted=True) for k in keys],
+            exp.select(*[exp.alias_(cast_text(k, self.ctx.engine), k.name, quoted=True) for k in keys],
                        *[exp.alias_(a.value, a.column, quoted=True) for a in aggs])
             .from_(history)
             .join(params, join_type="cross")

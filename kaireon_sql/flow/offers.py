@@ -4,7 +4,7 @@ from __future__ import annotations
 from sqlglot import exp
 
 from ..config.project import Project
-from ..dialect import Engine
+from ..dialect import Engine, data_type
 from .context import OFFER_COLUMNS, OFFER_FIELD_PREFIX, lit
 
 OFFERS_MODEL = "kaireon_offers"
@@ -23,9 +23,9 @@ def static_fields(project: Project) -> dict[str, str]:
 SQL_TYPES = {"text": "text_type", "number": "double_type", "boolean": "BOOLEAN"}
 
 
-def _type(kind: str, eng: Engine) -> str:
+def _type(kind: str, eng: Engine) -> exp.DataType:
     attr = SQL_TYPES[kind]
-    return getattr(eng, attr) if attr.endswith("_type") else attr
+    return data_type(getattr(eng, attr) if attr.endswith("_type") else attr, eng)
 
 
 def _row(project: Project, offer, custom: dict[str, str]) -> dict[str, object]:

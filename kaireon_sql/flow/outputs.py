@@ -76,7 +76,7 @@ def _by_code(plan: CandidatePlan, pick) -> exp.Expression:
     case = exp.case()
     for code, stage, name, reason in plan.codes():
         case = case.when(exp.EQ(this=col("reject_code", "k"), expression=lit(code)), pick(stage, name, reason))
-    return case
+    return case if case.args.get("ifs") else exp.cast(exp.null(), "VARCHAR")  # no checks: `CASE END` is invalid
 
 
 def rejections(ctx: FlowContext, plan: CandidatePlan) -> exp.Select:

@@ -98,16 +98,19 @@ def personalization(ctx: FlowContext) -> exp.Expression:
         merged.update(dict(properties))
         return list(merged.items())
 
+    groups = _owner_groups(ctx)
+    # Offers without a category get the fields of no category. Only compiled when such offers exist:
+    # an extra reading a category field by bare name is valid when every offer has that category.
+    uncategorised = any(not owners for owners, _ in groups) or not groups
+    default = json_object(pairs_for([]), ctx.engine) if uncategorised else json_object([], ctx.engine)
     case = exp.case()
     branches = 0
-    for offer_group in _owner_groups(ctx):
-        owners, offer_ids = offer_group
+    for owners, offer_ids in groups:
         if not owners:
             continue
         case = case.when(exp.In(this=col("offer_id"), expressions=[lit(i) for i in offer_ids]),
                          json_object(pairs_for(owners), ctx.engine))
         branches += 1
-    default = json_object(pairs_for([]), ctx.engine)
     return case.else_(default) if branches else default
 
 

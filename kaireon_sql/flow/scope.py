@@ -25,10 +25,16 @@ def applies(ctx: FlowContext, features: Features, obj) -> exp.Expression:
     if scope == "segment":
         seg = ctx.project.lookup("segments", ref, obj.location.at("scopeId"))
         return exp.func("COALESCE", features.segment(seg), exp.false())
-    if scope in ("placement", "creative"):
+    if scope == "placement":
+        # A flow decides for one placement (flowConfig.placementId), so this is known at compile time.
+        target = ctx.project.lookup("placements", ref, obj.location.at("scopeId"))
+        flow_placement = ctx.definition.flow_config.placement_id
+        same = flow_placement is not None and ctx.project.find("placements", flow_placement) is target
+        return exp.true() if same else exp.false()
+    if scope == "creative":
         raise UnsupportedFeature(
             obj.location.at("scope"),
-            f"scope {scope!r} needs creative matching (match_creatives), which this version does not compile",
+            "scope 'creative' needs creative matching (match_creatives), which this version does not compile",
         )
     kind, column = SCOPE_COLUMNS[scope]
     if kind == "channels" and not ctx.project.all("channels"):

@@ -4,7 +4,7 @@ SELECT
   "p"."as_of" AS "as_of",
   'winback' AS "decision_flow_key",
   1 AS "decision_flow_version",
-  'f9b03b7df55c5120' AS "config_hash",
+  'e54f3bff0df18a9a' AS "config_hash",
   "k"."customer_id",
   "k"."channel",
   "k"."rank",
