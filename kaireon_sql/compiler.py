@@ -13,6 +13,7 @@ from .flow.candidates import candidates_model, plan_candidates
 from .flow.context import FlowContext
 from .flow.customers import RUN_PARAMS, customers_model
 from .flow.features import Features
+from .flow.history import HISTORY_MODEL, staging_model
 from .flow.offers import OFFERS_MODEL, offers_model
 
 STAGES = ["consent", "qualification", "filter", "contact_policy"]
@@ -148,6 +149,9 @@ def compile_project(project: Project, engine: Engine) -> list[Model]:
               _not_null("as_of", "as_of_text")),
         Model(OFFERS_MODEL, offers_model(project, engine), "The offer catalogue from config, one row per offer.",
               _not_null("offer_id", "offer_name"), [_unique("offer_id")]),
+        Model(HISTORY_MODEL, staging_model(project, engine),
+              f"Interaction history (S3) from {project.interaction_history.relation}, typed. One impression = one contact.",
+              _not_null("customer_id", "outcome", "occurred_at"), materialized="view"),
     ]
     errors: list[ConfigError] = []
     per_flow: list[list[Model]] = []

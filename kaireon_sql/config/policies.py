@@ -24,6 +24,7 @@ class FrequencyCap(PolicyConfig):
     max_per_month: int | None = Field(default=None, gt=0)
     max_contacts: int | None = Field(default=None, gt=0)
     window_days: float | None = Field(default=None, gt=0)
+    per_offer: bool = False  # count and cap each offer separately (beyond the seeds)
 
     @model_validator(mode="after")
     def _some_cap(self) -> "FrequencyCap":
@@ -43,6 +44,7 @@ class CustomerTotalCap(PolicyConfig):
 class Cooldown(PolicyConfig):
     kaireon_type: Literal["cooldown"] = Field(default="cooldown", exclude=True)
     cooldown_hours: float = Field(gt=0)
+    per_offer: bool = False  # cool down each offer separately (beyond the seeds)
 
 
 class TimeWindow(PolicyConfig):
@@ -78,6 +80,7 @@ class OutcomeBased(PolicyConfig):
     outcome_types: list[str] | None = None
     preset: Literal["adverse_outcomes"] | None = None
     lookback_days: float = Field(default=30, gt=0)
+    per_offer: bool = False  # suppress only the offer the outcome was on (e.g. already converted)
 
     @model_validator(mode="after")
     def _some(self) -> "OutcomeBased":
@@ -140,7 +143,7 @@ class ContactPolicy(ConfigObject):
     scope_id: str | None = None
     priority: int = 0
     status: Literal["active", "inactive", "draft"] = "active"
-    bypassable: bool = True
+    bypassable: bool = False  # allow_override matches and mandatory offers skip it when true
     config: Annotated[
         FrequencyCap | CustomerTotalCap | Cooldown | TimeWindow | OutcomeBased | SegmentExclusion
         | MutualExclusion | CrossChannelCap | BudgetExhausted | AllowOverride,

@@ -17,7 +17,7 @@ from .checks import Check, Quota
 from .contact_policy import contact_policies
 from .context import FlowContext, col, lit
 from .customers import RUN_PARAMS
-from .features import Features
+from .features import GRAINS, Features
 from .filter import filter_checks
 from .offers import OFFERS_MODEL
 from .qualify import consent_checks, qualification
@@ -107,12 +107,13 @@ def _pairs(ctx: FlowContext, features: Features) -> exp.Select:
     else:
         propensity, uplift = lit(PROPENSITY_PRIOR), lit(UPLIFT_PRIOR)
     query = query.select(exp.alias_(propensity, "propensity", quoted=True), exp.alias_(uplift, "uplift", quoted=True))
-    per_offer = features.history_aggregate(per_offer=True)
-    if per_offer is not None:
-        query = query.join(exp.paren(per_offer).as_("ao"), join_type="left", on=exp.and_(
-            exp.EQ(this=col("customer_id", "ao"), expression=col("customer_id", "c")),
-            exp.EQ(this=col("offer_id", "ao"), expression=col("offer_id", "o"))))
-        query = query.select(*[col(c, "ao") for c in features.aggregate_columns(per_offer=True)])
+    for grain, alias in (("customer_offer", "ao"), ("offer", "oo")):
+        aggregate = features.history_aggregate(grain)
+        if aggregate is None:
+            continue
+        on = [exp.EQ(this=col(k, alias), expression=col(k, "c" if k == "customer_id" else "o")) for k in GRAINS[grain]]
+        query = query.join(exp.paren(aggregate).as_(alias), join_type="left", on=exp.and_(*on))
+        query = query.select(*[col(c, alias) for c in features.aggregate_columns(grain)])
     return query
 
 
@@ -160,7 +161,7 @@ def candidates_model(ctx: FlowContext, features: Features, plan: CandidatePlan) 
     for i, quota in enumerate(plan.quotas, start=1):
         counted = exp.and_(alive, quota.applies)
         flag = exp.case().when(counted, lit(1)).else_(lit(0))
-        rank = exp.case().when(counted, _row_number([col("customer_id"), flag, *quota.partition], order))
+        rank = exp.case().when(counted, _row_number([*quota.partition, flag], quota.order or order))
         name = f"quota_{i}"
         ctes.append((name, exp.select("*", exp.alias_(rank, f"quota_{i}_rank", quoted=True),
                                       exp.alias_(quota.remaining, f"quota_{i}_left", quoted=True)).from_(previous)))

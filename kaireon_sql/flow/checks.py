@@ -18,14 +18,19 @@ class Check:
 
 @dataclass
 class Quota:
-    """A cap enforced within the run: at most `remaining` survivors per partition, best first."""
+    """A cap enforced within the run: at most `remaining` survivors per partition, best first.
+
+    Customer caps partition by customer (the best-ranked offers keep the contacts left); offer
+    budgets partition by offer and order by score across customers (a global allocation).
+    """
 
     stage: str
     name: str
-    partition: list[exp.Expression]  # besides customer_id
+    partition: list[exp.Expression]
     applies: exp.Expression  # TRUE when the candidate counts against this cap
     remaining: exp.Expression  # contacts left (may be <= 0)
     reason: exp.Expression
+    order: list[exp.Ordered] | None = None  # default: the flow's delivery order
 
 
 def text(value: str) -> exp.Expression:

@@ -1,20 +1,33 @@
-"""Contact policies: static blocks (quiet hours, caps already reached) and quotas kept within the run."""
+"""Contact policies: static blocks (what history already decides) and quotas kept within the run.
+
+Every policy type of the seeds compiles here. A policy contributes
+- a Check: TRUE when the candidate is blocked by what has already happened (the count has
+  reached the maximum, the cooldown is running, the hour is outside the window, ...), and/or
+- a Quota: how many contacts are left, so that this run's decisions cannot push past the cap:
+  the best-ranked candidates keep what is left, the others are rejections of the policy.
+Contacts are counted as `impression` rows of interaction history with occurred_at <= as_of (S5).
+Policies run in priority order (desc), then name; a candidate's first blocking policy is its reason.
+"""
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from sqlglot import exp
 
 from ..config.flows import ContactPolicyConfig
-from ..config.policies import ContactPolicy, CustomerTotalCap, TimeWindow
-from ..dialect import cast_text, hour_of, iso_day_of_week, local_time
-from ..errors import UnsupportedFeature
+from ..config.policies import (
+    AllowOverride, BudgetExhausted, ContactPolicy, Cooldown, CrossChannelCap, CustomerTotalCap, FrequencyCap,
+    MutualExclusion, OutcomeBased, SegmentExclusion, TimeWindow,
+)
+from ..dialect import cast_text, hour_of, iso_day_of_week, local_time, minus_seconds, truncate
 from .checks import Check, Quota, concat, text
 from .context import FlowContext, col, lit
-from .features import Features
+from .features import Features, history, impression
 from .scope import applies
 
-COMPILED_POLICIES = ("time_window", "customer_total_cap")
 PERIODS = {"daily": ("DAY", "today"), "weekly": ("WEEK", "this ISO week"), "monthly": ("MONTH", "this month")}
 DAY_NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+STAGE = "contact_policy"
 
 
 def policy_order(policies: list[ContactPolicy]) -> list[ContactPolicy]:
@@ -22,9 +35,85 @@ def policy_order(policies: list[ContactPolicy]) -> list[ContactPolicy]:
     return sorted(policies, key=lambda p: (-p.priority, p.name))
 
 
-def _time_window(ctx: FlowContext, policy: ContactPolicy, cfg: TimeWindow, scope: exp.Expression) -> Check:
+def _days(value: float) -> str:
+    return f"{value:g} day" + ("" if value == 1 else "s")
+
+
+@dataclass
+class PolicyContext:
+    """One policy being compiled: the flow, its features, its scope and bypass predicates."""
+
+    ctx: FlowContext
+    features: Features
+    policy: ContactPolicy
+    scope: exp.Expression  # candidates the policy applies to
+    bypass: exp.Expression  # candidates that skip it (allow_override / mandatory, if bypassable)
+
+    @property
+    def name(self) -> str:
+        return self.policy.name
+
+    def guarded(self, condition: exp.Expression) -> exp.Expression:
+        """In scope, not bypassed, and `condition`."""
+        return exp.and_(self.scope, exp.not_(self.bypass), condition)
+
+    def history_scope(self) -> exp.Expression | None:
+        """Which history rows count for this policy's scope (None: all of the customer's rows)."""
+        p, project = self.policy, self.ctx.project
+        if p.scope == "offer":
+            return exp.EQ(this=history("offer_id"), expression=lit(project.lookup("offers", p.scope_id, p.location).ref))
+        if p.scope == "channel":
+            target = project.find("channels", p.scope_id)
+            return exp.EQ(this=history("channel"), expression=lit(target.ref if target else p.scope_id))
+        if p.scope == "category":
+            cat = project.lookup("categories", p.scope_id, p.location)
+            ids = [lit(o.ref) for o in project.offers if o.category_id and project.find("categories", o.category_id) is cat]
+            return exp.In(this=history("offer_id"), expressions=ids) if ids else exp.false()
+        if p.scope == "creative":
+            return exp.EQ(this=history("creative_id"), expression=lit(project.lookup("creatives", p.scope_id, p.location).ref))
+        return None
+
+    def contacts(self, since: exp.Expression | None, grain: str = "customer", extra: exp.Expression | None = None,
+                 inclusive: bool = False) -> exp.Expression:
+        """Impressions in scope since `since` (rolling: occurred_at > since; calendar: >= since)."""
+        parts = [impression()]
+        if since is not None:
+            parts.append((exp.GTE if inclusive else exp.GT)(this=history("occurred_at"), expression=since))
+        parts += [c for c in (self.history_scope(), extra) if c is not None]
+        return self.features.count(exp.and_(*parts), grain)
+
+    def check(self, blocks: exp.Expression, reason: exp.Expression | str) -> Check:
+        return Check(STAGE, self.name, self.guarded(blocks), text(reason) if isinstance(reason, str) else reason)
+
+    def quota(self, remaining: exp.Expression, reason: exp.Expression | str, partition=None, order=None,
+              applies_to: exp.Expression | None = None) -> Quota:
+        counted = self.guarded(applies_to if applies_to is not None else exp.true())
+        return Quota(STAGE, self.name, partition or [col("customer_id")], counted, remaining,
+                     text(reason) if isinstance(reason, str) else reason, order)
+
+
+def _cap(pc: PolicyContext, used: exp.Expression, maximum: int, label: str, partition=None,
+         applies_to: exp.Expression | None = None) -> tuple[Check, Quota]:
+    """Block at the maximum; keep the run within what is left."""
+    prefix = f"{label}: "
+    used_text = cast_text(used, pc.ctx.engine)
+    block_when = exp.GTE(this=used, expression=lit(maximum))
+    if applies_to is not None:
+        block_when = exp.and_(applies_to, block_when)
+    return (
+        pc.check(block_when, concat(prefix, used_text, f" of {maximum} used")),
+        pc.quota(exp.Sub(this=lit(maximum), expression=used),
+                 concat(prefix, used_text, f" of {maximum} used; better-ranked offers of this run take the rest"),
+                 partition=partition, applies_to=applies_to),
+    )
+
+
+# ---- one function per policy type ------------------------------------------------------------
+
+def _time_window(pc: PolicyContext, cfg: TimeWindow):
+    ctx = pc.ctx
     if cfg.timezone.startswith("customer."):
-        zone = col(ctx.customer_field(cfg.timezone, policy.location.at("config.timezone")).column)
+        zone = col(ctx.customer_field(cfg.timezone, pc.policy.location.at("config.timezone")).column)
     else:
         zone = lit(cfg.timezone)
     local = local_time(col("as_of"), zone, ctx.engine)
@@ -35,59 +124,156 @@ def _time_window(ctx: FlowContext, policy: ContactPolicy, cfg: TimeWindow, scope
     else:  # wraps past midnight
         hour_ok = exp.or_(exp.GTE(this=hour, expression=start), exp.LT(this=hour, expression=end))
     hour_ok = exp.func("COALESCE", hour_ok, exp.false())
-    hour_text = cast_text(hour, ctx.engine)
-    if cfg.timezone.startswith("customer."):  # a NULL zone gives no hour: blocked, with a reason saying so
-        hour_text = exp.func("COALESCE", hour_text, lit("unknown"))
-    reason_hour = concat("Time window: current hour ", hour_text,
+    shown_hour = exp.func("COALESCE", cast_text(hour, ctx.engine), lit("unknown"))  # NULL zone: 'unknown'
+    reason_hour = concat("Time window: current hour ", shown_hour,
                          f" outside allowed range {cfg.start_hour}-{cfg.end_hour}")
-    allowed = hour_ok
-    reason = reason_hour
-    if cfg.days_of_week:
-        dow = iso_day_of_week(local, ctx.engine)
-        day_ok = exp.In(this=dow, expressions=[lit(DAY_NAMES.index(d) + 1) for d in cfg.days_of_week])
-        day_name = exp.case()
-        for i, name in enumerate(DAY_NAMES):
-            day_name = day_name.when(exp.EQ(this=dow, expression=lit(i + 1)), lit(name))
-        allowed = exp.and_(hour_ok, exp.func("COALESCE", day_ok, exp.false()))
-        reason = (
-            exp.case().when(exp.not_(hour_ok), reason_hour)
-            .else_(concat("Time window: ", day_name, " is not an allowed day (" + ", ".join(cfg.days_of_week) + ")"))
-        )
-    return Check("contact_policy", policy.name, exp.and_(scope, exp.not_(allowed)), reason)
+    if not cfg.days_of_week:
+        return [pc.check(exp.not_(hour_ok), reason_hour)], []
+    dow = iso_day_of_week(local, ctx.engine)
+    day_ok = exp.func("COALESCE", exp.In(this=dow, expressions=[lit(DAY_NAMES.index(d) + 1) for d in cfg.days_of_week]),
+                      exp.false())
+    day_name = exp.case()
+    for i, name in enumerate(DAY_NAMES):
+        day_name = day_name.when(exp.EQ(this=dow, expression=lit(i + 1)), lit(name))
+    reason = (exp.case().when(exp.not_(hour_ok), reason_hour)
+              .else_(concat("Time window: ", day_name, " is not an allowed day (" + ", ".join(cfg.days_of_week) + ")")))
+    return [pc.check(exp.not_(exp.and_(hour_ok, day_ok)), reason)], []
 
 
-def _history_filter(ctx: FlowContext, policy: ContactPolicy) -> exp.Expression | None:
-    """Which history rows count for a scoped cap (None: all of the customer's impressions)."""
-    if policy.scope == "offer":
-        offer = ctx.project.lookup("offers", policy.scope_id, policy.location.at("scopeId"))
-        return exp.EQ(this=col("offer_id", "h"), expression=lit(offer.ref))
-    if policy.scope == "channel":
-        target = ctx.project.find("channels", policy.scope_id)
-        return exp.EQ(this=col("channel", "h"), expression=lit(target.ref if target else policy.scope_id))
-    if policy.scope == "category":
-        cat = ctx.project.lookup("categories", policy.scope_id, policy.location.at("scopeId"))
-        ids = [lit(o.ref) for o in ctx.project.offers if o.category_id and ctx.project.find("categories", o.category_id) is cat]
-        return exp.In(this=col("offer_id", "h"), expressions=ids) if ids else exp.false()
-    return None
+def _frequency_cap(pc: PolicyContext, cfg: FrequencyCap):
+    limits = [(cfg.max_per_day, 1.0, "24 hours"), (cfg.max_per_week, 7.0, "7 days"), (cfg.max_per_month, 30.0, "30 days")]
+    if cfg.max_contacts is not None:
+        limits.append((cfg.max_contacts, cfg.window_days, f"{cfg.window_days:g} days"))
+    grain = "customer_offer" if cfg.per_offer else "customer"
+    partition = [col("customer_id")] + ([col("offer_id")] if cfg.per_offer else [])
+    checks, quotas = [], []
+    for maximum, days, window in limits:
+        if maximum is None:
+            continue
+        used = pc.contacts(minus_seconds(col("as_of", "p"), days * 86400), grain)
+        what = "contacts of this offer" if cfg.per_offer else "contacts"
+        check, quota = _cap(pc, used, maximum, f"Frequency cap '{pc.name}' ({what} in the last {window})", partition)
+        checks.append(check)
+        quotas.append(quota)
+    return checks, quotas
 
 
-def _total_cap(ctx: FlowContext, features: Features, policy: ContactPolicy, cfg: CustomerTotalCap,
-               scope: exp.Expression) -> tuple[Check, Quota]:
+def _customer_total_cap(pc: PolicyContext, cfg: CustomerTotalCap):
     unit, period_text = PERIODS[cfg.period_type]
-    used = exp.func("COALESCE", features.calendar_count(unit, _history_filter(ctx, policy), policy.ref), lit(0))
-    maximum = lit(cfg.max_total)
-    used_text = cast_text(used, ctx.engine)
-    block = Check(
-        "contact_policy", policy.name,
-        exp.and_(scope, exp.GTE(this=used, expression=maximum)),
-        concat(f"Customer total cap '{policy.name}': ", used_text, f" of {cfg.max_total} contacts used {period_text}"),
+    used = pc.contacts(truncate(col("as_of", "p"), unit, pc.ctx.engine), inclusive=True)
+    used_text = cast_text(used, pc.ctx.engine)
+    label = f"Customer total cap '{pc.name}': "
+    check = pc.check(exp.GTE(this=used, expression=lit(cfg.max_total)),
+                     concat(label, used_text, f" of {cfg.max_total} contacts used {period_text}"))
+    quota = pc.quota(exp.Sub(this=lit(cfg.max_total), expression=used),
+                     concat(label, used_text, f" of {cfg.max_total} contacts used {period_text}; "
+                            "better-ranked offers of this run take the rest"))
+    return [check], [quota]
+
+
+def _cooldown(pc: PolicyContext, cfg: Cooldown):
+    last = pc.features.last(exp.and_(impression(), *[c for c in [pc.history_scope()] if c is not None]),
+                            "customer_offer" if cfg.per_offer else "customer")
+    running = exp.func("COALESCE", exp.GT(this=last, expression=minus_seconds(col("as_of"), cfg.cooldown_hours * 3600)),
+                       exp.false())
+    what = "this offer was last shown" if cfg.per_offer else "last contact"
+    return [pc.check(running, f"Cooldown '{pc.name}': {what} less than {cfg.cooldown_hours:g} hours ago")], []
+
+
+def _outcome_based(pc: PolicyContext, cfg: OutcomeBased):
+    outcomes = cfg.outcomes
+    cond = exp.and_(
+        exp.In(this=history("outcome"), expressions=[lit(o) for o in outcomes]),
+        exp.GT(this=history("occurred_at"), expression=minus_seconds(col("as_of", "p"), cfg.lookback_days * 86400)),
+        *[c for c in [pc.history_scope()] if c is not None],
     )
-    quota = Quota(
-        "contact_policy", policy.name, [], scope, exp.Sub(this=maximum, expression=used),
-        concat(f"Customer total cap '{policy.name}': ", used_text, f" of {cfg.max_total} contacts used {period_text}; "
-               "better-ranked offers of this run take the rest"),
-    )
-    return block, quota
+    seen = pc.features.count(cond, "customer_offer" if cfg.per_offer else "customer")
+    where = " on this offer" if cfg.per_offer else ""
+    reason = f"Outcome-based '{pc.name}': customer had {' / '.join(outcomes)}{where} in the last {_days(cfg.lookback_days)}"
+    return [pc.check(exp.GT(this=seen, expression=lit(0)), reason)], []
+
+
+def _segment_exclusion(pc: PolicyContext, cfg: SegmentExclusion):
+    checks = []
+    for i, ref in enumerate(cfg.exclude_segments):
+        seg = pc.ctx.project.lookup("segments", ref, pc.policy.location.at(f"config.excludeSegments[{i}]"))
+        member = exp.func("COALESCE", pc.features.segment(seg), exp.false())
+        checks.append(pc.check(member, f"Segment exclusion '{pc.name}': customer is in segment '{seg.name}'"))
+    return checks, []
+
+
+def _mutual_exclusion(pc: PolicyContext, cfg: MutualExclusion):
+    project = pc.ctx.project
+    group = [project.lookup("offers", r, pc.policy.location.at(f"config.offerIds[{i}]")).ref
+             for i, r in enumerate(cfg.offer_ids)]
+    in_group = exp.In(this=col("offer_id"), expressions=[lit(g) for g in group])
+    recent = exp.GT(this=history("occurred_at"), expression=minus_seconds(col("as_of", "p"), cfg.lookback_days * 86400))
+    shown = exp.and_(recent, exp.In(this=history("offer_id"), expressions=[lit(g) for g in group]))
+    group_contacts = pc.contacts(None, "customer", shown)
+    own_contacts = pc.contacts(None, "customer_offer", shown)
+    others = exp.GT(this=exp.Sub(this=group_contacts, expression=own_contacts), expression=lit(0))
+    check = pc.check(exp.and_(in_group, others),
+                     f"Mutual exclusion '{pc.name}': another offer of the group was shown in the last "
+                     f"{_days(cfg.lookback_days)}")
+    quota = pc.quota(lit(1), f"Mutual exclusion '{pc.name}': a better-ranked offer of the group is decided in this run",
+                     applies_to=in_group)
+    return [check], [quota]
+
+
+def _cross_channel_cap(pc: PolicyContext, cfg: CrossChannelCap):
+    channels = [lit(c) for c in cfg.channels]
+    on_channels = exp.In(this=col("channel"), expressions=channels)
+    used = pc.contacts(minus_seconds(col("as_of", "p"), cfg.window_days * 86400), "customer",
+                       exp.In(this=history("channel"), expressions=channels))
+    label = f"Cross-channel cap '{pc.name}' ({', '.join(cfg.channels)} in the last {_days(cfg.window_days)})"
+    check, quota = _cap(pc, used, cfg.max_contacts, label, applies_to=on_channels)
+    return [check], [quota]
+
+
+def _budget(pc: PolicyContext, _cfg: BudgetExhausted):
+    """Offer budgets: maxImpressions / maxConversions per calendar period (or in total)."""
+    eng = pc.ctx.engine
+    period = col("budget_period")
+
+    def spent(outcome: str) -> exp.Expression:
+        by_period = exp.case()
+        for name, (unit, _) in PERIODS.items():
+            since = exp.GTE(this=history("occurred_at"), expression=truncate(col("as_of", "p"), unit, eng))
+            count = pc.features.count(exp.and_(exp.EQ(this=history("outcome"), expression=lit(outcome)), since), "offer")
+            by_period = by_period.when(exp.EQ(this=period, expression=lit(name)), count)
+        total = pc.features.count(exp.EQ(this=history("outcome"), expression=lit(outcome)), "offer")
+        return by_period.else_(total)
+
+    impressions, conversions = spent("impression"), spent("convert")
+    max_imp, max_conv = col("budget_max_impressions"), col("budget_max_conversions")
+    imp_out = exp.func("COALESCE", exp.GTE(this=impressions, expression=max_imp), exp.false())
+    conv_out = exp.func("COALESCE", exp.GTE(this=conversions, expression=max_conv), exp.false())
+    reason = (exp.case().when(imp_out, concat(f"Budget exhausted '{pc.name}': impression budget of ",
+                                              cast_text(exp.cast(max_imp, "BIGINT"), eng), " used up"))
+              .else_(concat(f"Budget exhausted '{pc.name}': conversion budget of ",
+                            cast_text(exp.cast(max_conv, "BIGINT"), eng), " used up")))
+    check = pc.check(exp.or_(imp_out, conv_out), reason)
+    order = [exp.Ordered(this=col("score"), desc=True, nulls_first=False),
+             exp.Ordered(this=col("customer_id"), desc=False, nulls_first=False),
+             exp.Ordered(this=col("channel"), desc=False, nulls_first=False)]
+    quota = pc.quota(exp.Sub(this=max_imp, expression=impressions),
+                     f"Budget exhausted '{pc.name}': the offer's remaining impressions went to better-scoring customers",
+                     partition=[col("offer_id")], order=order,
+                     applies_to=exp.not_(exp.Is(this=max_imp, expression=exp.null())))
+    return [check], [quota]
+
+
+COMPILERS = {
+    TimeWindow: _time_window, FrequencyCap: _frequency_cap, CustomerTotalCap: _customer_total_cap,
+    Cooldown: _cooldown, OutcomeBased: _outcome_based, SegmentExclusion: _segment_exclusion,
+    MutualExclusion: _mutual_exclusion, CrossChannelCap: _cross_channel_cap, BudgetExhausted: _budget,
+}
+
+
+def _bypass(ctx: FlowContext, features: Features, overrides: list[ContactPolicy]) -> exp.Expression:
+    """Candidates allowed to skip bypassable policies: allow_override matches and mandatory offers."""
+    matches = [applies(ctx, features, o) for o in overrides]
+    return exp.or_(exp.func("COALESCE", col("mandatory"), exp.false()), *matches)
 
 
 def contact_policies(ctx: FlowContext, features: Features, node) -> tuple[list[Check], list[Quota]]:
@@ -97,20 +283,16 @@ def contact_policies(ctx: FlowContext, features: Features, node) -> tuple[list[C
         selected = [p for p in ctx.project.policies if p.status == "active"]
     else:
         selected = [ctx.project.lookup("contactPolicies", ref, where) for ref in cfg.policy_ids]
+    ordered = policy_order(selected)
+    skip = _bypass(ctx, features, [p for p in ordered if isinstance(p.config, AllowOverride)])
     checks: list[Check] = []
     quotas: list[Quota] = []
-    for policy in policy_order(selected):
-        if policy.rule_type not in COMPILED_POLICIES:
-            raise UnsupportedFeature(
-                policy.location.at("ruleType"),
-                f"contact policy type {policy.rule_type!r} validates but is not compiled by this version; "
-                f"compiled: {', '.join(COMPILED_POLICIES)}",
-            )
-        scope = applies(ctx, features, policy)
-        if isinstance(policy.config, TimeWindow):
-            checks.append(_time_window(ctx, policy, policy.config, scope))
-        elif isinstance(policy.config, CustomerTotalCap):
-            block, quota = _total_cap(ctx, features, policy, policy.config, scope)
-            checks.append(block)
-            quotas.append(quota)
+    for policy in ordered:
+        if isinstance(policy.config, AllowOverride):
+            continue
+        pc = PolicyContext(ctx, features, policy, applies(ctx, features, policy),
+                           skip if policy.bypassable else exp.false())
+        policy_checks, policy_quotas = COMPILERS[type(policy.config)](pc, policy.config)
+        checks += policy_checks
+        quotas += policy_quotas
     return checks, quotas

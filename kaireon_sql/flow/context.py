@@ -11,7 +11,7 @@ from sqlglot import exp
 
 from ..config.catalog import Channel, Schema, SchemaField
 from ..config.flows import (
-    DecisionFlow, EnrichConfig, FilterConfig, InventoryConfig, NodeConfig, QualifyConfig, RankConfig, ScoreConfig,
+    DecisionFlow, EnrichConfig, InventoryConfig, NodeConfig, QualifyConfig, RankConfig, ScoreConfig,
 )
 from ..config.project import Project
 from ..dialect import Engine

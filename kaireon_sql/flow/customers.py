@@ -66,10 +66,10 @@ def customers_model(ctx: FlowContext, features: Features) -> exp.Select:
         query = query.join(exp.paren(_segment_join(ctx, column, seg)).as_(alias),
                            on=exp.EQ(this=col("customer_id", alias), expression=customer_id), join_type="left")
         query = query.select(exp.alias_(exp.func("COALESCE", col(column, alias), exp.false()), column, quoted=True))
-    history = features.history_aggregate(per_offer=False)
+    history = features.history_aggregate("customer")
     if history is not None:
         query = query.join(exp.paren(history).as_("a"), on=exp.EQ(this=col("customer_id", "a"), expression=customer_id),
                            join_type="left")
-        for column in features.aggregate_columns(per_offer=False):
+        for column in features.aggregate_columns("customer"):
             query = query.select(col(column, "a"))
     return query

@@ -28,6 +28,10 @@ def _type(kind: str, eng: Engine) -> exp.DataType:
     return data_type(getattr(eng, attr) if attr.endswith("_type") else attr, eng)
 
 
+# Offer budgets (read by budget_exhausted policies): NULL where an offer has none.
+BUDGET_COLUMNS = {"budget_max_impressions": "number", "budget_max_conversions": "number", "budget_period": "text"}
+
+
 def _row(project: Project, offer, custom: dict[str, str]) -> dict[str, object]:
     category = project.category_of(offer)
     sub = project.sub_category_of(offer)
@@ -38,6 +42,9 @@ def _row(project: Project, offer, custom: dict[str, str]) -> dict[str, object]:
         "priority": float(offer.priority), "business_value": offer.business_value,
         "revenue_value": offer.revenue_value, "margin": offer.margin, "cost": offer.cost,
         "mandatory": offer.mandatory,
+        "budget_max_impressions": offer.budget.max_impressions if offer.budget else None,
+        "budget_max_conversions": offer.budget.max_conversions if offer.budget else None,
+        "budget_period": offer.budget.period if offer.budget else None,
     }
     defaults = {cf.name: cf.default_value for c in (category, sub) if c for cf in c.custom_fields}
     for name in custom:
@@ -49,6 +56,7 @@ def offers_model(project: Project, eng: Engine) -> exp.Select:
     """SELECT typed columns FROM (VALUES ...) with one row per configured offer."""
     custom = static_fields(project)
     kinds = {column: kind for column, kind in OFFER_COLUMNS.values()}
+    kinds.update(BUDGET_COLUMNS)
     kinds.update({OFFER_FIELD_PREFIX + n: k for n, k in custom.items()})
     columns = list(kinds)
     rows = [_row(project, o, custom) for o in project.offers]

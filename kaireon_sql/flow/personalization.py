@@ -65,7 +65,6 @@ def personalization(ctx: FlowContext) -> exp.Expression:
         raise ConfigError(ctx.node_location(computes[1].id), "a flow takes at most one 'compute' node")
     compute = computes[0] if computes else None
     overrides: dict[str, list] = {}
-    extras: list[tuple[str, exp.Expression]] = []
     if compute is not None:
         cfg: ComputeConfig = compute.config
         if cfg.transforms:

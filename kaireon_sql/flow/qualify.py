@@ -11,10 +11,11 @@ from ..config.rules import (
 from ..config.flows import QualifyConfig, RuleGroup, RuleLeaf
 from ..dialect import minus_seconds
 from ..errors import ConfigError, UnsupportedFeature
-from .checks import Check, concat, never_null, text
+from .checks import Check, never_null, text
 from .conditions import describe, predicate
 from .context import FlowContext, col, lit
 from .features import Features
+from .metrics import counts_as_zero
 from .scope import applies
 
 
@@ -100,7 +101,7 @@ def compile_rule(ctx: FlowContext, features: Features, rule: QualificationRule) 
             raise UnsupportedFeature(rule.location.at("config.metricId"),
                                      "metric_condition reads metrics with no dimension or the 'offer' dimension only")
         value = features.metric(metric)
-        if metric.aggregation in ("count", "sum") and metric.source_field != "totalValue" or metric.aggregation == "count":
+        if counts_as_zero(metric):
             value = exp.func("COALESCE", value, exp.Literal.number(0))
         passes = predicate(value, "number", cfg.operator, cfg.value, cfg.missing, rule.location.at("config.value"))
         condition = describe(f"metric {metric.name}", cfg.operator, cfg.value)

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from sqlglot import exp
 
-from ..errors import UnsupportedFeature
 from .context import FlowContext, col, lit
 from .features import Features
 
@@ -32,10 +31,14 @@ def applies(ctx: FlowContext, features: Features, obj) -> exp.Expression:
         same = flow_placement is not None and ctx.project.find("placements", flow_placement) is target
         return exp.true() if same else exp.false()
     if scope == "creative":
-        raise UnsupportedFeature(
-            obj.location.at("scope"),
-            "scope 'creative' needs creative matching (match_creatives), which this version does not compile",
-        )
+        # Until creatives are matched to candidates, a creative's scope is its offer (and channel).
+        creative = ctx.project.lookup("creatives", ref, obj.location.at("scopeId"))
+        offer = ctx.project.lookup("offers", creative.offer_id, creative.location.at("offerId"))
+        same_offer = exp.EQ(this=col("offer_id"), expression=lit(offer.ref))
+        if creative.channel_id is None:
+            return same_offer
+        channel = ctx.project.find("channels", creative.channel_id)
+        return exp.and_(same_offer, exp.EQ(this=col("channel"), expression=lit(channel.ref if channel else creative.channel_id)))
     kind, column = SCOPE_COLUMNS[scope]
     if kind == "channels" and not ctx.project.all("channels"):
         target = ref

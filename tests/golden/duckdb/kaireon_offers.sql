@@ -13,7 +13,10 @@ SELECT
   CAST("o"."revenue_value" AS DOUBLE) AS "revenue_value",
   CAST("o"."margin" AS DOUBLE) AS "margin",
   CAST("o"."cost" AS DOUBLE) AS "cost",
-  CAST("o"."mandatory" AS BOOLEAN) AS "mandatory"
+  CAST("o"."mandatory" AS BOOLEAN) AS "mandatory",
+  CAST("o"."budget_max_impressions" AS DOUBLE) AS "budget_max_impressions",
+  CAST("o"."budget_max_conversions" AS DOUBLE) AS "budget_max_conversions",
+  CAST("o"."budget_period" AS TEXT) AS "budget_period"
 FROM (VALUES
   (
     'winback_apparel',
@@ -29,7 +32,10 @@ FROM (VALUES
     CAST(30.0 AS DOUBLE),
     CAST(50.0 AS DOUBLE),
     NULL,
-    FALSE
+    FALSE,
+    NULL,
+    NULL,
+    NULL
   ),
   (
     'winback_electronics',
@@ -45,7 +51,10 @@ FROM (VALUES
     CAST(60.0 AS DOUBLE),
     CAST(35.0 AS DOUBLE),
     NULL,
-    FALSE
+    FALSE,
+    NULL,
+    NULL,
+    NULL
   ),
   (
     'winback_home',
@@ -61,5 +70,8 @@ FROM (VALUES
     CAST(40.0 AS DOUBLE),
     CAST(45.0 AS DOUBLE),
     NULL,
-    FALSE
-  )) AS "o"("offer_id", "offer_name", "offer_key", "offer_status", "category_label", "category_id", "category_name", "sub_category_id", "priority", "business_value", "revenue_value", "margin", "cost", "mandatory")
+    FALSE,
+    NULL,
+    NULL,
+    NULL
+  )) AS "o"("offer_id", "offer_name", "offer_key", "offer_status", "category_label", "category_id", "category_name", "sub_category_id", "priority", "business_value", "revenue_value", "margin", "cost", "mandatory", "budget_max_impressions", "budget_max_conversions", "budget_period")

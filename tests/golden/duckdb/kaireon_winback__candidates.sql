@@ -134,13 +134,14 @@ WITH "pairs" AS (
       END
       THEN 16
       WHEN TRUE
+      AND NOT FALSE
       AND NOT COALESCE(
         CAST(EXTRACT(HOUR FROM "as_of" AT TIME ZONE 'UTC' AT TIME ZONE 'America/New_York') AS INT) >= 8
         AND CAST(EXTRACT(HOUR FROM "as_of" AT TIME ZONE 'UTC' AT TIME ZONE 'America/New_York') AS INT) < 21,
         FALSE
       )
       THEN 17
-      WHEN TRUE AND COALESCE("agg__0", 0) >= 3
+      WHEN TRUE AND NOT FALSE AND COALESCE("agg__0", 0) >= 3
       THEN 18
     END AS "check_code",
     CAST(1.0 AS DOUBLE) AS "relevance"
@@ -174,9 +175,17 @@ WITH "pairs" AS (
   SELECT
     *,
     CASE
-      WHEN "check_code" IS NULL AND TRUE
+      WHEN "check_code" IS NULL AND (
+        TRUE AND NOT FALSE AND TRUE
+      )
       THEN ROW_NUMBER() OVER (
-        PARTITION BY "customer_id", CASE WHEN "check_code" IS NULL AND TRUE THEN 1 ELSE 0 END
+        PARTITION BY "customer_id", CASE
+          WHEN "check_code" IS NULL AND (
+            TRUE AND NOT FALSE AND TRUE
+          )
+          THEN 1
+          ELSE 0
+        END
         ORDER BY "score" DESC, "priority" DESC, "offer_id" ASC, "channel" ASC
       )
     END AS "quota_1_rank",

@@ -30,7 +30,7 @@ LEFT JOIN (
         ELSE 0
       END
     ) AS "agg__0"
-  FROM {{ ref('demo_interaction_history') }} AS "h"
+  FROM {{ ref('kaireon_stg_interactions') }} AS "h"
   CROSS JOIN {{ ref('kaireon_run_params') }} AS "p"
   WHERE
     "h"."occurred_at" <= "p"."as_of"
