@@ -8,11 +8,11 @@ from sqlglot import exp
 from .config.project import Project
 from .dialect import Engine, relation
 from .errors import ConfigError, ConfigErrors
-from .flow import outputs
+from .flow import history, metrics, outputs
 from .flow.candidates import candidates_model, plan_candidates
 from .flow.context import FlowContext
 from .flow.customers import RUN_PARAMS, customers_model
-from .flow.features import Features
+from .flow.decision_log import DECISION_LOG, LOG_COLUMNS, RUN_KEY, decision_log
 from .flow.history import HISTORY_MODEL, staging_model
 from .flow.offers import OFFERS_MODEL, offers_model
 
@@ -30,6 +30,7 @@ class Model:
     columns: dict[str, dict] = field(default_factory=dict)  # name -> {description, data_tests}
     tests: list[dict] = field(default_factory=list)
     materialized: str = "table"
+    config: dict = field(default_factory=dict)  # further dbt config, e.g. incremental_strategy
 
 
 def _not_null(*names: str, **described: str) -> dict[str, dict]:
@@ -65,12 +66,17 @@ COLUMN_DOCS = {
     "stage": "Where the candidate was dropped: consent, qualification, filter or contact_policy.",
     "rule_name": "Name of the first rule or policy that dropped the candidate.",
     "reason": "Why, in KaireonAI's words.",
+    "delivered": "True for decisions delivered (kaireon_decisions), false for withheld ones (holdout).",
 }
 
 
 def _flow_models(ctx: FlowContext) -> list[Model]:
-    features = Features(ctx)
+    features = ctx.features
     plan = plan_candidates(ctx, features)
+    # Decision rows first: their personalization formulas may ask for features (metrics.x) that
+    # the candidate and customer models must then join.
+    decided = outputs.decided_rows(ctx, delivered=True)
+    withheld = outputs.decided_rows(ctx, delivered=False)
     candidates = candidates_model(ctx, features, plan)
     customers = customers_model(ctx, features)
     key = ctx.flow.key
@@ -99,9 +105,9 @@ def _flow_models(ctx: FlowContext) -> list[Model]:
               f"Flow '{key}': every customer x offer x channel candidate with its fate: reject_code (NULL = "
               "survived), score and rank.",
               _not_null("customer_id", "offer_id", "channel"), [_unique("customer_id", "offer_id", "channel")]),
-        Model(ctx.model("decisions"), outputs.decided_rows(ctx, delivered=True),
+        Model(ctx.model("decisions"), decided,
               f"Flow '{key}': decisions to deliver.", decisions_cols, decision_tests),
-        Model(ctx.model("withheld_decisions"), outputs.decided_rows(ctx, delivered=False),
+        Model(ctx.model("withheld_decisions"), withheld,
               f"Flow '{key}': what holdout customers would have received (never delivered).",
               {c: dict(v) for c, v in decisions_cols.items()}, decision_tests),
         Model(ctx.model("assignments"), outputs.assignments(ctx),
@@ -137,6 +143,35 @@ def _union(flow_models: list[str], columns: tuple[str, ...]) -> exp.Expression:
     return out
 
 
+def _history_models(project: Project) -> list[Model]:
+    """Project-level models over interaction history: the daily summary and one per behavioral metric."""
+    summary_cols = {c: {"description": d} for c, d in history.SUMMARY_COLUMNS.items()}
+    for key in history.SUMMARY_KEYS:
+        summary_cols[key]["data_tests"] = ["not_null"]
+    models = [Model(history.SUMMARY_MODEL, history.summary_model(), history.SUMMARY_DESCRIPTION, summary_cols,
+                    [_unique(*history.SUMMARY_KEYS)])]
+    for name, metric in metrics.metric_models(project):
+        keys = metrics.metric_keys(metric)
+        cols = {k: {"description": COLUMN_DOCS.get(k, "") or f"Dimension {k}.",
+                    # creative_id is nullable in S3: interactions without a creative form their own group
+                    "data_tests": [] if k == "creative_id" else ["not_null"]} for k in keys}
+        cols["value"] = {"description": f"Value of the metric '{metric.name}'."}
+        models.append(Model(name, metrics.metric_model(metric), metrics.describe(metric), cols, [_unique(*keys)]))
+    return models
+
+
+def _decision_log() -> Model:
+    cols = {c: {"description": COLUMN_DOCS.get(c, "")} for c in LOG_COLUMNS}
+    for c in ("run_id", "as_of", "decision_flow_key", "customer_id", "channel", "offer_id", "delivered"):
+        cols[c]["data_tests"] = ["not_null"]
+    return Model(DECISION_LOG, decision_log("kaireon_decisions", "kaireon_withheld_decisions"),
+                 "Every run's decisions (delivered) and withheld decisions (not delivered), appended once per "
+                 f"({', '.join(RUN_KEY)}): re-running a run adds nothing. Rebuild with dbt's --full-refresh.",
+                 cols, [_unique("run_id", "decision_flow_key", "customer_id", "offer_id", "channel")],
+                 materialized="incremental",
+                 config={"incremental_strategy": "append", "on_schema_change": "append_new_columns"})
+
+
 def compile_project(project: Project, engine: Engine) -> list[Model]:
     """Every model of the project, or ConfigErrors naming each problem. Writes nothing."""
     if not project.flows:
@@ -154,6 +189,10 @@ def compile_project(project: Project, engine: Engine) -> list[Model]:
               _not_null("customer_id", "outcome", "occurred_at"), materialized="view"),
     ]
     errors: list[ConfigError] = []
+    try:
+        models += _history_models(project)
+    except ConfigError as exc:
+        errors.append(exc)
     per_flow: list[list[Model]] = []
     for flow in project.flows:
         try:
@@ -174,4 +213,5 @@ def compile_project(project: Project, engine: Engine) -> list[Model]:
         sample = next(m for m in per_flow[0] if m.name.endswith("__" + part))
         models.append(Model(name, _union([p + part for p in prefixes], columns), description,
                             {c: dict(v) for c, v in sample.columns.items()}, list(sample.tests)))
+    models.append(_decision_log())
     return models

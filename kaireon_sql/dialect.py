@@ -5,6 +5,7 @@ engine, with relations written as `{{ ref(...) }}` / `{{ source(...) }}` so dbt 
 """
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from functools import lru_cache
@@ -29,6 +30,27 @@ class DbtSource(exp.Expression):
     arg_types = {"this": True, "table": True}
 
 
+class DbtThis(exp.Expression):
+    """The relation of the model being built, rendered as {{ this }} (incremental models read it)."""
+
+    arg_types: dict = {}
+
+
+class DbtIncrementalOnly(exp.Expression):
+    """A condition that holds only when dbt builds incrementally; TRUE on a full build.
+
+    Rendered as {% if is_incremental() %}<condition>{% else %}TRUE{% endif %}, so an incremental
+    model stays one SQL tree whose guard (e.g. "run not yet logged") reads {{ this }} only when
+    the relation exists.
+    """
+
+    arg_types = {"this": True}
+
+
+def this_relation() -> exp.Table:
+    return exp.Table(this=DbtThis())
+
+
 def relation(name: str) -> exp.Table:
     """A table expression for a relation spec: a model/seed name or source('src', 'table')."""
     match = _SOURCE.match(name)
@@ -45,6 +67,14 @@ def _ref_sql(_gen, e: DbtRef) -> str:
 
 def _source_sql(_gen, e: DbtSource) -> str:
     return "{{ source('%s', '%s') }}" % (e.name, e.args["table"])
+
+
+def _this_sql(_gen, _e: DbtThis) -> str:
+    return "{{ this }}"
+
+
+def _incremental_only_sql(gen, e: DbtIncrementalOnly) -> str:
+    return "{%% if is_incremental() %%}%s{%% else %%}%s{%% endif %%}" % (gen.sql(e.this), gen.sql(exp.true()))
 
 
 _JINJA_OPEN = re.compile(r"\{(?=[{%#])")
@@ -125,7 +155,8 @@ def _dialect(name: str) -> Dialect:
     generator = type(
         "Generator",
         (base.Generator,),
-        {"TRANSFORMS": {**base.Generator.TRANSFORMS, DbtRef: _ref_sql, DbtSource: _source_sql, exp.Literal: _literal_sql}},
+        {"TRANSFORMS": {**base.Generator.TRANSFORMS, DbtRef: _ref_sql, DbtSource: _source_sql, DbtThis: _this_sql,
+                        DbtIncrementalOnly: _incremental_only_sql, exp.Literal: _literal_sql}},
     )
     return type(f"Kaireon{base.__name__}", (base,), {"Generator": generator})()
 
@@ -213,11 +244,34 @@ def regex_match(value: exp.Expression, pattern: exp.Expression) -> exp.Expressio
     return exp.RegexpLike(this=value, expression=pattern)
 
 
-def json_object(pairs: list[tuple[str, exp.Expression]], eng: Engine) -> exp.Expression:
-    """JSON object text with keys in the given order."""
+def json_value(value: exp.Expression, kind: str, eng: Engine) -> exp.Expression:
+    """JSON text of one value, the same on every engine: null, true/false, numbers (integral values
+    below 1e15 without a fraction, others as the engine's shortest double text), escaped strings."""
+    null = exp.Literal.string("null")
+    if kind == "boolean":
+        return exp.case().when(value, exp.Literal.string("true")).when(exp.not_(value), exp.Literal.string("false")).else_(null)
+    if kind == "number":
+        whole = exp.and_(exp.EQ(this=value, expression=exp.Floor(this=value)),
+                         exp.LT(this=exp.Abs(this=value), expression=exp.Literal.number("1e15")))
+        return (exp.case().when(exp.Is(this=value, expression=exp.null()), null)
+                .when(whole, cast_text(exp.cast(value, "BIGINT"), eng))
+                .else_(cast_text(value, eng)))
+    escaped = value
+    for raw, replacement in (("\\", "\\\\"), ('"', '\\"'), ("\n", "\\n"), ("\r", "\\r"), ("\t", "\\t")):
+        escaped = exp.func("REPLACE", escaped, exp.Literal.string(raw), exp.Literal.string(replacement))
+    quoted = exp.DPipe(this=exp.DPipe(this=exp.Literal.string('"'), expression=escaped, safe=False),
+                       expression=exp.Literal.string('"'), safe=False)
+    return exp.case().when(exp.Is(this=value, expression=exp.null()), null).else_(quoted)
+
+
+def json_object(pairs: list[tuple[str, str, exp.Expression]], eng: Engine) -> exp.Expression:
+    """JSON object text of (key, kind, value) in the given order, built portably so that every engine
+    writes the same text (engines' JSON functions differ in spacing and number formatting)."""
     if not pairs:
         return exp.Literal.string("{}")
-    obj = exp.JSONObject(
-        expressions=[exp.JSONKeyValue(this=exp.Literal.string(k), expression=v) for k, v in pairs]
-    )
-    return cast_text(obj, eng)
+    out: exp.Expression | None = None
+    for i, (key, kind, value) in enumerate(pairs):
+        prefix = ("{" if i == 0 else ",") + json.dumps(key, ensure_ascii=False) + ":"
+        part = exp.DPipe(this=exp.Literal.string(prefix), expression=json_value(value, kind, eng), safe=False)
+        out = part if out is None else exp.DPipe(this=out, expression=part, safe=False)
+    return exp.DPipe(this=out, expression=exp.Literal.string("}"), safe=False)

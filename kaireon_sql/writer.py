@@ -38,7 +38,7 @@ def model_files(models: list[Model], engine: Engine, source: str) -> dict[str, s
             {
                 "name": m.name,
                 "description": m.description,
-                "config": {"materialized": m.materialized, "tags": ["kaireon"]},
+                "config": {"materialized": m.materialized, **m.config, "tags": ["kaireon"]},
                 **({"data_tests": m.tests} if m.tests else {}),
                 "columns": [{"name": name, **{k: v for k, v in spec.items() if v}} for name, spec in m.columns.items()],
             }

@@ -6,6 +6,7 @@ seeds, dbt tests) build the demo with real dbt in test_demo_dbt.py.
 """
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,18 @@ from kaireon_sql.dialect import engine, render
 
 DUCKDB = engine("duckdb")
 _REF = re.compile(r"\{\{ ref\('([A-Za-z0-9_]+)'\) \}\}")
+_INCREMENTAL = re.compile(r"\{% if is_incremental\(\) %\}.*?\{% else %\}(.*?)\{% endif %\}", re.DOTALL)
+
+
+def first_build(sql: str) -> str:
+    """An incremental model as dbt builds it the first time (or with --full-refresh): the else branch."""
+    return _INCREMENTAL.sub(lambda m: m.group(1), sql)
+
+
+def incremental_build(sql: str, this: str = "this") -> str:
+    """An incremental model as dbt builds it on a later run: the guarded condition, {{ this }} as `this`."""
+    return re.sub(r"\{% if is_incremental\(\) %\}(.*?)\{% else %\}.*?\{% endif %\}", lambda m: m.group(1), sql,
+                  flags=re.DOTALL).replace("{{ this }}", f'"{this}"')
 
 
 @dataclass
@@ -57,7 +70,7 @@ def run_models(models: dict[str, str], tables: dict[str, Table], as_of: str = "2
     for name, sql in models.items():
         if name == "kaireon_run_params":
             continue
-        body = "\n".join(line for line in sql.splitlines() if not line.startswith("--"))
+        body = first_build("\n".join(line for line in sql.splitlines() if not line.startswith("--")))
         con.execute(f'CREATE TABLE "{name}" AS {_REF.sub(lambda m: chr(34) + m.group(1) + chr(34), body)}')
     return con
 
@@ -130,4 +143,13 @@ def scenario(tmp_path: Path, config: dict, customers: list[tuple], history: list
     models = compile_sql(write_config(tmp_path / "decisioning", base))
     tables = {"customers": customers_table(list(customers)), "history": history_table(list(history))}
     tables.update(run.pop("tables", {}))
+    if cross_engine_names():
+        from cross_engine import assert_same_on_engines
+
+        assert_same_on_engines(tmp_path / "decisioning", tables, cross_engine_names(), **run)
     return run_models(models, tables, **run)
+
+
+def cross_engine_names() -> list[str]:
+    """Engines every scenario is also run on (KAIREON_CROSS_ENGINE=postgres,spark), compared with DuckDB."""
+    return [e.strip() for e in os.environ.get("KAIREON_CROSS_ENGINE", "").split(",") if e.strip()]

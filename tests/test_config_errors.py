@@ -429,3 +429,31 @@ def test_compile_on_bad_config_creates_nothing(tmp_path, capsys):
     assert "field 'priority'" in capsys.readouterr().err
     assert _tree(root) == before
     assert not (root / "models").exists()
+
+
+def test_unknown_outcome_types_are_refused_and_custom_ones_declared(tmp_path):
+    """Issue 3 bad input: an unknown outcome type in a policy or rule is refused at validate time."""
+    from harness import flow, schema, standard_nodes, write_config
+    from kaireon_sql.config import load_project
+    from kaireon_sql.errors import ConfigErrors
+
+    config = {
+        "schemas": [schema()],
+        "offers": [{"id": "a", "name": "A"}],
+        "contactPolicies": [{"name": "no complainers", "ruleType": "outcome_based",
+                             "config": {"outcomeTypes": ["complaint", "complaints"], "lookbackDays": 30}}],
+        "qualificationRules": [{"name": "recently opened", "ruleType": "recency_check",
+                                "config": {"condition": "has", "withinDays": 7, "outcomeType": "opened_app"}}],
+        "decisionFlows": [flow(standard_nodes())],
+    }
+    folder = write_config(tmp_path / "bad", config)
+    try:
+        load_project(folder)
+        raise AssertionError("expected ConfigErrors")
+    except ConfigErrors as exc:
+        text = str(exc)
+    assert "contactPolicies[0] 'no complainers': field 'config.outcomeTypes[1]': unknown outcome type 'complaints'" in text
+    assert "qualificationRules[0] 'recently opened': field 'config.outcomeType': unknown outcome type 'opened_app'" in text
+    config["contactPolicies"][0]["config"]["outcomeTypes"] = ["complaint"]
+    config["interactionHistory"] = {"relation": "history", "customOutcomes": ["opened_app"]}
+    load_project(write_config(tmp_path / "good", config))

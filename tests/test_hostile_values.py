@@ -19,7 +19,8 @@ import sqlglot
 from sqlglot import exp
 
 from harness import (
-    DUCKDB, Table, customers_table, flow, history_table, rows, run_models, schema, standard_nodes, write_config,
+    DUCKDB, Table, customers_table, first_build, flow, history_table, rows, run_models, schema, standard_nodes,
+    write_config,
 )
 from kaireon_sql.compiler import compile_project
 from kaireon_sql.config import load_project
@@ -45,7 +46,8 @@ HOSTILE = {
 }
 
 AS_OF = "2026-11-20 15:00:00"
-JINJA_ALLOWED = re.compile(r"\{\{ (ref\('[A-Za-z0-9_]+'\)|source\('[A-Za-z0-9_]+', '[A-Za-z0-9_]+'\)|kaireon_sql\.run_params\(\)) \}\}")
+JINJA_ALLOWED = re.compile(r"\{\{ (ref\('[A-Za-z0-9_]+'\)|source\('[A-Za-z0-9_]+', '[A-Za-z0-9_]+'\)|kaireon_sql\.run_params\(\)|this) \}\}"
+                           r"|\{% (if is_incremental\(\)|else|endif) %\}")  # {{ this }} and the guard of incremental models
 
 
 def customer(cid: str, category: str = "x", purchases: int = 5) -> tuple:
@@ -219,7 +221,8 @@ def property_name(v):
 
     def check(con, v):
         assert _personalization(con) == {v: 1}
-    return Place(c, [customer("c1")], v, check)
+    # A JSON key reaches SQL inside the literal that opens the object: '{"<key as JSON>":'
+    return Place(c, [customer("c1")], "{" + json.dumps(v, ensure_ascii=False) + ":", check)
 
 
 def computed_formula_literal(v):
@@ -321,6 +324,7 @@ PLACES: dict[str, Callable[[str], Place]] = {
 # ---- SQL checks ------------------------------------------------------------------------------------
 
 def _unjinja(sql: str) -> str:
+    sql = first_build(sql)
     sql = re.sub(r"\{\{ ref\('([A-Za-z0-9_]+)'\) \}\}", r'"\1"', sql)
     return re.sub(r"\{\{ source\('([A-Za-z0-9_]+)', '([A-Za-z0-9_]+)'\) \}\}", r'"\1"."\2"', sql)
 

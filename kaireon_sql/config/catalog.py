@@ -251,9 +251,20 @@ class Segment(ConfigObject):
         return self
 
 
+# Outcomes every project knows (S3 plus the adverse outcomes of seed 001); others are declared
+# in interactionHistory.customOutcomes so that a typo in a rule or policy is caught at validate time.
+STANDARD_OUTCOMES = ("impression", "click", "convert", "dismiss", "open",
+                     "complaint", "unsubscribe", "hard_bounce", "spam_report")
+
+
 class InteractionHistory(Model):
     relation: str = "interaction_history"
     description: str | None = None
+    custom_outcomes: list[str] = []
+
+    @property
+    def outcomes(self) -> tuple[str, ...]:
+        return STANDARD_OUTCOMES + tuple(o for o in self.custom_outcomes if o not in STANDARD_OUTCOMES)
 
     @field_validator("relation")
     @classmethod

@@ -10,9 +10,9 @@ from .flows import (
     CallFlowConfig, ContactPolicyConfig, EnrichConfig, GroupConfig, InventoryConfig, MatchCreativesConfig,
     QualifyConfig, RuleGroup, RuleLeaf, ScoreConfig,
 )
-from .policies import CrossChannelCap, MutualExclusion, SegmentExclusion
+from .policies import CrossChannelCap, MutualExclusion, OutcomeBased, SegmentExclusion
 from .project import KINDS, NOUNS, Project
-from .rules import AttributeCondition, MetricCondition, PropensityThreshold, SegmentRequired
+from .rules import AttributeCondition, MetricCondition, PropensityThreshold, RecencyCheck, SegmentRequired
 
 RULE_SCOPES = {
     "category": "categories", "subcategory": "subCategories", "offer": "offers",
@@ -229,6 +229,26 @@ def _checked(fn: Callable[[], object], errors: list[ConfigError]) -> None:
         errors.append(exc)
 
 
+def _outcome_errors(project: Project) -> list[ConfigError]:
+    """Outcome types named by rules and policies must be known or declared."""
+    known = project.interaction_history.outcomes
+    named: list[tuple] = []
+    for rule in project.rules:
+        if isinstance(rule.config, RecencyCheck):
+            named.append((rule, "config.outcomeType", rule.config.outcome_type))
+    for policy in project.policies:
+        cfg = policy.config
+        if isinstance(cfg, OutcomeBased):
+            if cfg.outcome_type:
+                named.append((policy, "config.outcomeType", cfg.outcome_type))
+            named += [(policy, f"config.outcomeTypes[{i}]", o) for i, o in enumerate(cfg.outcome_types or [])]
+    return [
+        ConfigError(obj.location.at(path), f"unknown outcome type {value!r}; expected one of {', '.join(known)} "
+                                           "(declare others in interactionHistory.customOutcomes)")
+        for obj, path, value in named if value not in known
+    ]
+
+
 def check_references(project: Project) -> list[ConfigError]:
     errors = _duplicates(project)
     for kind in KINDS:
@@ -236,6 +256,7 @@ def check_references(project: Project) -> list[ConfigError]:
             for path, target, value in _refs(project, kind, obj):
                 _checked(lambda: project.lookup(target, value, obj.location.at(path)), errors)
     errors.extend(_attribute_errors(project))
+    errors.extend(_outcome_errors(project))
     if not errors:  # custom fields need the offers' categories resolved
         errors.extend(_custom_field_errors(project))
     return errors

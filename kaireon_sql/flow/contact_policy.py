@@ -70,7 +70,15 @@ class PolicyContext:
             ids = [lit(o.ref) for o in project.offers if o.category_id and project.find("categories", o.category_id) is cat]
             return exp.In(this=history("offer_id"), expressions=ids) if ids else exp.false()
         if p.scope == "creative":
-            return exp.EQ(this=history("creative_id"), expression=lit(project.lookup("creatives", p.scope_id, p.location).ref))
+            # Rows of the creative, and (as candidates carry no creative until creatives are matched,
+            # scope.applies) untagged rows of its offer on its channel: the contacts this flow makes.
+            creative = project.lookup("creatives", p.scope_id, p.location)
+            untagged = [exp.Is(this=history("creative_id"), expression=exp.null()),
+                        exp.EQ(this=history("offer_id"), expression=lit(project.lookup("offers", creative.offer_id, p.location).ref))]
+            if creative.channel_id is not None:
+                channel = project.find("channels", creative.channel_id)
+                untagged.append(exp.EQ(this=history("channel"), expression=lit(channel.ref if channel else creative.channel_id)))
+            return exp.or_(exp.EQ(this=history("creative_id"), expression=lit(creative.ref)), exp.and_(*untagged))
         return None
 
     def contacts(self, since: exp.Expression | None, grain: str = "customer", extra: exp.Expression | None = None,
@@ -221,11 +229,14 @@ def _mutual_exclusion(pc: PolicyContext, cfg: MutualExclusion):
 
 
 def _cross_channel_cap(pc: PolicyContext, cfg: CrossChannelCap):
-    channels = [lit(c) for c in cfg.channels]
+    project = pc.ctx.project
+    names = [project.lookup("channels", c, pc.policy.location.at(f"config.channels[{i}]")).ref
+             if project.all("channels") else c for i, c in enumerate(cfg.channels)]  # ids, as candidates carry them
+    channels = [lit(c) for c in names]
     on_channels = exp.In(this=col("channel"), expressions=channels)
     used = pc.contacts(minus_seconds(col("as_of", "p"), cfg.window_days * 86400), "customer",
                        exp.In(this=history("channel"), expressions=channels))
-    label = f"Cross-channel cap '{pc.name}' ({', '.join(cfg.channels)} in the last {_days(cfg.window_days)})"
+    label = f"Cross-channel cap '{pc.name}' ({', '.join(names)} in the last {_days(cfg.window_days)})"
     check, quota = _cap(pc, used, cfg.max_contacts, label, applies_to=on_channels)
     return [check], [quota]
 

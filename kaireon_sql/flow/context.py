@@ -99,6 +99,13 @@ class FlowContext:
                     f"supported: {', '.join(COMPILED_NODES)}",
                 )
 
+    @cached_property
+    def features(self):
+        """The flow's derived columns (segments, history aggregates) that every stage asks for."""
+        from .features import Features  # noqa: PLC0415 - features imports this module
+
+        return Features(self)
+
     # ---- the flow's definition -------------------------------------------------------------
     @property
     def definition(self):

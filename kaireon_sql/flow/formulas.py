@@ -1,4 +1,4 @@
-"""Formulas in a flow: what `customer.x`, `offer.x` and bare names mean, and errors with locations."""
+"""Formulas in a flow: what `customer.x`, `offer.x`, `metrics.x` and bare names mean, and errors with locations."""
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
@@ -8,6 +8,15 @@ from sqlglot import exp
 from ..errors import ConfigError, Location
 from ..formula import Field, FormulaError, parse_formula
 from .context import OFFER_COLUMNS, OFFER_FIELD_PREFIX, FlowContext, col
+from .metrics import counts_as_zero
+
+# Metric dimensions a candidate row can pick a value of (a customer x offer x channel row has no
+# creative or outcome to pick one by).
+READABLE_DIMENSIONS = ("offer",)
+
+
+class _Unreadable(Exception):
+    """An identifier that names something a formula cannot read; reported at the formula's location."""
 
 
 def customer_value(ctx: FlowContext, name: str) -> Field | None:
@@ -30,6 +39,22 @@ def offer_value(ctx: FlowContext, name: str) -> Field | None:
     return Field(kind, exp.cast(sql, "DOUBLE") if kind == "number" else sql)
 
 
+def metric_number(ctx: FlowContext, ref: str) -> Field:
+    """`metrics.<id or name>`: the behavioral metric for the candidate's customer (and offer), joined by the flow."""
+    metric = ctx.project.find("behavioralMetrics", ref)
+    if metric is None:
+        known = ", ".join(repr(m.ref) for m in ctx.project.all("behavioralMetrics")[:20]) or "none are defined"
+        raise _Unreadable(f"'metrics.{ref}' names no behavioral metric; expected one of: {known}")
+    other = [d for d in metric.dimensions if d not in READABLE_DIMENSIONS]
+    if other:
+        raise _Unreadable(f"'metrics.{ref}': metric {metric.name!r} has dimension(s) {', '.join(other)}, which a "
+                          "candidate row cannot pick; formulas read metrics with no dimension or the 'offer' dimension")
+    value = ctx.features.metric(metric)
+    if counts_as_zero(metric):
+        value = exp.func("COALESCE", value, exp.Literal.number(0))
+    return Field("number", exp.cast(value, "DOUBLE"))
+
+
 def resolver(ctx: FlowContext, bare: Mapping[str, Field] | None = None) -> Callable[[str], Field | None]:
     """Identifier -> Field for formulas evaluated on a candidate row."""
 
@@ -38,6 +63,8 @@ def resolver(ctx: FlowContext, bare: Mapping[str, Field] | None = None) -> Calla
             return customer_value(ctx, ident[len("customer."):])
         if ident.startswith("offer."):
             return offer_value(ctx, ident[len("offer."):])
+        if ident.startswith("metrics."):
+            return metric_number(ctx, ident[len("metrics."):])
         if "." not in ident and bare is not None:
             return bare.get(ident)
         return None
@@ -51,5 +78,5 @@ def compile_formula(text: str, where: Location, resolve: Callable[[str], Field |
         formula = parse_formula(text)
         kind = formula.check(resolve)
         return formula.to_sql(resolve, col("as_of")), kind
-    except FormulaError as exc:
+    except (FormulaError, _Unreadable) as exc:
         raise ConfigError(where, f"formula {text!r}: {exc}") from None

@@ -1,4 +1,5 @@
-"""Interaction history (S3): the typed staging model every policy, rule and metric reads."""
+"""Interaction history (S3): the typed staging model every policy, rule and metric reads, and the
+daily interaction summary (seed 001's Respond API "interaction summaries")."""
 from __future__ import annotations
 
 from sqlglot import exp
@@ -6,6 +7,7 @@ from sqlglot import exp
 from ..config.project import Project
 from ..dialect import Engine, cast_double, cast_text, relation
 from .context import col
+from .customers import RUN_PARAMS
 from .features import HISTORY_MODEL
 
 # S3 columns and their types; one `impression` row is one contact.
@@ -29,4 +31,42 @@ def staging_model(project: Project, eng: Engine) -> exp.Select:
         relation(project.interaction_history.relation).as_("h"))
 
 
-__all__ = ["COLUMNS", "HISTORY_MODEL", "staging_model"]
+SUMMARY_MODEL = "kaireon_interaction_summary_daily"
+SUMMARY_KEYS = ("customer_id", "offer_id", "channel", "outcome", "interaction_date")
+SUMMARY_DESCRIPTION = (
+    "Interaction summaries: one row per customer x offer x channel x outcome x day (UTC date of "
+    "occurred_at), over interaction history up to as_of (later rows are ignored)."
+)
+SUMMARY_COLUMNS = {
+    "customer_id": "Customer key.",
+    "offer_id": "Offer id as recorded in the interaction history.",
+    "channel": "Channel of the interactions.",
+    "outcome": "Outcome: impression, click, convert, dismiss or a custom type.",
+    "interaction_date": "UTC calendar date of occurred_at.",
+    "interactions": "Number of interactions (one impression = one contact).",
+    "total_value": "Sum of `value` (NULL when no interaction of the group has a value).",
+    "first_at": "Earliest occurred_at (UTC) of the group.",
+    "last_at": "Latest occurred_at (UTC) of the group.",
+}
+
+
+def summary_model() -> exp.Select:
+    """Daily counts, value and first/last timestamps per customer x offer x channel x outcome."""
+    keys = [col(k, "h") for k in SUMMARY_KEYS[:-1]]
+    day = exp.cast(col("occurred_at", "h"), "DATE")
+    return (
+        exp.select(*keys, exp.alias_(day, "interaction_date", quoted=True))
+        .select(
+            exp.alias_(exp.Count(this=exp.Star()), "interactions", quoted=True),
+            exp.alias_(exp.Sum(this=col("value", "h")), "total_value", quoted=True),
+            exp.alias_(exp.Min(this=col("occurred_at", "h")), "first_at", quoted=True),
+            exp.alias_(exp.Max(this=col("occurred_at", "h")), "last_at", quoted=True),
+        )
+        .from_(relation(HISTORY_MODEL).as_("h"))
+        .join(relation(RUN_PARAMS).as_("p"), join_type="cross")
+        .where(exp.LTE(this=col("occurred_at", "h"), expression=col("as_of", "p")))
+        .group_by(*keys, day)
+    )
+
+
+__all__ = ["COLUMNS", "HISTORY_MODEL", "SUMMARY_MODEL", "staging_model", "summary_model"]

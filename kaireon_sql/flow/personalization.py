@@ -54,8 +54,8 @@ class _CategoryFields:
         self.done[name] = Field(kind, sql)
         return self.done[name]
 
-    def computed(self) -> list[tuple[str, exp.Expression]]:
-        return [(name, self.get(name).sql) for name, (cf, _) in self.fields.items() if cf.type == "computed"]
+    def computed(self) -> list[tuple[str, Field]]:
+        return [(name, self.get(name)) for name, (cf, _) in self.fields.items() if cf.type == "computed"]
 
 
 def personalization(ctx: FlowContext) -> exp.Expression:
@@ -74,16 +74,16 @@ def personalization(ctx: FlowContext) -> exp.Expression:
             where = ctx.node_location(compute.id, f"config.overrides[{i}]")
             offer_ref = ctx.project.lookup("offers", ov.offer_id, where.at("offerId")).ref if ov.offer_id else None
             overrides.setdefault(ov.field, []).append((where.at("formula"), ov.formula, offer_ref))
-    properties: list[tuple[str, exp.Expression]] = []
+    properties: list[tuple[str, Field]] = []
     for node in ctx.nodes_of(SetPropertiesConfig):
         for i, prop in enumerate(node.config.properties):
             if prop.formula is not None:
-                sql, _ = compile_formula(prop.formula, ctx.node_location(node.id, f"config.properties[{i}].formula"), resolver(ctx))
+                sql, kind = compile_formula(prop.formula, ctx.node_location(node.id, f"config.properties[{i}].formula"), resolver(ctx))
             else:
-                sql = lit(prop.value)
-            properties.append((prop.name, sql))
+                sql, kind = lit(prop.value), _kind_of(prop.value)
+            properties.append((prop.name, Field(kind, sql)))
 
-    def pairs_for(owners) -> list[tuple[str, exp.Expression]]:
+    def pairs_for(owners) -> list[tuple[str, str, exp.Expression]]:
         fields = _CategoryFields(ctx, owners, overrides)
         computed = fields.computed() if compute is not None else []
         local_extras = []
@@ -91,11 +91,11 @@ def personalization(ctx: FlowContext) -> exp.Expression:
             for i, extra in enumerate(compute.config.extras):
                 sql, kind = compile_formula(extra.formula, ctx.node_location(compute.id, f"config.extras[{i}].formula"),
                                             resolver(ctx, fields))
-                local_extras.append((extra.name, sql))
+                local_extras.append((extra.name, Field(kind, sql)))
         merged = dict(computed)
         merged.update(dict(local_extras))
         merged.update(dict(properties))
-        return list(merged.items())
+        return [(name, f.type, f.sql) for name, f in merged.items()]
 
     groups = _owner_groups(ctx)
     # Offers without a category get the fields of no category. Only compiled when such offers exist:
@@ -111,6 +111,12 @@ def personalization(ctx: FlowContext) -> exp.Expression:
                          json_object(pairs_for(owners), ctx.engine))
         branches += 1
     return case.else_(default) if branches else default
+
+
+def _kind_of(value) -> str:
+    if isinstance(value, bool):
+        return "boolean"
+    return "number" if isinstance(value, (int, float)) else "text"
 
 
 def _owner_groups(ctx: FlowContext):

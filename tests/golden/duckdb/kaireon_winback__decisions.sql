@@ -15,8 +15,8 @@ SELECT
   "k"."score",
   CASE
     WHEN "k"."offer_id" IN ('winback_apparel', 'winback_electronics', 'winback_home')
-    THEN CAST(JSON_OBJECT(
-      'loyaltyScore', SIGN(
+    THEN '{"loyaltyScore":' || CASE
+      WHEN SIGN(
         (
           CAST("k"."cust__lifetimePurchases" AS DOUBLE) * CAST(3 AS DOUBLE)
         ) + (
@@ -30,8 +30,87 @@ SELECT
             CAST("k"."cust__lifetimeRevenue" AS DOUBLE) / NULLIF(CAST(50 AS DOUBLE), 0)
           )
         ) + CAST(0.5 AS DOUBLE)
+      ) IS NULL
+      THEN 'null'
+      WHEN SIGN(
+        (
+          CAST("k"."cust__lifetimePurchases" AS DOUBLE) * CAST(3 AS DOUBLE)
+        ) + (
+          CAST("k"."cust__lifetimeRevenue" AS DOUBLE) / NULLIF(CAST(50 AS DOUBLE), 0)
+        )
+      ) * FLOOR(
+        ABS(
+          (
+            CAST("k"."cust__lifetimePurchases" AS DOUBLE) * CAST(3 AS DOUBLE)
+          ) + (
+            CAST("k"."cust__lifetimeRevenue" AS DOUBLE) / NULLIF(CAST(50 AS DOUBLE), 0)
+          )
+        ) + CAST(0.5 AS DOUBLE)
+      ) = FLOOR(
+        SIGN(
+          (
+            CAST("k"."cust__lifetimePurchases" AS DOUBLE) * CAST(3 AS DOUBLE)
+          ) + (
+            CAST("k"."cust__lifetimeRevenue" AS DOUBLE) / NULLIF(CAST(50 AS DOUBLE), 0)
+          )
+        ) * FLOOR(
+          ABS(
+            (
+              CAST("k"."cust__lifetimePurchases" AS DOUBLE) * CAST(3 AS DOUBLE)
+            ) + (
+              CAST("k"."cust__lifetimeRevenue" AS DOUBLE) / NULLIF(CAST(50 AS DOUBLE), 0)
+            )
+          ) + CAST(0.5 AS DOUBLE)
+        )
       )
-    ) AS TEXT)
+      AND ABS(
+        SIGN(
+          (
+            CAST("k"."cust__lifetimePurchases" AS DOUBLE) * CAST(3 AS DOUBLE)
+          ) + (
+            CAST("k"."cust__lifetimeRevenue" AS DOUBLE) / NULLIF(CAST(50 AS DOUBLE), 0)
+          )
+        ) * FLOOR(
+          ABS(
+            (
+              CAST("k"."cust__lifetimePurchases" AS DOUBLE) * CAST(3 AS DOUBLE)
+            ) + (
+              CAST("k"."cust__lifetimeRevenue" AS DOUBLE) / NULLIF(CAST(50 AS DOUBLE), 0)
+            )
+          ) + CAST(0.5 AS DOUBLE)
+        )
+      ) < 1e15
+      THEN CAST(CAST(SIGN(
+        (
+          CAST("k"."cust__lifetimePurchases" AS DOUBLE) * CAST(3 AS DOUBLE)
+        ) + (
+          CAST("k"."cust__lifetimeRevenue" AS DOUBLE) / NULLIF(CAST(50 AS DOUBLE), 0)
+        )
+      ) * FLOOR(
+        ABS(
+          (
+            CAST("k"."cust__lifetimePurchases" AS DOUBLE) * CAST(3 AS DOUBLE)
+          ) + (
+            CAST("k"."cust__lifetimeRevenue" AS DOUBLE) / NULLIF(CAST(50 AS DOUBLE), 0)
+          )
+        ) + CAST(0.5 AS DOUBLE)
+      ) AS BIGINT) AS TEXT)
+      ELSE CAST(SIGN(
+        (
+          CAST("k"."cust__lifetimePurchases" AS DOUBLE) * CAST(3 AS DOUBLE)
+        ) + (
+          CAST("k"."cust__lifetimeRevenue" AS DOUBLE) / NULLIF(CAST(50 AS DOUBLE), 0)
+        )
+      ) * FLOOR(
+        ABS(
+          (
+            CAST("k"."cust__lifetimePurchases" AS DOUBLE) * CAST(3 AS DOUBLE)
+          ) + (
+            CAST("k"."cust__lifetimeRevenue" AS DOUBLE) / NULLIF(CAST(50 AS DOUBLE), 0)
+          )
+        ) + CAST(0.5 AS DOUBLE)
+      ) AS TEXT)
+    END || '}'
     ELSE '{}'
   END AS "personalization",
   "k"."experiment_group"
