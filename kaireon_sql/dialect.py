@@ -113,32 +113,61 @@ def _balanced_concat(pieces: list[exp.Expression]) -> exp.Expression:
 
 @dataclass(frozen=True)
 class Engine:
-    """What differs between engines, as data. `sqlglot` names the sqlglot dialect."""
+    """What differs between engines, as data. `sqlglot` names the sqlglot dialect.
+
+    DuckDB, PostgreSQL and Spark are executed by the tests; Databricks, Snowflake, BigQuery and
+    Trino are only transpiled (golden SQL parsed back by sqlglot), their flags follow each
+    engine's documentation.
+    """
 
     name: str
     sqlglot: str
     text_type: str = "VARCHAR"
     double_type: str = "DOUBLE"
+    # md5 of text as 32 lowercase hex chars: MD5(text) | Trino's MD5 takes and returns varbinary
+    md5: str = "text"  # text | varbinary
     # how a hex string of 8 chars becomes an integer
-    hex_to_int: str = "cast_0x"  # cast_0x | bit32 | conv
-    # how a UTC timestamp becomes local wall-clock time
-    local_time: str = "at_time_zone"  # at_time_zone | from_utc
+    hex_to_int: str = "cast_0x"  # cast_0x | bit32 | conv | to_number | from_base
+    # how a naive UTC timestamp becomes local wall-clock time
+    local_time: str = "at_time_zone"  # at_time_zone | from_utc | convert_timezone | datetime | with_timezone
     # ISO day of week (1 = Monday): sqlglot's function | EXTRACT(ISODOW) | from DAYOFWEEK (1 = Sunday)
     iso_dow: str = "function"  # function | extract | sunday_first
-    # calendar-week unit that starts on Monday (ISO) for TIMESTAMP_TRUNC / DATE_TRUNC
-    iso_week_unit: str = "WEEK"
+    # calendar-week unit that starts on Monday (ISO) for TIMESTAMP_TRUNC / DATE_TRUNC; None: the
+    # engine's WEEK depends on a session setting, so the week start is computed from the ISO day
+    iso_week_unit: str | None = "WEEK"
+    # naive timestamps are BigQuery DATETIMEs, truncated by DATETIME_TRUNC (TIMESTAMP_TRUNC wants a TIMESTAMP)
+    datetime_trunc: bool = False
+    # INTERVAL literal: '86400' SECOND (string) | 86400 SECOND (number; BigQuery wants an INT64)
+    interval_number: bool = False
+    # remainder of doubles: the `%` operator (fmod) | a - b * TRUNC(a / b) where `%` / MOD take no doubles
+    double_mod: str = "operator"  # operator | trunc
+    # regex test as a partial match: the engine's REGEXP_LIKE/RLIKE/~ | REGEXP_INSTR(x, p) > 0 (Snowflake's
+    # REGEXP_LIKE and RLIKE match the whole string)
+    regex: str = "like"  # like | instr
 
 
 ENGINES: dict[str, Engine] = {
     "duckdb": Engine("duckdb", "duckdb"),
-    "postgres": Engine("postgres", "postgres", double_type="DOUBLE PRECISION", hex_to_int="bit32", iso_dow="extract"),
+    # no `%` for double precision
+    "postgres": Engine("postgres", "postgres", double_type="DOUBLE PRECISION", hex_to_int="bit32", iso_dow="extract",
+                       double_mod="trunc"),
     "spark": Engine("spark", "spark", text_type="STRING", hex_to_int="conv", local_time="from_utc",
                     iso_dow="sunday_first"),
+    # transpiled only
     "databricks": Engine("databricks", "databricks", text_type="STRING", hex_to_int="conv", local_time="from_utc",
                          iso_dow="sunday_first"),
-    "snowflake": Engine("snowflake", "snowflake"),
-    "bigquery": Engine("bigquery", "bigquery", text_type="STRING", double_type="FLOAT64", iso_week_unit="ISOWEEK"),
-    "trino": Engine("trino", "trino"),
+    # transpiled only: TO_NUMBER(x, 'XXXXXXXX') reads hex; CONVERT_TIMEZONE(src, dst, ntz); DATE_TRUNC('WEEK')
+    # follows the WEEK_START parameter, DAYOFWEEKISO does not
+    "snowflake": Engine("snowflake", "snowflake", hex_to_int="to_number", local_time="convert_timezone",
+                        iso_week_unit=None, regex="instr"),
+    # transpiled only: MD5 returns BYTES (sqlglot adds TO_HEX); CAST('0x..' AS INT64) reads hex; naive
+    # timestamps are DATETIME; EXTRACT(DAYOFWEEK) is 1 = Sunday; MOD takes no FLOAT64
+    "bigquery": Engine("bigquery", "bigquery", text_type="STRING", double_type="FLOAT64", local_time="datetime",
+                       iso_dow="sunday_first", iso_week_unit="ISOWEEK", datetime_trunc=True, interval_number=True,
+                       double_mod="trunc"),
+    # transpiled only: MD5 on varbinary, FROM_BASE(x, 16); AT TIME ZONE on a naive timestamp would read it in
+    # the session zone, so it is tagged UTC first; DAY_OF_WEEK and DATE_TRUNC('week') are ISO
+    "trino": Engine("trino", "trino", md5="varbinary", hex_to_int="from_base", local_time="with_timezone"),
 }
 
 
@@ -149,21 +178,44 @@ def engine(name: str) -> Engine:
         raise ValueError(f"unknown engine {name!r}; expected one of {', '.join(ENGINES)}") from None
 
 
+def _regexp_instr_sql(gen, e: exp.RegexpLike) -> str:
+    """A partial regex match where REGEXP_LIKE matches the whole string (Snowflake)."""
+    found = exp.func("REGEXP_INSTR", e.this, e.expression)
+    return gen.sql(exp.GT(this=found, expression=exp.Literal.number(0)))
+
+
+def _interval_number_sql(gen, e: exp.Interval) -> str:
+    """INTERVAL 86400 SECOND: BigQuery's single-unit interval takes an INT64, not a string."""
+    amount, unit = e.this, e.unit
+    if isinstance(amount, exp.Literal) and amount.is_string and unit is not None and unit.name.upper() == "SECOND":
+        seconds = float(amount.this)
+        amount, unit = ((exp.Literal.number(int(seconds)), unit) if seconds.is_integer()
+                        else (exp.Literal.number(round(seconds * 1_000_000)), exp.var("MICROSECOND")))
+    return "INTERVAL %s %s" % (gen.sql(amount), gen.sql(unit))
+
+
+# generation differences by Engine flag, as sqlglot TRANSFORMS
+_FLAG_TRANSFORMS = {
+    ("regex", "instr"): {exp.RegexpLike: _regexp_instr_sql},
+    ("interval_number", True): {exp.Interval: _interval_number_sql},
+}
+
+
 @lru_cache(maxsize=None)
-def _dialect(name: str) -> Dialect:
-    base = type(Dialect.get_or_raise(name))
-    generator = type(
-        "Generator",
-        (base.Generator,),
-        {"TRANSFORMS": {**base.Generator.TRANSFORMS, DbtRef: _ref_sql, DbtSource: _source_sql, DbtThis: _this_sql,
-                        DbtIncrementalOnly: _incremental_only_sql, exp.Literal: _literal_sql}},
-    )
+def _dialect(eng: Engine) -> Dialect:
+    base = type(Dialect.get_or_raise(eng.sqlglot))
+    transforms = {**base.Generator.TRANSFORMS, DbtRef: _ref_sql, DbtSource: _source_sql, DbtThis: _this_sql,
+                  DbtIncrementalOnly: _incremental_only_sql, exp.Literal: _literal_sql}
+    for (flag, value), extra in _FLAG_TRANSFORMS.items():
+        if getattr(eng, flag) == value:
+            transforms.update(extra)
+    generator = type("Generator", (base.Generator,), {"TRANSFORMS": transforms})
     return type(f"Kaireon{base.__name__}", (base,), {"Generator": generator})()
 
 
 def render(expression: exp.Expression, eng: Engine, pretty: bool = True) -> str:
     """SQL text of `expression` for an engine, identifiers quoted, relations as dbt Jinja calls."""
-    return _dialect(eng.sqlglot).generate(expression, pretty=pretty, identify=True)
+    return _dialect(eng).generate(expression, pretty=pretty, identify=True)
 
 
 def parse(sql: str, eng: Engine) -> exp.Expression:
@@ -192,19 +244,55 @@ def hex8_to_int(hex_text: exp.Expression, eng: Engine) -> exp.Expression:
         return exp.cast(bits, "BIGINT")
     if eng.hex_to_int == "conv":
         return exp.cast(exp.func("conv", hex_text, exp.Literal.number(16), exp.Literal.number(10)), "BIGINT")
+    if eng.hex_to_int == "to_number":  # Snowflake format model: one X per hex digit
+        return exp.func("TO_NUMBER", hex_text, exp.Literal.string("XXXXXXXX"))
+    if eng.hex_to_int == "from_base":  # Trino
+        return exp.func("FROM_BASE", hex_text, exp.Literal.number(16))
     return exp.cast(exp.DPipe(this=exp.Literal.string("0x"), expression=hex_text), "BIGINT")
+
+
+def md5_hex(text: exp.Expression, eng: Engine) -> exp.Expression:
+    """md5 of the UTF-8 bytes of `text` as 32 lowercase hex characters."""
+    if eng.md5 == "varbinary":  # sqlglot writes Trino's MD5 as LOWER(TO_HEX(MD5(...)))
+        return exp.MD5(this=exp.func("TO_UTF8", text))
+    return exp.MD5(this=text)
 
 
 def md5_bucket(text: exp.Expression, modulo: int, eng: Engine) -> exp.Expression:
     """int(md5(text)[:8], 16) % modulo, as in S5's holdout assignment."""
-    prefix = exp.Substring(this=exp.MD5(this=text), start=exp.Literal.number(1), length=exp.Literal.number(8))
+    prefix = exp.Substring(this=md5_hex(text, eng), start=exp.Literal.number(1), length=exp.Literal.number(8))
     return exp.Mod(this=exp.paren(hex8_to_int(prefix, eng)), expression=exp.Literal.number(modulo))
+
+
+def _grouped(e: exp.Expression) -> exp.Expression:
+    """`e` in parentheses when it is an operator, so it stays one operand."""
+    return exp.paren(e, copy=False) if isinstance(e, (exp.Binary, exp.Unary)) and not isinstance(e, exp.Paren) else e
+
+
+def fmod(a: exp.Expression, b: exp.Expression, eng: Engine) -> exp.Expression:
+    """Remainder of doubles with the sign of the dividend (C fmod), NULL when either is NULL.
+
+    Where `%` takes no doubles it is a - b * TRUNC(a / b), equal to fmod whenever b * TRUNC(a / b)
+    is exact (e.g. integral or short decimal operands of moderate size).
+    """
+    if eng.double_mod == "trunc":
+        a, b = _grouped(a), _grouped(b)
+        quotient = exp.func("TRUNC", exp.Div(this=a.copy(), expression=b.copy()))
+        return exp.Sub(this=a, expression=exp.Mul(this=b, expression=quotient))
+    return exp.Mod(this=a, expression=b)
 
 
 def local_time(utc_ts: exp.Expression, zone: exp.Expression, eng: Engine) -> exp.Expression:
     """Wall-clock time in `zone` of a naive UTC timestamp (DST-correct)."""
     if eng.local_time == "from_utc":
         return exp.func("from_utc_timestamp", utc_ts, zone)
+    if eng.local_time == "convert_timezone":  # Snowflake: CONVERT_TIMEZONE(source_tz, target_tz, ntz) -> ntz
+        return exp.func("CONVERT_TIMEZONE", exp.Literal.string("UTC"), zone, utc_ts)
+    if eng.local_time == "datetime":  # BigQuery: TIMESTAMP(datetime) reads UTC; DATETIME(ts, zone) is local
+        return exp.func("DATETIME", exp.func("TIMESTAMP", utc_ts), zone)
+    if eng.local_time == "with_timezone":  # Trino: tag as UTC, convert, drop the zone (keeps the wall clock)
+        tagged = exp.func("WITH_TIMEZONE", utc_ts, exp.Literal.string("UTC"))
+        return exp.cast(exp.func("AT_TIMEZONE", tagged, zone), "TIMESTAMP")
     as_utc = exp.AtTimeZone(this=utc_ts, zone=exp.Literal.string("UTC"))
     return exp.AtTimeZone(this=as_utc, zone=zone)
 
@@ -230,8 +318,14 @@ def iso_day_of_week(ts: exp.Expression, eng: Engine) -> exp.Expression:
 
 def truncate(ts: exp.Expression, unit: str, eng: Engine) -> exp.Expression:
     """Calendar period start (UTC): unit is DAY, WEEK (ISO, Monday) or MONTH."""
+    if unit == "WEEK" and eng.iso_week_unit is None:
+        day = truncate(ts, "DAY", eng)
+        back = exp.Sub(this=exp.Literal.number(1), expression=iso_day_of_week(ts.copy(), eng))
+        return exp.DateAdd(this=day, expression=back, unit=exp.var("DAY"))
     if unit == "WEEK":
         unit = eng.iso_week_unit
+    if eng.datetime_trunc:
+        return exp.DatetimeTrunc(this=ts, unit=exp.var(unit))
     return exp.TimestampTrunc(this=ts, unit=exp.var(unit))
 
 

@@ -1,6 +1,20 @@
 #!/usr/bin/env bash
-# Install with test extras, then run the whole suite (unit, property-based, golden SQL, dbt builds).
+# Install with test extras and run the whole suite on DuckDB, PostgreSQL and Spark:
+# unit, property-based, golden SQL, scenario tests (each compared across engines), dbt builds.
+#   KAIREON_ENGINES=duckdb bash scripts/test.sh    DuckDB only (no PostgreSQL server, no Spark)
+# PostgreSQL: a throwaway cluster on 127.0.0.1 (scripts/postgres.sh; installs Debian's postgresql
+# as root when missing). Spark: pyspark in local mode on the machine's Java 17.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-EXTRAS=test bash scripts/install.sh
-exec .venv/bin/python -m pytest "$@"
+ENGINES=${KAIREON_ENGINES:-duckdb,postgres,spark}
+EXTRAS=test
+case ",$ENGINES," in *,postgres,*|*,spark,*) EXTRAS=test,engines ;; esac
+EXTRAS=$EXTRAS bash scripts/install.sh
+export DBT_SEND_ANONYMOUS_USAGE_STATS=false SPARK_LOCAL_IP=127.0.0.1
+export KAIREON_REQUIRE_ENGINES=$ENGINES
+export KAIREON_CROSS_ENGINE=$(echo "$ENGINES" | tr ',' '\n' | grep -v '^duckdb$' | paste -sd, -)
+if [[ ",$ENGINES," == *,postgres,* ]]; then
+  bash scripts/postgres.sh start
+  trap 'bash scripts/postgres.sh stop' EXIT
+fi
+.venv/bin/python -m pytest -n 2 "$@"

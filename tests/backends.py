@@ -174,14 +174,18 @@ class SparkBackend(Backend):
         kinds = {"VARCHAR": StringType(), "DOUBLE": DoubleType(), "INTEGER": IntegerType(), "BOOLEAN": BooleanType(),
                  "TIMESTAMP": TimestampNTZType()}
         schema = StructType([StructField(c, kinds[t], True) for c, t in columns.items()])
-        fixed = [tuple(float(v) if t == "DOUBLE" and v is not None else v for v, t in zip(r, columns.values())) for r in rows]
+        fixed = [tuple(_spark_value(v, t) for v, t in zip(r, columns.values())) for r in rows]
         df = self.spark.createDataFrame(fixed, schema)
         df.createOrReplaceTempView(name)
         self.views.append(name)
 
     def create_as(self, name, select_sql):
-        # A checkpointed DataFrame: computed once, no SQL text for Spark to re-resolve later.
-        self.spark.sql(select_sql).localCheckpoint(eager=True).createOrReplaceTempView(name)
+        # Models many others read are checkpointed (computed once, no SQL text to re-resolve);
+        # the rest stay lazy views, computed by the one query that reads them.
+        df = self.spark.sql(select_sql)
+        if name in ("kaireon_stg_interactions", "kaireon_offers") or name.endswith(("__customers", "__candidates")):
+            df = df.localCheckpoint(eager=True)
+        df.createOrReplaceTempView(name)
         self.views.append(name)
 
     def query(self, sql):
@@ -190,6 +194,21 @@ class SparkBackend(Backend):
     def close(self):
         for view in self.views:
             self.spark.catalog.dropTempView(view)
+
+
+def _spark_value(value, duck_type: str):
+    """Python values as Spark's DataFrame builder wants them (DuckDB and PostgreSQL coerce text)."""
+    if value is None:
+        return None
+    if duck_type == "DOUBLE":
+        return float(value)
+    if duck_type == "INTEGER":
+        return int(value)
+    if duck_type == "TIMESTAMP" and isinstance(value, str):
+        return datetime.fromisoformat(value)
+    if duck_type == "BOOLEAN" and isinstance(value, str):
+        return value.lower() == "true"
+    return value
 
 
 BACKENDS = {"duckdb": DuckDBBackend, "postgres": PostgresBackend, "spark": SparkBackend}
@@ -215,8 +234,11 @@ def run_models_on(backend: Backend, models: dict[str, str], tables: dict, as_of:
         {"as_of": "TIMESTAMP", "as_of_text": "VARCHAR", "run_id": "VARCHAR", "channel": "VARCHAR"},
         [(datetime.fromisoformat(as_of), as_of.replace(" ", "T") + "Z", run_id, channel)],
     )
+    from harness import first_build  # noqa: PLC0415
+
     for name, sql in models.items():
-        if name == "kaireon_run_params" or "{% if is_incremental()" in sql:
+        if name == "kaireon_run_params":
             continue
-        backend.create_as(name, backend.model_sql(sql))
+        # incremental models (the decision log) as their first build; experiment models read the log
+        backend.create_as(name, backend.model_sql(first_build(sql)))
     return backend

@@ -46,14 +46,29 @@ def write_config(folder: Path, config: dict) -> Path:
     return folder
 
 
-def compile_sql(config_dir: Path, eng=DUCKDB) -> dict[str, str]:
+class CompiledModels(dict):
+    """Model name -> rendered SQL, remembering the config it came from (to recompile per engine)."""
+
+    config_dir: Path | None = None
+
+
+def compile_sql(config_dir: Path, eng=DUCKDB) -> CompiledModels:
     """Model name -> rendered SQL, in dependency order."""
     project = load_project(config_dir)
-    return {m.name: m.sql if isinstance(m.sql, str) else render(m.sql, eng) for m in compile_project(project, eng)}
+    out = CompiledModels((m.name, m.sql if isinstance(m.sql, str) else render(m.sql, eng))
+                         for m in compile_project(project, eng))
+    out.config_dir = config_dir
+    return out
 
 
 def run_models(models: dict[str, str], tables: dict[str, Table], as_of: str = "2026-11-20 15:00:00",
                run_id: str | None = None, channel: str | None = None) -> duckdb.DuckDBPyConnection:
+    config_dir = getattr(models, "config_dir", None)
+    if config_dir is not None and cross_engine_names():
+        # Every scenario also runs on the other engines (S5): each S4 table must equal DuckDB's.
+        from cross_engine import assert_same_on_engines
+
+        assert_same_on_engines(config_dir, tables, cross_engine_names(), as_of=as_of, run_id=run_id, channel=channel)
     con = duckdb.connect()
     for name, table in tables.items():
         cols = ", ".join(f'"{c}" {t}' for c, t in table.columns.items())
@@ -143,10 +158,6 @@ def scenario(tmp_path: Path, config: dict, customers: list[tuple], history: list
     models = compile_sql(write_config(tmp_path / "decisioning", base))
     tables = {"customers": customers_table(list(customers)), "history": history_table(list(history))}
     tables.update(run.pop("tables", {}))
-    if cross_engine_names():
-        from cross_engine import assert_same_on_engines
-
-        assert_same_on_engines(tmp_path / "decisioning", tables, cross_engine_names(), **run)
     return run_models(models, tables, **run)
 
 

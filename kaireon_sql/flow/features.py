@@ -56,7 +56,7 @@ class Features:
         if seg.formula is not None:
             from .formulas import compile_formula, resolver
 
-            sql, _ = compile_formula(seg.formula, seg.location.at("formula"), resolver(self.ctx))
+            sql, _ = compile_formula(seg.formula, seg.location.at("formula"), resolver(self.ctx), self.ctx.engine)
             return exp.func("COALESCE", exp.NEQ(this=sql, expression=lit(0)), exp.false())
         for existing_col, existing in self.segments.items():
             if existing is seg:

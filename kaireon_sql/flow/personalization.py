@@ -40,12 +40,13 @@ class _CategoryFields:
                               + " -> ".join(self.stack + [name]))
         self.stack.append(name)
         index = owner.custom_fields.index(cf)
-        sql, kind = compile_formula(cf.formula, owner.location.at(f"customFields[{index}].formula"), resolver(self.ctx, self))
+        sql, kind = compile_formula(cf.formula, owner.location.at(f"customFields[{index}].formula"),
+                                    resolver(self.ctx, self), self.ctx.engine)
         if kind != cf.output_type:
             raise ConfigError(owner.location.at(f"customFields[{index}].outputType"),
                               f"formula gives a {kind} but outputType is {cf.output_type!r}")
         for where, override, offer_ref in self.overrides.get(name, []):
-            o_sql, o_kind = compile_formula(override, where, resolver(self.ctx, self))
+            o_sql, o_kind = compile_formula(override, where, resolver(self.ctx, self), self.ctx.engine)
             if o_kind != kind:
                 raise ConfigError(where, f"override gives a {o_kind} but {name!r} is a {kind}")
             sql = o_sql if offer_ref is None else exp.case().when(
@@ -78,7 +79,8 @@ def personalization(ctx: FlowContext) -> exp.Expression:
     for node in ctx.nodes_of(SetPropertiesConfig):
         for i, prop in enumerate(node.config.properties):
             if prop.formula is not None:
-                sql, kind = compile_formula(prop.formula, ctx.node_location(node.id, f"config.properties[{i}].formula"), resolver(ctx))
+                sql, kind = compile_formula(prop.formula, ctx.node_location(node.id, f"config.properties[{i}].formula"),
+                                            resolver(ctx), ctx.engine)
             else:
                 sql, kind = lit(prop.value), _kind_of(prop.value)
             properties.append((prop.name, Field(kind, sql)))
@@ -90,7 +92,7 @@ def personalization(ctx: FlowContext) -> exp.Expression:
         if compute is not None:
             for i, extra in enumerate(compute.config.extras):
                 sql, kind = compile_formula(extra.formula, ctx.node_location(compute.id, f"config.extras[{i}].formula"),
-                                            resolver(ctx, fields))
+                                            resolver(ctx, fields), ctx.engine)
                 local_extras.append((extra.name, Field(kind, sql)))
         merged = dict(computed)
         merged.update(dict(local_extras))

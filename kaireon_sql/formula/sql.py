@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from sqlglot import exp
 
+from ..dialect import ENGINES, Engine, fmod
 from .functions import FUNCTIONS, NUMERIC, Arg, bool_to_num, num_literal, num_to_bool, paren
 from .nodes import Binary, Bool, Call, Ident, Node, Num, Str, Ternary, Unary
 from .types import Typed
@@ -16,8 +17,8 @@ _COMPARE = {"==": exp.EQ, "!=": exp.NEQ, "<": exp.LT, "<=": exp.LTE, ">": exp.GT
 
 
 class Compiler:
-    def __init__(self, typed: Typed, as_of: exp.Expression):
-        self.typed, self.as_of = typed, as_of
+    def __init__(self, typed: Typed, as_of: exp.Expression, engine: Engine):
+        self.typed, self.as_of, self.engine = typed, as_of, engine
 
     def num(self, node: Node) -> exp.Expression:
         """Numeric SQL (DOUBLE); booleans become 1.0 / 0.0 / NULL."""
@@ -74,10 +75,12 @@ class Compiler:
             return _ARITH[op](this=left, expression=right)
         # '/' and '%': a zero divisor gives NULL on every engine
         safe = exp.Nullif(this=right, expression=exp.Literal.number(0))
-        return (exp.Div if op == "/" else exp.Mod)(this=left, expression=safe)
+        if op == "/":
+            return exp.Div(this=left, expression=safe)
+        return fmod(left, safe, self.engine)  # sign of the dividend, as Python's math.fmod
 
 
-def compile_node(node: Node, typed: Typed, as_of: exp.Expression) -> exp.Expression:
-    """The root as a number (DOUBLE) or text SQL expression."""
-    c = Compiler(typed, as_of)
+def compile_node(node: Node, typed: Typed, as_of: exp.Expression, engine: Engine | None = None) -> exp.Expression:
+    """The root as a number (DOUBLE) or text SQL expression, for `engine` (default DuckDB)."""
+    c = Compiler(typed, as_of, engine or ENGINES["duckdb"])
     return c.num(node) if typed.type(node) in NUMERIC else c.value(node)
