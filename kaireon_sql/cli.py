@@ -78,6 +78,12 @@ def cmd_run(args) -> int:
     return 0
 
 
+def cmd_experiments(args) -> int:
+    from .experiments.readout import cmd_experiments as experiments
+
+    return experiments(args)
+
+
 def cmd_init(args) -> int:
     from .scaffold import init_project
 
@@ -113,11 +119,22 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--channel", help="channel for flows without flowConfig.channel")
     r.add_argument("--quiet-dbt", action="store_true", help="hide dbt's own log lines")
     r.set_defaults(func=cmd_run)
+    x = sub.add_parser("experiments", help="holdout readout: incremental revenue and conversion lift with intervals")
+    common(x, compile_opts=False)
+    x.add_argument("--profiles-dir", help="folder of profiles.yml (default: as dbt looks it up)")
+    x.add_argument("--target", help="dbt target (default: the profile's)")
+    x.add_argument("--engine", help="the target's engine, when it cannot be read from the profile")
+    x.add_argument("--flow", help="only this flow (its key)")
+    x.add_argument("--chart", help="also write a chart of the lift and its interval (.svg, or .png with matplotlib)")
+    x.set_defaults(func=cmd_experiments)
     i = sub.add_parser("init", help="scaffold a config folder and a DuckDB profile into a dbt project")
     i.add_argument("--project-dir", default=".", help="the dbt project (created if missing)")
     i.add_argument("--package", help="where this package is, for packages.yml (path or git URL; default: installed location)")
     i.add_argument("--force", action="store_true", help="overwrite scaffolded files that exist")
     i.set_defaults(func=cmd_init)
+    from .uplift.cli import add_subcommands as add_uplift
+
+    add_uplift(sub)
     return p
 
 

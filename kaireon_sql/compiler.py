@@ -8,12 +8,14 @@ from sqlglot import exp
 from .config.project import Project
 from .dialect import Engine, relation
 from .errors import ConfigError, ConfigErrors
+from .experiments import models as experiments
 from .flow import history, metrics, outputs
 from .flow.candidates import candidates_model, plan_candidates
 from .flow.context import FlowContext
 from .flow.customers import RUN_PARAMS, customers_model
 from .flow.decision_log import DECISION_LOG, LOG_COLUMNS, RUN_KEY, decision_log
 from .flow.history import HISTORY_MODEL, staging_model
+from .flow.uplift_scores import scores_model, scores_model_name, uplift_models
 from .flow.offers import OFFERS_MODEL, offers_model
 
 STAGES = ["consent", "qualification", "filter", "contact_policy"]
@@ -122,6 +124,46 @@ def _flow_models(ctx: FlowContext) -> list[Model]:
     ]
 
 
+def _experiment_models(ctx: FlowContext) -> list[Model]:
+    """Experiment analysis and uplift training data of a flow with a holdout (docs/experiments.md)."""
+    if not experiments.has_experiment(ctx):
+        return []
+    key = ctx.flow.key
+    units_cols = {c: {"description": d, "data_tests": [] if c == "source" else ["not_null"]}
+                  for c, d in experiments.UNIT_COLUMNS.items()}
+    units_cols["experiment_group"]["data_tests"].append(_accepted(GROUPS))
+    zero_one = {"accepted_values": {"arguments": {"values": [0, 1], "quote": False}}}
+    units_cols["converted"]["data_tests"].append(zero_one)
+    summary_cols = {c: {"description": d} for c, d in experiments.SUMMARY_COLUMNS.items()}
+    for c in ("decision_flow_key", "analysis", "run_id", "treatment_n", "holdout_n"):
+        summary_cols[c]["data_tests"] = ["not_null"]
+    training_cols = {c: {"description": d, "data_tests": ["not_null"]} for c, d in (
+        ("customer_id", "Customer key."), ("run_id", "The run that assigned the customer."),
+        ("as_of", "When that run decided (UTC)."), ("treatment", "1 = treatment, 0 = holdout."),
+        ("outcome", "1 when the customer converted in the outcome window, else 0."),
+        ("revenue", "Revenue in the outcome window (0 when none)."))}
+    training_cols["treatment"]["data_tests"].append(zero_one)
+    training_cols["outcome"]["data_tests"].append(zero_one)
+    for name, source in experiments.training_features(ctx).items():
+        training_cols[name] = {"description": f"Feature: the customer's {source[len('cust__'):]} as the customer "
+                                              "relation holds it now (a snapshot, not as of the run)."}
+    return [
+        Model(ctx.model("experiment_units"), experiments.units_model(ctx),
+              f"Flow '{key}': one row per run and customer the run would have sent an offer to (delivered or "
+              "withheld), with group and outcomes in the window after the run's as_of.",
+              units_cols, [_unique("run_id", "customer_id")]),
+        Model(ctx.model("experiment_summary"), experiments.summary_model(ctx),
+              f"Flow '{key}': treatment vs holdout per run and pooled, over units whose outcome window has closed: "
+              "conversion lift (two-proportion z, Wilson), revenue per customer (Welch) and the SRM chi-square. "
+              "NULL = undefined (empty arm, zero standard error).",
+              summary_cols, [_unique("analysis", "run_id")]),
+        Model(ctx.model("uplift_training"), experiments.training_model(ctx),
+              f"Flow '{key}': uplift training rows from the flow's own experiment: treatment, outcome and revenue "
+              "in the window, and the customer's features.",
+              training_cols, [_unique("run_id", "customer_id")]),
+    ]
+
+
 UNIONS = {
     "kaireon_decisions": ("decisions", outputs.DECISION_COLUMNS,
                           "Decisions to deliver, all flows (S4). Read by BI and reverse-ETL."),
@@ -193,7 +235,17 @@ def compile_project(project: Project, engine: Engine) -> list[Model]:
         models += _history_models(project)
     except ConfigError as exc:
         errors.append(exc)
+    for model in uplift_models(project):
+        try:
+            models.append(Model(
+                scores_model_name(model), scores_model(project, model, engine),
+                f"Uplift model '{model.name}' scored in the warehouse: P(outcome | offer), P(outcome | no offer), "
+                "uplift, segment and the top contributing features per customer.",
+                _not_null("customer_id", "p_with_offer", "p_without_offer", "uplift", "segment"), [_unique("customer_id")]))
+        except ConfigError as exc:
+            errors.append(exc)
     per_flow: list[list[Model]] = []
+    analysed: list[list[Model]] = []  # experiment models read the decision log: they come after it
     for flow in project.flows:
         try:
             ctx = FlowContext(project, flow, engine)
@@ -202,6 +254,7 @@ def compile_project(project: Project, engine: Engine) -> list[Model]:
                                   f"flow key {flow.key!r} gives the same model names as flow {slugs[ctx.slug]!r}")
             slugs[ctx.slug] = flow.key
             per_flow.append(_flow_models(ctx))
+            analysed.append(_experiment_models(ctx))
         except ConfigError as exc:
             errors.append(exc)
     if errors:
@@ -214,4 +267,13 @@ def compile_project(project: Project, engine: Engine) -> list[Model]:
         models.append(Model(name, _union([p + part for p in prefixes], columns), description,
                             {c: dict(v) for c, v in sample.columns.items()}, list(sample.tests)))
     models.append(_decision_log())
+    for flow_models in analysed:
+        models.extend(flow_models)
+    summaries = [m for fm in analysed for m in fm if m.name.endswith("__experiment_summary")]
+    if summaries:
+        models.append(Model("kaireon_experiments", _union([m.name for m in summaries], tuple(experiments.SUMMARY_COLUMNS)),
+                            "Experiment readouts of every flow with a holdout (docs/experiments.md); "
+                            "`kaireon experiments` reads it and adds p-values.",
+                            {c: dict(v) for c, v in summaries[0].columns.items()},
+                            [_unique("decision_flow_key", "analysis", "run_id")]))
     return models

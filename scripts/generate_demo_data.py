@@ -11,6 +11,10 @@ Output (``--out``, default ``seeds/demo``):
 * ``demo_interaction_history.csv``  impressions and responses, 2026-05-01 .. as_of,
                                     plus a few rows after as_of that a run must ignore
 * ``demo_segment_membership.csv``   customer_id, segment (vip, do_not_disturb, new_mover)
+* ``demo_past_assignments.csv``     the 2026-10-15 winback run's assignments (one row per
+                                    customer: bucket, group, the offer it decided, delivered
+                                    or withheld, and would_receive); read by the flow's
+                                    experiment analysis as ``experiment.assignmentsRelation``
 
 Deterministic: one ``numpy.random.default_rng(SEED)``, a fixed draw order, and
 output written with the csv module (``\\n`` line endings), so two runs give
@@ -62,6 +66,7 @@ NOV_START = dt.datetime(2026, 11, 1)
 NOV_END = dt.datetime(2026, 11, 20, 14, 59, 59)  # last second a November contact may have
 
 FLOW_KEY = "winback"
+PAST_RUN_ID = "winback@2026-10-15T14:00:00Z"
 HOLDOUT_BUCKETS = 1500  # holdoutPercent 15 * 100
 WINBACK_CATEGORIES = ("apparel", "electronics", "home")
 CATEGORIES = ("apparel", "electronics", "home", "beauty", "sports", "toys")
@@ -78,6 +83,10 @@ HISTORY_COLUMNS = [
     "creative_id", "decision_flow_key",
 ]
 SEGMENT_COLUMNS = ["customer_id", "segment"]
+PAST_ASSIGNMENT_COLUMNS = [
+    "run_id", "as_of", "decision_flow_key", "customer_id", "bucket", "experiment_group",
+    "offer_id", "would_receive",
+]
 
 # Story customers: (id, category, days, purchases, revenue, channel, consentEmail, consentSMS)
 STORY = [
@@ -320,6 +329,20 @@ class Gen:
             elif is_treated and u < 0.11:
                 t = CAMPAIGN_AT + dt.timedelta(minutes=max(1, delay // 5))
                 self.add(cid, offer, ch, "dismiss", t, creative=cr, flow=FLOW_KEY)
+        # What the run assigned (S4's kaireon_assignments columns) and whom it would have sent an
+        # offer (would_receive): treated customers, and holdout customers who were eligible and
+        # under the 3-touch cap, as the flow applies contact policies before the holdout split.
+        # Holdout customers over the cap are assigned but would not have received an offer.
+        eligible_ids = {c["customer_id"] for c in treated + holdout}
+        self.past_assignments = []
+        for c in self.customers:
+            cid = c["customer_id"]
+            group = "holdout" if in_holdout(cid) else "treatment"
+            would = cid in self.campaign_treated or (
+                group == "holdout" and cid in eligible_ids and oct_counts.get(cid, 0) < 3)
+            self.past_assignments.append([
+                PAST_RUN_ID, fmt_ts(CAMPAIGN_AT), FLOW_KEY, cid, bucket(cid), group,
+                f"winback_{c['primaryCategory']}" if would else "", fmt_bool(would)])
         self.campaign_stats = {"eligible": len(treated) + len(holdout) + capped,
                                "treatment": len(treated), "holdout": len(holdout),
                                "capped": capped, "treat_conv": len(conv_t),
@@ -503,6 +526,7 @@ def generate(out: Path) -> dict:
         [r["customer_id"], r["offer_id"], r["channel"], r["outcome"], fmt_ts(r["occurred_at"]),
          r["value"], r["creative_id"], r["decision_flow_key"]] for r in g.rows))
     write_csv(out / "demo_segment_membership.csv", SEGMENT_COLUMNS, segs)
+    write_csv(out / "demo_past_assignments.csv", PAST_ASSIGNMENT_COLUMNS, g.past_assignments)
     return {"customers": len(g.customers), "interactions": len(g.rows),
             "segments": len(segs), "campaign": g.campaign_stats}
 

@@ -13,6 +13,9 @@ DEMO_TABLES = {
                                   "outcome": "VARCHAR", "occurred_at": "TIMESTAMP", "value": "DOUBLE",
                                   "creative_id": "VARCHAR", "decision_flow_key": "VARCHAR"}),
     "demo_segment_membership": ({"customer_id": "VARCHAR", "segment": "VARCHAR"}),
+    "demo_past_assignments": ({"run_id": "VARCHAR", "as_of": "TIMESTAMP", "decision_flow_key": "VARCHAR",
+                               "customer_id": "VARCHAR", "bucket": "INTEGER", "experiment_group": "VARCHAR",
+                               "offer_id": "VARCHAR", "would_receive": "BOOLEAN"}),
 }
 ENGINES = ["duckdb", "postgres", "spark"]
 

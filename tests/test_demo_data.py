@@ -14,7 +14,8 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / "seeds" / "demo"
 GENERATOR = ROOT / "scripts" / "generate_demo_data.py"
-CSV_FILES = ("demo_customers.csv", "demo_interaction_history.csv", "demo_segment_membership.csv")
+CSV_FILES = ("demo_customers.csv", "demo_interaction_history.csv", "demo_segment_membership.csv",
+             "demo_past_assignments.csv")
 
 AS_OF = dt.datetime(2026, 11, 20, 15, 0, 0)
 NOV_START = dt.datetime(2026, 11, 1)

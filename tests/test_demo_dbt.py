@@ -88,13 +88,50 @@ def test_cust_lapsed_1_gets_apparel_with_loyalty_score(morning):
     assert json.loads(d["personalization"]) == {"loyaltyScore": 27}
     assert d["experiment_group"] == "treatment" and d["decision_flow_key"] == "winback"
     assert d["run_id"] == "winback@2026-11-20T15:00:00Z"
-    # S5 formula score with the seed's weights, P = 0.5 prior, R = 1, I = 0.30, E = 0.70, U = 0
-    assert d["score"] == pytest.approx((0.4 * 0.5 + 0.2 * 1 + 0.3 * 0.30 + 0.1 * 0.70 + 0.6 * 0) / 1.6, abs=1e-12)
+    # S5 formula score with the seed's weights: P and U from the uplift model (scored in the
+    # warehouse, checked against Python below), R = 1, I = 0.30, E = 0.70
+    p_with, uplift = _python_uplift("cust_lapsed_1")
+    expected = (0.4 * p_with + 0.2 * 1 + 0.3 * 0.30 + 0.1 * 0.70 + 0.6 * max(-1.0, min(1.0, uplift))) / 1.6
+    assert d["score"] == pytest.approx(expected, abs=1e-9)
     rejected = _q(con, "select offer_id, stage, rule_name from kaireon_rejections where customer_id = 'cust_lapsed_1' order by 1")
     assert rejected == [
         {"offer_id": "winback_electronics", "stage": "qualification", "rule_name": "electronics — matches prior category"},
         {"offer_id": "winback_home", "stage": "qualification", "rule_name": "home — matches prior category"},
     ]
+
+
+def _python_uplift(customer_id: str) -> tuple[float, float]:
+    """p_with_offer and uplift of one demo customer from the shipped model, computed in Python."""
+    from kaireon_sql.uplift.dataset import table_from_arrays
+    from kaireon_sql.uplift.model import UpliftModel
+
+    model = UpliftModel.load(REPO / "decisioning" / "models" / "winback_uplift.json")
+    with open(SEEDS / "demo_customers.csv", newline="", encoding="utf-8") as fh:
+        row = next(r for r in csv.DictReader(fh) if r["customer_id"] == customer_id)
+    columns = {f: [row[f] if f == "primaryCategory" else float(row[f])] for f in model.features}
+    pred = model.predict(table_from_arrays(columns))
+    return float(pred["p_with_offer"][0]), float(pred["uplift"][0])
+
+
+def test_uplift_is_scored_inside_dbt_build(morning):
+    """Every customer's warehouse score equals the Python model's prediction (1e-9)."""
+    from kaireon_sql.uplift.dataset import table_from_arrays
+    from kaireon_sql.uplift.model import UpliftModel
+
+    _, con = morning
+    model = UpliftModel.load(REPO / "decisioning" / "models" / "winback_uplift.json")
+    sql = {r["customer_id"]: r for r in _q(con, "select * from kaireon_uplift__winback_uplift")}
+    with open(SEEDS / "demo_customers.csv", newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    columns = {f: [r[f] if f == "primaryCategory" else float(r[f]) for r in rows] for f in model.features}
+    pred = model.predict(table_from_arrays(columns))
+    assert len(sql) == len(rows) == 3000
+    for i, r in enumerate(rows):
+        got = sql[r["customer_id"]]
+        assert got["p_with_offer"] == pytest.approx(pred["p_with_offer"][i], abs=1e-9)
+        assert got["p_without_offer"] == pytest.approx(pred["p_without_offer"][i], abs=1e-9)
+        assert got["uplift"] == pytest.approx(pred["uplift"][i], abs=1e-9)
+    assert {r["segment"] for r in sql.values()} <= {"persuadable", "sure_thing", "lost_cause", "sleeping_dog", "marginal"}
 
 
 def test_story_customers(morning):

@@ -1,9 +1,9 @@
 """Decision Flows (v2 composable pipeline): flow config and the 13 node types."""
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, ClassVar, Literal, Union
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from .base import ConfigObject, FieldError, Model, tag_config
 from .rules import Operator, check_operand
@@ -229,6 +229,22 @@ class Experiment(Model):
     holdout_percent: float = Field(default=0, ge=0, le=100)
     control_group_action: Literal["no_offers", "priority_only"] = "no_offers"
     salt: str | None = None
+    # Analysis (docs/experiments.md); not part of the decisions' config hash.
+    outcome_window_days: float = Field(default=14, gt=0, le=3650)  # outcomes in (as_of, as_of + window]
+    outcome: str = Field(default="convert", min_length=1)  # interaction outcome that counts as converted
+    revenue_outcome: str | None = Field(default=None, min_length=1)  # outcome whose `value` is revenue; default `outcome`
+    assignments_relation: str | None = None  # past runs' assignments (runs before the decision log)
+    min_group_size: int = Field(default=30, ge=1)  # smaller arms: the readout warns the test is underpowered
+
+    ANALYSIS_FIELDS: ClassVar[tuple[str, ...]] = (
+        "outcomeWindowDays", "outcome", "revenueOutcome", "assignmentsRelation", "minGroupSize")
+
+    @field_validator("assignments_relation")
+    @classmethod
+    def _relation(cls, v: str | None) -> str | None:
+        from .catalog import check_relation  # noqa: PLC0415 - catalog does not import flows
+
+        return None if v is None else check_relation(v)
 
 
 class Rejections(Model):

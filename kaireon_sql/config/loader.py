@@ -24,6 +24,8 @@ from .rules import RULE_CONFIGS
 RuleGroup.model_rebuild()
 
 SUFFIXES = (".yml", ".yaml", ".json")
+# Files kaireon writes that may sit in the config folder and are not config.
+ARTIFACT_FORMATS = ("kaireon-uplift-model",)
 TOP_LEVEL = tuple(KINDS) + ("interactionHistory",)
 _TAGS = set(NODE_CONFIGS) | set(RULE_CONFIGS) | set(POLICY_CONFIGS)
 
@@ -80,6 +82,8 @@ def read_file(path: Path, shown: str) -> dict:
         data = json.loads(text) if path.suffix == ".json" else yaml.load(text, Loader=_StrictLoader)
     except (yaml.YAMLError, json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(shown, _parse_problem(exc)) from None
+    if isinstance(data, dict) and data.get("format") in ARTIFACT_FORMATS:
+        return {}  # a fitted model file (`kaireon uplift fit --out`) kept beside the config
     if data is None:
         return {}
     if not isinstance(data, dict):

@@ -15,11 +15,28 @@ MODEL_TYPES = (
 class AlgorithmModel(ConfigObject):
     model_type: Literal[
         "scorecard", "bayesian", "gradient_boosted", "thompson_bandit", "epsilon_greedy", "neural_cf", "online_learner",
+        "uplift",
     ]
     status: Literal["active", "inactive", "draft", "training"] = "active"
     config: dict[str, Any] = {}
     # A relation of precomputed scores: customer_id, offer_id (optional), propensity, uplift (optional)
     scores_relation: str | None = None
+    # modelType uplift: a model saved by `kaireon uplift fit` (path relative to the config folder),
+    # scored in the warehouse over `featuresRelation` (default: the flow's first enrich schema)
+    model_file: str | None = None
+    features_relation: str | None = None
+    key_column: str = "customer_id"
+
+    @model_validator(mode="after")
+    def _uplift(self) -> "AlgorithmModel":
+        if self.model_type == "uplift":
+            if not self.model_file:
+                raise FieldError("modelFile", "an uplift model needs 'modelFile' (written by `kaireon uplift fit`)")
+            if self.scores_relation:
+                raise FieldError("scoresRelation", "an uplift model is scored from its 'modelFile'; drop 'scoresRelation'")
+        elif self.model_file or self.features_relation:
+            raise FieldError("modelFile", "'modelFile' and 'featuresRelation' are for modelType 'uplift'")
+        return self
 
 
 class ArbitrationWeights(Model):

@@ -85,9 +85,16 @@ class SegmentRequired(RuleConfig):
 
 class PropensityThreshold(RuleConfig):
     kaireon_type: Literal["propensity_threshold"] = Field(default="propensity_threshold", exclude=True)
-    threshold: float = Field(ge=0, le=1)
+    threshold: float = Field(ge=-1, le=1)
     operator: Literal["gt", "gte"] = "gte"
     model_id: str | None = None
+    score: Literal["propensity", "uplift"] = "propensity"  # uplift: seed 003's targeting by incremental effect
+
+    @model_validator(mode="after")
+    def _range(self) -> "PropensityThreshold":
+        if self.score == "propensity" and self.threshold < 0:
+            raise FieldError("threshold", f"a propensity threshold is between 0 and 1, got {self.threshold}")
+        return self
 
 
 class RecencyCheck(RuleConfig):

@@ -99,11 +99,13 @@ def _pairs(ctx: FlowContext, features: Features) -> exp.Select:
     )
     scores = model_scores(ctx)
     if scores:
-        query = query.join(relation(scores).as_("m"), join_type="left", on=exp.and_(
-            exp.EQ(this=col("customer_id", "m"), expression=col("customer_id", "c")),
-            exp.EQ(this=col("offer_id", "m"), expression=col("offer_id", "o"))))
-        propensity = exp.func("COALESCE", exp.cast(col("propensity", "m"), "DOUBLE"), lit(PROPENSITY_PRIOR))
-        uplift = exp.func("COALESCE", exp.cast(col("uplift", "m"), "DOUBLE"), lit(UPLIFT_PRIOR))
+        scores_relation, per_offer, propensity_col, uplift_col = scores
+        on = [exp.EQ(this=cast_text(col("customer_id", "m"), ctx.engine), expression=col("customer_id", "c"))]
+        if per_offer:
+            on.append(exp.EQ(this=col("offer_id", "m"), expression=col("offer_id", "o")))
+        query = query.join(relation(scores_relation).as_("m"), join_type="left", on=exp.and_(*on))
+        propensity = exp.func("COALESCE", exp.cast(col(propensity_col, "m"), "DOUBLE"), lit(PROPENSITY_PRIOR))
+        uplift = exp.func("COALESCE", exp.cast(col(uplift_col, "m"), "DOUBLE"), lit(UPLIFT_PRIOR))
     else:
         propensity, uplift = lit(PROPENSITY_PRIOR), lit(UPLIFT_PRIOR)
     query = query.select(exp.alias_(propensity, "propensity", quoted=True), exp.alias_(uplift, "uplift", quoted=True))

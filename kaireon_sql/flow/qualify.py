@@ -87,8 +87,8 @@ def compile_rule(ctx: FlowContext, features: Features, rule: QualificationRule) 
             raise UnsupportedFeature(rule.location.at("config.modelId"),
                                      "a propensity rule must read the flow's own score model (score node 'modelId')")
         op = exp.GTE if cfg.operator == "gte" else exp.GT
-        passes = never_null(op(this=col("propensity"), expression=lit(cfg.threshold)))
-        condition = f"propensity {'>=' if cfg.operator == 'gte' else '>'} {cfg.threshold:g}"
+        passes = never_null(op(this=col(cfg.score), expression=lit(float(cfg.threshold))))
+        condition = f"{cfg.score} {'>=' if cfg.operator == 'gte' else '>'} {cfg.threshold:g}"
     elif isinstance(cfg, RecencyCheck):
         last = features.last_interaction(cfg.outcome_type, cfg.channel, cfg.same_offer)
         recent = never_null(exp.GT(this=last, expression=minus_seconds(col("as_of"), cfg.within_days * 86400)))

@@ -60,13 +60,22 @@ def score_expression(ctx: FlowContext) -> exp.Expression:
 
 
 def model_scores(ctx: FlowContext):
-    """(relation, has_offer_column) of precomputed scores for the flow's score model, or None."""
+    """(relation, joins on offer too, propensity column, uplift column) of the flow's score model, or None.
+
+    A `scoresRelation` holds precomputed scores per customer and offer; an uplift model is scored
+    in the warehouse per customer (p_with_offer is the propensity with the offer).
+    """
     if not ctx.score.model_id:
         return None
     node = ctx.single(ScoreConfig)
     model = ctx.project.lookup("algorithmModels", ctx.score.model_id, ctx.node_location(node.id, "config.modelId"))
+    if model.model_type == "uplift":
+        from .uplift_scores import scores_model_name
+
+        return scores_model_name(model), False, "p_with_offer", "uplift"
     if not model.scores_relation:
         raise UnsupportedFeature(model.location.at("scoresRelation"),
                                  f"model {model.name!r} has no 'scoresRelation'; this version reads propensity "
-                                 "and uplift from a relation of precomputed scores (customer_id, offer_id, propensity, uplift)")
-    return model.scores_relation
+                                 "and uplift from a relation of precomputed scores (customer_id, offer_id, propensity, "
+                                 "uplift) or from an uplift model (modelType: uplift, modelFile)")
+    return model.scores_relation, True, "propensity", "uplift"

@@ -5,8 +5,8 @@ WITH `pairs` AS (
     `o`.*,
     `ch`.`channel`,
     `p`.`as_of`,
-    CAST(0.5 AS FLOAT64) AS `propensity`,
-    CAST(0.0 AS FLOAT64) AS `uplift`
+    COALESCE(CAST(`m`.`p_with_offer` AS FLOAT64), CAST(0.5 AS FLOAT64)) AS `propensity`,
+    COALESCE(CAST(`m`.`uplift` AS FLOAT64), CAST(0.0 AS FLOAT64)) AS `uplift`
   FROM {{ ref('kaireon_winback__customers') }} AS `c`
   CROSS JOIN (
     SELECT
@@ -21,6 +21,8 @@ WITH `pairs` AS (
     FROM UNNEST([STRUCT('email' AS `channel`)]) AS `v`
   ) AS `ch`
   CROSS JOIN {{ ref('kaireon_run_params') }} AS `p`
+  LEFT JOIN {{ ref('kaireon_uplift__winback_uplift') }} AS `m`
+    ON CAST(`m`.`customer_id` AS STRING) = `c`.`customer_id`
 ), `checked` AS (
   SELECT
     *,

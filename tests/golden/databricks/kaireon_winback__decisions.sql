@@ -4,7 +4,7 @@ SELECT
   `p`.`as_of` AS `as_of`,
   'winback' AS `decision_flow_key`,
   1 AS `decision_flow_version`,
-  'e54f3bff0df18a9a' AS `config_hash`,
+  'ecd177f7d3453bb9' AS `config_hash`,
   `k`.`customer_id`,
   `k`.`channel`,
   `k`.`rank`,

@@ -5,8 +5,8 @@ WITH "pairs" AS (
     "o".*,
     "ch"."channel",
     "p"."as_of",
-    CAST(0.5 AS DOUBLE PRECISION) AS "propensity",
-    CAST(0.0 AS DOUBLE PRECISION) AS "uplift"
+    COALESCE(CAST("m"."p_with_offer" AS DOUBLE PRECISION), CAST(0.5 AS DOUBLE PRECISION)) AS "propensity",
+    COALESCE(CAST("m"."uplift" AS DOUBLE PRECISION), CAST(0.0 AS DOUBLE PRECISION)) AS "uplift"
   FROM {{ ref('kaireon_winback__customers') }} AS "c"
   CROSS JOIN (
     SELECT
@@ -22,6 +22,8 @@ WITH "pairs" AS (
       ('email')) AS "v"("channel")
   ) AS "ch"
   CROSS JOIN {{ ref('kaireon_run_params') }} AS "p"
+  LEFT JOIN {{ ref('kaireon_uplift__winback_uplift') }} AS "m"
+    ON CAST("m"."customer_id" AS VARCHAR) = "c"."customer_id"
 ), "checked" AS (
   SELECT
     *,

@@ -1,0 +1,350 @@
+"""Experiment analysis models of a flow with a holdout (docs/experiments.md), as sqlglot trees.
+
+* `kaireon_<flow>__experiment_units`: one row per (run, customer) the run would have sent an offer
+  to (intent-to-treat restricted to customers who would have received one), with the customer's
+  group and outcomes in (as_of, as_of + outcomeWindowDays], never after the current run's as_of.
+* `kaireon_<flow>__experiment_summary`: per run, and all runs pooled, over units whose window has
+  closed: counts, rates, revenue sums, and the treatment-vs-holdout statistics (two-proportion z,
+  Wilson intervals, Welch z on revenue per customer, sample-ratio-mismatch chi-square). P-values
+  are left to `kaireon experiments` (scipy): the normal CDF has no portable SQL.
+* `kaireon_<flow>__uplift_training`: units joined to the flow's customer features, for fitting
+  uplift models from the flow's own holdouts (issue 5 part 4).
+
+Every division is guarded with NULLIF: a statistic that is undefined (an empty arm, a zero
+standard error, fewer than two customers for a variance) is NULL, never NaN or infinity.
+"""
+from __future__ import annotations
+
+from sqlglot import exp
+
+from ..dialect import cast_double, cast_text, relation
+from ..flow.context import FlowContext, col, lit
+from ..flow.customers import RUN_PARAMS
+from ..flow.decision_log import DECISION_LOG
+from ..flow.history import HISTORY_MODEL
+
+Z95 = 1.959963984540054  # scipy.stats.norm.ppf(0.975)
+POOLED = "(all runs)"
+GROUPS = ("treatment", "holdout")
+
+
+def has_experiment(ctx: FlowContext) -> bool:
+    """A flow is analysed when its experiment is enabled with a holdout share above 0."""
+    return ctx.holdout_percent > 0
+
+
+def _num(value: float) -> exp.Expression:
+    return exp.cast(exp.Literal.number(repr(float(value))), "DOUBLE")
+
+
+def _dbl(e: exp.Expression, ctx: FlowContext) -> exp.Expression:
+    return cast_double(e, ctx.engine)
+
+
+def _div(a: exp.Expression, b: exp.Expression) -> exp.Expression:
+    """a / b, NULL when b is 0 or NULL."""
+    return exp.Div(this=exp.paren(a), expression=exp.func("NULLIF", b, _num(0)))
+
+
+def _mul(*factors: exp.Expression) -> exp.Expression:
+    out = exp.paren(factors[0])
+    for f in factors[1:]:
+        out = exp.Mul(this=out, expression=exp.paren(f))
+    return out
+
+
+def _sub(a: exp.Expression, b: exp.Expression) -> exp.Expression:
+    return exp.Sub(this=exp.paren(a), expression=exp.paren(b))
+
+
+def _add(*terms: exp.Expression) -> exp.Expression:
+    out = exp.paren(terms[0])
+    for t in terms[1:]:
+        out = exp.Add(this=out, expression=exp.paren(t))
+    return out
+
+
+def _sqrt(e: exp.Expression) -> exp.Expression:
+    return exp.Sqrt(this=e)
+
+
+def _eq(a: exp.Expression, b: exp.Expression) -> exp.Expression:
+    return exp.EQ(this=a, expression=b)
+
+
+def _as(e: exp.Expression, name: str) -> exp.Expression:
+    return exp.alias_(e, name, quoted=True)
+
+
+def _window_end(as_of: exp.Expression, days: float) -> exp.Expression:
+    seconds = days * 86400
+    amount = str(int(seconds)) if float(seconds).is_integer() else repr(seconds)
+    return exp.Add(this=as_of, expression=exp.Interval(this=exp.Literal.string(amount), unit=exp.var("SECOND")))
+
+
+# ---- units --------------------------------------------------------------------------------------
+
+UNIT_COLUMNS = {
+    "run_id": "The run that assigned the customer.",
+    "as_of": "When that run decided (UTC); outcomes count after it.",
+    "decision_flow_key": "Key of the Decision Flow.",
+    "customer_id": "Customer key.",
+    "experiment_group": "'treatment' or 'holdout' (S5 bucket).",
+    "source": "'decision_log' (kaireon_decision_log) or 'assignments_relation' (experiment.assignmentsRelation).",
+    "window_end": "as_of + outcomeWindowDays: outcomes count in (as_of, window_end], and never after the current as_of.",
+    "window_complete": "True when window_end <= the current run's as_of: only these units enter the summary.",
+    "conversions": "Number of `outcome` interactions of the customer in the window (any offer, channel or flow).",
+    "converted": "1 when conversions > 0, else 0.",
+    "revenue": "Sum of `value` of the customer's `revenueOutcome` interactions in the window; 0 when none.",
+}
+
+
+def _log_units(ctx: FlowContext) -> exp.Select:
+    """Customers a logged run decided for: delivered (treatment) or withheld (holdout) decisions."""
+    return (
+        exp.select(col("run_id", "l"), _as(exp.Min(this=col("as_of", "l")), "as_of"), col("customer_id", "l"),
+                   _as(exp.Min(this=col("experiment_group", "l")), "experiment_group"),
+                   _as(lit("decision_log"), "source"))
+        .from_(relation(DECISION_LOG).as_("l"))
+        .where(_eq(col("decision_flow_key", "l"), lit(ctx.flow.key)))
+        .group_by(col("run_id", "l"), col("customer_id", "l"))
+    )
+
+
+def _relation_units(ctx: FlowContext, name: str) -> exp.Select:
+    """Customers a past run (configured relation) would have sent an offer to; runs in the log win."""
+    logged = (exp.select(col("run_id", "l2")).from_(relation(DECISION_LOG).as_("l2"))
+              .where(_eq(col("decision_flow_key", "l2"), lit(ctx.flow.key))))
+    run_id = cast_text(col("run_id", "r"), ctx.engine)
+    return (
+        exp.select(_as(run_id, "run_id"), _as(exp.cast(col("as_of", "r"), "TIMESTAMP"), "as_of"),
+                   _as(cast_text(col("customer_id", "r"), ctx.engine), "customer_id"),
+                   _as(cast_text(col("experiment_group", "r"), ctx.engine), "experiment_group"),
+                   _as(lit("assignments_relation"), "source"))
+        .from_(relation(name).as_("r"))
+        .where(exp.and_(
+            _eq(col("decision_flow_key", "r"), lit(ctx.flow.key)),
+            _eq(col("would_receive", "r"), exp.true()),
+            exp.not_(exp.In(this=run_id.copy(), query=logged.subquery())),
+        ))
+    )
+
+
+def units_model(ctx: FlowContext) -> exp.Select:
+    exp_cfg = ctx.experiment
+    outcome = exp_cfg.outcome
+    revenue_outcome = exp_cfg.revenue_outcome or outcome
+    assigned: exp.Expression = _log_units(ctx)
+    if exp_cfg.assignments_relation:
+        assigned = exp.union(assigned, _relation_units(ctx, exp_cfg.assignments_relation), distinct=False)
+    window_end = _window_end(col("as_of", "a"), exp_cfg.outcome_window_days)
+    h = lambda n: col(n, "h")  # noqa: E731
+    is_outcome = _eq(h("outcome"), lit(outcome))
+    is_revenue = _eq(h("outcome"), lit(revenue_outcome))
+    outcomes = (
+        exp.select(col("run_id", "a"), col("customer_id", "a"),
+                   _as(exp.Sum(this=exp.case().when(is_outcome, lit(1)).else_(lit(0))), "conversions"),
+                   _as(exp.Sum(this=exp.case().when(is_revenue.copy(), h("value")).else_(exp.null())), "revenue"))
+        .from_(exp.to_table("assigned").as_("a"))
+        .join(relation(HISTORY_MODEL).as_("h"), on=_eq(h("customer_id"), col("customer_id", "a")))
+        .join(relation(RUN_PARAMS).as_("p"), join_type="cross")
+        .where(exp.and_(
+            exp.In(this=h("outcome"), expressions=[lit(o) for o in dict.fromkeys([outcome, revenue_outcome])]),
+            exp.GT(this=h("occurred_at"), expression=col("as_of", "a")),
+            exp.LTE(this=h("occurred_at"), expression=window_end.copy()),
+            exp.LTE(this=h("occurred_at"), expression=col("as_of", "p")),
+        ))
+        .group_by(col("run_id", "a"), col("customer_id", "a"))
+    )
+    conversions = exp.cast(exp.func("COALESCE", col("conversions", "o"), lit(0)), "BIGINT")
+    return (
+        exp.select(
+            col("run_id", "a"), col("as_of", "a"), _as(lit(ctx.flow.key), "decision_flow_key"),
+            col("customer_id", "a"), col("experiment_group", "a"), col("source", "a"),
+            _as(window_end, "window_end"),
+            _as(exp.LTE(this=window_end.copy(), expression=col("as_of", "p")), "window_complete"),
+            _as(conversions, "conversions"),
+            _as(exp.case().when(exp.GT(this=conversions.copy(), expression=lit(0)), lit(1)).else_(lit(0)), "converted"),
+            _as(_dbl(exp.func("COALESCE", col("revenue", "o"), lit(0)), ctx), "revenue"),
+        )
+        .from_(exp.to_table("assigned").as_("a"))
+        .join(relation(RUN_PARAMS).as_("p"), join_type="cross")
+        .join(exp.paren(outcomes).as_("o"), join_type="left",
+              on=exp.and_(_eq(col("run_id", "o"), col("run_id", "a")), _eq(col("customer_id", "o"), col("customer_id", "a"))))
+        .with_("assigned", as_=assigned)
+    )
+
+
+# ---- summary ------------------------------------------------------------------------------------
+
+SUMMARY_COLUMNS = {
+    "decision_flow_key": "Key of the Decision Flow.",
+    "analysis": "'run' (one run's units) or 'pooled' (all runs' units together).",
+    "run_id": f"The run, or '{POOLED}' for the pooled row.",
+    "as_of": "The run's as_of (pooled: the latest).",
+    "runs": "Number of runs in the row.",
+    "outcome": "The interaction outcome counted as a conversion.",
+    "revenue_outcome": "The outcome whose `value` is revenue.",
+    "window_days": "Outcome window after as_of, in days.",
+    "expected_holdout_share": "holdoutPercent / 100 of the flow's config: the split the SRM check expects.",
+    "min_group_size": "experiment.minGroupSize: arms below it are underpowered.",
+    "underpowered": "True when an arm has fewer than min_group_size customers.",
+    **{f"{g}_{k}": d.format(g=g) for g in GROUPS for k, d in {
+        "n": "Customers in {g}.",
+        "conversions": "Customers in {g} with at least one conversion in the window.",
+        "conversion_rate": "conversions / n in {g} (NULL when n = 0).",
+        "wilson_low": "Lower end of the Wilson 95% interval of the {g} conversion rate (NULL when n = 0).",
+        "wilson_high": "Upper end of the Wilson 95% interval of the {g} conversion rate (NULL when n = 0).",
+        "revenue_sum": "Sum of revenue of {g} customers.",
+        "revenue_sum_squares": "Sum of squared revenue of {g} customers.",
+        "revenue_per_customer": "revenue_sum / n in {g} (NULL when n = 0).",
+        "revenue_variance": "Sample variance (n - 1) of revenue per {g} customer (NULL when n < 2).",
+    }.items()},
+    "lift_abs": "treatment_conversion_rate - holdout_conversion_rate.",
+    "lift_rel": "lift_abs / holdout_conversion_rate (NULL when the holdout rate is 0).",
+    "lift_low": "lift_abs - 1.96 x unpooled standard error (Wald 95% interval).",
+    "lift_high": "lift_abs + 1.96 x unpooled standard error.",
+    "z": "Two-proportion z statistic with the pooled rate (NULL when its standard error is 0).",
+    "revenue_diff": "treatment_revenue_per_customer - holdout_revenue_per_customer.",
+    "revenue_diff_se": "sqrt(var_t / n_t + var_h / n_h) (Welch).",
+    "revenue_diff_low": "revenue_diff - 1.96 x revenue_diff_se.",
+    "revenue_diff_high": "revenue_diff + 1.96 x revenue_diff_se.",
+    "welch_z": "revenue_diff / revenue_diff_se (NULL when the standard error is 0 or undefined).",
+    "welch_df": "Welch-Satterthwaite degrees of freedom (NULL when undefined).",
+    "incremental_revenue": "revenue_diff x treatment_n: revenue the treatment brought beyond the holdout's rate.",
+    "incremental_revenue_low": "revenue_diff_low x treatment_n.",
+    "incremental_revenue_high": "revenue_diff_high x treatment_n.",
+    "srm_chi2": "Sample-ratio-mismatch chi-square (1 df) of the arm sizes against expected_holdout_share.",
+}
+
+
+def _aggregates(ctx: FlowContext, grouped: bool) -> exp.Select:
+    u = lambda n: col(n, "u")  # noqa: E731
+
+    def in_group(g: str) -> exp.Expression:
+        return _eq(u("experiment_group"), lit(g))
+
+    def sum_if(g: str, value: exp.Expression, default=lit(0)) -> exp.Expression:
+        return exp.Sum(this=exp.case().when(in_group(g), value).else_(default))
+
+    select = exp.select(
+        _as(lit("run" if grouped else "pooled"), "analysis"),
+        _as(u("run_id") if grouped else lit(POOLED), "run_id"),
+        _as(exp.Max(this=u("as_of")), "as_of"),
+        _as(exp.Count(this=exp.Distinct(expressions=[u("run_id")])), "runs"),
+    )
+    for g in GROUPS:
+        revenue = u("revenue")
+        select = select.select(
+            _as(exp.cast(sum_if(g, lit(1)), "BIGINT"), f"{g}_n"),
+            _as(exp.cast(sum_if(g, u("converted")), "BIGINT"), f"{g}_conversions"),
+            _as(_dbl(sum_if(g, revenue), ctx), f"{g}_revenue_sum"),
+            _as(_dbl(sum_if(g, exp.Mul(this=revenue.copy(), expression=revenue.copy())), ctx), f"{g}_revenue_sum_squares"),
+            _as(exp.Variance(this=exp.case().when(in_group(g), revenue.copy()).else_(exp.null())),
+                f"{g}_revenue_variance"),
+        )
+    query = select.from_(exp.to_table("u")).where(_eq(u("window_complete"), exp.true()))
+    if grouped:
+        return query.group_by(u("run_id"))
+    return query.having(exp.GT(this=exp.Count(this=exp.Star()), expression=lit(0)))
+
+
+def summary_model(ctx: FlowContext) -> exp.Select:
+    exp_cfg = ctx.experiment
+    share = ctx.holdout_percent / 100
+    z, z2 = _num(Z95), _num(Z95 * Z95)
+    a = lambda n: col(n, "a")  # noqa: E731
+    n = {g: _dbl(a(f"{g}_n"), ctx) for g in GROUPS}
+    rate = {g: _div(_dbl(a(f"{g}_conversions"), ctx), n[g].copy()) for g in GROUPS}
+    mean = {g: _div(a(f"{g}_revenue_sum"), n[g].copy()) for g in GROUPS}
+    var_over_n = {g: _div(a(f"{g}_revenue_variance"), n[g].copy()) for g in GROUPS}
+
+    def wilson(g: str, sign: int) -> exp.Expression:
+        p, m = rate[g].copy(), n[g].copy()
+        denom = _add(_num(1), _div(z2.copy(), m.copy()))
+        center = _add(p.copy(), _div(z2.copy(), _mul(_num(2), m.copy())))
+        spread = _add(_div(_mul(p.copy(), _sub(_num(1), p.copy())), m.copy()),
+                      _div(z2.copy(), _mul(_num(4), m.copy(), m.copy())))
+        half = _mul(z.copy(), _sqrt(spread))
+        numerator = _add(center, half) if sign > 0 else _sub(center, half)
+        return _div(numerator, denom)
+
+    total = _add(n["treatment"].copy(), n["holdout"].copy())
+    pooled = _div(_add(_dbl(a("treatment_conversions"), ctx), _dbl(a("holdout_conversions"), ctx)), total.copy())
+    inv_n = _add(_div(_num(1), n["treatment"].copy()), _div(_num(1), n["holdout"].copy()))
+    se_pooled = _sqrt(_mul(pooled, _sub(_num(1), pooled.copy()), inv_n))
+    lift = _sub(rate["treatment"].copy(), rate["holdout"].copy())
+    se_lift = _sqrt(_add(*[_div(_mul(rate[g].copy(), _sub(_num(1), rate[g].copy())), n[g].copy()) for g in GROUPS]))
+    diff = _sub(mean["treatment"].copy(), mean["holdout"].copy())
+    se_diff = _sqrt(_add(var_over_n["treatment"].copy(), var_over_n["holdout"].copy()))
+    df_den = _add(*[_div(_mul(var_over_n[g].copy(), var_over_n[g].copy()), _sub(n[g].copy(), _num(1))) for g in GROUPS])
+    df = _div(_mul(se_diff.copy(), se_diff.copy(), se_diff.copy(), se_diff.copy()), df_den)
+    expected = {"holdout": _mul(total.copy(), _num(share)), "treatment": _mul(total.copy(), _num(1 - share))}
+    chi2 = _add(*[_div(_mul(_sub(n[g].copy(), expected[g].copy()), _sub(n[g].copy(), expected[g].copy())),
+                       expected[g].copy()) for g in GROUPS])
+    min_size = exp_cfg.min_group_size
+    underpowered = exp.or_(*[exp.LT(this=a(f"{g}_n"), expression=lit(min_size)) for g in GROUPS])
+    treated = n["treatment"]
+
+    select = exp.select(
+        _as(lit(ctx.flow.key), "decision_flow_key"), a("analysis"), a("run_id"), a("as_of"), a("runs"),
+        _as(lit(exp_cfg.outcome), "outcome"), _as(lit(exp_cfg.revenue_outcome or exp_cfg.outcome), "revenue_outcome"),
+        _as(_num(exp_cfg.outcome_window_days), "window_days"), _as(_num(share), "expected_holdout_share"),
+        _as(lit(min_size), "min_group_size"), _as(underpowered, "underpowered"),
+    )
+    for g in GROUPS:
+        select = select.select(
+            a(f"{g}_n"), a(f"{g}_conversions"), _as(rate[g], f"{g}_conversion_rate"),
+            _as(wilson(g, -1), f"{g}_wilson_low"), _as(wilson(g, +1), f"{g}_wilson_high"),
+            a(f"{g}_revenue_sum"), a(f"{g}_revenue_sum_squares"), _as(mean[g], f"{g}_revenue_per_customer"),
+            _as(_dbl(a(f"{g}_revenue_variance"), ctx), f"{g}_revenue_variance"),
+        )
+    low = _sub(diff.copy(), _mul(z.copy(), se_diff.copy()))
+    high = _add(diff.copy(), _mul(z.copy(), se_diff.copy()))
+    select = select.select(
+        _as(lift, "lift_abs"), _as(_div(lift.copy(), rate["holdout"].copy()), "lift_rel"),
+        _as(_sub(lift.copy(), _mul(z.copy(), se_lift.copy())), "lift_low"),
+        _as(_add(lift.copy(), _mul(z.copy(), se_lift.copy())), "lift_high"),
+        _as(_div(lift.copy(), se_pooled), "z"),
+        _as(diff, "revenue_diff"), _as(se_diff, "revenue_diff_se"), _as(low, "revenue_diff_low"),
+        _as(high, "revenue_diff_high"), _as(_div(diff.copy(), se_diff.copy()), "welch_z"), _as(df, "welch_df"),
+        _as(_mul(diff.copy(), treated.copy()), "incremental_revenue"),
+        _as(_mul(low.copy(), treated.copy()), "incremental_revenue_low"),
+        _as(_mul(high.copy(), treated.copy()), "incremental_revenue_high"),
+        _as(chi2, "srm_chi2"),
+    )
+    aggregates = exp.union(_aggregates(ctx, True), _aggregates(ctx, False), distinct=False)
+    units = exp.select(exp.Star()).from_(relation(ctx.model("experiment_units")))
+    return select.from_(exp.paren(aggregates).as_("a")).with_("u", as_=units)
+
+
+# ---- training data --------------------------------------------------------------------------------
+
+TRAINING_FIXED = ("customer_id", "run_id", "as_of", "treatment", "outcome", "revenue")
+
+
+def training_features(ctx: FlowContext) -> dict[str, str]:
+    """Feature column -> the flow's customer-model column: the enriched schema fields by name
+    (a name that clashes with a fixed column gets the prefix `feature_`)."""
+    taken = {c.lower() for c in TRAINING_FIXED}
+    out: dict[str, str] = {}
+    for name, enriched in ctx.fields.items():
+        column = name if name.lower() not in taken else f"feature_{name}"
+        taken.add(column.lower())
+        out[column] = enriched.column
+    return out
+
+
+def training_model(ctx: FlowContext) -> exp.Select:
+    u = lambda n: col(n, "u")  # noqa: E731
+    treatment = exp.case().when(_eq(u("experiment_group"), lit("treatment")), lit(1)).else_(lit(0))
+    select = exp.select(
+        u("customer_id"), u("run_id"), u("as_of"), _as(treatment, "treatment"),
+        _as(u("converted"), "outcome"), u("revenue"),
+        *[_as(col(source, "c"), name) for name, source in training_features(ctx).items()],
+    )
+    return (
+        select.from_(relation(ctx.model("experiment_units")).as_("u"))
+        .join(relation(ctx.model("customers")).as_("c"), on=_eq(col("customer_id", "c"), u("customer_id")))
+        .where(_eq(u("window_complete"), exp.true()))
+    )

@@ -1,0 +1,341 @@
+"""`kaireon experiments`: the holdout readout of seed 000 step 9, from the `kaireon_experiments` table.
+
+The aggregates and test statistics are computed in the warehouse (experiments/models.py); this
+module reads one row per flow (the pooled row over every run whose outcome window has closed, plus
+the per-run rows when there are several runs), adds the p-values with scipy, prints the readout
+and optionally draws the lift chart. Undefined statistics (SQL NULL) print as "n/a", never NaN.
+
+Exit status: 0 with a readout; 1 when there is nothing to analyse (no flow with an experiment, the
+models not built, no run whose outcome window has closed); 2 when a readout was printed but an arm
+is smaller than `minGroupSize` (the test is underpowered).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+
+from sqlglot import exp
+
+from ..errors import DbtRunError, KaireonError
+
+SRM_ALPHA = 0.001
+UNDERPOWERED = 2
+
+
+class NothingToAnalyse(KaireonError):
+    """No experiment, no built table, or no run whose outcome window has closed."""
+
+
+def _float(value) -> float | None:
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, (Decimal, int, float)):
+        out = float(value)
+        return out if math.isfinite(out) else None
+    return value
+
+
+def p_two_sided(z: float | None) -> float | None:
+    """Two-sided normal p-value of a z statistic."""
+    if z is None:
+        return None
+    from scipy.stats import norm
+
+    return float(2 * norm.sf(abs(z)))
+
+
+def p_chi2_1df(stat: float | None) -> float | None:
+    if stat is None:
+        return None
+    from scipy.stats import chi2
+
+    return float(chi2.sf(stat, 1))
+
+
+@dataclass
+class Readout:
+    """One row of kaireon_experiments with its p-values."""
+
+    row: dict
+    p_conversion: float | None = None
+    p_revenue: float | None = None
+    p_srm: float | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    def __getitem__(self, name: str):
+        return self.row.get(name)
+
+    @property
+    def underpowered(self) -> bool:
+        return any((self[f"{g}_n"] or 0) < self["min_group_size"] for g in ("treatment", "holdout"))
+
+
+def finish(row: dict) -> Readout:
+    """p-values (scipy) and warnings for one summary row."""
+    row = {k: _float(v) for k, v in row.items()}
+    for k in ("treatment_n", "holdout_n", "treatment_conversions", "holdout_conversions", "runs", "min_group_size"):
+        if row.get(k) is not None:
+            row[k] = int(row[k])
+    out = Readout(row, p_two_sided(row.get("z")), p_two_sided(row.get("welch_z")), p_chi2_1df(row.get("srm_chi2")))
+    flow = row["decision_flow_key"]
+    for g in ("treatment", "holdout"):
+        n = row[f"{g}_n"]
+        if n < row["min_group_size"]:
+            out.warnings.append(
+                f"warning: flow {flow!r}: the {g} arm has {n} customer(s), fewer than {row['min_group_size']} "
+                "(experiment.minGroupSize): the test is underpowered; statistics that need both arms are n/a"
+                if n == 0 else
+                f"warning: flow {flow!r}: the {g} arm has {n} customers, fewer than {row['min_group_size']} "
+                "(experiment.minGroupSize): the test is underpowered, read the intervals with care")
+    if out.p_srm is not None and out.p_srm < SRM_ALPHA:
+        share = row["expected_holdout_share"]
+        total = row["treatment_n"] + row["holdout_n"]
+        out.warnings.append(
+            f"warning: flow {flow!r}: sample-ratio mismatch: {row['holdout_n']} of {total} customers in the holdout "
+            f"({_pct(row['holdout_n'] / total)}), expected {_pct(share)}; chi-square {row['srm_chi2']:.2f}, "
+            f"p = {_p(out.p_srm)} < {SRM_ALPHA}: check the assignment before trusting the lift")
+    return out
+
+
+# ---- formatting ------------------------------------------------------------------------------------
+
+NA = "n/a"
+
+
+def _money(x: float | None) -> str:
+    if x is None:
+        return NA
+    return f"{'-' if x < 0 else ''}${abs(x):,.0f}"
+
+
+def _cents(x: float | None) -> str:
+    if x is None:
+        return NA
+    return f"{'-' if x < 0 else ''}${abs(x):,.2f}"
+
+
+def _pct(x: float | None) -> str:
+    return NA if x is None else f"{100 * x:.2f}%"
+
+
+def _points(x: float | None) -> str:
+    return NA if x is None else f"{100 * x:+.2f}"
+
+
+def _num(x: float | None, digits: int = 2) -> str:
+    return NA if x is None else f"{x:.{digits}f}"
+
+
+def _p(p: float | None) -> str:
+    if p is None:
+        return NA
+    return f"{p:.2g}" if p < 0.001 else f"{p:.3f}"
+
+
+def headline(r: Readout) -> str:
+    """Seed 000 step 9: 'winback drives $X incremental revenue, 95% CI [$low, $high]'."""
+    return (f"{r['decision_flow_key']} drives {_money(r['incremental_revenue'])} incremental revenue, "
+            f"95% CI [{_money(r['incremental_revenue_low'])}, {_money(r['incremental_revenue_high'])}]")
+
+
+def lines(r: Readout) -> list[str]:
+    window = r["window_days"]
+    window_text = f"{window:g} days"
+    scope = (f"run {r['run_id']} (as_of {r['as_of']})" if r["analysis"] == "run"
+             else f"{r['runs']} run(s) pooled, latest as_of {r['as_of']}")
+    out = [
+        headline(r),
+        f"  {scope}; outcome '{r['outcome']}' within {window_text}, revenue = sum of '{r['revenue_outcome']}' value",
+        f"  incremental revenue = (revenue per treated customer {_cents(r['treatment_revenue_per_customer'])} - "
+        f"per holdout customer {_cents(r['holdout_revenue_per_customer'])}) x {r['treatment_n']} treated customers; "
+        f"Welch z = {_num(r['welch_z'])}, p = {_p(r.p_revenue)}",
+        f"  conversion: treatment {_pct(r['treatment_conversion_rate'])} ({r['treatment_conversions']}/{r['treatment_n']}, "
+        f"Wilson 95% [{_pct(r['treatment_wilson_low'])}, {_pct(r['treatment_wilson_high'])}]) vs holdout "
+        f"{_pct(r['holdout_conversion_rate'])} ({r['holdout_conversions']}/{r['holdout_n']}, "
+        f"[{_pct(r['holdout_wilson_low'])}, {_pct(r['holdout_wilson_high'])}])",
+        f"  conversion lift {_points(r['lift_abs'])} points, 95% CI [{_points(r['lift_low'])}, {_points(r['lift_high'])}], "
+        f"relative {_pct(r['lift_rel'])}, z = {_num(r['z'])}, p = {_p(r.p_conversion)}",
+    ]
+    total = (r["treatment_n"] or 0) + (r["holdout_n"] or 0)
+    share = _pct(r["holdout_n"] / total) if total else NA
+    out.append(f"  sample ratio: {r['holdout_n']} of {total} in the holdout ({share}, expected "
+               f"{_pct(r['expected_holdout_share'])}), chi-square {_num(r['srm_chi2'])}, p = {_p(r.p_srm)}")
+    return out + r.warnings
+
+
+# ---- chart ----------------------------------------------------------------------------------------
+
+def _esc(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
+
+
+PANELS = (
+    ("Conversion lift (percentage points)", "lift_abs", "lift_low", "lift_high", 100.0),
+    ("Revenue per customer, treatment - holdout ($)", "revenue_diff", "revenue_diff_low", "revenue_diff_high", 1.0),
+)
+
+
+def svg_chart(readouts: list[Readout]) -> str:
+    """Lift and revenue difference per flow with their 95% intervals, as standalone SVG."""
+    width, row_h, top, left, right = 720, 44, 56, 170, 40
+    panel_h = top + row_h * len(readouts) + 36
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{panel_h * len(PANELS)}" '
+             f'font-family="sans-serif" font-size="13">', '<rect width="100%" height="100%" fill="white"/>']
+    for k, (title, mid, low, high, scale) in enumerate(PANELS):
+        y0 = k * panel_h
+        values = [v * scale for r in readouts for v in (r[mid], r[low], r[high]) if v is not None] + [0.0]
+        lo, hi = min(values), max(values)
+        pad = (hi - lo) * 0.1 or 1.0
+        lo, hi = lo - pad, hi + pad
+        x = lambda v: left + (v - lo) / (hi - lo) * (width - left - right)  # noqa: E731
+        parts.append(f'<text x="{left}" y="{y0 + 24}" font-weight="bold">{_esc(title)}</text>')
+        parts.append(f'<line x1="{x(0):.1f}" y1="{y0 + top - 12}" x2="{x(0):.1f}" y2="{y0 + top + row_h * len(readouts)}" '
+                     'stroke="#888" stroke-dasharray="4 3"/>')
+        for i, r in enumerate(readouts):
+            y = y0 + top + row_h * i + row_h / 2
+            parts.append(f'<text x="{left - 10}" y="{y + 4:.1f}" text-anchor="end">{_esc(str(r["decision_flow_key"]))}</text>')
+            if r[mid] is None:
+                parts.append(f'<text x="{left + 10}" y="{y + 4:.1f}" fill="#a00">n/a (undefined)</text>')
+                continue
+            if r[low] is not None and r[high] is not None:
+                parts.append(f'<line x1="{x(r[low] * scale):.1f}" y1="{y:.1f}" x2="{x(r[high] * scale):.1f}" y2="{y:.1f}" '
+                             'stroke="#1f5fa8" stroke-width="3"/>')
+                for end in (r[low], r[high]):
+                    parts.append(f'<line x1="{x(end * scale):.1f}" y1="{y - 7:.1f}" x2="{x(end * scale):.1f}" '
+                                 f'y2="{y + 7:.1f}" stroke="#1f5fa8" stroke-width="2"/>')
+            parts.append(f'<circle cx="{x(r[mid] * scale):.1f}" cy="{y:.1f}" r="6" fill="#d9480f"/>')
+            label = (f"{r[mid] * scale:+.2f} [{r[low] * scale:+.2f}, {r[high] * scale:+.2f}]"
+                     if r[low] is not None and r[high] is not None else f"{r[mid] * scale:+.2f}")
+            parts.append(f'<text x="{x(r[mid] * scale):.1f}" y="{y - 10:.1f}" text-anchor="middle" '
+                         f'font-size="11">{_esc(label)}</text>')
+        axis_y = y0 + top + row_h * len(readouts) + 16
+        for v in (lo + pad, 0.0, hi - pad):
+            parts.append(f'<text x="{x(v):.1f}" y="{axis_y}" text-anchor="middle" font-size="11" fill="#555">{v:+.2f}</text>')
+    parts.append("</svg>")
+    return "\n".join(parts) + "\n"
+
+
+def png_chart(readouts: list[Readout], path: Path) -> None:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        raise KaireonError("a .png chart needs matplotlib: pip install 'kaireon-sql[charts]', or write an .svg chart "
+                           "(no extra needed)") from None
+    fig, axes = plt.subplots(len(PANELS), 1, figsize=(7, 1.6 + 0.8 * len(readouts) * len(PANELS)))
+    for ax, (title, mid, low, high, scale) in zip(axes, PANELS):
+        for i, r in enumerate(readouts):
+            if r[mid] is None:
+                continue
+            if r[low] is not None and r[high] is not None:
+                ax.errorbar([r[mid] * scale], [i], xerr=[[(r[mid] - r[low]) * scale], [(r[high] - r[mid]) * scale]],
+                            fmt="o", capsize=5)
+            else:
+                ax.plot([r[mid] * scale], [i], "o")
+        ax.axvline(0, color="grey", linestyle="--")
+        ax.set_yticks(range(len(readouts)), [str(r["decision_flow_key"]) for r in readouts])
+        ax.set_title(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def write_chart(readouts: list[Readout], path: Path) -> None:
+    if path.suffix.lower() == ".svg":
+        path.write_text(svg_chart(readouts), encoding="utf-8")
+    elif path.suffix.lower() == ".png":
+        png_chart(readouts, path)
+    else:
+        raise KaireonError(f"--chart {path}: expected a file name ending in .svg or .png")
+
+
+# ---- command --------------------------------------------------------------------------------------
+
+def analysed_flows(config, flow_key: str | None) -> list[str]:
+    """Keys of the flows with an experiment (enabled, holdoutPercent > 0), or the one asked for."""
+    flows = [f for f in config.flows
+             if f.definition.flow_config.experiment.enabled and f.definition.flow_config.experiment.holdout_percent > 0]
+    if flow_key is not None:
+        known = [f.key for f in config.flows]
+        if flow_key not in known:
+            raise NothingToAnalyse(f"no flow with key {flow_key!r}; the config has: {', '.join(known)}")
+        flows = [f for f in flows if f.key == flow_key]
+        if not flows:
+            raise NothingToAnalyse(f"nothing to analyse: flow {flow_key!r} has no experiment (set "
+                                   "flowConfig.experiment.enabled: true and holdoutPercent > 0)")
+    if not flows:
+        raise NothingToAnalyse("nothing to analyse: no flow has an experiment (flowConfig.experiment.enabled: true "
+                               "with holdoutPercent > 0)")
+    return [f.key for f in flows]
+
+
+def read_rows(project, engine, keys: list[str]) -> list[dict]:
+    from ..dialect import relation
+    from ..runner import query
+
+    col = lambda n: exp.column(n, quoted=True)  # noqa: E731
+    select = (exp.select("*").from_(relation("kaireon_experiments"))
+              .where(exp.In(this=col("decision_flow_key"), expressions=[exp.Literal.string(k) for k in keys]))
+              .order_by(col("decision_flow_key"), col("analysis"), col("as_of"), col("run_id")))
+    try:
+        return query(project, select, engine)
+    except DbtRunError as exc:
+        raise NothingToAnalyse(f"cannot read kaireon_experiments ({exc}); build it first with `kaireon run`") from None
+
+
+def report(rows: list[dict], keys: list[str]) -> tuple[list[str], list[Readout], int]:
+    """Printed lines, the readouts charted (one per flow) and the exit status."""
+    out: list[str] = []
+    charted: list[Readout] = []
+    status = 0
+    missing = []
+    for key in keys:
+        mine = [finish(r) for r in rows if r["decision_flow_key"] == key]
+        pooled = [r for r in mine if r["analysis"] == "pooled"]
+        if not pooled:
+            missing.append(key)
+            continue
+        main = pooled[0]
+        runs = [r for r in mine if r["analysis"] == "run"]
+        if len(runs) == 1:  # one run: the pooled row is that run
+            main = runs[0]
+        if out:
+            out.append("")
+        out += lines(main)
+        if len(runs) > 1:
+            out.append("  per run:")
+            for r in runs:
+                out.append(f"    {r['run_id']}: {_money(r['incremental_revenue'])} [{_money(r['incremental_revenue_low'])}, "
+                           f"{_money(r['incremental_revenue_high'])}], conversion lift {_points(r['lift_abs'])} points, "
+                           f"n = {r['treatment_n']} / {r['holdout_n']}")
+        charted.append(main)
+        if main.underpowered:
+            status = UNDERPOWERED
+    if missing and not charted:
+        raise NothingToAnalyse(
+            f"nothing to analyse for {', '.join(repr(k) for k in missing)}: no run's outcome window has closed by the "
+            "as_of of the last build (or no run decided for anyone); wait for the window (experiment.outcomeWindowDays) "
+            "or give past runs in experiment.assignmentsRelation")
+    for key in missing:
+        out.append(f"note: flow {key!r}: nothing to analyse yet (no run's outcome window has closed)")
+    return out, charted, status
+
+
+def cmd_experiments(args) -> int:
+    from ..cli import _load, _project
+    from ..dialect import engine
+
+    project = _project(args)
+    keys = analysed_flows(_load(args, project), args.flow)
+    rows = read_rows(project, engine(args.engine or project.engine_name()), keys)
+    out, charted, status = report(rows, keys)
+    print("\n".join(out))
+    if args.chart:
+        path = Path(args.chart)
+        write_chart(charted, path)
+        print(f"chart: {path}")
+    return status

@@ -1,0 +1,59 @@
+"""Uplift models scored in the warehouse: one model per `modelType: uplift` algorithm model.
+
+The model file (written by `kaireon uplift fit`) compiles to a SELECT over the features relation
+giving p_with_offer, p_without_offer, uplift, segment and top_features per customer; a flow whose
+score node names the model reads P = p_with_offer and U = uplift from it (S5 score formula).
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from sqlglot import exp
+
+from ..config.models import AlgorithmModel
+from ..config.project import Project
+from ..dialect import Engine
+from ..errors import ConfigError
+from ..uplift.model import UpliftModel
+from ..uplift.scoring import model_sql
+
+PREFIX = "kaireon_uplift__"
+
+
+def scores_model_name(model: AlgorithmModel) -> str:
+    return PREFIX + (re.sub(r"[^a-z0-9]+", "_", model.ref.lower()).strip("_") or "model")
+
+
+def load(project: Project, model: AlgorithmModel) -> UpliftModel:
+    path = Path(model.model_file)
+    path = path if path.is_absolute() else project.root / path
+    if not path.is_file():
+        raise ConfigError(model.location.at("modelFile"), f"model file {str(path)!r} not found; "
+                          "write one with `kaireon uplift fit ... --out <file>`")
+    try:
+        return UpliftModel.load(path)
+    except Exception as exc:  # a malformed or foreign file
+        raise ConfigError(model.location.at("modelFile"), f"cannot read uplift model {str(path)!r}: {exc}") from None
+
+
+def scores_model(project: Project, model: AlgorithmModel, eng: Engine) -> exp.Select:
+    """SELECT <key>, p_with_offer, p_without_offer, uplift, segment, top_features FROM the features."""
+    if model.features_relation is None and not project.schemas:
+        raise ConfigError(model.location.at("featuresRelation"), "no schema to read features from; set 'featuresRelation'")
+    source = model.features_relation or project.schemas[0].relation_name
+    fitted = load(project, model)
+    try:
+        select = model_sql(fitted, eng, source, keep=(model.key_column,))
+    except Exception as exc:
+        raise ConfigError(model.location.at("modelFile"), f"cannot compile uplift model: {exc}") from None
+    if model.key_column != "customer_id":
+        select = exp.select(exp.alias_(exp.column(model.key_column, quoted=True), "customer_id", quoted=True),
+                            *[exp.column(c, quoted=True) for c in
+                              ("p_with_offer", "p_without_offer", "uplift", "segment", "top_features")]
+                            ).from_(select.subquery("u"))
+    return select
+
+
+def uplift_models(project: Project) -> list[AlgorithmModel]:
+    return [m for m in project.all("algorithmModels") if m.model_type == "uplift" and m.status == "active"]

@@ -1,0 +1,146 @@
+"""A fitted uplift model: an encoding plus linear heads, predicted in numpy and saved as JSON.
+
+Every learner reduces to the same shape, which is what makes SQL scoring one expression:
+
+  p_with_offer    = sigmoid(with_offer head)      P(outcome | offer)
+  p_without_offer = sigmoid(without_offer head)   P(outcome | no offer)
+  uplift          = by `uplift_kind`:
+      difference            p_with_offer - p_without_offer            (T- and S-learner)
+      linear                clip(uplift head, -1, 1)                  (X-learner: the CATE regression)
+      class_transformation  2 * sigmoid(uplift head) - 1              (class transformation)
+  explanation     contributions explain.coef_j * z_j summed per source feature; for T/S they are
+                  the terms of logit(p_with) - logit(p_without), for X terms of the CATE regression
+                  (probability units), for CT terms of the transformed-class logit.
+
+For X and CT the two probabilities come from the auxiliary two-model (T) fit, so uplift is then
+the learner's own estimate and need not equal p_with_offer - p_without_offer.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .dataset import Table, UpliftDataError
+from .encoding import FeatureEncoding
+from .logistic import LinearHead
+from .segments import Thresholds, segment, top_features
+
+FORMAT = "kaireon-uplift-model"
+VERSION = 1
+UPLIFT_KINDS = ("difference", "linear", "class_transformation")
+LEARNERS = {"t": "two-model (T) learner", "s": "single-model (S) learner with treatment interactions",
+            "x": "X-learner", "ct": "class transformation"}
+
+
+@dataclass(frozen=True)
+class UpliftModel:
+    learner: str
+    encoding: FeatureEncoding
+    with_offer: LinearHead
+    without_offer: LinearHead
+    uplift_kind: str
+    explain: LinearHead
+    uplift_head: LinearHead | None = None
+    thresholds: Thresholds = Thresholds()
+    top_k: int = 3
+    treatment: str = "treatment"
+    outcome: str = "outcome"
+    training: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        if self.uplift_kind not in UPLIFT_KINDS:
+            raise ValueError(f"uplift_kind must be one of {UPLIFT_KINDS}")
+        if (self.uplift_head is None) != (self.uplift_kind == "difference"):
+            raise ValueError("an uplift head is needed exactly when uplift_kind is not 'difference'")
+
+    @property
+    def features(self) -> list[str]:
+        return self.encoding.features
+
+    # ---- prediction ---------------------------------------------------------------------------
+
+    def contributions(self, z: np.ndarray) -> np.ndarray:
+        """n_rows x n_features: explain.coef_j * z_j summed per source feature, in encoding order."""
+        names = self.features
+        out = np.zeros((z.shape[0], len(names)))
+        started = [False] * len(names)
+        for j, (col, c) in enumerate(zip(self.encoding.columns, self.explain.coef)):
+            f = names.index(col.source)
+            term = c * z[:, j]
+            out[:, f] = out[:, f] + term if started[f] else term
+            started[f] = True
+        return out
+
+    def predict_z(self, z: np.ndarray) -> dict[str, np.ndarray]:
+        p_with = self.with_offer.probability(z)
+        p_without = self.without_offer.probability(z)
+        if self.uplift_kind == "difference":
+            uplift = p_with - p_without
+        elif self.uplift_kind == "linear":
+            uplift = np.clip(self.uplift_head.eta(z), -1.0, 1.0)
+        else:
+            uplift = 2.0 * self.uplift_head.probability(z) - 1.0
+        return {"p_with_offer": p_with, "p_without_offer": p_without, "uplift": uplift}
+
+    def predict(self, table: Table) -> dict[str, np.ndarray]:
+        """p_with_offer, p_without_offer, uplift, segment and top_features per row of `table`."""
+        z = self.encoding.matrix(table)
+        out = self.predict_z(z)
+        for name, values in out.items():
+            if not np.isfinite(values).all():  # cannot happen with finite inputs; never write NaN
+                raise UpliftDataError(f"model produced non-finite {name}; check the features for extreme values")
+        out["segment"] = segment(out["p_with_offer"], out["p_without_offer"], out["uplift"], self.thresholds)
+        out["top_features"] = top_features(self.contributions(z), self.features, self.top_k)
+        return out
+
+    def uplift(self, table: Table) -> np.ndarray:
+        return self.predict_z(self.encoding.matrix(table))["uplift"]
+
+    # ---- saved form ---------------------------------------------------------------------------
+
+    def to_json(self) -> dict:
+        heads = {"with_offer": self.with_offer.to_json(), "without_offer": self.without_offer.to_json(),
+                 "explain": self.explain.to_json()}
+        if self.uplift_head is not None:
+            heads["uplift"] = self.uplift_head.to_json()
+        return {
+            "format": FORMAT, "version": VERSION, "learner": self.learner, "learner_name": LEARNERS.get(self.learner, ""),
+            "treatment": self.treatment, "outcome": self.outcome, "uplift_kind": self.uplift_kind,
+            "encoding": self.encoding.to_json(), "heads": heads,
+            "scoring": {"thresholds": self.thresholds.to_json(), "top_features": self.top_k},
+            "training": self.training,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict) -> "UpliftModel":
+        if data.get("format") != FORMAT:
+            raise UpliftDataError(f"not a kaireon uplift model (format {data.get('format')!r}, expected {FORMAT!r})")
+        if data.get("version") != VERSION:
+            raise UpliftDataError(f"uplift model version {data.get('version')!r} is not supported (expected {VERSION})")
+        heads = data["heads"]
+        scoring = data.get("scoring", {})
+        return cls(
+            learner=data["learner"], encoding=FeatureEncoding.from_json(data["encoding"]),
+            with_offer=LinearHead.from_json(heads["with_offer"]), without_offer=LinearHead.from_json(heads["without_offer"]),
+            uplift_kind=data["uplift_kind"], explain=LinearHead.from_json(heads["explain"]),
+            uplift_head=LinearHead.from_json(heads["uplift"]) if "uplift" in heads else None,
+            thresholds=Thresholds.from_json(scoring.get("thresholds", {})), top_k=int(scoring.get("top_features", 3)),
+            treatment=data.get("treatment", "treatment"), outcome=data.get("outcome", "outcome"),
+            training=data.get("training", {}),
+        )
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(json.dumps(self.to_json(), indent=2) + "\n")
+
+    @classmethod
+    def load(cls, path: str | Path) -> "UpliftModel":
+        try:
+            data = json.loads(Path(path).read_text())
+        except FileNotFoundError:
+            raise UpliftDataError(f"no such model file: {path}") from None
+        except json.JSONDecodeError as exc:
+            raise UpliftDataError(f"model file {path} is not JSON: {exc}") from None
+        return cls.from_json(data)
