@@ -4,15 +4,16 @@
 
 Writes `bench.yml`: the customer schema over the dbt model `bench_customers`, interaction history
 `bench_interactions`, channels email/sms/push, one category per retail category (static custom
-fields propensity_base, uplift, channel; computed loyalty_score), one offer per row of the file,
+fields propensity_base and uplift; computed loyalty_score), one offer per row of the file (on its own channel),
 the eligibility rules, the contact policies and the flow `winback`.
 
-How the offer-dependent conditions are expressed (see bench/README.md, "Compiler gaps"):
-- category match and the offer's own channel are conditions of one `filter` node with
-  `valueFormula` (customer.primary_category == offer.categoryId, channel == offer.channel); the
-  compiler evaluates them on every customer x offer x channel row (a cross join), it does not
-  turn them into join keys;
-- the other eligibility conditions are global attribute_condition rules (stage eligibility).
+How the offer-dependent conditions are expressed:
+- each offer's own channel is its `channels` list, so an offer is a candidate on that channel only;
+- the category match is a `filter` node condition `customer.primary_category eq valueFormula
+  offer.categoryId`, which the compiler turns into a join key (customers are joined to the offers
+  of their category, never crossed with every offer);
+- the other eligibility conditions are global attribute_condition rules (stage eligibility); they
+  read the customer only, so they run once per customer.
 """
 from __future__ import annotations
 
@@ -52,7 +53,6 @@ def build_config(offers_parquet: Path, rejections: str = "all") -> dict:
     custom = [
         {"name": "propensity_base", "type": "number"},
         {"name": "uplift", "type": "number"},
-        {"name": "channel", "type": "text"},  # the offer's own channel (the compiler has no offer channels)
         {"name": "loyalty_score", "type": "computed", "formula": LOYALTY, "outputType": "number"},
     ]
     config = {
@@ -67,7 +67,7 @@ def build_config(offers_parquet: Path, rejections: str = "all") -> dict:
         "offers": [
             {"id": oid, "name": name, "status": "active", "categoryId": cat, "priority": _num(prio),
              "businessValue": _num(bv), "margin": _num(margin),
-             "customFields": {"propensity_base": float(pb), "uplift": float(up), "channel": ch}}
+             "channels": [ch], "customFields": {"propensity_base": float(pb), "uplift": float(up)}}
             for oid, name, cat, ch, prio, bv, margin, pb, up in rows
         ],
         "qualificationRules": [
@@ -104,9 +104,8 @@ def build_config(offers_parquet: Path, rejections: str = "all") -> dict:
                     {"id": "enr", "type": "enrich", "phase": 1, "position": 1,
                      "config": {"sources": [{"schemaId": "customer", "lookupKey": "customer_id",
                                              "fields": [f["name"] for f in fields[1:]]}]}},
-                    {"id": "match", "type": "filter", "phase": 1, "position": 2, "label": "offer channel and category",
+                    {"id": "match", "type": "filter", "phase": 1, "position": 2, "label": "offer category",
                      "config": {"mode": "all", "conditions": [
-                         {"field": "channel", "operator": "eq", "valueFormula": "offer.channel"},
                          {"field": "customer.primary_category", "operator": "eq", "valueFormula": "offer.categoryId"},
                      ]}},
                     {"id": "qual", "type": "qualify", "phase": 1, "position": 3, "config": {"mode": "all"}},

@@ -10,7 +10,7 @@ from .dialect import Engine, relation
 from .errors import ConfigError, ConfigErrors
 from .experiments import models as experiments
 from .flow import history, metrics, outputs
-from .flow.candidates import candidates_model, plan_candidates
+from .flow.candidates import candidates_model, customer_codes, plan_candidates
 from .flow.context import FlowContext
 from .flow.customers import RUN_PARAMS, customers_model
 from .flow.decision_log import DECISION_LOG, LOG_COLUMNS, RUN_KEY, decision_log
@@ -80,7 +80,7 @@ def _flow_models(ctx: FlowContext) -> list[Model]:
     decided = outputs.decided_rows(ctx, delivered=True)
     withheld = outputs.decided_rows(ctx, delivered=False)
     candidates = candidates_model(ctx, features, plan)
-    customers = customers_model(ctx, features)
+    customers = customers_model(ctx, features, customer_codes(ctx, features, plan))
     key = ctx.flow.key
     decisions_cols = {c: {"description": COLUMN_DOCS.get(c, "")} for c in outputs.DECISION_COLUMNS}
     for c in ("run_id", "as_of", "decision_flow_key", "customer_id", "channel", "rank", "offer_id", "experiment_group"):
@@ -115,7 +115,7 @@ def _flow_models(ctx: FlowContext) -> list[Model]:
         Model(ctx.model("assignments"), outputs.assignments(ctx),
               f"Flow '{key}': experiment group of every customer the flow evaluated.",
               assignment_cols, [_unique("run_id", "decision_flow_key", "customer_id")]),
-        Model(ctx.model("rejections"), outputs.rejections(ctx, plan),
+        Model(ctx.model("rejections"), outputs.rejections(ctx, features, plan),
               f"Flow '{key}': one row per dropped candidate naming the first rule or policy that dropped it.",
               rejection_cols),
         Model(ctx.model("funnel"), outputs.funnel(ctx, plan),

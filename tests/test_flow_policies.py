@@ -316,7 +316,8 @@ def test_iso_day_and_week_sql_per_engine(tmp_path):
     pg = compile_sql(folder, engine("postgres"))
     pg_sql = pg["kaireon_f__candidates"] + pg["kaireon_f__customers"]
     assert "DAYOFWEEK_ISO" not in pg_sql and "EXTRACT(ISODOW FROM" in pg_sql  # Postgres has no DAYOFWEEK_ISO()
-    spark = "".join(compile_sql(folder, engine("spark"))["kaireon_f__candidates"].split())
+    spark_models = compile_sql(folder, engine("spark"))
+    spark = "".join((spark_models["kaireon_f__candidates"] + spark_models["kaireon_f__customers"]).split())
     # Spark's DAYOFWEEK is 1 = Sunday .. 7 = Saturday; ISO needs ((d + 5) % 7) + 1
     assert "(((DAYOFWEEK(FROM_UTC_TIMESTAMP(`as_of`,'UTC'))+5)%7)+1)IN(1,5)" in spark
     assert [((d + 5) % 7) + 1 for d in range(1, 8)] == [7, 1, 2, 3, 4, 5, 6]

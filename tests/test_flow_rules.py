@@ -290,7 +290,10 @@ def test_segment_required_membership_and_formula(segments):
     assert rj[("m1", "not_vip")]["rule_name"] == "no vip"
     assert rj[("m3", "in_loyal")]["rule_name"] == "needs loyal"
     # duplicate membership rows do not duplicate candidates
-    assert len(rows(segments, "select * from kaireon_f__candidates")) == 16
+    keys = [(r["customer_id"], r["offer_id"], r["channel"]) for r in rows(segments, "select * from kaireon_f__candidates")]
+    assert len(keys) == len(set(keys)) == 16 - len(rj)  # the pairs past the segment rules, once each
+    assert len(rows(segments, "select * from kaireon_f__customers")) == 4
+    assert rows(segments, "select total_candidates from kaireon_funnel")[0]["total_candidates"] == 16
 
 
 # ---- propensity_threshold ------------------------------------------------------------------------

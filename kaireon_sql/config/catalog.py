@@ -209,6 +209,9 @@ class Offer(ConfigObject):
     custom_fields: dict[str, Any] = {}
     budget: Budget | None = None
     schedule: Schedule | None = None
+    # Channels the offer can be sent on (ids or names of declared channels); default: every
+    # channel of the flow. A flow never makes a candidate of an offer on another channel.
+    channels: list[str] | None = Field(default=None, min_length=1)
 
     def names(self) -> list[str]:
         return [n for n in (self.id, self.key, self.name) if n is not None]

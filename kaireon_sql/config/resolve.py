@@ -102,6 +102,8 @@ def _refs(project: Project, kind: str, obj) -> Refs:
             yield "categoryId", "categories", obj.category_id
         if obj.sub_category_id:
             yield "subCategoryId", "subCategories", obj.sub_category_id
+        if obj.channels and _declared(project, "channels"):
+            yield from ((f"channels[{i}]", "channels", c) for i, c in enumerate(obj.channels))
     elif kind == "creatives":
         yield "offerId", "offers", obj.offer_id
         if obj.channel_id:

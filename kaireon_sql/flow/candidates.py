@@ -1,9 +1,16 @@
-"""The candidate model: every customer x offer x channel of the flow, with its fate.
+"""The candidate model: the customer x offer x channel pairs a flow considers, with their fate.
 
-CTE chain: pairs (customers x inventory x channels) -> checked (first failing check, in node
-order) -> scored -> one CTE per within-run quota (cap trimming, best-ranked first) -> ranked.
-`reject_code` names the check or quota that dropped a candidate (NULL for survivors); `rank` is
-the survivor's position for its customer.
+Checks are numbered in execution order (consent, then each node's checks in node order); a
+dropped candidate's code is its first failing check. Checks that read only the customer run once
+per customer in the customers model; narrowing conditions `customer.X eq offer.Y` join customers
+to offers. The candidates model holds the pairs that pass every narrowing check (S6: cost grows
+with eligible pairs, not customers x offers):
+
+pairs (eligible customers joined to the inventory's offer channels) -> qualified (pair-level
+narrowing checks) -> checked (first failing contact policy) -> scored -> one CTE per within-run
+quota (cap trimming, best-ranked first) -> decided. `reject_code` names the policy or quota that
+dropped a candidate (NULL for survivors); `rank` is the survivor's position for its customer.
+`all_pairs` gives every pair with its first failing check, for the rejections model.
 """
 from __future__ import annotations
 
@@ -13,13 +20,13 @@ from sqlglot import exp
 
 from ..config.flows import ContactPolicyConfig, FilterConfig, QualifyConfig
 from ..dialect import cast_text, relation
-from .checks import Check, Quota
+from .checks import Check, Quota, never_null
 from .contact_policy import contact_policies
-from .context import FlowContext, col, lit
+from .context import OFFER_COLUMNS, OFFER_FIELD_PREFIX, FlowContext, col, lit
 from .customers import RUN_PARAMS
 from .features import GRAINS, Features
 from .filter import filter_checks
-from .offers import OFFERS_MODEL
+from .offers import BUDGET_COLUMNS, OFFERS_MODEL, static_fields
 from .qualify import consent_checks, qualification
 from .score import PROPENSITY_PRIOR, UPLIFT_PRIOR, model_scores, score_expression
 
@@ -75,28 +82,107 @@ def _inventory_filter(ctx: FlowContext) -> exp.Expression:
     return statuses
 
 
+def _values(alias: str, columns: list[str], rows: list[list[str]], ctx: FlowContext) -> exp.Select:
+    table = exp.Values(expressions=[exp.Tuple(expressions=[lit(v) for v in r]) for r in rows],
+                       alias=exp.TableAlias(this=exp.to_identifier(alias, quoted=True),
+                                            columns=[exp.to_identifier(c, quoted=True) for c in columns]))
+    return exp.select(*[exp.alias_(cast_text(col(c, alias), ctx.engine), c, quoted=True) for c in columns]).from_(table)
+
+
 def _channels(ctx: FlowContext) -> exp.Expression:
     if ctx.channels is None:  # decided by the run's `channel` var
         return exp.select(exp.alias_(col("channel", "p"), "channel", quoted=True)).from_(relation(RUN_PARAMS).as_("p"))
-    rows = [exp.Tuple(expressions=[lit(c)]) for c in ctx.channels]
-    return exp.select(exp.alias_(cast_text(col("channel", "v"), ctx.engine), "channel", quoted=True)).from_(
-        exp.Values(expressions=rows, alias=exp.TableAlias(this=exp.to_identifier("v", quoted=True),
-                                                          columns=[exp.to_identifier("channel", quoted=True)])))
+    return _values("v", ["channel"], [[c] for c in ctx.channels], ctx)
+
+
+def _offer_channel_rows(ctx: FlowContext) -> list[list[str]] | None:
+    """(offer_id, channel) an offer may be sent on, when some offer names its channels (else None)."""
+    project = ctx.project
+    if not any(o.channels for o in project.offers):
+        return None
+    declared = [c.ref for c in project.all("channels")]
+
+    def ref(name: str) -> str:
+        found = project.find("channels", name)
+        return found.ref if found is not None else name
+
+    universe = ctx.channels if ctx.channels is not None else list(dict.fromkeys(
+        declared + [ref(c) for o in project.offers for c in (o.channels or [])]))
+    rows = []
+    for offer in project.offers:
+        allowed = [ref(c) for c in offer.channels] if offer.channels else universe
+        rows += [[offer.ref, c] for c in universe if c in allowed]
+    return rows
+
+
+def offer_channels(ctx: FlowContext) -> exp.Select:
+    """The flow's inventory offers, one row per channel each may be sent on (column `channel`)."""
+    offers = exp.select("*").from_(relation(OFFERS_MODEL)).where(_inventory_filter(ctx))
+    rows = _offer_channel_rows(ctx)
+    query = exp.select(_all_of("o")).from_(exp.paren(offers).as_("o"))
+    if rows is None:
+        return query.select(col("channel", "ch")).join(exp.paren(_channels(ctx)).as_("ch"), join_type="cross")
+    allowed = exp.paren(_values("v", ["offer_id", "channel"], rows, ctx)).as_("ch") if rows else \
+        exp.paren(exp.select(exp.alias_(cast_text(exp.null(), ctx.engine), "offer_id", quoted=True),
+                             exp.alias_(cast_text(exp.null(), ctx.engine), "channel", quoted=True)).where(exp.false())).as_("ch")
+    query = query.select(col("channel", "ch")).join(allowed, on=exp.EQ(this=col("offer_id", "ch"), expression=col("offer_id", "o")))
+    if ctx.channels is None:
+        query = query.join(relation(RUN_PARAMS).as_("p"), on=exp.EQ(this=col("channel", "p"), expression=col("channel", "ch")))
+    return query
 
 
 def _all_of(table: str) -> exp.Column:
     return exp.Column(this=exp.Star(), table=exp.to_identifier(table, quoted=True))
 
 
-def _pairs(ctx: FlowContext, features: Features) -> exp.Select:
-    offers = exp.select("*").from_(relation(OFFERS_MODEL)).where(_inventory_filter(ctx))
-    query = (
-        exp.select(_all_of("c"), _all_of("o"), col("channel", "ch"), col("as_of", "p"))
-        .from_(relation(ctx.model("customers")).as_("c"))
-        .join(exp.paren(offers).as_("o"), join_type="cross")
-        .join(exp.paren(_channels(ctx)).as_("ch"), join_type="cross")
-        .join(relation(RUN_PARAMS).as_("p"), join_type="cross")
-    )
+def offer_columns(ctx: FlowContext) -> set[str]:
+    """Columns of the offers model."""
+    return ({c for c, _ in OFFER_COLUMNS.values()} | set(BUDGET_COLUMNS)
+            | {OFFER_FIELD_PREFIX + n for n in static_fields(ctx.project)})
+
+
+def customer_columns(ctx: FlowContext, features: Features) -> set[str]:
+    """Columns a check may read and still be decided once per customer (in the customers model)."""
+    return ({"customer_id", "bucket", "experiment_group", "as_of"} | {f.column for f in ctx.fields.values()}
+            | set(features.segments) | set(features.aggregate_columns("customer")))
+
+
+def reads_only(expression: exp.Expression, names: set[str], tables: tuple[str, ...] = ("", "p")) -> bool:
+    return all(c.name in names and c.table in tables for c in expression.find_all(exp.Column))
+
+
+def qualify_columns(expression: exp.Expression, table: str) -> exp.Expression:
+    """`expression` with its unqualified columns read from `table`."""
+    expression = expression.copy()
+    for column in expression.find_all(exp.Column):
+        if not column.table:
+            column.set("table", exp.to_identifier(table, quoted=True))
+    return expression
+
+
+def _join_keys(ctx: FlowContext, features: Features, plan: CandidatePlan) -> list[exp.Expression]:
+    """customer.X = offer.Y equalities every surviving candidate meets, as join conditions (S6)."""
+    customer, offer = customer_columns(ctx, features), offer_columns(ctx)
+    keys = []
+    for check in plan.checks:
+        for left, right in check.join_keys:
+            if reads_only(left, customer, ("",)) and reads_only(right, offer, ("",)):
+                keys.append(exp.EQ(this=qualify_columns(left, "c"), expression=qualify_columns(right, "o")))
+    return keys
+
+
+def _pairs(ctx: FlowContext, features: Features, keys: list[exp.Expression] | None = None,
+           customers: exp.Expression | None = None) -> exp.Select:
+    """Customers x the inventory's offer channels (joined on `keys` when given), with what scoring reads."""
+    source = relation(ctx.model("customers")).as_("c")
+    if customers is not None:
+        source = exp.paren(exp.select("*").from_(relation(ctx.model("customers"))).where(customers)).as_("c")
+    query = exp.select(_all_of("c"), _all_of("o"), col("as_of", "p")).from_(source)
+    if keys:
+        query = query.join(exp.paren(offer_channels(ctx)).as_("o"), on=exp.and_(*keys))
+    else:
+        query = query.join(exp.paren(offer_channels(ctx)).as_("o"), join_type="cross")
+    query = query.join(relation(RUN_PARAMS).as_("p"), join_type="cross")
     scores = model_scores(ctx)
     if scores:
         scores_relation, per_offer, propensity_col, uplift_col = scores
@@ -120,12 +206,7 @@ def _pairs(ctx: FlowContext, features: Features) -> exp.Select:
 
 
 def _first_failing(checks: list[Check]) -> exp.Expression:
-    if not checks:
-        return exp.cast(exp.null(), "INT")
-    case = exp.case()
-    for i, c in enumerate(checks, start=1):
-        case = case.when(c.blocks, lit(i))
-    return case
+    return first_failing([(i, c.blocks) for i, c in enumerate(checks, start=1)])
 
 
 def delivery_order(ctx: FlowContext) -> list[exp.Ordered]:
@@ -148,13 +229,94 @@ def _row_number(partition: list[exp.Expression], order: list[exp.Ordered]) -> ex
     return exp.Window(this=exp.RowNumber(), partition_by=partition, order=exp.Order(expressions=order))
 
 
+def first_failing(checks: list[tuple[int, exp.Expression]]) -> exp.Expression:
+    """The code of the first (code, blocks) pair that blocks, else NULL."""
+    if not checks:
+        return exp.cast(exp.null(), "INT")
+    case = exp.case()
+    for code, blocks in checks:
+        case = case.when(blocks, lit(code))
+    return case
+
+
+@dataclass
+class CheckLevels:
+    """Checks by what they read: the customer alone (decided once per customer) or the candidate."""
+
+    customer_narrowing: list[tuple[int, Check]]
+    customer_policy: list[tuple[int, Check]]
+    pair_narrowing: list[tuple[int, Check]]
+    pair_policy: list[tuple[int, Check]]
+
+
+def check_levels(ctx: FlowContext, features: Features, plan: CandidatePlan) -> CheckLevels:
+    names = customer_columns(ctx, features)
+    levels = CheckLevels([], [], [], [])
+    for code, check in enumerate(plan.checks, start=1):
+        customer = reads_only(check.blocks, names)
+        narrowing = check.stage in NARROWING
+        bucket = {(True, True): levels.customer_narrowing, (True, False): levels.customer_policy,
+                  (False, True): levels.pair_narrowing, (False, False): levels.pair_policy}[(customer, narrowing)]
+        bucket.append((code, check))
+    return levels
+
+
+def customer_codes(ctx: FlowContext, features: Features, plan: CandidatePlan) -> dict[str, exp.Expression]:
+    """Columns of the customers model: the first customer-level narrowing and policy check that blocks."""
+    levels = check_levels(ctx, features, plan)
+    return {
+        "narrowing_code": first_failing([(i, c.blocks) for i, c in levels.customer_narrowing]),
+        "policy_code": first_failing([(i, c.blocks) for i, c in levels.customer_policy]),
+    }
+
+
+def all_pairs(ctx: FlowContext, features: Features, plan: CandidatePlan,
+              customers: exp.Expression | None = None) -> exp.Select:
+    """Every customer x offer x channel with the code of its first failing check (`check_code`).
+
+    Not on the decision path: the rejections model reads it when every rejection is recorded.
+    """
+    checked = exp.select("*", exp.alias_(_first_failing(plan.checks), "check_code", quoted=True)).from_("pairs")
+    return checked.with_("pairs", as_=_pairs(ctx, features, customers=customers))
+
+
+def _candidate_columns(ctx: FlowContext, plan: CandidatePlan) -> list[str]:
+    from .personalization import personalization
+
+    keep = ["customer_id", "offer_id", "channel", "experiment_group", "bucket", "offer_name", "category_name",
+            "priority", "propensity", "uplift", "relevance", "score", "check_code"]
+    for i in range(1, len(plan.quotas) + 1):
+        keep += [f"quota_{i}_rank", f"quota_{i}_left"]
+    keep += ["reject_code"]
+    for column in personalization(ctx).find_all(exp.Column):
+        if column.name not in keep:
+            keep.append(column.name)
+    return keep
+
+
 def candidates_model(ctx: FlowContext, features: Features, plan: CandidatePlan) -> exp.Select:
+    """The flow's eligible candidates (S6): pairs that pass every narrowing check, never the cross product.
+
+    Customers dropped by a customer-level narrowing check (decided once, in the customers model)
+    are not expanded; offers are joined on the flow's customer.X = offer.Y conditions. Contact
+    policies, scoring, within-run quotas and the rank run on what is left.
+    """
+    levels = check_levels(ctx, features, plan)
     score = score_expression(ctx)
     order = delivery_order(ctx)
+    pairs = _pairs(ctx, features, _join_keys(ctx, features, plan)).where(
+        exp.Is(this=col("narrowing_code", "c"), expression=exp.null()))
+    qualified = exp.select("*").from_("pairs")
+    if levels.pair_narrowing:
+        # a check blocks where its condition is TRUE (as in a CASE WHEN): NULL lets the pair through
+        qualified = qualified.where(exp.and_(*[exp.not_(never_null(c.blocks)) for _, c in levels.pair_narrowing]))
+    policy = sorted([(i, exp.EQ(this=col("policy_code"), expression=lit(i))) for i, _ in levels.customer_policy]
+                    + [(i, c.blocks) for i, c in levels.pair_policy], key=lambda t: t[0])
     ctes: list[tuple[str, exp.Select]] = [
-        ("pairs", _pairs(ctx, features)),
-        ("checked", exp.select("*", exp.alias_(_first_failing(plan.checks), "check_code", quoted=True),
-                               exp.alias_(plan.relevance, "relevance", quoted=True)).from_("pairs")),
+        ("pairs", pairs),
+        ("qualified", qualified),
+        ("checked", exp.select("*", exp.alias_(first_failing(policy), "check_code", quoted=True),
+                               exp.alias_(plan.relevance, "relevance", quoted=True)).from_("qualified")),
         ("scored", exp.select("*", exp.alias_(score, "score", quoted=True)).from_("checked")),
     ]
     alive: exp.Expression = exp.Is(this=col("check_code"), expression=exp.null())
@@ -179,7 +341,7 @@ def candidates_model(ctx: FlowContext, features: Features, plan: CandidatePlan) 
     ctes.append(("decided", exp.select("*", exp.alias_(reject, "reject_code", quoted=True)).from_(previous)))
     survivor = exp.Is(this=col("reject_code"), expression=exp.null())
     rank = exp.case().when(survivor, _row_number([col("customer_id"), exp.case().when(survivor, lit(1)).else_(lit(0))], order))
-    final = exp.select("*", exp.alias_(rank, "rank", quoted=True)).from_("decided")
+    final = exp.select(*[col(c) for c in _candidate_columns(ctx, plan)], exp.alias_(rank, "rank", quoted=True)).from_("decided")
     for name, query in ctes:
         final = final.with_(name, as_=query)
     return final

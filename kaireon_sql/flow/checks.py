@@ -1,7 +1,7 @@
 """A check is one reason a candidate can be dropped: stage, name, when it blocks, and why."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlglot import exp
 
@@ -14,6 +14,9 @@ class Check:
     name: str
     blocks: exp.Expression  # TRUE when the candidate is dropped here (never NULL)
     reason: exp.Expression  # text of the rejection reason
+    # (customer side, offer side) equalities every passing candidate satisfies: the candidate
+    # model joins customers to offers on them instead of crossing every customer with every offer
+    join_keys: list[tuple[exp.Expression, exp.Expression]] = field(default_factory=list)
 
 
 @dataclass

@@ -1,4 +1,5 @@
-"""The flow's customer model: enriched fields, holdout bucket and group, segments, history aggregates."""
+"""The flow's customer model: enriched fields, holdout bucket and group, segments, history aggregates,
+and the first customer-level check that drops the customer."""
 from __future__ import annotations
 
 from sqlglot import exp
@@ -36,7 +37,18 @@ def _segment_join(ctx: FlowContext, column: str, seg) -> exp.Select:
     )
 
 
-def customers_model(ctx: FlowContext, features: Features) -> exp.Select:
+def customers_model(ctx: FlowContext, features: Features, codes: dict[str, exp.Expression]) -> exp.Select:
+    """One row per customer; `codes` are per-customer check columns computed over it (and `as_of`)."""
+    base = _customer_fields(ctx, features)
+    return (
+        exp.select(exp.Column(this=exp.Star(), table=exp.to_identifier("b", quoted=True)),
+                   *[exp.alias_(value, name, quoted=True) for name, value in codes.items()])
+        .from_(exp.paren(base).as_("b"))
+        .join(relation(RUN_PARAMS).as_("p"), join_type="cross")
+    )
+
+
+def _customer_fields(ctx: FlowContext, features: Features) -> exp.Select:
     key_schema, key_field = ctx.customer_key
     customer_id = cast_text(col(key_field.source_column, "s0"), ctx.engine)
     select = exp.select(exp.alias_(customer_id, "customer_id", quoted=True))

@@ -33,6 +33,8 @@ class Aggregate:
     column: str
     value: exp.Expression  # aggregate expression over history rows `h` (and run params `p`)
     grain: str = "customer"
+    # the rows `value` reads (NULL/0 without any); None: it may read every row up to as_of
+    rows: exp.Expression | None = None
 
 
 def history(column: str) -> exp.Column:
@@ -65,21 +67,21 @@ class Features:
         self.segments[column] = seg
         return col(column)
 
-    def _aggregate(self, key: str, value: exp.Expression, grain: str) -> exp.Expression:
+    def _aggregate(self, key: str, value: exp.Expression, grain: str, rows: exp.Expression | None = None) -> exp.Expression:
         key = f"{grain}|{key}"
         if key not in self.aggregates:
-            self.aggregates[key] = Aggregate(f"agg__{len(self.aggregates)}", value, grain)
+            self.aggregates[key] = Aggregate(f"agg__{len(self.aggregates)}", value, grain, rows)
         return col(self.aggregates[key].column)
 
     def count(self, condition: exp.Expression, grain: str = "customer") -> exp.Expression:
         """Number of history rows matching `condition` (0 when there are none)."""
         value = exp.Sum(this=exp.case().when(condition, lit(1)).else_(lit(0)))
-        return exp.func("COALESCE", self._aggregate("count|" + condition.sql(), value, grain), lit(0))
+        return exp.func("COALESCE", self._aggregate("count|" + condition.sql(), value, grain, condition), lit(0))
 
     def last(self, condition: exp.Expression, grain: str = "customer") -> exp.Expression:
         """Latest occurred_at of history rows matching `condition` (NULL when there are none)."""
         value = exp.Max(this=exp.case().when(condition, history("occurred_at")))
-        return self._aggregate("last|" + condition.sql(), value, grain)
+        return self._aggregate("last|" + condition.sql(), value, grain, condition)
 
     def last_interaction(self, outcome: str, channel: str | None, per_offer: bool) -> exp.Expression:
         cond = exp.EQ(this=history("outcome"), expression=lit(outcome))
@@ -93,17 +95,24 @@ class Features:
 
     # ---- building the joins ----------------------------------------------------------------------
     def history_aggregate(self, grain: str) -> exp.Select | None:
-        """SELECT <grain keys>, <aggregates> FROM history rows up to as_of, or None."""
+        """SELECT <grain keys>, <aggregates> FROM history rows up to as_of, or None.
+
+        When every aggregate says which rows it reads (counts and latest times of matching rows),
+        only those rows are grouped: a 7-day cap reads a week of impressions, not all history.
+        """
         aggs = [a for a in self.aggregates.values() if a.grain == grain]
         if not aggs:
             return None
         keys = [history(k) for k in GRAINS[grain]]
+        read = exp.LTE(this=history("occurred_at"), expression=col("as_of", "p"))
+        if all(a.rows is not None for a in aggs):
+            read = exp.and_(read, exp.or_(*[exp.paren(a.rows.copy()) for a in aggs]))
         return (
             exp.select(*[exp.alias_(cast_text(k, self.ctx.engine), k.name, quoted=True) for k in keys],
                        *[exp.alias_(a.value, a.column, quoted=True) for a in aggs])
             .from_(relation(HISTORY_MODEL).as_("h"))
             .join(relation("kaireon_run_params").as_("p"), join_type="cross")
-            .where(exp.LTE(this=history("occurred_at"), expression=col("as_of", "p")))
+            .where(read)
             .group_by(*keys)
         )
 

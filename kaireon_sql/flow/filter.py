@@ -1,6 +1,8 @@
 """Filter nodes: drop candidates by field conditions (the 13 operators)."""
 from __future__ import annotations
 
+import re
+
 from sqlglot import exp
 
 from ..config.flows import FilterConfig
@@ -26,10 +28,13 @@ def _field(ctx: FlowContext, name: str, where) -> tuple[exp.Expression, str]:
     return found
 
 
+OFFER_REFERENCE = re.compile(r"\s*offer\.[A-Za-z_][A-Za-z0-9_]*\s*")
+
+
 def filter_checks(ctx: FlowContext, node) -> list[Check]:
     cfg: FilterConfig = node.config
     label = node.label or node.id
-    tests, texts = [], []
+    tests, texts, keys = [], [], []
     for i, cond in enumerate(cfg.conditions):
         where = ctx.node_location(node.id, f"config.conditions[{i}]")
         attr, kind = _field(ctx, cond.field, where.at("field"))
@@ -41,6 +46,9 @@ def filter_checks(ctx: FlowContext, node) -> list[Check]:
                 raise ConfigError(where.at("operator"), f"'valueFormula' works with {', '.join(COMPARISONS)}, not {cond.operator!r}")
             value = exp.cast(attr, "DOUBLE") if kind == "number" else attr
             test = exp.func("COALESCE", COMPARISONS[cond.operator](this=value, expression=sql), exp.false())
+            if (cfg.mode == "all" and cond.operator == "eq" and cond.field.startswith("customer.")
+                    and OFFER_REFERENCE.fullmatch(cond.value_formula)):
+                keys.append((value, sql))  # customer.X eq offer.Y: a join key (S6)
             texts.append(f"{cond.field} {cond.operator} ({cond.value_formula})")
         else:
             test = predicate(attr, kind, cond.operator, cond.value, "fail", where.at("value"))
@@ -48,4 +56,4 @@ def filter_checks(ctx: FlowContext, node) -> list[Check]:
         tests.append(test)
     passes = exp.and_(*tests) if cfg.mode == "all" else exp.or_(*tests)
     joined = (" and " if cfg.mode == "all" else " or ").join(texts)
-    return [Check("filter", label, exp.not_(passes), text(f"Filter '{label}': {joined} not met"))]
+    return [Check("filter", label, exp.not_(passes), text(f"Filter '{label}': {joined} not met"), keys)]

@@ -4,10 +4,11 @@ from __future__ import annotations
 from sqlglot import exp
 
 from ..dialect import md5_bucket, relation
-from .candidates import CandidatePlan
+from .candidates import CandidatePlan, all_pairs, offer_channels, qualify_columns
 from .checks import concat
 from .context import FlowContext, col, lit
 from .customers import RUN_PARAMS
+from .features import Features
 from .personalization import personalization
 
 DECISION_COLUMNS = (
@@ -57,7 +58,7 @@ def decided_rows(ctx: FlowContext, delivered: bool) -> exp.Select:
             exp.alias_(lit(ctx.config_hash), "config_hash", quoted=True),
             col("customer_id", "k"), col("channel", "k"), col("rank", "k"), col("offer_id", "k"),
             col("offer_name", "k"), col("category_name", "k"), col("priority", "k"), col("score", "k"),
-            exp.alias_(_qualify_columns(personalization(ctx), "k"), "personalization", quoted=True),
+            exp.alias_(qualify_columns(personalization(ctx), "k"), "personalization", quoted=True),
             col("experiment_group", "k"),
         )
         .where(exp.and_(exp.LTE(this=col("rank", "k"), expression=lit(ctx.top_n)), which))
@@ -72,59 +73,64 @@ def assignments(ctx: FlowContext) -> exp.Select:
     )
 
 
-def _by_code(plan: CandidatePlan, pick) -> exp.Expression:
+def _by_code(plan: CandidatePlan, code: exp.Expression, pick) -> exp.Expression:
     case = exp.case()
-    for code, stage, name, reason in plan.codes():
-        case = case.when(exp.EQ(this=col("reject_code", "k"), expression=lit(code)), pick(stage, name, reason))
+    for value, stage, name, reason in plan.codes():
+        case = case.when(exp.EQ(this=code, expression=lit(value)), pick(stage, name, reason))
     return case if case.args.get("ifs") else exp.cast(exp.null(), "VARCHAR")  # no checks: `CASE END` is invalid
 
 
-def rejections(ctx: FlowContext, plan: CandidatePlan) -> exp.Select:
-    rejected = exp.not_(exp.Is(this=col("reject_code", "k"), expression=exp.null()))
+def rejections(ctx: FlowContext, features: Features, plan: CandidatePlan) -> exp.Select:
+    """One row per rejected candidate (or a sample of customers, or none: flowConfig.rejections).
+
+    Rejections by a check come from every customer x offer x channel pair (`all_pairs`, off the
+    decision path); rejections by a within-run quota from the candidates model.
+    """
     volume = ctx.definition.flow_config.rejections
     if volume.volume == "none" or not list(plan.codes()):
-        rejected = exp.false()
-    elif volume.volume == "sampled":
-        key = concat(col("customer_id", "k"), "|", col("offer_id", "k"), "|", col("channel", "k"))
-        bucket = md5_bucket(key, 10000, ctx.engine)
-        rejected = exp.and_(rejected, exp.LT(this=bucket, expression=lit(int(round(volume.sample_rate * 10000)))))
-    return (
-        _from_candidates(ctx)
-        .select(*_provenance(ctx))
-        .select(
-            col("customer_id", "k"), col("offer_id", "k"), col("offer_name", "k"), col("channel", "k"),
-            col("experiment_group", "k"),
-            exp.alias_(_by_code(plan, lambda s, n, r: lit(s)), "stage", quoted=True),
-            exp.alias_(_by_code(plan, lambda s, n, r: lit(n)), "rule_name", quoted=True),
-            exp.alias_(_by_code(plan, lambda s, n, r: _qualify_columns(r, "k")), "reason", quoted=True),
+        null_text = exp.cast(exp.null(), "VARCHAR")
+        return (
+            _from_candidates(ctx).select(*_provenance(ctx))
+            .select(col("customer_id", "k"), col("offer_id", "k"), col("offer_name", "k"), col("channel", "k"),
+                    col("experiment_group", "k"), *[exp.alias_(null_text.copy(), c, quoted=True)
+                                                    for c in ("stage", "rule_name", "reason")])
+            .where(exp.false())
         )
-        .where(rejected)
+    sampled = None
+    if volume.volume == "sampled":  # a share of customers, with all their rejections (as traces are sampled)
+        bucket = md5_bucket(concat("rejections:", col("customer_id")), 10000, ctx.engine)
+        sampled = exp.LT(this=bucket, expression=lit(int(round(volume.sample_rate * 10000))))
+    keys = ("customer_id", "offer_id", "channel")
+    code = exp.func("COALESCE", col("check_code", "r"), col("reject_code", "k"))
+    return (
+        exp.select(*_provenance(ctx))
+        .select(
+            col("customer_id", "r"), col("offer_id", "r"), col("offer_name", "r"), col("channel", "r"),
+            col("experiment_group", "r"),
+            exp.alias_(_by_code(plan, code, lambda s, n, r: lit(s)), "stage", quoted=True),
+            exp.alias_(_by_code(plan, code, lambda s, n, r: lit(n)), "rule_name", quoted=True),
+            exp.alias_(_by_code(plan, code, lambda s, n, r: qualify_columns(r, "r")), "reason", quoted=True),
+        )
+        .from_(exp.paren(all_pairs(ctx, features, plan, sampled)).as_("r"))
+        .join(relation(ctx.model("candidates")).as_("k"), join_type="left",
+              on=exp.and_(*[exp.EQ(this=col(c, "k"), expression=col(c, "r")) for c in keys]))
+        .join(relation(RUN_PARAMS).as_("p"), join_type="cross")
+        .where(exp.not_(exp.Is(this=code, expression=exp.null())))
     )
 
 
-def _qualify_columns(reason: exp.Expression, table: str) -> exp.Expression:
-    """Reasons are built on candidate columns; read them from table `table`."""
-    reason = reason.copy()
-    for column in reason.find_all(exp.Column):
-        if not column.table:
-            column.set("table", exp.to_identifier(table, quoted=True))
-    return reason
-
-
 def funnel(ctx: FlowContext, plan: CandidatePlan) -> exp.Select:
+    """Counts per stage. Every candidate pair is considered (customers x offer channels), the
+    candidates model holds those past the narrowing checks (consent, qualification, filters)."""
     def count_if(condition: exp.Expression) -> exp.Expression:
         return exp.Sum(this=exp.case().when(condition, lit(1)).else_(lit(0)))
 
-    code = col("reject_code", "k")
-    survivor = exp.Is(this=code, expression=exp.null())
-    narrowing = plan.narrowing_codes
-    past_qualification = exp.or_(survivor, exp.not_(exp.In(this=code, expressions=[lit(c) for c in narrowing]))) if narrowing else exp.true()
+    survivor = exp.Is(this=col("reject_code", "k"), expression=exp.null())
     top = exp.LTE(this=col("rank", "k"), expression=lit(ctx.top_n))
     holdout = exp.EQ(this=col("experiment_group", "k"), expression=lit("holdout"))
     withheld = exp.and_(top, holdout) if (ctx.holdout_percent > 0 and ctx.experiment.control_group_action == "no_offers") else exp.false()
     candidates = exp.select(
-        exp.alias_(exp.Count(this=exp.Star()), "total_candidates", quoted=True),
-        exp.alias_(count_if(past_qualification), "after_qualification", quoted=True),
+        exp.alias_(exp.Count(this=exp.Star()), "after_qualification", quoted=True),
         exp.alias_(count_if(survivor), "after_contact_policy", quoted=True),
         exp.alias_(count_if(exp.and_(top, exp.not_(withheld))), "decided", quoted=True),
         exp.alias_(count_if(withheld), "withheld", quoted=True),
@@ -133,13 +139,19 @@ def funnel(ctx: FlowContext, plan: CandidatePlan) -> exp.Select:
         exp.alias_(exp.Count(this=exp.Star()), "customers", quoted=True),
         exp.alias_(count_if(exp.EQ(this=col("experiment_group", "c"), expression=lit("holdout"))), "holdout_customers", quoted=True),
     ).from_(relation(ctx.model("customers")).as_("c"))
-    as_int = lambda name, t: exp.alias_(exp.cast(exp.func("COALESCE", col(name, t), lit(0)), "BIGINT"), name, quoted=True)
+    offers = exp.select(exp.alias_(exp.Count(this=exp.Star()), "offer_channels", quoted=True)).from_(
+        exp.paren(offer_channels(ctx)).as_("o"))
+    as_int = lambda name, t: exp.cast(exp.func("COALESCE", col(name, t), lit(0)), "BIGINT")
+    named = lambda name, t: exp.alias_(as_int(name, t), name, quoted=True)
+    total = exp.Mul(this=as_int("customers", "cu"), expression=as_int("offer_channels", "oc"))
     return (
         exp.select(*_provenance(ctx), exp.alias_(lit(ctx.flow.version), "decision_flow_version", quoted=True),
-                   as_int("customers", "cu"), as_int("holdout_customers", "cu"),
-                   as_int("total_candidates", "ca"), as_int("after_qualification", "ca"),
-                   as_int("after_contact_policy", "ca"), as_int("decided", "ca"), as_int("withheld", "ca"))
+                   named("customers", "cu"), named("holdout_customers", "cu"),
+                   exp.alias_(total, "total_candidates", quoted=True),
+                   named("after_qualification", "ca"), named("after_contact_policy", "ca"),
+                   named("decided", "ca"), named("withheld", "ca"))
         .from_(relation(RUN_PARAMS).as_("p"))
         .join(exp.paren(customers).as_("cu"), join_type="cross")
+        .join(exp.paren(offers).as_("oc"), join_type="cross")
         .join(exp.paren(candidates).as_("ca"), join_type="cross")
     )

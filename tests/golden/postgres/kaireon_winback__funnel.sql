@@ -6,7 +6,7 @@ SELECT
   1 AS "decision_flow_version",
   CAST(COALESCE("cu"."customers", 0) AS BIGINT) AS "customers",
   CAST(COALESCE("cu"."holdout_customers", 0) AS BIGINT) AS "holdout_customers",
-  CAST(COALESCE("ca"."total_candidates", 0) AS BIGINT) AS "total_candidates",
+  CAST(COALESCE("cu"."customers", 0) AS BIGINT) * CAST(COALESCE("oc"."offer_channels", 0) AS BIGINT) AS "total_candidates",
   CAST(COALESCE("ca"."after_qualification", 0) AS BIGINT) AS "after_qualification",
   CAST(COALESCE("ca"."after_contact_policy", 0) AS BIGINT) AS "after_contact_policy",
   CAST(COALESCE("ca"."decided", 0) AS BIGINT) AS "decided",
@@ -20,15 +20,29 @@ CROSS JOIN (
 ) AS "cu"
 CROSS JOIN (
   SELECT
-    COUNT(*) AS "total_candidates",
-    SUM(
-      CASE
-        WHEN "k"."reject_code" IS NULL
-        OR NOT "k"."reject_code" IN (1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16)
-        THEN 1
-        ELSE 0
-      END
-    ) AS "after_qualification",
+    COUNT(*) AS "offer_channels"
+  FROM (
+    SELECT
+      "o".*,
+      "ch"."channel"
+    FROM (
+      SELECT
+        *
+      FROM {{ ref('kaireon_offers') }}
+      WHERE
+        "offer_status" IN ('active')
+    ) AS "o"
+    CROSS JOIN (
+      SELECT
+        CAST("v"."channel" AS VARCHAR) AS "channel"
+      FROM (VALUES
+        ('email')) AS "v"("channel")
+    ) AS "ch"
+  ) AS "o"
+) AS "oc"
+CROSS JOIN (
+  SELECT
+    COUNT(*) AS "after_qualification",
     SUM(CASE WHEN "k"."reject_code" IS NULL THEN 1 ELSE 0 END) AS "after_contact_policy",
     SUM(
       CASE

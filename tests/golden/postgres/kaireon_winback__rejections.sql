@@ -3,135 +3,292 @@ SELECT
   COALESCE("p"."run_id", 'winback@' || "p"."as_of_text") AS "run_id",
   "p"."as_of" AS "as_of",
   'winback' AS "decision_flow_key",
-  "k"."customer_id",
-  "k"."offer_id",
-  "k"."offer_name",
-  "k"."channel",
-  "k"."experiment_group",
+  "r"."customer_id",
+  "r"."offer_id",
+  "r"."offer_name",
+  "r"."channel",
+  "r"."experiment_group",
   CASE
-    WHEN "k"."reject_code" = 1
+    WHEN COALESCE("r"."check_code", "k"."reject_code") = 1
     THEN 'consent'
-    WHEN "k"."reject_code" = 2
+    WHEN COALESCE("r"."check_code", "k"."reject_code") = 2
     THEN 'qualification'
-    WHEN "k"."reject_code" = 3
+    WHEN COALESCE("r"."check_code", "k"."reject_code") = 3
     THEN 'qualification'
-    WHEN "k"."reject_code" = 4
+    WHEN COALESCE("r"."check_code", "k"."reject_code") = 4
     THEN 'qualification'
-    WHEN "k"."reject_code" = 5
+    WHEN COALESCE("r"."check_code", "k"."reject_code") = 5
     THEN 'qualification'
-    WHEN "k"."reject_code" = 6
+    WHEN COALESCE("r"."check_code", "k"."reject_code") = 6
     THEN 'qualification'
-    WHEN "k"."reject_code" = 7
+    WHEN COALESCE("r"."check_code", "k"."reject_code") = 7
     THEN 'qualification'
-    WHEN "k"."reject_code" = 8
+    WHEN COALESCE("r"."check_code", "k"."reject_code") = 8
     THEN 'qualification'
-    WHEN "k"."reject_code" = 9
+    WHEN COALESCE("r"."check_code", "k"."reject_code") = 9
     THEN 'qualification'
-    WHEN "k"."reject_code" = 10
+    WHEN COALESCE("r"."check_code", "k"."reject_code") = 10
     THEN 'qualification'
-    WHEN "k"."reject_code" = 11
+    WHEN COALESCE("r"."check_code", "k"."reject_code") = 11
     THEN 'qualification'
-    WHEN "k"."reject_code" = 12
+    WHEN COALESCE("r"."check_code", "k"."reject_code") = 12
     THEN 'qualification'
-    WHEN "k"."reject_code" = 13
+    WHEN COALESCE("r"."check_code", "k"."reject_code") = 13
     THEN 'qualification'
-    WHEN "k"."reject_code" = 14
+    WHEN COALESCE("r"."check_code", "k"."reject_code") = 14
     THEN 'qualification'
-    WHEN "k"."reject_code" = 15
+    WHEN COALESCE("r"."check_code", "k"."reject_code") = 15
     THEN 'qualification'
-    WHEN "k"."reject_code" = 16
+    WHEN COALESCE("r"."check_code", "k"."reject_code") = 16
     THEN 'qualification'
-    WHEN "k"."reject_code" = 17
+    WHEN COALESCE("r"."check_code", "k"."reject_code") = 17
     THEN 'contact_policy'
-    WHEN "k"."reject_code" = 18
+    WHEN COALESCE("r"."check_code", "k"."reject_code") = 18
     THEN 'contact_policy'
-    WHEN "k"."reject_code" = 1001
+    WHEN COALESCE("r"."check_code", "k"."reject_code") = 1001
     THEN 'contact_policy'
   END AS "stage",
   CASE
-    WHEN "k"."reject_code" = 1
+    WHEN COALESCE("r"."check_code", "k"."reject_code") = 1
     THEN 'Consent (email)'
-    WHEN "k"."reject_code" = 2
+    WHEN COALESCE("r"."check_code", "k"."reject_code") = 2
     THEN 'apparel — 3+ lifetime purchases'
-    WHEN "k"."reject_code" = 3
+    WHEN COALESCE("r"."check_code", "k"."reject_code") = 3
     THEN 'apparel — lapsed <= 365d'
-    WHEN "k"."reject_code" = 4
+    WHEN COALESCE("r"."check_code", "k"."reject_code") = 4
     THEN 'apparel — lapsed >= 90d'
-    WHEN "k"."reject_code" = 5
+    WHEN COALESCE("r"."check_code", "k"."reject_code") = 5
     THEN 'apparel — lifetime revenue >= 50'
-    WHEN "k"."reject_code" = 6
+    WHEN COALESCE("r"."check_code", "k"."reject_code") = 6
     THEN 'apparel — matches prior category'
-    WHEN "k"."reject_code" = 7
+    WHEN COALESCE("r"."check_code", "k"."reject_code") = 7
     THEN 'electronics — 3+ lifetime purchases'
-    WHEN "k"."reject_code" = 8
+    WHEN COALESCE("r"."check_code", "k"."reject_code") = 8
     THEN 'electronics — lapsed <= 365d'
-    WHEN "k"."reject_code" = 9
+    WHEN COALESCE("r"."check_code", "k"."reject_code") = 9
     THEN 'electronics — lapsed >= 90d'
-    WHEN "k"."reject_code" = 10
+    WHEN COALESCE("r"."check_code", "k"."reject_code") = 10
     THEN 'electronics — lifetime revenue >= 50'
-    WHEN "k"."reject_code" = 11
+    WHEN COALESCE("r"."check_code", "k"."reject_code") = 11
     THEN 'electronics — matches prior category'
-    WHEN "k"."reject_code" = 12
+    WHEN COALESCE("r"."check_code", "k"."reject_code") = 12
     THEN 'home — 3+ lifetime purchases'
-    WHEN "k"."reject_code" = 13
+    WHEN COALESCE("r"."check_code", "k"."reject_code") = 13
     THEN 'home — lapsed <= 365d'
-    WHEN "k"."reject_code" = 14
+    WHEN COALESCE("r"."check_code", "k"."reject_code") = 14
     THEN 'home — lapsed >= 90d'
-    WHEN "k"."reject_code" = 15
+    WHEN COALESCE("r"."check_code", "k"."reject_code") = 15
     THEN 'home — lifetime revenue >= 50'
-    WHEN "k"."reject_code" = 16
+    WHEN COALESCE("r"."check_code", "k"."reject_code") = 16
     THEN 'home — matches prior category'
-    WHEN "k"."reject_code" = 17
+    WHEN COALESCE("r"."check_code", "k"."reject_code") = 17
     THEN 'Quiet hours 21:00-08:00'
-    WHEN "k"."reject_code" = 18
+    WHEN COALESCE("r"."check_code", "k"."reject_code") = 18
     THEN 'Winback 3-touch monthly cap'
-    WHEN "k"."reject_code" = 1001
+    WHEN COALESCE("r"."check_code", "k"."reject_code") = 1001
     THEN 'Winback 3-touch monthly cap'
   END AS "rule_name",
   CASE
-    WHEN "k"."reject_code" = 1
+    WHEN COALESCE("r"."check_code", "k"."reject_code") = 1
     THEN 'Consent: customer has not consented to email (consentEmail is not true)'
-    WHEN "k"."reject_code" = 2
+    WHEN COALESCE("r"."check_code", "k"."reject_code") = 2
     THEN 'Qualification rule ''apparel — 3+ lifetime purchases'' not met: requires customer.lifetimePurchases >= 3'
-    WHEN "k"."reject_code" = 3
+    WHEN COALESCE("r"."check_code", "k"."reject_code") = 3
     THEN 'Qualification rule ''apparel — lapsed <= 365d'' not met: requires customer.daysSinceLastPurchase <= 365'
-    WHEN "k"."reject_code" = 4
+    WHEN COALESCE("r"."check_code", "k"."reject_code") = 4
     THEN 'Qualification rule ''apparel — lapsed >= 90d'' not met: requires customer.daysSinceLastPurchase >= 90'
-    WHEN "k"."reject_code" = 5
+    WHEN COALESCE("r"."check_code", "k"."reject_code") = 5
     THEN 'Qualification rule ''apparel — lifetime revenue >= 50'' not met: requires customer.lifetimeRevenue >= 50'
-    WHEN "k"."reject_code" = 6
+    WHEN COALESCE("r"."check_code", "k"."reject_code") = 6
     THEN 'Qualification rule ''apparel — matches prior category'' not met: requires customer.primaryCategory = ''apparel'''
-    WHEN "k"."reject_code" = 7
+    WHEN COALESCE("r"."check_code", "k"."reject_code") = 7
     THEN 'Qualification rule ''electronics — 3+ lifetime purchases'' not met: requires customer.lifetimePurchases >= 3'
-    WHEN "k"."reject_code" = 8
+    WHEN COALESCE("r"."check_code", "k"."reject_code") = 8
     THEN 'Qualification rule ''electronics — lapsed <= 365d'' not met: requires customer.daysSinceLastPurchase <= 365'
-    WHEN "k"."reject_code" = 9
+    WHEN COALESCE("r"."check_code", "k"."reject_code") = 9
     THEN 'Qualification rule ''electronics — lapsed >= 90d'' not met: requires customer.daysSinceLastPurchase >= 90'
-    WHEN "k"."reject_code" = 10
+    WHEN COALESCE("r"."check_code", "k"."reject_code") = 10
     THEN 'Qualification rule ''electronics — lifetime revenue >= 50'' not met: requires customer.lifetimeRevenue >= 50'
-    WHEN "k"."reject_code" = 11
+    WHEN COALESCE("r"."check_code", "k"."reject_code") = 11
     THEN 'Qualification rule ''electronics — matches prior category'' not met: requires customer.primaryCategory = ''electronics'''
-    WHEN "k"."reject_code" = 12
+    WHEN COALESCE("r"."check_code", "k"."reject_code") = 12
     THEN 'Qualification rule ''home — 3+ lifetime purchases'' not met: requires customer.lifetimePurchases >= 3'
-    WHEN "k"."reject_code" = 13
+    WHEN COALESCE("r"."check_code", "k"."reject_code") = 13
     THEN 'Qualification rule ''home — lapsed <= 365d'' not met: requires customer.daysSinceLastPurchase <= 365'
-    WHEN "k"."reject_code" = 14
+    WHEN COALESCE("r"."check_code", "k"."reject_code") = 14
     THEN 'Qualification rule ''home — lapsed >= 90d'' not met: requires customer.daysSinceLastPurchase >= 90'
-    WHEN "k"."reject_code" = 15
+    WHEN COALESCE("r"."check_code", "k"."reject_code") = 15
     THEN 'Qualification rule ''home — lifetime revenue >= 50'' not met: requires customer.lifetimeRevenue >= 50'
-    WHEN "k"."reject_code" = 16
+    WHEN COALESCE("r"."check_code", "k"."reject_code") = 16
     THEN 'Qualification rule ''home — matches prior category'' not met: requires customer.primaryCategory = ''home'''
-    WHEN "k"."reject_code" = 17
+    WHEN COALESCE("r"."check_code", "k"."reject_code") = 17
     THEN 'Time window: current hour ' || COALESCE(
-      CAST(CAST(EXTRACT(HOUR FROM "k"."as_of" AT TIME ZONE 'UTC' AT TIME ZONE 'America/New_York') AS INT) AS VARCHAR),
+      CAST(CAST(EXTRACT(HOUR FROM "r"."as_of" AT TIME ZONE 'UTC' AT TIME ZONE 'America/New_York') AS INT) AS VARCHAR),
       'unknown'
     ) || ' outside allowed range 8-21'
-    WHEN "k"."reject_code" = 18
-    THEN 'Customer total cap ''Winback 3-touch monthly cap'': ' || CAST(COALESCE("k"."agg__0", 0) AS VARCHAR) || ' of 3 contacts used this month'
-    WHEN "k"."reject_code" = 1001
-    THEN 'Customer total cap ''Winback 3-touch monthly cap'': ' || CAST(COALESCE("k"."agg__0", 0) AS VARCHAR) || ' of 3 contacts used this month; better-ranked offers of this run take the rest'
+    WHEN COALESCE("r"."check_code", "k"."reject_code") = 18
+    THEN 'Customer total cap ''Winback 3-touch monthly cap'': ' || CAST(COALESCE("r"."agg__0", 0) AS VARCHAR) || ' of 3 contacts used this month'
+    WHEN COALESCE("r"."check_code", "k"."reject_code") = 1001
+    THEN 'Customer total cap ''Winback 3-touch monthly cap'': ' || CAST(COALESCE("r"."agg__0", 0) AS VARCHAR) || ' of 3 contacts used this month; better-ranked offers of this run take the rest'
   END AS "reason"
-FROM {{ ref('kaireon_winback__candidates') }} AS "k"
+FROM (
+  WITH "pairs" AS (
+    SELECT
+      "c".*,
+      "o".*,
+      "p"."as_of",
+      COALESCE(CAST("m"."p_with_offer" AS DOUBLE PRECISION), CAST(0.5 AS DOUBLE PRECISION)) AS "propensity",
+      COALESCE(CAST("m"."uplift" AS DOUBLE PRECISION), CAST(0.0 AS DOUBLE PRECISION)) AS "uplift"
+    FROM {{ ref('kaireon_winback__customers') }} AS "c"
+    CROSS JOIN (
+      SELECT
+        "o".*,
+        "ch"."channel"
+      FROM (
+        SELECT
+          *
+        FROM {{ ref('kaireon_offers') }}
+        WHERE
+          "offer_status" IN ('active')
+      ) AS "o"
+      CROSS JOIN (
+        SELECT
+          CAST("v"."channel" AS VARCHAR) AS "channel"
+        FROM (VALUES
+          ('email')) AS "v"("channel")
+      ) AS "ch"
+    ) AS "o"
+    CROSS JOIN {{ ref('kaireon_run_params') }} AS "p"
+    LEFT JOIN {{ ref('kaireon_uplift__winback_uplift') }} AS "m"
+      ON CAST("m"."customer_id" AS VARCHAR) = "c"."customer_id"
+  )
+  SELECT
+    *,
+    CASE
+      WHEN "channel" = 'email' AND NOT COALESCE("cust__consentEmail", FALSE)
+      THEN 1
+      WHEN "offer_id" = 'winback_apparel'
+      AND NOT CASE
+        WHEN "cust__lifetimePurchases" IS NULL
+        THEN FALSE
+        ELSE "cust__lifetimePurchases" >= 3
+      END
+      THEN 2
+      WHEN "offer_id" = 'winback_apparel'
+      AND NOT CASE
+        WHEN "cust__daysSinceLastPurchase" IS NULL
+        THEN FALSE
+        ELSE "cust__daysSinceLastPurchase" <= 365
+      END
+      THEN 3
+      WHEN "offer_id" = 'winback_apparel'
+      AND NOT CASE
+        WHEN "cust__daysSinceLastPurchase" IS NULL
+        THEN FALSE
+        ELSE "cust__daysSinceLastPurchase" >= 90
+      END
+      THEN 4
+      WHEN "offer_id" = 'winback_apparel'
+      AND NOT CASE
+        WHEN "cust__lifetimeRevenue" IS NULL
+        THEN FALSE
+        ELSE "cust__lifetimeRevenue" >= 50
+      END
+      THEN 5
+      WHEN "offer_id" = 'winback_apparel'
+      AND NOT CASE
+        WHEN "cust__primaryCategory" IS NULL
+        THEN FALSE
+        ELSE "cust__primaryCategory" = 'apparel'
+      END
+      THEN 6
+      WHEN "offer_id" = 'winback_electronics'
+      AND NOT CASE
+        WHEN "cust__lifetimePurchases" IS NULL
+        THEN FALSE
+        ELSE "cust__lifetimePurchases" >= 3
+      END
+      THEN 7
+      WHEN "offer_id" = 'winback_electronics'
+      AND NOT CASE
+        WHEN "cust__daysSinceLastPurchase" IS NULL
+        THEN FALSE
+        ELSE "cust__daysSinceLastPurchase" <= 365
+      END
+      THEN 8
+      WHEN "offer_id" = 'winback_electronics'
+      AND NOT CASE
+        WHEN "cust__daysSinceLastPurchase" IS NULL
+        THEN FALSE
+        ELSE "cust__daysSinceLastPurchase" >= 90
+      END
+      THEN 9
+      WHEN "offer_id" = 'winback_electronics'
+      AND NOT CASE
+        WHEN "cust__lifetimeRevenue" IS NULL
+        THEN FALSE
+        ELSE "cust__lifetimeRevenue" >= 50
+      END
+      THEN 10
+      WHEN "offer_id" = 'winback_electronics'
+      AND NOT CASE
+        WHEN "cust__primaryCategory" IS NULL
+        THEN FALSE
+        ELSE "cust__primaryCategory" = 'electronics'
+      END
+      THEN 11
+      WHEN "offer_id" = 'winback_home'
+      AND NOT CASE
+        WHEN "cust__lifetimePurchases" IS NULL
+        THEN FALSE
+        ELSE "cust__lifetimePurchases" >= 3
+      END
+      THEN 12
+      WHEN "offer_id" = 'winback_home'
+      AND NOT CASE
+        WHEN "cust__daysSinceLastPurchase" IS NULL
+        THEN FALSE
+        ELSE "cust__daysSinceLastPurchase" <= 365
+      END
+      THEN 13
+      WHEN "offer_id" = 'winback_home'
+      AND NOT CASE
+        WHEN "cust__daysSinceLastPurchase" IS NULL
+        THEN FALSE
+        ELSE "cust__daysSinceLastPurchase" >= 90
+      END
+      THEN 14
+      WHEN "offer_id" = 'winback_home'
+      AND NOT CASE
+        WHEN "cust__lifetimeRevenue" IS NULL
+        THEN FALSE
+        ELSE "cust__lifetimeRevenue" >= 50
+      END
+      THEN 15
+      WHEN "offer_id" = 'winback_home'
+      AND NOT CASE
+        WHEN "cust__primaryCategory" IS NULL
+        THEN FALSE
+        ELSE "cust__primaryCategory" = 'home'
+      END
+      THEN 16
+      WHEN TRUE
+      AND NOT FALSE
+      AND NOT COALESCE(
+        CAST(EXTRACT(HOUR FROM "as_of" AT TIME ZONE 'UTC' AT TIME ZONE 'America/New_York') AS INT) >= 8
+        AND CAST(EXTRACT(HOUR FROM "as_of" AT TIME ZONE 'UTC' AT TIME ZONE 'America/New_York') AS INT) < 21,
+        FALSE
+      )
+      THEN 17
+      WHEN TRUE AND NOT FALSE AND COALESCE("agg__0", 0) >= 3
+      THEN 18
+    END AS "check_code"
+  FROM "pairs"
+) AS "r"
+LEFT JOIN {{ ref('kaireon_winback__candidates') }} AS "k"
+  ON "k"."customer_id" = "r"."customer_id"
+  AND "k"."offer_id" = "r"."offer_id"
+  AND "k"."channel" = "r"."channel"
 CROSS JOIN {{ ref('kaireon_run_params') }} AS "p"
 WHERE
-  NOT "k"."reject_code" IS NULL
+  NOT COALESCE("r"."check_code", "k"."reject_code") IS NULL

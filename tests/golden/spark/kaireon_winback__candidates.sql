@@ -3,151 +3,180 @@ WITH `pairs` AS (
   SELECT
     `c`.*,
     `o`.*,
-    `ch`.`channel`,
     `p`.`as_of`,
     COALESCE(CAST(`m`.`p_with_offer` AS DOUBLE), CAST(0.5 AS DOUBLE)) AS `propensity`,
     COALESCE(CAST(`m`.`uplift` AS DOUBLE), CAST(0.0 AS DOUBLE)) AS `uplift`
   FROM {{ ref('kaireon_winback__customers') }} AS `c`
   CROSS JOIN (
     SELECT
-      *
-    FROM {{ ref('kaireon_offers') }}
-    WHERE
-      `offer_status` IN ('active')
+      `o`.*,
+      `ch`.`channel`
+    FROM (
+      SELECT
+        *
+      FROM {{ ref('kaireon_offers') }}
+      WHERE
+        `offer_status` IN ('active')
+    ) AS `o`
+    CROSS JOIN (
+      SELECT
+        CAST(`v`.`channel` AS STRING) AS `channel`
+      FROM VALUES
+        ('email') AS `v`(`channel`)
+    ) AS `ch`
   ) AS `o`
-  CROSS JOIN (
-    SELECT
-      CAST(`v`.`channel` AS STRING) AS `channel`
-    FROM VALUES
-      ('email') AS `v`(`channel`)
-  ) AS `ch`
   CROSS JOIN {{ ref('kaireon_run_params') }} AS `p`
   LEFT JOIN {{ ref('kaireon_uplift__winback_uplift') }} AS `m`
     ON CAST(`m`.`customer_id` AS STRING) = `c`.`customer_id`
-), `checked` AS (
+  WHERE
+    `c`.`narrowing_code` IS NULL
+), `qualified` AS (
   SELECT
-    *,
-    CASE
-      WHEN `channel` = 'email' AND NOT COALESCE(`cust__consentEmail`, FALSE)
-      THEN 1
-      WHEN `offer_id` = 'winback_apparel'
+    *
+  FROM `pairs`
+  WHERE
+    NOT COALESCE(`channel` = 'email' AND NOT COALESCE(`cust__consentEmail`, FALSE), FALSE)
+    AND NOT COALESCE(
+      `offer_id` = 'winback_apparel'
       AND NOT CASE
         WHEN `cust__lifetimePurchases` IS NULL
         THEN FALSE
         ELSE `cust__lifetimePurchases` >= 3
-      END
-      THEN 2
-      WHEN `offer_id` = 'winback_apparel'
+      END,
+      FALSE
+    )
+    AND NOT COALESCE(
+      `offer_id` = 'winback_apparel'
       AND NOT CASE
         WHEN `cust__daysSinceLastPurchase` IS NULL
         THEN FALSE
         ELSE `cust__daysSinceLastPurchase` <= 365
-      END
-      THEN 3
-      WHEN `offer_id` = 'winback_apparel'
+      END,
+      FALSE
+    )
+    AND NOT COALESCE(
+      `offer_id` = 'winback_apparel'
       AND NOT CASE
         WHEN `cust__daysSinceLastPurchase` IS NULL
         THEN FALSE
         ELSE `cust__daysSinceLastPurchase` >= 90
-      END
-      THEN 4
-      WHEN `offer_id` = 'winback_apparel'
+      END,
+      FALSE
+    )
+    AND NOT COALESCE(
+      `offer_id` = 'winback_apparel'
       AND NOT CASE
         WHEN `cust__lifetimeRevenue` IS NULL
         THEN FALSE
         ELSE `cust__lifetimeRevenue` >= 50
-      END
-      THEN 5
-      WHEN `offer_id` = 'winback_apparel'
+      END,
+      FALSE
+    )
+    AND NOT COALESCE(
+      `offer_id` = 'winback_apparel'
       AND NOT CASE
         WHEN `cust__primaryCategory` IS NULL
         THEN FALSE
         ELSE `cust__primaryCategory` = 'apparel'
-      END
-      THEN 6
-      WHEN `offer_id` = 'winback_electronics'
+      END,
+      FALSE
+    )
+    AND NOT COALESCE(
+      `offer_id` = 'winback_electronics'
       AND NOT CASE
         WHEN `cust__lifetimePurchases` IS NULL
         THEN FALSE
         ELSE `cust__lifetimePurchases` >= 3
-      END
-      THEN 7
-      WHEN `offer_id` = 'winback_electronics'
+      END,
+      FALSE
+    )
+    AND NOT COALESCE(
+      `offer_id` = 'winback_electronics'
       AND NOT CASE
         WHEN `cust__daysSinceLastPurchase` IS NULL
         THEN FALSE
         ELSE `cust__daysSinceLastPurchase` <= 365
-      END
-      THEN 8
-      WHEN `offer_id` = 'winback_electronics'
+      END,
+      FALSE
+    )
+    AND NOT COALESCE(
+      `offer_id` = 'winback_electronics'
       AND NOT CASE
         WHEN `cust__daysSinceLastPurchase` IS NULL
         THEN FALSE
         ELSE `cust__daysSinceLastPurchase` >= 90
-      END
-      THEN 9
-      WHEN `offer_id` = 'winback_electronics'
+      END,
+      FALSE
+    )
+    AND NOT COALESCE(
+      `offer_id` = 'winback_electronics'
       AND NOT CASE
         WHEN `cust__lifetimeRevenue` IS NULL
         THEN FALSE
         ELSE `cust__lifetimeRevenue` >= 50
-      END
-      THEN 10
-      WHEN `offer_id` = 'winback_electronics'
+      END,
+      FALSE
+    )
+    AND NOT COALESCE(
+      `offer_id` = 'winback_electronics'
       AND NOT CASE
         WHEN `cust__primaryCategory` IS NULL
         THEN FALSE
         ELSE `cust__primaryCategory` = 'electronics'
-      END
-      THEN 11
-      WHEN `offer_id` = 'winback_home'
+      END,
+      FALSE
+    )
+    AND NOT COALESCE(
+      `offer_id` = 'winback_home'
       AND NOT CASE
         WHEN `cust__lifetimePurchases` IS NULL
         THEN FALSE
         ELSE `cust__lifetimePurchases` >= 3
-      END
-      THEN 12
-      WHEN `offer_id` = 'winback_home'
+      END,
+      FALSE
+    )
+    AND NOT COALESCE(
+      `offer_id` = 'winback_home'
       AND NOT CASE
         WHEN `cust__daysSinceLastPurchase` IS NULL
         THEN FALSE
         ELSE `cust__daysSinceLastPurchase` <= 365
-      END
-      THEN 13
-      WHEN `offer_id` = 'winback_home'
+      END,
+      FALSE
+    )
+    AND NOT COALESCE(
+      `offer_id` = 'winback_home'
       AND NOT CASE
         WHEN `cust__daysSinceLastPurchase` IS NULL
         THEN FALSE
         ELSE `cust__daysSinceLastPurchase` >= 90
-      END
-      THEN 14
-      WHEN `offer_id` = 'winback_home'
+      END,
+      FALSE
+    )
+    AND NOT COALESCE(
+      `offer_id` = 'winback_home'
       AND NOT CASE
         WHEN `cust__lifetimeRevenue` IS NULL
         THEN FALSE
         ELSE `cust__lifetimeRevenue` >= 50
-      END
-      THEN 15
-      WHEN `offer_id` = 'winback_home'
+      END,
+      FALSE
+    )
+    AND NOT COALESCE(
+      `offer_id` = 'winback_home'
       AND NOT CASE
         WHEN `cust__primaryCategory` IS NULL
         THEN FALSE
         ELSE `cust__primaryCategory` = 'home'
-      END
-      THEN 16
-      WHEN TRUE
-      AND NOT FALSE
-      AND NOT COALESCE(
-        CAST(EXTRACT(HOUR FROM FROM_UTC_TIMESTAMP(`as_of`, 'America/New_York')) AS INT) >= 8
-        AND CAST(EXTRACT(HOUR FROM FROM_UTC_TIMESTAMP(`as_of`, 'America/New_York')) AS INT) < 21,
-        FALSE
-      )
-      THEN 17
-      WHEN TRUE AND NOT FALSE AND COALESCE(`agg__0`, 0) >= 3
-      THEN 18
-    END AS `check_code`,
+      END,
+      FALSE
+    )
+), `checked` AS (
+  SELECT
+    *,
+    CASE WHEN `policy_code` = 17 THEN 17 WHEN `policy_code` = 18 THEN 18 END AS `check_code`,
     CAST(1.0 AS DOUBLE) AS `relevance`
-  FROM `pairs`
+  FROM `qualified`
 ), `scored` AS (
   SELECT
     *,
@@ -205,7 +234,24 @@ WITH `pairs` AS (
   FROM `quota_1`
 )
 SELECT
-  *,
+  `customer_id`,
+  `offer_id`,
+  `channel`,
+  `experiment_group`,
+  `bucket`,
+  `offer_name`,
+  `category_name`,
+  `priority`,
+  `propensity`,
+  `uplift`,
+  `relevance`,
+  `score`,
+  `check_code`,
+  `quota_1_rank`,
+  `quota_1_left`,
+  `reject_code`,
+  `cust__lifetimePurchases`,
+  `cust__lifetimeRevenue`,
   CASE
     WHEN `reject_code` IS NULL
     THEN ROW_NUMBER() OVER (
