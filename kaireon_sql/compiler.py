@@ -104,8 +104,8 @@ def _flow_models(ctx: FlowContext) -> list[Model]:
               "history aggregates its rules read.",
               _not_null("customer_id", "bucket", "experiment_group"), [_unique("customer_id")]),
         Model(ctx.model("candidates"), candidates,
-              f"Flow '{key}': every customer x offer x channel candidate with its fate: reject_code (NULL = "
-              "survived), score and rank.",
+              f"Flow '{key}': the candidates past every narrowing check (of customers no customer-level "
+              "contact policy blocks), with their fate: reject_code (NULL = survived), score and rank.",
               _not_null("customer_id", "offer_id", "channel"), [_unique("customer_id", "offer_id", "channel")]),
         Model(ctx.model("decisions"), decided,
               f"Flow '{key}': decisions to deliver.", decisions_cols, decision_tests),
@@ -118,7 +118,7 @@ def _flow_models(ctx: FlowContext) -> list[Model]:
         Model(ctx.model("rejections"), outputs.rejections(ctx, features, plan),
               f"Flow '{key}': one row per dropped candidate naming the first rule or policy that dropped it.",
               rejection_cols),
-        Model(ctx.model("funnel"), outputs.funnel(ctx, plan),
+        Model(ctx.model("funnel"), outputs.funnel(ctx, features, plan),
               f"Flow '{key}': candidate counts per stage.",
               _not_null("run_id", "customers", "total_candidates"), [_unique("run_id", "decision_flow_key")]),
     ]

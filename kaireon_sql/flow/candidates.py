@@ -294,27 +294,54 @@ def _candidate_columns(ctx: FlowContext, plan: CandidatePlan) -> list[str]:
     return keep
 
 
-def candidates_model(ctx: FlowContext, features: Features, plan: CandidatePlan) -> exp.Select:
-    """The flow's eligible candidates (S6): pairs that pass every narrowing check, never the cross product.
+def eligible_pairs(ctx: FlowContext, features: Features, plan: CandidatePlan, customers: exp.Expression) -> exp.Select:
+    """Pairs past every narrowing check, for the customers `customers` selects (a customers-model condition).
 
-    Customers dropped by a customer-level narrowing check (decided once, in the customers model)
-    are not expanded; offers are joined on the flow's customer.X = offer.Y conditions. Contact
-    policies, scoring, within-run quotas and the rank run on what is left.
+    Customers are joined to the inventory's offer channels on the flow's customer.X = offer.Y
+    conditions; the remaining pair-level narrowing checks filter what the join gives.
+    """
+    levels = check_levels(ctx, features, plan)
+    pairs = _pairs(ctx, features, _join_keys(ctx, features, plan)).where(customers)
+    query = exp.select("*").from_(exp.paren(pairs).as_("pairs"))
+    if levels.pair_narrowing:
+        # a check blocks where its condition is TRUE (as in a CASE WHEN): NULL lets the pair through
+        query = query.where(exp.and_(*[exp.not_(never_null(c.blocks)) for _, c in levels.pair_narrowing]))
+    return query
+
+
+def customer_passes(*codes: str, blocked: str | None = None) -> exp.Expression:
+    """Customers-model condition: none of `codes` set (and `blocked` set, when given)."""
+    parts = [exp.Is(this=col(c, "c"), expression=exp.null()) for c in codes]
+    if blocked is not None:
+        parts.append(exp.not_(exp.Is(this=col(blocked, "c"), expression=exp.null())))
+    return exp.and_(*parts)
+
+
+def _single_row_partition(ctx: FlowContext, quota: Quota) -> bool:
+    """True when a quota's partition holds at most one candidate: per customer and offer, one channel each."""
+    names = {p.name for p in quota.partition if isinstance(p, exp.Column)}
+    if not {"customer_id", "offer_id"} <= names:
+        return False
+    if ctx.channels is None or len(ctx.channels) == 1:
+        return True
+    rows = _offer_channel_rows(ctx)
+    return rows is not None and len({r[0] for r in rows}) == len(rows)
+
+
+def candidates_model(ctx: FlowContext, features: Features, plan: CandidatePlan) -> exp.Select:
+    """The flow's eligible candidates (S6): never the customers x offers cross product.
+
+    Rows: the pairs past every narrowing check of customers no customer-level check blocks (those
+    checks run once per customer, in the customers model; the funnel counts the pairs of customers
+    a customer-level policy blocks, and the rejections model records them). Pair-level contact
+    policies, scoring, within-run quotas and the rank run on these rows.
     """
     levels = check_levels(ctx, features, plan)
     score = score_expression(ctx)
     order = delivery_order(ctx)
-    pairs = _pairs(ctx, features, _join_keys(ctx, features, plan)).where(
-        exp.Is(this=col("narrowing_code", "c"), expression=exp.null()))
-    qualified = exp.select("*").from_("pairs")
-    if levels.pair_narrowing:
-        # a check blocks where its condition is TRUE (as in a CASE WHEN): NULL lets the pair through
-        qualified = qualified.where(exp.and_(*[exp.not_(never_null(c.blocks)) for _, c in levels.pair_narrowing]))
-    policy = sorted([(i, exp.EQ(this=col("policy_code"), expression=lit(i))) for i, _ in levels.customer_policy]
-                    + [(i, c.blocks) for i, c in levels.pair_policy], key=lambda t: t[0])
+    policy = [(i, c.blocks) for i, c in levels.pair_policy]
     ctes: list[tuple[str, exp.Select]] = [
-        ("pairs", pairs),
-        ("qualified", qualified),
+        ("qualified", eligible_pairs(ctx, features, plan, customer_passes("narrowing_code", "policy_code"))),
         ("checked", exp.select("*", exp.alias_(first_failing(policy), "check_code", quoted=True),
                                exp.alias_(plan.relevance, "relevance", quoted=True)).from_("qualified")),
         ("scored", exp.select("*", exp.alias_(score, "score", quoted=True)).from_("checked")),
@@ -324,8 +351,11 @@ def candidates_model(ctx: FlowContext, features: Features, plan: CandidatePlan) 
     trimmed: list[tuple[int, exp.Expression]] = []
     for i, quota in enumerate(plan.quotas, start=1):
         counted = exp.and_(alive, quota.applies)
-        flag = exp.case().when(counted, lit(1)).else_(lit(0))
-        rank = exp.case().when(counted, _row_number([*quota.partition, flag], quota.order or order))
+        if _single_row_partition(ctx, quota):
+            rank = exp.case().when(counted, lit(1))  # a partition of one: no window needed
+        else:
+            flag = exp.case().when(counted, lit(1)).else_(lit(0))
+            rank = exp.case().when(counted, _row_number([*quota.partition, flag], quota.order or order))
         name = f"quota_{i}"
         ctes.append((name, exp.select("*", exp.alias_(rank, f"quota_{i}_rank", quoted=True),
                                       exp.alias_(quota.remaining, f"quota_{i}_left", quoted=True)).from_(previous)))

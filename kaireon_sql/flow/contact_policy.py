@@ -180,7 +180,9 @@ def _customer_total_cap(pc: PolicyContext, cfg: CustomerTotalCap):
 
 
 def _cooldown(pc: PolicyContext, cfg: Cooldown):
-    last = pc.features.last(exp.and_(impression(), *[c for c in [pc.history_scope()] if c is not None]),
+    # only contacts inside the cooldown can block: the aggregate reads hours of history, not all of it
+    window = exp.GT(this=history("occurred_at"), expression=minus_seconds(col("as_of", "p"), cfg.cooldown_hours * 3600))
+    last = pc.features.last(exp.and_(impression(), window, *[c for c in [pc.history_scope()] if c is not None]),
                             "customer_offer" if cfg.per_offer else "customer")
     running = exp.func("COALESCE", exp.GT(this=last, expression=minus_seconds(col("as_of"), cfg.cooldown_hours * 3600)),
                        exp.false())

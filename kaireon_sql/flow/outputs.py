@@ -4,7 +4,7 @@ from __future__ import annotations
 from sqlglot import exp
 
 from ..dialect import md5_bucket, relation
-from .candidates import CandidatePlan, all_pairs, offer_channels, qualify_columns
+from .candidates import CandidatePlan, all_pairs, customer_passes, eligible_pairs, offer_channels, qualify_columns
 from .checks import concat
 from .context import FlowContext, col, lit
 from .customers import RUN_PARAMS
@@ -119,9 +119,10 @@ def rejections(ctx: FlowContext, features: Features, plan: CandidatePlan) -> exp
     )
 
 
-def funnel(ctx: FlowContext, plan: CandidatePlan) -> exp.Select:
-    """Counts per stage. Every candidate pair is considered (customers x offer channels), the
-    candidates model holds those past the narrowing checks (consent, qualification, filters)."""
+def funnel(ctx: FlowContext, features: Features, plan: CandidatePlan) -> exp.Select:
+    """Counts per stage. total_candidates: customers x the offer channels they could get;
+    after_qualification: pairs past every narrowing check (consent, qualification, filters), the
+    candidates model's rows plus the pairs of customers a customer-level contact policy blocks."""
     def count_if(condition: exp.Expression) -> exp.Expression:
         return exp.Sum(this=exp.case().when(condition, lit(1)).else_(lit(0)))
 
@@ -141,6 +142,8 @@ def funnel(ctx: FlowContext, plan: CandidatePlan) -> exp.Select:
     ).from_(relation(ctx.model("customers")).as_("c"))
     offers = exp.select(exp.alias_(exp.Count(this=exp.Star()), "offer_channels", quoted=True)).from_(
         exp.paren(offer_channels(ctx)).as_("o"))
+    blocked = exp.select(exp.alias_(exp.Count(this=exp.Star()), "pairs", quoted=True)).from_(
+        exp.paren(eligible_pairs(ctx, features, plan, customer_passes("narrowing_code", blocked="policy_code"))).as_("b"))
     as_int = lambda name, t: exp.cast(exp.func("COALESCE", col(name, t), lit(0)), "BIGINT")
     named = lambda name, t: exp.alias_(as_int(name, t), name, quoted=True)
     total = exp.Mul(this=as_int("customers", "cu"), expression=as_int("offer_channels", "oc"))
@@ -148,10 +151,13 @@ def funnel(ctx: FlowContext, plan: CandidatePlan) -> exp.Select:
         exp.select(*_provenance(ctx), exp.alias_(lit(ctx.flow.version), "decision_flow_version", quoted=True),
                    named("customers", "cu"), named("holdout_customers", "cu"),
                    exp.alias_(total, "total_candidates", quoted=True),
-                   named("after_qualification", "ca"), named("after_contact_policy", "ca"),
+                   exp.alias_(exp.Add(this=as_int("after_qualification", "ca"), expression=as_int("pairs", "bp")),
+                              "after_qualification", quoted=True),
+                   named("after_contact_policy", "ca"),
                    named("decided", "ca"), named("withheld", "ca"))
         .from_(relation(RUN_PARAMS).as_("p"))
         .join(exp.paren(customers).as_("cu"), join_type="cross")
         .join(exp.paren(offers).as_("oc"), join_type="cross")
         .join(exp.paren(candidates).as_("ca"), join_type="cross")
+        .join(exp.paren(blocked).as_("bp"), join_type="cross")
     )

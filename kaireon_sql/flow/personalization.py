@@ -61,6 +61,13 @@ class _CategoryFields:
 
 def personalization(ctx: FlowContext) -> exp.Expression:
     """JSON object text: computed fields of the offer's category, compute extras, then properties."""
+    cached = ctx.__dict__.get("_personalization")
+    if cached is None:
+        cached = ctx.__dict__["_personalization"] = _personalization(ctx)
+    return cached.copy()
+
+
+def _personalization(ctx: FlowContext) -> exp.Expression:
     computes = ctx.nodes_of(ComputeConfig)
     if len(computes) > 1:
         raise ConfigError(ctx.node_location(computes[1].id), "a flow takes at most one 'compute' node")
@@ -104,15 +111,22 @@ def personalization(ctx: FlowContext) -> exp.Expression:
     # an extra reading a category field by bare name is valid when every offer has that category.
     uncategorised = any(not owners for owners, _ in groups) or not groups
     default = json_object(pairs_for([]), ctx.engine) if uncategorised else json_object([], ctx.engine)
-    case = exp.case()
-    branches = 0
+    # Categories whose fields compile to the same SQL share one branch (ten categories declaring the
+    # same computed field are one formula, not ten).
+    branches: dict[str, tuple[exp.Expression, list[str]]] = {}
     for owners, offer_ids in groups:
         if not owners:
             continue
-        case = case.when(exp.In(this=col("offer_id"), expressions=[lit(i) for i in offer_ids]),
-                         json_object(pairs_for(owners), ctx.engine))
-        branches += 1
-    return case.else_(default) if branches else default
+        value = json_object(pairs_for(owners), ctx.engine)
+        branches.setdefault(value.sql(), (value, []))[1].extend(offer_ids)
+    if not branches:
+        return default
+    case = exp.case()
+    for value, offer_ids in branches.values():
+        if value.sql() == default.sql():
+            continue  # the ELSE gives the same
+        case = case.when(exp.In(this=col("offer_id"), expressions=[lit(i) for i in offer_ids]), value)
+    return case.else_(default) if case.args.get("ifs") else default
 
 
 def _kind_of(value) -> str:

@@ -7,6 +7,7 @@ score node names the model reads P = p_with_offer and U = uplift from it (S5 sco
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 from pathlib import Path
 
 from sqlglot import exp
@@ -15,8 +16,9 @@ from ..config.models import AlgorithmModel
 from ..config.project import Project
 from ..dialect import Engine
 from ..errors import ConfigError
-from ..uplift.model import UpliftModel
-from ..uplift.scoring import model_sql
+
+if TYPE_CHECKING:
+    from ..uplift.model import UpliftModel
 
 PREFIX = "kaireon_uplift__"
 
@@ -26,6 +28,8 @@ def scores_model_name(model: AlgorithmModel) -> str:
 
 
 def load(project: Project, model: AlgorithmModel) -> UpliftModel:
+    from ..uplift.model import UpliftModel  # numpy/scipy load only for projects with uplift models
+
     path = Path(model.model_file)
     path = path if path.is_absolute() else project.root / path
     if not path.is_file():
@@ -44,6 +48,8 @@ def scores_model(project: Project, model: AlgorithmModel, eng: Engine) -> exp.Se
     source = model.features_relation or project.schemas[0].relation_name
     fitted = load(project, model)
     try:
+        from ..uplift.scoring import model_sql
+
         select = model_sql(fitted, eng, source, keep=(model.key_column,))
     except Exception as exc:
         raise ConfigError(model.location.at("modelFile"), f"cannot compile uplift model: {exc}") from None

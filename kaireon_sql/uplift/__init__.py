@@ -5,12 +5,27 @@
     select = model_sql(model, engine("duckdb"), "customer_features", keep=("customer_id",))
     report = evaluate(y, model.uplift(table), t)
 """
-from .dataset import MIN_PER_ARM, Table, UpliftDataError, UpliftDataWarning, load_table, table_from_arrays
-from .learners import LEARNERS, fit_arrays, fit_uplift
-from .metrics import evaluate, qini_auc_score, qini_curve, uplift_at_k, uplift_auc_score
-from .model import UpliftModel
-from .scoring import OUTPUT_COLUMNS, check_columns, model_sql, required_columns
-from .segments import Thresholds
+from importlib import import_module
+
+# Exports load on first use: the CLI registers `kaireon uplift` without paying for scipy on every
+# `kaireon compile` (about 2 s of imports).
+_EXPORTS = {
+    "MIN_PER_ARM": "dataset", "Table": "dataset", "UpliftDataError": "dataset", "UpliftDataWarning": "dataset",
+    "load_table": "dataset", "table_from_arrays": "dataset",
+    "LEARNERS": "learners", "fit_arrays": "learners", "fit_uplift": "learners",
+    "evaluate": "metrics", "qini_auc_score": "metrics", "qini_curve": "metrics", "uplift_at_k": "metrics",
+    "uplift_auc_score": "metrics",
+    "UpliftModel": "model",
+    "OUTPUT_COLUMNS": "scoring", "check_columns": "scoring", "model_sql": "scoring", "required_columns": "scoring",
+    "Thresholds": "segments",
+}
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(import_module(f".{_EXPORTS[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "LEARNERS", "MIN_PER_ARM", "OUTPUT_COLUMNS", "Table", "Thresholds", "UpliftDataError", "UpliftDataWarning",

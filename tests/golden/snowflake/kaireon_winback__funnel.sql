@@ -7,7 +7,7 @@ SELECT
   CAST(COALESCE("cu"."customers", 0) AS BIGINT) AS "customers",
   CAST(COALESCE("cu"."holdout_customers", 0) AS BIGINT) AS "holdout_customers",
   CAST(COALESCE("cu"."customers", 0) AS BIGINT) * CAST(COALESCE("oc"."offer_channels", 0) AS BIGINT) AS "total_candidates",
-  CAST(COALESCE("ca"."after_qualification", 0) AS BIGINT) AS "after_qualification",
+  CAST(COALESCE("ca"."after_qualification", 0) AS BIGINT) + CAST(COALESCE("bp"."pairs", 0) AS BIGINT) AS "after_qualification",
   CAST(COALESCE("ca"."after_contact_policy", 0) AS BIGINT) AS "after_contact_policy",
   CAST(COALESCE("ca"."decided", 0) AS BIGINT) AS "decided",
   CAST(COALESCE("ca"."withheld", 0) AS BIGINT) AS "withheld"
@@ -59,3 +59,180 @@ CROSS JOIN (
     ) AS "withheld"
   FROM {{ ref('kaireon_winback__candidates') }} AS "k"
 ) AS "ca"
+CROSS JOIN (
+  SELECT
+    COUNT(*) AS "pairs"
+  FROM (
+    SELECT
+      *
+    FROM (
+      SELECT
+        "c".*,
+        "o".*,
+        "p"."as_of",
+        COALESCE(CAST("m"."p_with_offer" AS DOUBLE), CAST(0.5 AS DOUBLE)) AS "propensity",
+        COALESCE(CAST("m"."uplift" AS DOUBLE), CAST(0.0 AS DOUBLE)) AS "uplift"
+      FROM {{ ref('kaireon_winback__customers') }} AS "c"
+      CROSS JOIN (
+        SELECT
+          "o".*,
+          "ch"."channel"
+        FROM (
+          SELECT
+            *
+          FROM {{ ref('kaireon_offers') }}
+          WHERE
+            "offer_status" IN ('active')
+        ) AS "o"
+        CROSS JOIN (
+          SELECT
+            CAST("v"."channel" AS VARCHAR) AS "channel"
+          FROM (VALUES
+            ('email')) AS "v"("channel")
+        ) AS "ch"
+      ) AS "o"
+      CROSS JOIN {{ ref('kaireon_run_params') }} AS "p"
+      LEFT JOIN {{ ref('kaireon_uplift__winback_uplift') }} AS "m"
+        ON CAST("m"."customer_id" AS VARCHAR) = "c"."customer_id"
+      WHERE
+        "c"."narrowing_code" IS NULL AND NOT "c"."policy_code" IS NULL
+    ) AS "pairs"
+    WHERE
+      NOT COALESCE("channel" = 'email' AND NOT COALESCE("cust__consentEmail", FALSE), FALSE)
+      AND NOT COALESCE(
+        "offer_id" = 'winback_apparel'
+        AND NOT CASE
+          WHEN "cust__lifetimePurchases" IS NULL
+          THEN FALSE
+          ELSE "cust__lifetimePurchases" >= 3
+        END,
+        FALSE
+      )
+      AND NOT COALESCE(
+        "offer_id" = 'winback_apparel'
+        AND NOT CASE
+          WHEN "cust__daysSinceLastPurchase" IS NULL
+          THEN FALSE
+          ELSE "cust__daysSinceLastPurchase" <= 365
+        END,
+        FALSE
+      )
+      AND NOT COALESCE(
+        "offer_id" = 'winback_apparel'
+        AND NOT CASE
+          WHEN "cust__daysSinceLastPurchase" IS NULL
+          THEN FALSE
+          ELSE "cust__daysSinceLastPurchase" >= 90
+        END,
+        FALSE
+      )
+      AND NOT COALESCE(
+        "offer_id" = 'winback_apparel'
+        AND NOT CASE
+          WHEN "cust__lifetimeRevenue" IS NULL
+          THEN FALSE
+          ELSE "cust__lifetimeRevenue" >= 50
+        END,
+        FALSE
+      )
+      AND NOT COALESCE(
+        "offer_id" = 'winback_apparel'
+        AND NOT CASE
+          WHEN "cust__primaryCategory" IS NULL
+          THEN FALSE
+          ELSE "cust__primaryCategory" = 'apparel'
+        END,
+        FALSE
+      )
+      AND NOT COALESCE(
+        "offer_id" = 'winback_electronics'
+        AND NOT CASE
+          WHEN "cust__lifetimePurchases" IS NULL
+          THEN FALSE
+          ELSE "cust__lifetimePurchases" >= 3
+        END,
+        FALSE
+      )
+      AND NOT COALESCE(
+        "offer_id" = 'winback_electronics'
+        AND NOT CASE
+          WHEN "cust__daysSinceLastPurchase" IS NULL
+          THEN FALSE
+          ELSE "cust__daysSinceLastPurchase" <= 365
+        END,
+        FALSE
+      )
+      AND NOT COALESCE(
+        "offer_id" = 'winback_electronics'
+        AND NOT CASE
+          WHEN "cust__daysSinceLastPurchase" IS NULL
+          THEN FALSE
+          ELSE "cust__daysSinceLastPurchase" >= 90
+        END,
+        FALSE
+      )
+      AND NOT COALESCE(
+        "offer_id" = 'winback_electronics'
+        AND NOT CASE
+          WHEN "cust__lifetimeRevenue" IS NULL
+          THEN FALSE
+          ELSE "cust__lifetimeRevenue" >= 50
+        END,
+        FALSE
+      )
+      AND NOT COALESCE(
+        "offer_id" = 'winback_electronics'
+        AND NOT CASE
+          WHEN "cust__primaryCategory" IS NULL
+          THEN FALSE
+          ELSE "cust__primaryCategory" = 'electronics'
+        END,
+        FALSE
+      )
+      AND NOT COALESCE(
+        "offer_id" = 'winback_home'
+        AND NOT CASE
+          WHEN "cust__lifetimePurchases" IS NULL
+          THEN FALSE
+          ELSE "cust__lifetimePurchases" >= 3
+        END,
+        FALSE
+      )
+      AND NOT COALESCE(
+        "offer_id" = 'winback_home'
+        AND NOT CASE
+          WHEN "cust__daysSinceLastPurchase" IS NULL
+          THEN FALSE
+          ELSE "cust__daysSinceLastPurchase" <= 365
+        END,
+        FALSE
+      )
+      AND NOT COALESCE(
+        "offer_id" = 'winback_home'
+        AND NOT CASE
+          WHEN "cust__daysSinceLastPurchase" IS NULL
+          THEN FALSE
+          ELSE "cust__daysSinceLastPurchase" >= 90
+        END,
+        FALSE
+      )
+      AND NOT COALESCE(
+        "offer_id" = 'winback_home'
+        AND NOT CASE
+          WHEN "cust__lifetimeRevenue" IS NULL
+          THEN FALSE
+          ELSE "cust__lifetimeRevenue" >= 50
+        END,
+        FALSE
+      )
+      AND NOT COALESCE(
+        "offer_id" = 'winback_home'
+        AND NOT CASE
+          WHEN "cust__primaryCategory" IS NULL
+          THEN FALSE
+          ELSE "cust__primaryCategory" = 'home'
+        END,
+        FALSE
+      )
+  ) AS "b"
+) AS "bp"
