@@ -264,8 +264,11 @@ def compile_project(project: Project, engine: Engine) -> list[Model]:
     prefixes = [f"kaireon_{slug}__" for slug in slugs]
     for name, (part, columns, description) in UNIONS.items():
         sample = next(m for m in per_flow[0] if m.name.endswith("__" + part))
-        models.append(Model(name, _union([p + part for p in prefixes], columns), description,
-                            {c: dict(v) for c, v in sample.columns.items()}, list(sample.tests)))
+        # A view: one copy of the rows (each flow's table), nothing to rebuild. No data tests: the
+        # flow models' tests cover every row, and flow keys keep the flows' rows apart.
+        docs = {c: {"description": v.get("description", "")} for c, v in sample.columns.items()}
+        models.append(Model(name, _union([p + part for p in prefixes], columns), description, docs, [],
+                            materialized="view"))
     models.append(_decision_log())
     for flow_models in analysed:
         models.extend(flow_models)
@@ -274,6 +277,6 @@ def compile_project(project: Project, engine: Engine) -> list[Model]:
         models.append(Model("kaireon_experiments", _union([m.name for m in summaries], tuple(experiments.SUMMARY_COLUMNS)),
                             "Experiment readouts of every flow with a holdout (docs/experiments.md); "
                             "`kaireon experiments` reads it and adds p-values.",
-                            {c: dict(v) for c, v in summaries[0].columns.items()},
-                            [_unique("decision_flow_key", "analysis", "run_id")]))
+                            {c: {"description": v.get("description", "")} for c, v in summaries[0].columns.items()},
+                            [], materialized="view"))
     return models

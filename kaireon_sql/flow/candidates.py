@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from sqlglot import exp
+from sqlglot.optimizer.simplify import simplify
 
 from ..config.flows import ContactPolicyConfig, FilterConfig, QualifyConfig
 from ..dialect import cast_text, relation
@@ -143,7 +144,7 @@ def offer_columns(ctx: FlowContext) -> set[str]:
 
 def customer_columns(ctx: FlowContext, features: Features) -> set[str]:
     """Columns a check may read and still be decided once per customer (in the customers model)."""
-    return ({"customer_id", "bucket", "experiment_group", "as_of"} | {f.column for f in ctx.fields.values()}
+    return ({"customer_id", "bucket", "as_of"} | {f.column for f in ctx.fields.values()}
             | set(features.segments) | set(features.aggregate_columns("customer")))
 
 
@@ -328,6 +329,13 @@ def _single_row_partition(ctx: FlowContext, quota: Quota) -> bool:
     return rows is not None and len({r[0] for r in rows}) == len(rows)
 
 
+def _ranks_like_delivery(quota: Quota) -> bool:
+    """A quota over every candidate of a customer, in delivery order: its window is the rank's."""
+    partition = [p.name for p in quota.partition if isinstance(p, exp.Column)]
+    return (partition == ["customer_id"] and len(quota.partition) == 1 and quota.order is None
+            and simplify(quota.applies.copy()) == exp.true())
+
+
 def candidates_model(ctx: FlowContext, features: Features, plan: CandidatePlan) -> exp.Select:
     """The flow's eligible candidates (S6): never the customers x offers cross product.
 
@@ -349,9 +357,11 @@ def candidates_model(ctx: FlowContext, features: Features, plan: CandidatePlan) 
     alive: exp.Expression = exp.Is(this=col("check_code"), expression=exp.null())
     previous = "scored"
     trimmed: list[tuple[int, exp.Expression]] = []
+    folded: str | None = None  # a quota whose window is the rank itself
     for i, quota in enumerate(plan.quotas, start=1):
         counted = exp.and_(alive, quota.applies)
-        if _single_row_partition(ctx, quota):
+        single = _single_row_partition(ctx, quota)
+        if single:
             rank = exp.case().when(counted, lit(1))  # a partition of one: no window needed
         else:
             flag = exp.case().when(counted, lit(1)).else_(lit(0))
@@ -359,10 +369,13 @@ def candidates_model(ctx: FlowContext, features: Features, plan: CandidatePlan) 
         name = f"quota_{i}"
         ctes.append((name, exp.select("*", exp.alias_(rank, f"quota_{i}_rank", quoted=True),
                                       exp.alias_(quota.remaining, f"quota_{i}_left", quoted=True)).from_(previous)))
+        previous = name
+        if single and quota.paired_check:
+            continue  # ranked first, it is trimmed only with nothing left, where its check already blocked
         over = exp.func("COALESCE", exp.GT(this=col(f"quota_{i}_rank"), expression=col(f"quota_{i}_left")), exp.false())
         trimmed.append((QUOTA_CODE_BASE + i, over))
         alive = exp.and_(alive, exp.not_(over))
-        previous = name
+        folded = name if len(trimmed) == 1 and _ranks_like_delivery(quota) else None
     reject = exp.case().when(exp.not_(exp.Is(this=col("check_code"), expression=exp.null())), col("check_code"))
     for code, over in trimmed:
         reject = reject.when(over, lit(code))
@@ -370,7 +383,12 @@ def candidates_model(ctx: FlowContext, features: Features, plan: CandidatePlan) 
         reject = exp.cast(exp.null(), "INT")
     ctes.append(("decided", exp.select("*", exp.alias_(reject, "reject_code", quoted=True)).from_(previous)))
     survivor = exp.Is(this=col("reject_code"), expression=exp.null())
-    rank = exp.case().when(survivor, _row_number([col("customer_id"), exp.case().when(survivor, lit(1)).else_(lit(0))], order))
+    if folded is not None and len(trimmed) == 1:
+        # The only trimming quota keeps each customer's first `left` candidates in delivery order:
+        # the survivors are a prefix of that order, and their quota rank is their rank.
+        rank = exp.case().when(survivor, col(f"{folded}_rank"))
+    else:
+        rank = exp.case().when(survivor, _row_number([col("customer_id"), exp.case().when(survivor, lit(1)).else_(lit(0))], order))
     final = exp.select(*[col(c) for c in _candidate_columns(ctx, plan)], exp.alias_(rank, "rank", quoted=True)).from_("decided")
     for name, query in ctes:
         final = final.with_(name, as_=query)

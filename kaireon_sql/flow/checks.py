@@ -34,6 +34,9 @@ class Quota:
     remaining: exp.Expression  # contacts left (may be <= 0)
     reason: exp.Expression
     order: list[exp.Ordered] | None = None  # default: the flow's delivery order
+    # True when a check of the same policy blocks every candidate this quota counts once nothing
+    # is left (remaining <= 0): a quota that ranks each candidate first then never trims.
+    paired_check: bool = False
 
 
 def text(value: str) -> exp.Expression:

@@ -94,10 +94,10 @@ class PolicyContext:
         return Check(STAGE, self.name, self.guarded(blocks), text(reason) if isinstance(reason, str) else reason)
 
     def quota(self, remaining: exp.Expression, reason: exp.Expression | str, partition=None, order=None,
-              applies_to: exp.Expression | None = None) -> Quota:
+              applies_to: exp.Expression | None = None, paired_check: bool = False) -> Quota:
         counted = self.guarded(applies_to if applies_to is not None else exp.true())
         return Quota(STAGE, self.name, partition or [col("customer_id")], counted, remaining,
-                     text(reason) if isinstance(reason, str) else reason, order)
+                     text(reason) if isinstance(reason, str) else reason, order, paired_check)
 
 
 def _cap(pc: PolicyContext, used: exp.Expression, maximum: int, label: str, partition=None,
@@ -112,7 +112,7 @@ def _cap(pc: PolicyContext, used: exp.Expression, maximum: int, label: str, part
         pc.check(block_when, concat(prefix, used_text, f" of {maximum} used")),
         pc.quota(exp.Sub(this=lit(maximum), expression=used),
                  concat(prefix, used_text, f" of {maximum} used; better-ranked offers of this run take the rest"),
-                 partition=partition, applies_to=applies_to),
+                 partition=partition, applies_to=applies_to, paired_check=True),
     )
 
 
@@ -127,10 +127,11 @@ def _time_window(pc: PolicyContext, cfg: TimeWindow):
     local = local_time(col("as_of"), zone, ctx.engine)
     hour = hour_of(local)
     start, end = lit(cfg.start_hour), lit(cfg.end_hour)
-    if cfg.start_hour < cfg.end_hour:
-        hour_ok = exp.and_(exp.GTE(this=hour, expression=start), exp.LT(this=hour, expression=end))
-    else:  # wraps past midnight
-        hour_ok = exp.or_(exp.GTE(this=hour, expression=start), exp.LT(this=hour, expression=end))
+    # BETWEEN on whole hours reads the local hour once (a time zone conversion per row is not free)
+    if cfg.start_hour < cfg.end_hour:  # start <= h < end
+        hour_ok = exp.Between(this=hour, low=start, high=lit(cfg.end_hour - 1))
+    else:  # wraps past midnight: h >= start or h < end, i.e. not end <= h < start
+        hour_ok = exp.not_(exp.Between(this=hour, low=end, high=lit(cfg.start_hour - 1)))
     hour_ok = exp.func("COALESCE", hour_ok, exp.false())
     shown_hour = exp.func("COALESCE", cast_text(hour, ctx.engine), lit("unknown"))  # NULL zone: 'unknown'
     reason_hour = concat("Time window: current hour ", shown_hour,
@@ -175,7 +176,7 @@ def _customer_total_cap(pc: PolicyContext, cfg: CustomerTotalCap):
                      concat(label, used_text, f" of {cfg.max_total} contacts used {period_text}"))
     quota = pc.quota(exp.Sub(this=lit(cfg.max_total), expression=used),
                      concat(label, used_text, f" of {cfg.max_total} contacts used {period_text}; "
-                            "better-ranked offers of this run take the rest"))
+                            "better-ranked offers of this run take the rest"), paired_check=True)
     return [check], [quota]
 
 

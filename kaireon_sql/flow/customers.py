@@ -42,6 +42,7 @@ def customers_model(ctx: FlowContext, features: Features, codes: dict[str, exp.E
     base = _customer_fields(ctx, features)
     return (
         exp.select(exp.Column(this=exp.Star(), table=exp.to_identifier("b", quoted=True)),
+                   exp.alias_(experiment_group(ctx, col("bucket", "b")), "experiment_group", quoted=True),
                    *[exp.alias_(value, name, quoted=True) for name, value in codes.items()])
         .from_(exp.paren(base).as_("b"))
         .join(relation(RUN_PARAMS).as_("p"), join_type="cross")
@@ -66,8 +67,7 @@ def _customer_fields(ctx: FlowContext, features: Features) -> exp.Select:
         alias = aliases[enriched.schema.name]
         select = select.select(exp.alias_(col(enriched.field.source_column, alias), enriched.column, quoted=True))
     bucket = holdout_bucket(ctx, customer_id)
-    select = select.select(exp.alias_(bucket, "bucket", quoted=True),
-                           exp.alias_(experiment_group(ctx, bucket), "experiment_group", quoted=True))
+    select = select.select(exp.alias_(bucket, "bucket", quoted=True))  # the group: computed from it, outside
     query = select.from_(query_from)
     for table, on in joins:
         query = query.join(table, on=on, join_type="left")

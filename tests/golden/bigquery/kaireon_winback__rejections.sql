@@ -274,8 +274,7 @@ FROM (
       WHEN TRUE
       AND NOT FALSE
       AND NOT COALESCE(
-        CAST(EXTRACT(HOUR FROM DATETIME(TIMESTAMP(`as_of`), 'America/New_York')) AS INT64) >= 8
-        AND CAST(EXTRACT(HOUR FROM DATETIME(TIMESTAMP(`as_of`), 'America/New_York')) AS INT64) < 21,
+        CAST(EXTRACT(HOUR FROM DATETIME(TIMESTAMP(`as_of`), 'America/New_York')) AS INT64) BETWEEN 8 AND 20,
         FALSE
       )
       THEN 17

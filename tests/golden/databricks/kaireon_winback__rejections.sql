@@ -275,8 +275,7 @@ FROM (
       WHEN TRUE
       AND NOT FALSE
       AND NOT COALESCE(
-        CAST(EXTRACT(HOUR FROM FROM_UTC_TIMESTAMP(`as_of`, 'America/New_York')) AS INT) >= 8
-        AND CAST(EXTRACT(HOUR FROM FROM_UTC_TIMESTAMP(`as_of`, 'America/New_York')) AS INT) < 21,
+        CAST(EXTRACT(HOUR FROM FROM_UTC_TIMESTAMP(`as_of`, 'America/New_York')) AS INT) BETWEEN 8 AND 20,
         FALSE
       )
       THEN 17

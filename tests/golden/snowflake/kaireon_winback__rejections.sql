@@ -275,8 +275,7 @@ FROM (
       WHEN TRUE
       AND NOT FALSE
       AND NOT COALESCE(
-        CAST(DATE_PART(HOUR, CONVERT_TIMEZONE('UTC', 'America/New_York', "as_of")) AS INT) >= 8
-        AND CAST(DATE_PART(HOUR, CONVERT_TIMEZONE('UTC', 'America/New_York', "as_of")) AS INT) < 21,
+        CAST(DATE_PART(HOUR, CONVERT_TIMEZONE('UTC', 'America/New_York', "as_of")) AS INT) BETWEEN 8 AND 20,
         FALSE
       )
       THEN 17

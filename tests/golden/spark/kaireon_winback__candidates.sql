@@ -252,11 +252,5 @@ SELECT
   `reject_code`,
   `cust__lifetimePurchases`,
   `cust__lifetimeRevenue`,
-  CASE
-    WHEN `reject_code` IS NULL
-    THEN ROW_NUMBER() OVER (
-      PARTITION BY `customer_id`, CASE WHEN `reject_code` IS NULL THEN 1 ELSE 0 END
-      ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC NULLS LAST, `channel` ASC NULLS LAST
-    )
-  END AS `rank`
+  CASE WHEN `reject_code` IS NULL THEN `quota_1_rank` END AS `rank`
 FROM `decided`
