@@ -168,6 +168,13 @@ CASES: dict[str, tuple[dict[str, object], list[str]]] = {
     "formula type mismatch text + number": (
         mutate(computed("customer.category + 2")),
         [F, CAT, FORMULA, "operator '+' expects two numbers or two texts, got text and number", "column 19"]),
+    "offer channel not declared": (
+        mutate(lambda c: (c.update(channels=[{"id": "email", "name": "Email"}]),
+                          c["offers"][0].update(channels=["email", "fax"]))),
+        [F, OFFER_A, "field 'channels[1]'", "unknown channel 'fax'", "expected one of: 'email'"]),
+    "offer channels empty": (
+        mutate(lambda c: c["offers"][0].update(channels=[])),
+        [F, OFFER_A, "field 'channels'", "at least 1 item"]),
     "dangling offer categoryId": (
         mutate(lambda c: c["offers"][0].update(categoryId="nope")),
         [F, OFFER_A, "field 'categoryId'", "unknown category 'nope'", "expected one of: 'cat'"]),
