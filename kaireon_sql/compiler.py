@@ -98,13 +98,7 @@ def _flow_models(ctx: FlowContext) -> list[Model]:
     for c in ("run_id", "customer_id", "offer_id", "stage", "rule_name", "reason"):
         rejection_cols[c]["data_tests"] = ["not_null"]
     rejection_cols["stage"]["data_tests"].append(_accepted(STAGES))
-    shared_history = features.history_model()
-    history_models = [] if shared_history is None else [
-        Model(ctx.model("history"), shared_history,
-              f"Flow '{key}': the interaction history its policies and rules read, in one pass: per customer "
-              "and offer, the counts and latest times they ask for (the customers model adds them up).",
-              _not_null("customer_id"))]
-    return history_models + [
+    return [
         Model(ctx.model("customers"), customers,
               f"Flow '{key}': customers with the fields its enrich node loads, holdout bucket and group, and "
               "history aggregates its rules read.",

@@ -35,7 +35,6 @@ class Aggregate:
     grain: str = "customer"
     # the rows `value` reads (NULL/0 without any); None: it may read every row up to as_of
     rows: exp.Expression | None = None
-    kind: str = "other"  # count (a SUM of partial counts adds up) | last (a MAX of MAXes) | other
 
 
 def history(column: str) -> exp.Column:
@@ -68,22 +67,21 @@ class Features:
         self.segments[column] = seg
         return col(column)
 
-    def _aggregate(self, key: str, value: exp.Expression, grain: str, rows: exp.Expression | None = None,
-                   kind: str = "other") -> exp.Expression:
+    def _aggregate(self, key: str, value: exp.Expression, grain: str, rows: exp.Expression | None = None) -> exp.Expression:
         key = f"{grain}|{key}"
         if key not in self.aggregates:
-            self.aggregates[key] = Aggregate(f"agg__{len(self.aggregates)}", value, grain, rows, kind)
+            self.aggregates[key] = Aggregate(f"agg__{len(self.aggregates)}", value, grain, rows)
         return col(self.aggregates[key].column)
 
     def count(self, condition: exp.Expression, grain: str = "customer") -> exp.Expression:
         """Number of history rows matching `condition` (0 when there are none)."""
         value = exp.Sum(this=exp.case().when(condition, lit(1)).else_(lit(0)))
-        return exp.func("COALESCE", self._aggregate("count|" + condition.sql(), value, grain, condition, "count"), lit(0))
+        return exp.func("COALESCE", self._aggregate("count|" + condition.sql(), value, grain, condition), lit(0))
 
     def last(self, condition: exp.Expression, grain: str = "customer") -> exp.Expression:
         """Latest occurred_at of history rows matching `condition` (NULL when there are none)."""
         value = exp.Max(this=exp.case().when(condition, history("occurred_at")))
-        return self._aggregate("last|" + condition.sql(), value, grain, condition, "last")
+        return self._aggregate("last|" + condition.sql(), value, grain, condition)
 
     def last_interaction(self, outcome: str, channel: str | None, per_offer: bool) -> exp.Expression:
         cond = exp.EQ(this=history("outcome"), expression=lit(outcome))
@@ -113,26 +111,6 @@ class Features:
             .group_by(*columns)
         )
 
-    @property
-    def shared_history(self) -> bool:
-        """One pass over history for the customer and customer x offer aggregates.
-
-        When both grains are asked for and every aggregate is a count or a latest time of matching
-        rows, the flow's history model groups the rows by customer and offer once; the customer
-        model adds the partial counts up (and takes the latest of the latest times).
-        """
-        customer = [a for a in self.aggregates.values() if a.grain == "customer"]
-        pair = [a for a in self.aggregates.values() if a.grain == "customer_offer"]
-        return bool(customer) and bool(pair) and all(a.rows is not None and a.kind in ("count", "last")
-                                                     for a in customer + pair)
-
-    def history_model(self) -> exp.Select | None:
-        """The flow's history model (customer x offer partial aggregates), when `shared_history`."""
-        if not self.shared_history:
-            return None
-        aggs = [a for a in self.aggregates.values() if a.grain in ("customer", "customer_offer")]
-        return self._grouped(["customer_id", "offer_id"], aggs)
-
     def history_aggregate(self, grain: str) -> exp.Select | None:
         """SELECT <grain keys>, <aggregates> FROM history rows up to as_of, or None.
 
@@ -142,15 +120,6 @@ class Features:
         aggs = [a for a in self.aggregates.values() if a.grain == grain]
         if not aggs:
             return None
-        if grain in ("customer", "customer_offer") and self.shared_history:
-            shared = relation(self.ctx.model("history")).as_("hm")
-            if grain == "customer_offer":
-                return exp.select(col("customer_id", "hm"), col("offer_id", "hm"),
-                                  *[col(a.column, "hm") for a in aggs]).from_(shared)
-            combine = {"count": exp.Sum, "last": exp.Max}
-            return (exp.select(col("customer_id", "hm"),
-                               *[exp.alias_(combine[a.kind](this=col(a.column, "hm")), a.column, quoted=True) for a in aggs])
-                    .from_(shared).group_by(col("customer_id", "hm")))
         return self._grouped(list(GRAINS[grain]), aggs)
 
     def aggregate_columns(self, grain: str) -> list[str]:
