@@ -145,7 +145,7 @@ def offer_columns(ctx: FlowContext) -> set[str]:
 def customer_columns(ctx: FlowContext, features: Features) -> set[str]:
     """Columns a check may read and still be decided once per customer (in the customers model)."""
     return ({"customer_id", "bucket", "as_of"} | {f.column for f in ctx.fields.values()}
-            | set(features.segments) | set(features.aggregate_columns("customer")))
+            | set(features.segments) | set(features.aggregate_columns("customer")) | set(features.zone_columns()))
 
 
 def reads_only(expression: exp.Expression, names: set[str], tables: tuple[str, ...] = ("", "p")) -> bool:

@@ -121,11 +121,11 @@ def _cap(pc: PolicyContext, used: exp.Expression, maximum: int, label: str, part
 def _time_window(pc: PolicyContext, cfg: TimeWindow):
     ctx = pc.ctx
     if cfg.timezone.startswith("customer."):
-        zone = col(ctx.customer_field(cfg.timezone, pc.policy.location.at("config.timezone")).column)
+        zone_column = ctx.customer_field(cfg.timezone, pc.policy.location.at("config.timezone")).column
+        hour, dow = pc.features.local_clock(zone_column)
     else:
-        zone = lit(cfg.timezone)
-    local = local_time(col("as_of"), zone, ctx.engine)
-    hour = hour_of(local)
+        local = local_time(col("as_of"), lit(cfg.timezone), ctx.engine)
+        hour, dow = hour_of(local), iso_day_of_week(local.copy(), ctx.engine)
     start, end = lit(cfg.start_hour), lit(cfg.end_hour)
     # BETWEEN on whole hours reads the local hour once (a time zone conversion per row is not free)
     if cfg.start_hour < cfg.end_hour:  # start <= h < end
@@ -138,7 +138,6 @@ def _time_window(pc: PolicyContext, cfg: TimeWindow):
                          f" outside allowed range {cfg.start_hour}-{cfg.end_hour}")
     if not cfg.days_of_week:
         return [pc.check(exp.not_(hour_ok), reason_hour)], []
-    dow = iso_day_of_week(local, ctx.engine)
     day_ok = exp.func("COALESCE", exp.In(this=dow, expressions=[lit(DAY_NAMES.index(d) + 1) for d in cfg.days_of_week]),
                       exp.false())
     day_name = exp.case()

@@ -40,13 +40,18 @@ def _segment_join(ctx: FlowContext, column: str, seg) -> exp.Select:
 def customers_model(ctx: FlowContext, features: Features, codes: dict[str, exp.Expression]) -> exp.Select:
     """One row per customer; `codes` are per-customer check columns computed over it (and `as_of`)."""
     base = _customer_fields(ctx, features)
-    return (
+    query = (
         exp.select(exp.Column(this=exp.Star(), table=exp.to_identifier("b", quoted=True)),
-                   exp.alias_(experiment_group(ctx, col("bucket", "b")), "experiment_group", quoted=True),
-                   *[exp.alias_(value, name, quoted=True) for name, value in codes.items()])
+                   exp.alias_(experiment_group(ctx, col("bucket", "b")), "experiment_group", quoted=True))
         .from_(exp.paren(base).as_("b"))
         .join(relation(RUN_PARAMS).as_("p"), join_type="cross")
     )
+    for i, (column, prefix, lookup) in enumerate(features.zone_lookups()):  # local clocks, once per zone
+        alias = f"z{i}"
+        query = query.join(exp.paren(lookup).as_(alias), join_type="left",
+                           on=exp.EQ(this=col(f"{prefix}_zone", alias), expression=col(column, "b")))
+        query = query.select(col(f"{prefix}_hour", alias), col(f"{prefix}_dow", alias))
+    return query.select(*[exp.alias_(value, name, quoted=True) for name, value in codes.items()])
 
 
 def _customer_fields(ctx: FlowContext, features: Features) -> exp.Select:

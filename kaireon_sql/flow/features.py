@@ -51,6 +51,7 @@ class Features:
     ctx: FlowContext
     segments: dict[str, Segment] = field(default_factory=dict)
     aggregates: dict[str, Aggregate] = field(default_factory=dict)
+    zones: dict[str, str] = field(default_factory=dict)  # customer column holding a time zone -> prefix
 
     # ---- requests from stages ------------------------------------------------------------------
     def segment(self, seg: Segment) -> exp.Expression:
@@ -92,6 +93,35 @@ class Features:
     def metric(self, metric: BehavioralMetric) -> exp.Expression:
         grain = "customer_offer" if "offer" in metric.dimensions else "customer"
         return self._aggregate(f"metric|{metric.ref}", metric_value(metric), grain)
+
+    def local_clock(self, zone_column: str) -> tuple[exp.Expression, exp.Expression]:
+        """(local hour, ISO day of week) of `as_of` in the customer's zone (a customers-model column).
+
+        Computed once per distinct zone and joined to the customers, not converted row by row.
+        """
+        prefix = self.zones.setdefault(zone_column, f"tz{len(self.zones)}")
+        return col(f"{prefix}_hour"), col(f"{prefix}_dow")
+
+    def zone_lookups(self) -> list[tuple[str, str, exp.Select]]:
+        """(zone column, prefix, SELECT <prefix>_zone, _hour, _dow over the distinct zones) per zone column."""
+        from ..dialect import hour_of, iso_day_of_week, local_time
+
+        out = []
+        enriched = {f.column: f for f in self.ctx.fields.values()}
+        for column, prefix in self.zones.items():
+            source = enriched[column]
+            zones = (exp.select(exp.alias_(col(source.field.source_column, "s"), "zone", quoted=True)).distinct()
+                     .from_(relation(source.schema.relation_name).as_("s")))
+            local = local_time(col("as_of", "p"), col("zone", "z"), self.ctx.engine)
+            out.append((column, prefix, exp.select(
+                exp.alias_(col("zone", "z"), f"{prefix}_zone", quoted=True),
+                exp.alias_(hour_of(local), f"{prefix}_hour", quoted=True),
+                exp.alias_(iso_day_of_week(local.copy(), self.ctx.engine), f"{prefix}_dow", quoted=True),
+            ).from_(exp.paren(zones).as_("z")).join(relation("kaireon_run_params").as_("p"), join_type="cross")))
+        return out
+
+    def zone_columns(self) -> list[str]:
+        return [f"{prefix}_{part}" for prefix in self.zones.values() for part in ("hour", "dow")]
 
     # ---- building the joins ----------------------------------------------------------------------
     def _history_rows(self, aggs: list[Aggregate]) -> exp.Expression:
