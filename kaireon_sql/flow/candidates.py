@@ -50,10 +50,6 @@ class CandidatePlan:
         for i, q in enumerate(self.quotas, start=1):
             yield QUOTA_CODE_BASE + i, q.stage, q.name, q.reason
 
-    @property
-    def narrowing_codes(self) -> list[int]:
-        return [i for i, c in enumerate(self.checks, start=1) if c.stage in NARROWING]
-
 
 def plan_candidates(ctx: FlowContext, features: Features) -> CandidatePlan:
     """Checks in execution order: consent first, then each node's checks in node order."""
@@ -172,13 +168,9 @@ def _join_keys(ctx: FlowContext, features: Features, plan: CandidatePlan) -> lis
     return keys
 
 
-def _pairs(ctx: FlowContext, features: Features, keys: list[exp.Expression] | None = None,
-           customers: exp.Expression | None = None) -> exp.Select:
-    """Customers x the inventory's offer channels (joined on `keys` when given), with what scoring reads."""
-    source = relation(ctx.model("customers")).as_("c")
-    if customers is not None:
-        source = exp.paren(exp.select("*").from_(relation(ctx.model("customers"))).where(customers)).as_("c")
-    query = exp.select(_all_of("c"), _all_of("o"), col("as_of", "p")).from_(source)
+def _pairs(ctx: FlowContext, features: Features, keys: list[exp.Expression] | None = None) -> exp.Select:
+    """Customers `c` x the inventory's offer channels `o` (joined on `keys` when given), with what scoring reads."""
+    query = exp.select(_all_of("c"), _all_of("o"), col("as_of", "p")).from_(relation(ctx.model("customers")).as_("c"))
     if keys:
         query = query.join(exp.paren(offer_channels(ctx)).as_("o"), on=exp.and_(*keys))
     else:
@@ -206,8 +198,6 @@ def _pairs(ctx: FlowContext, features: Features, keys: list[exp.Expression] | No
     return query
 
 
-def _first_failing(checks: list[Check]) -> exp.Expression:
-    return first_failing([(i, c.blocks) for i, c in enumerate(checks, start=1)])
 
 
 def delivery_order(ctx: FlowContext) -> list[exp.Ordered]:
@@ -273,12 +263,17 @@ def customer_codes(ctx: FlowContext, features: Features, plan: CandidatePlan) ->
 
 def all_pairs(ctx: FlowContext, features: Features, plan: CandidatePlan,
               customers: exp.Expression | None = None) -> exp.Select:
-    """Every customer x offer x channel with the code of its first failing check (`check_code`).
+    """Every customer x offer x channel (of the customers `customers` selects, a customers-model
+    condition) with the code of its first failing check (`check_code`).
 
     Not on the decision path: the rejections model reads it when every rejection is recorded.
     """
-    checked = exp.select("*", exp.alias_(_first_failing(plan.checks), "check_code", quoted=True)).from_("pairs")
-    return checked.with_("pairs", as_=_pairs(ctx, features, customers=customers))
+    pairs = _pairs(ctx, features)
+    if customers is not None:
+        pairs = pairs.where(customers)
+    checked = exp.select("*", exp.alias_(first_failing([(i, c.blocks) for i, c in enumerate(plan.checks, start=1)]),
+                                         "check_code", quoted=True)).from_("pairs")
+    return checked.with_("pairs", as_=pairs)
 
 
 def _candidate_columns(ctx: FlowContext, plan: CandidatePlan) -> list[str]:
