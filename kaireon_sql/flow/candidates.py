@@ -116,15 +116,15 @@ def offer_channels(ctx: FlowContext) -> exp.Select:
     """The flow's inventory offers, one row per channel each may be sent on (column `channel`)."""
     offers = exp.select("*").from_(relation(OFFERS_MODEL)).where(_inventory_filter(ctx))
     rows = _offer_channel_rows(ctx)
-    query = exp.select(_all_of("o")).from_(exp.paren(offers).as_("o"))
+    query = exp.select(_all_of("o")).from_(exp.paren(offers, copy=False).as_("o"))
     if rows is None:
-        return query.select(col("channel", "ch")).join(exp.paren(_channels(ctx)).as_("ch"), join_type="cross")
-    allowed = exp.paren(_values("v", ["offer_id", "channel"], rows, ctx)).as_("ch") if rows else \
+        return query.select(col("channel", "ch"), copy=False).join(exp.paren(_channels(ctx)).as_("ch"), join_type="cross", copy=False)
+    allowed = exp.paren(_values("v", ["offer_id", "channel"], rows, ctx), copy=False).as_("ch") if rows else \
         exp.paren(exp.select(exp.alias_(cast_text(exp.null(), ctx.engine), "offer_id", quoted=True),
                              exp.alias_(cast_text(exp.null(), ctx.engine), "channel", quoted=True)).where(exp.false())).as_("ch")
-    query = query.select(col("channel", "ch")).join(allowed, on=exp.EQ(this=col("offer_id", "ch"), expression=col("offer_id", "o")))
+    query = query.select(col("channel", "ch"), copy=False).join(allowed, on=exp.EQ(this=col("offer_id", "ch"), expression=col("offer_id", "o")), copy=False)
     if ctx.channels is None:
-        query = query.join(relation(RUN_PARAMS).as_("p"), on=exp.EQ(this=col("channel", "p"), expression=col("channel", "ch")))
+        query = query.join(relation(RUN_PARAMS).as_("p"), on=exp.EQ(this=col("channel", "p"), expression=col("channel", "ch")), copy=False)
     return query
 
 
@@ -172,29 +172,29 @@ def _pairs(ctx: FlowContext, features: Features, keys: list[exp.Expression] | No
     """Customers `c` x the inventory's offer channels `o` (joined on `keys` when given), with what scoring reads."""
     query = exp.select(_all_of("c"), _all_of("o"), col("as_of", "p")).from_(relation(ctx.model("customers")).as_("c"))
     if keys:
-        query = query.join(exp.paren(offer_channels(ctx)).as_("o"), on=exp.and_(*keys))
+        query = query.join(exp.paren(offer_channels(ctx), copy=False).as_("o"), on=exp.and_(*keys), copy=False)
     else:
-        query = query.join(exp.paren(offer_channels(ctx)).as_("o"), join_type="cross")
-    query = query.join(relation(RUN_PARAMS).as_("p"), join_type="cross")
+        query = query.join(exp.paren(offer_channels(ctx), copy=False).as_("o"), join_type="cross", copy=False)
+    query = query.join(relation(RUN_PARAMS).as_("p"), join_type="cross", copy=False)
     scores = model_scores(ctx)
     if scores:
         scores_relation, per_offer, propensity_col, uplift_col = scores
         on = [exp.EQ(this=cast_text(col("customer_id", "m"), ctx.engine), expression=col("customer_id", "c"))]
         if per_offer:
             on.append(exp.EQ(this=col("offer_id", "m"), expression=col("offer_id", "o")))
-        query = query.join(relation(scores_relation).as_("m"), join_type="left", on=exp.and_(*on))
+        query = query.join(relation(scores_relation).as_("m"), join_type="left", on=exp.and_(*on), copy=False)
         propensity = exp.func("COALESCE", exp.cast(col(propensity_col, "m"), "DOUBLE"), lit(PROPENSITY_PRIOR))
         uplift = exp.func("COALESCE", exp.cast(col(uplift_col, "m"), "DOUBLE"), lit(UPLIFT_PRIOR))
     else:
         propensity, uplift = lit(PROPENSITY_PRIOR), lit(UPLIFT_PRIOR)
-    query = query.select(exp.alias_(propensity, "propensity", quoted=True), exp.alias_(uplift, "uplift", quoted=True))
+    query = query.select(exp.alias_(propensity, "propensity", quoted=True), exp.alias_(uplift, "uplift", quoted=True), copy=False)
     for grain, alias in (("customer_offer", "ao"), ("offer", "oo")):
         aggregate = features.history_aggregate(grain)
         if aggregate is None:
             continue
         on = [exp.EQ(this=col(k, alias), expression=col(k, "c" if k == "customer_id" else "o")) for k in GRAINS[grain]]
-        query = query.join(exp.paren(aggregate).as_(alias), join_type="left", on=exp.and_(*on))
-        query = query.select(*[col(c, alias) for c in features.aggregate_columns(grain)])
+        query = query.join(exp.paren(aggregate).as_(alias), join_type="left", on=exp.and_(*on), copy=False)
+        query = query.select(*[col(c, alias) for c in features.aggregate_columns(grain)], copy=False)
     return query
 
 
@@ -270,10 +270,10 @@ def all_pairs(ctx: FlowContext, features: Features, plan: CandidatePlan,
     """
     pairs = _pairs(ctx, features)
     if customers is not None:
-        pairs = pairs.where(customers)
+        pairs = pairs.where(customers, copy=False)
     checked = exp.select("*", exp.alias_(first_failing([(i, c.blocks) for i, c in enumerate(plan.checks, start=1)]),
                                          "check_code", quoted=True)).from_("pairs")
-    return checked.with_("pairs", as_=pairs)
+    return checked.with_("pairs", as_=pairs, copy=False)
 
 
 def _candidate_columns(ctx: FlowContext, plan: CandidatePlan) -> list[str]:
@@ -297,11 +297,11 @@ def eligible_pairs(ctx: FlowContext, features: Features, plan: CandidatePlan, cu
     conditions; the remaining pair-level narrowing checks filter what the join gives.
     """
     levels = check_levels(ctx, features, plan)
-    pairs = _pairs(ctx, features, _join_keys(ctx, features, plan)).where(customers)
-    query = exp.select("*").from_(exp.paren(pairs).as_("pairs"))
+    pairs = _pairs(ctx, features, _join_keys(ctx, features, plan)).where(customers, copy=False)
+    query = exp.select("*").from_(exp.paren(pairs, copy=False).as_("pairs"))
     if levels.pair_narrowing:
         # a check blocks where its condition is TRUE (as in a CASE WHEN): NULL lets the pair through
-        query = query.where(exp.and_(*[exp.not_(never_null(c.blocks)) for _, c in levels.pair_narrowing]))
+        query = query.where(exp.and_(*[exp.not_(never_null(c.blocks)) for _, c in levels.pair_narrowing]), copy=False)
     return query
 
 
@@ -386,5 +386,5 @@ def candidates_model(ctx: FlowContext, features: Features, plan: CandidatePlan) 
         rank = exp.case().when(survivor, _row_number([col("customer_id"), exp.case().when(survivor, lit(1)).else_(lit(0))], order))
     final = exp.select(*[col(c) for c in _candidate_columns(ctx, plan)], exp.alias_(rank, "rank", quoted=True)).from_("decided")
     for name, query in ctes:
-        final = final.with_(name, as_=query)
+        final = final.with_(name, as_=query, copy=False)
     return final

@@ -56,14 +56,17 @@ def col(name: str, table: str | None = None) -> exp.Column:
     return exp.column(name, table=table, quoted=True)
 
 
+_DOUBLE = exp.DataType.build("DOUBLE")
+
+
 def lit(value) -> exp.Expression:
     """A literal for a config value: strings always as escaped SQL string literals."""
     if value is None:
         return exp.null()
     if isinstance(value, bool):
         return exp.true() if value else exp.false()
-    if isinstance(value, float):
-        return exp.cast(exp.Literal.number(repr(value)), "DOUBLE")  # never a DECIMAL (S5)
+    if isinstance(value, float):  # never a DECIMAL (S5); the type is built once, copied per literal
+        return exp.Cast(this=exp.Literal.number(repr(value)), to=_DOUBLE.copy())
     if isinstance(value, int):
         return exp.Literal.number(str(value))
     return exp.Literal.string(str(value))

@@ -111,7 +111,7 @@ def rejections(ctx: FlowContext, features: Features, plan: CandidatePlan) -> exp
             exp.alias_(_by_code(plan, code, lambda s, n, r: lit(n)), "rule_name", quoted=True),
             exp.alias_(_by_code(plan, code, lambda s, n, r: qualify_columns(r, "r")), "reason", quoted=True),
         )
-        .from_(exp.paren(all_pairs(ctx, features, plan, sampled)).as_("r"))
+        .from_(exp.paren(all_pairs(ctx, features, plan, sampled), copy=False).as_("r"))
         .join(relation(ctx.model("candidates")).as_("k"), join_type="left",
               on=exp.and_(*[exp.EQ(this=col(c, "k"), expression=col(c, "r")) for c in keys]))
         .join(relation(RUN_PARAMS).as_("p"), join_type="cross")
@@ -141,9 +141,9 @@ def funnel(ctx: FlowContext, features: Features, plan: CandidatePlan) -> exp.Sel
         exp.alias_(count_if(exp.EQ(this=col("experiment_group", "c"), expression=lit("holdout"))), "holdout_customers", quoted=True),
     ).from_(relation(ctx.model("customers")).as_("c"))
     offers = exp.select(exp.alias_(exp.Count(this=exp.Star()), "offer_channels", quoted=True)).from_(
-        exp.paren(offer_channels(ctx)).as_("o"))
+        exp.paren(offer_channels(ctx), copy=False).as_("o"))
     blocked = exp.select(exp.alias_(exp.Count(this=exp.Star()), "pairs", quoted=True)).from_(
-        exp.paren(eligible_pairs(ctx, features, plan, customer_passes("narrowing_code", blocked="policy_code"))).as_("b"))
+        exp.paren(eligible_pairs(ctx, features, plan, customer_passes("narrowing_code", blocked="policy_code")), copy=False).as_("b"))
     as_int = lambda name, t: exp.cast(exp.func("COALESCE", col(name, t), lit(0)), "BIGINT")
     named = lambda name, t: exp.alias_(as_int(name, t), name, quoted=True)
     total = exp.Mul(this=as_int("customers", "cu"), expression=as_int("offer_channels", "oc"))
