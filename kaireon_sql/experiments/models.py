@@ -253,11 +253,23 @@ def summary_model(ctx: FlowContext) -> exp.Select:
     exp_cfg = ctx.experiment
     share = ctx.holdout_percent / 100
     z, z2 = _num(Z95), _num(Z95 * Z95)
+    # Per-group sizes, rates, means and variances of the mean are computed once, in a layer over
+    # the aggregates; the statistics below read them by name instead of repeating their expressions.
+    r = lambda n: col(n, "r")  # noqa: E731
+    per_group = exp.select(exp.Star())
+    for g in GROUPS:
+        size = _dbl(r(f"{g}_n"), ctx)
+        per_group = per_group.select(
+            _as(size, f"{g}_size"),
+            _as(_div(_dbl(r(f"{g}_conversions"), ctx), size.copy()), f"{g}_rate"),
+            _as(_div(r(f"{g}_revenue_sum"), size.copy()), f"{g}_mean"),
+            _as(_div(r(f"{g}_revenue_variance"), size.copy()), f"{g}_var_over_n"),
+        )
     a = lambda n: col(n, "a")  # noqa: E731
-    n = {g: _dbl(a(f"{g}_n"), ctx) for g in GROUPS}
-    rate = {g: _div(_dbl(a(f"{g}_conversions"), ctx), n[g].copy()) for g in GROUPS}
-    mean = {g: _div(a(f"{g}_revenue_sum"), n[g].copy()) for g in GROUPS}
-    var_over_n = {g: _div(a(f"{g}_revenue_variance"), n[g].copy()) for g in GROUPS}
+    n = {g: a(f"{g}_size") for g in GROUPS}
+    rate = {g: a(f"{g}_rate") for g in GROUPS}
+    mean = {g: a(f"{g}_mean") for g in GROUPS}
+    var_over_n = {g: a(f"{g}_var_over_n") for g in GROUPS}
 
     def wilson(g: str, sign: int) -> exp.Expression:
         p, m = rate[g].copy(), n[g].copy()
@@ -269,14 +281,19 @@ def summary_model(ctx: FlowContext) -> exp.Select:
         numerator = _add(center, half) if sign > 0 else _sub(center, half)
         return _div(numerator, denom)
 
-    total = _add(n["treatment"].copy(), n["holdout"].copy())
+    # The contrasts and their standard errors, also computed once (a second layer over that one).
+    contrasts = {
+        "total_size": _add(n["treatment"].copy(), n["holdout"].copy()),
+        "lift_est": _sub(rate["treatment"].copy(), rate["holdout"].copy()),
+        "lift_se": _sqrt(_add(*[_div(_mul(rate[g].copy(), _sub(_num(1), rate[g].copy())), n[g].copy()) for g in GROUPS])),
+        "diff_est": _sub(mean["treatment"].copy(), mean["holdout"].copy()),
+        "diff_se": _sqrt(_add(var_over_n["treatment"].copy(), var_over_n["holdout"].copy())),
+    }
+    contrast_layer = exp.select(exp.Star(), *[_as(e, name) for name, e in contrasts.items()])
+    total, lift, se_lift, diff, se_diff = (a(name) for name in contrasts)
     pooled = _div(_add(_dbl(a("treatment_conversions"), ctx), _dbl(a("holdout_conversions"), ctx)), total.copy())
     inv_n = _add(_div(_num(1), n["treatment"].copy()), _div(_num(1), n["holdout"].copy()))
     se_pooled = _sqrt(_mul(pooled, _sub(_num(1), pooled.copy()), inv_n))
-    lift = _sub(rate["treatment"].copy(), rate["holdout"].copy())
-    se_lift = _sqrt(_add(*[_div(_mul(rate[g].copy(), _sub(_num(1), rate[g].copy())), n[g].copy()) for g in GROUPS]))
-    diff = _sub(mean["treatment"].copy(), mean["holdout"].copy())
-    se_diff = _sqrt(_add(var_over_n["treatment"].copy(), var_over_n["holdout"].copy()))
     df_den = _add(*[_div(_mul(var_over_n[g].copy(), var_over_n[g].copy()), _sub(n[g].copy(), _num(1))) for g in GROUPS])
     df = _div(_mul(se_diff.copy(), se_diff.copy(), se_diff.copy(), se_diff.copy()), df_den)
     expected = {"holdout": _mul(total.copy(), _num(share)), "treatment": _mul(total.copy(), _num(1 - share))}
@@ -314,8 +331,10 @@ def summary_model(ctx: FlowContext) -> exp.Select:
         _as(chi2, "srm_chi2"),
     )
     aggregates = exp.union(_aggregates(ctx, True), _aggregates(ctx, False), distinct=False)
+    per_group = per_group.from_(exp.paren(aggregates).as_("r"))
+    contrast_layer = contrast_layer.from_(exp.paren(per_group).as_("a"))
     units = exp.select(exp.Star()).from_(relation(ctx.model("experiment_units")))
-    return select.from_(exp.paren(aggregates).as_("a")).with_("u", as_=units)
+    return select.from_(exp.paren(contrast_layer).as_("a")).with_("u", as_=units)
 
 
 # ---- training data --------------------------------------------------------------------------------

@@ -18,15 +18,11 @@ SELECT
   "a"."treatment_n" < 30 OR "a"."holdout_n" < 30 AS "underpowered",
   "a"."treatment_n",
   "a"."treatment_conversions",
-  CAST((
-    CAST("a"."treatment_conversions" AS DOUBLE PRECISION)
-  ) AS DOUBLE PRECISION) / NULLIF(CAST("a"."treatment_n" AS DOUBLE PRECISION), CAST(0.0 AS DOUBLE PRECISION)) AS "treatment_conversion_rate",
+  "a"."treatment_rate" AS "treatment_conversion_rate",
   CAST((
     (
       (
-        CAST((
-          CAST("a"."treatment_conversions" AS DOUBLE PRECISION)
-        ) AS DOUBLE PRECISION) / NULLIF(CAST("a"."treatment_n" AS DOUBLE PRECISION), CAST(0.0 AS DOUBLE PRECISION))
+        "a"."treatment_rate"
       ) + (
         CAST((
           CAST(3.8414588206941254 AS DOUBLE PRECISION)
@@ -34,7 +30,7 @@ SELECT
           (
             CAST(2.0 AS DOUBLE PRECISION)
           ) * (
-            CAST("a"."treatment_n" AS DOUBLE PRECISION)
+            "a"."treatment_size"
           ),
           CAST(0.0 AS DOUBLE PRECISION)
         )
@@ -47,19 +43,15 @@ SELECT
           (
             CAST((
               (
-                CAST((
-                  CAST("a"."treatment_conversions" AS DOUBLE PRECISION)
-                ) AS DOUBLE PRECISION) / NULLIF(CAST("a"."treatment_n" AS DOUBLE PRECISION), CAST(0.0 AS DOUBLE PRECISION))
+                "a"."treatment_rate"
               ) * (
                 (
                   CAST(1.0 AS DOUBLE PRECISION)
                 ) - (
-                  CAST((
-                    CAST("a"."treatment_conversions" AS DOUBLE PRECISION)
-                  ) AS DOUBLE PRECISION) / NULLIF(CAST("a"."treatment_n" AS DOUBLE PRECISION), CAST(0.0 AS DOUBLE PRECISION))
+                  "a"."treatment_rate"
                 )
               )
-            ) AS DOUBLE PRECISION) / NULLIF(CAST("a"."treatment_n" AS DOUBLE PRECISION), CAST(0.0 AS DOUBLE PRECISION))
+            ) AS DOUBLE PRECISION) / NULLIF("a"."treatment_size", CAST(0.0 AS DOUBLE PRECISION))
           ) + (
             CAST((
               CAST(3.8414588206941254 AS DOUBLE PRECISION)
@@ -67,9 +59,9 @@ SELECT
               (
                 CAST(4.0 AS DOUBLE PRECISION)
               ) * (
-                CAST("a"."treatment_n" AS DOUBLE PRECISION)
+                "a"."treatment_size"
               ) * (
-                CAST("a"."treatment_n" AS DOUBLE PRECISION)
+                "a"."treatment_size"
               ),
               CAST(0.0 AS DOUBLE PRECISION)
             )
@@ -83,16 +75,14 @@ SELECT
     ) + (
       CAST((
         CAST(3.8414588206941254 AS DOUBLE PRECISION)
-      ) AS DOUBLE PRECISION) / NULLIF(CAST("a"."treatment_n" AS DOUBLE PRECISION), CAST(0.0 AS DOUBLE PRECISION))
+      ) AS DOUBLE PRECISION) / NULLIF("a"."treatment_size", CAST(0.0 AS DOUBLE PRECISION))
     ),
     CAST(0.0 AS DOUBLE PRECISION)
   ) AS "treatment_wilson_low",
   CAST((
     (
       (
-        CAST((
-          CAST("a"."treatment_conversions" AS DOUBLE PRECISION)
-        ) AS DOUBLE PRECISION) / NULLIF(CAST("a"."treatment_n" AS DOUBLE PRECISION), CAST(0.0 AS DOUBLE PRECISION))
+        "a"."treatment_rate"
       ) + (
         CAST((
           CAST(3.8414588206941254 AS DOUBLE PRECISION)
@@ -100,7 +90,7 @@ SELECT
           (
             CAST(2.0 AS DOUBLE PRECISION)
           ) * (
-            CAST("a"."treatment_n" AS DOUBLE PRECISION)
+            "a"."treatment_size"
           ),
           CAST(0.0 AS DOUBLE PRECISION)
         )
@@ -113,19 +103,15 @@ SELECT
           (
             CAST((
               (
-                CAST((
-                  CAST("a"."treatment_conversions" AS DOUBLE PRECISION)
-                ) AS DOUBLE PRECISION) / NULLIF(CAST("a"."treatment_n" AS DOUBLE PRECISION), CAST(0.0 AS DOUBLE PRECISION))
+                "a"."treatment_rate"
               ) * (
                 (
                   CAST(1.0 AS DOUBLE PRECISION)
                 ) - (
-                  CAST((
-                    CAST("a"."treatment_conversions" AS DOUBLE PRECISION)
-                  ) AS DOUBLE PRECISION) / NULLIF(CAST("a"."treatment_n" AS DOUBLE PRECISION), CAST(0.0 AS DOUBLE PRECISION))
+                  "a"."treatment_rate"
                 )
               )
-            ) AS DOUBLE PRECISION) / NULLIF(CAST("a"."treatment_n" AS DOUBLE PRECISION), CAST(0.0 AS DOUBLE PRECISION))
+            ) AS DOUBLE PRECISION) / NULLIF("a"."treatment_size", CAST(0.0 AS DOUBLE PRECISION))
           ) + (
             CAST((
               CAST(3.8414588206941254 AS DOUBLE PRECISION)
@@ -133,9 +119,9 @@ SELECT
               (
                 CAST(4.0 AS DOUBLE PRECISION)
               ) * (
-                CAST("a"."treatment_n" AS DOUBLE PRECISION)
+                "a"."treatment_size"
               ) * (
-                CAST("a"."treatment_n" AS DOUBLE PRECISION)
+                "a"."treatment_size"
               ),
               CAST(0.0 AS DOUBLE PRECISION)
             )
@@ -149,27 +135,21 @@ SELECT
     ) + (
       CAST((
         CAST(3.8414588206941254 AS DOUBLE PRECISION)
-      ) AS DOUBLE PRECISION) / NULLIF(CAST("a"."treatment_n" AS DOUBLE PRECISION), CAST(0.0 AS DOUBLE PRECISION))
+      ) AS DOUBLE PRECISION) / NULLIF("a"."treatment_size", CAST(0.0 AS DOUBLE PRECISION))
     ),
     CAST(0.0 AS DOUBLE PRECISION)
   ) AS "treatment_wilson_high",
   "a"."treatment_revenue_sum",
   "a"."treatment_revenue_sum_squares",
-  CAST((
-    "a"."treatment_revenue_sum"
-  ) AS DOUBLE PRECISION) / NULLIF(CAST("a"."treatment_n" AS DOUBLE PRECISION), CAST(0.0 AS DOUBLE PRECISION)) AS "treatment_revenue_per_customer",
+  "a"."treatment_mean" AS "treatment_revenue_per_customer",
   CAST("a"."treatment_revenue_variance" AS DOUBLE PRECISION) AS "treatment_revenue_variance",
   "a"."holdout_n",
   "a"."holdout_conversions",
-  CAST((
-    CAST("a"."holdout_conversions" AS DOUBLE PRECISION)
-  ) AS DOUBLE PRECISION) / NULLIF(CAST("a"."holdout_n" AS DOUBLE PRECISION), CAST(0.0 AS DOUBLE PRECISION)) AS "holdout_conversion_rate",
+  "a"."holdout_rate" AS "holdout_conversion_rate",
   CAST((
     (
       (
-        CAST((
-          CAST("a"."holdout_conversions" AS DOUBLE PRECISION)
-        ) AS DOUBLE PRECISION) / NULLIF(CAST("a"."holdout_n" AS DOUBLE PRECISION), CAST(0.0 AS DOUBLE PRECISION))
+        "a"."holdout_rate"
       ) + (
         CAST((
           CAST(3.8414588206941254 AS DOUBLE PRECISION)
@@ -177,7 +157,7 @@ SELECT
           (
             CAST(2.0 AS DOUBLE PRECISION)
           ) * (
-            CAST("a"."holdout_n" AS DOUBLE PRECISION)
+            "a"."holdout_size"
           ),
           CAST(0.0 AS DOUBLE PRECISION)
         )
@@ -190,19 +170,15 @@ SELECT
           (
             CAST((
               (
-                CAST((
-                  CAST("a"."holdout_conversions" AS DOUBLE PRECISION)
-                ) AS DOUBLE PRECISION) / NULLIF(CAST("a"."holdout_n" AS DOUBLE PRECISION), CAST(0.0 AS DOUBLE PRECISION))
+                "a"."holdout_rate"
               ) * (
                 (
                   CAST(1.0 AS DOUBLE PRECISION)
                 ) - (
-                  CAST((
-                    CAST("a"."holdout_conversions" AS DOUBLE PRECISION)
-                  ) AS DOUBLE PRECISION) / NULLIF(CAST("a"."holdout_n" AS DOUBLE PRECISION), CAST(0.0 AS DOUBLE PRECISION))
+                  "a"."holdout_rate"
                 )
               )
-            ) AS DOUBLE PRECISION) / NULLIF(CAST("a"."holdout_n" AS DOUBLE PRECISION), CAST(0.0 AS DOUBLE PRECISION))
+            ) AS DOUBLE PRECISION) / NULLIF("a"."holdout_size", CAST(0.0 AS DOUBLE PRECISION))
           ) + (
             CAST((
               CAST(3.8414588206941254 AS DOUBLE PRECISION)
@@ -210,9 +186,9 @@ SELECT
               (
                 CAST(4.0 AS DOUBLE PRECISION)
               ) * (
-                CAST("a"."holdout_n" AS DOUBLE PRECISION)
+                "a"."holdout_size"
               ) * (
-                CAST("a"."holdout_n" AS DOUBLE PRECISION)
+                "a"."holdout_size"
               ),
               CAST(0.0 AS DOUBLE PRECISION)
             )
@@ -226,16 +202,14 @@ SELECT
     ) + (
       CAST((
         CAST(3.8414588206941254 AS DOUBLE PRECISION)
-      ) AS DOUBLE PRECISION) / NULLIF(CAST("a"."holdout_n" AS DOUBLE PRECISION), CAST(0.0 AS DOUBLE PRECISION))
+      ) AS DOUBLE PRECISION) / NULLIF("a"."holdout_size", CAST(0.0 AS DOUBLE PRECISION))
     ),
     CAST(0.0 AS DOUBLE PRECISION)
   ) AS "holdout_wilson_low",
   CAST((
     (
       (
-        CAST((
-          CAST("a"."holdout_conversions" AS DOUBLE PRECISION)
-        ) AS DOUBLE PRECISION) / NULLIF(CAST("a"."holdout_n" AS DOUBLE PRECISION), CAST(0.0 AS DOUBLE PRECISION))
+        "a"."holdout_rate"
       ) + (
         CAST((
           CAST(3.8414588206941254 AS DOUBLE PRECISION)
@@ -243,7 +217,7 @@ SELECT
           (
             CAST(2.0 AS DOUBLE PRECISION)
           ) * (
-            CAST("a"."holdout_n" AS DOUBLE PRECISION)
+            "a"."holdout_size"
           ),
           CAST(0.0 AS DOUBLE PRECISION)
         )
@@ -256,19 +230,15 @@ SELECT
           (
             CAST((
               (
-                CAST((
-                  CAST("a"."holdout_conversions" AS DOUBLE PRECISION)
-                ) AS DOUBLE PRECISION) / NULLIF(CAST("a"."holdout_n" AS DOUBLE PRECISION), CAST(0.0 AS DOUBLE PRECISION))
+                "a"."holdout_rate"
               ) * (
                 (
                   CAST(1.0 AS DOUBLE PRECISION)
                 ) - (
-                  CAST((
-                    CAST("a"."holdout_conversions" AS DOUBLE PRECISION)
-                  ) AS DOUBLE PRECISION) / NULLIF(CAST("a"."holdout_n" AS DOUBLE PRECISION), CAST(0.0 AS DOUBLE PRECISION))
+                  "a"."holdout_rate"
                 )
               )
-            ) AS DOUBLE PRECISION) / NULLIF(CAST("a"."holdout_n" AS DOUBLE PRECISION), CAST(0.0 AS DOUBLE PRECISION))
+            ) AS DOUBLE PRECISION) / NULLIF("a"."holdout_size", CAST(0.0 AS DOUBLE PRECISION))
           ) + (
             CAST((
               CAST(3.8414588206941254 AS DOUBLE PRECISION)
@@ -276,9 +246,9 @@ SELECT
               (
                 CAST(4.0 AS DOUBLE PRECISION)
               ) * (
-                CAST("a"."holdout_n" AS DOUBLE PRECISION)
+                "a"."holdout_size"
               ) * (
-                CAST("a"."holdout_n" AS DOUBLE PRECISION)
+                "a"."holdout_size"
               ),
               CAST(0.0 AS DOUBLE PRECISION)
             )
@@ -292,153 +262,38 @@ SELECT
     ) + (
       CAST((
         CAST(3.8414588206941254 AS DOUBLE PRECISION)
-      ) AS DOUBLE PRECISION) / NULLIF(CAST("a"."holdout_n" AS DOUBLE PRECISION), CAST(0.0 AS DOUBLE PRECISION))
+      ) AS DOUBLE PRECISION) / NULLIF("a"."holdout_size", CAST(0.0 AS DOUBLE PRECISION))
     ),
     CAST(0.0 AS DOUBLE PRECISION)
   ) AS "holdout_wilson_high",
   "a"."holdout_revenue_sum",
   "a"."holdout_revenue_sum_squares",
-  CAST((
-    "a"."holdout_revenue_sum"
-  ) AS DOUBLE PRECISION) / NULLIF(CAST("a"."holdout_n" AS DOUBLE PRECISION), CAST(0.0 AS DOUBLE PRECISION)) AS "holdout_revenue_per_customer",
+  "a"."holdout_mean" AS "holdout_revenue_per_customer",
   CAST("a"."holdout_revenue_variance" AS DOUBLE PRECISION) AS "holdout_revenue_variance",
-  (
-    CAST((
-      CAST("a"."treatment_conversions" AS DOUBLE PRECISION)
-    ) AS DOUBLE PRECISION) / NULLIF(CAST("a"."treatment_n" AS DOUBLE PRECISION), CAST(0.0 AS DOUBLE PRECISION))
-  ) - (
-    CAST((
-      CAST("a"."holdout_conversions" AS DOUBLE PRECISION)
-    ) AS DOUBLE PRECISION) / NULLIF(CAST("a"."holdout_n" AS DOUBLE PRECISION), CAST(0.0 AS DOUBLE PRECISION))
-  ) AS "lift_abs",
+  "a"."lift_est" AS "lift_abs",
   CAST((
-    (
-      CAST((
-        CAST("a"."treatment_conversions" AS DOUBLE PRECISION)
-      ) AS DOUBLE PRECISION) / NULLIF(CAST("a"."treatment_n" AS DOUBLE PRECISION), CAST(0.0 AS DOUBLE PRECISION))
-    ) - (
-      CAST((
-        CAST("a"."holdout_conversions" AS DOUBLE PRECISION)
-      ) AS DOUBLE PRECISION) / NULLIF(CAST("a"."holdout_n" AS DOUBLE PRECISION), CAST(0.0 AS DOUBLE PRECISION))
-    )
-  ) AS DOUBLE PRECISION) / NULLIF(
-    CAST((
-      CAST("a"."holdout_conversions" AS DOUBLE PRECISION)
-    ) AS DOUBLE PRECISION) / NULLIF(CAST("a"."holdout_n" AS DOUBLE PRECISION), CAST(0.0 AS DOUBLE PRECISION)),
-    CAST(0.0 AS DOUBLE PRECISION)
-  ) AS "lift_rel",
+    "a"."lift_est"
+  ) AS DOUBLE PRECISION) / NULLIF("a"."holdout_rate", CAST(0.0 AS DOUBLE PRECISION)) AS "lift_rel",
   (
-    (
-      CAST((
-        CAST("a"."treatment_conversions" AS DOUBLE PRECISION)
-      ) AS DOUBLE PRECISION) / NULLIF(CAST("a"."treatment_n" AS DOUBLE PRECISION), CAST(0.0 AS DOUBLE PRECISION))
-    ) - (
-      CAST((
-        CAST("a"."holdout_conversions" AS DOUBLE PRECISION)
-      ) AS DOUBLE PRECISION) / NULLIF(CAST("a"."holdout_n" AS DOUBLE PRECISION), CAST(0.0 AS DOUBLE PRECISION))
-    )
+    "a"."lift_est"
   ) - (
     (
       CAST(1.959963984540054 AS DOUBLE PRECISION)
     ) * (
-      SQRT(
-        (
-          CAST((
-            (
-              CAST((
-                CAST("a"."treatment_conversions" AS DOUBLE PRECISION)
-              ) AS DOUBLE PRECISION) / NULLIF(CAST("a"."treatment_n" AS DOUBLE PRECISION), CAST(0.0 AS DOUBLE PRECISION))
-            ) * (
-              (
-                CAST(1.0 AS DOUBLE PRECISION)
-              ) - (
-                CAST((
-                  CAST("a"."treatment_conversions" AS DOUBLE PRECISION)
-                ) AS DOUBLE PRECISION) / NULLIF(CAST("a"."treatment_n" AS DOUBLE PRECISION), CAST(0.0 AS DOUBLE PRECISION))
-              )
-            )
-          ) AS DOUBLE PRECISION) / NULLIF(CAST("a"."treatment_n" AS DOUBLE PRECISION), CAST(0.0 AS DOUBLE PRECISION))
-        ) + (
-          CAST((
-            (
-              CAST((
-                CAST("a"."holdout_conversions" AS DOUBLE PRECISION)
-              ) AS DOUBLE PRECISION) / NULLIF(CAST("a"."holdout_n" AS DOUBLE PRECISION), CAST(0.0 AS DOUBLE PRECISION))
-            ) * (
-              (
-                CAST(1.0 AS DOUBLE PRECISION)
-              ) - (
-                CAST((
-                  CAST("a"."holdout_conversions" AS DOUBLE PRECISION)
-                ) AS DOUBLE PRECISION) / NULLIF(CAST("a"."holdout_n" AS DOUBLE PRECISION), CAST(0.0 AS DOUBLE PRECISION))
-              )
-            )
-          ) AS DOUBLE PRECISION) / NULLIF(CAST("a"."holdout_n" AS DOUBLE PRECISION), CAST(0.0 AS DOUBLE PRECISION))
-        )
-      )
+      "a"."lift_se"
     )
   ) AS "lift_low",
   (
-    (
-      CAST((
-        CAST("a"."treatment_conversions" AS DOUBLE PRECISION)
-      ) AS DOUBLE PRECISION) / NULLIF(CAST("a"."treatment_n" AS DOUBLE PRECISION), CAST(0.0 AS DOUBLE PRECISION))
-    ) - (
-      CAST((
-        CAST("a"."holdout_conversions" AS DOUBLE PRECISION)
-      ) AS DOUBLE PRECISION) / NULLIF(CAST("a"."holdout_n" AS DOUBLE PRECISION), CAST(0.0 AS DOUBLE PRECISION))
-    )
+    "a"."lift_est"
   ) + (
     (
       CAST(1.959963984540054 AS DOUBLE PRECISION)
     ) * (
-      SQRT(
-        (
-          CAST((
-            (
-              CAST((
-                CAST("a"."treatment_conversions" AS DOUBLE PRECISION)
-              ) AS DOUBLE PRECISION) / NULLIF(CAST("a"."treatment_n" AS DOUBLE PRECISION), CAST(0.0 AS DOUBLE PRECISION))
-            ) * (
-              (
-                CAST(1.0 AS DOUBLE PRECISION)
-              ) - (
-                CAST((
-                  CAST("a"."treatment_conversions" AS DOUBLE PRECISION)
-                ) AS DOUBLE PRECISION) / NULLIF(CAST("a"."treatment_n" AS DOUBLE PRECISION), CAST(0.0 AS DOUBLE PRECISION))
-              )
-            )
-          ) AS DOUBLE PRECISION) / NULLIF(CAST("a"."treatment_n" AS DOUBLE PRECISION), CAST(0.0 AS DOUBLE PRECISION))
-        ) + (
-          CAST((
-            (
-              CAST((
-                CAST("a"."holdout_conversions" AS DOUBLE PRECISION)
-              ) AS DOUBLE PRECISION) / NULLIF(CAST("a"."holdout_n" AS DOUBLE PRECISION), CAST(0.0 AS DOUBLE PRECISION))
-            ) * (
-              (
-                CAST(1.0 AS DOUBLE PRECISION)
-              ) - (
-                CAST((
-                  CAST("a"."holdout_conversions" AS DOUBLE PRECISION)
-                ) AS DOUBLE PRECISION) / NULLIF(CAST("a"."holdout_n" AS DOUBLE PRECISION), CAST(0.0 AS DOUBLE PRECISION))
-              )
-            )
-          ) AS DOUBLE PRECISION) / NULLIF(CAST("a"."holdout_n" AS DOUBLE PRECISION), CAST(0.0 AS DOUBLE PRECISION))
-        )
-      )
+      "a"."lift_se"
     )
   ) AS "lift_high",
   CAST((
-    (
-      CAST((
-        CAST("a"."treatment_conversions" AS DOUBLE PRECISION)
-      ) AS DOUBLE PRECISION) / NULLIF(CAST("a"."treatment_n" AS DOUBLE PRECISION), CAST(0.0 AS DOUBLE PRECISION))
-    ) - (
-      CAST((
-        CAST("a"."holdout_conversions" AS DOUBLE PRECISION)
-      ) AS DOUBLE PRECISION) / NULLIF(CAST("a"."holdout_n" AS DOUBLE PRECISION), CAST(0.0 AS DOUBLE PRECISION))
-    )
+    "a"."lift_est"
   ) AS DOUBLE PRECISION) / NULLIF(
     SQRT(
       (
@@ -448,14 +303,7 @@ SELECT
           ) + (
             CAST("a"."holdout_conversions" AS DOUBLE PRECISION)
           )
-        ) AS DOUBLE PRECISION) / NULLIF(
-          (
-            CAST("a"."treatment_n" AS DOUBLE PRECISION)
-          ) + (
-            CAST("a"."holdout_n" AS DOUBLE PRECISION)
-          ),
-          CAST(0.0 AS DOUBLE PRECISION)
-        )
+        ) AS DOUBLE PRECISION) / NULLIF("a"."total_size", CAST(0.0 AS DOUBLE PRECISION))
       ) * (
         (
           CAST(1.0 AS DOUBLE PRECISION)
@@ -466,192 +314,66 @@ SELECT
             ) + (
               CAST("a"."holdout_conversions" AS DOUBLE PRECISION)
             )
-          ) AS DOUBLE PRECISION) / NULLIF(
-            (
-              CAST("a"."treatment_n" AS DOUBLE PRECISION)
-            ) + (
-              CAST("a"."holdout_n" AS DOUBLE PRECISION)
-            ),
-            CAST(0.0 AS DOUBLE PRECISION)
-          )
+          ) AS DOUBLE PRECISION) / NULLIF("a"."total_size", CAST(0.0 AS DOUBLE PRECISION))
         )
       ) * (
         (
           CAST((
             CAST(1.0 AS DOUBLE PRECISION)
-          ) AS DOUBLE PRECISION) / NULLIF(CAST("a"."treatment_n" AS DOUBLE PRECISION), CAST(0.0 AS DOUBLE PRECISION))
+          ) AS DOUBLE PRECISION) / NULLIF("a"."treatment_size", CAST(0.0 AS DOUBLE PRECISION))
         ) + (
           CAST((
             CAST(1.0 AS DOUBLE PRECISION)
-          ) AS DOUBLE PRECISION) / NULLIF(CAST("a"."holdout_n" AS DOUBLE PRECISION), CAST(0.0 AS DOUBLE PRECISION))
+          ) AS DOUBLE PRECISION) / NULLIF("a"."holdout_size", CAST(0.0 AS DOUBLE PRECISION))
         )
       )
     ),
     CAST(0.0 AS DOUBLE PRECISION)
   ) AS "z",
+  "a"."diff_est" AS "revenue_diff",
+  "a"."diff_se" AS "revenue_diff_se",
   (
-    CAST((
-      "a"."treatment_revenue_sum"
-    ) AS DOUBLE PRECISION) / NULLIF(CAST("a"."treatment_n" AS DOUBLE PRECISION), CAST(0.0 AS DOUBLE PRECISION))
-  ) - (
-    CAST((
-      "a"."holdout_revenue_sum"
-    ) AS DOUBLE PRECISION) / NULLIF(CAST("a"."holdout_n" AS DOUBLE PRECISION), CAST(0.0 AS DOUBLE PRECISION))
-  ) AS "revenue_diff",
-  SQRT(
-    (
-      CAST((
-        "a"."treatment_revenue_variance"
-      ) AS DOUBLE PRECISION) / NULLIF(CAST("a"."treatment_n" AS DOUBLE PRECISION), CAST(0.0 AS DOUBLE PRECISION))
-    ) + (
-      CAST((
-        "a"."holdout_revenue_variance"
-      ) AS DOUBLE PRECISION) / NULLIF(CAST("a"."holdout_n" AS DOUBLE PRECISION), CAST(0.0 AS DOUBLE PRECISION))
-    )
-  ) AS "revenue_diff_se",
-  (
-    (
-      CAST((
-        "a"."treatment_revenue_sum"
-      ) AS DOUBLE PRECISION) / NULLIF(CAST("a"."treatment_n" AS DOUBLE PRECISION), CAST(0.0 AS DOUBLE PRECISION))
-    ) - (
-      CAST((
-        "a"."holdout_revenue_sum"
-      ) AS DOUBLE PRECISION) / NULLIF(CAST("a"."holdout_n" AS DOUBLE PRECISION), CAST(0.0 AS DOUBLE PRECISION))
-    )
+    "a"."diff_est"
   ) - (
     (
       CAST(1.959963984540054 AS DOUBLE PRECISION)
     ) * (
-      SQRT(
-        (
-          CAST((
-            "a"."treatment_revenue_variance"
-          ) AS DOUBLE PRECISION) / NULLIF(CAST("a"."treatment_n" AS DOUBLE PRECISION), CAST(0.0 AS DOUBLE PRECISION))
-        ) + (
-          CAST((
-            "a"."holdout_revenue_variance"
-          ) AS DOUBLE PRECISION) / NULLIF(CAST("a"."holdout_n" AS DOUBLE PRECISION), CAST(0.0 AS DOUBLE PRECISION))
-        )
-      )
+      "a"."diff_se"
     )
   ) AS "revenue_diff_low",
   (
-    (
-      CAST((
-        "a"."treatment_revenue_sum"
-      ) AS DOUBLE PRECISION) / NULLIF(CAST("a"."treatment_n" AS DOUBLE PRECISION), CAST(0.0 AS DOUBLE PRECISION))
-    ) - (
-      CAST((
-        "a"."holdout_revenue_sum"
-      ) AS DOUBLE PRECISION) / NULLIF(CAST("a"."holdout_n" AS DOUBLE PRECISION), CAST(0.0 AS DOUBLE PRECISION))
-    )
+    "a"."diff_est"
   ) + (
     (
       CAST(1.959963984540054 AS DOUBLE PRECISION)
     ) * (
-      SQRT(
-        (
-          CAST((
-            "a"."treatment_revenue_variance"
-          ) AS DOUBLE PRECISION) / NULLIF(CAST("a"."treatment_n" AS DOUBLE PRECISION), CAST(0.0 AS DOUBLE PRECISION))
-        ) + (
-          CAST((
-            "a"."holdout_revenue_variance"
-          ) AS DOUBLE PRECISION) / NULLIF(CAST("a"."holdout_n" AS DOUBLE PRECISION), CAST(0.0 AS DOUBLE PRECISION))
-        )
-      )
+      "a"."diff_se"
     )
   ) AS "revenue_diff_high",
   CAST((
-    (
-      CAST((
-        "a"."treatment_revenue_sum"
-      ) AS DOUBLE PRECISION) / NULLIF(CAST("a"."treatment_n" AS DOUBLE PRECISION), CAST(0.0 AS DOUBLE PRECISION))
-    ) - (
-      CAST((
-        "a"."holdout_revenue_sum"
-      ) AS DOUBLE PRECISION) / NULLIF(CAST("a"."holdout_n" AS DOUBLE PRECISION), CAST(0.0 AS DOUBLE PRECISION))
-    )
-  ) AS DOUBLE PRECISION) / NULLIF(
-    SQRT(
-      (
-        CAST((
-          "a"."treatment_revenue_variance"
-        ) AS DOUBLE PRECISION) / NULLIF(CAST("a"."treatment_n" AS DOUBLE PRECISION), CAST(0.0 AS DOUBLE PRECISION))
-      ) + (
-        CAST((
-          "a"."holdout_revenue_variance"
-        ) AS DOUBLE PRECISION) / NULLIF(CAST("a"."holdout_n" AS DOUBLE PRECISION), CAST(0.0 AS DOUBLE PRECISION))
-      )
-    ),
-    CAST(0.0 AS DOUBLE PRECISION)
-  ) AS "welch_z",
+    "a"."diff_est"
+  ) AS DOUBLE PRECISION) / NULLIF("a"."diff_se", CAST(0.0 AS DOUBLE PRECISION)) AS "welch_z",
   CAST((
     (
-      SQRT(
-        (
-          CAST((
-            "a"."treatment_revenue_variance"
-          ) AS DOUBLE PRECISION) / NULLIF(CAST("a"."treatment_n" AS DOUBLE PRECISION), CAST(0.0 AS DOUBLE PRECISION))
-        ) + (
-          CAST((
-            "a"."holdout_revenue_variance"
-          ) AS DOUBLE PRECISION) / NULLIF(CAST("a"."holdout_n" AS DOUBLE PRECISION), CAST(0.0 AS DOUBLE PRECISION))
-        )
-      )
+      "a"."diff_se"
     ) * (
-      SQRT(
-        (
-          CAST((
-            "a"."treatment_revenue_variance"
-          ) AS DOUBLE PRECISION) / NULLIF(CAST("a"."treatment_n" AS DOUBLE PRECISION), CAST(0.0 AS DOUBLE PRECISION))
-        ) + (
-          CAST((
-            "a"."holdout_revenue_variance"
-          ) AS DOUBLE PRECISION) / NULLIF(CAST("a"."holdout_n" AS DOUBLE PRECISION), CAST(0.0 AS DOUBLE PRECISION))
-        )
-      )
+      "a"."diff_se"
     ) * (
-      SQRT(
-        (
-          CAST((
-            "a"."treatment_revenue_variance"
-          ) AS DOUBLE PRECISION) / NULLIF(CAST("a"."treatment_n" AS DOUBLE PRECISION), CAST(0.0 AS DOUBLE PRECISION))
-        ) + (
-          CAST((
-            "a"."holdout_revenue_variance"
-          ) AS DOUBLE PRECISION) / NULLIF(CAST("a"."holdout_n" AS DOUBLE PRECISION), CAST(0.0 AS DOUBLE PRECISION))
-        )
-      )
+      "a"."diff_se"
     ) * (
-      SQRT(
-        (
-          CAST((
-            "a"."treatment_revenue_variance"
-          ) AS DOUBLE PRECISION) / NULLIF(CAST("a"."treatment_n" AS DOUBLE PRECISION), CAST(0.0 AS DOUBLE PRECISION))
-        ) + (
-          CAST((
-            "a"."holdout_revenue_variance"
-          ) AS DOUBLE PRECISION) / NULLIF(CAST("a"."holdout_n" AS DOUBLE PRECISION), CAST(0.0 AS DOUBLE PRECISION))
-        )
-      )
+      "a"."diff_se"
     )
   ) AS DOUBLE PRECISION) / NULLIF(
     (
       CAST((
         (
-          CAST((
-            "a"."treatment_revenue_variance"
-          ) AS DOUBLE PRECISION) / NULLIF(CAST("a"."treatment_n" AS DOUBLE PRECISION), CAST(0.0 AS DOUBLE PRECISION))
+          "a"."treatment_var_over_n"
         ) * (
-          CAST((
-            "a"."treatment_revenue_variance"
-          ) AS DOUBLE PRECISION) / NULLIF(CAST("a"."treatment_n" AS DOUBLE PRECISION), CAST(0.0 AS DOUBLE PRECISION))
+          "a"."treatment_var_over_n"
         )
       ) AS DOUBLE PRECISION) / NULLIF(
         (
-          CAST("a"."treatment_n" AS DOUBLE PRECISION)
+          "a"."treatment_size"
         ) - (
           CAST(1.0 AS DOUBLE PRECISION)
         ),
@@ -660,17 +382,13 @@ SELECT
     ) + (
       CAST((
         (
-          CAST((
-            "a"."holdout_revenue_variance"
-          ) AS DOUBLE PRECISION) / NULLIF(CAST("a"."holdout_n" AS DOUBLE PRECISION), CAST(0.0 AS DOUBLE PRECISION))
+          "a"."holdout_var_over_n"
         ) * (
-          CAST((
-            "a"."holdout_revenue_variance"
-          ) AS DOUBLE PRECISION) / NULLIF(CAST("a"."holdout_n" AS DOUBLE PRECISION), CAST(0.0 AS DOUBLE PRECISION))
+          "a"."holdout_var_over_n"
         )
       ) AS DOUBLE PRECISION) / NULLIF(
         (
-          CAST("a"."holdout_n" AS DOUBLE PRECISION)
+          "a"."holdout_size"
         ) - (
           CAST(1.0 AS DOUBLE PRECISION)
         ),
@@ -680,106 +398,54 @@ SELECT
     CAST(0.0 AS DOUBLE PRECISION)
   ) AS "welch_df",
   (
-    (
-      CAST((
-        "a"."treatment_revenue_sum"
-      ) AS DOUBLE PRECISION) / NULLIF(CAST("a"."treatment_n" AS DOUBLE PRECISION), CAST(0.0 AS DOUBLE PRECISION))
-    ) - (
-      CAST((
-        "a"."holdout_revenue_sum"
-      ) AS DOUBLE PRECISION) / NULLIF(CAST("a"."holdout_n" AS DOUBLE PRECISION), CAST(0.0 AS DOUBLE PRECISION))
-    )
+    "a"."diff_est"
   ) * (
-    CAST("a"."treatment_n" AS DOUBLE PRECISION)
+    "a"."treatment_size"
   ) AS "incremental_revenue",
   (
     (
-      (
-        CAST((
-          "a"."treatment_revenue_sum"
-        ) AS DOUBLE PRECISION) / NULLIF(CAST("a"."treatment_n" AS DOUBLE PRECISION), CAST(0.0 AS DOUBLE PRECISION))
-      ) - (
-        CAST((
-          "a"."holdout_revenue_sum"
-        ) AS DOUBLE PRECISION) / NULLIF(CAST("a"."holdout_n" AS DOUBLE PRECISION), CAST(0.0 AS DOUBLE PRECISION))
-      )
+      "a"."diff_est"
     ) - (
       (
         CAST(1.959963984540054 AS DOUBLE PRECISION)
       ) * (
-        SQRT(
-          (
-            CAST((
-              "a"."treatment_revenue_variance"
-            ) AS DOUBLE PRECISION) / NULLIF(CAST("a"."treatment_n" AS DOUBLE PRECISION), CAST(0.0 AS DOUBLE PRECISION))
-          ) + (
-            CAST((
-              "a"."holdout_revenue_variance"
-            ) AS DOUBLE PRECISION) / NULLIF(CAST("a"."holdout_n" AS DOUBLE PRECISION), CAST(0.0 AS DOUBLE PRECISION))
-          )
-        )
+        "a"."diff_se"
       )
     )
   ) * (
-    CAST("a"."treatment_n" AS DOUBLE PRECISION)
+    "a"."treatment_size"
   ) AS "incremental_revenue_low",
   (
     (
-      (
-        CAST((
-          "a"."treatment_revenue_sum"
-        ) AS DOUBLE PRECISION) / NULLIF(CAST("a"."treatment_n" AS DOUBLE PRECISION), CAST(0.0 AS DOUBLE PRECISION))
-      ) - (
-        CAST((
-          "a"."holdout_revenue_sum"
-        ) AS DOUBLE PRECISION) / NULLIF(CAST("a"."holdout_n" AS DOUBLE PRECISION), CAST(0.0 AS DOUBLE PRECISION))
-      )
+      "a"."diff_est"
     ) + (
       (
         CAST(1.959963984540054 AS DOUBLE PRECISION)
       ) * (
-        SQRT(
-          (
-            CAST((
-              "a"."treatment_revenue_variance"
-            ) AS DOUBLE PRECISION) / NULLIF(CAST("a"."treatment_n" AS DOUBLE PRECISION), CAST(0.0 AS DOUBLE PRECISION))
-          ) + (
-            CAST((
-              "a"."holdout_revenue_variance"
-            ) AS DOUBLE PRECISION) / NULLIF(CAST("a"."holdout_n" AS DOUBLE PRECISION), CAST(0.0 AS DOUBLE PRECISION))
-          )
-        )
+        "a"."diff_se"
       )
     )
   ) * (
-    CAST("a"."treatment_n" AS DOUBLE PRECISION)
+    "a"."treatment_size"
   ) AS "incremental_revenue_high",
   (
     CAST((
       (
         (
-          CAST("a"."treatment_n" AS DOUBLE PRECISION)
+          "a"."treatment_size"
         ) - (
           (
-            (
-              CAST("a"."treatment_n" AS DOUBLE PRECISION)
-            ) + (
-              CAST("a"."holdout_n" AS DOUBLE PRECISION)
-            )
+            "a"."total_size"
           ) * (
             CAST(0.85 AS DOUBLE PRECISION)
           )
         )
       ) * (
         (
-          CAST("a"."treatment_n" AS DOUBLE PRECISION)
+          "a"."treatment_size"
         ) - (
           (
-            (
-              CAST("a"."treatment_n" AS DOUBLE PRECISION)
-            ) + (
-              CAST("a"."holdout_n" AS DOUBLE PRECISION)
-            )
+            "a"."total_size"
           ) * (
             CAST(0.85 AS DOUBLE PRECISION)
           )
@@ -787,11 +453,7 @@ SELECT
       )
     ) AS DOUBLE PRECISION) / NULLIF(
       (
-        (
-          CAST("a"."treatment_n" AS DOUBLE PRECISION)
-        ) + (
-          CAST("a"."holdout_n" AS DOUBLE PRECISION)
-        )
+        "a"."total_size"
       ) * (
         CAST(0.85 AS DOUBLE PRECISION)
       ),
@@ -801,28 +463,20 @@ SELECT
     CAST((
       (
         (
-          CAST("a"."holdout_n" AS DOUBLE PRECISION)
+          "a"."holdout_size"
         ) - (
           (
-            (
-              CAST("a"."treatment_n" AS DOUBLE PRECISION)
-            ) + (
-              CAST("a"."holdout_n" AS DOUBLE PRECISION)
-            )
+            "a"."total_size"
           ) * (
             CAST(0.15 AS DOUBLE PRECISION)
           )
         )
       ) * (
         (
-          CAST("a"."holdout_n" AS DOUBLE PRECISION)
+          "a"."holdout_size"
         ) - (
           (
-            (
-              CAST("a"."treatment_n" AS DOUBLE PRECISION)
-            ) + (
-              CAST("a"."holdout_n" AS DOUBLE PRECISION)
-            )
+            "a"."total_size"
           ) * (
             CAST(0.15 AS DOUBLE PRECISION)
           )
@@ -830,11 +484,7 @@ SELECT
       )
     ) AS DOUBLE PRECISION) / NULLIF(
       (
-        (
-          CAST("a"."treatment_n" AS DOUBLE PRECISION)
-        ) + (
-          CAST("a"."holdout_n" AS DOUBLE PRECISION)
-        )
+        "a"."total_size"
       ) * (
         CAST(0.15 AS DOUBLE PRECISION)
       ),
@@ -843,68 +493,143 @@ SELECT
   ) AS "srm_chi2"
 FROM (
   SELECT
-    'run' AS "analysis",
-    "u"."run_id" AS "run_id",
-    MAX("u"."as_of") AS "as_of",
-    COUNT(DISTINCT "u"."run_id") AS "runs",
-    CAST(SUM(CASE WHEN "u"."experiment_group" = 'treatment' THEN 1 ELSE 0 END) AS BIGINT) AS "treatment_n",
-    CAST(SUM(CASE WHEN "u"."experiment_group" = 'treatment' THEN "u"."converted" ELSE 0 END) AS BIGINT) AS "treatment_conversions",
-    CAST(SUM(CASE WHEN "u"."experiment_group" = 'treatment' THEN "u"."revenue" ELSE 0 END) AS DOUBLE PRECISION) AS "treatment_revenue_sum",
-    CAST(SUM(
-      CASE
-        WHEN "u"."experiment_group" = 'treatment'
-        THEN "u"."revenue" * "u"."revenue"
-        ELSE 0
-      END
-    ) AS DOUBLE PRECISION) AS "treatment_revenue_sum_squares",
-    VAR_SAMP(CASE WHEN "u"."experiment_group" = 'treatment' THEN "u"."revenue" ELSE NULL END) AS "treatment_revenue_variance",
-    CAST(SUM(CASE WHEN "u"."experiment_group" = 'holdout' THEN 1 ELSE 0 END) AS BIGINT) AS "holdout_n",
-    CAST(SUM(CASE WHEN "u"."experiment_group" = 'holdout' THEN "u"."converted" ELSE 0 END) AS BIGINT) AS "holdout_conversions",
-    CAST(SUM(CASE WHEN "u"."experiment_group" = 'holdout' THEN "u"."revenue" ELSE 0 END) AS DOUBLE PRECISION) AS "holdout_revenue_sum",
-    CAST(SUM(
-      CASE
-        WHEN "u"."experiment_group" = 'holdout'
-        THEN "u"."revenue" * "u"."revenue"
-        ELSE 0
-      END
-    ) AS DOUBLE PRECISION) AS "holdout_revenue_sum_squares",
-    VAR_SAMP(CASE WHEN "u"."experiment_group" = 'holdout' THEN "u"."revenue" ELSE NULL END) AS "holdout_revenue_variance"
-  FROM "u"
-  WHERE
-    "u"."window_complete" = TRUE
-  GROUP BY
-    "u"."run_id"
-  UNION ALL
-  SELECT
-    'pooled' AS "analysis",
-    '(all runs)' AS "run_id",
-    MAX("u"."as_of") AS "as_of",
-    COUNT(DISTINCT "u"."run_id") AS "runs",
-    CAST(SUM(CASE WHEN "u"."experiment_group" = 'treatment' THEN 1 ELSE 0 END) AS BIGINT) AS "treatment_n",
-    CAST(SUM(CASE WHEN "u"."experiment_group" = 'treatment' THEN "u"."converted" ELSE 0 END) AS BIGINT) AS "treatment_conversions",
-    CAST(SUM(CASE WHEN "u"."experiment_group" = 'treatment' THEN "u"."revenue" ELSE 0 END) AS DOUBLE PRECISION) AS "treatment_revenue_sum",
-    CAST(SUM(
-      CASE
-        WHEN "u"."experiment_group" = 'treatment'
-        THEN "u"."revenue" * "u"."revenue"
-        ELSE 0
-      END
-    ) AS DOUBLE PRECISION) AS "treatment_revenue_sum_squares",
-    VAR_SAMP(CASE WHEN "u"."experiment_group" = 'treatment' THEN "u"."revenue" ELSE NULL END) AS "treatment_revenue_variance",
-    CAST(SUM(CASE WHEN "u"."experiment_group" = 'holdout' THEN 1 ELSE 0 END) AS BIGINT) AS "holdout_n",
-    CAST(SUM(CASE WHEN "u"."experiment_group" = 'holdout' THEN "u"."converted" ELSE 0 END) AS BIGINT) AS "holdout_conversions",
-    CAST(SUM(CASE WHEN "u"."experiment_group" = 'holdout' THEN "u"."revenue" ELSE 0 END) AS DOUBLE PRECISION) AS "holdout_revenue_sum",
-    CAST(SUM(
-      CASE
-        WHEN "u"."experiment_group" = 'holdout'
-        THEN "u"."revenue" * "u"."revenue"
-        ELSE 0
-      END
-    ) AS DOUBLE PRECISION) AS "holdout_revenue_sum_squares",
-    VAR_SAMP(CASE WHEN "u"."experiment_group" = 'holdout' THEN "u"."revenue" ELSE NULL END) AS "holdout_revenue_variance"
-  FROM "u"
-  WHERE
-    "u"."window_complete" = TRUE
-  HAVING
-    COUNT(*) > 0
+    *,
+    (
+      "a"."treatment_size"
+    ) + (
+      "a"."holdout_size"
+    ) AS "total_size",
+    (
+      "a"."treatment_rate"
+    ) - (
+      "a"."holdout_rate"
+    ) AS "lift_est",
+    SQRT(
+      (
+        CAST((
+          (
+            "a"."treatment_rate"
+          ) * (
+            (
+              CAST(1.0 AS DOUBLE PRECISION)
+            ) - (
+              "a"."treatment_rate"
+            )
+          )
+        ) AS DOUBLE PRECISION) / NULLIF("a"."treatment_size", CAST(0.0 AS DOUBLE PRECISION))
+      ) + (
+        CAST((
+          (
+            "a"."holdout_rate"
+          ) * (
+            (
+              CAST(1.0 AS DOUBLE PRECISION)
+            ) - (
+              "a"."holdout_rate"
+            )
+          )
+        ) AS DOUBLE PRECISION) / NULLIF("a"."holdout_size", CAST(0.0 AS DOUBLE PRECISION))
+      )
+    ) AS "lift_se",
+    (
+      "a"."treatment_mean"
+    ) - (
+      "a"."holdout_mean"
+    ) AS "diff_est",
+    SQRT((
+      "a"."treatment_var_over_n"
+    ) + (
+      "a"."holdout_var_over_n"
+    )) AS "diff_se"
+  FROM (
+    SELECT
+      *,
+      CAST("r"."treatment_n" AS DOUBLE PRECISION) AS "treatment_size",
+      CAST((
+        CAST("r"."treatment_conversions" AS DOUBLE PRECISION)
+      ) AS DOUBLE PRECISION) / NULLIF(CAST("r"."treatment_n" AS DOUBLE PRECISION), CAST(0.0 AS DOUBLE PRECISION)) AS "treatment_rate",
+      CAST((
+        "r"."treatment_revenue_sum"
+      ) AS DOUBLE PRECISION) / NULLIF(CAST("r"."treatment_n" AS DOUBLE PRECISION), CAST(0.0 AS DOUBLE PRECISION)) AS "treatment_mean",
+      CAST((
+        "r"."treatment_revenue_variance"
+      ) AS DOUBLE PRECISION) / NULLIF(CAST("r"."treatment_n" AS DOUBLE PRECISION), CAST(0.0 AS DOUBLE PRECISION)) AS "treatment_var_over_n",
+      CAST("r"."holdout_n" AS DOUBLE PRECISION) AS "holdout_size",
+      CAST((
+        CAST("r"."holdout_conversions" AS DOUBLE PRECISION)
+      ) AS DOUBLE PRECISION) / NULLIF(CAST("r"."holdout_n" AS DOUBLE PRECISION), CAST(0.0 AS DOUBLE PRECISION)) AS "holdout_rate",
+      CAST((
+        "r"."holdout_revenue_sum"
+      ) AS DOUBLE PRECISION) / NULLIF(CAST("r"."holdout_n" AS DOUBLE PRECISION), CAST(0.0 AS DOUBLE PRECISION)) AS "holdout_mean",
+      CAST((
+        "r"."holdout_revenue_variance"
+      ) AS DOUBLE PRECISION) / NULLIF(CAST("r"."holdout_n" AS DOUBLE PRECISION), CAST(0.0 AS DOUBLE PRECISION)) AS "holdout_var_over_n"
+    FROM (
+      SELECT
+        'run' AS "analysis",
+        "u"."run_id" AS "run_id",
+        MAX("u"."as_of") AS "as_of",
+        COUNT(DISTINCT "u"."run_id") AS "runs",
+        CAST(SUM(CASE WHEN "u"."experiment_group" = 'treatment' THEN 1 ELSE 0 END) AS BIGINT) AS "treatment_n",
+        CAST(SUM(CASE WHEN "u"."experiment_group" = 'treatment' THEN "u"."converted" ELSE 0 END) AS BIGINT) AS "treatment_conversions",
+        CAST(SUM(CASE WHEN "u"."experiment_group" = 'treatment' THEN "u"."revenue" ELSE 0 END) AS DOUBLE PRECISION) AS "treatment_revenue_sum",
+        CAST(SUM(
+          CASE
+            WHEN "u"."experiment_group" = 'treatment'
+            THEN "u"."revenue" * "u"."revenue"
+            ELSE 0
+          END
+        ) AS DOUBLE PRECISION) AS "treatment_revenue_sum_squares",
+        VAR_SAMP(CASE WHEN "u"."experiment_group" = 'treatment' THEN "u"."revenue" ELSE NULL END) AS "treatment_revenue_variance",
+        CAST(SUM(CASE WHEN "u"."experiment_group" = 'holdout' THEN 1 ELSE 0 END) AS BIGINT) AS "holdout_n",
+        CAST(SUM(CASE WHEN "u"."experiment_group" = 'holdout' THEN "u"."converted" ELSE 0 END) AS BIGINT) AS "holdout_conversions",
+        CAST(SUM(CASE WHEN "u"."experiment_group" = 'holdout' THEN "u"."revenue" ELSE 0 END) AS DOUBLE PRECISION) AS "holdout_revenue_sum",
+        CAST(SUM(
+          CASE
+            WHEN "u"."experiment_group" = 'holdout'
+            THEN "u"."revenue" * "u"."revenue"
+            ELSE 0
+          END
+        ) AS DOUBLE PRECISION) AS "holdout_revenue_sum_squares",
+        VAR_SAMP(CASE WHEN "u"."experiment_group" = 'holdout' THEN "u"."revenue" ELSE NULL END) AS "holdout_revenue_variance"
+      FROM "u"
+      WHERE
+        "u"."window_complete" = TRUE
+      GROUP BY
+        "u"."run_id"
+      UNION ALL
+      SELECT
+        'pooled' AS "analysis",
+        '(all runs)' AS "run_id",
+        MAX("u"."as_of") AS "as_of",
+        COUNT(DISTINCT "u"."run_id") AS "runs",
+        CAST(SUM(CASE WHEN "u"."experiment_group" = 'treatment' THEN 1 ELSE 0 END) AS BIGINT) AS "treatment_n",
+        CAST(SUM(CASE WHEN "u"."experiment_group" = 'treatment' THEN "u"."converted" ELSE 0 END) AS BIGINT) AS "treatment_conversions",
+        CAST(SUM(CASE WHEN "u"."experiment_group" = 'treatment' THEN "u"."revenue" ELSE 0 END) AS DOUBLE PRECISION) AS "treatment_revenue_sum",
+        CAST(SUM(
+          CASE
+            WHEN "u"."experiment_group" = 'treatment'
+            THEN "u"."revenue" * "u"."revenue"
+            ELSE 0
+          END
+        ) AS DOUBLE PRECISION) AS "treatment_revenue_sum_squares",
+        VAR_SAMP(CASE WHEN "u"."experiment_group" = 'treatment' THEN "u"."revenue" ELSE NULL END) AS "treatment_revenue_variance",
+        CAST(SUM(CASE WHEN "u"."experiment_group" = 'holdout' THEN 1 ELSE 0 END) AS BIGINT) AS "holdout_n",
+        CAST(SUM(CASE WHEN "u"."experiment_group" = 'holdout' THEN "u"."converted" ELSE 0 END) AS BIGINT) AS "holdout_conversions",
+        CAST(SUM(CASE WHEN "u"."experiment_group" = 'holdout' THEN "u"."revenue" ELSE 0 END) AS DOUBLE PRECISION) AS "holdout_revenue_sum",
+        CAST(SUM(
+          CASE
+            WHEN "u"."experiment_group" = 'holdout'
+            THEN "u"."revenue" * "u"."revenue"
+            ELSE 0
+          END
+        ) AS DOUBLE PRECISION) AS "holdout_revenue_sum_squares",
+        VAR_SAMP(CASE WHEN "u"."experiment_group" = 'holdout' THEN "u"."revenue" ELSE NULL END) AS "holdout_revenue_variance"
+      FROM "u"
+      WHERE
+        "u"."window_complete" = TRUE
+      HAVING
+        COUNT(*) > 0
+    ) AS "r"
+  ) AS "a"
 ) AS "a"

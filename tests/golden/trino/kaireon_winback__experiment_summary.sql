@@ -18,26 +18,19 @@ SELECT
   "a"."treatment_n" < 30 OR "a"."holdout_n" < 30 AS "underpowered",
   "a"."treatment_n",
   "a"."treatment_conversions",
-  CAST((
-    CAST("a"."treatment_conversions" AS DOUBLE)
-  ) AS DOUBLE) / NULLIF(CAST("a"."treatment_n" AS DOUBLE), CAST(0.0 AS DOUBLE)) AS "treatment_conversion_rate",
+  "a"."treatment_rate" AS "treatment_conversion_rate",
   CAST((
     (
       (
-        CAST((
-          CAST("a"."treatment_conversions" AS DOUBLE)
-        ) AS DOUBLE) / NULLIF(CAST("a"."treatment_n" AS DOUBLE), CAST(0.0 AS DOUBLE))
+        "a"."treatment_rate"
       ) + (
         CAST((
           CAST(3.8414588206941254 AS DOUBLE)
-        ) AS DOUBLE) / NULLIF(
-          (
-            CAST(2.0 AS DOUBLE)
-          ) * (
-            CAST("a"."treatment_n" AS DOUBLE)
-          ),
-          CAST(0.0 AS DOUBLE)
-        )
+        ) AS DOUBLE) / NULLIF((
+          CAST(2.0 AS DOUBLE)
+        ) * (
+          "a"."treatment_size"
+        ), CAST(0.0 AS DOUBLE))
       )
     ) - (
       (
@@ -47,19 +40,15 @@ SELECT
           (
             CAST((
               (
-                CAST((
-                  CAST("a"."treatment_conversions" AS DOUBLE)
-                ) AS DOUBLE) / NULLIF(CAST("a"."treatment_n" AS DOUBLE), CAST(0.0 AS DOUBLE))
+                "a"."treatment_rate"
               ) * (
                 (
                   CAST(1.0 AS DOUBLE)
                 ) - (
-                  CAST((
-                    CAST("a"."treatment_conversions" AS DOUBLE)
-                  ) AS DOUBLE) / NULLIF(CAST("a"."treatment_n" AS DOUBLE), CAST(0.0 AS DOUBLE))
+                  "a"."treatment_rate"
                 )
               )
-            ) AS DOUBLE) / NULLIF(CAST("a"."treatment_n" AS DOUBLE), CAST(0.0 AS DOUBLE))
+            ) AS DOUBLE) / NULLIF("a"."treatment_size", CAST(0.0 AS DOUBLE))
           ) + (
             CAST((
               CAST(3.8414588206941254 AS DOUBLE)
@@ -67,9 +56,9 @@ SELECT
               (
                 CAST(4.0 AS DOUBLE)
               ) * (
-                CAST("a"."treatment_n" AS DOUBLE)
+                "a"."treatment_size"
               ) * (
-                CAST("a"."treatment_n" AS DOUBLE)
+                "a"."treatment_size"
               ),
               CAST(0.0 AS DOUBLE)
             )
@@ -83,27 +72,22 @@ SELECT
     ) + (
       CAST((
         CAST(3.8414588206941254 AS DOUBLE)
-      ) AS DOUBLE) / NULLIF(CAST("a"."treatment_n" AS DOUBLE), CAST(0.0 AS DOUBLE))
+      ) AS DOUBLE) / NULLIF("a"."treatment_size", CAST(0.0 AS DOUBLE))
     ),
     CAST(0.0 AS DOUBLE)
   ) AS "treatment_wilson_low",
   CAST((
     (
       (
-        CAST((
-          CAST("a"."treatment_conversions" AS DOUBLE)
-        ) AS DOUBLE) / NULLIF(CAST("a"."treatment_n" AS DOUBLE), CAST(0.0 AS DOUBLE))
+        "a"."treatment_rate"
       ) + (
         CAST((
           CAST(3.8414588206941254 AS DOUBLE)
-        ) AS DOUBLE) / NULLIF(
-          (
-            CAST(2.0 AS DOUBLE)
-          ) * (
-            CAST("a"."treatment_n" AS DOUBLE)
-          ),
-          CAST(0.0 AS DOUBLE)
-        )
+        ) AS DOUBLE) / NULLIF((
+          CAST(2.0 AS DOUBLE)
+        ) * (
+          "a"."treatment_size"
+        ), CAST(0.0 AS DOUBLE))
       )
     ) + (
       (
@@ -113,19 +97,15 @@ SELECT
           (
             CAST((
               (
-                CAST((
-                  CAST("a"."treatment_conversions" AS DOUBLE)
-                ) AS DOUBLE) / NULLIF(CAST("a"."treatment_n" AS DOUBLE), CAST(0.0 AS DOUBLE))
+                "a"."treatment_rate"
               ) * (
                 (
                   CAST(1.0 AS DOUBLE)
                 ) - (
-                  CAST((
-                    CAST("a"."treatment_conversions" AS DOUBLE)
-                  ) AS DOUBLE) / NULLIF(CAST("a"."treatment_n" AS DOUBLE), CAST(0.0 AS DOUBLE))
+                  "a"."treatment_rate"
                 )
               )
-            ) AS DOUBLE) / NULLIF(CAST("a"."treatment_n" AS DOUBLE), CAST(0.0 AS DOUBLE))
+            ) AS DOUBLE) / NULLIF("a"."treatment_size", CAST(0.0 AS DOUBLE))
           ) + (
             CAST((
               CAST(3.8414588206941254 AS DOUBLE)
@@ -133,9 +113,9 @@ SELECT
               (
                 CAST(4.0 AS DOUBLE)
               ) * (
-                CAST("a"."treatment_n" AS DOUBLE)
+                "a"."treatment_size"
               ) * (
-                CAST("a"."treatment_n" AS DOUBLE)
+                "a"."treatment_size"
               ),
               CAST(0.0 AS DOUBLE)
             )
@@ -149,38 +129,29 @@ SELECT
     ) + (
       CAST((
         CAST(3.8414588206941254 AS DOUBLE)
-      ) AS DOUBLE) / NULLIF(CAST("a"."treatment_n" AS DOUBLE), CAST(0.0 AS DOUBLE))
+      ) AS DOUBLE) / NULLIF("a"."treatment_size", CAST(0.0 AS DOUBLE))
     ),
     CAST(0.0 AS DOUBLE)
   ) AS "treatment_wilson_high",
   "a"."treatment_revenue_sum",
   "a"."treatment_revenue_sum_squares",
-  CAST((
-    "a"."treatment_revenue_sum"
-  ) AS DOUBLE) / NULLIF(CAST("a"."treatment_n" AS DOUBLE), CAST(0.0 AS DOUBLE)) AS "treatment_revenue_per_customer",
+  "a"."treatment_mean" AS "treatment_revenue_per_customer",
   CAST("a"."treatment_revenue_variance" AS DOUBLE) AS "treatment_revenue_variance",
   "a"."holdout_n",
   "a"."holdout_conversions",
-  CAST((
-    CAST("a"."holdout_conversions" AS DOUBLE)
-  ) AS DOUBLE) / NULLIF(CAST("a"."holdout_n" AS DOUBLE), CAST(0.0 AS DOUBLE)) AS "holdout_conversion_rate",
+  "a"."holdout_rate" AS "holdout_conversion_rate",
   CAST((
     (
       (
-        CAST((
-          CAST("a"."holdout_conversions" AS DOUBLE)
-        ) AS DOUBLE) / NULLIF(CAST("a"."holdout_n" AS DOUBLE), CAST(0.0 AS DOUBLE))
+        "a"."holdout_rate"
       ) + (
         CAST((
           CAST(3.8414588206941254 AS DOUBLE)
-        ) AS DOUBLE) / NULLIF(
-          (
-            CAST(2.0 AS DOUBLE)
-          ) * (
-            CAST("a"."holdout_n" AS DOUBLE)
-          ),
-          CAST(0.0 AS DOUBLE)
-        )
+        ) AS DOUBLE) / NULLIF((
+          CAST(2.0 AS DOUBLE)
+        ) * (
+          "a"."holdout_size"
+        ), CAST(0.0 AS DOUBLE))
       )
     ) - (
       (
@@ -190,19 +161,15 @@ SELECT
           (
             CAST((
               (
-                CAST((
-                  CAST("a"."holdout_conversions" AS DOUBLE)
-                ) AS DOUBLE) / NULLIF(CAST("a"."holdout_n" AS DOUBLE), CAST(0.0 AS DOUBLE))
+                "a"."holdout_rate"
               ) * (
                 (
                   CAST(1.0 AS DOUBLE)
                 ) - (
-                  CAST((
-                    CAST("a"."holdout_conversions" AS DOUBLE)
-                  ) AS DOUBLE) / NULLIF(CAST("a"."holdout_n" AS DOUBLE), CAST(0.0 AS DOUBLE))
+                  "a"."holdout_rate"
                 )
               )
-            ) AS DOUBLE) / NULLIF(CAST("a"."holdout_n" AS DOUBLE), CAST(0.0 AS DOUBLE))
+            ) AS DOUBLE) / NULLIF("a"."holdout_size", CAST(0.0 AS DOUBLE))
           ) + (
             CAST((
               CAST(3.8414588206941254 AS DOUBLE)
@@ -210,9 +177,9 @@ SELECT
               (
                 CAST(4.0 AS DOUBLE)
               ) * (
-                CAST("a"."holdout_n" AS DOUBLE)
+                "a"."holdout_size"
               ) * (
-                CAST("a"."holdout_n" AS DOUBLE)
+                "a"."holdout_size"
               ),
               CAST(0.0 AS DOUBLE)
             )
@@ -226,27 +193,22 @@ SELECT
     ) + (
       CAST((
         CAST(3.8414588206941254 AS DOUBLE)
-      ) AS DOUBLE) / NULLIF(CAST("a"."holdout_n" AS DOUBLE), CAST(0.0 AS DOUBLE))
+      ) AS DOUBLE) / NULLIF("a"."holdout_size", CAST(0.0 AS DOUBLE))
     ),
     CAST(0.0 AS DOUBLE)
   ) AS "holdout_wilson_low",
   CAST((
     (
       (
-        CAST((
-          CAST("a"."holdout_conversions" AS DOUBLE)
-        ) AS DOUBLE) / NULLIF(CAST("a"."holdout_n" AS DOUBLE), CAST(0.0 AS DOUBLE))
+        "a"."holdout_rate"
       ) + (
         CAST((
           CAST(3.8414588206941254 AS DOUBLE)
-        ) AS DOUBLE) / NULLIF(
-          (
-            CAST(2.0 AS DOUBLE)
-          ) * (
-            CAST("a"."holdout_n" AS DOUBLE)
-          ),
-          CAST(0.0 AS DOUBLE)
-        )
+        ) AS DOUBLE) / NULLIF((
+          CAST(2.0 AS DOUBLE)
+        ) * (
+          "a"."holdout_size"
+        ), CAST(0.0 AS DOUBLE))
       )
     ) + (
       (
@@ -256,19 +218,15 @@ SELECT
           (
             CAST((
               (
-                CAST((
-                  CAST("a"."holdout_conversions" AS DOUBLE)
-                ) AS DOUBLE) / NULLIF(CAST("a"."holdout_n" AS DOUBLE), CAST(0.0 AS DOUBLE))
+                "a"."holdout_rate"
               ) * (
                 (
                   CAST(1.0 AS DOUBLE)
                 ) - (
-                  CAST((
-                    CAST("a"."holdout_conversions" AS DOUBLE)
-                  ) AS DOUBLE) / NULLIF(CAST("a"."holdout_n" AS DOUBLE), CAST(0.0 AS DOUBLE))
+                  "a"."holdout_rate"
                 )
               )
-            ) AS DOUBLE) / NULLIF(CAST("a"."holdout_n" AS DOUBLE), CAST(0.0 AS DOUBLE))
+            ) AS DOUBLE) / NULLIF("a"."holdout_size", CAST(0.0 AS DOUBLE))
           ) + (
             CAST((
               CAST(3.8414588206941254 AS DOUBLE)
@@ -276,9 +234,9 @@ SELECT
               (
                 CAST(4.0 AS DOUBLE)
               ) * (
-                CAST("a"."holdout_n" AS DOUBLE)
+                "a"."holdout_size"
               ) * (
-                CAST("a"."holdout_n" AS DOUBLE)
+                "a"."holdout_size"
               ),
               CAST(0.0 AS DOUBLE)
             )
@@ -292,153 +250,38 @@ SELECT
     ) + (
       CAST((
         CAST(3.8414588206941254 AS DOUBLE)
-      ) AS DOUBLE) / NULLIF(CAST("a"."holdout_n" AS DOUBLE), CAST(0.0 AS DOUBLE))
+      ) AS DOUBLE) / NULLIF("a"."holdout_size", CAST(0.0 AS DOUBLE))
     ),
     CAST(0.0 AS DOUBLE)
   ) AS "holdout_wilson_high",
   "a"."holdout_revenue_sum",
   "a"."holdout_revenue_sum_squares",
-  CAST((
-    "a"."holdout_revenue_sum"
-  ) AS DOUBLE) / NULLIF(CAST("a"."holdout_n" AS DOUBLE), CAST(0.0 AS DOUBLE)) AS "holdout_revenue_per_customer",
+  "a"."holdout_mean" AS "holdout_revenue_per_customer",
   CAST("a"."holdout_revenue_variance" AS DOUBLE) AS "holdout_revenue_variance",
-  (
-    CAST((
-      CAST("a"."treatment_conversions" AS DOUBLE)
-    ) AS DOUBLE) / NULLIF(CAST("a"."treatment_n" AS DOUBLE), CAST(0.0 AS DOUBLE))
-  ) - (
-    CAST((
-      CAST("a"."holdout_conversions" AS DOUBLE)
-    ) AS DOUBLE) / NULLIF(CAST("a"."holdout_n" AS DOUBLE), CAST(0.0 AS DOUBLE))
-  ) AS "lift_abs",
+  "a"."lift_est" AS "lift_abs",
   CAST((
-    (
-      CAST((
-        CAST("a"."treatment_conversions" AS DOUBLE)
-      ) AS DOUBLE) / NULLIF(CAST("a"."treatment_n" AS DOUBLE), CAST(0.0 AS DOUBLE))
-    ) - (
-      CAST((
-        CAST("a"."holdout_conversions" AS DOUBLE)
-      ) AS DOUBLE) / NULLIF(CAST("a"."holdout_n" AS DOUBLE), CAST(0.0 AS DOUBLE))
-    )
-  ) AS DOUBLE) / NULLIF(
-    CAST((
-      CAST("a"."holdout_conversions" AS DOUBLE)
-    ) AS DOUBLE) / NULLIF(CAST("a"."holdout_n" AS DOUBLE), CAST(0.0 AS DOUBLE)),
-    CAST(0.0 AS DOUBLE)
-  ) AS "lift_rel",
+    "a"."lift_est"
+  ) AS DOUBLE) / NULLIF("a"."holdout_rate", CAST(0.0 AS DOUBLE)) AS "lift_rel",
   (
-    (
-      CAST((
-        CAST("a"."treatment_conversions" AS DOUBLE)
-      ) AS DOUBLE) / NULLIF(CAST("a"."treatment_n" AS DOUBLE), CAST(0.0 AS DOUBLE))
-    ) - (
-      CAST((
-        CAST("a"."holdout_conversions" AS DOUBLE)
-      ) AS DOUBLE) / NULLIF(CAST("a"."holdout_n" AS DOUBLE), CAST(0.0 AS DOUBLE))
-    )
+    "a"."lift_est"
   ) - (
     (
       CAST(1.959963984540054 AS DOUBLE)
     ) * (
-      SQRT(
-        (
-          CAST((
-            (
-              CAST((
-                CAST("a"."treatment_conversions" AS DOUBLE)
-              ) AS DOUBLE) / NULLIF(CAST("a"."treatment_n" AS DOUBLE), CAST(0.0 AS DOUBLE))
-            ) * (
-              (
-                CAST(1.0 AS DOUBLE)
-              ) - (
-                CAST((
-                  CAST("a"."treatment_conversions" AS DOUBLE)
-                ) AS DOUBLE) / NULLIF(CAST("a"."treatment_n" AS DOUBLE), CAST(0.0 AS DOUBLE))
-              )
-            )
-          ) AS DOUBLE) / NULLIF(CAST("a"."treatment_n" AS DOUBLE), CAST(0.0 AS DOUBLE))
-        ) + (
-          CAST((
-            (
-              CAST((
-                CAST("a"."holdout_conversions" AS DOUBLE)
-              ) AS DOUBLE) / NULLIF(CAST("a"."holdout_n" AS DOUBLE), CAST(0.0 AS DOUBLE))
-            ) * (
-              (
-                CAST(1.0 AS DOUBLE)
-              ) - (
-                CAST((
-                  CAST("a"."holdout_conversions" AS DOUBLE)
-                ) AS DOUBLE) / NULLIF(CAST("a"."holdout_n" AS DOUBLE), CAST(0.0 AS DOUBLE))
-              )
-            )
-          ) AS DOUBLE) / NULLIF(CAST("a"."holdout_n" AS DOUBLE), CAST(0.0 AS DOUBLE))
-        )
-      )
+      "a"."lift_se"
     )
   ) AS "lift_low",
   (
-    (
-      CAST((
-        CAST("a"."treatment_conversions" AS DOUBLE)
-      ) AS DOUBLE) / NULLIF(CAST("a"."treatment_n" AS DOUBLE), CAST(0.0 AS DOUBLE))
-    ) - (
-      CAST((
-        CAST("a"."holdout_conversions" AS DOUBLE)
-      ) AS DOUBLE) / NULLIF(CAST("a"."holdout_n" AS DOUBLE), CAST(0.0 AS DOUBLE))
-    )
+    "a"."lift_est"
   ) + (
     (
       CAST(1.959963984540054 AS DOUBLE)
     ) * (
-      SQRT(
-        (
-          CAST((
-            (
-              CAST((
-                CAST("a"."treatment_conversions" AS DOUBLE)
-              ) AS DOUBLE) / NULLIF(CAST("a"."treatment_n" AS DOUBLE), CAST(0.0 AS DOUBLE))
-            ) * (
-              (
-                CAST(1.0 AS DOUBLE)
-              ) - (
-                CAST((
-                  CAST("a"."treatment_conversions" AS DOUBLE)
-                ) AS DOUBLE) / NULLIF(CAST("a"."treatment_n" AS DOUBLE), CAST(0.0 AS DOUBLE))
-              )
-            )
-          ) AS DOUBLE) / NULLIF(CAST("a"."treatment_n" AS DOUBLE), CAST(0.0 AS DOUBLE))
-        ) + (
-          CAST((
-            (
-              CAST((
-                CAST("a"."holdout_conversions" AS DOUBLE)
-              ) AS DOUBLE) / NULLIF(CAST("a"."holdout_n" AS DOUBLE), CAST(0.0 AS DOUBLE))
-            ) * (
-              (
-                CAST(1.0 AS DOUBLE)
-              ) - (
-                CAST((
-                  CAST("a"."holdout_conversions" AS DOUBLE)
-                ) AS DOUBLE) / NULLIF(CAST("a"."holdout_n" AS DOUBLE), CAST(0.0 AS DOUBLE))
-              )
-            )
-          ) AS DOUBLE) / NULLIF(CAST("a"."holdout_n" AS DOUBLE), CAST(0.0 AS DOUBLE))
-        )
-      )
+      "a"."lift_se"
     )
   ) AS "lift_high",
   CAST((
-    (
-      CAST((
-        CAST("a"."treatment_conversions" AS DOUBLE)
-      ) AS DOUBLE) / NULLIF(CAST("a"."treatment_n" AS DOUBLE), CAST(0.0 AS DOUBLE))
-    ) - (
-      CAST((
-        CAST("a"."holdout_conversions" AS DOUBLE)
-      ) AS DOUBLE) / NULLIF(CAST("a"."holdout_n" AS DOUBLE), CAST(0.0 AS DOUBLE))
-    )
+    "a"."lift_est"
   ) AS DOUBLE) / NULLIF(
     SQRT(
       (
@@ -448,14 +291,7 @@ SELECT
           ) + (
             CAST("a"."holdout_conversions" AS DOUBLE)
           )
-        ) AS DOUBLE) / NULLIF(
-          (
-            CAST("a"."treatment_n" AS DOUBLE)
-          ) + (
-            CAST("a"."holdout_n" AS DOUBLE)
-          ),
-          CAST(0.0 AS DOUBLE)
-        )
+        ) AS DOUBLE) / NULLIF("a"."total_size", CAST(0.0 AS DOUBLE))
       ) * (
         (
           CAST(1.0 AS DOUBLE)
@@ -466,445 +302,310 @@ SELECT
             ) + (
               CAST("a"."holdout_conversions" AS DOUBLE)
             )
-          ) AS DOUBLE) / NULLIF(
-            (
-              CAST("a"."treatment_n" AS DOUBLE)
-            ) + (
-              CAST("a"."holdout_n" AS DOUBLE)
-            ),
-            CAST(0.0 AS DOUBLE)
-          )
+          ) AS DOUBLE) / NULLIF("a"."total_size", CAST(0.0 AS DOUBLE))
         )
       ) * (
         (
           CAST((
             CAST(1.0 AS DOUBLE)
-          ) AS DOUBLE) / NULLIF(CAST("a"."treatment_n" AS DOUBLE), CAST(0.0 AS DOUBLE))
+          ) AS DOUBLE) / NULLIF("a"."treatment_size", CAST(0.0 AS DOUBLE))
         ) + (
           CAST((
             CAST(1.0 AS DOUBLE)
-          ) AS DOUBLE) / NULLIF(CAST("a"."holdout_n" AS DOUBLE), CAST(0.0 AS DOUBLE))
+          ) AS DOUBLE) / NULLIF("a"."holdout_size", CAST(0.0 AS DOUBLE))
         )
       )
     ),
     CAST(0.0 AS DOUBLE)
   ) AS "z",
+  "a"."diff_est" AS "revenue_diff",
+  "a"."diff_se" AS "revenue_diff_se",
   (
-    CAST((
-      "a"."treatment_revenue_sum"
-    ) AS DOUBLE) / NULLIF(CAST("a"."treatment_n" AS DOUBLE), CAST(0.0 AS DOUBLE))
-  ) - (
-    CAST((
-      "a"."holdout_revenue_sum"
-    ) AS DOUBLE) / NULLIF(CAST("a"."holdout_n" AS DOUBLE), CAST(0.0 AS DOUBLE))
-  ) AS "revenue_diff",
-  SQRT(
-    (
-      CAST((
-        "a"."treatment_revenue_variance"
-      ) AS DOUBLE) / NULLIF(CAST("a"."treatment_n" AS DOUBLE), CAST(0.0 AS DOUBLE))
-    ) + (
-      CAST((
-        "a"."holdout_revenue_variance"
-      ) AS DOUBLE) / NULLIF(CAST("a"."holdout_n" AS DOUBLE), CAST(0.0 AS DOUBLE))
-    )
-  ) AS "revenue_diff_se",
-  (
-    (
-      CAST((
-        "a"."treatment_revenue_sum"
-      ) AS DOUBLE) / NULLIF(CAST("a"."treatment_n" AS DOUBLE), CAST(0.0 AS DOUBLE))
-    ) - (
-      CAST((
-        "a"."holdout_revenue_sum"
-      ) AS DOUBLE) / NULLIF(CAST("a"."holdout_n" AS DOUBLE), CAST(0.0 AS DOUBLE))
-    )
+    "a"."diff_est"
   ) - (
     (
       CAST(1.959963984540054 AS DOUBLE)
     ) * (
-      SQRT(
-        (
-          CAST((
-            "a"."treatment_revenue_variance"
-          ) AS DOUBLE) / NULLIF(CAST("a"."treatment_n" AS DOUBLE), CAST(0.0 AS DOUBLE))
-        ) + (
-          CAST((
-            "a"."holdout_revenue_variance"
-          ) AS DOUBLE) / NULLIF(CAST("a"."holdout_n" AS DOUBLE), CAST(0.0 AS DOUBLE))
-        )
-      )
+      "a"."diff_se"
     )
   ) AS "revenue_diff_low",
   (
-    (
-      CAST((
-        "a"."treatment_revenue_sum"
-      ) AS DOUBLE) / NULLIF(CAST("a"."treatment_n" AS DOUBLE), CAST(0.0 AS DOUBLE))
-    ) - (
-      CAST((
-        "a"."holdout_revenue_sum"
-      ) AS DOUBLE) / NULLIF(CAST("a"."holdout_n" AS DOUBLE), CAST(0.0 AS DOUBLE))
-    )
+    "a"."diff_est"
   ) + (
     (
       CAST(1.959963984540054 AS DOUBLE)
     ) * (
-      SQRT(
-        (
-          CAST((
-            "a"."treatment_revenue_variance"
-          ) AS DOUBLE) / NULLIF(CAST("a"."treatment_n" AS DOUBLE), CAST(0.0 AS DOUBLE))
-        ) + (
-          CAST((
-            "a"."holdout_revenue_variance"
-          ) AS DOUBLE) / NULLIF(CAST("a"."holdout_n" AS DOUBLE), CAST(0.0 AS DOUBLE))
-        )
-      )
+      "a"."diff_se"
     )
   ) AS "revenue_diff_high",
   CAST((
-    (
-      CAST((
-        "a"."treatment_revenue_sum"
-      ) AS DOUBLE) / NULLIF(CAST("a"."treatment_n" AS DOUBLE), CAST(0.0 AS DOUBLE))
-    ) - (
-      CAST((
-        "a"."holdout_revenue_sum"
-      ) AS DOUBLE) / NULLIF(CAST("a"."holdout_n" AS DOUBLE), CAST(0.0 AS DOUBLE))
-    )
-  ) AS DOUBLE) / NULLIF(
-    SQRT(
-      (
-        CAST((
-          "a"."treatment_revenue_variance"
-        ) AS DOUBLE) / NULLIF(CAST("a"."treatment_n" AS DOUBLE), CAST(0.0 AS DOUBLE))
-      ) + (
-        CAST((
-          "a"."holdout_revenue_variance"
-        ) AS DOUBLE) / NULLIF(CAST("a"."holdout_n" AS DOUBLE), CAST(0.0 AS DOUBLE))
-      )
-    ),
-    CAST(0.0 AS DOUBLE)
-  ) AS "welch_z",
+    "a"."diff_est"
+  ) AS DOUBLE) / NULLIF("a"."diff_se", CAST(0.0 AS DOUBLE)) AS "welch_z",
   CAST((
     (
-      SQRT(
-        (
-          CAST((
-            "a"."treatment_revenue_variance"
-          ) AS DOUBLE) / NULLIF(CAST("a"."treatment_n" AS DOUBLE), CAST(0.0 AS DOUBLE))
-        ) + (
-          CAST((
-            "a"."holdout_revenue_variance"
-          ) AS DOUBLE) / NULLIF(CAST("a"."holdout_n" AS DOUBLE), CAST(0.0 AS DOUBLE))
-        )
-      )
+      "a"."diff_se"
     ) * (
-      SQRT(
-        (
-          CAST((
-            "a"."treatment_revenue_variance"
-          ) AS DOUBLE) / NULLIF(CAST("a"."treatment_n" AS DOUBLE), CAST(0.0 AS DOUBLE))
-        ) + (
-          CAST((
-            "a"."holdout_revenue_variance"
-          ) AS DOUBLE) / NULLIF(CAST("a"."holdout_n" AS DOUBLE), CAST(0.0 AS DOUBLE))
-        )
-      )
+      "a"."diff_se"
     ) * (
-      SQRT(
-        (
-          CAST((
-            "a"."treatment_revenue_variance"
-          ) AS DOUBLE) / NULLIF(CAST("a"."treatment_n" AS DOUBLE), CAST(0.0 AS DOUBLE))
-        ) + (
-          CAST((
-            "a"."holdout_revenue_variance"
-          ) AS DOUBLE) / NULLIF(CAST("a"."holdout_n" AS DOUBLE), CAST(0.0 AS DOUBLE))
-        )
-      )
+      "a"."diff_se"
     ) * (
-      SQRT(
-        (
-          CAST((
-            "a"."treatment_revenue_variance"
-          ) AS DOUBLE) / NULLIF(CAST("a"."treatment_n" AS DOUBLE), CAST(0.0 AS DOUBLE))
-        ) + (
-          CAST((
-            "a"."holdout_revenue_variance"
-          ) AS DOUBLE) / NULLIF(CAST("a"."holdout_n" AS DOUBLE), CAST(0.0 AS DOUBLE))
-        )
-      )
+      "a"."diff_se"
     )
   ) AS DOUBLE) / NULLIF(
     (
       CAST((
         (
-          CAST((
-            "a"."treatment_revenue_variance"
-          ) AS DOUBLE) / NULLIF(CAST("a"."treatment_n" AS DOUBLE), CAST(0.0 AS DOUBLE))
+          "a"."treatment_var_over_n"
         ) * (
-          CAST((
-            "a"."treatment_revenue_variance"
-          ) AS DOUBLE) / NULLIF(CAST("a"."treatment_n" AS DOUBLE), CAST(0.0 AS DOUBLE))
+          "a"."treatment_var_over_n"
         )
-      ) AS DOUBLE) / NULLIF(
-        (
-          CAST("a"."treatment_n" AS DOUBLE)
-        ) - (
-          CAST(1.0 AS DOUBLE)
-        ),
-        CAST(0.0 AS DOUBLE)
-      )
+      ) AS DOUBLE) / NULLIF((
+        "a"."treatment_size"
+      ) - (
+        CAST(1.0 AS DOUBLE)
+      ), CAST(0.0 AS DOUBLE))
     ) + (
       CAST((
         (
-          CAST((
-            "a"."holdout_revenue_variance"
-          ) AS DOUBLE) / NULLIF(CAST("a"."holdout_n" AS DOUBLE), CAST(0.0 AS DOUBLE))
+          "a"."holdout_var_over_n"
         ) * (
-          CAST((
-            "a"."holdout_revenue_variance"
-          ) AS DOUBLE) / NULLIF(CAST("a"."holdout_n" AS DOUBLE), CAST(0.0 AS DOUBLE))
+          "a"."holdout_var_over_n"
         )
-      ) AS DOUBLE) / NULLIF(
-        (
-          CAST("a"."holdout_n" AS DOUBLE)
-        ) - (
-          CAST(1.0 AS DOUBLE)
-        ),
-        CAST(0.0 AS DOUBLE)
-      )
+      ) AS DOUBLE) / NULLIF((
+        "a"."holdout_size"
+      ) - (
+        CAST(1.0 AS DOUBLE)
+      ), CAST(0.0 AS DOUBLE))
     ),
     CAST(0.0 AS DOUBLE)
   ) AS "welch_df",
   (
-    (
-      CAST((
-        "a"."treatment_revenue_sum"
-      ) AS DOUBLE) / NULLIF(CAST("a"."treatment_n" AS DOUBLE), CAST(0.0 AS DOUBLE))
-    ) - (
-      CAST((
-        "a"."holdout_revenue_sum"
-      ) AS DOUBLE) / NULLIF(CAST("a"."holdout_n" AS DOUBLE), CAST(0.0 AS DOUBLE))
-    )
+    "a"."diff_est"
   ) * (
-    CAST("a"."treatment_n" AS DOUBLE)
+    "a"."treatment_size"
   ) AS "incremental_revenue",
   (
     (
-      (
-        CAST((
-          "a"."treatment_revenue_sum"
-        ) AS DOUBLE) / NULLIF(CAST("a"."treatment_n" AS DOUBLE), CAST(0.0 AS DOUBLE))
-      ) - (
-        CAST((
-          "a"."holdout_revenue_sum"
-        ) AS DOUBLE) / NULLIF(CAST("a"."holdout_n" AS DOUBLE), CAST(0.0 AS DOUBLE))
-      )
+      "a"."diff_est"
     ) - (
       (
         CAST(1.959963984540054 AS DOUBLE)
       ) * (
-        SQRT(
-          (
-            CAST((
-              "a"."treatment_revenue_variance"
-            ) AS DOUBLE) / NULLIF(CAST("a"."treatment_n" AS DOUBLE), CAST(0.0 AS DOUBLE))
-          ) + (
-            CAST((
-              "a"."holdout_revenue_variance"
-            ) AS DOUBLE) / NULLIF(CAST("a"."holdout_n" AS DOUBLE), CAST(0.0 AS DOUBLE))
-          )
-        )
+        "a"."diff_se"
       )
     )
   ) * (
-    CAST("a"."treatment_n" AS DOUBLE)
+    "a"."treatment_size"
   ) AS "incremental_revenue_low",
   (
     (
-      (
-        CAST((
-          "a"."treatment_revenue_sum"
-        ) AS DOUBLE) / NULLIF(CAST("a"."treatment_n" AS DOUBLE), CAST(0.0 AS DOUBLE))
-      ) - (
-        CAST((
-          "a"."holdout_revenue_sum"
-        ) AS DOUBLE) / NULLIF(CAST("a"."holdout_n" AS DOUBLE), CAST(0.0 AS DOUBLE))
-      )
+      "a"."diff_est"
     ) + (
       (
         CAST(1.959963984540054 AS DOUBLE)
       ) * (
-        SQRT(
-          (
-            CAST((
-              "a"."treatment_revenue_variance"
-            ) AS DOUBLE) / NULLIF(CAST("a"."treatment_n" AS DOUBLE), CAST(0.0 AS DOUBLE))
-          ) + (
-            CAST((
-              "a"."holdout_revenue_variance"
-            ) AS DOUBLE) / NULLIF(CAST("a"."holdout_n" AS DOUBLE), CAST(0.0 AS DOUBLE))
-          )
-        )
+        "a"."diff_se"
       )
     )
   ) * (
-    CAST("a"."treatment_n" AS DOUBLE)
+    "a"."treatment_size"
   ) AS "incremental_revenue_high",
   (
     CAST((
       (
         (
-          CAST("a"."treatment_n" AS DOUBLE)
+          "a"."treatment_size"
         ) - (
           (
-            (
-              CAST("a"."treatment_n" AS DOUBLE)
-            ) + (
-              CAST("a"."holdout_n" AS DOUBLE)
-            )
+            "a"."total_size"
           ) * (
             CAST(0.85 AS DOUBLE)
           )
         )
       ) * (
         (
-          CAST("a"."treatment_n" AS DOUBLE)
+          "a"."treatment_size"
         ) - (
           (
-            (
-              CAST("a"."treatment_n" AS DOUBLE)
-            ) + (
-              CAST("a"."holdout_n" AS DOUBLE)
-            )
+            "a"."total_size"
           ) * (
             CAST(0.85 AS DOUBLE)
           )
         )
       )
-    ) AS DOUBLE) / NULLIF(
-      (
-        (
-          CAST("a"."treatment_n" AS DOUBLE)
-        ) + (
-          CAST("a"."holdout_n" AS DOUBLE)
-        )
-      ) * (
-        CAST(0.85 AS DOUBLE)
-      ),
-      CAST(0.0 AS DOUBLE)
-    )
+    ) AS DOUBLE) / NULLIF((
+      "a"."total_size"
+    ) * (
+      CAST(0.85 AS DOUBLE)
+    ), CAST(0.0 AS DOUBLE))
   ) + (
     CAST((
       (
         (
-          CAST("a"."holdout_n" AS DOUBLE)
+          "a"."holdout_size"
         ) - (
           (
-            (
-              CAST("a"."treatment_n" AS DOUBLE)
-            ) + (
-              CAST("a"."holdout_n" AS DOUBLE)
-            )
+            "a"."total_size"
           ) * (
             CAST(0.15 AS DOUBLE)
           )
         )
       ) * (
         (
-          CAST("a"."holdout_n" AS DOUBLE)
+          "a"."holdout_size"
         ) - (
           (
-            (
-              CAST("a"."treatment_n" AS DOUBLE)
-            ) + (
-              CAST("a"."holdout_n" AS DOUBLE)
-            )
+            "a"."total_size"
           ) * (
             CAST(0.15 AS DOUBLE)
           )
         )
       )
-    ) AS DOUBLE) / NULLIF(
-      (
-        (
-          CAST("a"."treatment_n" AS DOUBLE)
-        ) + (
-          CAST("a"."holdout_n" AS DOUBLE)
-        )
-      ) * (
-        CAST(0.15 AS DOUBLE)
-      ),
-      CAST(0.0 AS DOUBLE)
-    )
+    ) AS DOUBLE) / NULLIF((
+      "a"."total_size"
+    ) * (
+      CAST(0.15 AS DOUBLE)
+    ), CAST(0.0 AS DOUBLE))
   ) AS "srm_chi2"
 FROM (
   SELECT
-    'run' AS "analysis",
-    "u"."run_id" AS "run_id",
-    MAX("u"."as_of") AS "as_of",
-    COUNT(DISTINCT "u"."run_id") AS "runs",
-    CAST(SUM(CASE WHEN "u"."experiment_group" = 'treatment' THEN 1 ELSE 0 END) AS BIGINT) AS "treatment_n",
-    CAST(SUM(CASE WHEN "u"."experiment_group" = 'treatment' THEN "u"."converted" ELSE 0 END) AS BIGINT) AS "treatment_conversions",
-    CAST(SUM(CASE WHEN "u"."experiment_group" = 'treatment' THEN "u"."revenue" ELSE 0 END) AS DOUBLE) AS "treatment_revenue_sum",
-    CAST(SUM(
-      CASE
-        WHEN "u"."experiment_group" = 'treatment'
-        THEN "u"."revenue" * "u"."revenue"
-        ELSE 0
-      END
-    ) AS DOUBLE) AS "treatment_revenue_sum_squares",
-    VARIANCE(CASE WHEN "u"."experiment_group" = 'treatment' THEN "u"."revenue" ELSE NULL END) AS "treatment_revenue_variance",
-    CAST(SUM(CASE WHEN "u"."experiment_group" = 'holdout' THEN 1 ELSE 0 END) AS BIGINT) AS "holdout_n",
-    CAST(SUM(CASE WHEN "u"."experiment_group" = 'holdout' THEN "u"."converted" ELSE 0 END) AS BIGINT) AS "holdout_conversions",
-    CAST(SUM(CASE WHEN "u"."experiment_group" = 'holdout' THEN "u"."revenue" ELSE 0 END) AS DOUBLE) AS "holdout_revenue_sum",
-    CAST(SUM(
-      CASE
-        WHEN "u"."experiment_group" = 'holdout'
-        THEN "u"."revenue" * "u"."revenue"
-        ELSE 0
-      END
-    ) AS DOUBLE) AS "holdout_revenue_sum_squares",
-    VARIANCE(CASE WHEN "u"."experiment_group" = 'holdout' THEN "u"."revenue" ELSE NULL END) AS "holdout_revenue_variance"
-  FROM "u"
-  WHERE
-    "u"."window_complete" = TRUE
-  GROUP BY
-    "u"."run_id"
-  UNION ALL
-  SELECT
-    'pooled' AS "analysis",
-    '(all runs)' AS "run_id",
-    MAX("u"."as_of") AS "as_of",
-    COUNT(DISTINCT "u"."run_id") AS "runs",
-    CAST(SUM(CASE WHEN "u"."experiment_group" = 'treatment' THEN 1 ELSE 0 END) AS BIGINT) AS "treatment_n",
-    CAST(SUM(CASE WHEN "u"."experiment_group" = 'treatment' THEN "u"."converted" ELSE 0 END) AS BIGINT) AS "treatment_conversions",
-    CAST(SUM(CASE WHEN "u"."experiment_group" = 'treatment' THEN "u"."revenue" ELSE 0 END) AS DOUBLE) AS "treatment_revenue_sum",
-    CAST(SUM(
-      CASE
-        WHEN "u"."experiment_group" = 'treatment'
-        THEN "u"."revenue" * "u"."revenue"
-        ELSE 0
-      END
-    ) AS DOUBLE) AS "treatment_revenue_sum_squares",
-    VARIANCE(CASE WHEN "u"."experiment_group" = 'treatment' THEN "u"."revenue" ELSE NULL END) AS "treatment_revenue_variance",
-    CAST(SUM(CASE WHEN "u"."experiment_group" = 'holdout' THEN 1 ELSE 0 END) AS BIGINT) AS "holdout_n",
-    CAST(SUM(CASE WHEN "u"."experiment_group" = 'holdout' THEN "u"."converted" ELSE 0 END) AS BIGINT) AS "holdout_conversions",
-    CAST(SUM(CASE WHEN "u"."experiment_group" = 'holdout' THEN "u"."revenue" ELSE 0 END) AS DOUBLE) AS "holdout_revenue_sum",
-    CAST(SUM(
-      CASE
-        WHEN "u"."experiment_group" = 'holdout'
-        THEN "u"."revenue" * "u"."revenue"
-        ELSE 0
-      END
-    ) AS DOUBLE) AS "holdout_revenue_sum_squares",
-    VARIANCE(CASE WHEN "u"."experiment_group" = 'holdout' THEN "u"."revenue" ELSE NULL END) AS "holdout_revenue_variance"
-  FROM "u"
-  WHERE
-    "u"."window_complete" = TRUE
-  HAVING
-    COUNT(*) > 0
+    *,
+    (
+      "a"."treatment_size"
+    ) + (
+      "a"."holdout_size"
+    ) AS "total_size",
+    (
+      "a"."treatment_rate"
+    ) - (
+      "a"."holdout_rate"
+    ) AS "lift_est",
+    SQRT(
+      (
+        CAST((
+          (
+            "a"."treatment_rate"
+          ) * (
+            (
+              CAST(1.0 AS DOUBLE)
+            ) - (
+              "a"."treatment_rate"
+            )
+          )
+        ) AS DOUBLE) / NULLIF("a"."treatment_size", CAST(0.0 AS DOUBLE))
+      ) + (
+        CAST((
+          (
+            "a"."holdout_rate"
+          ) * (
+            (
+              CAST(1.0 AS DOUBLE)
+            ) - (
+              "a"."holdout_rate"
+            )
+          )
+        ) AS DOUBLE) / NULLIF("a"."holdout_size", CAST(0.0 AS DOUBLE))
+      )
+    ) AS "lift_se",
+    (
+      "a"."treatment_mean"
+    ) - (
+      "a"."holdout_mean"
+    ) AS "diff_est",
+    SQRT((
+      "a"."treatment_var_over_n"
+    ) + (
+      "a"."holdout_var_over_n"
+    )) AS "diff_se"
+  FROM (
+    SELECT
+      *,
+      CAST("r"."treatment_n" AS DOUBLE) AS "treatment_size",
+      CAST((
+        CAST("r"."treatment_conversions" AS DOUBLE)
+      ) AS DOUBLE) / NULLIF(CAST("r"."treatment_n" AS DOUBLE), CAST(0.0 AS DOUBLE)) AS "treatment_rate",
+      CAST((
+        "r"."treatment_revenue_sum"
+      ) AS DOUBLE) / NULLIF(CAST("r"."treatment_n" AS DOUBLE), CAST(0.0 AS DOUBLE)) AS "treatment_mean",
+      CAST((
+        "r"."treatment_revenue_variance"
+      ) AS DOUBLE) / NULLIF(CAST("r"."treatment_n" AS DOUBLE), CAST(0.0 AS DOUBLE)) AS "treatment_var_over_n",
+      CAST("r"."holdout_n" AS DOUBLE) AS "holdout_size",
+      CAST((
+        CAST("r"."holdout_conversions" AS DOUBLE)
+      ) AS DOUBLE) / NULLIF(CAST("r"."holdout_n" AS DOUBLE), CAST(0.0 AS DOUBLE)) AS "holdout_rate",
+      CAST((
+        "r"."holdout_revenue_sum"
+      ) AS DOUBLE) / NULLIF(CAST("r"."holdout_n" AS DOUBLE), CAST(0.0 AS DOUBLE)) AS "holdout_mean",
+      CAST((
+        "r"."holdout_revenue_variance"
+      ) AS DOUBLE) / NULLIF(CAST("r"."holdout_n" AS DOUBLE), CAST(0.0 AS DOUBLE)) AS "holdout_var_over_n"
+    FROM (
+      SELECT
+        'run' AS "analysis",
+        "u"."run_id" AS "run_id",
+        MAX("u"."as_of") AS "as_of",
+        COUNT(DISTINCT "u"."run_id") AS "runs",
+        CAST(SUM(CASE WHEN "u"."experiment_group" = 'treatment' THEN 1 ELSE 0 END) AS BIGINT) AS "treatment_n",
+        CAST(SUM(CASE WHEN "u"."experiment_group" = 'treatment' THEN "u"."converted" ELSE 0 END) AS BIGINT) AS "treatment_conversions",
+        CAST(SUM(CASE WHEN "u"."experiment_group" = 'treatment' THEN "u"."revenue" ELSE 0 END) AS DOUBLE) AS "treatment_revenue_sum",
+        CAST(SUM(
+          CASE
+            WHEN "u"."experiment_group" = 'treatment'
+            THEN "u"."revenue" * "u"."revenue"
+            ELSE 0
+          END
+        ) AS DOUBLE) AS "treatment_revenue_sum_squares",
+        VARIANCE(CASE WHEN "u"."experiment_group" = 'treatment' THEN "u"."revenue" ELSE NULL END) AS "treatment_revenue_variance",
+        CAST(SUM(CASE WHEN "u"."experiment_group" = 'holdout' THEN 1 ELSE 0 END) AS BIGINT) AS "holdout_n",
+        CAST(SUM(CASE WHEN "u"."experiment_group" = 'holdout' THEN "u"."converted" ELSE 0 END) AS BIGINT) AS "holdout_conversions",
+        CAST(SUM(CASE WHEN "u"."experiment_group" = 'holdout' THEN "u"."revenue" ELSE 0 END) AS DOUBLE) AS "holdout_revenue_sum",
+        CAST(SUM(
+          CASE
+            WHEN "u"."experiment_group" = 'holdout'
+            THEN "u"."revenue" * "u"."revenue"
+            ELSE 0
+          END
+        ) AS DOUBLE) AS "holdout_revenue_sum_squares",
+        VARIANCE(CASE WHEN "u"."experiment_group" = 'holdout' THEN "u"."revenue" ELSE NULL END) AS "holdout_revenue_variance"
+      FROM "u"
+      WHERE
+        "u"."window_complete" = TRUE
+      GROUP BY
+        "u"."run_id"
+      UNION ALL
+      SELECT
+        'pooled' AS "analysis",
+        '(all runs)' AS "run_id",
+        MAX("u"."as_of") AS "as_of",
+        COUNT(DISTINCT "u"."run_id") AS "runs",
+        CAST(SUM(CASE WHEN "u"."experiment_group" = 'treatment' THEN 1 ELSE 0 END) AS BIGINT) AS "treatment_n",
+        CAST(SUM(CASE WHEN "u"."experiment_group" = 'treatment' THEN "u"."converted" ELSE 0 END) AS BIGINT) AS "treatment_conversions",
+        CAST(SUM(CASE WHEN "u"."experiment_group" = 'treatment' THEN "u"."revenue" ELSE 0 END) AS DOUBLE) AS "treatment_revenue_sum",
+        CAST(SUM(
+          CASE
+            WHEN "u"."experiment_group" = 'treatment'
+            THEN "u"."revenue" * "u"."revenue"
+            ELSE 0
+          END
+        ) AS DOUBLE) AS "treatment_revenue_sum_squares",
+        VARIANCE(CASE WHEN "u"."experiment_group" = 'treatment' THEN "u"."revenue" ELSE NULL END) AS "treatment_revenue_variance",
+        CAST(SUM(CASE WHEN "u"."experiment_group" = 'holdout' THEN 1 ELSE 0 END) AS BIGINT) AS "holdout_n",
+        CAST(SUM(CASE WHEN "u"."experiment_group" = 'holdout' THEN "u"."converted" ELSE 0 END) AS BIGINT) AS "holdout_conversions",
+        CAST(SUM(CASE WHEN "u"."experiment_group" = 'holdout' THEN "u"."revenue" ELSE 0 END) AS DOUBLE) AS "holdout_revenue_sum",
+        CAST(SUM(
+          CASE
+            WHEN "u"."experiment_group" = 'holdout'
+            THEN "u"."revenue" * "u"."revenue"
+            ELSE 0
+          END
+        ) AS DOUBLE) AS "holdout_revenue_sum_squares",
+        VARIANCE(CASE WHEN "u"."experiment_group" = 'holdout' THEN "u"."revenue" ELSE NULL END) AS "holdout_revenue_variance"
+      FROM "u"
+      WHERE
+        "u"."window_complete" = TRUE
+      HAVING
+        COUNT(*) > 0
+    ) AS "r"
+  ) AS "a"
 ) AS "a"
