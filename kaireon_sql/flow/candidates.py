@@ -3,8 +3,8 @@
 Checks are numbered in execution order (consent, then each node's checks in node order); a
 dropped candidate's code is its first failing check. Checks that read only the customer run once
 per customer in the customers model; narrowing conditions `customer.X eq offer.Y` join customers
-to offers. The candidates model holds the pairs that pass every narrowing check (S6: cost grows
-with eligible pairs, not customers x offers):
+to offers. The candidates model holds the pairs that pass every narrowing check, of customers no
+customer-level check blocks (S6: cost grows with eligible pairs, not customers x offers):
 
 pairs (eligible customers joined to the inventory's offer channels) -> qualified (pair-level
 narrowing checks) -> checked (first failing contact policy) -> scored -> one CTE per within-run
