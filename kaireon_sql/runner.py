@@ -102,7 +102,7 @@ def _shown(value: str) -> str:
 
 def parse_as_of(value: str) -> datetime:
     """The UTC time of an --as-of value (naive datetime), or RunParamError saying what is expected."""
-    match = AS_OF.match(value)
+    match = AS_OF.fullmatch(value)  # fullmatch: '$' would admit a final newline
     if not match:
         raise RunParamError(f"--as-of: expected {AS_OF_RULE}, got {_shown(value)}")
     year, month, day, hour, minute, second, offset = match.groups()
@@ -123,7 +123,7 @@ def parse_as_of(value: str) -> datetime:
 
 
 def check_token(value: str, option: str) -> str:
-    if not TOKEN.match(value):
+    if not TOKEN.fullmatch(value):
         raise RunParamError(f"{option}: expected {TOKEN_RULE}, got {_shown(value)}")
     return value
 

@@ -56,7 +56,7 @@ select
 
 {% macro checked_token(value, name) -%}
   {%- if value is none or (value | string) == '' -%}{{ return(none) }}{%- endif -%}
-  {%- if not modules.re.match('^[A-Za-z0-9_.:@+-]{1,200}$', value | string) -%}
+  {%- if not modules.re.match('^[A-Za-z0-9_.:@+-]{1,200}\\Z', value | string) -%}
     {{ exceptions.raise_compiler_error("var '" ~ name ~ "': expected 1-200 letters, digits or _ . : @ + -, got " ~ (value | string | tojson)) }}
   {%- endif -%}
   {{- return(value | string) -}}

@@ -67,7 +67,7 @@ CORPUS: dict[str, str] = {
 # Config fields corpus_config fills with corpus values ("Class.field", the pydantic class).
 CORPUS_FIELDS = {
     "Offer.id", "Offer.name", "Offer.key", "Offer.category", "Offer.custom_fields", "Offer.tags", "Offer.channels",
-    "Category.name", "CustomField.formula", "CustomField.default_value",
+    "Category.id", "Category.name", "Offer.category_id", "CustomField.formula", "CustomField.default_value",
     "Channel.id", "Channel.name",
     "QualificationRule.name", "QualificationRule.scope_id", "AttributeCondition.value",
     "Segment.id", "Segment.name", "Segment.segment_value", "SegmentRequired.segment_id",
@@ -85,6 +85,7 @@ COLUMN_MEMBER = "member id; drop"
 COLUMN_SEGMENT = "seg`ment"
 
 
+CHANNEL_ONE = CORPUS["yaml_anchor"] + " one"
 CHANNEL_TWO = CORPUS["line_comment"] + "\u2028" + CORPUS["brace_run"]
 SEGMENT_RULES = ("env_var", "run_query", "control", "line_separator", "yaml_tag", "very_long")
 
@@ -113,13 +114,13 @@ def corpus_config() -> dict:
     vals = values()
     categories, offers, rules, segments = [], [], [], []
     for i, v in enumerate(vals):
-        categories.append({"id": f"cat{i}", "name": v, "customFields": [
+        categories.append({"id": "catid:" + v, "name": v, "customFields": [
             {"name": "tier", "type": "text", "defaultValue": "default:" + v},
             {"name": "greeting", "type": "computed", "formula": f"concat({formula_string(v)}, '!')", "outputType": "text"},
         ]})
-        offers.append({"id": v, "key": "key:" + v, "name": offer_name(v), "category": v, "categoryId": f"cat{i}",
+        offers.append({"id": v, "key": "key:" + v, "name": offer_name(v), "category": v, "categoryId": "catid:" + v,
                        "priority": i, "tags": [v], "customFields": {"tier": v} if i % 2 == 0 else {},
-                       "channels": ["ch_hostile"] if i % 3 else None})
+                       "channels": [CHANNEL_ONE] if i % 3 else None})
         operator = ("eq", "in", "starts_with", "contains")[i % 4]
         value = [v, v + "\x01other"] if operator == "in" else v
         rules.append({"name": rule_name(v), "ruleType": "attribute_condition", "scope": "offer", "scopeId": v,
@@ -140,7 +141,7 @@ def corpus_config() -> dict:
     metrics = [{"id": f"m{i}", "name": v, "aggregation": "count", "sourceField": "impressions"}
                for i, v in enumerate(vals) if "{" in v or "\n" in v or "\u2028" in v]
     metrics.append({"id": "m_all", "name": "|".join(vals), "aggregation": "count", "sourceField": "impressions"})
-    channels = [{"id": "ch_hostile", "name": CORPUS["yaml_tag"]}, {"id": CHANNEL_TWO, "name": CORPUS["yaml_flow"]}]
+    channels = [{"id": CHANNEL_ONE, "name": CORPUS["yaml_tag"]}, {"id": CHANNEL_TWO, "name": CORPUS["yaml_flow"]}]
 
     def nodes(label: str, filter_value: str) -> list[dict]:
         return [
@@ -163,7 +164,7 @@ def corpus_config() -> dict:
 
     flows = [
         {"key": CORPUS["env_var"], "name": CORPUS["yaml_tag"], "draftConfig": {"version": 2, "flowConfig": {
-            "channel": "ch_hostile", "experiment": {"enabled": True, "holdoutPercent": 50, "salt": CORPUS["run_query"]}},
+            "channel": CHANNEL_ONE, "experiment": {"enabled": True, "holdoutPercent": 50, "salt": CORPUS["run_query"]}},
             "nodes": nodes(CORPUS["endraw"], CORPUS["raw_block"])}},
         {"key": CORPUS["unbalanced_open"] + " flow two", "name": "two", "draftConfig": {"version": 2, "flowConfig": {
             "channel": CHANNEL_TWO},
@@ -182,10 +183,14 @@ def corpus_config() -> dict:
 
 
 def write_corpus_config(folder: Path) -> Path:
-    """The corpus config as a YAML file in JSON syntax: every character escaped, so no YAML line
-    folding (NEL, U+2028) changes a value on the way in."""
+    return write_json_config(folder, corpus_config())
+
+
+def write_json_config(folder: Path, config: dict) -> Path:
+    """A config as a YAML file in JSON syntax: line breaks escaped, so no YAML line folding (NEL,
+    U+2028) changes a value on the way in."""
     folder.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(corpus_config(), indent=1, ensure_ascii=False)  # astral characters stay whole
+    text = json.dumps(config, indent=1, ensure_ascii=False)  # astral characters stay whole
     text = re.sub("[\x7f-\x9f\u2028\u2029\ufeff]", lambda m: f"\\u{ord(m.group()):04x}", text)
     (folder / "config.yml").write_text(text, encoding="utf-8")
     return folder

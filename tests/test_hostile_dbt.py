@@ -146,7 +146,7 @@ def _check_outputs(query) -> None:
     dropped = {keys[0]: vals.index(hc.CORPUS["raw_block"]), keys[1]: vals.index(hc.CORPUS["unbalanced_stmt"])}
     expected = {keys[0]: [i for i in range(len(vals)) if i != dropped[keys[0]]],
                 keys[1]: [i for i in range(len(vals)) if i % 3 == 0 and i != dropped[keys[1]]]}
-    for key, channel in zip(keys, ("ch_hostile", hc.CHANNEL_TWO)):
+    for key, channel in zip(keys, (hc.CHANNEL_ONE, hc.CHANNEL_TWO)):
         assert sorted(by_flow[key]) == [f"c{i:02d}" for i in expected[key]], key
         for i in expected[key]:
             r, v = by_flow[key][f"c{i:02d}"], vals[i]

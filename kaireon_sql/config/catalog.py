@@ -112,8 +112,8 @@ class Schema(ConfigObject):
     def _name_as_relation(self) -> "Schema":
         if self.relation is None and not RELATION.match(self.name):
             raise FieldError("relation", f"the schema's name {shown(self.name)} is its relation when 'relation' is "
-                             "not set, and it is not a dbt model or seed name; set 'relation' (a name of letters, "
-                             "digits and _, or source('source_name', 'table_name'))")
+                             "not set, and it is not a dbt model or seed name; expected 'relation' (a name of "
+                             "letters, digits and _, or source('source_name', 'table_name'))")
         return self
 
     @model_validator(mode="after")
