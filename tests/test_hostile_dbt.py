@@ -106,6 +106,19 @@ def test_manifest_descriptions_are_the_intended_text(parsed, project):
     _secret_free(project / "logs")
 
 
+@pytest.mark.parametrize("variables,message", [
+    ({"as_of": "2026-11-20T15:00:00+99:99"}, "offset +99:99 is out of range"),
+    ({"as_of": "2026-02-29T10:00:00Z"}, "not a valid date and time"),
+    ({"run_id": "run1\n"}, "var 'run_id': expected 1-200 letters"),  # a final newline, which '$' admits
+])
+def test_run_params_macro_refuses_what_kaireon_run_refuses(parsed, project, variables, message):
+    """dbt run directly (not through `kaireon run`): the macro checks the same grammar."""
+    proc = subprocess.run([DBT, "compile", "--select", "kaireon_run_params", "--vars", json.dumps(variables),
+                           "--project-dir", str(project), "--profiles-dir", str(project)],
+                          cwd=project, capture_output=True, text=True, env=_env())
+    assert proc.returncode != 0 and message in proc.stdout, proc.stdout[-3000:]
+
+
 def _inputs() -> dict[str, tuple[dict[str, str], list[tuple]]]:
     return {
         "customers": ({"customer_id": "text", hc.COLUMN_CATEGORY: "text"}, hc.customers()),

@@ -31,7 +31,7 @@ from kaireon_sql.compiler import compile_project
 from kaireon_sql.config import load_project
 from kaireon_sql.config.project import KINDS
 from kaireon_sql.config.catalog import InteractionHistory
-from kaireon_sql.dialect import jinja_text, render
+from kaireon_sql.dialect import render
 from kaireon_sql.errors import ConfigErrors, KaireonError
 from kaireon_sql.writer import PROPERTIES_FILE, model_files
 
