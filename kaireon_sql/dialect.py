@@ -14,8 +14,8 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.dialects.dialect import Dialect
 
-_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_SOURCE = re.compile(r"""^source\(\s*['"]([A-Za-z_][A-Za-z0-9_]*)['"]\s*,\s*['"]([A-Za-z_][A-Za-z0-9_]*)['"]\s*\)$""")
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")  # \Z: "$" would admit a final newline
+_SOURCE = re.compile(r"""^source\(\s*['"]([A-Za-z_][A-Za-z0-9_]*)['"]\s*,\s*['"]([A-Za-z_][A-Za-z0-9_]*)['"]\s*\)\Z""")
 
 
 class DbtRef(exp.Expression):

@@ -61,6 +61,7 @@ CORPUS: dict[str, str] = {
     "yaml_document": "---\n...",
     "yaml_indicators": "? - | > % @ `",
     "leading_space": "  padded  ",
+    "trailing_newline": "name_ok\n",  # a regex's "$" admits it: a name pattern must end at \Z
     "very_long": ("{{ '\\\"\n\u2028-- /*" * 200) + "end",
 }
 

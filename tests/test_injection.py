@@ -64,7 +64,7 @@ def _column_refused(v: str) -> bool:
 
 
 def _relation_refused(v: str) -> bool:
-    return re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", v) is None
+    return re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", v) is None
 
 
 def _models_with(field: str, values: list[str]) -> dict:

@@ -18,7 +18,7 @@ DATA_TYPES: dict[str, str] = {
 }
 
 RELATION = re.compile(
-    r"""^(?:[A-Za-z_][A-Za-z0-9_]*|source\(\s*(['"])[A-Za-z_][A-Za-z0-9_]*\1\s*,\s*(['"])[A-Za-z_][A-Za-z0-9_]*\2\s*\))$"""
+    r"""^(?:[A-Za-z_][A-Za-z0-9_]*|source\(\s*(['"])[A-Za-z_][A-Za-z0-9_]*\1\s*,\s*(['"])[A-Za-z_][A-Za-z0-9_]*\2\s*\))\Z"""
 )
 
 
