@@ -55,7 +55,10 @@ def cmd_validate(args) -> int:
     from .compiler import compile_project
     from .dialect import engine
 
-    compile_project(config, engine(args.engine or "duckdb"))
+    from .writer import model_files
+
+    eng = engine(args.engine or "duckdb")
+    model_files(compile_project(config, eng), eng, "")  # every file text compile would write, checked, not written
     counts = ", ".join(f"{len(v)} {k}" for k, v in config.objects.items() if v)
     print(f"config OK: {counts}")
     return 0
@@ -69,9 +72,9 @@ def cmd_compile(args) -> int:
 def cmd_run(args) -> int:
     from . import runner
 
+    variables = runner.run_vars(args.as_of, args.run_id, args.channel)  # refused before anything is written
     project = _project(args)
     eng = _compile(args, project)
-    variables = runner.run_vars(args.as_of, args.run_id, args.channel)
     runner.ensure_deps(project, quiet=args.quiet_dbt)
     print(runner.build(project, variables, quiet=args.quiet_dbt))
     print("\n".join(runner.summary(project, eng, variables).lines()))

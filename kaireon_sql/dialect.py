@@ -14,8 +14,8 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.dialects.dialect import Dialect
 
-_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_SOURCE = re.compile(r"""^source\(\s*['"]([A-Za-z_][A-Za-z0-9_]*)['"]\s*,\s*['"]([A-Za-z_][A-Za-z0-9_]*)['"]\s*\)$""")
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")  # \Z: "$" would admit a final newline
+_SOURCE = re.compile(r"""^source\(\s*['"]([A-Za-z_][A-Za-z0-9_]*)['"]\s*,\s*['"]([A-Za-z_][A-Za-z0-9_]*)['"]\s*\)\Z""")
 
 
 class DbtRef(exp.Expression):
@@ -90,13 +90,52 @@ def jinja_safe_parts(text: str) -> list[str]:
     return parts
 
 
+def jinja_text(text: str) -> str:
+    """`text` for a place dbt renders with Jinja as text (yml descriptions, SQL comments): every '{'
+    that opens a delimiter ({{, {%, {#) is written as {{ '{' }}, which Jinja renders back to '{'.
+
+    A carriage return, which Jinja would turn into a newline, is written as {{ '\\r' }}. One rendering
+    pass gives `text` exactly; nothing in it runs. Text without a delimiter or \\r is unchanged.
+    """
+    return _JINJA_OPEN.sub("{{ '{' }}", text).replace("\r", "{{ '\\r' }}")
+
+
+def _identifier_sql(gen, e: exp.Identifier) -> str:
+    """Identifiers as the engine quotes them; one that would open a Jinja tag in the model file is refused.
+
+    Config names are checked at validate time (config/catalog.py: check_identifier, check_column,
+    check_relation); this is the last line, so no path that forgets a check writes `{{` into a model.
+    """
+    name = e.this if isinstance(e.this, str) else ""
+    if _JINJA_OPEN.search(name) or _UNSAFE_NAME_CHAR.search(name):
+        from .errors import KaireonError  # noqa: PLC0415 - errors imports nothing from here
+
+        shown = repr(name) if len(name) <= 80 else repr(name[:80]) + f"... ({len(name)} characters)"
+        raise KaireonError(f"refusing to write the identifier {shown} into a dbt model: it holds a Jinja "
+                           "delimiter ({{, {%, {#) or a control character (see docs/security.md)")
+    return gen.identifier_sql(e)
+
+
+# control characters (C0, DEL, C1), and line/paragraph separators: never in a name kaireon writes
+_UNSAFE_NAME_CHAR = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
 def _literal_sql(gen, e: exp.Literal) -> str:
     """String literals that contain a Jinja delimiter are written as a concatenation of parts.
 
     dbt renders model files with Jinja, so `'{{ x }}'` in a model would be evaluated by dbt; as
     `('{' || '{ x }}')` the file holds no delimiter and the value is the same on every engine.
-    Only literals holding `{{`, `{%` or `{#` change; every other literal is written as before.
+    Only literals holding `{{`, `{%`, `{#` or a carriage return change; every other literal is written as before.
     """
+    if e.is_string and "\r" in (e.this or ""):
+        # Jinja turns every \r and \r\n of a template into \n: a carriage return is written as CHR(13)
+        pieces: list[exp.Expression] = []
+        for i, segment in enumerate(e.this.split("\r")):
+            if i:
+                pieces.append(exp.Chr(expressions=[exp.Literal.number(13)]))
+            if segment:
+                pieces.extend(exp.Literal.string(p) for p in jinja_safe_parts(segment))
+        return gen.sql(_balanced_concat(pieces))
     if e.is_string and _JINJA_OPEN.search(e.this or ""):
         return gen.sql(_balanced_concat([exp.Literal.string(p) for p in jinja_safe_parts(e.this)]))
     return gen.literal_sql(e)
@@ -205,7 +244,8 @@ _FLAG_TRANSFORMS = {
 def _dialect(eng: Engine) -> Dialect:
     base = type(Dialect.get_or_raise(eng.sqlglot))
     transforms = {**base.Generator.TRANSFORMS, DbtRef: _ref_sql, DbtSource: _source_sql, DbtThis: _this_sql,
-                  DbtIncrementalOnly: _incremental_only_sql, exp.Literal: _literal_sql}
+                  DbtIncrementalOnly: _incremental_only_sql, exp.Literal: _literal_sql,
+                  exp.Identifier: _identifier_sql}
     for (flag, value), extra in _FLAG_TRANSFORMS.items():
         if getattr(eng, flag) == value:
             transforms.update(extra)

@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import yaml
@@ -11,7 +13,7 @@ import yaml
 from sqlglot import exp
 
 from .dialect import Engine, relation, render
-from .errors import DbtRunError
+from .errors import DbtRunError, KaireonError
 from .project_files import DbtProject
 
 
@@ -81,8 +83,61 @@ def _lists_packages(path: Path) -> bool:
     return bool(_yaml_file(path).get("packages"))
 
 
+class RunParamError(KaireonError):
+    """A run parameter (--as-of, --run-id, --channel) that is refused before dbt starts."""
+
+
+# The grammar macros/run_params.sql accepts too. dbt renders string vars as Jinja before a macro
+# reads them, so a value must hold no '{' at all: these patterns admit none.
+TOKEN = re.compile(r"^[A-Za-z0-9_.:@+-]{1,200}$")
+AS_OF = re.compile(r"^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2}))?)?(Z|[+-]\d{2}:?\d{2})?$")
+TOKEN_RULE = "1-200 characters, each a letter, digit or one of _ . : @ + -"
+AS_OF_RULE = ("an ISO 8601 timestamp YYYY-MM-DD[THH:MM[:SS]][Z|+HH:MM|-HH:MM] with an offset "
+              "from -23:59 to +23:59, e.g. 2026-11-20T15:00:00Z")
+
+
+def _shown(value: str) -> str:
+    return repr(value) if len(value) <= 60 else repr(value[:60]) + f"... ({len(value)} characters)"
+
+
+def parse_as_of(value: str) -> datetime:
+    """The UTC time of an --as-of value (naive datetime), or RunParamError saying what is expected."""
+    match = AS_OF.fullmatch(value)  # fullmatch: '$' would admit a final newline
+    if not match:
+        raise RunParamError(f"--as-of: expected {AS_OF_RULE}, got {_shown(value)}")
+    year, month, day, hour, minute, second, offset = match.groups()
+    try:
+        at = datetime(int(year), int(month), int(day), int(hour or 0), int(minute or 0), int(second or 0))
+    except ValueError as exc:  # month 13, day 31 of a 30-day month, hour 24, second 60 ...
+        raise RunParamError(f"--as-of: not a valid date and time ({exc}): {_shown(value)}") from None
+    if offset and offset != "Z":
+        digits = offset[1:].replace(":", "")
+        hours, minutes = int(digits[:2]), int(digits[2:])
+        if hours > 23 or minutes > 59:
+            raise RunParamError(f"--as-of: offset {offset} is out of range; expected {AS_OF_RULE}")
+        try:
+            at -= (1 if offset[0] == "+" else -1) * timedelta(hours=hours, minutes=minutes)
+        except OverflowError:
+            raise RunParamError(f"--as-of: out of the range of dates: {_shown(value)}") from None
+    return at
+
+
+def check_token(value: str, option: str) -> str:
+    if not TOKEN.fullmatch(value):
+        raise RunParamError(f"{option}: expected {TOKEN_RULE}, got {_shown(value)}")
+    return value
+
+
 def run_vars(as_of: str | None, run_id: str | None, channel: str | None) -> str:
-    values = {k: v for k, v in (("as_of", as_of), ("run_id", run_id), ("channel", channel)) if v}
+    """The dbt --vars of a run, each value checked: as_of normalised to UTC ('...Z'), run_id and
+    channel tokens. Raises RunParamError before anything runs."""
+    values: dict[str, str] = {}
+    if as_of:
+        values["as_of"] = parse_as_of(as_of).strftime("%Y-%m-%dT%H:%M:%SZ")
+    if run_id:
+        values["run_id"] = check_token(run_id, "--run-id")
+    if channel:
+        values["channel"] = check_token(channel, "--channel")
     return json.dumps(values)
 
 

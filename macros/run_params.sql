@@ -5,7 +5,8 @@
               default: the current time (UTC), truncated to the second
     run_id  - default NULL: outputs then use '<flow key>@<as_of>'
     channel - the channel for flows without flowConfig.channel; default NULL
-  Values are parsed and re-rendered here, so no var text reaches SQL unchecked.
+  Values are parsed and re-rendered here, so no var text reaches SQL unchecked. `kaireon run` checks
+  the same grammar before dbt starts (kaireon_sql/runner.py).
 -#}
 {% macro run_params() -%}
   {%- set as_of = kaireon_sql.parse_as_of(var('as_of', none)) -%}
@@ -19,20 +20,33 @@ select
 {%- endmacro %}
 
 {% macro parse_as_of(value) -%}
+  {#- The grammar and ranges of kaireon_sql/runner.py parse_as_of: `kaireon run` checks them before dbt
+      starts; this check is for dbt run directly. dbt renders a string var as Jinja before var()
+      returns it, so only a value without '{' is read as written (docs/security.md). -#}
   {%- set dt = modules.datetime -%}
   {%- if value is none or (value | string | trim) == '' -%}
     {{- return(dt.datetime.utcnow().replace(microsecond=0)) -}}
   {%- endif -%}
+  {%- set expected = "expected an ISO 8601 timestamp YYYY-MM-DD[THH:MM[:SS]][Z|+HH:MM|-HH:MM] with an offset from -23:59 to +23:59, such as 2026-11-20T15:00:00Z" -%}
   {%- set pattern = '^(\\d{4})-(\\d{2})-(\\d{2})(?:[T ](\\d{2}):(\\d{2})(?::(\\d{2}))?)?(Z|[+-]\\d{2}:?\\d{2})?$' -%}
   {%- set m = modules.re.match(pattern, value | string | trim) -%}
   {%- if m is none -%}
-    {{ exceptions.raise_compiler_error("var 'as_of': expected an ISO 8601 timestamp such as 2026-11-20T15:00:00Z, got '" ~ value ~ "'") }}
+    {{ exceptions.raise_compiler_error("var 'as_of': " ~ expected ~ ", got " ~ (value | string | tojson)) }}
   {%- endif -%}
   {%- set g = m.groups() -%}
-  {%- set parsed = dt.datetime(g[0] | int, g[1] | int, g[2] | int, (g[3] or 0) | int, (g[4] or 0) | int, (g[5] or 0) | int) -%}
+  {%- set year, month, day = g[0] | int, g[1] | int, g[2] | int -%}
+  {%- set hour, minute, second = (g[3] or 0) | int, (g[4] or 0) | int, (g[5] or 0) | int -%}
+  {%- set month_days = [31, 29 if (year % 4 == 0 and (year % 100 != 0 or year % 400 == 0)) else 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31] -%}
+  {%- if year < 1 or month < 1 or month > 12 or day < 1 or day > month_days[month - 1] or hour > 23 or minute > 59 or second > 59 -%}
+    {{ exceptions.raise_compiler_error("var 'as_of': not a valid date and time: " ~ (value | string | tojson)) }}
+  {%- endif -%}
+  {%- set parsed = dt.datetime(year, month, day, hour, minute, second) -%}
   {%- set offset = g[6] -%}
   {%- if offset and offset != 'Z' -%}
     {%- set digits = offset[1:] | replace(':', '') -%}
+    {%- if (digits[:2] | int) > 23 or (digits[2:] | int) > 59 -%}
+      {{ exceptions.raise_compiler_error("var 'as_of': offset " ~ offset ~ " is out of range; " ~ expected) }}
+    {%- endif -%}
     {%- set minutes = (digits[:2] | int) * 60 + (digits[2:] | int) -%}
     {%- set sign = 1 if offset[0] == '+' else -1 -%}
     {%- set parsed = parsed - dt.timedelta(minutes=sign * minutes) -%}
@@ -42,8 +56,8 @@ select
 
 {% macro checked_token(value, name) -%}
   {%- if value is none or (value | string) == '' -%}{{ return(none) }}{%- endif -%}
-  {%- if not modules.re.match('^[A-Za-z0-9_.:@+-]{1,200}$', value | string) -%}
-    {{ exceptions.raise_compiler_error("var '" ~ name ~ "': expected 1-200 letters, digits or _ . : @ + -, got '" ~ value ~ "'") }}
+  {%- if not modules.re.match('^[A-Za-z0-9_.:@+-]{1,200}\\Z', value | string) -%}
+    {{ exceptions.raise_compiler_error("var '" ~ name ~ "': expected 1-200 letters, digits or _ . : @ + -, got " ~ (value | string | tojson)) }}
   {%- endif -%}
   {{- return(value | string) -}}
 {%- endmacro %}

@@ -9,7 +9,7 @@ from pydantic.alias_generators import to_camel
 
 from ..errors import Location
 
-IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")  # \Z: "$" would admit a final newline
 
 
 class Model(BaseModel):

@@ -18,24 +18,38 @@ DATA_TYPES: dict[str, str] = {
 }
 
 RELATION = re.compile(
-    r"""^(?:[A-Za-z_][A-Za-z0-9_]*|source\(\s*(['"])[A-Za-z_][A-Za-z0-9_]*\1\s*,\s*(['"])[A-Za-z_][A-Za-z0-9_]*\2\s*\))$"""
+    r"""^(?:[A-Za-z_][A-Za-z0-9_]*|source\(\s*(['"])[A-Za-z_][A-Za-z0-9_]*\1\s*,\s*(['"])[A-Za-z_][A-Za-z0-9_]*\2\s*\))\Z"""
 )
 
 
 JINJA_DELIMITERS = ("{{", "{%", "{#")
+# control characters (C0, DEL, C1) and line/paragraph separators: never in a name
+_CONTROL = re.compile("[\\x00-\\x1f\\x7f-\\x9f\\u2028\\u2029]")
+COLUMN_MAX = 63  # PostgreSQL truncates longer names (bytes); no engine needs more for a column kaireon reads
+
+
+def shown(value: str, limit: int = 60) -> str:
+    """A value for an error message: repr, cut after `limit` characters."""
+    return repr(value) if len(value) <= limit else repr(value[:limit]) + f"... ({len(value)} characters)"
 
 
 def check_identifier(value: str) -> str:
     """Names used as formula identifiers and column names: letters, digits and _, not starting with a digit."""
     if not IDENTIFIER.match(value):
-        raise ValueError(f"expected a name of letters, digits and _ that does not start with a digit, got {value!r}")
+        raise ValueError(f"expected a name of letters, digits and _ that does not start with a digit, got {shown(value)}")
     return value
 
 
 def check_column(value: str | None) -> str | None:
-    """A warehouse column name; quoted in SQL, but it must not open a Jinja tag in the dbt model file."""
-    if value is not None and (not value or any(d in value for d in JINJA_DELIMITERS) or "\x00" in value):
-        raise ValueError(f"expected a column name without '{{{{', '{{%' or '{{#', got {value!r}")
+    """A column of a warehouse relation kaireon reads. Always quoted in SQL (so spaces, quotes and
+    non-ASCII letters are fine), but it must not open a Jinja tag in the dbt model file, hold a
+    control character or line separator, or exceed 63 UTF-8 bytes."""
+    if value is None:
+        return value
+    if (not value or any(d in value for d in JINJA_DELIMITERS) or _CONTROL.search(value)
+            or len(value.encode("utf-8")) > COLUMN_MAX):
+        raise ValueError(f"expected a column name of 1-{COLUMN_MAX} bytes without '{{{{', '{{%', '{{#' or control "
+                         f"characters, got {shown(value)}")
     return value
 
 
@@ -43,7 +57,7 @@ def check_relation(value: str) -> str:
     if not RELATION.match(value):
         raise ValueError(
             "expected a dbt model or seed name (letters, digits, _) or source('source_name', 'table_name'), "
-            f"got {value!r}"
+            f"got {shown(value)}"
         )
     return value
 
@@ -93,6 +107,14 @@ class Schema(ConfigObject):
     @classmethod
     def _relation(cls, v: str | None) -> str | None:
         return None if v is None else check_relation(v)
+
+    @model_validator(mode="after")
+    def _name_as_relation(self) -> "Schema":
+        if self.relation is None and not RELATION.match(self.name):
+            raise FieldError("relation", f"the schema's name {shown(self.name)} is its relation when 'relation' is "
+                             "not set, and it is not a dbt model or seed name; expected 'relation' (a name of "
+                             "letters, digits and _, or source('source_name', 'table_name'))")
+        return self
 
     @model_validator(mode="after")
     def _unique_fields(self) -> "Schema":

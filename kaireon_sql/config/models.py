@@ -3,9 +3,10 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from .base import ConfigObject, FieldError, Model
+from .catalog import check_column, check_relation
 
 MODEL_TYPES = (
     "scorecard", "bayesian", "gradient_boosted", "thompson_bandit", "epsilon_greedy", "neural_cf", "online_learner",
@@ -26,6 +27,16 @@ class AlgorithmModel(ConfigObject):
     model_file: str | None = None
     features_relation: str | None = None
     key_column: str = "customer_id"
+
+    @field_validator("scores_relation", "features_relation")
+    @classmethod
+    def _relation(cls, v: str | None) -> str | None:
+        return None if v is None else check_relation(v)
+
+    @field_validator("key_column")
+    @classmethod
+    def _column(cls, v: str) -> str:
+        return check_column(v)  # type: ignore[return-value]
 
     @model_validator(mode="after")
     def _uplift(self) -> "AlgorithmModel":

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from sqlglot import exp
 
+from ..config.catalog import check_column
 from ..config.models import AlgorithmModel
 from ..config.project import Project
 from ..dialect import Engine
@@ -36,9 +37,15 @@ def load(project: Project, model: AlgorithmModel) -> UpliftModel:
         raise ConfigError(model.location.at("modelFile"), f"model file {str(path)!r} not found; "
                           "write one with `kaireon uplift fit ... --out <file>`")
     try:
-        return UpliftModel.load(path)
+        fitted = UpliftModel.load(path)
     except Exception as exc:  # a malformed or foreign file
         raise ConfigError(model.location.at("modelFile"), f"cannot read uplift model {str(path)!r}: {exc}") from None
+    for name in fitted.features:  # columns of the features relation, written into the model's SQL
+        try:
+            check_column(name)
+        except ValueError as exc:
+            raise ConfigError(model.location.at("modelFile"), f"uplift model {str(path)!r}: feature: {exc}") from None
+    return fitted
 
 
 def scores_model(project: Project, model: AlgorithmModel, eng: Engine) -> exp.Select:
