@@ -21,7 +21,7 @@ from pydantic import BaseModel
 
 from ..errors import ConfigError, Location
 from . import catalog, flows, models, policies, rules
-from .project import KINDS, NOUNS, Project
+from .project import KINDS, Project
 
 COMPILED, METADATA, REFUSED = "compiled", "metadata", "refused"
 
@@ -180,10 +180,9 @@ FIELDS: dict[type[BaseModel], dict[str, Entry]] = {
         modelFile=C("a model written by `kaireon uplift fit`"),
         featuresRelation=C("the relation an uplift model is scored over"),
         keyColumn=C("the customer key column of an uplift model's features relation")),
-    models.ArbitrationProfile: _object(
-        weights=R("arbitration profiles are not supported yet", {"margin": 1}),
-        isDefault=R("arbitration profiles are not supported yet", True),
-        status=R("arbitration profiles are not supported yet", "inactive")),
+    models.ArbitrationProfile: {f: R("arbitration profiles are not supported yet", v) for f, v in (
+        ("id", "p"), ("name", "p"), ("description", "d"), ("weights", {"margin": 1}), ("isDefault", True),
+        ("status", "inactive"))},
     models.ArbitrationWeights: {f: R("arbitration profiles are not supported yet", 1)
                                 for f in ("conversion", "margin", "fatigue", "fairness", "recency")},
     # ---- qualification rules -----------------------------------------------------------------
@@ -338,6 +337,59 @@ REFUSED_CLASSES: dict[type[BaseModel], str] = {
 }
 
 
+# Where each class sits in a config file, for the README's reference.
+LABELS: dict[type[BaseModel], str] = {
+    catalog.Schema: "schemas[]", catalog.SchemaField: "schemas[].fields[]", catalog.Category: "categories[]",
+    catalog.SubCategory: "subCategories[]", catalog.CustomField: "categories[].customFields[]",
+    catalog.Channel: "channels[]", catalog.Placement: "placements[]", catalog.Offer: "offers[]",
+    catalog.Budget: "offers[].budget", catalog.Schedule: "offers[].schedule", catalog.Creative: "creatives[]",
+    catalog.Segment: "segments[]", catalog.InteractionHistory: "interactionHistory",
+    models.BehavioralMetric: "behavioralMetrics[]", models.AlgorithmModel: "algorithmModels[]",
+    models.ArbitrationProfile: "arbitrationProfiles[]", models.ArbitrationWeights: "arbitrationProfiles[].weights",
+    rules.QualificationRule: "qualificationRules[]",
+    rules.AttributeCondition: "qualificationRules[].config (attribute_condition)",
+    rules.SegmentRequired: "qualificationRules[].config (segment_required)",
+    rules.PropensityThreshold: "qualificationRules[].config (propensity_threshold)",
+    rules.RecencyCheck: "qualificationRules[].config (recency_check)",
+    rules.MetricCondition: "qualificationRules[].config (metric_condition)",
+    policies.ContactPolicy: "contactPolicies[]",
+    **{cls: f"contactPolicies[].config ({tag})" for tag, cls in policies.POLICY_CONFIGS.items()},
+    flows.DecisionFlow: "decisionFlows[]", flows.FlowDefinition: "decisionFlows[].draftConfig (or config)",
+    flows.FlowConfig: "….flowConfig", flows.Experiment: "….flowConfig.experiment",
+    flows.Rejections: "….flowConfig.rejections", flows.Node: "….nodes[]",
+    **{cls: f"….nodes[].config ({tag})" for tag, cls in flows.NODE_CONFIGS.items()},
+    flows.EnrichSource: "….config (enrich).sources[]", flows.RuleGroup: "….config (qualify).logic",
+    flows.RuleLeaf: "….logic.conditions[] (a rule)", flows.FilterCondition: "….config (filter).conditions[]",
+    flows.ScoreWeights: "….config (score).formula", flows.ComputeOverride: "….config (compute).overrides[]",
+    flows.ComputedExtra: "….config (compute).extras[]", flows.Property: "….config (set_properties).properties[]",
+}
+
+
+def _names(fields: dict[str, Entry], kind: str, notes: bool) -> str:
+    """The fields of one kind as `a` `b`, or with notes as `a` `b` (why); `c` (why), one group per note."""
+    if not notes:
+        return " ".join(f"`{alias}`" for alias, e in fields.items() if e.kind == kind)
+    groups: dict[str, list[str]] = {}
+    for alias, e in fields.items():
+        if e.kind == kind:
+            groups.setdefault(e.note, []).append(f"`{alias}`")
+    return "; ".join(f"{' '.join(names)} ({note})" for note, names in groups.items())
+
+
+def reference_table() -> str:
+    """The README's table of every field: compiled, metadata (with why) and refused (with why)."""
+    lines = ["| where | compiled | metadata (never changes a decision) | refused (not supported yet) |",
+             "|---|---|---|---|"]
+    for cls, fields in FIELDS.items():
+        if cls in REFUSED_CLASSES:
+            refused = f"the whole object: {REFUSED_CLASSES[cls]}; its fields " + _names(fields, REFUSED, False)
+        else:
+            refused = _names(fields, REFUSED, True)
+        lines.append(f"| {LABELS[cls]} | {_names(fields, COMPILED, False) or '—'} | "
+                     f"{_names(fields, METADATA, True) or '—'} | {refused or '—'} |")
+    return "\n".join(lines) + "\n"
+
+
 def entry(cls: type[BaseModel], alias: str) -> Entry | None:
     return FIELDS.get(cls, {}).get(alias)
 
@@ -365,11 +417,11 @@ def _is_default(obj: BaseModel, name: str, info) -> bool:
     return getattr(obj, name) == info.get_default(call_default_factory=True)
 
 
-def _walk(obj: BaseModel, where: Location, path: str, errors: list[ConfigError], noun: str) -> None:
+def _walk(obj: BaseModel, where: Location, path: str, errors: list[ConfigError]) -> None:
     cls = type(obj)
     refused = REFUSED_CLASSES.get(cls)
     if refused is not None:
-        errors.append(ConfigError(where.at(path) if path else where, f"{noun}: {refused}"))
+        errors.append(ConfigError(where.at(path) if path else where, refused))
         return
     for name, info in cls.model_fields.items():
         alias = _alias(name, info)
@@ -378,7 +430,7 @@ def _walk(obj: BaseModel, where: Location, path: str, errors: list[ConfigError],
             errors.append(ConfigError(where.at(f"{path}.{alias}" if path else alias),
                                       f"{alias!r} is not supported yet: {found.note}"))
     for child_path, child in _children(obj, path):
-        _walk(child, where, child_path, errors, noun)
+        _walk(child, where, child_path, errors)
 
 
 def refused_fields(project: Project) -> list[ConfigError]:
@@ -386,7 +438,7 @@ def refused_fields(project: Project) -> list[ConfigError]:
     errors: list[ConfigError] = []
     for kind in KINDS:
         for obj in project.objects[kind]:
-            _walk(obj, obj.location, "", errors, f"this {NOUNS[kind]} is refused")
+            _walk(obj, obj.location, "", errors)
     return errors
 
 

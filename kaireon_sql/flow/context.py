@@ -272,7 +272,7 @@ class FlowContext:
         experiment = payload["flow"].get(self.definition_key, {}).get("flowConfig", {}).get("experiment", {})
         for name in self.experiment.ANALYSIS_FIELDS:  # analysis settings change no decision
             experiment.pop(name, None)
-        payload["interactionHistory"] = self.project.interaction_history.model_dump(mode="json", exclude_defaults=True)
+        payload["interactionHistory"] = dump(self.project.interaction_history)
         text = json.dumps(payload, sort_keys=True, ensure_ascii=False)
         return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
