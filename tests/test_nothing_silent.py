@@ -462,6 +462,8 @@ REFUSALS = {
                      [FLOW, NODES + "[7].config.includeTrace'", "not supported yet"]),
     "model config": (_mutate(lambda c: c["algorithmModels"][0].update(config={"smoothingWeight": 10})),
                      ["algorithmModels[0] 'M'", "field 'config'", "not supported yet"]),
+    "keyColumn on a scoresRelation model": (_mutate(lambda c: c["algorithmModels"][0].update(keyColumn="cid")),
+                                            ["algorithmModels[0] 'M'", "field 'keyColumn'", "for modelType 'uplift'"]),
     "inactive model used by the score node": (
         _mutate(lambda c: c["algorithmModels"][0].update(status="inactive")),
         [FLOW, NODES + "[4].config.modelId'", "algorithm model 'm' has status 'inactive'"]),

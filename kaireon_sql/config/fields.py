@@ -179,7 +179,7 @@ FIELDS: dict[type[BaseModel], dict[str, Entry]] = {
         scoresRelation=C("relation of precomputed scores: customer_id, offer_id, propensity, uplift"),
         modelFile=C("a model written by `kaireon uplift fit`"),
         featuresRelation=C("the relation an uplift model is scored over"),
-        keyColumn=C("the customer key column of an uplift model's features relation")),
+        keyColumn=C("the customer key column of an uplift model's features relation; refused on other models")),
     models.ArbitrationProfile: {f: R("arbitration profiles are not supported yet", v) for f, v in (
         ("id", "p"), ("name", "p"), ("description", "d"), ("weights", {"margin": 1}), ("isDefault", True),
         ("status", "inactive"))},
