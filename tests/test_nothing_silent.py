@@ -245,8 +245,11 @@ def test_metadata_field_changes_no_sql(rich, tmp_path, target):
     config = copy.deepcopy(config)
     found = [(obj, raw) for obj, raw, _ in instances(config, project) if type(obj) is cls]
     assert found, f"rich_config() holds no {cls.__name__}: extend it so {alias!r} is exercised"
+    info = next(i for n, i in cls.model_fields.items() if (i.alias or n) == alias)
     for obj, raw in found:
-        raw[alias] = _other_value(cls, alias, raw.get(alias))
+        current = raw.get(alias, info.get_default(call_default_factory=True))
+        raw[alias] = _other_value(cls, alias, current)
+        assert raw[alias] != current
     after = _compile(_write(tmp_path, config))
     assert list(after) == list(before)
     changed = [name for name in before if before[name] != after[name]]
@@ -420,7 +423,8 @@ def test_requires_consent_false_with_a_consent_field_is_refused(tmp_path):
     channels = [{"id": "email", "name": "Email", "requiresConsent": False, "consentField": "consentEmail"}]
     config = {"schemas": [schema()], "interactionHistory": {"relation": "history"}, **_consent_config("email", channels)}
     errors = _errors(_write(tmp_path, config))
-    assert any("channels[0] 'Email'" in e and "field 'requiresConsent'" in e for e in errors), errors
+    assert any("channels[0] 'Email'" in e and "field 'requiresConsent'" in e and "takes no 'consentField'" in e
+               for e in errors), errors
 
 
 def test_run_channel_without_consent_field_sends_nothing(tmp_path):
