@@ -544,3 +544,11 @@ def test_v1_fixed_stage_flow_gets_a_clear_message(tmp_path):
     assert len(errors) == 1, errors
     assert all(f in errors[0] for f in ["config.yml", "decisionFlows[0] 'Legacy flow'", "field 'draftConfig.stages'",
                                         "v1 fixed-stage flows", "not supported yet", "version 2"]), errors
+
+
+def test_v1_stages_on_the_flow_itself_get_the_same_message(tmp_path):
+    config = rich_config()
+    config["decisionFlows"] = [{"key": "legacy", "name": "Legacy flow", "stages": {"inventory": {"scope": "all"}}}]
+    errors = _errors(_write(tmp_path, config))
+    assert len(errors) == 1 and all(f in errors[0] for f in ["decisionFlows[0] 'Legacy flow'", "field 'stages'",
+                                                             "v1 fixed-stage flows", "not supported yet"]), errors

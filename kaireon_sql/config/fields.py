@@ -72,8 +72,8 @@ FIELDS: dict[type[BaseModel], dict[str, Entry]] = {
         "column": C("the relation's column when it differs from `name`"),
         "description": M("documentation"),
         "displayName": M("display name"),
-        "defaultValue": R("a default for NULL attributes is not applied; use coalesce() in a formula or "
-                          "`missing: pass` on a rule", 0),
+        "defaultValue": R("NULL attributes get no default; use coalesce() in a formula or `missing: pass` "
+                          "on a rule", 0),
     },
     catalog.Category: _object(
         name="referable by name; `category_name` in outputs and `offer.categoryName`",
@@ -106,8 +106,8 @@ FIELDS: dict[type[BaseModel], dict[str, Entry]] = {
     catalog.Placement: _object(
         channelId=M("a checked reference to the placement's channel"),
         slotType=M("display slot type"),
-        maxSlots=R("placements are filled by `group` nodes, not compiled yet; a flow with "
-                   "`flowConfig.placementId` does not limit its decisions to the slots", 2),
+        maxSlots=R("slots are filled by `group` nodes, not compiled yet; a flow with "
+                   "`flowConfig.placementId` does not limit its decisions to them", 2),
         status=C("a flow deciding for a placement whose status is set and not 'active' is refused at validate time")),
     catalog.Offer: _object(
         name="`offer_name` in outputs; referable by name",
@@ -141,7 +141,7 @@ FIELDS: dict[type[BaseModel], dict[str, Entry]] = {
     catalog.Creative: _object(
         offerId=C("the creative's offer: the scope of creative-scoped contact policies"),
         channelId=C("the creative's channel: narrows creative-scoped contact policies"),
-        placementId=R("creatives are not matched to candidates yet (match_creatives is not compiled)", "p"),
+        placementId=R("creatives are not matched to candidates yet (match_creatives)", "p"),
         status=R("creatives are not matched to candidates yet; a creative-scoped policy applies whatever "
                  "the status", "inactive"),
         content=M("the creative's content for the downstream sender"),
@@ -174,16 +174,16 @@ FIELDS: dict[type[BaseModel], dict[str, Entry]] = {
         modelType=C("uplift: scored from `modelFile`; any other type needs `scoresRelation` and then documents "
                     "how those scores were made"),
         status=C("a score node or propensity rule referring to a model that is not active is refused (S8)"),
-        config=R("the model's settings are not read by this version (scores come from `scoresRelation` or "
-                 "`modelFile`)", {"smoothingWeight": 10}),
+        config=R("the model's settings are not read; its scores come from `scoresRelation` or "
+                 "`modelFile`", {"smoothingWeight": 10}),
         scoresRelation=C("relation of precomputed scores: customer_id, offer_id, propensity, uplift"),
         modelFile=C("a model written by `kaireon uplift fit`"),
         featuresRelation=C("the relation an uplift model is scored over"),
         keyColumn=C("the customer key column of an uplift model's features relation; refused on other models")),
-    models.ArbitrationProfile: {f: R("arbitration profiles are not supported yet", v) for f, v in (
+    models.ArbitrationProfile: {f: R("part of an arbitration profile", v) for f, v in (
         ("id", "p"), ("name", "p"), ("description", "d"), ("weights", {"margin": 1}), ("isDefault", True),
         ("status", "inactive"))},
-    models.ArbitrationWeights: {f: R("arbitration profiles are not supported yet", 1)
+    models.ArbitrationWeights: {f: R("part of an arbitration profile", 1)
                                 for f in ("conversion", "margin", "fatigue", "fairness", "recency")},
     # ---- qualification rules -----------------------------------------------------------------
     rules.QualificationRule: _object(
@@ -255,7 +255,8 @@ FIELDS: dict[type[BaseModel], dict[str, Entry]] = {
         "channel": C("the channel or channels decided (default the run's `channel` var); 'auto' is refused"),
         "placementId": C("the placement the flow decides for (placement-scoped rules)"),
         "rejections": C("volume of kaireon_rejections"),
-        "arbitrationProfileId": R("arbitration profiles are not supported yet", "p"),
+        "arbitrationProfileId": R("arbitration profiles are not compiled; a model score is the model's "
+                                  "propensity", "p"),
     },
     flows.Experiment: {
         "enabled": C("turns the holdout on"),
@@ -296,9 +297,9 @@ FIELDS: dict[type[BaseModel], dict[str, Entry]] = {
         "formula": C("the weights of method formula; refused with other methods"),
         "expression": C("the formula of method expression"),
         "modelId": C("the model providing P and U"),
-        "overrides": R("per-scope model overrides are not supported yet", [{"scope": "offer", "scopeId": "a",
+        "overrides": R("per-offer, category or channel model overrides (S8)", [{"scope": "offer", "scopeId": "a",
                                                                             "modelId": "m"}]),
-        "championChallenger": R("champion-challenger is not supported yet", {"challengerModelId": "m",
+        "championChallenger": R("champion-challenger scoring (S8)", {"challengerModelId": "m",
                                                                              "trafficPercent": 10}),
     },
     flows.ScoreWeights: {f: C("a weight of S5's formula") for f in
@@ -307,7 +308,7 @@ FIELDS: dict[type[BaseModel], dict[str, Entry]] = {
                        "maxCandidates": C("the top N")},
     flows.ComputeConfig: {"overrides": C("per-offer formulas of computed fields"),
                           "extras": C("further computed personalization fields"),
-                          "transforms": R("compute transforms are not supported yet", [{"name": "t"}])},
+                          "transforms": R("compute transforms", [{"name": "t"}])},
     flows.ComputeOverride: {"field": C("the computed field"), "formula": C("its formula"),
                             "offerId": C("the offer (default all)")},
     flows.ComputedExtra: {"name": C("the personalization key"), "formula": C("its formula"),
@@ -315,16 +316,16 @@ FIELDS: dict[type[BaseModel], dict[str, Entry]] = {
     flows.SetPropertiesConfig: {"properties": C("personalization properties")},
     flows.Property: {"name": C("the key"), "value": C("a constant"), "formula": C("a formula")},
     flows.ResponseConfig: {
-        "responseFormat": R("grouped responses are not supported yet; outputs are the S4 tables "
-                            "('standard')", "grouped"),
-        "includeTrace": R("decision traces (kaireon_traces) are not supported yet", True),
+        "responseFormat": R("only 'standard': decisions are the S4 tables; grouped responses (S7) come "
+                            "later", "grouped"),
+        "includeTrace": R("decision traces (kaireon_traces, S7)", True),
     },
-    flows.MatchCreativesConfig: {f: R("match_creatives nodes are not supported yet", "x")
+    flows.MatchCreativesConfig: {f: R("part of a match_creatives node", "x")
                                  for f in ("placementId", "channelId")},
-    flows.GroupConfig: {"strategy": R("group nodes are not supported yet", "priority_fill"),
-                        "placementIds": R("group nodes are not supported yet", ["p"])},
-    flows.CallFlowConfig: {"flowKey": R("call_flow nodes are not supported yet", "other"),
-                           "merge": R("call_flow nodes are not supported yet", "replace")},
+    flows.GroupConfig: {"strategy": R("part of a group node", "priority_fill"),
+                        "placementIds": R("part of a group node", ["p"])},
+    flows.CallFlowConfig: {"flowKey": R("part of a call_flow node", "other"),
+                           "merge": R("part of a call_flow node", "replace")},
 }
 
 # Whole objects refused: any instance is refused, whatever its fields.
@@ -428,7 +429,7 @@ def _walk(obj: BaseModel, where: Location, path: str, errors: list[ConfigError])
         found = entry(cls, alias)
         if found is not None and found.kind == REFUSED and not _is_default(obj, name, info):
             errors.append(ConfigError(where.at(f"{path}.{alias}" if path else alias),
-                                      f"{alias!r} is not supported yet: {found.note}"))
+                                      f"{alias!r} is not supported yet ({found.note}); remove it"))
     for child_path, child in _children(obj, path):
         _walk(child, where, child_path, errors)
 

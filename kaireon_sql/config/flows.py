@@ -316,6 +316,10 @@ class DecisionFlow(ConfigObject):
     def _v1(cls, data: Any) -> Any:
         """A fixed-stage (v1) flow gets a clear refusal instead of a list of schema errors."""
         if isinstance(data, dict):
+            if "stages" in data:
+                raise FieldError("stages", "v1 fixed-stage flows (stages.inventory, stages.filter, stages.scoring, "
+                                           "stages.ranking) are not supported yet; expected a version 2 composable "
+                                           "pipeline: draftConfig: {version: 2, flowConfig: ..., nodes: [...]}")
             for key in ("draftConfig", "config"):
                 definition = data.get(key)
                 if isinstance(definition, dict) and ("stages" in definition or definition.get("version") == 1):
