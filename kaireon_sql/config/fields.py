@@ -14,6 +14,8 @@ field missing here; the README's config reference lists every field of this regi
 """
 from __future__ import annotations
 
+import functools
+import typing
 from dataclasses import dataclass
 from typing import Any
 
@@ -399,11 +401,46 @@ def _alias(name: str, info) -> str:
     return info.alias or name
 
 
+def _holds_models(annotation: Any) -> bool:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return True
+    if isinstance(annotation, typing.ForwardRef) or isinstance(annotation, str):
+        return True  # the recursive rule tree
+    return any(_holds_models(a) for a in typing.get_args(annotation))
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """Per class, what the walks look at: refused and metadata fields, and fields that may hold models."""
+
+    refused: tuple[tuple[str, str, Entry, Any, bool], ...]  # name, alias, entry, default, required
+    metadata: tuple[tuple[str, str], ...]
+    nested: tuple[tuple[str, str], ...]
+
+
+@functools.cache
+def _plan(cls: type[BaseModel]) -> _Plan:
+    refused, metadata, nested = [], [], []
+    for name, info in cls.model_fields.items():
+        alias = _alias(name, info)
+        found = entry(cls, alias)
+        if found is not None and found.kind == REFUSED:
+            required = info.is_required()
+            refused.append((name, alias, found, None if required else info.get_default(call_default_factory=True),
+                            required))
+        elif found is not None and found.kind == METADATA:
+            metadata.append((name, alias))
+            continue
+        if _holds_models(info.annotation):
+            nested.append((name, alias))
+    return _Plan(tuple(refused), tuple(metadata), tuple(nested))
+
+
 def _children(obj: BaseModel, path: str):
     """(path, child model) for every model held by a field of `obj`."""
-    for name, info in type(obj).model_fields.items():
+    for name, alias in _plan(type(obj)).nested:
         value = getattr(obj, name)
-        here = f"{path}.{_alias(name, info)}" if path else _alias(name, info)
+        here = f"{path}.{alias}" if path else alias
         if isinstance(value, BaseModel):
             yield here, value
         elif isinstance(value, (list, tuple)):
@@ -412,22 +449,14 @@ def _children(obj: BaseModel, path: str):
                     yield f"{here}[{i}]", item
 
 
-def _is_default(obj: BaseModel, name: str, info) -> bool:
-    if info.is_required():
-        return False
-    return getattr(obj, name) == info.get_default(call_default_factory=True)
-
-
 def _walk(obj: BaseModel, where: Location, path: str, errors: list[ConfigError]) -> None:
     cls = type(obj)
     refused = REFUSED_CLASSES.get(cls)
     if refused is not None:
         errors.append(ConfigError(where.at(path) if path else where, refused))
         return
-    for name, info in cls.model_fields.items():
-        alias = _alias(name, info)
-        found = entry(cls, alias)
-        if found is not None and found.kind == REFUSED and not _is_default(obj, name, info):
+    for name, alias, found, default, required in _plan(cls).refused:
+        if required or getattr(obj, name) != default:
             errors.append(ConfigError(where.at(f"{path}.{alias}" if path else alias),
                                       f"{alias!r} is not supported yet ({found.note}); remove it"))
     for child_path, child in _children(obj, path):
@@ -444,16 +473,13 @@ def refused_fields(project: Project) -> list[ConfigError]:
 
 
 def metadata_paths(obj: BaseModel) -> list[tuple[str, ...]]:
-    """Paths (aliases and list indexes) of the metadata fields set in `obj` and the models it holds."""
+    """Paths (aliases and list indexes) of the metadata fields of `obj` and the models it holds."""
     out: list[tuple[str, ...]] = []
 
     def walk(o: BaseModel, prefix: tuple) -> None:
-        for name, info in type(o).model_fields.items():
-            alias = _alias(name, info)
-            found = entry(type(o), alias)
-            if found is not None and found.kind == METADATA:
-                out.append((*prefix, alias))
-                continue
+        plan = _plan(type(o))
+        out.extend((*prefix, alias) for _, alias in plan.metadata)
+        for name, alias in plan.nested:
             value = getattr(o, name)
             if isinstance(value, BaseModel):
                 walk(value, (*prefix, alias))
