@@ -10,6 +10,7 @@ import re
 import pytest
 
 from harness import Table, flow, rows, scenario, standard_nodes
+from kaireon_sql.errors import ConfigErrors
 
 AS_OF = "2026-11-20 15:00:00"
 
@@ -321,16 +322,17 @@ def test_propensity_threshold_with_scores_relation(tmp_path):
     assert {r["rule_name"] for r in rj.values()} == {"p >= 0.6"}
 
 
-@pytest.mark.parametrize("operator,passes", [("gte", True), ("gt", False)])
-def test_propensity_threshold_prior(tmp_path, operator, passes):
+@pytest.mark.parametrize("operator", ["gte", "gt"])
+def test_propensity_threshold_without_model_is_refused(tmp_path, operator):
+    """With no model the propensity is the constant prior 0.5: a threshold on it is refused (S10)."""
     config = {
         "offers": [{"id": "a", "name": "A", "priority": 10}],
         "qualificationRules": [{"name": "p", "ruleType": "propensity_threshold",
                                 "config": {"threshold": 0.5, "operator": operator}}],
         "decisionFlows": [flow(standard_nodes(score={"method": "formula", "formula": {"propensityWeight": 1}}))],
     }
-    con = scenario(tmp_path, config, [cust("c1")], as_of=AS_OF)
-    assert decided(con) == ({("c1", "a")} if passes else set())
+    with pytest.raises(ConfigErrors, match="propensity_threshold rule needs a model"):
+        scenario(tmp_path, config, [cust("c1")], as_of=AS_OF)
 
 
 # ---- recency_check -----------------------------------------------------------------------------

@@ -268,6 +268,8 @@ segment_id = _segment_place({"id": lambda v: v, "name": "S", "segmentValue": "go
 
 def channel_undeclared(v):
     c = base_config()
+    # a channel needs a consent field or requiresConsent: false (S10), so it is declared by name only
+    c["channels"] = [{"name": v, "requiresConsent": False}]
     c["decisionFlows"][0]["draftConfig"]["flowConfig"]["channel"] = v
 
     def check(con, v):
@@ -277,7 +279,7 @@ def channel_undeclared(v):
 
 def channel_declared(v):
     c = base_config()
-    c["channels"] = [{"id": v, "name": v}]
+    c["channels"] = [{"id": v, "name": v, "requiresConsent": False}]
     c["decisionFlows"][0]["draftConfig"]["flowConfig"]["channel"] = v
 
     def check(con, v):

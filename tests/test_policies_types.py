@@ -430,7 +430,9 @@ def test_mutual_exclusion_history_blocks_the_other_offers(mutex, shown, at, expe
 def cross(tmp_path_factory):
     return build(tmp_path_factory, "cross", [{"name": "xc", "ruleType": "cross_channel_cap",
                                               "config": {"channels": ["email", "sms"], "maxContacts": 2, "windowDays": 7}}],
-                 offers(2), channel=["email", "sms", "push"])
+                 offers(2), channel=["email", "sms", "push"],
+                 channels=[{"id": "email", "name": "email"}, {"id": "sms", "name": "sms"},
+                           {"id": "push", "name": "push", "requiresConsent": False}])  # push: no consent (S10)
 
 
 def test_cross_channel_cap_quota_leaves_other_channels_alone(cross):
@@ -453,7 +455,7 @@ def test_cross_channel_cap_at_cap(cross):
 
 def test_cross_channel_cap_channels_named_by_name(tmp_path_factory):
     """Channels configured with ids: the policy may name them by name (S2) and still applies."""
-    channels = [{"id": "ch_e", "name": "Email"}, {"id": "ch_s", "name": "SMS"}, {"id": "ch_p", "name": "Push"}]
+    channels = [{"id": "ch_e", "name": "Email"}, {"id": "ch_s", "name": "SMS"}, {"id": "ch_p", "name": "Push", "requiresConsent": False}]
     models = build(tmp_path_factory, "cross_ids", [{"name": "xc", "ruleType": "cross_channel_cap",
                                                     "config": {"channels": ["Email", "ch_s"], "maxContacts": 1,
                                                                "windowDays": 1}}],

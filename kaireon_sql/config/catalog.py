@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+from datetime import date, datetime, timezone
 from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -190,6 +191,15 @@ class Channel(ConfigObject):
     provider_config: dict[str, Any] = {}
     status: str | None = None
     consent_field: str | None = None  # schema field holding consent for this channel
+    # false: the channel needs no consent (e.g. an in-app placement); otherwise a flow using the
+    # channel needs a consent field (S10)
+    requires_consent: bool | None = None
+
+    @model_validator(mode="after")
+    def _consent(self) -> "Channel":
+        if self.requires_consent is False and self.consent_field is not None:
+            raise FieldError("requiresConsent", "a channel with requiresConsent: false takes no 'consentField'")
+        return self
 
 
 class Placement(ConfigObject):
@@ -207,9 +217,58 @@ class Budget(Model):
     cost_per_impression: float | None = Field(default=None, ge=0)
 
 
+def utc_moment(value: str) -> datetime:
+    """An ISO 8601 date or date-time as a naive UTC datetime: a date is 00:00 UTC of that day, a
+    date-time without an offset is UTC, one with an offset (or Z) is converted to UTC."""
+    if not isinstance(value, str) or not SCHEDULE_MOMENT.match(value):
+        raise ValueError(f"expected an ISO 8601 date (2026-11-01) or date-time (2026-11-01T08:00:00Z, "
+                         f"2026-11-01T08:00:00+01:00), got {value!r}")
+    try:
+        moment = datetime.fromisoformat(value.replace("z", "Z"))
+    except ValueError as exc:
+        raise ValueError(f"expected a valid ISO 8601 date or date-time, got {value!r} ({exc})") from None
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(timezone.utc).replace(tzinfo=None)
+    return moment
+
+
+SCHEDULE_MOMENT = re.compile(
+    r"^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?(?:[Zz]|[+-](?:0\d|1[0-4]):[0-5]\d)?)?$")
+
+
 class Schedule(Model):
+    """When an offer may be decided: runs with startDate <= as_of < endDate (UTC)."""
+
     start_date: str | None = None
     end_date: str | None = None
+
+    @field_validator("start_date", "end_date", mode="before")
+    @classmethod
+    def _yaml_dates(cls, v: Any) -> Any:
+        """Unquoted YAML dates and timestamps arrive as date/datetime objects: back to ISO text."""
+        return v.isoformat() if isinstance(v, (date, datetime)) else v
+
+    @field_validator("start_date", "end_date")
+    @classmethod
+    def _moment(cls, v: str | None) -> str | None:
+        if v is not None:
+            utc_moment(v)
+        return v
+
+    @model_validator(mode="after")
+    def _order(self) -> "Schedule":
+        if self.start_date is not None and self.end_date is not None and self.start >= self.end:
+            raise FieldError("endDate", f"endDate {self.end_date!r} is not after startDate {self.start_date!r}: "
+                                        "no run could decide the offer")
+        return self
+
+    @property
+    def start(self) -> datetime | None:
+        return None if self.start_date is None else utc_moment(self.start_date)
+
+    @property
+    def end(self) -> datetime | None:
+        return None if self.end_date is None else utc_moment(self.end_date)
 
 
 OFFER_STATUSES = ("active", "inactive", "draft", "archived", "paused")

@@ -31,6 +31,10 @@ class InventoryConfig(NodeConfig):
             raise FieldError("categoryIds", "scope 'category' needs a non-empty 'categoryIds' list")
         if self.scope == "manual" and not self.offer_ids:
             raise FieldError("offerIds", "scope 'manual' needs a non-empty 'offerIds' list")
+        if self.scope != "category" and self.category_ids:
+            raise FieldError("categoryIds", f"'categoryIds' is only read with scope 'category', not {self.scope!r}")
+        if self.scope != "manual" and self.offer_ids:
+            raise FieldError("offerIds", f"'offerIds' is only read with scope 'manual', not {self.scope!r}")
         return self
 
 
@@ -59,6 +63,12 @@ class QualifyConfig(NodeConfig):
     mode: Literal["all", "any"] = "all"
     rule_ids: list[str] | None = None  # default: every active rule
     logic: RuleGroup | None = None
+
+    @model_validator(mode="after")
+    def _mode(self) -> "QualifyConfig":
+        if self.logic is not None and self.mode != "all":
+            raise FieldError("mode", "'mode' is not read when 'logic' is given (the tree decides); drop 'mode'")
+        return self
 
 
 class ContactPolicyConfig(NodeConfig):
@@ -124,6 +134,8 @@ class ScoreConfig(NodeConfig):
             raise FieldError("expression", "method 'expression' needs an 'expression' formula")
         if self.method != "expression" and self.expression is not None:
             raise FieldError("expression", "'expression' is only used with method 'expression'")
+        if self.method != "formula" and self.formula is not None:
+            raise FieldError("formula", f"'formula' (the weights) is only used with method 'formula', not {self.method!r}")
         return self
 
 
@@ -251,6 +263,12 @@ class Rejections(Model):
     volume: Literal["all", "sampled", "none"] = "all"
     sample_rate: float = Field(default=0.1, gt=0, le=1)
 
+    @model_validator(mode="after")
+    def _rate(self) -> "Rejections":
+        if "sample_rate" in self.model_fields_set and self.volume != "sampled":
+            raise FieldError("sampleRate", f"'sampleRate' is only read with volume 'sampled', not {self.volume!r}")
+        return self
+
 
 class FlowConfig(Model):
     experiment: Experiment = Experiment()
@@ -258,6 +276,17 @@ class FlowConfig(Model):
     placement_id: str | None = None  # the placement the flow decides for (placement-scoped rules)
     rejections: Rejections = Rejections()
     arbitration_profile_id: str | None = None
+
+    @field_validator("channel")
+    @classmethod
+    def _auto(cls, v: str | list[str] | None) -> str | list[str] | None:
+        if v == "auto" or (isinstance(v, list) and "auto" in v):
+            raise ValueError("channel 'auto' (each customer's preferred consented channel, S9) is not supported yet; "
+                             "expected a channel or a list of channels the flow decides on")
+        return v
+
+
+V1_STAGES = ("inventory", "filter", "scoring", "ranking")
 
 
 class FlowDefinition(Model):
@@ -282,12 +311,34 @@ class DecisionFlow(ConfigObject):
     draft_config: FlowDefinition | None = None
     config: FlowDefinition | None = None
 
+    @model_validator(mode="before")
+    @classmethod
+    def _v1(cls, data: Any) -> Any:
+        """A fixed-stage (v1) flow gets a clear refusal instead of a list of schema errors."""
+        if isinstance(data, dict):
+            if "stages" in data:
+                raise FieldError("stages", "v1 fixed-stage flows (stages.inventory, stages.filter, stages.scoring, "
+                                           "stages.ranking) are not supported yet; expected a version 2 composable "
+                                           "pipeline: draftConfig: {version: 2, flowConfig: ..., nodes: [...]}")
+            for key in ("draftConfig", "config"):
+                definition = data.get(key)
+                if isinstance(definition, dict) and ("stages" in definition or definition.get("version") == 1):
+                    field = f"{key}.stages" if "stages" in definition else f"{key}.version"
+                    raise FieldError(field, "v1 fixed-stage flows (stages.inventory, stages.filter, stages.scoring, "
+                                            "stages.ranking) are not supported yet; expected a version 2 composable "
+                                            f"pipeline: {key}: {{version: 2, flowConfig: ..., nodes: [...]}} with "
+                                            "inventory, enrich, qualify, contact_policy, score and rank nodes")
+        return data
+
     @model_validator(mode="after")
     def _one_definition(self) -> "DecisionFlow":
         if self.draft_config is None and self.config is None:
             raise ValueError("a Decision Flow needs 'draftConfig' or 'config' with version 2 and nodes")
         if self.draft_config is not None and self.config is not None:
             raise ValueError("give either 'draftConfig' or 'config', not both")
+        if self.status == "archived":
+            raise FieldError("status", "an archived flow would still run: every flow in the config folder is taken "
+                                       "as published (S2); remove the flow from the folder to stop it")
         return self
 
     @property

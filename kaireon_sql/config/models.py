@@ -47,6 +47,9 @@ class AlgorithmModel(ConfigObject):
                 raise FieldError("scoresRelation", "an uplift model is scored from its 'modelFile'; drop 'scoresRelation'")
         elif self.model_file or self.features_relation:
             raise FieldError("modelFile", "'modelFile' and 'featuresRelation' are for modelType 'uplift'")
+        elif "key_column" in self.model_fields_set:
+            raise FieldError("keyColumn", "'keyColumn' is for modelType 'uplift' (its features relation); a "
+                                          "'scoresRelation' is joined on its customer_id column")
         return self
 
 

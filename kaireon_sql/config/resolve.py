@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterator
 from ..errors import ConfigError
 from .base import ConfigObject
 from .catalog import SubCategory
+from .fields import refused_fields
 from .flows import (
     CallFlowConfig, ContactPolicyConfig, EnrichConfig, GroupConfig, InventoryConfig, MatchCreativesConfig,
     QualifyConfig, RuleGroup, RuleLeaf, ScoreConfig,
@@ -251,14 +252,68 @@ def _outcome_errors(project: Project) -> list[ConfigError]:
     ]
 
 
+def _status_errors(project: Project) -> list[ConfigError]:
+    """Objects a flow or rule uses must be active: an inactive model or metric is never used (S8)."""
+    errors = []
+
+    def inactive(kind: str, ref: str | None, where, noun: str) -> None:
+        obj = project.find(kind, ref) if ref else None
+        if obj is not None and obj.status not in (None, "active"):
+            errors.append(ConfigError(where, f"{noun} {ref!r} has status {obj.status!r}; an inactive {noun} is "
+                                             "never used, expected one with status active"))
+
+    for flow in project.flows:
+        key = "config" if flow.config is not None else "draftConfig"
+        fc = flow.definition.flow_config
+        inactive("placements", fc.placement_id, flow.location.at(f"{key}.flowConfig.placementId"), "placement")
+        for n, node in enumerate(flow.definition.nodes):
+            if isinstance(node.config, ScoreConfig):
+                inactive("algorithmModels", node.config.model_id, flow.location.at(f"{key}.nodes[{n}].config.modelId"),
+                         "algorithm model")
+    for rule in project.rules:
+        c = rule.config
+        if isinstance(c, PropensityThreshold):
+            inactive("algorithmModels", c.model_id, rule.location.at("config.modelId"), "algorithm model")
+        elif isinstance(c, MetricCondition):
+            inactive("behavioralMetrics", c.metric_id, rule.location.at("config.metricId"), "behavioral metric")
+    return errors
+
+
+def _unread_errors(project: Project) -> list[ConfigError]:
+    """Fields whose value is not read in the context they are set in (S10: nothing accepted is ignored)."""
+    errors = []
+    for rule in project.rules:
+        if rule.hard and "multiplier" in rule.config.model_fields_set:
+            errors.append(ConfigError(rule.location.at("config.multiplier"),
+                                      f"'multiplier' is only read by fit-stage rules; a {rule.stage} rule drops the "
+                                      "candidate instead (set stage: fit, or drop 'multiplier')"))
+    for seg in project.all("segments"):
+        if seg.formula is not None:
+            for name in ("customer_column", "segment_column", "segment_value"):
+                if name in seg.model_fields_set:
+                    alias = type(seg).model_fields[name].alias
+                    errors.append(ConfigError(seg.location.at(alias), f"{alias!r} is only read with a membership "
+                                                                      "'relation', not with 'formula'"))
+    for kind in ("categories", "subCategories"):
+        for owner in project.objects[kind]:
+            for i, cf in enumerate(owner.custom_fields):
+                if cf.type == "computed" and cf.default_value is not None:
+                    errors.append(ConfigError(owner.location.at(f"customFields[{i}].defaultValue"),
+                                              "a computed custom field takes no 'defaultValue' (its formula gives the "
+                                              "value; use coalesce() in the formula for a fallback)"))
+    return errors
+
+
 def check_references(project: Project) -> list[ConfigError]:
-    errors = _duplicates(project)
+    errors = refused_fields(project) + _unread_errors(project)
+    errors += _duplicates(project)
     for kind in KINDS:
         for obj in project.objects[kind]:
             for path, target, value in _refs(project, kind, obj):
                 _checked(lambda: project.lookup(target, value, obj.location.at(path)), errors)
     errors.extend(_attribute_errors(project))
     errors.extend(_outcome_errors(project))
+    errors.extend(_status_errors(project))
     if not errors:  # custom fields need the offers' categories resolved
         errors.extend(_custom_field_errors(project))
     return errors

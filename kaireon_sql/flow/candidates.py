@@ -27,7 +27,7 @@ from .context import OFFER_COLUMNS, OFFER_FIELD_PREFIX, FlowContext, col, lit
 from .customers import RUN_PARAMS
 from .features import GRAINS, Features
 from .filter import filter_checks
-from .offers import BUDGET_COLUMNS, OFFERS_MODEL, static_fields
+from .offers import BUDGET_COLUMNS, OFFERS_MODEL, SCHEDULE_COLUMNS, static_fields
 from .qualify import consent_checks, qualification
 from .score import PROPENSITY_PRIOR, UPLIFT_PRIOR, model_scores, score_expression
 
@@ -112,9 +112,27 @@ def _offer_channel_rows(ctx: FlowContext) -> list[list[str]] | None:
     return rows
 
 
+def _scheduled(as_of: exp.Expression) -> exp.Expression:
+    """The offer's schedule allows the run: schedule_start <= as_of < schedule_end (NULL = open)."""
+    start, end = col("schedule_start", "s"), col("schedule_end", "s")
+    return exp.and_(
+        exp.or_(exp.Is(this=start, expression=exp.null()), exp.LTE(this=start, expression=as_of)),
+        exp.or_(exp.Is(this=end, expression=exp.null()), exp.GT(this=end, expression=as_of)),
+    )
+
+
 def offer_channels(ctx: FlowContext) -> exp.Select:
-    """The flow's inventory offers, one row per channel each may be sent on (column `channel`)."""
-    offers = exp.select("*").from_(relation(OFFERS_MODEL)).where(_inventory_filter(ctx))
+    """The flow's inventory offers, one row per channel each may be sent on (column `channel`).
+
+    Offers outside their schedule at the run's as_of are not in the inventory, as offers of a
+    status the inventory does not include (no rejection row).
+    """
+    if any(o.schedule is not None and (o.schedule.start_date or o.schedule.end_date) for o in ctx.project.offers):
+        offers = (exp.select(_all_of("s")).from_(relation(OFFERS_MODEL).as_("s"))
+                  .join(relation(RUN_PARAMS).as_("sp"), join_type="cross")
+                  .where(exp.and_(qualify_columns(_inventory_filter(ctx), "s"), _scheduled(col("as_of", "sp")))))
+    else:
+        offers = exp.select("*").from_(relation(OFFERS_MODEL)).where(_inventory_filter(ctx))
     rows = _offer_channel_rows(ctx)
     query = exp.select(_all_of("o")).from_(exp.paren(offers, copy=False).as_("o"))
     if rows is None:
@@ -134,7 +152,7 @@ def _all_of(table: str) -> exp.Column:
 
 def offer_columns(ctx: FlowContext) -> set[str]:
     """Columns of the offers model."""
-    return ({c for c, _ in OFFER_COLUMNS.values()} | set(BUDGET_COLUMNS)
+    return ({c for c, _ in OFFER_COLUMNS.values()} | set(BUDGET_COLUMNS) | set(SCHEDULE_COLUMNS)
             | {OFFER_FIELD_PREFIX + n for n in static_fields(ctx.project)})
 
 

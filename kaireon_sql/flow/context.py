@@ -259,15 +259,20 @@ class FlowContext:
     @cached_property
     def config_hash(self) -> str:
         """Hash of everything this flow's decisions depend on in config."""
+        from ..config.fields import strip_metadata  # noqa: PLC0415 - fields imports the config package
+
+        def dump(obj):  # metadata never changes a decision (S10): it is not part of the hash
+            return strip_metadata(obj.model_dump(mode="json", by_alias=True, exclude_defaults=True), obj)
+
         payload = {
-            kind: [o.model_dump(mode="json", by_alias=True, exclude_defaults=True) for o in objs]
+            kind: [dump(o) for o in objs]
             for kind, objs in self.project.objects.items() if kind != "decisionFlows"
         }
-        payload["flow"] = self.flow.model_dump(mode="json", by_alias=True, exclude_defaults=True)
+        payload["flow"] = dump(self.flow)
         experiment = payload["flow"].get(self.definition_key, {}).get("flowConfig", {}).get("experiment", {})
         for name in self.experiment.ANALYSIS_FIELDS:  # analysis settings change no decision
             experiment.pop(name, None)
-        payload["interactionHistory"] = self.project.interaction_history.model_dump(mode="json", exclude_defaults=True)
+        payload["interactionHistory"] = dump(self.project.interaction_history)
         text = json.dumps(payload, sort_keys=True, ensure_ascii=False)
         return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 

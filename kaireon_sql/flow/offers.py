@@ -20,7 +20,7 @@ def static_fields(project: Project) -> dict[str, str]:
     return out
 
 
-SQL_TYPES = {"text": "text_type", "number": "double_type", "boolean": "BOOLEAN"}
+SQL_TYPES = {"text": "text_type", "number": "double_type", "boolean": "BOOLEAN", "timestamp": "TIMESTAMP"}
 
 
 def _type(kind: str, eng: Engine) -> exp.DataType:
@@ -30,6 +30,12 @@ def _type(kind: str, eng: Engine) -> exp.DataType:
 
 # Offer budgets (read by budget_exhausted policies): NULL where an offer has none.
 BUDGET_COLUMNS = {"budget_max_impressions": "number", "budget_max_conversions": "number", "budget_period": "text"}
+# An offer's schedule (UTC): only runs with schedule_start <= as_of < schedule_end decide it; NULL = open.
+SCHEDULE_COLUMNS = {"schedule_start": "timestamp", "schedule_end": "timestamp"}
+
+
+def _moment(value) -> str | None:
+    return None if value is None else value.isoformat(sep=" ")
 
 
 def _row(project: Project, offer, custom: dict[str, str]) -> dict[str, object]:
@@ -45,6 +51,8 @@ def _row(project: Project, offer, custom: dict[str, str]) -> dict[str, object]:
         "budget_max_impressions": offer.budget.max_impressions if offer.budget else None,
         "budget_max_conversions": offer.budget.max_conversions if offer.budget else None,
         "budget_period": offer.budget.period if offer.budget else None,
+        "schedule_start": _moment(offer.schedule.start) if offer.schedule else None,
+        "schedule_end": _moment(offer.schedule.end) if offer.schedule else None,
     }
     defaults = {cf.name: cf.default_value for c in (category, sub) if c for cf in c.custom_fields}
     for name in custom:
@@ -57,6 +65,7 @@ def offers_model(project: Project, eng: Engine) -> exp.Select:
     custom = static_fields(project)
     kinds = {column: kind for column, kind in OFFER_COLUMNS.values()}
     kinds.update(BUDGET_COLUMNS)
+    kinds.update(SCHEDULE_COLUMNS)
     kinds.update({OFFER_FIELD_PREFIX + n: k for n, k in custom.items()})
     columns = list(kinds)
     rows = [_row(project, o, custom) for o in project.offers]

@@ -26,8 +26,14 @@ def rule_order(rules: list[QualificationRule]) -> list[QualificationRule]:
 
 # ---- consent ---------------------------------------------------------------------------------
 
+NO_CONSENT_NEEDED = ""  # consent_field's answer for a channel declared with requiresConsent: false
+
+
 def consent_field(ctx: FlowContext, channel: str) -> str | None:
+    """The enriched field holding consent for `channel`, NO_CONSENT_NEEDED, or None when there is none."""
     obj = ctx.channel_object(channel)
+    if obj is not None and obj.requires_consent is False:
+        return NO_CONSENT_NEEDED
     if obj is not None and obj.consent_field:
         ctx.customer_field(obj.consent_field, obj.location.at("consentField"))
         return obj.consent_field
@@ -37,18 +43,53 @@ def consent_field(ctx: FlowContext, channel: str) -> str | None:
     return next((name for name in ctx.fields if name.lower() in wanted), None)
 
 
+def _no_consent_message(ctx: FlowContext, channel: str) -> str:
+    consent = "consent" + channel[:1].upper() + channel[1:]
+    return (f"channel {channel!r} has no consent field, so the flow would contact every customer on it without "
+            f"a consent check (S10); expected the channel's 'consentField', a boolean schema field named "
+            f"{consent!r} that the flow's enrich node loads, or 'requiresConsent: false' on the channel "
+            "(declared under 'channels')")
+
+
 def consent_checks(ctx: FlowContext) -> list[Check]:
-    """A candidate on a channel whose consent field is false (or unknown) is suppressed."""
-    names = ctx.channels or [c.ref for c in ctx.project.all("channels")] or ["email", "sms", "push"]
+    """A candidate on a channel whose consent field is false (or unknown) is suppressed.
+
+    A flow's listed channels each need a consent field or `requiresConsent: false` (refused at
+    validate time otherwise). With the run's `channel` var, a candidate on a channel with neither
+    is rejected at stage consent.
+    """
+    where = ctx.flow.location.at(f"{ctx.definition_key}.flowConfig.channel")
+    if ctx.channels is not None:
+        names = ctx.channels
+        for channel in names:
+            obj = ctx.channel_object(channel)
+            if obj is not None and obj.status not in (None, "active"):
+                raise ConfigError(where, f"channel {channel!r} has status {obj.status!r}; a flow decides only on "
+                                         "active channels (set its status to active or leave it out)")
+            if consent_field(ctx, channel) is None:
+                raise ConfigError(where, _no_consent_message(ctx, channel))
+    else:
+        declared = [c.ref for c in ctx.project.all("channels") if c.status in (None, "active")]
+        names = declared or ["email", "sms", "push"]
     checks = []
+    cleared = []
     for channel in names:
         field = consent_field(ctx, channel)
         if field is None:
+            continue
+        cleared.append(channel)
+        if field == NO_CONSENT_NEEDED:
             continue
         consented = exp.func("COALESCE", col(ctx.fields[field].column), exp.false())
         blocks = exp.and_(exp.EQ(this=col("channel"), expression=lit(channel)), exp.not_(consented))
         checks.append(Check("consent", f"Consent ({channel})", blocks,
                             text(f"Consent: customer has not consented to {channel} ({field} is not true)")))
+    if ctx.channels is None:
+        # the run's channel var may name any channel: one without a consent field sends nothing
+        known = exp.In(this=col("channel"), expressions=[lit(c) for c in cleared]) if cleared else exp.false()
+        checks.append(Check("consent", "Consent (no consent field)", exp.not_(never_null(known)),
+                            text("Consent: the run's channel has no consent field (declare the channel with a "
+                                 "consentField, or requiresConsent: false)")))
     return checks
 
 
@@ -82,6 +123,12 @@ def compile_rule(ctx: FlowContext, features: Features, rule: QualificationRule) 
         condition = f"customer {'must not' if cfg.negate else 'must'} be in segment {seg.name!r}"
     elif isinstance(cfg, PropensityThreshold):
         flow_model = ctx.score.model_id
+        if not flow_model:
+            prior = "propensity would be the constant prior 0.5" if cfg.score == "propensity" else "uplift would be 0"
+            raise ConfigError(rule.location.at("ruleType"),
+                              f"a propensity_threshold rule needs a model providing the score, but flow "
+                              f"{ctx.flow.key!r} has no score node 'modelId', so the {prior} for every candidate; "
+                              "expected a score node with a modelId (or leave the rule out of this flow's qualify node)")
         if cfg.model_id and (not flow_model or ctx.project.find("algorithmModels", cfg.model_id)
                              is not ctx.project.find("algorithmModels", flow_model)):
             raise UnsupportedFeature(rule.location.at("config.modelId"),
