@@ -233,13 +233,15 @@ def _mutual_exclusion(pc: PolicyContext, cfg: MutualExclusion):
     group_contacts = pc.contacts(None, "customer", shown)
     own_contacts = pc.contacts(None, "customer_offer", shown)
     others = exp.GT(this=exp.Sub(this=group_contacts, expression=own_contacts), expression=lit(0))
+    decided = " or decided by an earlier flow of this build" if has_earlier_flows(pc.ctx) else ""
     check = pc.check(exp.and_(in_group, others),
                      f"Mutual exclusion '{pc.name}': another offer of the group was shown in the last "
-                     f"{_days(cfg.lookback_days)}")
+                     f"{_days(cfg.lookback_days)}{decided}")
     earlier = pc.earlier(exp.and_(impression(), exp.In(this=history("offer_id"), expressions=[lit(g) for g in group]),
                                   *[c for c in [pc.history_scope()] if c is not None]), "customer")
     left = lit(1) if earlier is None else exp.Sub(this=lit(1), expression=earlier)
-    quota = pc.quota(left, f"Mutual exclusion '{pc.name}': a better-ranked offer of the group is decided in this run",
+    where = "in this run" if earlier is None else "in this run or by an earlier flow of this build"
+    quota = pc.quota(left, f"Mutual exclusion '{pc.name}': a better-ranked offer of the group is decided {where}",
                      applies_to=in_group)
     return [check], [quota]
 
