@@ -176,7 +176,9 @@ def with_policy(**policy):
     (with_budget({"totalBudget": 10, "costPerImpression": 0}), ["offers[0] 'A'", "budget.costPerImpression"]),
     (with_policy(bypassable=True), ["contactPolicies[2] 'bad'", "bypassable", "always enforced"]),
     (with_policy(scope="offer", scopeId="a"), ["contactPolicies[2] 'bad'", "scope", "expected scope 'global'"]),
-], ids=["total-without-cost", "cost-without-total", "no-limit", "zero-cost", "bypassable", "scoped"])
+    (lambda c: (with_policy()(c), c["contactPolicies"].append({"name": "bad2", "ruleType": "budget_exhausted"})),
+     ["contactPolicies[3] 'bad2'", "ruleType", "two budget_exhausted policies ('bad' and 'bad2')"]),
+], ids=["total-without-cost", "cost-without-total", "no-limit", "zero-cost", "bypassable", "scoped", "two"])
 def test_budget_config_refused(tmp_path, change, fragments):
     config = copy.deepcopy(base())
     change(config)

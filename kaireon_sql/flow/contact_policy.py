@@ -20,6 +20,7 @@ from ..config.policies import (
     MutualExclusion, OutcomeBased, SegmentExclusion, TimeWindow,
 )
 from ..dialect import cast_text, hour_of, iso_day_of_week, local_time, minus_seconds, truncate
+from ..errors import ConfigError
 from .build_order import has_earlier_flows
 from .checks import Check, Quota, concat, text
 from .context import FlowContext, col, lit
@@ -361,9 +362,14 @@ def contact_policies(ctx: FlowContext, features: Features, node) -> tuple[list[C
     checks: list[Check] = []
     quotas: list[Quota] = []
     budgets = [p for p in ordered if isinstance(p.config, BudgetExhausted)]
+    if len(budgets) > 1:  # a second one would change nothing: refused rather than ignored
+        raise ConfigError(budgets[1].location.at("ruleType"),
+                          f"flow {ctx.flow.key!r} runs two budget_exhausted policies ({budgets[0].name!r} and "
+                          f"{budgets[1].name!r}); one names and places every offer's budget: keep one, or list one "
+                          "in the contact_policy node's policyIds")
     for policy in ordered:
-        if isinstance(policy.config, AllowOverride) or (isinstance(policy.config, BudgetExhausted) and policy is not budgets[0]):
-            continue  # one budget_exhausted policy names the budgets: the first in policy order
+        if isinstance(policy.config, AllowOverride):
+            continue
         pc = PolicyContext(ctx, features, policy, applies(ctx, features, policy),
                            skip if policy.bypassable else exp.false())
         policy_checks, policy_quotas = COMPILERS[type(policy.config)](pc, policy.config)
