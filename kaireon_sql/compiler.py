@@ -10,6 +10,7 @@ from .dialect import Engine, relation
 from .errors import ConfigError, ConfigErrors
 from .experiments import models as experiments
 from .flow import history, metrics, outputs
+from .flow.build_order import flows_in_order
 from .flow.candidates import candidates_model, customer_codes, plan_candidates
 from .flow.context import FlowContext
 from .flow.customers import RUN_PARAMS, customers_model
@@ -246,7 +247,7 @@ def compile_project(project: Project, engine: Engine) -> list[Model]:
             errors.append(exc)
     per_flow: list[list[Model]] = []
     analysed: list[list[Model]] = []  # experiment models read the decision log: they come after it
-    for flow in project.flows:
+    for flow in flows_in_order(project.flows):  # S7: earlier flows' decisions are built first
         try:
             ctx = FlowContext(project, flow, engine)
             if ctx.slug in slugs:

@@ -153,12 +153,16 @@ def _funnel_history():
     return [(f"u{i:02d}", "x", "email", "impression", "2026-11-10 00:00:00", None, None, None) for i in range(0, 60, 2)]
 
 
+def _funnel_flows(half=None):
+    half = half or {"volume": "sampled", "sampleRate": 0.5}
+    return [experiment_flow("fun", percent=20, action="no_offers", top_n=1, channel=["email", "sms"]),
+            experiment_flow("fun_none", percent=20, top_n=1, rejections={"volume": "none"}),
+            experiment_flow("fun_half", percent=20, top_n=1, rejections=half)]
+
+
 @pytest.fixture(scope="module")
 def funnel_run(tmp_path_factory):
-    flows = [experiment_flow("fun", percent=20, action="no_offers", top_n=1, channel=["email", "sms"]),
-             experiment_flow("fun_none", percent=20, top_n=1, rejections={"volume": "none"}),
-             experiment_flow("fun_half", percent=20, top_n=1, rejections={"volume": "sampled", "sampleRate": 0.5})]
-    return build(tmp_path_factory, "funnel", flows, _funnel_customers(), _funnel_history(), extra=FUNNEL_RULES)
+    return build(tmp_path_factory, "funnel", _funnel_flows(), _funnel_customers(), _funnel_history(), extra=FUNNEL_RULES)
 
 
 def test_funnel_counts_equal_table_counts(funnel_run):
@@ -189,7 +193,7 @@ def test_funnel_counts_equal_table_counts(funnel_run):
             assert f["decided"] + f["withheld"] == sum(1 for c in _funnel_customers() if c[1] >= 90)
 
 
-def test_rejection_volume_none_and_sampled(funnel_run):
+def test_rejection_volume_none_and_sampled(funnel_run, tmp_path_factory):
     models, con = funnel_run
     count = lambda key: rows(con, "select count(*) n from kaireon_rejections where decision_flow_key=?", [key])[0]["n"]
     assert count("fun_none") == 0
@@ -198,11 +202,14 @@ def test_rejection_volume_none_and_sampled(funnel_run):
     assert all_rejected > 60
     half = count("fun_half")
     assert 0.3 * all_rejected <= half <= 0.7 * all_rejected
-    # the sample is a subset of the real rejections (same stage/rule as the unsampled flow would give)
+    # the sample is a subset of the real rejections (same stage/rule as the unsampled flow would give);
+    # the flows of a build share the cap (S7), so the unsampled flow is fun_half in the same build
     sample = rows(con, "select customer_id, offer_id, channel, stage, rule_name from kaireon_rejections "
                        "where decision_flow_key='fun_half'")
-    full = rows(con, "select customer_id, offer_id, channel, stage, rule_name from kaireon_rejections "
-                     "where decision_flow_key='fun' and channel='email'")
+    _, con_all = build(tmp_path_factory, "funnel_all", _funnel_flows({"volume": "all"}), _funnel_customers(),
+                       _funnel_history(), extra=FUNNEL_RULES)
+    full = rows(con_all, "select customer_id, offer_id, channel, stage, rule_name from kaireon_rejections "
+                         "where decision_flow_key='fun_half'")
     full_set = {tuple(r.values()) for r in full}
     assert {tuple(r.values()) for r in sample} <= full_set
     # deterministic: a second run with the same inputs gives the same sample

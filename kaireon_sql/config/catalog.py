@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime, timezone
+from decimal import Decimal
 from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -210,11 +211,41 @@ class Placement(ConfigObject):
 
 
 class Budget(Model):
+    """An offer's budget, always enforced (S10) in every flow that decides the offer, per calendar
+    period (UTC) or in total: impressions, conversions, and money (totalBudget, spent at
+    costPerImpression per impression)."""
+
     max_impressions: int | None = Field(default=None, gt=0)
     max_conversions: int | None = Field(default=None, gt=0)
     period: Literal["daily", "weekly", "monthly", "total"] = "total"
-    total_budget: float | None = Field(default=None, ge=0)
-    cost_per_impression: float | None = Field(default=None, ge=0)
+    total_budget: float | None = Field(default=None, ge=0, allow_inf_nan=False)
+    cost_per_impression: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+
+    @model_validator(mode="after")
+    def _enforceable(self) -> "Budget":
+        if self.total_budget is not None and self.cost_per_impression is None:
+            raise FieldError("costPerImpression", "'totalBudget' needs 'costPerImpression' (the spend of one "
+                             "impression): the budget is enforced as impressions x costPerImpression <= totalBudget")
+        if self.cost_per_impression is not None and self.total_budget is None:
+            raise FieldError("totalBudget", "'costPerImpression' prices impressions against 'totalBudget'; "
+                             "set 'totalBudget' or remove 'costPerImpression'")
+        if self.max_impressions is None and self.max_conversions is None and self.total_budget is None:
+            raise ValueError("a budget needs 'maxImpressions', 'maxConversions' or 'totalBudget' + "
+                             "'costPerImpression' (a budget without a limit would be ignored)")
+        return self
+
+    @property
+    def affordable_impressions(self) -> int | None:
+        """floor(totalBudget / costPerImpression), exact on the decimal values as written."""
+        if self.total_budget is None or self.cost_per_impression is None:
+            return None
+        return int(Decimal(repr(self.total_budget)) // Decimal(repr(self.cost_per_impression)))
+
+    @property
+    def impression_limit(self) -> int | None:
+        """Impressions the period allows: the smaller of maxImpressions and what totalBudget buys."""
+        limits = [v for v in (self.max_impressions, self.affordable_impressions) if v is not None]
+        return min(limits) if limits else None
 
 
 def utc_moment(value: str) -> datetime:

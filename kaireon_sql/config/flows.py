@@ -276,6 +276,7 @@ class FlowConfig(Model):
     placement_id: str | None = None  # the placement the flow decides for (placement-scoped rules)
     rejections: Rejections = Rejections()
     arbitration_profile_id: str | None = None
+    run_order: int = 0  # S7: flows of one build are decided by runOrder, then key
 
     @field_validator("channel")
     @classmethod

@@ -162,4 +162,13 @@ class ContactPolicy(ConfigObject):
                              "(a policy without one is not applied globally here)")
         if self.scope == "global" and self.scope_id:
             raise FieldError("scopeId", "a global policy takes no 'scopeId'; set 'scope' to what the id names")
+        if self.rule_type == "budget_exhausted":
+            # S10: a declared budget is always enforced; the policy only names its rejections and
+            # places the budgets in the policy order
+            if self.bypassable:
+                raise FieldError("bypassable", "an offer budget is always enforced: a budget_exhausted policy "
+                                 "cannot be bypassable")
+            if self.scope != "global":
+                raise FieldError("scope", "budget_exhausted enforces every offer's budget (an offer's budget counts "
+                                 f"all customers and channels); expected scope 'global', got {self.scope!r}")
         return self

@@ -22,10 +22,11 @@ from sqlglot.optimizer.simplify import simplify
 from ..config.flows import ContactPolicyConfig, FilterConfig, QualifyConfig
 from ..dialect import cast_text, relation
 from .checks import Check, Quota, never_null
-from .contact_policy import contact_policies
+from .build_order import prior_aggregate
+from .contact_policy import contact_policies, names_budgets, offer_budgets
 from .context import OFFER_COLUMNS, OFFER_FIELD_PREFIX, FlowContext, col, lit
 from .customers import RUN_PARAMS
-from .features import GRAINS, Features
+from .features import GRAINS, PRIOR, Features
 from .filter import filter_checks
 from .offers import BUDGET_COLUMNS, OFFERS_MODEL, SCHEDULE_COLUMNS, static_fields
 from .qualify import consent_checks, qualification
@@ -54,6 +55,7 @@ class CandidatePlan:
 def plan_candidates(ctx: FlowContext, features: Features) -> CandidatePlan:
     """Checks in execution order: consent first, then each node's checks in node order."""
     plan = CandidatePlan(checks=consent_checks(ctx))
+    budgets_named = False
     for node in ctx.ordered_nodes:
         if isinstance(node.config, QualifyConfig):
             checks, plan.relevance = qualification(ctx, features)
@@ -64,6 +66,11 @@ def plan_candidates(ctx: FlowContext, features: Features) -> CandidatePlan:
             checks, quotas = contact_policies(ctx, features, node)
             plan.checks += checks
             plan.quotas += quotas
+            budgets_named = budgets_named or names_budgets(ctx, node)
+    if not budgets_named:  # S10: a declared budget is always enforced, policy or not
+        checks, quotas = offer_budgets(ctx, features)
+        plan.checks += checks
+        plan.quotas += quotas
     return plan
 
 
@@ -213,6 +220,14 @@ def _pairs(ctx: FlowContext, features: Features, keys: list[exp.Expression] | No
         on = [exp.EQ(this=col(k, alias), expression=col(k, "c" if k == "customer_id" else "o")) for k in GRAINS[grain]]
         query = query.join(exp.paren(aggregate).as_(alias), join_type="left", on=exp.and_(*on), copy=False)
         query = query.select(*[col(c, alias) for c in features.aggregate_columns(grain)], copy=False)
+    # the decisions of the build's earlier flows (S7), a few rows per customer (and offer)
+    for grain, alias in (("customer", "pc"), ("customer_offer", "po"), ("offer", "pf")):
+        aggregate = prior_aggregate(ctx, features, grain)
+        if aggregate is None:
+            continue
+        on = [exp.EQ(this=col(k, alias), expression=col(k, "c" if k == "customer_id" else "o")) for k in GRAINS[grain]]
+        query = query.join(aggregate.subquery(alias, copy=False), join_type="left", on=exp.and_(*on), copy=False)
+        query = query.select(*[col(c, alias) for c in features.aggregate_columns(PRIOR + grain)], copy=False)
     return query
 
 

@@ -20,6 +20,8 @@ from ..config.policies import (
     MutualExclusion, OutcomeBased, SegmentExclusion, TimeWindow,
 )
 from ..dialect import cast_text, hour_of, iso_day_of_week, local_time, minus_seconds, truncate
+from ..errors import ConfigError
+from .build_order import has_earlier_flows
 from .checks import Check, Quota, concat, text
 from .context import FlowContext, col, lit
 from .features import Features, history, impression
@@ -88,7 +90,17 @@ class PolicyContext:
         if since is not None:
             parts.append((exp.GTE if inclusive else exp.GT)(this=history("occurred_at"), expression=since))
         parts += [c for c in (self.history_scope(), extra) if c is not None]
-        return self.features.count(exp.and_(*parts), grain)
+        condition = exp.and_(*parts)
+        used = self.features.count(condition, grain)
+        earlier = self.earlier(condition, grain)
+        return used if earlier is None else exp.paren(exp.Add(this=used, expression=earlier), copy=False)
+
+    def earlier(self, condition: exp.Expression, grain: str) -> exp.Expression | None:
+        """Contacts the build's earlier flows decided (delivered or withheld) matching `condition`
+        over history rows, or None when this flow is the build's first (S7)."""
+        if not has_earlier_flows(self.ctx):
+            return None
+        return self.features.prior_count(condition.copy(), grain)
 
     def check(self, blocks: exp.Expression, reason: exp.Expression | str) -> Check:
         return Check(STAGE, self.name, self.guarded(blocks), text(reason) if isinstance(reason, str) else reason)
@@ -222,10 +234,15 @@ def _mutual_exclusion(pc: PolicyContext, cfg: MutualExclusion):
     group_contacts = pc.contacts(None, "customer", shown)
     own_contacts = pc.contacts(None, "customer_offer", shown)
     others = exp.GT(this=exp.Sub(this=group_contacts, expression=own_contacts), expression=lit(0))
+    decided = " or decided by an earlier flow of this build" if has_earlier_flows(pc.ctx) else ""
     check = pc.check(exp.and_(in_group, others),
                      f"Mutual exclusion '{pc.name}': another offer of the group was shown in the last "
-                     f"{_days(cfg.lookback_days)}")
-    quota = pc.quota(lit(1), f"Mutual exclusion '{pc.name}': a better-ranked offer of the group is decided in this run",
+                     f"{_days(cfg.lookback_days)}{decided}")
+    earlier = pc.earlier(exp.and_(impression(), exp.In(this=history("offer_id"), expressions=[lit(g) for g in group]),
+                                  *[c for c in [pc.history_scope()] if c is not None]), "customer")
+    left = lit(1) if earlier is None else exp.Sub(this=lit(1), expression=earlier)
+    where = "in this run" if earlier is None else "in this run or by an earlier flow of this build"
+    quota = pc.quota(left, f"Mutual exclusion '{pc.name}': a better-ranked offer of the group is decided {where}",
                      applies_to=in_group)
     return [check], [quota]
 
@@ -243,37 +260,71 @@ def _cross_channel_cap(pc: PolicyContext, cfg: CrossChannelCap):
     return [check], [quota]
 
 
-def _budget(pc: PolicyContext, _cfg: BudgetExhausted):
-    """Offer budgets: maxImpressions / maxConversions per calendar period (or in total)."""
-    eng = pc.ctx.engine
+IMPLICIT_BUDGET = "Offer budget"  # rule_name of budget rejections when no budget_exhausted policy runs
+
+
+def _budget(pc: PolicyContext, _cfg: BudgetExhausted | None, label: str | None = None):
+    """Offer budgets (S10: always enforced): maxImpressions, maxConversions and totalBudget at
+    costPerImpression, per calendar period (UTC) or in total, across customers and channels.
+
+    Impressions left = budget_impression_limit (the smaller of maxImpressions and
+    floor(totalBudget / costPerImpression), worked out at compile time) minus the offer's
+    impressions in the period and the decisions of the build's earlier flows; the run hands them
+    to the best scores (global allocation).
+    """
+    eng, project = pc.ctx.engine, pc.ctx.project
+    label = label if label is not None else f"Budget exhausted '{pc.name}': "
+    budgets = [o.budget for o in project.offers if o.budget is not None]
+    periods = sorted({b.period for b in budgets})
     period = col("budget_period")
 
     def spent(outcome: str) -> exp.Expression:
+        is_outcome = exp.EQ(this=history("outcome"), expression=lit(outcome))
+        counts = {}
+        for name in periods:  # only the periods some budget uses
+            since = None if name == "total" else exp.GTE(
+                this=history("occurred_at"), expression=truncate(col("as_of", "p"), PERIODS[name][0], eng))
+            counts[name] = pc.features.count(exp.and_(is_outcome, since) if since is not None else is_outcome, "offer")
+        if len(counts) == 1:
+            return next(iter(counts.values()))
         by_period = exp.case()
-        for name, (unit, _) in PERIODS.items():
-            since = exp.GTE(this=history("occurred_at"), expression=truncate(col("as_of", "p"), unit, eng))
-            count = pc.features.count(exp.and_(exp.EQ(this=history("outcome"), expression=lit(outcome)), since), "offer")
+        for name, count in counts.items():
             by_period = by_period.when(exp.EQ(this=period, expression=lit(name)), count)
-        total = pc.features.count(exp.EQ(this=history("outcome"), expression=lit(outcome)), "offer")
-        return by_period.else_(total)
+        return by_period
 
-    impressions, conversions = spent("impression"), spent("convert")
-    max_imp, max_conv = col("budget_max_impressions"), col("budget_max_conversions")
-    imp_out = exp.func("COALESCE", exp.GTE(this=impressions, expression=max_imp), exp.false())
-    conv_out = exp.func("COALESCE", exp.GTE(this=conversions, expression=max_conv), exp.false())
-    reason = (exp.case().when(imp_out, concat(f"Budget exhausted '{pc.name}': impression budget of ",
-                                              cast_text(exp.cast(max_imp, "BIGINT"), eng), " used up"))
-              .else_(concat(f"Budget exhausted '{pc.name}': conversion budget of ",
-                            cast_text(exp.cast(max_conv, "BIGINT"), eng), " used up")))
-    check = pc.check(exp.or_(imp_out, conv_out), reason)
-    order = [exp.Ordered(this=col("score"), desc=True, nulls_first=False),
-             exp.Ordered(this=col("customer_id"), desc=False, nulls_first=False),
-             exp.Ordered(this=col("channel"), desc=False, nulls_first=False)]
-    quota = pc.quota(exp.Sub(this=max_imp, expression=impressions),
-                     f"Budget exhausted '{pc.name}': the offer's remaining impressions went to better-scoring customers",
-                     partition=[col("offer_id")], order=order,
-                     applies_to=exp.not_(exp.Is(this=max_imp, expression=exp.null())))
-    return [check], [quota]
+    checks, quotas = [], []
+    limit = col("budget_impression_limit")
+    if any(b.impression_limit is not None for b in budgets):
+        impressions = spent("impression")
+        # the build's earlier flows (delivered and withheld decisions): in every period of this run
+        earlier = pc.earlier(impression(), "offer")
+        if earlier is not None:
+            impressions = exp.paren(exp.Add(this=impressions, expression=earlier), copy=False)
+        out = exp.func("COALESCE", exp.GTE(this=impressions, expression=limit), exp.false())
+        checks.append(pc.check(out, concat(label, col("budget_limit_text"), " used up")))
+        order = [exp.Ordered(this=col("score"), desc=True, nulls_first=False),
+                 exp.Ordered(this=col("customer_id"), desc=False, nulls_first=False),
+                 exp.Ordered(this=col("channel"), desc=False, nulls_first=False)]
+        quotas.append(pc.quota(exp.Sub(this=limit, expression=impressions),
+                               f"{label}the offer's remaining impressions went to better-scoring customers",
+                               partition=[col("offer_id")], order=order,
+                               applies_to=exp.not_(exp.Is(this=limit, expression=exp.null()))))
+    if any(b.max_conversions is not None for b in budgets):
+        max_conv = col("budget_max_conversions")
+        conv_out = exp.func("COALESCE", exp.GTE(this=spent("convert"), expression=max_conv), exp.false())
+        checks.append(pc.check(conv_out, concat(label, "conversion budget of ",
+                                                cast_text(exp.cast(max_conv, "BIGINT"), eng), " used up")))
+    return checks, quotas
+
+
+def offer_budgets(ctx: FlowContext, features: Features) -> tuple[list[Check], list[Quota]]:
+    """Budgets of a flow whose contact policies include no budget_exhausted policy (S10): enforced
+    all the same, after every policy, under the name 'Offer budget'; never bypassed."""
+    if not any(o.budget is not None for o in ctx.project.offers):
+        return [], []
+    policy = ContactPolicy(name=IMPLICIT_BUDGET, ruleType="budget_exhausted")
+    pc = PolicyContext(ctx, features, policy, exp.true(), exp.false())
+    return _budget(pc, None, f"{IMPLICIT_BUDGET}: ")
 
 
 COMPILERS = {
@@ -289,17 +340,33 @@ def _bypass(ctx: FlowContext, features: Features, overrides: list[ContactPolicy]
     return exp.or_(exp.func("COALESCE", col("mandatory"), exp.false()), *matches)
 
 
-def contact_policies(ctx: FlowContext, features: Features, node) -> tuple[list[Check], list[Quota]]:
+def selected_policies(ctx: FlowContext, node) -> list[ContactPolicy]:
+    """The policies a contact_policy node runs, in policy order."""
     cfg: ContactPolicyConfig = node.config
     where = ctx.node_location(node.id, "config.policyIds")
     if cfg.policy_ids is None:
         selected = [p for p in ctx.project.policies if p.status == "active"]
     else:
         selected = [ctx.project.lookup("contactPolicies", ref, where) for ref in cfg.policy_ids]
-    ordered = policy_order(selected)
+    return policy_order(selected)
+
+
+def names_budgets(ctx: FlowContext, node) -> bool:
+    """True when the node runs a budget_exhausted policy (which then places and names the budgets)."""
+    return any(isinstance(p.config, BudgetExhausted) for p in selected_policies(ctx, node))
+
+
+def contact_policies(ctx: FlowContext, features: Features, node) -> tuple[list[Check], list[Quota]]:
+    ordered = selected_policies(ctx, node)
     skip = _bypass(ctx, features, [p for p in ordered if isinstance(p.config, AllowOverride)])
     checks: list[Check] = []
     quotas: list[Quota] = []
+    budgets = [p for p in ordered if isinstance(p.config, BudgetExhausted)]
+    if len(budgets) > 1:  # a second one would change nothing: refused rather than ignored
+        raise ConfigError(budgets[1].location.at("ruleType"),
+                          f"flow {ctx.flow.key!r} runs two budget_exhausted policies ({budgets[0].name!r} and "
+                          f"{budgets[1].name!r}); one names and places every offer's budget: keep one, or list one "
+                          "in the contact_policy node's policyIds")
     for policy in ordered:
         if isinstance(policy.config, AllowOverride):
             continue

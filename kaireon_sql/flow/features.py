@@ -20,6 +20,7 @@ from .metrics import metric_value
 
 GRAINS = {"customer": ("customer_id",), "customer_offer": ("customer_id", "offer_id"), "offer": ("offer_id",)}
 HISTORY_MODEL = "kaireon_stg_interactions"
+PRIOR = "prior_"  # grain prefix of aggregates over the decisions of the build's earlier flows
 
 
 def _slug(text: str) -> str:
@@ -78,6 +79,12 @@ class Features:
         """Number of history rows matching `condition` (0 when there are none)."""
         value = exp.Sum(this=exp.case().when(condition, lit(1)).else_(lit(0)))
         return exp.func("COALESCE", self._aggregate("count|" + condition.sql(), value, grain, condition), lit(0))
+
+    def prior_count(self, condition: exp.Expression, grain: str = "customer") -> exp.Expression:
+        """Decisions of the build's earlier flows matching `condition` (they read as impression rows
+        `h` at as_of, see build_order.py), 0 when there are none. Joined to the candidates."""
+        value = exp.Sum(this=exp.case().when(condition, lit(1)).else_(lit(0)))
+        return exp.func("COALESCE", self._aggregate("prior|" + condition.sql(), value, PRIOR + grain, condition), lit(0))
 
     def last(self, condition: exp.Expression, grain: str = "customer") -> exp.Expression:
         """Latest occurred_at of history rows matching `condition` (NULL when there are none)."""

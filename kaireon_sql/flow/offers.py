@@ -28,8 +28,29 @@ def _type(kind: str, eng: Engine) -> exp.DataType:
     return data_type(getattr(eng, attr) if attr.endswith("_type") else attr, eng)
 
 
-# Offer budgets (read by budget_exhausted policies): NULL where an offer has none.
-BUDGET_COLUMNS = {"budget_max_impressions": "number", "budget_max_conversions": "number", "budget_period": "text"}
+# Offer budgets (always enforced, contact_policy._budget): NULL where an offer has none.
+# budget_impression_limit: impressions a period allows, the smaller of maxImpressions and
+# floor(totalBudget / costPerImpression); budget_limit_text names that limit in rejection reasons.
+BUDGET_COLUMNS = {"budget_max_impressions": "number", "budget_max_conversions": "number", "budget_period": "text",
+                  "budget_total_budget": "number", "budget_cost_per_impression": "number",
+                  "budget_impression_limit": "number", "budget_limit_text": "text"}
+
+
+def _number_text(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
+def budget_limit_text(budget) -> str | None:
+    """'impression budget of 500', or 'total budget of 100 at 0.25 per impression' when money binds."""
+    limit = budget.impression_limit
+    if limit is None:
+        return None
+    if budget.max_impressions is not None and budget.max_impressions <= limit:
+        return f"impression budget of {budget.max_impressions}"
+    return (f"total budget of {_number_text(budget.total_budget)} at {_number_text(budget.cost_per_impression)} "
+            "per impression")
+
+
 # An offer's schedule (UTC): only runs with schedule_start <= as_of < schedule_end decide it; NULL = open.
 SCHEDULE_COLUMNS = {"schedule_start": "timestamp", "schedule_end": "timestamp"}
 
@@ -53,6 +74,10 @@ def _row(project: Project, offer, custom: dict[str, str]) -> dict[str, object]:
         "budget_period": offer.budget.period if offer.budget else None,
         "schedule_start": _moment(offer.schedule.start) if offer.schedule else None,
         "schedule_end": _moment(offer.schedule.end) if offer.schedule else None,
+        "budget_total_budget": offer.budget.total_budget if offer.budget else None,
+        "budget_cost_per_impression": offer.budget.cost_per_impression if offer.budget else None,
+        "budget_impression_limit": offer.budget.impression_limit if offer.budget else None,
+        "budget_limit_text": budget_limit_text(offer.budget) if offer.budget else None,
     }
     defaults = {cf.name: cf.default_value for c in (category, sub) if c for cf in c.custom_fields}
     for name in custom:

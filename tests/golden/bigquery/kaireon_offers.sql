@@ -16,7 +16,11 @@ SELECT
   CAST(`o`.`mandatory` AS BOOL) AS `mandatory`,
   CAST(`o`.`budget_max_impressions` AS FLOAT64) AS `budget_max_impressions`,
   CAST(`o`.`budget_max_conversions` AS FLOAT64) AS `budget_max_conversions`,
-  CAST(`o`.`budget_period` AS STRING) AS `budget_period`
+  CAST(`o`.`budget_period` AS STRING) AS `budget_period`,
+  CAST(`o`.`budget_total_budget` AS FLOAT64) AS `budget_total_budget`,
+  CAST(`o`.`budget_cost_per_impression` AS FLOAT64) AS `budget_cost_per_impression`,
+  CAST(`o`.`budget_impression_limit` AS FLOAT64) AS `budget_impression_limit`,
+  CAST(`o`.`budget_limit_text` AS STRING) AS `budget_limit_text`
 FROM UNNEST([
   STRUCT(
     'winback_apparel' AS `offer_id`,
@@ -35,7 +39,11 @@ FROM UNNEST([
     FALSE AS `mandatory`,
     NULL AS `budget_max_impressions`,
     NULL AS `budget_max_conversions`,
-    NULL AS `budget_period`
+    NULL AS `budget_period`,
+    NULL AS `budget_total_budget`,
+    NULL AS `budget_cost_per_impression`,
+    NULL AS `budget_impression_limit`,
+    NULL AS `budget_limit_text`
   ),
   STRUCT(
     'winback_electronics' AS `offer_id`,
@@ -54,7 +62,11 @@ FROM UNNEST([
     FALSE AS `mandatory`,
     NULL AS `budget_max_impressions`,
     NULL AS `budget_max_conversions`,
-    NULL AS `budget_period`
+    NULL AS `budget_period`,
+    NULL AS `budget_total_budget`,
+    NULL AS `budget_cost_per_impression`,
+    NULL AS `budget_impression_limit`,
+    NULL AS `budget_limit_text`
   ),
   STRUCT(
     'winback_home' AS `offer_id`,
@@ -73,6 +85,10 @@ FROM UNNEST([
     FALSE AS `mandatory`,
     NULL AS `budget_max_impressions`,
     NULL AS `budget_max_conversions`,
-    NULL AS `budget_period`
+    NULL AS `budget_period`,
+    NULL AS `budget_total_budget`,
+    NULL AS `budget_cost_per_impression`,
+    NULL AS `budget_impression_limit`,
+    NULL AS `budget_limit_text`
   )
 ]) AS `o`
