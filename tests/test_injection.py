@@ -50,7 +50,7 @@ def _base() -> dict:
 
 def test_key_column_with_jinja_is_refused_by_validate(tmp_path, capsys):
     config = _base()
-    config["algorithmModels"] = [{"id": "m", "name": "m", "modelType": "scorecard", "keyColumn": PWN}]
+    config["algorithmModels"] = [{"id": "m", "name": "m", "modelType": "uplift", "modelFile": "m.json", "keyColumn": PWN}]
     folder = write_config(tmp_path / "decisioning", config)
     assert cli.main(["validate", "--project-dir", str(tmp_path), "--config", str(folder)]) == 1
     err = capsys.readouterr().err
@@ -68,7 +68,7 @@ def _relation_refused(v: str) -> bool:
 
 
 def _models_with(field: str, values: list[str]) -> dict:
-    return {"algorithmModels": [{"id": f"m{i}", "name": f"m{i}", "modelType": "scorecard", field: v}
+    return {"algorithmModels": [{"id": f"m{i}", "name": f"m{i}", "modelType": "uplift", "modelFile": "m.json", field: v}
                                 for i, v in enumerate(values)]}
 
 

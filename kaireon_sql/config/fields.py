@@ -257,6 +257,8 @@ FIELDS: dict[type[BaseModel], dict[str, Entry]] = {
         "channel": C("the channel or channels decided (default the run's `channel` var); 'auto' is refused"),
         "placementId": C("the placement the flow decides for (placement-scoped rules)"),
         "rejections": C("volume of kaireon_rejections"),
+        "runOrder": C("order of the flows of one build (ascending, then flow key): a flow's caps and budgets "
+                      "count the decisions of the flows before it (S7)"),
         "arbitrationProfileId": R("arbitration profiles are not compiled; a model score is the model's "
                                   "propensity", "p"),
     },
