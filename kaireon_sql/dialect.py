@@ -14,6 +14,8 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.dialects.dialect import Dialect
 
+from . import regex
+
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _SOURCE = re.compile(r"""^source\(\s*['"]([A-Za-z_][A-Za-z0-9_]*)['"]\s*,\s*['"]([A-Za-z_][A-Za-z0-9_]*)['"]\s*\)$""")
 
@@ -144,6 +146,11 @@ class Engine:
     # regex test as a partial match: the engine's REGEXP_LIKE/RLIKE/~ | REGEXP_INSTR(x, p) > 0 (Snowflake's
     # REGEXP_LIKE and RLIKE match the whole string)
     regex: str = "like"  # like | instr
+    # regex rules are written in one dialect (kaireon_sql/regex.py) and translated per engine: `regex_prefix`
+    # makes '.' match newlines, `regex_end` is the anchor at the very end of the text (java.util.regex's `$`
+    # also matches before a final line terminator, `\z` does not)
+    regex_prefix: str = "(?s)"
+    regex_end: str = "$"
 
 
 ENGINES: dict[str, Engine] = {
@@ -152,22 +159,24 @@ ENGINES: dict[str, Engine] = {
     "postgres": Engine("postgres", "postgres", double_type="DOUBLE PRECISION", hex_to_int="bit32", iso_dow="extract",
                        double_mod="trunc"),
     "spark": Engine("spark", "spark", text_type="STRING", hex_to_int="conv", local_time="from_utc",
-                    iso_dow="sunday_first"),
+                    iso_dow="sunday_first", regex_end="\\z"),
     # transpiled only
     "databricks": Engine("databricks", "databricks", text_type="STRING", hex_to_int="conv", local_time="from_utc",
-                         iso_dow="sunday_first"),
+                         iso_dow="sunday_first", regex_end="\\z"),
     # transpiled only: TO_NUMBER(x, 'XXXXXXXX') reads hex; CONVERT_TIMEZONE(src, dst, ntz); DATE_TRUNC('WEEK')
-    # follows the WEEK_START parameter, DAYOFWEEKISO does not
+    # follows the WEEK_START parameter, DAYOFWEEKISO does not; no inline regex flags: REGEXP_INSTR's 's' parameter
     "snowflake": Engine("snowflake", "snowflake", hex_to_int="to_number", local_time="convert_timezone",
-                        iso_week_unit=None, regex="instr"),
+                        iso_week_unit=None, regex="instr", regex_prefix=""),
     # transpiled only: MD5 returns BYTES (sqlglot adds TO_HEX); CAST('0x..' AS INT64) reads hex; naive
     # timestamps are DATETIME; EXTRACT(DAYOFWEEK) is 1 = Sunday; MOD takes no FLOAT64
     "bigquery": Engine("bigquery", "bigquery", text_type="STRING", double_type="FLOAT64", local_time="datetime",
                        iso_dow="sunday_first", iso_week_unit="ISOWEEK", datetime_trunc=True, interval_number=True,
                        double_mod="trunc"),
     # transpiled only: MD5 on varbinary, FROM_BASE(x, 16); AT TIME ZONE on a naive timestamp would read it in
-    # the session zone, so it is tagged UTC first; DAY_OF_WEEK and DATE_TRUNC('week') are ISO
-    "trino": Engine("trino", "trino", md5="varbinary", hex_to_int="from_base", local_time="with_timezone"),
+    # the session zone, so it is tagged UTC first; DAY_OF_WEEK and DATE_TRUNC('week') are ISO; regexes in
+    # Joni's Java syntax
+    "trino": Engine("trino", "trino", md5="varbinary", hex_to_int="from_base", local_time="with_timezone",
+                    regex_end="\\z"),
 }
 
 
@@ -179,9 +188,24 @@ def engine(name: str) -> Engine:
 
 
 def _regexp_instr_sql(gen, e: exp.RegexpLike) -> str:
-    """A partial regex match where REGEXP_LIKE matches the whole string (Snowflake)."""
-    found = exp.func("REGEXP_INSTR", e.this, e.expression)
+    """A partial regex match where REGEXP_LIKE matches the whole string (Snowflake); 's': '.' matches newlines."""
+    one = exp.Literal.number(1)
+    found = exp.func("REGEXP_INSTR", e.this, e.expression, one, one.copy(), exp.Literal.number(0),
+                     exp.Literal.string("s"))
     return gen.sql(exp.GT(this=found, expression=exp.Literal.number(0)))
+
+
+class RegexMatch(exp.Expression, exp.Func):
+    """A search for a pattern of the regex dialect (kaireon_sql/regex.py); written per engine at render time."""
+
+    arg_types = {"this": True, "expression": True}
+
+
+def _regex_match_sql(eng: "Engine"):
+    def sql(gen, e: RegexMatch) -> str:
+        pattern = regex.translate(e.expression.this, eng.regex_prefix, eng.regex_end)
+        return gen.sql(exp.RegexpLike(this=e.this, expression=exp.Literal.string(pattern)))
+    return sql
 
 
 def _interval_number_sql(gen, e: exp.Interval) -> str:
@@ -205,7 +229,7 @@ _FLAG_TRANSFORMS = {
 def _dialect(eng: Engine) -> Dialect:
     base = type(Dialect.get_or_raise(eng.sqlglot))
     transforms = {**base.Generator.TRANSFORMS, DbtRef: _ref_sql, DbtSource: _source_sql, DbtThis: _this_sql,
-                  DbtIncrementalOnly: _incremental_only_sql, exp.Literal: _literal_sql}
+                  DbtIncrementalOnly: _incremental_only_sql, exp.Literal: _literal_sql, RegexMatch: _regex_match_sql(eng)}
     for (flag, value), extra in _FLAG_TRANSFORMS.items():
         if getattr(eng, flag) == value:
             transforms.update(extra)
@@ -334,8 +358,10 @@ def minus_seconds(ts: exp.Expression, seconds: float) -> exp.Expression:
     return exp.Sub(this=ts, expression=exp.Interval(this=exp.Literal.string(str(value)), unit=exp.var("SECOND")))
 
 
-def regex_match(value: exp.Expression, pattern: exp.Expression) -> exp.Expression:
-    return exp.RegexpLike(this=value, expression=pattern)
+def regex_match(value: exp.Expression, pattern: str) -> exp.Expression:
+    """TRUE when `pattern` (the regex dialect; raises regex.RegexError outside it) matches somewhere in `value`."""
+    regex.parse(pattern)
+    return RegexMatch(this=value, expression=exp.Literal.string(pattern))
 
 
 def json_value(value: exp.Expression, kind: str, eng: Engine) -> exp.Expression:

@@ -276,13 +276,13 @@ OPERATORS = {
 
 def test_attribute_operators_sql():
     validate_all(lambda e: predicate(exp.column("s"), "text", "regex", "^a.c$", "fail", WHERE), {
-        "duckdb": """CASE WHEN "s" IS NULL THEN FALSE ELSE REGEXP_MATCHES("s", '^a.c$') END""",
-        "postgres": """CASE WHEN "s" IS NULL THEN FALSE ELSE "s" ~ '^a.c$' END""",
-        "spark": "CASE WHEN `s` IS NULL THEN FALSE ELSE `s` RLIKE '^a.c$' END",
-        "snowflake": """CASE WHEN "s" IS NULL THEN FALSE ELSE REGEXP_INSTR("s", '^a.c$') > 0 END""",
-        "bigquery": "CASE WHEN `s` IS NULL THEN FALSE ELSE REGEXP_CONTAINS(`s`, '^a.c$') END",
-        "databricks": "CASE WHEN `s` IS NULL THEN FALSE ELSE REGEXP_LIKE(`s`, '^a.c$') END",
-        "trino": """CASE WHEN "s" IS NULL THEN FALSE ELSE REGEXP_LIKE("s", '^a.c$') END""",
+        "duckdb": """CASE WHEN "s" IS NULL THEN FALSE ELSE REGEXP_MATCHES("s", '(?s)^a.c$') END""",
+        "postgres": """CASE WHEN "s" IS NULL THEN FALSE ELSE "s" ~ '(?s)^a.c$' END""",
+        "spark": "CASE WHEN `s` IS NULL THEN FALSE ELSE `s` RLIKE '(?s)^a.c\\\\z' END",
+        "snowflake": """CASE WHEN "s" IS NULL THEN FALSE ELSE REGEXP_INSTR("s", '^a.c$', 1, 1, 0, 's') > 0 END""",
+        "bigquery": "CASE WHEN `s` IS NULL THEN FALSE ELSE REGEXP_CONTAINS(`s`, '(?s)^a.c$') END",
+        "databricks": "CASE WHEN `s` IS NULL THEN FALSE ELSE REGEXP_LIKE(`s`, '(?s)^a.c\\\\z') END",
+        "trino": """CASE WHEN "s" IS NULL THEN FALSE ELSE REGEXP_LIKE("s", '(?s)^a.c\\z') END""",
     })
     validate_all(lambda e: predicate(exp.column("s"), "text", "contains", "b", "fail", WHERE).args["default"], {
         "duckdb": """STRPOS("s", 'b') > 0""",
