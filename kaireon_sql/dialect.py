@@ -15,6 +15,7 @@ from sqlglot import exp
 from sqlglot.dialects.dialect import Dialect
 
 from . import regex
+from .timezones import ZONES
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _SOURCE = re.compile(r"""^source\(\s*['"]([A-Za-z_][A-Za-z0-9_]*)['"]\s*,\s*['"]([A-Za-z_][A-Za-z0-9_]*)['"]\s*\)$""")
@@ -151,18 +152,22 @@ class Engine:
     # also matches before a final line terminator, `\z` does not)
     regex_prefix: str = "(?s)"
     regex_end: str = "$"
+    # the engine's own list of zone names, read before converting a zone from data (converting an unknown
+    # zone is an error of the whole query on every engine): a table function | a catalog view | java.time
+    # asked through try_reflect (NULL when ZoneId.of throws) | none (the compiler's list only)
+    zone_list: str = "none"  # table_function | catalog_view | try_reflect | none
 
 
 ENGINES: dict[str, Engine] = {
-    "duckdb": Engine("duckdb", "duckdb"),
+    "duckdb": Engine("duckdb", "duckdb", zone_list="table_function"),
     # no `%` for double precision
     "postgres": Engine("postgres", "postgres", double_type="DOUBLE PRECISION", hex_to_int="bit32", iso_dow="extract",
-                       double_mod="trunc"),
+                       double_mod="trunc", zone_list="catalog_view"),
     "spark": Engine("spark", "spark", text_type="STRING", hex_to_int="conv", local_time="from_utc",
-                    iso_dow="sunday_first", regex_end="\\z"),
+                    iso_dow="sunday_first", regex_end="\\z", zone_list="try_reflect"),
     # transpiled only
     "databricks": Engine("databricks", "databricks", text_type="STRING", hex_to_int="conv", local_time="from_utc",
-                         iso_dow="sunday_first", regex_end="\\z"),
+                         iso_dow="sunday_first", regex_end="\\z", zone_list="try_reflect"),
     # transpiled only: TO_NUMBER(x, 'XXXXXXXX') reads hex; CONVERT_TIMEZONE(src, dst, ntz); DATE_TRUNC('WEEK')
     # follows the WEEK_START parameter, DAYOFWEEKISO does not; no inline regex flags: REGEXP_INSTR's 's' parameter
     "snowflake": Engine("snowflake", "snowflake", hex_to_int="to_number", local_time="convert_timezone",
@@ -319,6 +324,27 @@ def local_time(utc_ts: exp.Expression, zone: exp.Expression, eng: Engine) -> exp
         return exp.cast(exp.func("AT_TIMEZONE", tagged, zone), "TIMESTAMP")
     as_utc = exp.AtTimeZone(this=utc_ts, zone=exp.Literal.string("UTC"))
     return exp.AtTimeZone(this=as_utc, zone=zone)
+
+
+def known_zone(zone: exp.Expression, eng: Engine, listed: bool = True) -> exp.Expression:
+    """TRUE when `zone` can be converted to: in the compiler's list (timezones.ZONES; `listed=False` for a
+    config zone already checked against it) and in the engine's own list where it has one. NULL zone: NULL."""
+    checks: list[exp.Expression] = []
+    if listed:
+        checks.append(exp.In(this=zone.copy(), expressions=[exp.Literal.string(z) for z in sorted(ZONES)]))
+    if eng.zone_list in ("table_function", "catalog_view"):
+        names = (exp.Table(this=exp.Anonymous(this="pg_timezone_names")) if eng.zone_list == "table_function"
+                 else exp.table_("pg_timezone_names", db="pg_catalog"))
+        checks.append(zone.copy().isin(query=exp.select(exp.column("name")).from_(names)))
+    elif eng.zone_list == "try_reflect":
+        found = exp.func("try_reflect", exp.Literal.string("java.time.ZoneId"), exp.Literal.string("of"), zone.copy())
+        checks.append(exp.not_(exp.Is(this=found, expression=exp.null())))
+    return exp.and_(*checks) if checks else exp.not_(exp.Is(this=zone.copy(), expression=exp.null()))
+
+
+def checked_zone(zone: exp.Expression, eng: Engine, listed: bool = True) -> exp.Expression:
+    """`zone` when known_zone, else NULL: converting with it never fails, an unknown zone gives NULL times."""
+    return exp.case().when(known_zone(zone, eng, listed), zone.copy())
 
 
 def hour_of(ts: exp.Expression) -> exp.Expression:
