@@ -444,12 +444,11 @@ def json_string(value: exp.Expression, eng: Engine) -> exp.Expression:
 
 
 def _double_text(value: exp.Expression, eng: Engine) -> exp.Expression:
-    """Text of a finite double below 1e18 that is not a whole number."""
+    """Text of a double that is not a whole number, below 1e18."""
     if eng.double_text == "java":
         # Java's Double.toString writes 1.23456785E7 from 1e7 and 1.5E-4 below 1e-3; through a DECIMAL (which Spark
         # builds from those same digits) it is 12345678.5 and 0.00015, as DuckDB and PostgreSQL write them
-        plain = exp.and_(exp.GTE(this=exp.Abs(this=value.copy()), expression=exp.Literal.number("1e-4")),
-                         exp.LT(this=exp.Abs(this=value.copy()), expression=exp.Literal.number("1e15")))
+        plain = exp.GTE(this=exp.Abs(this=value.copy()), expression=exp.Literal.number("1e-4"))
         digits = cast_text(exp.cast(value.copy(), exp.DataType.build("DECIMAL(38, 22)")), eng)
         trimmed = exp.RegexpReplace(this=digits, expression=exp.Literal.string("0+$"),
                                     replacement=exp.Literal.string(""))
@@ -468,17 +467,17 @@ def json_value(value: exp.Expression, kind: str, eng: Engine) -> exp.Expression:
     if kind == "boolean":
         return exp.case().when(value, exp.Literal.string("true")).when(exp.not_(value), exp.Literal.string("false")).else_(null)
     if kind == "number":
-        # x - x is 0 for every finite x and NaN for NaN and the infinities, on IEEE and NaN-ordering engines alike
-        finite = exp.EQ(this=exp.paren(exp.Sub(this=_grouped(value.copy()), expression=_grouped(value.copy()))),
-                        expression=exp.Literal.number(0))
+        # x * 0 is 0 for a finite x and NaN for NaN and the infinities, on IEEE and NaN-ordering engines alike;
         # |x| < 1e18 is decided before FLOOR(x), which is a BIGINT on Spark and overflows beyond
+        finite = exp.EQ(this=exp.Mul(this=_grouped(value.copy()), expression=exp.Literal.number(0)),
+                        expression=exp.Literal.number(0))
         large = exp.not_(exp.LT(this=exp.Abs(this=value.copy()), expression=exp.Literal.number("1e18")))
         whole = exp.EQ(this=value.copy(), expression=exp.Floor(this=value.copy()))
-        return (exp.case().when(exp.Is(this=value.copy(), expression=exp.null()), null)
-                .when(exp.not_(finite), null)
+        text = (exp.case().when(exp.not_(finite), exp.null())
                 .when(large, cast_text(value.copy(), eng))
                 .when(whole, cast_text(exp.cast(value.copy(), "BIGINT"), eng))
                 .else_(_double_text(value, eng)))
+        return exp.func("COALESCE", text, null)  # NULL x: every branch above is NULL
     return exp.case().when(exp.Is(this=value, expression=exp.null()), null).else_(json_string(value, eng))
 
 
