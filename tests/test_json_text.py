@@ -15,7 +15,7 @@ from sqlglot import exp
 from backends import ENGINE_NAMES, open_backend, run_models_on
 from harness import (compile_sql, customers_table, flow, history_table, rows, run_models, schema, standard_nodes,
                      write_config)
-from kaireon_sql.dialect import json_object, render
+from kaireon_sql.dialect import engine, json_object, render
 
 CONTROLS = "".join(chr(c) for c in range(1, 32))
 TEXTS = [CONTROLS, "\x7f", "line\u2028sep\u2029para", 'say "hi" \\ back\\slash', "😀 👩‍👩‍👧 kundé_ß_東京", "",
@@ -84,8 +84,6 @@ def test_flow_personalization_bytes_are_the_same_on_every_engine(tmp_path, name)
     config_dir = write_config(tmp_path / "decisioning", _flow_config())
     texts = {}
     for eng_name in ("duckdb", name):
-        from kaireon_sql.dialect import engine
-
         backend = open_backend(eng_name)
         try:
             run_models_on(backend, compile_sql(config_dir, engine(eng_name)), _tables())
@@ -142,3 +140,13 @@ def test_number_of_an_expression_keeps_its_operands_grouped(db):
     select = exp.select(exp.column("id"), exp.alias_(json_object([("v", "number", value)], db.engine), "j", quoted=True))
     got = db.query(render(select.from_("json_in").where(exp.column("id").eq(2)), db.engine, pretty=False))
     assert [r["j"] for r in got] == ['{"v":4}']  # n = 3.0 in row 2
+
+
+def test_nul_is_escaped_where_text_can_hold_it():
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute("CREATE TABLE t AS SELECT 'a' || chr(0) || 'b' AS s")
+    sql = render(exp.select(exp.alias_(json_object([("s", "text", exp.column("s"))], engine("duckdb")), "j",
+                                       quoted=True)).from_("t"), engine("duckdb"), pretty=False)
+    assert con.execute(sql).fetchall() == [('{"s":"a\\u0000b"}',)]
