@@ -24,7 +24,7 @@ WHERE = Location("rules.yml", "qualificationRules", 0, "r", "config.value")
 TEXTS = [
     "", "a\nb", "a\rb", "a\r\nb", "a\u2028b", "a\u0085b", "ab\n", "ab", "\n", "é", "e\u0301", "É", "😀", "a😀b",
     "naïve café", "A.B", "x$y", "a-b", "a]b", "tab\there", "[x]", "a&&b", "back\\slash", "{1}", "Straße", "日本語",
-    "kundé_42", "kunde_42", "٣", "a b", None,
+    "kundé_42", "kunde_42", "٣", "a b", "a<b>", "#'\"_", "x/y", None,
 ]
 
 # (dialect pattern, the same meaning in Python's re with re.DOTALL)
@@ -79,6 +79,11 @@ PATTERNS = [
     ("[ \\t]", "[ \t]"),
     ("^[^\\n]*$", r"^[^\n]*\Z"),
     ("y$|^x", r"y\Z|^x"),
+    ("[<>]", "[<>]"),
+    ("a\\<", "a<"),
+    ("[!-/]", "[!-/]"),
+    ("[_~@#%'\"`=:;,]", "[_~@#%'\"`=:;,]"),
+    ("\\#\\'\\\"\\_", "#'\"_"),
 ]
 
 
