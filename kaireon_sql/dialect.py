@@ -14,6 +14,9 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.dialects.dialect import Dialect
 
+from . import regex
+from .timezones import ZONES
+
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")  # \Z: "$" would admit a final newline
 _SOURCE = re.compile(r"""^source\(\s*['"]([A-Za-z_][A-Za-z0-9_]*)['"]\s*,\s*['"]([A-Za-z_][A-Za-z0-9_]*)['"]\s*\)\Z""")
 
@@ -183,30 +186,49 @@ class Engine:
     # regex test as a partial match: the engine's REGEXP_LIKE/RLIKE/~ | REGEXP_INSTR(x, p) > 0 (Snowflake's
     # REGEXP_LIKE and RLIKE match the whole string)
     regex: str = "like"  # like | instr
+    # regex rules are written in one dialect (kaireon_sql/regex.py) and translated per engine: `regex_prefix`
+    # makes '.' match newlines, `regex_end` is the anchor at the very end of the text (java.util.regex's `$`
+    # also matches before a final line terminator, `\z` does not)
+    regex_prefix: str = "(?s)"
+    regex_end: str = "$"
+    # the engine's own list of zone names, read before converting a zone from data (converting an unknown
+    # zone is an error of the whole query on every engine): a table function | a catalog view | java.time
+    # asked through try_reflect (NULL when ZoneId.of throws) | none (the compiler's list only)
+    zone_list: str = "none"  # table_function | catalog_view | try_reflect | none
+    # text of a double for JSON: CAST | through a DECIMAL where CAST is Java's Double.toString (see _double_text)
+    double_text: str = "cast"  # cast | java
+    # text values may hold U+0000 (PostgreSQL's cannot: CHR(0) is an error there)
+    text_holds_nul: bool = True
+    # the character of a code point: CHR(n) | CODE_POINTS_TO_STRING([n]) (BigQuery)
+    chr_function: str = "chr"  # chr | code_points
 
 
 ENGINES: dict[str, Engine] = {
-    "duckdb": Engine("duckdb", "duckdb"),
+    "duckdb": Engine("duckdb", "duckdb", zone_list="table_function"),
     # no `%` for double precision
     "postgres": Engine("postgres", "postgres", double_type="DOUBLE PRECISION", hex_to_int="bit32", iso_dow="extract",
-                       double_mod="trunc"),
+                       double_mod="trunc", zone_list="catalog_view", text_holds_nul=False),
     "spark": Engine("spark", "spark", text_type="STRING", hex_to_int="conv", local_time="from_utc",
-                    iso_dow="sunday_first"),
+                    iso_dow="sunday_first", regex_end="\\z", zone_list="try_reflect",
+                    double_text="java"),
     # transpiled only
     "databricks": Engine("databricks", "databricks", text_type="STRING", hex_to_int="conv", local_time="from_utc",
-                         iso_dow="sunday_first"),
+                         iso_dow="sunday_first", regex_end="\\z", zone_list="try_reflect",
+                         double_text="java"),
     # transpiled only: TO_NUMBER(x, 'XXXXXXXX') reads hex; CONVERT_TIMEZONE(src, dst, ntz); DATE_TRUNC('WEEK')
-    # follows the WEEK_START parameter, DAYOFWEEKISO does not
+    # follows the WEEK_START parameter, DAYOFWEEKISO does not; no inline regex flags: REGEXP_INSTR's 's' parameter
     "snowflake": Engine("snowflake", "snowflake", hex_to_int="to_number", local_time="convert_timezone",
-                        iso_week_unit=None, regex="instr"),
+                        iso_week_unit=None, regex="instr", regex_prefix=""),
     # transpiled only: MD5 returns BYTES (sqlglot adds TO_HEX); CAST('0x..' AS INT64) reads hex; naive
     # timestamps are DATETIME; EXTRACT(DAYOFWEEK) is 1 = Sunday; MOD takes no FLOAT64
     "bigquery": Engine("bigquery", "bigquery", text_type="STRING", double_type="FLOAT64", local_time="datetime",
                        iso_dow="sunday_first", iso_week_unit="ISOWEEK", datetime_trunc=True, interval_number=True,
-                       double_mod="trunc"),
+                       double_mod="trunc", chr_function="code_points"),
     # transpiled only: MD5 on varbinary, FROM_BASE(x, 16); AT TIME ZONE on a naive timestamp would read it in
-    # the session zone, so it is tagged UTC first; DAY_OF_WEEK and DATE_TRUNC('week') are ISO
-    "trino": Engine("trino", "trino", md5="varbinary", hex_to_int="from_base", local_time="with_timezone"),
+    # the session zone, so it is tagged UTC first; DAY_OF_WEEK and DATE_TRUNC('week') are ISO; regexes in
+    # Joni's Java syntax
+    "trino": Engine("trino", "trino", md5="varbinary", hex_to_int="from_base", local_time="with_timezone",
+                    regex_end="\\z"),
 }
 
 
@@ -218,9 +240,24 @@ def engine(name: str) -> Engine:
 
 
 def _regexp_instr_sql(gen, e: exp.RegexpLike) -> str:
-    """A partial regex match where REGEXP_LIKE matches the whole string (Snowflake)."""
-    found = exp.func("REGEXP_INSTR", e.this, e.expression)
+    """A partial regex match where REGEXP_LIKE matches the whole string (Snowflake); 's': '.' matches newlines."""
+    one = exp.Literal.number(1)
+    found = exp.func("REGEXP_INSTR", e.this, e.expression, one, one.copy(), exp.Literal.number(0),
+                     exp.Literal.string("s"))
     return gen.sql(exp.GT(this=found, expression=exp.Literal.number(0)))
+
+
+class RegexMatch(exp.Expression, exp.Func):
+    """A search for a pattern of the regex dialect (kaireon_sql/regex.py); written per engine at render time."""
+
+    arg_types = {"this": True, "expression": True}
+
+
+def _regex_match_sql(eng: "Engine"):
+    def sql(gen, e: RegexMatch) -> str:
+        pattern = regex.translate(e.expression.this, eng.regex_prefix, eng.regex_end)
+        return gen.sql(exp.RegexpLike(this=e.this, expression=exp.Literal.string(pattern)))
+    return sql
 
 
 def _interval_number_sql(gen, e: exp.Interval) -> str:
@@ -245,7 +282,7 @@ def _dialect(eng: Engine) -> Dialect:
     base = type(Dialect.get_or_raise(eng.sqlglot))
     transforms = {**base.Generator.TRANSFORMS, DbtRef: _ref_sql, DbtSource: _source_sql, DbtThis: _this_sql,
                   DbtIncrementalOnly: _incremental_only_sql, exp.Literal: _literal_sql,
-                  exp.Identifier: _identifier_sql}
+                  exp.Identifier: _identifier_sql, RegexMatch: _regex_match_sql(eng)}
     for (flag, value), extra in _FLAG_TRANSFORMS.items():
         if getattr(eng, flag) == value:
             transforms.update(extra)
@@ -337,6 +374,27 @@ def local_time(utc_ts: exp.Expression, zone: exp.Expression, eng: Engine) -> exp
     return exp.AtTimeZone(this=as_utc, zone=zone)
 
 
+def known_zone(zone: exp.Expression, eng: Engine, listed: bool = True) -> exp.Expression:
+    """TRUE when `zone` can be converted to: in the compiler's list (timezones.ZONES; `listed=False` for a
+    config zone already checked against it) and in the engine's own list where it has one. NULL zone: NULL."""
+    checks: list[exp.Expression] = []
+    if listed:
+        checks.append(exp.In(this=zone.copy(), expressions=[exp.Literal.string(z) for z in sorted(ZONES)]))
+    if eng.zone_list in ("table_function", "catalog_view"):
+        names = (exp.Table(this=exp.Anonymous(this="pg_timezone_names")) if eng.zone_list == "table_function"
+                 else exp.table_("pg_timezone_names", db="pg_catalog"))
+        checks.append(zone.copy().isin(query=exp.select(exp.column("name")).from_(names)))
+    elif eng.zone_list == "try_reflect":
+        found = exp.func("try_reflect", exp.Literal.string("java.time.ZoneId"), exp.Literal.string("of"), zone.copy())
+        checks.append(exp.not_(exp.Is(this=found, expression=exp.null())))
+    return exp.and_(*checks) if checks else exp.not_(exp.Is(this=zone.copy(), expression=exp.null()))
+
+
+def checked_zone(zone: exp.Expression, eng: Engine, listed: bool = True) -> exp.Expression:
+    """`zone` when known_zone, else NULL: converting with it never fails, an unknown zone gives NULL times."""
+    return exp.case().when(known_zone(zone, eng, listed), zone.copy())
+
+
 def hour_of(ts: exp.Expression) -> exp.Expression:
     return exp.cast(exp.Extract(this=exp.var("HOUR"), expression=ts), "INT")
 
@@ -374,28 +432,98 @@ def minus_seconds(ts: exp.Expression, seconds: float) -> exp.Expression:
     return exp.Sub(this=ts, expression=exp.Interval(this=exp.Literal.string(str(value)), unit=exp.var("SECOND")))
 
 
-def regex_match(value: exp.Expression, pattern: exp.Expression) -> exp.Expression:
-    return exp.RegexpLike(this=value, expression=pattern)
+def regex_match(value: exp.Expression, pattern: str) -> exp.Expression:
+    """TRUE when `pattern` (the regex dialect; raises regex.RegexError outside it) matches somewhere in `value`."""
+    regex.parse(pattern)
+    return RegexMatch(this=value, expression=exp.Literal.string(pattern))
+
+
+# JSON string escapes of RFC 8259: the two that must be escaped, then every control character (short
+# forms where JSON has one), as Python's json.dumps writes them; every other character is kept as is
+_JSON_ESCAPES = [("\\", "\\\\"), ('"', '\\"')] + [
+    (chr(c), {8: "\\b", 9: "\\t", 10: "\\n", 12: "\\f", 13: "\\r"}.get(c, "\\u%04x" % c)) for c in range(32)]
+
+
+def char_of(code: int, eng: Engine) -> exp.Expression:
+    """The one-character text of a code point (control characters never appear raw in generated SQL)."""
+    if eng.chr_function == "code_points":  # BigQuery has no CHR
+        return exp.func("CODE_POINTS_TO_STRING", exp.Array(expressions=[exp.Literal.number(code)]))
+    return exp.Chr(expressions=[exp.Literal.number(code)])
+
+
+def _json_escaped(value: exp.Expression, eng: Engine) -> exp.Expression:
+    """`value` with the JSON string escapes applied (NULL stays NULL).
+
+    Escaping distributes over concatenation and COALESCE, so text known at compile time is escaped here
+    and only the parts read from data get the chain of REPLACE calls (which nests ~30 deep).
+    """
+    if isinstance(value, exp.Literal) and value.is_string:
+        return exp.Literal.string(json.dumps(value.this, ensure_ascii=False)[1:-1])
+    if isinstance(value, exp.Paren):
+        return exp.paren(_json_escaped(value.this, eng), copy=False)
+    if isinstance(value, exp.DPipe):
+        return exp.DPipe(this=_json_escaped(value.this, eng), expression=_json_escaped(value.expression, eng),
+                         safe=value.args.get("safe"))
+    if isinstance(value, exp.Coalesce):
+        return exp.Coalesce(this=_json_escaped(value.this, eng),
+                            expressions=[_json_escaped(e, eng) for e in value.expressions])
+    basic = value
+    for raw, replacement in _JSON_ESCAPES[:2]:
+        basic = exp.func("REPLACE", basic, exp.Literal.string(raw), exp.Literal.string(replacement))
+    full = basic.copy()
+    first = 0 if eng.text_holds_nul else 1
+    for raw, replacement in _JSON_ESCAPES[2 + first:]:
+        full = exp.func("REPLACE", full, char_of(ord(raw), eng), exp.Literal.string(replacement))
+    # the 32 REPLACE calls cost ~15x the two: taken only by text holding a control character
+    controls = exp.DPipe(this=exp.DPipe(this=exp.DPipe(this=exp.DPipe(
+        this=exp.Literal.string("["), expression=char_of(first, eng), safe=False), expression=exp.Literal.string("-"),
+        safe=False), expression=char_of(31, eng), safe=False), expression=exp.Literal.string("]"), safe=False)
+    return exp.case().when(exp.RegexpLike(this=value.copy(), expression=exp.paren(controls)), full).else_(basic)
+
+
+def json_string(value: exp.Expression, eng: Engine) -> exp.Expression:
+    """`value` as the text of a JSON string: quoted, `\\` and `"` escaped, and U+0000-U+001F escaped
+    (U+0000 only where text can hold it), byte for byte what json.dumps(ensure_ascii=False) writes."""
+    return exp.DPipe(this=exp.DPipe(this=exp.Literal.string('"'), expression=_json_escaped(value.copy(), eng),
+                                    safe=False), expression=exp.Literal.string('"'), safe=False)
+
+
+def _double_text(value: exp.Expression, eng: Engine) -> exp.Expression:
+    """Text of a double that is not a whole number, below 1e18."""
+    if eng.double_text == "java":
+        # Java's Double.toString writes 1.23456785E7 from 1e7 and 1.5E-4 below 1e-3; through a DECIMAL (which Spark
+        # builds from those same digits) it is 12345678.5 and 0.00015, as DuckDB and PostgreSQL write them
+        plain = exp.GTE(this=exp.Abs(this=value.copy()), expression=exp.Literal.number("1e-4"))
+        digits = cast_text(exp.cast(value.copy(), exp.DataType.build("DECIMAL(38, 22)")), eng)
+        trimmed = exp.RegexpReplace(this=digits, expression=exp.Literal.string("0+$"),
+                                    replacement=exp.Literal.string(""))
+        return exp.case().when(plain, trimmed).else_(cast_text(value, eng))
+    return cast_text(value, eng)
 
 
 def json_value(value: exp.Expression, kind: str, eng: Engine) -> exp.Expression:
-    """JSON text of one value, the same on every engine: null, true/false, numbers (integral values
-    below 1e15 without a fraction, others as the engine's shortest double text), escaped strings."""
+    """JSON text of one value (RFC 8259): null, true/false, numbers, escaped strings.
+
+    Numbers: NULL, NaN and the infinities are null (JSON has no non-finite numbers); whole numbers below
+    1e18 are written as integers; others as the engine's shortest double text, which every executed engine
+    writes alike for 1e-4 <= |x| < 1e15 (outside, the same value may be spelled 1e-05 or 1.0E-5).
+    """
     null = exp.Literal.string("null")
     if kind == "boolean":
         return exp.case().when(value, exp.Literal.string("true")).when(exp.not_(value), exp.Literal.string("false")).else_(null)
     if kind == "number":
-        whole = exp.and_(exp.EQ(this=value, expression=exp.Floor(this=value)),
-                         exp.LT(this=exp.Abs(this=value), expression=exp.Literal.number("1e15")))
-        return (exp.case().when(exp.Is(this=value, expression=exp.null()), null)
-                .when(whole, cast_text(exp.cast(value, "BIGINT"), eng))
-                .else_(cast_text(value, eng)))
-    escaped = value
-    for raw, replacement in (("\\", "\\\\"), ('"', '\\"'), ("\n", "\\n"), ("\r", "\\r"), ("\t", "\\t")):
-        escaped = exp.func("REPLACE", escaped, exp.Literal.string(raw), exp.Literal.string(replacement))
-    quoted = exp.DPipe(this=exp.DPipe(this=exp.Literal.string('"'), expression=escaped, safe=False),
-                       expression=exp.Literal.string('"'), safe=False)
-    return exp.case().when(exp.Is(this=value, expression=exp.null()), null).else_(quoted)
+        # x * 0 is 0 for a finite x and NaN for NaN and the infinities, on IEEE and NaN-ordering engines alike;
+        # |x| < 1e18 is decided before FLOOR(x), which is a BIGINT on Spark and overflows beyond
+        finite = exp.EQ(this=exp.Mul(this=_grouped(value.copy()), expression=exp.Literal.number(0)),
+                        expression=exp.Literal.number(0))
+        large = exp.not_(exp.LT(this=exp.Abs(this=value.copy()), expression=exp.Literal.number("1e18")))
+        whole = exp.EQ(this=value.copy(), expression=exp.Floor(this=value.copy()))
+        text = (exp.case().when(exp.not_(finite), exp.null())
+                .when(large, cast_text(value.copy(), eng))
+                .when(whole, cast_text(exp.cast(value.copy(), "BIGINT"), eng))
+                .else_(_double_text(value, eng)))
+        return exp.func("COALESCE", text, null)  # NULL x: every branch above is NULL
+    return exp.case().when(exp.Is(this=value, expression=exp.null()), null).else_(json_string(value, eng))
 
 
 def json_object(pairs: list[tuple[str, str, exp.Expression]], eng: Engine) -> exp.Expression:

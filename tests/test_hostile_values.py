@@ -149,7 +149,7 @@ rule_contains = _attribute_rule(lambda v: {"operator": "contains", "value": v}, 
 rule_starts_with = _attribute_rule(lambda v: {"operator": "starts_with", "value": v}, lambda v: v + " tail",
                                    lambda v: "~" + v, lambda v: v)
 rule_regex = _attribute_rule(lambda v: {"operator": "regex", "value": regex_literal(v)}, lambda v: v,
-                             lambda v: v + "x", lambda v: regex_literal(v))
+                             lambda v: v + "x", lambda v: "(?s)" + regex_literal(v))  # DuckDB's form of the dialect
 
 
 def rule_name(v):

@@ -276,13 +276,13 @@ OPERATORS = {
 
 def test_attribute_operators_sql():
     validate_all(lambda e: predicate(exp.column("s"), "text", "regex", "^a.c$", "fail", WHERE), {
-        "duckdb": """CASE WHEN "s" IS NULL THEN FALSE ELSE REGEXP_MATCHES("s", '^a.c$') END""",
-        "postgres": """CASE WHEN "s" IS NULL THEN FALSE ELSE "s" ~ '^a.c$' END""",
-        "spark": "CASE WHEN `s` IS NULL THEN FALSE ELSE `s` RLIKE '^a.c$' END",
-        "snowflake": """CASE WHEN "s" IS NULL THEN FALSE ELSE REGEXP_INSTR("s", '^a.c$') > 0 END""",
-        "bigquery": "CASE WHEN `s` IS NULL THEN FALSE ELSE REGEXP_CONTAINS(`s`, '^a.c$') END",
-        "databricks": "CASE WHEN `s` IS NULL THEN FALSE ELSE REGEXP_LIKE(`s`, '^a.c$') END",
-        "trino": """CASE WHEN "s" IS NULL THEN FALSE ELSE REGEXP_LIKE("s", '^a.c$') END""",
+        "duckdb": """CASE WHEN "s" IS NULL THEN FALSE ELSE REGEXP_MATCHES("s", '(?s)^a.c$') END""",
+        "postgres": """CASE WHEN "s" IS NULL THEN FALSE ELSE "s" ~ '(?s)^a.c$' END""",
+        "spark": "CASE WHEN `s` IS NULL THEN FALSE ELSE `s` RLIKE '(?s)^a.c\\\\z' END",
+        "snowflake": """CASE WHEN "s" IS NULL THEN FALSE ELSE REGEXP_INSTR("s", '^a.c$', 1, 1, 0, 's') > 0 END""",
+        "bigquery": "CASE WHEN `s` IS NULL THEN FALSE ELSE REGEXP_CONTAINS(`s`, '(?s)^a.c$') END",
+        "databricks": "CASE WHEN `s` IS NULL THEN FALSE ELSE REGEXP_LIKE(`s`, '(?s)^a.c\\\\z') END",
+        "trino": """CASE WHEN "s" IS NULL THEN FALSE ELSE REGEXP_LIKE("s", '(?s)^a.c\\z') END""",
     })
     validate_all(lambda e: predicate(exp.column("s"), "text", "contains", "b", "fail", WHERE).args["default"], {
         "duckdb": """STRPOS("s", 'b') > 0""",
@@ -441,27 +441,36 @@ JSON_ROWS = [  # (number, boolean, text)
 def test_json_object_sql():
     pairs = lambda: [("n", "number", exp.column("n")), ("b", "boolean", exp.column("b"))]  # noqa: E731
     validate_all(lambda e: json_object(pairs(), e), {
-        "duckdb": """'{"n":' || CASE WHEN "n" IS NULL THEN 'null' WHEN "n" = FLOOR("n") AND ABS("n") < 1e15 THEN """
-                  """CAST(CAST("n" AS BIGINT) AS TEXT) ELSE CAST("n" AS TEXT) END || ',"b":' || CASE WHEN "b" THEN """
-                  """'true' WHEN NOT "b" THEN 'false' ELSE 'null' END || '}'""",
-        "postgres": """'{"n":' || CASE WHEN "n" IS NULL THEN 'null' WHEN "n" = FLOOR("n") AND ABS("n") < 1e15 THEN """
-                    """CAST(CAST("n" AS BIGINT) AS VARCHAR) ELSE CAST("n" AS VARCHAR) END || ',"b":' || CASE WHEN """
-                    """"b" THEN 'true' WHEN NOT "b" THEN 'false' ELSE 'null' END || '}'""",
-        "spark": """'{"n":' || CASE WHEN `n` IS NULL THEN 'null' WHEN `n` = FLOOR(`n`) AND ABS(`n`) < 1e15 THEN """
-                 """CAST(CAST(`n` AS BIGINT) AS STRING) ELSE CAST(`n` AS STRING) END || ',"b":' || CASE WHEN `b` """
-                 """THEN 'true' WHEN NOT `b` THEN 'false' ELSE 'null' END || '}'""",
-        "snowflake": """'{"n":' || CASE WHEN "n" IS NULL THEN 'null' WHEN "n" = FLOOR("n") AND ABS("n") < 1e15 THEN """
-                     """CAST(CAST("n" AS BIGINT) AS VARCHAR) ELSE CAST("n" AS VARCHAR) END || ',"b":' || CASE WHEN """
-                     """"b" THEN 'true' WHEN NOT "b" THEN 'false' ELSE 'null' END || '}'""",
-        "bigquery": """'{"n":' || CASE WHEN `n` IS NULL THEN 'null' WHEN `n` = FLOOR(`n`) AND ABS(`n`) < 1e15 THEN """
-                    """CAST(CAST(`n` AS INT64) AS STRING) ELSE CAST(`n` AS STRING) END || ',"b":' || CASE WHEN `b` """
-                    """THEN 'true' WHEN NOT `b` THEN 'false' ELSE 'null' END || '}'""",
-        "databricks": """'{"n":' || CASE WHEN `n` IS NULL THEN 'null' WHEN `n` = FLOOR(`n`) AND ABS(`n`) < 1e15 THEN """
-                      """CAST(CAST(`n` AS BIGINT) AS STRING) ELSE CAST(`n` AS STRING) END || ',"b":' || CASE WHEN `b` """
-                      """THEN 'true' WHEN NOT `b` THEN 'false' ELSE 'null' END || '}'""",
-        "trino": """'{"n":' || CASE WHEN "n" IS NULL THEN 'null' WHEN "n" = FLOOR("n") AND ABS("n") < 1e15 THEN """
-                 """CAST(CAST("n" AS BIGINT) AS VARCHAR) ELSE CAST("n" AS VARCHAR) END || ',"b":' || CASE WHEN "b" """
-                 """THEN 'true' WHEN NOT "b" THEN 'false' ELSE 'null' END || '}'""",
+        "duckdb": """'{"n":' || COALESCE(CASE WHEN NOT "n" * 0 = 0 THEN NULL WHEN NOT ABS("n") < 1e18 THEN CAST("n" """
+                  """AS TEXT) WHEN "n" = FLOOR("n") THEN CAST(CAST("n" AS BIGINT) AS TEXT) ELSE CAST("n" AS TEXT) """
+                  """END, 'null') || ',"b":' || CASE WHEN "b" THEN 'true' WHEN NOT "b" THEN 'false' ELSE 'null' END """
+                  """|| '}'""",
+        "postgres": """'{"n":' || COALESCE(CASE WHEN NOT "n" * 0 = 0 THEN NULL WHEN NOT ABS("n") < 1e18 THEN CAST("n" """
+                    """AS VARCHAR) WHEN "n" = FLOOR("n") THEN CAST(CAST("n" AS BIGINT) AS VARCHAR) ELSE CAST("n" AS """
+                    """VARCHAR) END, 'null') || ',"b":' || CASE WHEN "b" THEN 'true' WHEN NOT "b" THEN 'false' ELSE """
+                    """'null' END || '}'""",
+        "spark": """'{"n":' || COALESCE(CASE WHEN NOT `n` * 0 = 0 THEN NULL WHEN NOT ABS(`n`) < 1e18 THEN CAST(`n` """
+                 """AS STRING) WHEN `n` = FLOOR(`n`) THEN CAST(CAST(`n` AS BIGINT) AS STRING) ELSE CASE WHEN """
+                 """ABS(`n`) >= 1e-4 THEN REGEXP_REPLACE(CAST(CAST(`n` AS DECIMAL(38, 22)) AS STRING), '0+$', '') """
+                 """ELSE CAST(`n` AS STRING) END END, 'null') || ',"b":' || CASE WHEN `b` THEN 'true' WHEN NOT `b` """
+                 """THEN 'false' ELSE 'null' END || '}'""",
+        "snowflake": """'{"n":' || COALESCE(CASE WHEN NOT "n" * 0 = 0 THEN NULL WHEN NOT ABS("n") < 1e18 THEN CAST("n" """
+                     """AS VARCHAR) WHEN "n" = FLOOR("n") THEN CAST(CAST("n" AS BIGINT) AS VARCHAR) ELSE CAST("n" AS """
+                     """VARCHAR) END, 'null') || ',"b":' || CASE WHEN "b" THEN 'true' WHEN NOT "b" THEN 'false' ELSE """
+                     """'null' END || '}'""",
+        "bigquery": """'{"n":' || COALESCE(CASE WHEN NOT `n` * 0 = 0 THEN NULL WHEN NOT ABS(`n`) < 1e18 THEN CAST(`n` """
+                    """AS STRING) WHEN `n` = FLOOR(`n`) THEN CAST(CAST(`n` AS INT64) AS STRING) ELSE CAST(`n` AS """
+                    """STRING) END, 'null') || ',"b":' || CASE WHEN `b` THEN 'true' WHEN NOT `b` THEN 'false' ELSE """
+                    """'null' END || '}'""",
+        "databricks": """'{"n":' || COALESCE(CASE WHEN NOT `n` * 0 = 0 THEN NULL WHEN NOT ABS(`n`) < 1e18 THEN CAST(`n` """
+                      """AS STRING) WHEN `n` = FLOOR(`n`) THEN CAST(CAST(`n` AS BIGINT) AS STRING) ELSE CASE WHEN """
+                      """ABS(`n`) >= 1e-4 THEN REGEXP_REPLACE(CAST(CAST(`n` AS DECIMAL(38, 22)) AS STRING), '0+$', '') """
+                      """ELSE CAST(`n` AS STRING) END END, 'null') || ',"b":' || CASE WHEN `b` THEN 'true' WHEN NOT `b` """
+                      """THEN 'false' ELSE 'null' END || '}'""",
+        "trino": """'{"n":' || COALESCE(CASE WHEN NOT "n" * 0 = 0 THEN NULL WHEN NOT ABS("n") < 1e18 THEN CAST("n" """
+                 """AS VARCHAR) WHEN "n" = FLOOR("n") THEN CAST(CAST("n" AS BIGINT) AS VARCHAR) ELSE CAST("n" AS """
+                 """VARCHAR) END, 'null') || ',"b":' || CASE WHEN "b" THEN 'true' WHEN NOT "b" THEN 'false' ELSE """
+                 """'null' END || '}'""",
     })
 
 

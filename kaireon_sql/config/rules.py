@@ -1,11 +1,11 @@
 """Qualification rules: five rule types, seven scopes, hard and soft (fit) stages."""
 from __future__ import annotations
 
-import re
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, model_validator
 
+from .. import regex
 from .base import ConfigObject, FieldError, Model, tag_config
 
 OPERATORS = (
@@ -39,9 +39,9 @@ def check_operand(operator: str, value: Any, has_value: bool) -> None:
             raise FieldError("value", f"operator {operator!r} needs a string 'value', got {value!r}")
         if operator == "regex":
             try:
-                re.compile(value)
-            except re.error as exc:
-                raise FieldError("value", f"invalid regular expression {value!r}: {exc}") from None
+                regex.parse(value)
+            except regex.RegexError as exc:
+                raise FieldError("value", regex.describe(value, exc)) from None
     elif operator in ("gt", "gte", "lt", "lte"):
         if isinstance(value, bool) or not isinstance(value, (int, float, str)):
             raise FieldError("value", f"operator {operator!r} needs a number or string 'value', got {value!r}")

@@ -1,12 +1,14 @@
 """The 13 comparison operators shared by attribute rules and filter nodes, as SQL predicates."""
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from sqlglot import exp
 
+from ..dialect import regex_match
 from ..errors import ConfigError, Location
+from ..regex import RegexError
+from ..regex import describe as refusal
 from .context import lit
 
 SYMBOLS = {"eq": "=", "neq": "!=", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
@@ -49,10 +51,9 @@ def compare(attr: exp.Expression, kind: str, operator: str, value: Any, where: L
         if operator == "starts_with":
             return exp.StartsWith(this=attr, expression=pattern)
         try:
-            re.compile(value)
-        except re.error as exc:
-            raise ConfigError(where, f"invalid regular expression {value!r}: {exc}") from None
-        return exp.RegexpLike(this=attr, expression=pattern)
+            return regex_match(attr, value)
+        except RegexError as exc:
+            raise ConfigError(where, refusal(value, exc)) from None
     raise ConfigError(where, f"unknown operator {operator!r}")
 
 

@@ -145,9 +145,11 @@ def _time_window(pc: PolicyContext, cfg: TimeWindow):
     else:  # wraps past midnight: h >= start or h < end, i.e. not end <= h < start
         hour_ok = exp.not_(exp.Between(this=hour, low=end, high=lit(cfg.start_hour - 1)))
     hour_ok = exp.func("COALESCE", hour_ok, exp.false())
-    shown_hour = exp.func("COALESCE", cast_text(hour, ctx.engine), lit("unknown"))  # NULL zone: 'unknown'
-    reason_hour = concat("Time window: current hour ", shown_hour,
+    reason_hour = concat("Time window: current hour ", cast_text(hour, ctx.engine),
                          f" outside allowed range {cfg.start_hour}-{cfg.end_hour}")
+    if cfg.timezone.startswith("customer."):  # a NULL hour: the zone is NULL or unknown (features.zone_lookups); S5
+        reason_hour = (exp.case().when(exp.Is(this=hour.copy(), expression=exp.null()),
+                                       lit("Time window: time zone unknown")).else_(reason_hour))
     if not cfg.days_of_week:
         return [pc.check(exp.not_(hour_ok), reason_hour)], []
     day_ok = exp.func("COALESCE", exp.In(this=dow, expressions=[lit(DAY_NAMES.index(d) + 1) for d in cfg.days_of_week]),

@@ -110,16 +110,22 @@ class Features:
         return col(f"{prefix}_hour"), col(f"{prefix}_dow")
 
     def zone_lookups(self) -> list[tuple[str, str, exp.Select]]:
-        """(zone column, prefix, SELECT <prefix>_zone, _hour, _dow over the distinct zones) per zone column."""
-        from ..dialect import hour_of, iso_day_of_week, local_time
+        """(zone column, prefix, SELECT <prefix>_zone, _hour, _dow over the distinct zones) per zone column.
+
+        A zone that is not a known name (timezones.ZONES and the engine's own list) gets NULL hour and day,
+        as a NULL zone does, instead of failing the query: converting only ever sees a known zone or NULL.
+        """
+        from ..dialect import checked_zone, hour_of, iso_day_of_week, local_time
 
         out = []
         enriched = {f.column: f for f in self.ctx.fields.values()}
         for column, prefix in self.zones.items():
             source = enriched[column]
-            zones = (exp.select(exp.alias_(col(source.field.source_column, "s"), "zone", quoted=True)).distinct()
+            zone = col(source.field.source_column, "s")
+            zones = (exp.select(exp.alias_(zone, "zone", quoted=True),
+                                exp.alias_(checked_zone(zone, self.ctx.engine), "known_zone", quoted=True)).distinct()
                      .from_(relation(source.schema.relation_name).as_("s")))
-            local = local_time(col("as_of", "p"), col("zone", "z"), self.ctx.engine)
+            local = local_time(col("as_of", "p"), col("known_zone", "z"), self.ctx.engine)
             out.append((column, prefix, exp.select(
                 exp.alias_(col("zone", "z"), f"{prefix}_zone", quoted=True),
                 exp.alias_(hour_of(local), f"{prefix}_hour", quoted=True),

@@ -15,39 +15,44 @@ SELECT
   `k`.`score`,
   CASE
     WHEN `k`.`offer_id` IN ('winback_apparel', 'winback_electronics', 'winback_home')
-    THEN '{"loyaltyScore":' || CASE
-      WHEN SIGN(
-        (
-          CAST(`k`.`cust__lifetimePurchases` AS FLOAT64) * CAST(3 AS FLOAT64)
-        ) + (
-          CAST(`k`.`cust__lifetimeRevenue` AS FLOAT64) / NULLIF(CAST(50 AS FLOAT64), 0)
-        )
-      ) * FLOOR(
-        ABS(
-          (
-            CAST(`k`.`cust__lifetimePurchases` AS FLOAT64) * CAST(3 AS FLOAT64)
-          ) + (
-            CAST(`k`.`cust__lifetimeRevenue` AS FLOAT64) / NULLIF(CAST(50 AS FLOAT64), 0)
+    THEN '{"loyaltyScore":' || COALESCE(
+      CASE
+        WHEN NOT (
+          SIGN(
+            (
+              CAST(`k`.`cust__lifetimePurchases` AS FLOAT64) * CAST(3 AS FLOAT64)
+            ) + (
+              CAST(`k`.`cust__lifetimeRevenue` AS FLOAT64) / NULLIF(CAST(50 AS FLOAT64), 0)
+            )
+          ) * FLOOR(
+            ABS(
+              (
+                CAST(`k`.`cust__lifetimePurchases` AS FLOAT64) * CAST(3 AS FLOAT64)
+              ) + (
+                CAST(`k`.`cust__lifetimeRevenue` AS FLOAT64) / NULLIF(CAST(50 AS FLOAT64), 0)
+              )
+            ) + CAST(0.5 AS FLOAT64)
           )
-        ) + CAST(0.5 AS FLOAT64)
-      ) IS NULL
-      THEN 'null'
-      WHEN SIGN(
-        (
-          CAST(`k`.`cust__lifetimePurchases` AS FLOAT64) * CAST(3 AS FLOAT64)
-        ) + (
-          CAST(`k`.`cust__lifetimeRevenue` AS FLOAT64) / NULLIF(CAST(50 AS FLOAT64), 0)
-        )
-      ) * FLOOR(
-        ABS(
-          (
-            CAST(`k`.`cust__lifetimePurchases` AS FLOAT64) * CAST(3 AS FLOAT64)
-          ) + (
-            CAST(`k`.`cust__lifetimeRevenue` AS FLOAT64) / NULLIF(CAST(50 AS FLOAT64), 0)
+        ) * 0 = 0
+        THEN NULL
+        WHEN NOT ABS(
+          SIGN(
+            (
+              CAST(`k`.`cust__lifetimePurchases` AS FLOAT64) * CAST(3 AS FLOAT64)
+            ) + (
+              CAST(`k`.`cust__lifetimeRevenue` AS FLOAT64) / NULLIF(CAST(50 AS FLOAT64), 0)
+            )
+          ) * FLOOR(
+            ABS(
+              (
+                CAST(`k`.`cust__lifetimePurchases` AS FLOAT64) * CAST(3 AS FLOAT64)
+              ) + (
+                CAST(`k`.`cust__lifetimeRevenue` AS FLOAT64) / NULLIF(CAST(50 AS FLOAT64), 0)
+              )
+            ) + CAST(0.5 AS FLOAT64)
           )
-        ) + CAST(0.5 AS FLOAT64)
-      ) = FLOOR(
-        SIGN(
+        ) < 1e18
+        THEN CAST(SIGN(
           (
             CAST(`k`.`cust__lifetimePurchases` AS FLOAT64) * CAST(3 AS FLOAT64)
           ) + (
@@ -61,10 +66,8 @@ SELECT
               CAST(`k`.`cust__lifetimeRevenue` AS FLOAT64) / NULLIF(CAST(50 AS FLOAT64), 0)
             )
           ) + CAST(0.5 AS FLOAT64)
-        )
-      )
-      AND ABS(
-        SIGN(
+        ) AS STRING)
+        WHEN SIGN(
           (
             CAST(`k`.`cust__lifetimePurchases` AS FLOAT64) * CAST(3 AS FLOAT64)
           ) + (
@@ -78,39 +81,56 @@ SELECT
               CAST(`k`.`cust__lifetimeRevenue` AS FLOAT64) / NULLIF(CAST(50 AS FLOAT64), 0)
             )
           ) + CAST(0.5 AS FLOAT64)
+        ) = FLOOR(
+          SIGN(
+            (
+              CAST(`k`.`cust__lifetimePurchases` AS FLOAT64) * CAST(3 AS FLOAT64)
+            ) + (
+              CAST(`k`.`cust__lifetimeRevenue` AS FLOAT64) / NULLIF(CAST(50 AS FLOAT64), 0)
+            )
+          ) * FLOOR(
+            ABS(
+              (
+                CAST(`k`.`cust__lifetimePurchases` AS FLOAT64) * CAST(3 AS FLOAT64)
+              ) + (
+                CAST(`k`.`cust__lifetimeRevenue` AS FLOAT64) / NULLIF(CAST(50 AS FLOAT64), 0)
+              )
+            ) + CAST(0.5 AS FLOAT64)
+          )
         )
-      ) < 1e15
-      THEN CAST(CAST(SIGN(
-        (
-          CAST(`k`.`cust__lifetimePurchases` AS FLOAT64) * CAST(3 AS FLOAT64)
-        ) + (
-          CAST(`k`.`cust__lifetimeRevenue` AS FLOAT64) / NULLIF(CAST(50 AS FLOAT64), 0)
-        )
-      ) * FLOOR(
-        ABS(
+        THEN CAST(CAST(SIGN(
           (
             CAST(`k`.`cust__lifetimePurchases` AS FLOAT64) * CAST(3 AS FLOAT64)
           ) + (
             CAST(`k`.`cust__lifetimeRevenue` AS FLOAT64) / NULLIF(CAST(50 AS FLOAT64), 0)
           )
-        ) + CAST(0.5 AS FLOAT64)
-      ) AS INT64) AS STRING)
-      ELSE CAST(SIGN(
-        (
-          CAST(`k`.`cust__lifetimePurchases` AS FLOAT64) * CAST(3 AS FLOAT64)
-        ) + (
-          CAST(`k`.`cust__lifetimeRevenue` AS FLOAT64) / NULLIF(CAST(50 AS FLOAT64), 0)
-        )
-      ) * FLOOR(
-        ABS(
+        ) * FLOOR(
+          ABS(
+            (
+              CAST(`k`.`cust__lifetimePurchases` AS FLOAT64) * CAST(3 AS FLOAT64)
+            ) + (
+              CAST(`k`.`cust__lifetimeRevenue` AS FLOAT64) / NULLIF(CAST(50 AS FLOAT64), 0)
+            )
+          ) + CAST(0.5 AS FLOAT64)
+        ) AS INT64) AS STRING)
+        ELSE CAST(SIGN(
           (
             CAST(`k`.`cust__lifetimePurchases` AS FLOAT64) * CAST(3 AS FLOAT64)
           ) + (
             CAST(`k`.`cust__lifetimeRevenue` AS FLOAT64) / NULLIF(CAST(50 AS FLOAT64), 0)
           )
-        ) + CAST(0.5 AS FLOAT64)
-      ) AS STRING)
-    END || '}'
+        ) * FLOOR(
+          ABS(
+            (
+              CAST(`k`.`cust__lifetimePurchases` AS FLOAT64) * CAST(3 AS FLOAT64)
+            ) + (
+              CAST(`k`.`cust__lifetimeRevenue` AS FLOAT64) / NULLIF(CAST(50 AS FLOAT64), 0)
+            )
+          ) + CAST(0.5 AS FLOAT64)
+        ) AS STRING)
+      END,
+      'null'
+    ) || '}'
     ELSE '{}'
   END AS `personalization`,
   `k`.`experiment_group`

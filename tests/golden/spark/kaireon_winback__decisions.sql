@@ -15,39 +15,44 @@ SELECT
   `k`.`score`,
   CASE
     WHEN `k`.`offer_id` IN ('winback_apparel', 'winback_electronics', 'winback_home')
-    THEN '{"loyaltyScore":' || CASE
-      WHEN SIGN(
-        (
-          CAST(`k`.`cust__lifetimePurchases` AS DOUBLE) * CAST(3 AS DOUBLE)
-        ) + (
-          CAST(`k`.`cust__lifetimeRevenue` AS DOUBLE) / NULLIF(CAST(50 AS DOUBLE), 0)
-        )
-      ) * FLOOR(
-        ABS(
-          (
-            CAST(`k`.`cust__lifetimePurchases` AS DOUBLE) * CAST(3 AS DOUBLE)
-          ) + (
-            CAST(`k`.`cust__lifetimeRevenue` AS DOUBLE) / NULLIF(CAST(50 AS DOUBLE), 0)
+    THEN '{"loyaltyScore":' || COALESCE(
+      CASE
+        WHEN NOT (
+          SIGN(
+            (
+              CAST(`k`.`cust__lifetimePurchases` AS DOUBLE) * CAST(3 AS DOUBLE)
+            ) + (
+              CAST(`k`.`cust__lifetimeRevenue` AS DOUBLE) / NULLIF(CAST(50 AS DOUBLE), 0)
+            )
+          ) * FLOOR(
+            ABS(
+              (
+                CAST(`k`.`cust__lifetimePurchases` AS DOUBLE) * CAST(3 AS DOUBLE)
+              ) + (
+                CAST(`k`.`cust__lifetimeRevenue` AS DOUBLE) / NULLIF(CAST(50 AS DOUBLE), 0)
+              )
+            ) + CAST(0.5 AS DOUBLE)
           )
-        ) + CAST(0.5 AS DOUBLE)
-      ) IS NULL
-      THEN 'null'
-      WHEN SIGN(
-        (
-          CAST(`k`.`cust__lifetimePurchases` AS DOUBLE) * CAST(3 AS DOUBLE)
-        ) + (
-          CAST(`k`.`cust__lifetimeRevenue` AS DOUBLE) / NULLIF(CAST(50 AS DOUBLE), 0)
-        )
-      ) * FLOOR(
-        ABS(
-          (
-            CAST(`k`.`cust__lifetimePurchases` AS DOUBLE) * CAST(3 AS DOUBLE)
-          ) + (
-            CAST(`k`.`cust__lifetimeRevenue` AS DOUBLE) / NULLIF(CAST(50 AS DOUBLE), 0)
+        ) * 0 = 0
+        THEN NULL
+        WHEN NOT ABS(
+          SIGN(
+            (
+              CAST(`k`.`cust__lifetimePurchases` AS DOUBLE) * CAST(3 AS DOUBLE)
+            ) + (
+              CAST(`k`.`cust__lifetimeRevenue` AS DOUBLE) / NULLIF(CAST(50 AS DOUBLE), 0)
+            )
+          ) * FLOOR(
+            ABS(
+              (
+                CAST(`k`.`cust__lifetimePurchases` AS DOUBLE) * CAST(3 AS DOUBLE)
+              ) + (
+                CAST(`k`.`cust__lifetimeRevenue` AS DOUBLE) / NULLIF(CAST(50 AS DOUBLE), 0)
+              )
+            ) + CAST(0.5 AS DOUBLE)
           )
-        ) + CAST(0.5 AS DOUBLE)
-      ) = FLOOR(
-        SIGN(
+        ) < 1e18
+        THEN CAST(SIGN(
           (
             CAST(`k`.`cust__lifetimePurchases` AS DOUBLE) * CAST(3 AS DOUBLE)
           ) + (
@@ -61,10 +66,8 @@ SELECT
               CAST(`k`.`cust__lifetimeRevenue` AS DOUBLE) / NULLIF(CAST(50 AS DOUBLE), 0)
             )
           ) + CAST(0.5 AS DOUBLE)
-        )
-      )
-      AND ABS(
-        SIGN(
+        ) AS STRING)
+        WHEN SIGN(
           (
             CAST(`k`.`cust__lifetimePurchases` AS DOUBLE) * CAST(3 AS DOUBLE)
           ) + (
@@ -78,39 +81,94 @@ SELECT
               CAST(`k`.`cust__lifetimeRevenue` AS DOUBLE) / NULLIF(CAST(50 AS DOUBLE), 0)
             )
           ) + CAST(0.5 AS DOUBLE)
+        ) = FLOOR(
+          SIGN(
+            (
+              CAST(`k`.`cust__lifetimePurchases` AS DOUBLE) * CAST(3 AS DOUBLE)
+            ) + (
+              CAST(`k`.`cust__lifetimeRevenue` AS DOUBLE) / NULLIF(CAST(50 AS DOUBLE), 0)
+            )
+          ) * FLOOR(
+            ABS(
+              (
+                CAST(`k`.`cust__lifetimePurchases` AS DOUBLE) * CAST(3 AS DOUBLE)
+              ) + (
+                CAST(`k`.`cust__lifetimeRevenue` AS DOUBLE) / NULLIF(CAST(50 AS DOUBLE), 0)
+              )
+            ) + CAST(0.5 AS DOUBLE)
+          )
         )
-      ) < 1e15
-      THEN CAST(CAST(SIGN(
-        (
-          CAST(`k`.`cust__lifetimePurchases` AS DOUBLE) * CAST(3 AS DOUBLE)
-        ) + (
-          CAST(`k`.`cust__lifetimeRevenue` AS DOUBLE) / NULLIF(CAST(50 AS DOUBLE), 0)
-        )
-      ) * FLOOR(
-        ABS(
+        THEN CAST(CAST(SIGN(
           (
             CAST(`k`.`cust__lifetimePurchases` AS DOUBLE) * CAST(3 AS DOUBLE)
           ) + (
             CAST(`k`.`cust__lifetimeRevenue` AS DOUBLE) / NULLIF(CAST(50 AS DOUBLE), 0)
           )
-        ) + CAST(0.5 AS DOUBLE)
-      ) AS BIGINT) AS STRING)
-      ELSE CAST(SIGN(
-        (
-          CAST(`k`.`cust__lifetimePurchases` AS DOUBLE) * CAST(3 AS DOUBLE)
-        ) + (
-          CAST(`k`.`cust__lifetimeRevenue` AS DOUBLE) / NULLIF(CAST(50 AS DOUBLE), 0)
-        )
-      ) * FLOOR(
-        ABS(
-          (
-            CAST(`k`.`cust__lifetimePurchases` AS DOUBLE) * CAST(3 AS DOUBLE)
-          ) + (
-            CAST(`k`.`cust__lifetimeRevenue` AS DOUBLE) / NULLIF(CAST(50 AS DOUBLE), 0)
+        ) * FLOOR(
+          ABS(
+            (
+              CAST(`k`.`cust__lifetimePurchases` AS DOUBLE) * CAST(3 AS DOUBLE)
+            ) + (
+              CAST(`k`.`cust__lifetimeRevenue` AS DOUBLE) / NULLIF(CAST(50 AS DOUBLE), 0)
+            )
+          ) + CAST(0.5 AS DOUBLE)
+        ) AS BIGINT) AS STRING)
+        ELSE CASE
+          WHEN ABS(
+            SIGN(
+              (
+                CAST(`k`.`cust__lifetimePurchases` AS DOUBLE) * CAST(3 AS DOUBLE)
+              ) + (
+                CAST(`k`.`cust__lifetimeRevenue` AS DOUBLE) / NULLIF(CAST(50 AS DOUBLE), 0)
+              )
+            ) * FLOOR(
+              ABS(
+                (
+                  CAST(`k`.`cust__lifetimePurchases` AS DOUBLE) * CAST(3 AS DOUBLE)
+                ) + (
+                  CAST(`k`.`cust__lifetimeRevenue` AS DOUBLE) / NULLIF(CAST(50 AS DOUBLE), 0)
+                )
+              ) + CAST(0.5 AS DOUBLE)
+            )
+          ) >= 1e-4
+          THEN REGEXP_REPLACE(
+            CAST(CAST(SIGN(
+              (
+                CAST(`k`.`cust__lifetimePurchases` AS DOUBLE) * CAST(3 AS DOUBLE)
+              ) + (
+                CAST(`k`.`cust__lifetimeRevenue` AS DOUBLE) / NULLIF(CAST(50 AS DOUBLE), 0)
+              )
+            ) * FLOOR(
+              ABS(
+                (
+                  CAST(`k`.`cust__lifetimePurchases` AS DOUBLE) * CAST(3 AS DOUBLE)
+                ) + (
+                  CAST(`k`.`cust__lifetimeRevenue` AS DOUBLE) / NULLIF(CAST(50 AS DOUBLE), 0)
+                )
+              ) + CAST(0.5 AS DOUBLE)
+            ) AS DECIMAL(38, 22)) AS STRING),
+            '0+$',
+            ''
           )
-        ) + CAST(0.5 AS DOUBLE)
-      ) AS STRING)
-    END || '}'
+          ELSE CAST(SIGN(
+            (
+              CAST(`k`.`cust__lifetimePurchases` AS DOUBLE) * CAST(3 AS DOUBLE)
+            ) + (
+              CAST(`k`.`cust__lifetimeRevenue` AS DOUBLE) / NULLIF(CAST(50 AS DOUBLE), 0)
+            )
+          ) * FLOOR(
+            ABS(
+              (
+                CAST(`k`.`cust__lifetimePurchases` AS DOUBLE) * CAST(3 AS DOUBLE)
+              ) + (
+                CAST(`k`.`cust__lifetimeRevenue` AS DOUBLE) / NULLIF(CAST(50 AS DOUBLE), 0)
+              )
+            ) + CAST(0.5 AS DOUBLE)
+          ) AS STRING)
+        END
+      END,
+      'null'
+    ) || '}'
     ELSE '{}'
   END AS `personalization`,
   `k`.`experiment_group`

@@ -152,10 +152,7 @@ SELECT
     WHEN COALESCE(`r`.`check_code`, `k`.`reject_code`) = 16
     THEN 'Qualification rule \'home — matches prior category\' not met: requires customer.primaryCategory = \'home\''
     WHEN COALESCE(`r`.`check_code`, `k`.`reject_code`) = 17
-    THEN 'Time window: current hour ' || COALESCE(
-      CAST(CAST(EXTRACT(HOUR FROM FROM_UTC_TIMESTAMP(`r`.`as_of`, 'America/New_York')) AS INT) AS STRING),
-      'unknown'
-    ) || ' outside allowed range 8-21'
+    THEN 'Time window: current hour ' || CAST(CAST(EXTRACT(HOUR FROM FROM_UTC_TIMESTAMP(`r`.`as_of`, 'America/New_York')) AS INT) AS STRING) || ' outside allowed range 8-21'
     WHEN COALESCE(`r`.`check_code`, `k`.`reject_code`) = 18
     THEN 'Customer total cap \'Winback 3-touch monthly cap\': ' || CAST(COALESCE(`r`.`agg__0`, 0) AS STRING) || ' of 3 contacts used this month'
     WHEN COALESCE(`r`.`check_code`, `k`.`reject_code`) = 1001
