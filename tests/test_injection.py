@@ -68,8 +68,9 @@ def _relation_refused(v: str) -> bool:
 
 
 def _models_with(field: str, values: list[str]) -> dict:
-    return {"algorithmModels": [{"id": f"m{i}", "name": f"m{i}", "modelType": "uplift", "modelFile": "m.json", field: v}
-                                for i, v in enumerate(values)]}
+    # keyColumn and featuresRelation belong to uplift models; scoresRelation to the other types
+    kind = {"modelType": "scorecard"} if field == "scoresRelation" else {"modelType": "uplift", "modelFile": "m.json"}
+    return {"algorithmModels": [{"id": f"m{i}", "name": f"m{i}", **kind, field: v} for i, v in enumerate(values)]}
 
 
 def _schemas_with(make) -> callable:
