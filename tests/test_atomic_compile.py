@@ -178,3 +178,14 @@ def test_generated_files_get_the_usual_mode(tmp_path):
         modes = {p.name: p.stat().st_mode & 0o777 for p in out_dir.iterdir()}
         assert set(modes.values()) == {0o666 & ~umask}, modes
         assert out_dir.stat().st_mode & 0o777 == 0o777 & ~umask
+
+
+def test_out_that_is_a_file_is_refused_and_kept(tmp_path):
+    project = copy_demo(tmp_path)
+    target = project / "not_a_folder.sql"
+    target.write_text("select 1\n")
+    proc = kaireon("compile", "--project-dir", str(project), "--out", str(target), check=False)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert "not_a_folder.sql: is a file; expected the folder for the generated models" in proc.stderr
+    assert target.read_text() == "select 1\n" and sorted(p.name for p in project.iterdir() if p.name.startswith("."))\
+        == []

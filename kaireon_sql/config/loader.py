@@ -16,6 +16,7 @@ from pydantic import BaseModel, ValidationError
 
 from ..errors import ConfigError, ConfigErrors, Location
 from ..errors import shown as echo
+from ..gc_passes import fewer_gc_passes
 from .base import TYPE_TAG, FieldError, label_of
 from .catalog import InteractionHistory
 from .flows import NODE_CONFIGS, RuleGroup, RuleLeaf
@@ -452,6 +453,11 @@ def validation_errors(exc: ValidationError, where: Location, root: type = BaseMo
 
 def load_project(folder: str | Path, display_root: str | Path | None = None) -> Project:
     """Load and validate every config file of `folder`; raise ConfigErrors listing every problem."""
+    with fewer_gc_passes():  # a 20,000-offer file is a million objects
+        return _load_project(folder, display_root)
+
+
+def _load_project(folder: str | Path, display_root: str | Path | None) -> Project:
     folder = Path(folder)
     base = Path(display_root) if display_root is not None else Path.cwd()
     project = Project(root=folder)
