@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from pathlib import Path
 
@@ -26,7 +27,9 @@ def _load(args, project):
     return load_project(_config_dir(args, project), display_root=project.root)
 
 
-def _compile(args, project, quiet: bool = False):
+def _compile(args, project, lock: contextlib.ExitStack, quiet: bool = False):
+    """Validate and compile, then, holding the project lock (kept in `lock` for the caller), write."""
+    from . import runner
     from .compiler import compile_project
     from .dialect import engine
     from .writer import model_files, write_models
@@ -41,6 +44,7 @@ def _compile(args, project, quiet: bool = False):
     except ValueError:
         shown = str(source)
     files = model_files(models, eng, shown + "/")
+    lock.enter_context(runner.project_lock(project, args.command))
     changed = write_models(files, Path(args.out).resolve() if args.out else project.out_dir)
     if not quiet:
         print(f"compiled {len(config.flows)} flow(s) for {eng.name} into "
@@ -65,7 +69,8 @@ def cmd_validate(args) -> int:
 
 
 def cmd_compile(args) -> int:
-    _compile(args, _project(args))
+    with contextlib.ExitStack() as lock:
+        _compile(args, _project(args), lock=lock)
     return 0
 
 
@@ -74,10 +79,11 @@ def cmd_run(args) -> int:
 
     variables = runner.run_vars(args.as_of, args.run_id, args.channel)  # refused before anything is written
     project = _project(args)
-    eng = _compile(args, project)
-    runner.ensure_deps(project, quiet=args.quiet_dbt)
-    print(runner.build(project, variables, quiet=args.quiet_dbt))
-    print("\n".join(runner.summary(project, eng, variables).lines()))
+    with contextlib.ExitStack() as lock:  # taken by _compile before it writes, held until the summary
+        eng = _compile(args, project, lock=lock)
+        runner.ensure_deps(project, quiet=args.quiet_dbt)
+        print(runner.build(project, variables, quiet=args.quiet_dbt))
+        print("\n".join(runner.summary(project, eng, variables).lines()))
     return 0
 
 

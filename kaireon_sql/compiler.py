@@ -8,6 +8,7 @@ from sqlglot import exp
 from .config.project import Project
 from .dialect import Engine, relation
 from .errors import ConfigError, ConfigErrors
+from .gc_passes import fewer_gc_passes
 from .experiments import models as experiments
 from .flow import history, metrics, outputs
 from .flow.build_order import flows_in_order
@@ -217,6 +218,11 @@ def _decision_log() -> Model:
 
 def compile_project(project: Project, engine: Engine) -> list[Model]:
     """Every model of the project, or ConfigErrors naming each problem. Writes nothing."""
+    with fewer_gc_passes():
+        return _compile_project(project, engine)
+
+
+def _compile_project(project: Project, engine: Engine) -> list[Model]:
     if not project.flows:
         raise ConfigError(str(project.root), "no decisionFlows defined in any config file; expected at least one "
                                              "Decision Flow in a list under a top-level 'decisionFlows' key")

@@ -1,7 +1,38 @@
 """Errors users see. Every message names the file, the object, the field and what was expected."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from typing import Any
+
+# Values echoed in messages are cut to a prefix (a 100k-character name must not fill the terminal).
+ECHO_LIMIT = 120
+MESSAGE_LIMIT = 2000
+# A quoted value longer than ECHO_LIMIT, unless already clipped (followed by "…").
+_QUOTED = re.compile(r"(?:'(?:[^'\\\n]|\\.){%d,}'|\"(?:[^\"\\\n]|\\.){%d,}\")(?!…)" % (ECHO_LIMIT, ECHO_LIMIT))
+
+
+def clip(text: str, limit: int = ECHO_LIMIT) -> str:
+    """`text` itself when short, else its first `limit` characters, an ellipsis and its length."""
+    return text if len(text) <= limit else f"{text[:limit]}… ({len(text):,} characters)"
+
+
+def shown(value: Any, limit: int = ECHO_LIMIT) -> str:
+    """repr() of a value for a message, a long one cut to a prefix: 'abc…' (100,000 characters)."""
+    if isinstance(value, str) and len(value) > limit:
+        return f"{value[:limit]!r}… ({len(value):,} characters)"
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}… ({len(text):,} characters)"
+
+
+def clip_message(message: str) -> str:
+    """Any quoted value longer than ECHO_LIMIT cut to a prefix, then the whole message to MESSAGE_LIMIT."""
+    message = _QUOTED.sub(lambda m: f"{m.group(0)[:ECHO_LIMIT]}{m.group(0)[0]}… ({len(m.group(0)) - 2:,} characters)",
+                          message)
+    if len(message) > MESSAGE_LIMIT:
+        cut = len(message) - MESSAGE_LIMIT
+        message = f"{message[:MESSAGE_LIMIT - 500]} …({cut:,} characters left out)… {message[-500:]}"
+    return message
 
 
 @dataclass(frozen=True)
@@ -23,10 +54,10 @@ class Location:
         if self.kind:
             obj = self.kind if self.index is None else f"{self.kind}[{self.index}]"
             if self.label:
-                obj += f" {self.label!r}"
+                obj += f" {shown(self.label)}"
             parts.append(obj)
         if self.field:
-            parts.append(f"field '{self.field}'")
+            parts.append(f"field '{clip(self.field, 2 * ECHO_LIMIT)}'")
         return ": ".join(parts)
 
 
@@ -39,8 +70,9 @@ class ConfigError(KaireonError):
 
     def __init__(self, location: Location | str, message: str):
         self.location = location
-        self.message = message
-        super().__init__(f"{location}: {message}")
+        self.message = clip_message(message)
+        super().__init__(f"{clip(str(location), MESSAGE_LIMIT // 2) if isinstance(location, str) else location}: "
+                         f"{self.message}")
 
 
 class ConfigErrors(KaireonError):

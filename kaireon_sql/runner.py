@@ -1,12 +1,16 @@
 """Run dbt through its Python API and read results back for the summary."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
+import sys
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Iterator
 
 import yaml
 
@@ -15,6 +19,69 @@ from sqlglot import exp
 from .dialect import Engine, relation, render
 from .errors import DbtRunError, KaireonError
 from .project_files import DbtProject
+
+
+LOCK_FILE = "kaireon.lock"
+
+
+class ProjectLocked(KaireonError):
+    """Another kaireon compile or run of the same project is in progress."""
+
+
+def lock_path(project: DbtProject) -> Path:
+    """`<project>/<target-path>/kaireon.lock` (target-path as dbt reads it: env, dbt_project.yml, 'target')."""
+    target = os.environ.get("DBT_TARGET_PATH") or project.project_yml().get("target-path") or "target"
+    return project.root / str(target) / LOCK_FILE
+
+
+def _try_lock(fd: int) -> bool:
+    if sys.platform == "win32":
+        import msvcrt
+
+        try:
+            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+        except OSError:
+            return False
+        return True
+    import fcntl
+
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
+
+
+@contextlib.contextmanager
+def project_lock(project: DbtProject, command: str) -> Iterator[Path]:
+    """Hold the project's exclusive lock for a compile, or a run's compile + dbt deps + build + summary.
+
+    The lock is an OS lock (flock; msvcrt on Windows) on a file in the project's target folder: it
+    covers every kaireon compile/run of this project folder on this machine, and the OS releases it
+    when the process ends however it ends (a killed run leaves no stale lock). A second command
+    fails at once with ProjectLocked, naming the process that holds the lock, as DuckDB does for its
+    database file. It does not cover dbt commands run directly, or runs from another copy of the
+    project against the same warehouse schema.
+    """
+    path = lock_path(project)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    except OSError as exc:
+        raise KaireonError(f"{path}: cannot create the project lock file: {exc.strerror or exc}") from None
+    try:
+        if not _try_lock(fd):
+            holder = os.pread(fd, 200, 0).decode("utf-8", errors="replace").strip() if hasattr(os, "pread") else ""
+            raise ProjectLocked(
+                f"{path}: another kaireon compile or run of this project is in progress"
+                f"{' (' + holder + ')' if holder else ''}; wait for it to finish and try again")
+        if hasattr(os, "pwrite"):  # who holds it, for the message of the one that waits
+            stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"pid {os.getpid()}, kaireon {command}, since {stamp}".encode(), 0)
+        yield path
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def _base_args(project: DbtProject) -> list[str]:

@@ -71,8 +71,9 @@ def tag_config(data: Any, type_key: str, known: dict[str, Any]) -> Any:
     """
     if isinstance(data, dict):
         kind = data.get(type_key)
-        config = data.get("config", {} if kind in known else None)
-        if isinstance(kind, str) and kind in known and isinstance(config, dict):
+        known_kind = isinstance(kind, str) and kind in known  # a list or mapping here is not hashable
+        config = data.get("config", {} if known_kind else None)
+        if known_kind and isinstance(config, dict):
             data = {**data, "config": {**config, TYPE_TAG: kind}}
     return data
 

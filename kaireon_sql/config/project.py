@@ -53,6 +53,9 @@ class Project:
     objects: dict[str, list[ConfigObject]] = field(default_factory=lambda: {k: [] for k in KINDS})
     interaction_history: InteractionHistory = field(default_factory=InteractionHistory)
     files: list[Path] = field(default_factory=list)
+    # kind -> (object count when built, name -> first object with it): find() in constant time, not a
+    # scan of every object per reference (500 rules naming 500 offers were 250,000 comparisons).
+    _names: dict[str, tuple[int, dict[str, ConfigObject]]] = field(default_factory=dict, repr=False, compare=False)
 
     def all(self, kind: str) -> list:
         return self.objects[kind]
@@ -78,10 +81,15 @@ class Project:
         return self.objects["contactPolicies"]  # type: ignore[return-value]
 
     def find(self, kind: str, ref: str) -> ConfigObject | None:
-        for obj in self.objects[kind]:
-            if ref in obj.names():
-                return obj
-        return None
+        objects = self.objects[kind]
+        built = self._names.get(kind)
+        if built is None or built[0] != len(objects):
+            names: dict[str, ConfigObject] = {}
+            for obj in objects:
+                for name in obj.names():
+                    names.setdefault(name, obj)
+            built = self._names[kind] = (len(objects), names)
+        return built[1].get(ref) if isinstance(ref, str) else None
 
     def lookup(self, kind: str, ref: str, where: Location) -> ConfigObject:
         """The object `ref` names, or a ConfigError listing what exists."""

@@ -259,7 +259,7 @@ def first_failing(checks: list[tuple[int, exp.Expression]]) -> exp.Expression:
         return exp.cast(exp.null(), "INT")
     case = exp.case()
     for code, blocks in checks:
-        case = case.when(blocks, lit(code))
+        case = case.when(blocks.copy(), lit(code), copy=False)  # copy=True would copy the CASE each time
     return case
 
 
@@ -395,18 +395,25 @@ def candidates_model(ctx: FlowContext, features: Features, plan: CandidatePlan) 
             flag = exp.case().when(counted, lit(1)).else_(lit(0))
             rank = exp.case().when(counted, _row_number([*quota.partition, flag], quota.order or order))
         name = f"quota_{i}"
-        ctes.append((name, exp.select("*", exp.alias_(rank, f"quota_{i}_rank", quoted=True),
-                                      exp.alias_(quota.remaining, f"quota_{i}_left", quoted=True)).from_(previous)))
+        columns = [exp.alias_(rank, f"quota_{i}_rank", quoted=True),
+                   exp.alias_(quota.remaining, f"quota_{i}_left", quoted=True)]
+        if i < len(plan.quotas):
+            # `alive` carried as a column to the next quota, which reads it (and this quota's rank)
+            # as columns: each quota's SQL stays the same size, where an ever longer AND of every
+            # earlier quota made the SQL grow with the square of the quotas (and its nesting overflow).
+            columns.append(exp.alias_(alive.copy(), f"quota_{i}_alive", quoted=True))
+            alive = col(f"quota_{i}_alive")
+        ctes.append((name, exp.select("*", *columns).from_(previous)))
         previous = name
         if single and quota.paired_check:
             continue  # ranked first, it is trimmed only with nothing left, where its check already blocked
         over = exp.func("COALESCE", exp.GT(this=col(f"quota_{i}_rank"), expression=col(f"quota_{i}_left")), exp.false())
         trimmed.append((QUOTA_CODE_BASE + i, over))
-        alive = exp.and_(alive, exp.not_(over))
+        alive = exp.and_(alive, exp.not_(over.copy()))
         folded = name if len(trimmed) == 1 and _ranks_like_delivery(quota) else None
     reject = exp.case().when(exp.not_(exp.Is(this=col("check_code"), expression=exp.null())), col("check_code"))
     for code, over in trimmed:
-        reject = reject.when(over, lit(code))
+        reject = reject.when(over, lit(code), copy=False)
     if not trimmed and not plan.checks:
         reject = exp.cast(exp.null(), "INT")
     ctes.append(("decided", exp.select("*", exp.alias_(reject, "reject_code", quoted=True)).from_(previous)))

@@ -88,5 +88,5 @@ def _customer_fields(ctx: FlowContext, features: Features) -> exp.Select:
         query = query.join(exp.paren(history).as_("a"), on=exp.EQ(this=col("customer_id", "a"), expression=customer_id),
                            join_type="left")
         for column in features.aggregate_columns("customer"):
-            query = query.select(col(column, "a"))
+            query = query.select(col(column, "a"), copy=False)  # not the whole query again per column
     return query

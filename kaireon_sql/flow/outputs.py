@@ -76,7 +76,8 @@ def assignments(ctx: FlowContext) -> exp.Select:
 def _by_code(plan: CandidatePlan, code: exp.Expression, pick) -> exp.Expression:
     case = exp.case()
     for value, stage, name, reason in plan.codes():
-        case = case.when(exp.EQ(this=code, expression=lit(value)), pick(stage, name, reason))
+        # copy=False: CASE.when copies the whole CASE by default, quadratic in the number of checks
+        case = case.when(exp.EQ(this=code.copy(), expression=lit(value)), pick(stage, name, reason), copy=False)
     return case if case.args.get("ifs") else exp.cast(exp.null(), "VARCHAR")  # no checks: `CASE END` is invalid
 
 

@@ -125,7 +125,8 @@ def _personalization(ctx: FlowContext) -> exp.Expression:
     for value, offer_ids in branches.values():
         if value.sql() == default.sql():
             continue  # the ELSE gives the same
-        case = case.when(exp.In(this=col("offer_id"), expressions=[lit(i) for i in offer_ids]), value)
+        case = case.when(exp.In(this=col("offer_id"), expressions=[lit(i) for i in offer_ids]), value,
+                         copy=False)  # not the whole CASE again for every branch
     return case.else_(default) if case.args.get("ifs") else default
 
 
