@@ -200,7 +200,7 @@ def test_schema_name_that_is_no_relation_without_relation(tmp_path):
     config["schemas"][0].update(name="my schema")
     config["schemas"][0].pop("relation")
     text = one_error(tmp_path, {"config.yml": yml(config)})
-    assert "schemas[0] 'my schema': field 'name': without 'relation' the name is the relation read" in text
+    assert "schemas[0] 'my schema': field 'relation': the schema's name 'my schema' is its relation when 'relation' is not set" in text
 
 
 # ---- files that are not what they seem ---------------------------------------------------------------

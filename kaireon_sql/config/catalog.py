@@ -120,9 +120,6 @@ class Schema(ConfigObject):
 
     @model_validator(mode="after")
     def _unique_fields(self) -> "Schema":
-        if self.relation is None and not RELATION.match(self.name):
-            raise FieldError("name", "without 'relation' the name is the relation read, so it must be a dbt model "
-                                     f"or seed name (letters, digits, _); got {self.name!r}: set 'relation'")
         seen: set[str] = set()
         for i, f in enumerate(self.fields):
             if f.name.lower() in seen:
