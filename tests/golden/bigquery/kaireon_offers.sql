@@ -16,7 +16,9 @@ SELECT
   CAST(`o`.`mandatory` AS BOOL) AS `mandatory`,
   CAST(`o`.`budget_max_impressions` AS FLOAT64) AS `budget_max_impressions`,
   CAST(`o`.`budget_max_conversions` AS FLOAT64) AS `budget_max_conversions`,
-  CAST(`o`.`budget_period` AS STRING) AS `budget_period`
+  CAST(`o`.`budget_period` AS STRING) AS `budget_period`,
+  CAST(`o`.`schedule_start` AS TIMESTAMP) AS `schedule_start`,
+  CAST(`o`.`schedule_end` AS TIMESTAMP) AS `schedule_end`
 FROM UNNEST([
   STRUCT(
     'winback_apparel' AS `offer_id`,
@@ -35,7 +37,9 @@ FROM UNNEST([
     FALSE AS `mandatory`,
     NULL AS `budget_max_impressions`,
     NULL AS `budget_max_conversions`,
-    NULL AS `budget_period`
+    NULL AS `budget_period`,
+    NULL AS `schedule_start`,
+    NULL AS `schedule_end`
   ),
   STRUCT(
     'winback_electronics' AS `offer_id`,
@@ -54,7 +58,9 @@ FROM UNNEST([
     FALSE AS `mandatory`,
     NULL AS `budget_max_impressions`,
     NULL AS `budget_max_conversions`,
-    NULL AS `budget_period`
+    NULL AS `budget_period`,
+    NULL AS `schedule_start`,
+    NULL AS `schedule_end`
   ),
   STRUCT(
     'winback_home' AS `offer_id`,
@@ -73,6 +79,8 @@ FROM UNNEST([
     FALSE AS `mandatory`,
     NULL AS `budget_max_impressions`,
     NULL AS `budget_max_conversions`,
-    NULL AS `budget_period`
+    NULL AS `budget_period`,
+    NULL AS `schedule_start`,
+    NULL AS `schedule_end`
   )
 ]) AS `o`

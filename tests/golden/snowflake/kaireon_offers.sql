@@ -16,7 +16,9 @@ SELECT
   CAST("o"."mandatory" AS BOOLEAN) AS "mandatory",
   CAST("o"."budget_max_impressions" AS DOUBLE) AS "budget_max_impressions",
   CAST("o"."budget_max_conversions" AS DOUBLE) AS "budget_max_conversions",
-  CAST("o"."budget_period" AS VARCHAR) AS "budget_period"
+  CAST("o"."budget_period" AS VARCHAR) AS "budget_period",
+  CAST("o"."schedule_start" AS TIMESTAMP) AS "schedule_start",
+  CAST("o"."schedule_end" AS TIMESTAMP) AS "schedule_end"
 FROM (VALUES
   (
     'winback_apparel',
@@ -33,6 +35,8 @@ FROM (VALUES
     CAST(50.0 AS DOUBLE),
     NULL,
     FALSE,
+    NULL,
+    NULL,
     NULL,
     NULL,
     NULL
@@ -54,6 +58,8 @@ FROM (VALUES
     FALSE,
     NULL,
     NULL,
+    NULL,
+    NULL,
     NULL
   ),
   (
@@ -73,5 +79,7 @@ FROM (VALUES
     FALSE,
     NULL,
     NULL,
+    NULL,
+    NULL,
     NULL
-  )) AS "o"("offer_id", "offer_name", "offer_key", "offer_status", "category_label", "category_id", "category_name", "sub_category_id", "priority", "business_value", "revenue_value", "margin", "cost", "mandatory", "budget_max_impressions", "budget_max_conversions", "budget_period")
+  )) AS "o"("offer_id", "offer_name", "offer_key", "offer_status", "category_label", "category_id", "category_name", "sub_category_id", "priority", "business_value", "revenue_value", "margin", "cost", "mandatory", "budget_max_impressions", "budget_max_conversions", "budget_period", "schedule_start", "schedule_end")
