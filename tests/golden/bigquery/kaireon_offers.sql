@@ -17,6 +17,10 @@ SELECT
   CAST(`o`.`budget_max_impressions` AS FLOAT64) AS `budget_max_impressions`,
   CAST(`o`.`budget_max_conversions` AS FLOAT64) AS `budget_max_conversions`,
   CAST(`o`.`budget_period` AS STRING) AS `budget_period`,
+  CAST(`o`.`budget_total_budget` AS FLOAT64) AS `budget_total_budget`,
+  CAST(`o`.`budget_cost_per_impression` AS FLOAT64) AS `budget_cost_per_impression`,
+  CAST(`o`.`budget_impression_limit` AS FLOAT64) AS `budget_impression_limit`,
+  CAST(`o`.`budget_limit_text` AS STRING) AS `budget_limit_text`,
   CAST(`o`.`schedule_start` AS TIMESTAMP) AS `schedule_start`,
   CAST(`o`.`schedule_end` AS TIMESTAMP) AS `schedule_end`
 FROM UNNEST([
@@ -38,6 +42,10 @@ FROM UNNEST([
     NULL AS `budget_max_impressions`,
     NULL AS `budget_max_conversions`,
     NULL AS `budget_period`,
+    NULL AS `budget_total_budget`,
+    NULL AS `budget_cost_per_impression`,
+    NULL AS `budget_impression_limit`,
+    NULL AS `budget_limit_text`,
     NULL AS `schedule_start`,
     NULL AS `schedule_end`
   ),
@@ -59,6 +67,10 @@ FROM UNNEST([
     NULL AS `budget_max_impressions`,
     NULL AS `budget_max_conversions`,
     NULL AS `budget_period`,
+    NULL AS `budget_total_budget`,
+    NULL AS `budget_cost_per_impression`,
+    NULL AS `budget_impression_limit`,
+    NULL AS `budget_limit_text`,
     NULL AS `schedule_start`,
     NULL AS `schedule_end`
   ),
@@ -80,6 +92,10 @@ FROM UNNEST([
     NULL AS `budget_max_impressions`,
     NULL AS `budget_max_conversions`,
     NULL AS `budget_period`,
+    NULL AS `budget_total_budget`,
+    NULL AS `budget_cost_per_impression`,
+    NULL AS `budget_impression_limit`,
+    NULL AS `budget_limit_text`,
     NULL AS `schedule_start`,
     NULL AS `schedule_end`
   )

@@ -17,6 +17,10 @@ SELECT
   CAST("o"."budget_max_impressions" AS DOUBLE) AS "budget_max_impressions",
   CAST("o"."budget_max_conversions" AS DOUBLE) AS "budget_max_conversions",
   CAST("o"."budget_period" AS VARCHAR) AS "budget_period",
+  CAST("o"."budget_total_budget" AS DOUBLE) AS "budget_total_budget",
+  CAST("o"."budget_cost_per_impression" AS DOUBLE) AS "budget_cost_per_impression",
+  CAST("o"."budget_impression_limit" AS DOUBLE) AS "budget_impression_limit",
+  CAST("o"."budget_limit_text" AS VARCHAR) AS "budget_limit_text",
   CAST("o"."schedule_start" AS TIMESTAMP) AS "schedule_start",
   CAST("o"."schedule_end" AS TIMESTAMP) AS "schedule_end"
 FROM (VALUES
@@ -35,6 +39,10 @@ FROM (VALUES
     CAST(50.0 AS DOUBLE),
     NULL,
     FALSE,
+    NULL,
+    NULL,
+    NULL,
+    NULL,
     NULL,
     NULL,
     NULL,
@@ -60,6 +68,10 @@ FROM (VALUES
     NULL,
     NULL,
     NULL,
+    NULL,
+    NULL,
+    NULL,
+    NULL,
     NULL
   ),
   (
@@ -81,5 +93,9 @@ FROM (VALUES
     NULL,
     NULL,
     NULL,
+    NULL,
+    NULL,
+    NULL,
+    NULL,
     NULL
-  )) AS "o"("offer_id", "offer_name", "offer_key", "offer_status", "category_label", "category_id", "category_name", "sub_category_id", "priority", "business_value", "revenue_value", "margin", "cost", "mandatory", "budget_max_impressions", "budget_max_conversions", "budget_period", "schedule_start", "schedule_end")
+  )) AS "o"("offer_id", "offer_name", "offer_key", "offer_status", "category_label", "category_id", "category_name", "sub_category_id", "priority", "business_value", "revenue_value", "margin", "cost", "mandatory", "budget_max_impressions", "budget_max_conversions", "budget_period", "budget_total_budget", "budget_cost_per_impression", "budget_impression_limit", "budget_limit_text", "schedule_start", "schedule_end")
