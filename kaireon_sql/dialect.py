@@ -434,17 +434,18 @@ def let(values: list[exp.Expression], body, eng: Engine) -> exp.Expression:
             continue
         name = "_k" + hashlib.md5(v.sql().encode()).hexdigest()[:10]
         bound.setdefault(name, v)
-        refs.append(exp.column(name, quoted=True))
+        # a Var, not a Column: code that collects or qualifies a model's columns leaves it alone
+        refs.append(exp.var(name))
     out = body(refs)
     if not bound:
         return out
     if eng.let in ("subquery", "fenced_subquery"):
-        inner = exp.select(*[exp.alias_(v, name, quoted=True) for name, v in bound.items()])
+        inner = exp.select(*[exp.alias_(v, name) for name, v in bound.items()])
         if eng.let == "fenced_subquery":  # OFFSET 0: PostgreSQL does not inline (and so re-evaluate) the values
             inner = inner.offset(0)
         return exp.Subquery(this=exp.select(out).from_(inner.subquery("_l")))
     for name, v in reversed(list(bound.items())):
-        lam = exp.Lambda(this=out, expressions=[exp.to_identifier(name, quoted=True)])
+        lam = exp.Lambda(this=out, expressions=[exp.to_identifier(name)])
         fn = "LIST_TRANSFORM" if eng.let == "list_lambda" else "TRANSFORM"
         out = exp.Bracket(this=exp.func(fn, exp.Array(expressions=[v]), lam), expressions=[exp.Literal.number(0)])
     return out
