@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from sqlglot import exp
 
-from ..dialect import ENGINES, Engine, arithmetic, finite_or_null, fmod
+from ..dialect import ENGINES, Engine, arithmetic, finite_or_null, fmod, known_number
 from .evaluate import Evaluator
 from .functions import FUNCTIONS, NUMERIC, Arg, bool_to_num, num_literal, num_to_bool, paren
 from .nodes import Binary, Bool, Call, Ident, Node, Num, Str, Ternary, Unary, children
@@ -95,7 +95,8 @@ class Compiler:
         if op in ("+", "-", "*"):
             return arithmetic(op, left, right, self.engine)  # NULL when the result overflows
         # '/' and '%': a zero divisor gives NULL on every engine
-        safe = exp.Nullif(this=right, expression=exp.Literal.number(0))
+        divisor = known_number(right)
+        safe = right if divisor not in (None, 0.0) else exp.Nullif(this=right, expression=exp.Literal.number(0))
         if op == "/":
             return arithmetic("/", left, safe, self.engine)
         return fmod(left, safe, self.engine)  # sign of the dividend, exactly Python's math.fmod
