@@ -413,7 +413,7 @@ def _size(e: exp.Expression) -> int:
     n = 0
     for _ in e.walk():
         n += 1
-        if n > 8:
+        if n > 40:
             break
     return n
 
@@ -429,7 +429,7 @@ def let(values: list[exp.Expression], body, eng: Engine) -> exp.Expression:
     refs: list[exp.Expression] = []
     bound: dict[str, exp.Expression] = {}
     for v in values:
-        if _size(v) <= 8:
+        if _size(v) <= 40:
             refs.append(v)
             continue
         name = "_k" + hashlib.md5(v.sql().encode()).hexdigest()[:10]
