@@ -16,99 +16,237 @@ SELECT
   CASE
     WHEN `k`.`offer_id` IN ('winback_apparel', 'winback_electronics', 'winback_home')
     THEN '{"loyaltyScore":' || CASE
-      WHEN SIGN(
-        (
-          CAST(`k`.`cust__lifetimePurchases` AS FLOAT64) * CAST(3 AS FLOAT64)
-        ) + (
-          CAST(`k`.`cust__lifetimeRevenue` AS FLOAT64) / NULLIF(CAST(50 AS FLOAT64), 0)
-        )
-      ) * FLOOR(
-        ABS(
-          (
-            CAST(`k`.`cust__lifetimePurchases` AS FLOAT64) * CAST(3 AS FLOAT64)
-          ) + (
-            CAST(`k`.`cust__lifetimeRevenue` AS FLOAT64) / NULLIF(CAST(50 AS FLOAT64), 0)
-          )
-        ) + CAST(0.5 AS FLOAT64)
+      WHEN (
+        SELECT
+          CASE
+            WHEN ABS(_k948f0bb8f6 - TRUNC(_k948f0bb8f6)) >= CAST(0.5 AS FLOAT64)
+            THEN TRUNC(_k948f0bb8f6) + SIGN(_k948f0bb8f6)
+            ELSE TRUNC(_k948f0bb8f6)
+          END
+        FROM (
+          SELECT
+            (
+              SELECT
+                CASE
+                  WHEN ABS(_k8755d8f782) <= CAST(1.7976931348623157e+308 AS FLOAT64)
+                  THEN _k8755d8f782
+                END
+              FROM (
+                SELECT
+                  CASE
+                    WHEN ABS(
+                      CASE
+                        WHEN ABS(CAST(`k`.`cust__lifetimePurchases` AS FLOAT64)) <= CAST(1.7976931348623157e+308 AS FLOAT64)
+                        THEN CAST(`k`.`cust__lifetimePurchases` AS FLOAT64)
+                      END * CAST(3 AS FLOAT64)
+                    ) <= CAST(1.7976931348623157e+308 AS FLOAT64)
+                    THEN CASE
+                      WHEN ABS(CAST(`k`.`cust__lifetimePurchases` AS FLOAT64)) <= CAST(1.7976931348623157e+308 AS FLOAT64)
+                      THEN CAST(`k`.`cust__lifetimePurchases` AS FLOAT64)
+                    END * CAST(3 AS FLOAT64)
+                  END + (
+                    CASE
+                      WHEN ABS(CAST(`k`.`cust__lifetimeRevenue` AS FLOAT64)) <= CAST(1.7976931348623157e+308 AS FLOAT64)
+                      THEN CAST(`k`.`cust__lifetimeRevenue` AS FLOAT64)
+                    END / CAST(50 AS FLOAT64)
+                  ) AS `_k8755d8f782`
+              ) AS `_l`
+            ) AS `_k948f0bb8f6`
+        ) AS `_l`
       ) IS NULL
       THEN 'null'
-      WHEN SIGN(
-        (
-          CAST(`k`.`cust__lifetimePurchases` AS FLOAT64) * CAST(3 AS FLOAT64)
-        ) + (
-          CAST(`k`.`cust__lifetimeRevenue` AS FLOAT64) / NULLIF(CAST(50 AS FLOAT64), 0)
-        )
-      ) * FLOOR(
-        ABS(
-          (
-            CAST(`k`.`cust__lifetimePurchases` AS FLOAT64) * CAST(3 AS FLOAT64)
-          ) + (
-            CAST(`k`.`cust__lifetimeRevenue` AS FLOAT64) / NULLIF(CAST(50 AS FLOAT64), 0)
-          )
-        ) + CAST(0.5 AS FLOAT64)
-      ) = FLOOR(
-        SIGN(
-          (
-            CAST(`k`.`cust__lifetimePurchases` AS FLOAT64) * CAST(3 AS FLOAT64)
-          ) + (
-            CAST(`k`.`cust__lifetimeRevenue` AS FLOAT64) / NULLIF(CAST(50 AS FLOAT64), 0)
-          )
-        ) * FLOOR(
-          ABS(
+      WHEN (
+        SELECT
+          CASE
+            WHEN ABS(_k948f0bb8f6 - TRUNC(_k948f0bb8f6)) >= CAST(0.5 AS FLOAT64)
+            THEN TRUNC(_k948f0bb8f6) + SIGN(_k948f0bb8f6)
+            ELSE TRUNC(_k948f0bb8f6)
+          END
+        FROM (
+          SELECT
             (
-              CAST(`k`.`cust__lifetimePurchases` AS FLOAT64) * CAST(3 AS FLOAT64)
-            ) + (
-              CAST(`k`.`cust__lifetimeRevenue` AS FLOAT64) / NULLIF(CAST(50 AS FLOAT64), 0)
-            )
-          ) + CAST(0.5 AS FLOAT64)
+              SELECT
+                CASE
+                  WHEN ABS(_k8755d8f782) <= CAST(1.7976931348623157e+308 AS FLOAT64)
+                  THEN _k8755d8f782
+                END
+              FROM (
+                SELECT
+                  CASE
+                    WHEN ABS(
+                      CASE
+                        WHEN ABS(CAST(`k`.`cust__lifetimePurchases` AS FLOAT64)) <= CAST(1.7976931348623157e+308 AS FLOAT64)
+                        THEN CAST(`k`.`cust__lifetimePurchases` AS FLOAT64)
+                      END * CAST(3 AS FLOAT64)
+                    ) <= CAST(1.7976931348623157e+308 AS FLOAT64)
+                    THEN CASE
+                      WHEN ABS(CAST(`k`.`cust__lifetimePurchases` AS FLOAT64)) <= CAST(1.7976931348623157e+308 AS FLOAT64)
+                      THEN CAST(`k`.`cust__lifetimePurchases` AS FLOAT64)
+                    END * CAST(3 AS FLOAT64)
+                  END + (
+                    CASE
+                      WHEN ABS(CAST(`k`.`cust__lifetimeRevenue` AS FLOAT64)) <= CAST(1.7976931348623157e+308 AS FLOAT64)
+                      THEN CAST(`k`.`cust__lifetimeRevenue` AS FLOAT64)
+                    END / CAST(50 AS FLOAT64)
+                  ) AS `_k8755d8f782`
+              ) AS `_l`
+            ) AS `_k948f0bb8f6`
+        ) AS `_l`
+      ) = FLOOR(
+        (
+          SELECT
+            CASE
+              WHEN ABS(_k948f0bb8f6 - TRUNC(_k948f0bb8f6)) >= CAST(0.5 AS FLOAT64)
+              THEN TRUNC(_k948f0bb8f6) + SIGN(_k948f0bb8f6)
+              ELSE TRUNC(_k948f0bb8f6)
+            END
+          FROM (
+            SELECT
+              (
+                SELECT
+                  CASE
+                    WHEN ABS(_k8755d8f782) <= CAST(1.7976931348623157e+308 AS FLOAT64)
+                    THEN _k8755d8f782
+                  END
+                FROM (
+                  SELECT
+                    CASE
+                      WHEN ABS(
+                        CASE
+                          WHEN ABS(CAST(`k`.`cust__lifetimePurchases` AS FLOAT64)) <= CAST(1.7976931348623157e+308 AS FLOAT64)
+                          THEN CAST(`k`.`cust__lifetimePurchases` AS FLOAT64)
+                        END * CAST(3 AS FLOAT64)
+                      ) <= CAST(1.7976931348623157e+308 AS FLOAT64)
+                      THEN CASE
+                        WHEN ABS(CAST(`k`.`cust__lifetimePurchases` AS FLOAT64)) <= CAST(1.7976931348623157e+308 AS FLOAT64)
+                        THEN CAST(`k`.`cust__lifetimePurchases` AS FLOAT64)
+                      END * CAST(3 AS FLOAT64)
+                    END + (
+                      CASE
+                        WHEN ABS(CAST(`k`.`cust__lifetimeRevenue` AS FLOAT64)) <= CAST(1.7976931348623157e+308 AS FLOAT64)
+                        THEN CAST(`k`.`cust__lifetimeRevenue` AS FLOAT64)
+                      END / CAST(50 AS FLOAT64)
+                    ) AS `_k8755d8f782`
+                ) AS `_l`
+              ) AS `_k948f0bb8f6`
+          ) AS `_l`
         )
       )
       AND ABS(
-        SIGN(
-          (
-            CAST(`k`.`cust__lifetimePurchases` AS FLOAT64) * CAST(3 AS FLOAT64)
-          ) + (
-            CAST(`k`.`cust__lifetimeRevenue` AS FLOAT64) / NULLIF(CAST(50 AS FLOAT64), 0)
-          )
-        ) * FLOOR(
-          ABS(
-            (
-              CAST(`k`.`cust__lifetimePurchases` AS FLOAT64) * CAST(3 AS FLOAT64)
-            ) + (
-              CAST(`k`.`cust__lifetimeRevenue` AS FLOAT64) / NULLIF(CAST(50 AS FLOAT64), 0)
-            )
-          ) + CAST(0.5 AS FLOAT64)
+        (
+          SELECT
+            CASE
+              WHEN ABS(_k948f0bb8f6 - TRUNC(_k948f0bb8f6)) >= CAST(0.5 AS FLOAT64)
+              THEN TRUNC(_k948f0bb8f6) + SIGN(_k948f0bb8f6)
+              ELSE TRUNC(_k948f0bb8f6)
+            END
+          FROM (
+            SELECT
+              (
+                SELECT
+                  CASE
+                    WHEN ABS(_k8755d8f782) <= CAST(1.7976931348623157e+308 AS FLOAT64)
+                    THEN _k8755d8f782
+                  END
+                FROM (
+                  SELECT
+                    CASE
+                      WHEN ABS(
+                        CASE
+                          WHEN ABS(CAST(`k`.`cust__lifetimePurchases` AS FLOAT64)) <= CAST(1.7976931348623157e+308 AS FLOAT64)
+                          THEN CAST(`k`.`cust__lifetimePurchases` AS FLOAT64)
+                        END * CAST(3 AS FLOAT64)
+                      ) <= CAST(1.7976931348623157e+308 AS FLOAT64)
+                      THEN CASE
+                        WHEN ABS(CAST(`k`.`cust__lifetimePurchases` AS FLOAT64)) <= CAST(1.7976931348623157e+308 AS FLOAT64)
+                        THEN CAST(`k`.`cust__lifetimePurchases` AS FLOAT64)
+                      END * CAST(3 AS FLOAT64)
+                    END + (
+                      CASE
+                        WHEN ABS(CAST(`k`.`cust__lifetimeRevenue` AS FLOAT64)) <= CAST(1.7976931348623157e+308 AS FLOAT64)
+                        THEN CAST(`k`.`cust__lifetimeRevenue` AS FLOAT64)
+                      END / CAST(50 AS FLOAT64)
+                    ) AS `_k8755d8f782`
+                ) AS `_l`
+              ) AS `_k948f0bb8f6`
+          ) AS `_l`
         )
       ) < 1e15
-      THEN CAST(CAST(SIGN(
-        (
-          CAST(`k`.`cust__lifetimePurchases` AS FLOAT64) * CAST(3 AS FLOAT64)
-        ) + (
-          CAST(`k`.`cust__lifetimeRevenue` AS FLOAT64) / NULLIF(CAST(50 AS FLOAT64), 0)
-        )
-      ) * FLOOR(
-        ABS(
-          (
-            CAST(`k`.`cust__lifetimePurchases` AS FLOAT64) * CAST(3 AS FLOAT64)
-          ) + (
-            CAST(`k`.`cust__lifetimeRevenue` AS FLOAT64) / NULLIF(CAST(50 AS FLOAT64), 0)
-          )
-        ) + CAST(0.5 AS FLOAT64)
+      THEN CAST(CAST((
+        SELECT
+          CASE
+            WHEN ABS(_k948f0bb8f6 - TRUNC(_k948f0bb8f6)) >= CAST(0.5 AS FLOAT64)
+            THEN TRUNC(_k948f0bb8f6) + SIGN(_k948f0bb8f6)
+            ELSE TRUNC(_k948f0bb8f6)
+          END
+        FROM (
+          SELECT
+            (
+              SELECT
+                CASE
+                  WHEN ABS(_k8755d8f782) <= CAST(1.7976931348623157e+308 AS FLOAT64)
+                  THEN _k8755d8f782
+                END
+              FROM (
+                SELECT
+                  CASE
+                    WHEN ABS(
+                      CASE
+                        WHEN ABS(CAST(`k`.`cust__lifetimePurchases` AS FLOAT64)) <= CAST(1.7976931348623157e+308 AS FLOAT64)
+                        THEN CAST(`k`.`cust__lifetimePurchases` AS FLOAT64)
+                      END * CAST(3 AS FLOAT64)
+                    ) <= CAST(1.7976931348623157e+308 AS FLOAT64)
+                    THEN CASE
+                      WHEN ABS(CAST(`k`.`cust__lifetimePurchases` AS FLOAT64)) <= CAST(1.7976931348623157e+308 AS FLOAT64)
+                      THEN CAST(`k`.`cust__lifetimePurchases` AS FLOAT64)
+                    END * CAST(3 AS FLOAT64)
+                  END + (
+                    CASE
+                      WHEN ABS(CAST(`k`.`cust__lifetimeRevenue` AS FLOAT64)) <= CAST(1.7976931348623157e+308 AS FLOAT64)
+                      THEN CAST(`k`.`cust__lifetimeRevenue` AS FLOAT64)
+                    END / CAST(50 AS FLOAT64)
+                  ) AS `_k8755d8f782`
+              ) AS `_l`
+            ) AS `_k948f0bb8f6`
+        ) AS `_l`
       ) AS INT64) AS STRING)
-      ELSE CAST(SIGN(
-        (
-          CAST(`k`.`cust__lifetimePurchases` AS FLOAT64) * CAST(3 AS FLOAT64)
-        ) + (
-          CAST(`k`.`cust__lifetimeRevenue` AS FLOAT64) / NULLIF(CAST(50 AS FLOAT64), 0)
-        )
-      ) * FLOOR(
-        ABS(
-          (
-            CAST(`k`.`cust__lifetimePurchases` AS FLOAT64) * CAST(3 AS FLOAT64)
-          ) + (
-            CAST(`k`.`cust__lifetimeRevenue` AS FLOAT64) / NULLIF(CAST(50 AS FLOAT64), 0)
-          )
-        ) + CAST(0.5 AS FLOAT64)
+      ELSE CAST((
+        SELECT
+          CASE
+            WHEN ABS(_k948f0bb8f6 - TRUNC(_k948f0bb8f6)) >= CAST(0.5 AS FLOAT64)
+            THEN TRUNC(_k948f0bb8f6) + SIGN(_k948f0bb8f6)
+            ELSE TRUNC(_k948f0bb8f6)
+          END
+        FROM (
+          SELECT
+            (
+              SELECT
+                CASE
+                  WHEN ABS(_k8755d8f782) <= CAST(1.7976931348623157e+308 AS FLOAT64)
+                  THEN _k8755d8f782
+                END
+              FROM (
+                SELECT
+                  CASE
+                    WHEN ABS(
+                      CASE
+                        WHEN ABS(CAST(`k`.`cust__lifetimePurchases` AS FLOAT64)) <= CAST(1.7976931348623157e+308 AS FLOAT64)
+                        THEN CAST(`k`.`cust__lifetimePurchases` AS FLOAT64)
+                      END * CAST(3 AS FLOAT64)
+                    ) <= CAST(1.7976931348623157e+308 AS FLOAT64)
+                    THEN CASE
+                      WHEN ABS(CAST(`k`.`cust__lifetimePurchases` AS FLOAT64)) <= CAST(1.7976931348623157e+308 AS FLOAT64)
+                      THEN CAST(`k`.`cust__lifetimePurchases` AS FLOAT64)
+                    END * CAST(3 AS FLOAT64)
+                  END + (
+                    CASE
+                      WHEN ABS(CAST(`k`.`cust__lifetimeRevenue` AS FLOAT64)) <= CAST(1.7976931348623157e+308 AS FLOAT64)
+                      THEN CAST(`k`.`cust__lifetimeRevenue` AS FLOAT64)
+                    END / CAST(50 AS FLOAT64)
+                  ) AS `_k8755d8f782`
+              ) AS `_l`
+            ) AS `_k948f0bb8f6`
+        ) AS `_l`
       ) AS STRING)
     END || '}'
     ELSE '{}'

@@ -16,99 +16,237 @@ SELECT
   CASE
     WHEN "k"."offer_id" IN ('winback_apparel', 'winback_electronics', 'winback_home')
     THEN '{"loyaltyScore":' || CASE
-      WHEN SIGN(
-        (
-          CAST("k"."cust__lifetimePurchases" AS DOUBLE) * CAST(3 AS DOUBLE)
-        ) + (
-          CAST("k"."cust__lifetimeRevenue" AS DOUBLE) / NULLIF(CAST(50 AS DOUBLE), 0)
-        )
-      ) * FLOOR(
-        ABS(
-          (
-            CAST("k"."cust__lifetimePurchases" AS DOUBLE) * CAST(3 AS DOUBLE)
-          ) + (
-            CAST("k"."cust__lifetimeRevenue" AS DOUBLE) / NULLIF(CAST(50 AS DOUBLE), 0)
-          )
-        ) + CAST(0.5 AS DOUBLE)
+      WHEN (
+        SELECT
+          CASE
+            WHEN ABS(_k948f0bb8f6 - TRUNC(_k948f0bb8f6)) >= CAST(0.5 AS DOUBLE)
+            THEN TRUNC(_k948f0bb8f6) + SIGN(_k948f0bb8f6)
+            ELSE TRUNC(_k948f0bb8f6)
+          END
+        FROM (
+          SELECT
+            (
+              SELECT
+                CASE
+                  WHEN ABS(_k8755d8f782) <= CAST(1.7976931348623157e+308 AS DOUBLE)
+                  THEN _k8755d8f782
+                END
+              FROM (
+                SELECT
+                  CASE
+                    WHEN ABS(
+                      CASE
+                        WHEN ABS(CAST("k"."cust__lifetimePurchases" AS DOUBLE)) <= CAST(1.7976931348623157e+308 AS DOUBLE)
+                        THEN CAST("k"."cust__lifetimePurchases" AS DOUBLE)
+                      END * CAST(3 AS DOUBLE)
+                    ) <= CAST(1.7976931348623157e+308 AS DOUBLE)
+                    THEN CASE
+                      WHEN ABS(CAST("k"."cust__lifetimePurchases" AS DOUBLE)) <= CAST(1.7976931348623157e+308 AS DOUBLE)
+                      THEN CAST("k"."cust__lifetimePurchases" AS DOUBLE)
+                    END * CAST(3 AS DOUBLE)
+                  END + (
+                    CASE
+                      WHEN ABS(CAST("k"."cust__lifetimeRevenue" AS DOUBLE)) <= CAST(1.7976931348623157e+308 AS DOUBLE)
+                      THEN CAST("k"."cust__lifetimeRevenue" AS DOUBLE)
+                    END / CAST(50 AS DOUBLE)
+                  ) AS "_k8755d8f782"
+              ) AS "_l"
+            ) AS "_k948f0bb8f6"
+        ) AS "_l"
       ) IS NULL
       THEN 'null'
-      WHEN SIGN(
-        (
-          CAST("k"."cust__lifetimePurchases" AS DOUBLE) * CAST(3 AS DOUBLE)
-        ) + (
-          CAST("k"."cust__lifetimeRevenue" AS DOUBLE) / NULLIF(CAST(50 AS DOUBLE), 0)
-        )
-      ) * FLOOR(
-        ABS(
-          (
-            CAST("k"."cust__lifetimePurchases" AS DOUBLE) * CAST(3 AS DOUBLE)
-          ) + (
-            CAST("k"."cust__lifetimeRevenue" AS DOUBLE) / NULLIF(CAST(50 AS DOUBLE), 0)
-          )
-        ) + CAST(0.5 AS DOUBLE)
-      ) = FLOOR(
-        SIGN(
-          (
-            CAST("k"."cust__lifetimePurchases" AS DOUBLE) * CAST(3 AS DOUBLE)
-          ) + (
-            CAST("k"."cust__lifetimeRevenue" AS DOUBLE) / NULLIF(CAST(50 AS DOUBLE), 0)
-          )
-        ) * FLOOR(
-          ABS(
+      WHEN (
+        SELECT
+          CASE
+            WHEN ABS(_k948f0bb8f6 - TRUNC(_k948f0bb8f6)) >= CAST(0.5 AS DOUBLE)
+            THEN TRUNC(_k948f0bb8f6) + SIGN(_k948f0bb8f6)
+            ELSE TRUNC(_k948f0bb8f6)
+          END
+        FROM (
+          SELECT
             (
-              CAST("k"."cust__lifetimePurchases" AS DOUBLE) * CAST(3 AS DOUBLE)
-            ) + (
-              CAST("k"."cust__lifetimeRevenue" AS DOUBLE) / NULLIF(CAST(50 AS DOUBLE), 0)
-            )
-          ) + CAST(0.5 AS DOUBLE)
+              SELECT
+                CASE
+                  WHEN ABS(_k8755d8f782) <= CAST(1.7976931348623157e+308 AS DOUBLE)
+                  THEN _k8755d8f782
+                END
+              FROM (
+                SELECT
+                  CASE
+                    WHEN ABS(
+                      CASE
+                        WHEN ABS(CAST("k"."cust__lifetimePurchases" AS DOUBLE)) <= CAST(1.7976931348623157e+308 AS DOUBLE)
+                        THEN CAST("k"."cust__lifetimePurchases" AS DOUBLE)
+                      END * CAST(3 AS DOUBLE)
+                    ) <= CAST(1.7976931348623157e+308 AS DOUBLE)
+                    THEN CASE
+                      WHEN ABS(CAST("k"."cust__lifetimePurchases" AS DOUBLE)) <= CAST(1.7976931348623157e+308 AS DOUBLE)
+                      THEN CAST("k"."cust__lifetimePurchases" AS DOUBLE)
+                    END * CAST(3 AS DOUBLE)
+                  END + (
+                    CASE
+                      WHEN ABS(CAST("k"."cust__lifetimeRevenue" AS DOUBLE)) <= CAST(1.7976931348623157e+308 AS DOUBLE)
+                      THEN CAST("k"."cust__lifetimeRevenue" AS DOUBLE)
+                    END / CAST(50 AS DOUBLE)
+                  ) AS "_k8755d8f782"
+              ) AS "_l"
+            ) AS "_k948f0bb8f6"
+        ) AS "_l"
+      ) = FLOOR(
+        (
+          SELECT
+            CASE
+              WHEN ABS(_k948f0bb8f6 - TRUNC(_k948f0bb8f6)) >= CAST(0.5 AS DOUBLE)
+              THEN TRUNC(_k948f0bb8f6) + SIGN(_k948f0bb8f6)
+              ELSE TRUNC(_k948f0bb8f6)
+            END
+          FROM (
+            SELECT
+              (
+                SELECT
+                  CASE
+                    WHEN ABS(_k8755d8f782) <= CAST(1.7976931348623157e+308 AS DOUBLE)
+                    THEN _k8755d8f782
+                  END
+                FROM (
+                  SELECT
+                    CASE
+                      WHEN ABS(
+                        CASE
+                          WHEN ABS(CAST("k"."cust__lifetimePurchases" AS DOUBLE)) <= CAST(1.7976931348623157e+308 AS DOUBLE)
+                          THEN CAST("k"."cust__lifetimePurchases" AS DOUBLE)
+                        END * CAST(3 AS DOUBLE)
+                      ) <= CAST(1.7976931348623157e+308 AS DOUBLE)
+                      THEN CASE
+                        WHEN ABS(CAST("k"."cust__lifetimePurchases" AS DOUBLE)) <= CAST(1.7976931348623157e+308 AS DOUBLE)
+                        THEN CAST("k"."cust__lifetimePurchases" AS DOUBLE)
+                      END * CAST(3 AS DOUBLE)
+                    END + (
+                      CASE
+                        WHEN ABS(CAST("k"."cust__lifetimeRevenue" AS DOUBLE)) <= CAST(1.7976931348623157e+308 AS DOUBLE)
+                        THEN CAST("k"."cust__lifetimeRevenue" AS DOUBLE)
+                      END / CAST(50 AS DOUBLE)
+                    ) AS "_k8755d8f782"
+                ) AS "_l"
+              ) AS "_k948f0bb8f6"
+          ) AS "_l"
         )
       )
       AND ABS(
-        SIGN(
-          (
-            CAST("k"."cust__lifetimePurchases" AS DOUBLE) * CAST(3 AS DOUBLE)
-          ) + (
-            CAST("k"."cust__lifetimeRevenue" AS DOUBLE) / NULLIF(CAST(50 AS DOUBLE), 0)
-          )
-        ) * FLOOR(
-          ABS(
-            (
-              CAST("k"."cust__lifetimePurchases" AS DOUBLE) * CAST(3 AS DOUBLE)
-            ) + (
-              CAST("k"."cust__lifetimeRevenue" AS DOUBLE) / NULLIF(CAST(50 AS DOUBLE), 0)
-            )
-          ) + CAST(0.5 AS DOUBLE)
+        (
+          SELECT
+            CASE
+              WHEN ABS(_k948f0bb8f6 - TRUNC(_k948f0bb8f6)) >= CAST(0.5 AS DOUBLE)
+              THEN TRUNC(_k948f0bb8f6) + SIGN(_k948f0bb8f6)
+              ELSE TRUNC(_k948f0bb8f6)
+            END
+          FROM (
+            SELECT
+              (
+                SELECT
+                  CASE
+                    WHEN ABS(_k8755d8f782) <= CAST(1.7976931348623157e+308 AS DOUBLE)
+                    THEN _k8755d8f782
+                  END
+                FROM (
+                  SELECT
+                    CASE
+                      WHEN ABS(
+                        CASE
+                          WHEN ABS(CAST("k"."cust__lifetimePurchases" AS DOUBLE)) <= CAST(1.7976931348623157e+308 AS DOUBLE)
+                          THEN CAST("k"."cust__lifetimePurchases" AS DOUBLE)
+                        END * CAST(3 AS DOUBLE)
+                      ) <= CAST(1.7976931348623157e+308 AS DOUBLE)
+                      THEN CASE
+                        WHEN ABS(CAST("k"."cust__lifetimePurchases" AS DOUBLE)) <= CAST(1.7976931348623157e+308 AS DOUBLE)
+                        THEN CAST("k"."cust__lifetimePurchases" AS DOUBLE)
+                      END * CAST(3 AS DOUBLE)
+                    END + (
+                      CASE
+                        WHEN ABS(CAST("k"."cust__lifetimeRevenue" AS DOUBLE)) <= CAST(1.7976931348623157e+308 AS DOUBLE)
+                        THEN CAST("k"."cust__lifetimeRevenue" AS DOUBLE)
+                      END / CAST(50 AS DOUBLE)
+                    ) AS "_k8755d8f782"
+                ) AS "_l"
+              ) AS "_k948f0bb8f6"
+          ) AS "_l"
         )
       ) < 1e15
-      THEN CAST(CAST(SIGN(
-        (
-          CAST("k"."cust__lifetimePurchases" AS DOUBLE) * CAST(3 AS DOUBLE)
-        ) + (
-          CAST("k"."cust__lifetimeRevenue" AS DOUBLE) / NULLIF(CAST(50 AS DOUBLE), 0)
-        )
-      ) * FLOOR(
-        ABS(
-          (
-            CAST("k"."cust__lifetimePurchases" AS DOUBLE) * CAST(3 AS DOUBLE)
-          ) + (
-            CAST("k"."cust__lifetimeRevenue" AS DOUBLE) / NULLIF(CAST(50 AS DOUBLE), 0)
-          )
-        ) + CAST(0.5 AS DOUBLE)
+      THEN CAST(CAST((
+        SELECT
+          CASE
+            WHEN ABS(_k948f0bb8f6 - TRUNC(_k948f0bb8f6)) >= CAST(0.5 AS DOUBLE)
+            THEN TRUNC(_k948f0bb8f6) + SIGN(_k948f0bb8f6)
+            ELSE TRUNC(_k948f0bb8f6)
+          END
+        FROM (
+          SELECT
+            (
+              SELECT
+                CASE
+                  WHEN ABS(_k8755d8f782) <= CAST(1.7976931348623157e+308 AS DOUBLE)
+                  THEN _k8755d8f782
+                END
+              FROM (
+                SELECT
+                  CASE
+                    WHEN ABS(
+                      CASE
+                        WHEN ABS(CAST("k"."cust__lifetimePurchases" AS DOUBLE)) <= CAST(1.7976931348623157e+308 AS DOUBLE)
+                        THEN CAST("k"."cust__lifetimePurchases" AS DOUBLE)
+                      END * CAST(3 AS DOUBLE)
+                    ) <= CAST(1.7976931348623157e+308 AS DOUBLE)
+                    THEN CASE
+                      WHEN ABS(CAST("k"."cust__lifetimePurchases" AS DOUBLE)) <= CAST(1.7976931348623157e+308 AS DOUBLE)
+                      THEN CAST("k"."cust__lifetimePurchases" AS DOUBLE)
+                    END * CAST(3 AS DOUBLE)
+                  END + (
+                    CASE
+                      WHEN ABS(CAST("k"."cust__lifetimeRevenue" AS DOUBLE)) <= CAST(1.7976931348623157e+308 AS DOUBLE)
+                      THEN CAST("k"."cust__lifetimeRevenue" AS DOUBLE)
+                    END / CAST(50 AS DOUBLE)
+                  ) AS "_k8755d8f782"
+              ) AS "_l"
+            ) AS "_k948f0bb8f6"
+        ) AS "_l"
       ) AS BIGINT) AS VARCHAR)
-      ELSE CAST(SIGN(
-        (
-          CAST("k"."cust__lifetimePurchases" AS DOUBLE) * CAST(3 AS DOUBLE)
-        ) + (
-          CAST("k"."cust__lifetimeRevenue" AS DOUBLE) / NULLIF(CAST(50 AS DOUBLE), 0)
-        )
-      ) * FLOOR(
-        ABS(
-          (
-            CAST("k"."cust__lifetimePurchases" AS DOUBLE) * CAST(3 AS DOUBLE)
-          ) + (
-            CAST("k"."cust__lifetimeRevenue" AS DOUBLE) / NULLIF(CAST(50 AS DOUBLE), 0)
-          )
-        ) + CAST(0.5 AS DOUBLE)
+      ELSE CAST((
+        SELECT
+          CASE
+            WHEN ABS(_k948f0bb8f6 - TRUNC(_k948f0bb8f6)) >= CAST(0.5 AS DOUBLE)
+            THEN TRUNC(_k948f0bb8f6) + SIGN(_k948f0bb8f6)
+            ELSE TRUNC(_k948f0bb8f6)
+          END
+        FROM (
+          SELECT
+            (
+              SELECT
+                CASE
+                  WHEN ABS(_k8755d8f782) <= CAST(1.7976931348623157e+308 AS DOUBLE)
+                  THEN _k8755d8f782
+                END
+              FROM (
+                SELECT
+                  CASE
+                    WHEN ABS(
+                      CASE
+                        WHEN ABS(CAST("k"."cust__lifetimePurchases" AS DOUBLE)) <= CAST(1.7976931348623157e+308 AS DOUBLE)
+                        THEN CAST("k"."cust__lifetimePurchases" AS DOUBLE)
+                      END * CAST(3 AS DOUBLE)
+                    ) <= CAST(1.7976931348623157e+308 AS DOUBLE)
+                    THEN CASE
+                      WHEN ABS(CAST("k"."cust__lifetimePurchases" AS DOUBLE)) <= CAST(1.7976931348623157e+308 AS DOUBLE)
+                      THEN CAST("k"."cust__lifetimePurchases" AS DOUBLE)
+                    END * CAST(3 AS DOUBLE)
+                  END + (
+                    CASE
+                      WHEN ABS(CAST("k"."cust__lifetimeRevenue" AS DOUBLE)) <= CAST(1.7976931348623157e+308 AS DOUBLE)
+                      THEN CAST("k"."cust__lifetimeRevenue" AS DOUBLE)
+                    END / CAST(50 AS DOUBLE)
+                  ) AS "_k8755d8f782"
+              ) AS "_l"
+            ) AS "_k948f0bb8f6"
+        ) AS "_l"
       ) AS VARCHAR)
     END || '}'
     ELSE '{}'
