@@ -276,8 +276,10 @@ def test_double_quoted_escapes():
 
 
 def test_literals_are_doubles_not_decimals():
+    # a constant subtree is computed at compile time (in doubles, as the evaluator does): 0.1 * 3 != 0.3
     sql = parse_formula("0.1 * 3").to_sql(resolver, AS_OF_SQL).sql("duckdb")
-    assert "CAST(0.1 AS DOUBLE)" in sql
+    assert sql == "CAST(3.0000000000000004E-1 AS DOUBLE)"
+    assert "CAST(0.1 AS DOUBLE)" in parse_formula("customer.x * 0.1").to_sql(resolver, AS_OF_SQL).sql("duckdb")
     con = duckdb.connect()
     assert con.execute(f"SELECT typeof({sql})").fetchone()[0] == "DOUBLE"
     assert both("0.1 * 3") == 0.1 * 3 != 0.3

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlglot import exp
 
-from ..dialect import cast_text, md5_bucket, relation
+from ..dialect import cast_text, finite_or_null, md5_bucket, relation
 from .checks import concat
 from .context import FlowContext, col, lit
 from .features import Features
@@ -70,7 +70,10 @@ def _customer_fields(ctx: FlowContext, features: Features) -> exp.Select:
                       exp.EQ(this=cast_text(col(source_col, alias), ctx.engine), expression=customer_id)))
     for name, enriched in ctx.fields.items():
         alias = aliases[enriched.schema.name]
-        select = select.select(exp.alias_(col(enriched.field.source_column, alias), enriched.column, quoted=True))
+        value = col(enriched.field.source_column, alias)
+        if enriched.field.kind == "number":  # NaN and +-inf are missing values for rules and formulas (S5)
+            value = finite_or_null(value)
+        select = select.select(exp.alias_(value, enriched.column, quoted=True))
     bucket = holdout_bucket(ctx, customer_id)
     select = select.select(exp.alias_(bucket, "bucket", quoted=True))  # the group: computed from it, outside
     query = select.from_(query_from)

@@ -1,7 +1,8 @@
 """Python reference evaluator, computing exactly what the compiled SQL computes.
 
-Runtime values: number -> float | None, boolean -> True | False | None (Kleene),
-text -> str | None, timestamp -> datetime | None.
+Runtime values: number -> finite float | None, boolean -> True | False | None (Kleene),
+text -> str | None, timestamp -> datetime | None. A NaN or +-inf input reads as None; + - * /
+give the IEEE double result, None when it overflows (S5, README "Formulas").
 """
 from __future__ import annotations
 
@@ -33,6 +34,11 @@ def _or(a: bool | None, b: bool | None) -> bool | None:
     return False
 
 
+def finite(x: float) -> float | None:
+    """x when finite, else None: formula numbers are finite doubles or NULL."""
+    return x if math.isfinite(x) else None
+
+
 class Evaluator:
     def __init__(self, typed: Typed, values: Mapping[str, Any], as_of: datetime):
         self.typed, self.values, self.as_of = typed, values, as_of
@@ -60,7 +66,7 @@ class Evaluator:
             if raw is None:
                 return None
             if t == "number":
-                return float(raw)
+                return finite(float(raw))
             if t == "boolean":
                 return bool(raw)
             return raw
@@ -94,15 +100,22 @@ class Evaluator:
             return None
         if op in _CMP:
             return _CMP[op](a, b)
+        if op == "+" and isinstance(a, str):
+            return a + b  # texts concatenate
         if op == "+":
-            return a + b  # floats add, texts concatenate
+            return finite(a + b)
         if op == "-":
-            return a - b
+            return finite(a - b)
         if op == "*":
-            return a * b
+            return finite(a * b)
         if b == 0:
             return None
-        return a / b if op == "/" else math.fmod(a, b)
+        if op == "/":
+            try:
+                return finite(a / b)
+            except OverflowError:
+                return None
+        return math.fmod(a, b)
 
 
 def evaluate_node(node: Node, typed: Typed, values: Mapping[str, Any], as_of: datetime) -> Any:

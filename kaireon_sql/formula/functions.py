@@ -17,6 +17,7 @@ from typing import Any, Callable, Sequence
 
 from sqlglot import exp
 
+from ..dialect import extreme, integral, round_digits as round_digits_sql
 from .errors import error
 from .nodes import Node, Num, Unary
 
@@ -51,12 +52,8 @@ def paren(e: exp.Expression) -> exp.Expression:
 
 
 def bool_to_num(pred: exp.Expression) -> exp.Expression:
-    """Predicate -> 1.0 / 0.0 / NULL (unknown)."""
-    return (
-        exp.Case()
-        .when(pred, num_literal(1.0))
-        .when(exp.not_(paren(pred.copy())), num_literal(0.0))
-    )
+    """Predicate -> 1.0 / 0.0 / NULL (unknown); the predicate is written once (no growth when nested)."""
+    return exp.cast(exp.cast(pred, "INT"), "double")
 
 
 def num_to_bool(num: exp.Expression) -> exp.Expression:
@@ -75,6 +72,10 @@ class Arg:
 
     def pred(self) -> exp.Expression:
         return self._c.pred(self.node)
+
+    @property
+    def engine(self):
+        return self._c.engine
 
     def value(self) -> exp.Expression:
         """SQL in the argument's own type (booleans as numbers)."""
@@ -129,54 +130,40 @@ def round_digits(nodes: Sequence[Node]) -> int:
 
 
 # ---------------------------------------------------------------- round
+def py_round_half_away(x: float) -> float:
+    """Nearest integer, halves away from zero, exactly (dialect.round_half_away)."""
+    if abs(x) >= 2.0 ** 52:
+        return x
+    t = float(math.trunc(x))
+    return t + py_sign(x) if abs(x - t) >= 0.5 else t
+
+
 def _round_sql(args: list[Arg], as_of: exp.Expression) -> exp.Expression:
-    n = round_digits([a.node for a in args])
-    x = args[0].num()
-    sign = exp.Sign(this=x.copy())
-    mag = exp.Abs(this=x)
-    if n > 0:
-        mag = exp.Mul(this=mag, expression=num_literal(10.0**n))
-    elif n < 0:
-        mag = exp.Div(this=mag, expression=num_literal(10.0**-n))
-    floored: exp.Expression = exp.Floor(this=exp.Add(this=mag, expression=num_literal(0.5)))
-    if n > 0:
-        floored = exp.Div(this=floored, expression=num_literal(10.0**n))
-    elif n < 0:
-        floored = exp.Mul(this=floored, expression=num_literal(10.0**-n))
-    return exp.Mul(this=sign, expression=paren(floored))
+    return round_digits_sql(args[0].num(), round_digits([a.node for a in args]), args[0].engine)
 
 
 def _round_py(vals: list[Any], nodes: Sequence[Node], as_of: datetime) -> float | None:
+    """round(x, n) as dialect.round_digits: each step one correctly rounded double operation."""
     x = py_num(vals[0])
     if x is None:
         return None
     n = round_digits(nodes)
-    mag = abs(x)
+    if n == 0:
+        return py_round_half_away(x)
+    scale = 10.0 ** abs(n)
     if n > 0:
-        mag = mag * 10.0**n
-    elif n < 0:
-        mag = mag / 10.0**-n
-    floored = float(math.floor(mag + 0.5))
-    if n > 0:
-        floored = floored / 10.0**n
-    elif n < 0:
-        floored = floored * 10.0**-n
-    return py_sign(x) * floored
+        return x if abs(x) >= 2.0 ** 52 else py_round_half_away(x * scale) / scale
+    if abs(x) < 2.0 ** -1000:
+        return 0.0
+    out = py_round_half_away(x / scale) * scale
+    return out if math.isfinite(out) else None
 
 
 # ---------------------------------------------------------------- min / max
-def _extreme_sql(cls: type) -> Callable[[list[Arg], exp.Expression], exp.Expression]:
+def _extreme_sql(largest: bool) -> Callable[[list[Arg], exp.Expression], exp.Expression]:
     def build(args: list[Arg], as_of: exp.Expression) -> exp.Expression:
-        xs = [a.num() for a in args]
-        if len(xs) == 1:
-            return xs[0]
-        # Each argument falls back to the others when NULL, so no LEAST/GREATEST input is
-        # NULL unless all are: portable whatever the engine's NULL rule for LEAST is.
-        cs = [
-            exp.Coalesce(this=xs[i].copy(), expressions=[x.copy() for j, x in enumerate(xs) if j != i])
-            for i in range(len(xs))
-        ]
-        return cls(this=cs[0], expressions=cs[1:], ignore_nulls=True)
+        # NULL arguments are skipped (NULL only when all are); linear in the argument count
+        return extreme([a.num() for a in args], largest, args[0].engine)
 
     return build
 
@@ -190,9 +177,9 @@ def _extreme_py(pick: Callable) -> Callable:
 
 
 # ---------------------------------------------------------------- simple numeric unary
-def _unary_num(sql_cls: type, fn: Callable[[float], float]) -> tuple[Callable, Callable]:
+def _unary_num(sql_fn: Callable[[exp.Expression, Any], exp.Expression], fn: Callable[[float], float]) -> tuple[Callable, Callable]:
     def sql(args: list[Arg], as_of: exp.Expression) -> exp.Expression:
-        return sql_cls(this=args[0].num())
+        return sql_fn(args[0].num(), args[0].engine)
 
     def py(vals: list[Any], nodes: Sequence[Node], as_of: datetime) -> float | None:
         x = py_num(vals[0])
@@ -291,9 +278,9 @@ def _days_since_rule(types: Sequence[str], nodes: Sequence[Node]) -> str:
     return "number"
 
 
-_abs = _unary_num(exp.Abs, abs)
-_floor = _unary_num(exp.Floor, math.floor)
-_ceil = _unary_num(exp.Ceil, math.ceil)
+_abs = _unary_num(lambda x, eng: exp.Abs(this=x), abs)
+_floor = _unary_num(lambda x, eng: integral(x, "floor", eng), math.floor)
+_ceil = _unary_num(lambda x, eng: integral(x, "ceil", eng), math.ceil)
 
 FUNCTIONS: dict[str, FunctionSpec] = {
     f.name: f
@@ -302,8 +289,8 @@ FUNCTIONS: dict[str, FunctionSpec] = {
         FunctionSpec("ceil", 1, 1, _numbers("ceil"), *_ceil),
         FunctionSpec("floor", 1, 1, _numbers("floor"), *_floor),
         FunctionSpec("round", 1, 2, _round_rule, _round_sql, _round_py),
-        FunctionSpec("min", 1, None, _numbers("min"), _extreme_sql(exp.Least), _extreme_py(min)),
-        FunctionSpec("max", 1, None, _numbers("max"), _extreme_sql(exp.Greatest), _extreme_py(max)),
+        FunctionSpec("min", 1, None, _numbers("min"), _extreme_sql(False), _extreme_py(min)),
+        FunctionSpec("max", 1, None, _numbers("max"), _extreme_sql(True), _extreme_py(max)),
         FunctionSpec("coalesce", 1, None, _coalesce_rule, _coalesce_sql, _coalesce_py),
         FunctionSpec("if", 3, 3, _if_rule, _if_sql, _if_py, cond_args=(0,)),
         FunctionSpec("concat", 1, None, _concat_rule, _concat_sql, _concat_py),

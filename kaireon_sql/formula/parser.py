@@ -6,8 +6,16 @@ Precedence, loosest first: ternary (right-assoc) < || < && < == != < < <= > >=
 from __future__ import annotations
 
 from .errors import error
-from .nodes import Binary, Bool, Call, Ident, Node, Num, Str, Ternary, Unary
+from .nodes import Binary, Bool, Call, Ident, Node, Num, Str, Ternary, Unary, children
 from .tokens import Token, tokenize
+
+# Deepest nesting a formula may have, counted two ways, each at most MAX_DEPTH: the tree (each operator,
+# call, unary and ternary adds a level; `a + b + c` is two) and the text (each pair of parentheses, call,
+# unary operator and ternary branch). Deeper formulas are refused with a FormulaError; the limit keeps
+# every step (checking, SQL generation, the engines' own parsers) far from recursion limits.
+MAX_DEPTH = 40
+_TOO_DEEP = f"formula nested too deeply (more than {MAX_DEPTH} levels of operators, calls or parentheses)"
+_SPLIT = "split it into computed fields"
 
 _LEVELS: tuple[tuple[str, ...], ...] = (
     ("||",),
@@ -33,6 +41,12 @@ class _Parser:
     def __init__(self, text: str):
         self.toks = tokenize(text)
         self.i = 0
+        self.depth = 0
+
+    def enter(self) -> None:
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise error(_TOO_DEEP, self.tok.pos, _SPLIT)
 
     @property
     def tok(self) -> Token:
@@ -57,6 +71,7 @@ class _Parser:
         return node
 
     def ternary(self) -> Node:
+        self.enter()
         cond = self.binary(0)
         if self.at_op("?"):
             q = self.tok
@@ -64,7 +79,9 @@ class _Parser:
             then = self.ternary()
             self.expect_op(":", "':' of the ternary started")
             else_ = self.ternary()
+            self.depth -= 1
             return Ternary(cond, then, else_, q.pos)
+        self.depth -= 1
         return cond
 
     def binary(self, level: int) -> Node:
@@ -82,7 +99,10 @@ class _Parser:
         if self.at_op("-", "!"):
             op = self.tok
             self.i += 1
-            return Unary(op.value, self.unary(), op.pos)
+            self.enter()
+            operand = self.unary()
+            self.depth -= 1
+            return Unary(op.value, operand, op.pos)
         return self.primary()
 
     def primary(self) -> Node:
@@ -118,6 +138,18 @@ class _Parser:
         raise error(f"expected a number, string, name or '(', found {_describe(t)}", t.pos)
 
 
+def check_depth(root: Node) -> None:
+    """FormulaError when the tree is deeper than MAX_DEPTH (left-associative chains grow it without nesting)."""
+    stack = [(root, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise error(_TOO_DEEP, node.pos, _SPLIT)
+        stack.extend((c, depth + 1) for c in children(node))
+
+
 def parse(text: str) -> Node:
-    """Parse formula text into an AST; raises FormulaError on syntax errors."""
-    return _Parser(text).parse()
+    """Parse formula text into an AST; raises FormulaError on syntax errors and on nesting beyond MAX_DEPTH."""
+    tree = _Parser(text).parse()
+    check_depth(tree)
+    return tree

@@ -7,18 +7,35 @@ from __future__ import annotations
 
 from sqlglot import exp
 
-from ..dialect import ENGINES, Engine, fmod
+from ..dialect import ENGINES, Engine, arithmetic, finite_or_null, fmod, known_number
+from .evaluate import Evaluator
 from .functions import FUNCTIONS, NUMERIC, Arg, bool_to_num, num_literal, num_to_bool, paren
-from .nodes import Binary, Bool, Call, Ident, Node, Num, Str, Ternary, Unary
+from .nodes import Binary, Bool, Call, Ident, Node, Num, Str, Ternary, Unary, children
 from .types import Typed
 
-_ARITH = {"+": exp.Add, "-": exp.Sub, "*": exp.Mul}
 _COMPARE = {"==": exp.EQ, "!=": exp.NEQ, "<": exp.LT, "<=": exp.LTE, ">": exp.GT, ">=": exp.GTE}
 
 
 class Compiler:
     def __init__(self, typed: Typed, as_of: exp.Expression, engine: Engine):
         self.typed, self.as_of, self.engine = typed, as_of, engine
+        self.constant = _constant_nodes(typed.root) if typed.root is not None else set()
+        self.evaluator = Evaluator(typed, {}, None)
+
+    def folded(self, node: Node) -> exp.Expression | None:
+        """A subtree without identifiers, computed here by the evaluator (the same semantics), as a literal:
+        no engine's planner then folds a constant operation the guards keep from running (S5)."""
+        if id(node) not in self.constant or isinstance(node, (Num, Str, Bool)):
+            return None
+        t = self.typed.type(node)
+        if t == "boolean":
+            v = self.evaluator.pred(node)
+            return exp.null() if v is None else (exp.true() if v else exp.false())
+        if t in NUMERIC:
+            v = self.evaluator.num(node)
+            return exp.cast(exp.null(), "double") if v is None else num_literal(v)
+        v = self.evaluator.value(node)
+        return exp.cast(exp.null(), "text") if v is None else exp.Literal.string(v)
 
     def num(self, node: Node) -> exp.Expression:
         """Numeric SQL (DOUBLE); booleans become 1.0 / 0.0 / NULL."""
@@ -35,6 +52,9 @@ class Compiler:
     def value(self, node: Node) -> exp.Expression:
         """SQL in the node's own type."""
         t = self.typed.type(node)
+        folded = self.folded(node)
+        if folded is not None:
+            return folded
         if isinstance(node, Num):
             return num_literal(node.value)
         if isinstance(node, Str):
@@ -43,7 +63,8 @@ class Compiler:
             return exp.true() if node.value else exp.false()
         if isinstance(node, Ident):
             sql = self.typed.fields[node.name].sql.copy()
-            return exp.cast(sql, "double") if t == "number" else sql
+            # a NaN or +-inf input is missing (NULL), like in rules (S5)
+            return finite_or_null(exp.cast(sql, "double")) if t == "number" else sql
         if isinstance(node, Unary):
             if node.op == "-":
                 return exp.Neg(this=paren(self.num(node.operand)))
@@ -71,13 +92,28 @@ class Compiler:
             return _COMPARE[op](this=left, expression=right)
         if op == "+" and t == "text":
             return exp.DPipe(this=left, expression=right)
-        if op in _ARITH:
-            return _ARITH[op](this=left, expression=right)
+        if op in ("+", "-", "*"):
+            return arithmetic(op, left, right, self.engine)  # NULL when the result overflows
         # '/' and '%': a zero divisor gives NULL on every engine
-        safe = exp.Nullif(this=right, expression=exp.Literal.number(0))
+        divisor = known_number(right)
+        safe = right if divisor not in (None, 0.0) else exp.Nullif(this=right, expression=exp.Literal.number(0))
         if op == "/":
-            return exp.Div(this=left, expression=safe)
-        return fmod(left, safe, self.engine)  # sign of the dividend, as Python's math.fmod
+            return arithmetic("/", left, safe, self.engine)
+        return fmod(left, safe, self.engine)  # sign of the dividend, exactly Python's math.fmod
+
+
+def _constant_nodes(root: Node) -> set[int]:
+    """ids of the nodes whose subtree reads no identifier (computed without recursion)."""
+    order, stack = [], [root]
+    while stack:
+        n = stack.pop()
+        order.append(n)
+        stack.extend(children(n))
+    constant: set[int] = set()
+    for n in reversed(order):  # children before parents
+        if not isinstance(n, Ident) and all(id(c) in constant for c in children(n)):
+            constant.add(id(n))
+    return constant
 
 
 def compile_node(node: Node, typed: Typed, as_of: exp.Expression, engine: Engine | None = None) -> exp.Expression:

@@ -44,6 +44,7 @@ class Typed:
 
     types: dict[int, str] = field(default_factory=dict)
     fields: dict[str, Field] = field(default_factory=dict)
+    root: Optional[Node] = None
 
     def type(self, node: Node) -> str:
         return self.types[id(node)]
@@ -133,6 +134,7 @@ class _Checker:
 def check_node(node: Node, resolver: Resolver) -> Typed:
     """Type-check a tree; raises FormulaError. The root must be number/boolean/text."""
     c = _Checker(resolver)
+    c.out.root = node
     t = c.infer(node)
     if t == "timestamp":
         raise error("a formula must produce a number or text, not a timestamp", node.pos, "use days_since()")

@@ -17,9 +17,18 @@ SELECT
 FROM (
   SELECT
     CAST("s0"."customer_id" AS VARCHAR) AS "customer_id",
-    "s0"."daysSinceLastPurchase" AS "cust__daysSinceLastPurchase",
-    "s0"."lifetimePurchases" AS "cust__lifetimePurchases",
-    "s0"."lifetimeRevenue" AS "cust__lifetimeRevenue",
+    CASE
+      WHEN ABS("s0"."daysSinceLastPurchase") <= CAST(1.7976931348623157e+308 AS DOUBLE PRECISION)
+      THEN "s0"."daysSinceLastPurchase"
+    END AS "cust__daysSinceLastPurchase",
+    CASE
+      WHEN ABS("s0"."lifetimePurchases") <= CAST(1.7976931348623157e+308 AS DOUBLE PRECISION)
+      THEN "s0"."lifetimePurchases"
+    END AS "cust__lifetimePurchases",
+    CASE
+      WHEN ABS("s0"."lifetimeRevenue") <= CAST(1.7976931348623157e+308 AS DOUBLE PRECISION)
+      THEN "s0"."lifetimeRevenue"
+    END AS "cust__lifetimeRevenue",
     "s0"."primaryCategory" AS "cust__primaryCategory",
     "s0"."consentEmail" AS "cust__consentEmail",
     "s0"."consentSMS" AS "cust__consentSMS",

@@ -250,7 +250,7 @@ SELECT
   `quota_1_rank`,
   `quota_1_left`,
   `reject_code`,
-  `cust__lifetimePurchases`,
   `cust__lifetimeRevenue`,
+  `cust__lifetimePurchases`,
   CASE WHEN `reject_code` IS NULL THEN `quota_1_rank` END AS `rank`
 FROM `decided`

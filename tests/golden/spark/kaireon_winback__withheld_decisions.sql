@@ -4,7 +4,7 @@ SELECT
   `p`.`as_of` AS `as_of`,
   'winback' AS `decision_flow_key`,
   1 AS `decision_flow_version`,
-  '5596d53e430ded41' AS `config_hash`,
+  'ecd177f7d3453bb9' AS `config_hash`,
   `k`.`customer_id`,
   `k`.`channel`,
   `k`.`rank`,
@@ -15,160 +15,444 @@ SELECT
   `k`.`score`,
   CASE
     WHEN `k`.`offer_id` IN ('winback_apparel', 'winback_electronics', 'winback_home')
-    THEN '{"loyaltyScore":' || COALESCE(
-      CASE
-        WHEN NOT (
-          SIGN(
-            (
-              CAST(`k`.`cust__lifetimePurchases` AS DOUBLE) * CAST(3 AS DOUBLE)
-            ) + (
-              CAST(`k`.`cust__lifetimeRevenue` AS DOUBLE) / NULLIF(CAST(50 AS DOUBLE), 0)
-            )
-          ) * FLOOR(
-            ABS(
-              (
-                CAST(`k`.`cust__lifetimePurchases` AS DOUBLE) * CAST(3 AS DOUBLE)
-              ) + (
-                CAST(`k`.`cust__lifetimeRevenue` AS DOUBLE) / NULLIF(CAST(50 AS DOUBLE), 0)
+    THEN '{"loyaltyScore":' || CASE
+      WHEN TRANSFORM(
+        ARRAY(
+          TRANSFORM(
+            ARRAY(
+              CASE
+                WHEN ABS(
+                  CASE
+                    WHEN ABS(CAST(`k`.`cust__lifetimePurchases` AS DOUBLE)) <= CAST(1.7976931348623157e+308 AS DOUBLE)
+                    THEN CAST(`k`.`cust__lifetimePurchases` AS DOUBLE)
+                  END * CAST(3 AS DOUBLE)
+                ) <= CAST(1.7976931348623157e+308 AS DOUBLE)
+                THEN CASE
+                  WHEN ABS(CAST(`k`.`cust__lifetimePurchases` AS DOUBLE)) <= CAST(1.7976931348623157e+308 AS DOUBLE)
+                  THEN CAST(`k`.`cust__lifetimePurchases` AS DOUBLE)
+                END * CAST(3 AS DOUBLE)
+              END + (
+                CASE
+                  WHEN ABS(CAST(`k`.`cust__lifetimeRevenue` AS DOUBLE)) <= CAST(1.7976931348623157e+308 AS DOUBLE)
+                  THEN CAST(`k`.`cust__lifetimeRevenue` AS DOUBLE)
+                END / CAST(50 AS DOUBLE)
               )
-            ) + CAST(0.5 AS DOUBLE)
-          )
-        ) * 0 = 0
-        THEN NULL
-        WHEN NOT ABS(
-          SIGN(
-            (
-              CAST(`k`.`cust__lifetimePurchases` AS DOUBLE) * CAST(3 AS DOUBLE)
-            ) + (
-              CAST(`k`.`cust__lifetimeRevenue` AS DOUBLE) / NULLIF(CAST(50 AS DOUBLE), 0)
-            )
-          ) * FLOOR(
-            ABS(
-              (
-                CAST(`k`.`cust__lifetimePurchases` AS DOUBLE) * CAST(3 AS DOUBLE)
-              ) + (
-                CAST(`k`.`cust__lifetimeRevenue` AS DOUBLE) / NULLIF(CAST(50 AS DOUBLE), 0)
-              )
-            ) + CAST(0.5 AS DOUBLE)
-          )
-        ) < 1e18
-        THEN CAST(SIGN(
-          (
-            CAST(`k`.`cust__lifetimePurchases` AS DOUBLE) * CAST(3 AS DOUBLE)
-          ) + (
-            CAST(`k`.`cust__lifetimeRevenue` AS DOUBLE) / NULLIF(CAST(50 AS DOUBLE), 0)
-          )
-        ) * FLOOR(
-          ABS(
-            (
-              CAST(`k`.`cust__lifetimePurchases` AS DOUBLE) * CAST(3 AS DOUBLE)
-            ) + (
-              CAST(`k`.`cust__lifetimeRevenue` AS DOUBLE) / NULLIF(CAST(50 AS DOUBLE), 0)
-            )
-          ) + CAST(0.5 AS DOUBLE)
-        ) AS STRING)
-        WHEN SIGN(
-          (
-            CAST(`k`.`cust__lifetimePurchases` AS DOUBLE) * CAST(3 AS DOUBLE)
-          ) + (
-            CAST(`k`.`cust__lifetimeRevenue` AS DOUBLE) / NULLIF(CAST(50 AS DOUBLE), 0)
-          )
-        ) * FLOOR(
-          ABS(
-            (
-              CAST(`k`.`cust__lifetimePurchases` AS DOUBLE) * CAST(3 AS DOUBLE)
-            ) + (
-              CAST(`k`.`cust__lifetimeRevenue` AS DOUBLE) / NULLIF(CAST(50 AS DOUBLE), 0)
-            )
-          ) + CAST(0.5 AS DOUBLE)
-        ) = FLOOR(
-          SIGN(
-            (
-              CAST(`k`.`cust__lifetimePurchases` AS DOUBLE) * CAST(3 AS DOUBLE)
-            ) + (
-              CAST(`k`.`cust__lifetimeRevenue` AS DOUBLE) / NULLIF(CAST(50 AS DOUBLE), 0)
-            )
-          ) * FLOOR(
-            ABS(
-              (
-                CAST(`k`.`cust__lifetimePurchases` AS DOUBLE) * CAST(3 AS DOUBLE)
-              ) + (
-                CAST(`k`.`cust__lifetimeRevenue` AS DOUBLE) / NULLIF(CAST(50 AS DOUBLE), 0)
-              )
-            ) + CAST(0.5 AS DOUBLE)
-          )
-        )
-        THEN CAST(CAST(SIGN(
-          (
-            CAST(`k`.`cust__lifetimePurchases` AS DOUBLE) * CAST(3 AS DOUBLE)
-          ) + (
-            CAST(`k`.`cust__lifetimeRevenue` AS DOUBLE) / NULLIF(CAST(50 AS DOUBLE), 0)
-          )
-        ) * FLOOR(
-          ABS(
-            (
-              CAST(`k`.`cust__lifetimePurchases` AS DOUBLE) * CAST(3 AS DOUBLE)
-            ) + (
-              CAST(`k`.`cust__lifetimeRevenue` AS DOUBLE) / NULLIF(CAST(50 AS DOUBLE), 0)
-            )
-          ) + CAST(0.5 AS DOUBLE)
-        ) AS BIGINT) AS STRING)
-        ELSE CASE
+            ),
+            `_k8755d8f782` -> CASE
+              WHEN ABS(_k8755d8f782) <= CAST(1.7976931348623157e+308 AS DOUBLE)
+              THEN _k8755d8f782
+            END
+          )[0]
+        ),
+        `_kdf39c9c2b9` -> CASE
           WHEN ABS(
-            SIGN(
-              (
-                CAST(`k`.`cust__lifetimePurchases` AS DOUBLE) * CAST(3 AS DOUBLE)
-              ) + (
-                CAST(`k`.`cust__lifetimeRevenue` AS DOUBLE) / NULLIF(CAST(50 AS DOUBLE), 0)
-              )
-            ) * FLOOR(
-              ABS(
-                (
-                  CAST(`k`.`cust__lifetimePurchases` AS DOUBLE) * CAST(3 AS DOUBLE)
-                ) + (
-                  CAST(`k`.`cust__lifetimeRevenue` AS DOUBLE) / NULLIF(CAST(50 AS DOUBLE), 0)
-                )
-              ) + CAST(0.5 AS DOUBLE)
-            )
-          ) >= 1e-4
-          THEN REGEXP_REPLACE(
-            CAST(CAST(SIGN(
-              (
-                CAST(`k`.`cust__lifetimePurchases` AS DOUBLE) * CAST(3 AS DOUBLE)
-              ) + (
-                CAST(`k`.`cust__lifetimeRevenue` AS DOUBLE) / NULLIF(CAST(50 AS DOUBLE), 0)
-              )
-            ) * FLOOR(
-              ABS(
-                (
-                  CAST(`k`.`cust__lifetimePurchases` AS DOUBLE) * CAST(3 AS DOUBLE)
-                ) + (
-                  CAST(`k`.`cust__lifetimeRevenue` AS DOUBLE) / NULLIF(CAST(50 AS DOUBLE), 0)
-                )
-              ) + CAST(0.5 AS DOUBLE)
-            ) AS DECIMAL(38, 22)) AS STRING),
-            '0+$',
-            ''
-          )
-          ELSE CAST(SIGN(
-            (
-              CAST(`k`.`cust__lifetimePurchases` AS DOUBLE) * CAST(3 AS DOUBLE)
-            ) + (
-              CAST(`k`.`cust__lifetimeRevenue` AS DOUBLE) / NULLIF(CAST(50 AS DOUBLE), 0)
-            )
-          ) * FLOOR(
-            ABS(
-              (
-                CAST(`k`.`cust__lifetimePurchases` AS DOUBLE) * CAST(3 AS DOUBLE)
-              ) + (
-                CAST(`k`.`cust__lifetimeRevenue` AS DOUBLE) / NULLIF(CAST(50 AS DOUBLE), 0)
-              )
-            ) + CAST(0.5 AS DOUBLE)
-          ) AS STRING)
+            _kdf39c9c2b9 - CASE
+              WHEN _kdf39c9c2b9 < CAST(0.0 AS DOUBLE)
+              THEN CASE
+                WHEN ABS(_kdf39c9c2b9) >= CAST(4503599627370496.0 AS DOUBLE)
+                THEN _kdf39c9c2b9
+                ELSE CAST(CEIL(_kdf39c9c2b9) AS DOUBLE)
+              END
+              ELSE CASE
+                WHEN ABS(_kdf39c9c2b9) >= CAST(4503599627370496.0 AS DOUBLE)
+                THEN _kdf39c9c2b9
+                ELSE CAST(FLOOR(_kdf39c9c2b9) AS DOUBLE)
+              END
+            END
+          ) >= CAST(0.5 AS DOUBLE)
+          THEN CASE
+            WHEN _kdf39c9c2b9 < CAST(0.0 AS DOUBLE)
+            THEN CASE
+              WHEN ABS(_kdf39c9c2b9) >= CAST(4503599627370496.0 AS DOUBLE)
+              THEN _kdf39c9c2b9
+              ELSE CAST(CEIL(_kdf39c9c2b9) AS DOUBLE)
+            END
+            ELSE CASE
+              WHEN ABS(_kdf39c9c2b9) >= CAST(4503599627370496.0 AS DOUBLE)
+              THEN _kdf39c9c2b9
+              ELSE CAST(FLOOR(_kdf39c9c2b9) AS DOUBLE)
+            END
+          END + SIGN(_kdf39c9c2b9)
+          ELSE CASE
+            WHEN _kdf39c9c2b9 < CAST(0.0 AS DOUBLE)
+            THEN CASE
+              WHEN ABS(_kdf39c9c2b9) >= CAST(4503599627370496.0 AS DOUBLE)
+              THEN _kdf39c9c2b9
+              ELSE CAST(CEIL(_kdf39c9c2b9) AS DOUBLE)
+            END
+            ELSE CASE
+              WHEN ABS(_kdf39c9c2b9) >= CAST(4503599627370496.0 AS DOUBLE)
+              THEN _kdf39c9c2b9
+              ELSE CAST(FLOOR(_kdf39c9c2b9) AS DOUBLE)
+            END
+          END
         END
-      END,
-      'null'
-    ) || '}'
+      )[0] IS NULL
+      THEN 'null'
+      WHEN TRANSFORM(
+        ARRAY(
+          TRANSFORM(
+            ARRAY(
+              CASE
+                WHEN ABS(
+                  CASE
+                    WHEN ABS(CAST(`k`.`cust__lifetimePurchases` AS DOUBLE)) <= CAST(1.7976931348623157e+308 AS DOUBLE)
+                    THEN CAST(`k`.`cust__lifetimePurchases` AS DOUBLE)
+                  END * CAST(3 AS DOUBLE)
+                ) <= CAST(1.7976931348623157e+308 AS DOUBLE)
+                THEN CASE
+                  WHEN ABS(CAST(`k`.`cust__lifetimePurchases` AS DOUBLE)) <= CAST(1.7976931348623157e+308 AS DOUBLE)
+                  THEN CAST(`k`.`cust__lifetimePurchases` AS DOUBLE)
+                END * CAST(3 AS DOUBLE)
+              END + (
+                CASE
+                  WHEN ABS(CAST(`k`.`cust__lifetimeRevenue` AS DOUBLE)) <= CAST(1.7976931348623157e+308 AS DOUBLE)
+                  THEN CAST(`k`.`cust__lifetimeRevenue` AS DOUBLE)
+                END / CAST(50 AS DOUBLE)
+              )
+            ),
+            `_k8755d8f782` -> CASE
+              WHEN ABS(_k8755d8f782) <= CAST(1.7976931348623157e+308 AS DOUBLE)
+              THEN _k8755d8f782
+            END
+          )[0]
+        ),
+        `_kdf39c9c2b9` -> CASE
+          WHEN ABS(
+            _kdf39c9c2b9 - CASE
+              WHEN _kdf39c9c2b9 < CAST(0.0 AS DOUBLE)
+              THEN CASE
+                WHEN ABS(_kdf39c9c2b9) >= CAST(4503599627370496.0 AS DOUBLE)
+                THEN _kdf39c9c2b9
+                ELSE CAST(CEIL(_kdf39c9c2b9) AS DOUBLE)
+              END
+              ELSE CASE
+                WHEN ABS(_kdf39c9c2b9) >= CAST(4503599627370496.0 AS DOUBLE)
+                THEN _kdf39c9c2b9
+                ELSE CAST(FLOOR(_kdf39c9c2b9) AS DOUBLE)
+              END
+            END
+          ) >= CAST(0.5 AS DOUBLE)
+          THEN CASE
+            WHEN _kdf39c9c2b9 < CAST(0.0 AS DOUBLE)
+            THEN CASE
+              WHEN ABS(_kdf39c9c2b9) >= CAST(4503599627370496.0 AS DOUBLE)
+              THEN _kdf39c9c2b9
+              ELSE CAST(CEIL(_kdf39c9c2b9) AS DOUBLE)
+            END
+            ELSE CASE
+              WHEN ABS(_kdf39c9c2b9) >= CAST(4503599627370496.0 AS DOUBLE)
+              THEN _kdf39c9c2b9
+              ELSE CAST(FLOOR(_kdf39c9c2b9) AS DOUBLE)
+            END
+          END + SIGN(_kdf39c9c2b9)
+          ELSE CASE
+            WHEN _kdf39c9c2b9 < CAST(0.0 AS DOUBLE)
+            THEN CASE
+              WHEN ABS(_kdf39c9c2b9) >= CAST(4503599627370496.0 AS DOUBLE)
+              THEN _kdf39c9c2b9
+              ELSE CAST(CEIL(_kdf39c9c2b9) AS DOUBLE)
+            END
+            ELSE CASE
+              WHEN ABS(_kdf39c9c2b9) >= CAST(4503599627370496.0 AS DOUBLE)
+              THEN _kdf39c9c2b9
+              ELSE CAST(FLOOR(_kdf39c9c2b9) AS DOUBLE)
+            END
+          END
+        END
+      )[0] = FLOOR(
+        TRANSFORM(
+          ARRAY(
+            TRANSFORM(
+              ARRAY(
+                CASE
+                  WHEN ABS(
+                    CASE
+                      WHEN ABS(CAST(`k`.`cust__lifetimePurchases` AS DOUBLE)) <= CAST(1.7976931348623157e+308 AS DOUBLE)
+                      THEN CAST(`k`.`cust__lifetimePurchases` AS DOUBLE)
+                    END * CAST(3 AS DOUBLE)
+                  ) <= CAST(1.7976931348623157e+308 AS DOUBLE)
+                  THEN CASE
+                    WHEN ABS(CAST(`k`.`cust__lifetimePurchases` AS DOUBLE)) <= CAST(1.7976931348623157e+308 AS DOUBLE)
+                    THEN CAST(`k`.`cust__lifetimePurchases` AS DOUBLE)
+                  END * CAST(3 AS DOUBLE)
+                END + (
+                  CASE
+                    WHEN ABS(CAST(`k`.`cust__lifetimeRevenue` AS DOUBLE)) <= CAST(1.7976931348623157e+308 AS DOUBLE)
+                    THEN CAST(`k`.`cust__lifetimeRevenue` AS DOUBLE)
+                  END / CAST(50 AS DOUBLE)
+                )
+              ),
+              `_k8755d8f782` -> CASE
+                WHEN ABS(_k8755d8f782) <= CAST(1.7976931348623157e+308 AS DOUBLE)
+                THEN _k8755d8f782
+              END
+            )[0]
+          ),
+          `_kdf39c9c2b9` -> CASE
+            WHEN ABS(
+              _kdf39c9c2b9 - CASE
+                WHEN _kdf39c9c2b9 < CAST(0.0 AS DOUBLE)
+                THEN CASE
+                  WHEN ABS(_kdf39c9c2b9) >= CAST(4503599627370496.0 AS DOUBLE)
+                  THEN _kdf39c9c2b9
+                  ELSE CAST(CEIL(_kdf39c9c2b9) AS DOUBLE)
+                END
+                ELSE CASE
+                  WHEN ABS(_kdf39c9c2b9) >= CAST(4503599627370496.0 AS DOUBLE)
+                  THEN _kdf39c9c2b9
+                  ELSE CAST(FLOOR(_kdf39c9c2b9) AS DOUBLE)
+                END
+              END
+            ) >= CAST(0.5 AS DOUBLE)
+            THEN CASE
+              WHEN _kdf39c9c2b9 < CAST(0.0 AS DOUBLE)
+              THEN CASE
+                WHEN ABS(_kdf39c9c2b9) >= CAST(4503599627370496.0 AS DOUBLE)
+                THEN _kdf39c9c2b9
+                ELSE CAST(CEIL(_kdf39c9c2b9) AS DOUBLE)
+              END
+              ELSE CASE
+                WHEN ABS(_kdf39c9c2b9) >= CAST(4503599627370496.0 AS DOUBLE)
+                THEN _kdf39c9c2b9
+                ELSE CAST(FLOOR(_kdf39c9c2b9) AS DOUBLE)
+              END
+            END + SIGN(_kdf39c9c2b9)
+            ELSE CASE
+              WHEN _kdf39c9c2b9 < CAST(0.0 AS DOUBLE)
+              THEN CASE
+                WHEN ABS(_kdf39c9c2b9) >= CAST(4503599627370496.0 AS DOUBLE)
+                THEN _kdf39c9c2b9
+                ELSE CAST(CEIL(_kdf39c9c2b9) AS DOUBLE)
+              END
+              ELSE CASE
+                WHEN ABS(_kdf39c9c2b9) >= CAST(4503599627370496.0 AS DOUBLE)
+                THEN _kdf39c9c2b9
+                ELSE CAST(FLOOR(_kdf39c9c2b9) AS DOUBLE)
+              END
+            END
+          END
+        )[0]
+      )
+      AND ABS(
+        TRANSFORM(
+          ARRAY(
+            TRANSFORM(
+              ARRAY(
+                CASE
+                  WHEN ABS(
+                    CASE
+                      WHEN ABS(CAST(`k`.`cust__lifetimePurchases` AS DOUBLE)) <= CAST(1.7976931348623157e+308 AS DOUBLE)
+                      THEN CAST(`k`.`cust__lifetimePurchases` AS DOUBLE)
+                    END * CAST(3 AS DOUBLE)
+                  ) <= CAST(1.7976931348623157e+308 AS DOUBLE)
+                  THEN CASE
+                    WHEN ABS(CAST(`k`.`cust__lifetimePurchases` AS DOUBLE)) <= CAST(1.7976931348623157e+308 AS DOUBLE)
+                    THEN CAST(`k`.`cust__lifetimePurchases` AS DOUBLE)
+                  END * CAST(3 AS DOUBLE)
+                END + (
+                  CASE
+                    WHEN ABS(CAST(`k`.`cust__lifetimeRevenue` AS DOUBLE)) <= CAST(1.7976931348623157e+308 AS DOUBLE)
+                    THEN CAST(`k`.`cust__lifetimeRevenue` AS DOUBLE)
+                  END / CAST(50 AS DOUBLE)
+                )
+              ),
+              `_k8755d8f782` -> CASE
+                WHEN ABS(_k8755d8f782) <= CAST(1.7976931348623157e+308 AS DOUBLE)
+                THEN _k8755d8f782
+              END
+            )[0]
+          ),
+          `_kdf39c9c2b9` -> CASE
+            WHEN ABS(
+              _kdf39c9c2b9 - CASE
+                WHEN _kdf39c9c2b9 < CAST(0.0 AS DOUBLE)
+                THEN CASE
+                  WHEN ABS(_kdf39c9c2b9) >= CAST(4503599627370496.0 AS DOUBLE)
+                  THEN _kdf39c9c2b9
+                  ELSE CAST(CEIL(_kdf39c9c2b9) AS DOUBLE)
+                END
+                ELSE CASE
+                  WHEN ABS(_kdf39c9c2b9) >= CAST(4503599627370496.0 AS DOUBLE)
+                  THEN _kdf39c9c2b9
+                  ELSE CAST(FLOOR(_kdf39c9c2b9) AS DOUBLE)
+                END
+              END
+            ) >= CAST(0.5 AS DOUBLE)
+            THEN CASE
+              WHEN _kdf39c9c2b9 < CAST(0.0 AS DOUBLE)
+              THEN CASE
+                WHEN ABS(_kdf39c9c2b9) >= CAST(4503599627370496.0 AS DOUBLE)
+                THEN _kdf39c9c2b9
+                ELSE CAST(CEIL(_kdf39c9c2b9) AS DOUBLE)
+              END
+              ELSE CASE
+                WHEN ABS(_kdf39c9c2b9) >= CAST(4503599627370496.0 AS DOUBLE)
+                THEN _kdf39c9c2b9
+                ELSE CAST(FLOOR(_kdf39c9c2b9) AS DOUBLE)
+              END
+            END + SIGN(_kdf39c9c2b9)
+            ELSE CASE
+              WHEN _kdf39c9c2b9 < CAST(0.0 AS DOUBLE)
+              THEN CASE
+                WHEN ABS(_kdf39c9c2b9) >= CAST(4503599627370496.0 AS DOUBLE)
+                THEN _kdf39c9c2b9
+                ELSE CAST(CEIL(_kdf39c9c2b9) AS DOUBLE)
+              END
+              ELSE CASE
+                WHEN ABS(_kdf39c9c2b9) >= CAST(4503599627370496.0 AS DOUBLE)
+                THEN _kdf39c9c2b9
+                ELSE CAST(FLOOR(_kdf39c9c2b9) AS DOUBLE)
+              END
+            END
+          END
+        )[0]
+      ) < 1e15
+      THEN CAST(CAST(TRANSFORM(
+        ARRAY(
+          TRANSFORM(
+            ARRAY(
+              CASE
+                WHEN ABS(
+                  CASE
+                    WHEN ABS(CAST(`k`.`cust__lifetimePurchases` AS DOUBLE)) <= CAST(1.7976931348623157e+308 AS DOUBLE)
+                    THEN CAST(`k`.`cust__lifetimePurchases` AS DOUBLE)
+                  END * CAST(3 AS DOUBLE)
+                ) <= CAST(1.7976931348623157e+308 AS DOUBLE)
+                THEN CASE
+                  WHEN ABS(CAST(`k`.`cust__lifetimePurchases` AS DOUBLE)) <= CAST(1.7976931348623157e+308 AS DOUBLE)
+                  THEN CAST(`k`.`cust__lifetimePurchases` AS DOUBLE)
+                END * CAST(3 AS DOUBLE)
+              END + (
+                CASE
+                  WHEN ABS(CAST(`k`.`cust__lifetimeRevenue` AS DOUBLE)) <= CAST(1.7976931348623157e+308 AS DOUBLE)
+                  THEN CAST(`k`.`cust__lifetimeRevenue` AS DOUBLE)
+                END / CAST(50 AS DOUBLE)
+              )
+            ),
+            `_k8755d8f782` -> CASE
+              WHEN ABS(_k8755d8f782) <= CAST(1.7976931348623157e+308 AS DOUBLE)
+              THEN _k8755d8f782
+            END
+          )[0]
+        ),
+        `_kdf39c9c2b9` -> CASE
+          WHEN ABS(
+            _kdf39c9c2b9 - CASE
+              WHEN _kdf39c9c2b9 < CAST(0.0 AS DOUBLE)
+              THEN CASE
+                WHEN ABS(_kdf39c9c2b9) >= CAST(4503599627370496.0 AS DOUBLE)
+                THEN _kdf39c9c2b9
+                ELSE CAST(CEIL(_kdf39c9c2b9) AS DOUBLE)
+              END
+              ELSE CASE
+                WHEN ABS(_kdf39c9c2b9) >= CAST(4503599627370496.0 AS DOUBLE)
+                THEN _kdf39c9c2b9
+                ELSE CAST(FLOOR(_kdf39c9c2b9) AS DOUBLE)
+              END
+            END
+          ) >= CAST(0.5 AS DOUBLE)
+          THEN CASE
+            WHEN _kdf39c9c2b9 < CAST(0.0 AS DOUBLE)
+            THEN CASE
+              WHEN ABS(_kdf39c9c2b9) >= CAST(4503599627370496.0 AS DOUBLE)
+              THEN _kdf39c9c2b9
+              ELSE CAST(CEIL(_kdf39c9c2b9) AS DOUBLE)
+            END
+            ELSE CASE
+              WHEN ABS(_kdf39c9c2b9) >= CAST(4503599627370496.0 AS DOUBLE)
+              THEN _kdf39c9c2b9
+              ELSE CAST(FLOOR(_kdf39c9c2b9) AS DOUBLE)
+            END
+          END + SIGN(_kdf39c9c2b9)
+          ELSE CASE
+            WHEN _kdf39c9c2b9 < CAST(0.0 AS DOUBLE)
+            THEN CASE
+              WHEN ABS(_kdf39c9c2b9) >= CAST(4503599627370496.0 AS DOUBLE)
+              THEN _kdf39c9c2b9
+              ELSE CAST(CEIL(_kdf39c9c2b9) AS DOUBLE)
+            END
+            ELSE CASE
+              WHEN ABS(_kdf39c9c2b9) >= CAST(4503599627370496.0 AS DOUBLE)
+              THEN _kdf39c9c2b9
+              ELSE CAST(FLOOR(_kdf39c9c2b9) AS DOUBLE)
+            END
+          END
+        END
+      )[0] AS BIGINT) AS STRING)
+      ELSE CAST(TRANSFORM(
+        ARRAY(
+          TRANSFORM(
+            ARRAY(
+              CASE
+                WHEN ABS(
+                  CASE
+                    WHEN ABS(CAST(`k`.`cust__lifetimePurchases` AS DOUBLE)) <= CAST(1.7976931348623157e+308 AS DOUBLE)
+                    THEN CAST(`k`.`cust__lifetimePurchases` AS DOUBLE)
+                  END * CAST(3 AS DOUBLE)
+                ) <= CAST(1.7976931348623157e+308 AS DOUBLE)
+                THEN CASE
+                  WHEN ABS(CAST(`k`.`cust__lifetimePurchases` AS DOUBLE)) <= CAST(1.7976931348623157e+308 AS DOUBLE)
+                  THEN CAST(`k`.`cust__lifetimePurchases` AS DOUBLE)
+                END * CAST(3 AS DOUBLE)
+              END + (
+                CASE
+                  WHEN ABS(CAST(`k`.`cust__lifetimeRevenue` AS DOUBLE)) <= CAST(1.7976931348623157e+308 AS DOUBLE)
+                  THEN CAST(`k`.`cust__lifetimeRevenue` AS DOUBLE)
+                END / CAST(50 AS DOUBLE)
+              )
+            ),
+            `_k8755d8f782` -> CASE
+              WHEN ABS(_k8755d8f782) <= CAST(1.7976931348623157e+308 AS DOUBLE)
+              THEN _k8755d8f782
+            END
+          )[0]
+        ),
+        `_kdf39c9c2b9` -> CASE
+          WHEN ABS(
+            _kdf39c9c2b9 - CASE
+              WHEN _kdf39c9c2b9 < CAST(0.0 AS DOUBLE)
+              THEN CASE
+                WHEN ABS(_kdf39c9c2b9) >= CAST(4503599627370496.0 AS DOUBLE)
+                THEN _kdf39c9c2b9
+                ELSE CAST(CEIL(_kdf39c9c2b9) AS DOUBLE)
+              END
+              ELSE CASE
+                WHEN ABS(_kdf39c9c2b9) >= CAST(4503599627370496.0 AS DOUBLE)
+                THEN _kdf39c9c2b9
+                ELSE CAST(FLOOR(_kdf39c9c2b9) AS DOUBLE)
+              END
+            END
+          ) >= CAST(0.5 AS DOUBLE)
+          THEN CASE
+            WHEN _kdf39c9c2b9 < CAST(0.0 AS DOUBLE)
+            THEN CASE
+              WHEN ABS(_kdf39c9c2b9) >= CAST(4503599627370496.0 AS DOUBLE)
+              THEN _kdf39c9c2b9
+              ELSE CAST(CEIL(_kdf39c9c2b9) AS DOUBLE)
+            END
+            ELSE CASE
+              WHEN ABS(_kdf39c9c2b9) >= CAST(4503599627370496.0 AS DOUBLE)
+              THEN _kdf39c9c2b9
+              ELSE CAST(FLOOR(_kdf39c9c2b9) AS DOUBLE)
+            END
+          END + SIGN(_kdf39c9c2b9)
+          ELSE CASE
+            WHEN _kdf39c9c2b9 < CAST(0.0 AS DOUBLE)
+            THEN CASE
+              WHEN ABS(_kdf39c9c2b9) >= CAST(4503599627370496.0 AS DOUBLE)
+              THEN _kdf39c9c2b9
+              ELSE CAST(CEIL(_kdf39c9c2b9) AS DOUBLE)
+            END
+            ELSE CASE
+              WHEN ABS(_kdf39c9c2b9) >= CAST(4503599627370496.0 AS DOUBLE)
+              THEN _kdf39c9c2b9
+              ELSE CAST(FLOOR(_kdf39c9c2b9) AS DOUBLE)
+            END
+          END
+        END
+      )[0] AS STRING)
+    END || '}'
     ELSE '{}'
   END AS `personalization`,
   `k`.`experiment_group`
