@@ -4,7 +4,7 @@ SELECT
   `p`.`as_of` AS `as_of`,
   'winback' AS `decision_flow_key`,
   1 AS `decision_flow_version`,
-  'ecd177f7d3453bb9' AS `config_hash`,
+  '5596d53e430ded41' AS `config_hash`,
   `k`.`customer_id`,
   `k`.`channel`,
   `k`.`rank`,
@@ -15,153 +15,9 @@ SELECT
   `k`.`score`,
   CASE
     WHEN `k`.`offer_id` IN ('winback_apparel', 'winback_electronics', 'winback_home')
-    THEN '{"loyaltyScore":' || CASE
-      WHEN TRANSFORM(
-        ARRAY(
-          TRANSFORM(
-            ARRAY(
-              CASE
-                WHEN ABS(
-                  CASE
-                    WHEN ABS(CAST(`k`.`cust__lifetimePurchases` AS DOUBLE)) <= CAST(1.7976931348623157e+308 AS DOUBLE)
-                    THEN CAST(`k`.`cust__lifetimePurchases` AS DOUBLE)
-                  END * CAST(3 AS DOUBLE)
-                ) <= CAST(1.7976931348623157e+308 AS DOUBLE)
-                THEN CASE
-                  WHEN ABS(CAST(`k`.`cust__lifetimePurchases` AS DOUBLE)) <= CAST(1.7976931348623157e+308 AS DOUBLE)
-                  THEN CAST(`k`.`cust__lifetimePurchases` AS DOUBLE)
-                END * CAST(3 AS DOUBLE)
-              END + (
-                CASE
-                  WHEN ABS(CAST(`k`.`cust__lifetimeRevenue` AS DOUBLE)) <= CAST(1.7976931348623157e+308 AS DOUBLE)
-                  THEN CAST(`k`.`cust__lifetimeRevenue` AS DOUBLE)
-                END / CAST(50 AS DOUBLE)
-              )
-            ),
-            `_k8755d8f782` -> CASE
-              WHEN ABS(_k8755d8f782) <= CAST(1.7976931348623157e+308 AS DOUBLE)
-              THEN _k8755d8f782
-            END
-          )[0]
-        ),
-        `_kdf39c9c2b9` -> CASE
-          WHEN ABS(
-            _kdf39c9c2b9 - CASE
-              WHEN _kdf39c9c2b9 < CAST(0.0 AS DOUBLE)
-              THEN CASE
-                WHEN ABS(_kdf39c9c2b9) >= CAST(4503599627370496.0 AS DOUBLE)
-                THEN _kdf39c9c2b9
-                ELSE CAST(CEIL(_kdf39c9c2b9) AS DOUBLE)
-              END
-              ELSE CASE
-                WHEN ABS(_kdf39c9c2b9) >= CAST(4503599627370496.0 AS DOUBLE)
-                THEN _kdf39c9c2b9
-                ELSE CAST(FLOOR(_kdf39c9c2b9) AS DOUBLE)
-              END
-            END
-          ) >= CAST(0.5 AS DOUBLE)
-          THEN CASE
-            WHEN _kdf39c9c2b9 < CAST(0.0 AS DOUBLE)
-            THEN CASE
-              WHEN ABS(_kdf39c9c2b9) >= CAST(4503599627370496.0 AS DOUBLE)
-              THEN _kdf39c9c2b9
-              ELSE CAST(CEIL(_kdf39c9c2b9) AS DOUBLE)
-            END
-            ELSE CASE
-              WHEN ABS(_kdf39c9c2b9) >= CAST(4503599627370496.0 AS DOUBLE)
-              THEN _kdf39c9c2b9
-              ELSE CAST(FLOOR(_kdf39c9c2b9) AS DOUBLE)
-            END
-          END + SIGN(_kdf39c9c2b9)
-          ELSE CASE
-            WHEN _kdf39c9c2b9 < CAST(0.0 AS DOUBLE)
-            THEN CASE
-              WHEN ABS(_kdf39c9c2b9) >= CAST(4503599627370496.0 AS DOUBLE)
-              THEN _kdf39c9c2b9
-              ELSE CAST(CEIL(_kdf39c9c2b9) AS DOUBLE)
-            END
-            ELSE CASE
-              WHEN ABS(_kdf39c9c2b9) >= CAST(4503599627370496.0 AS DOUBLE)
-              THEN _kdf39c9c2b9
-              ELSE CAST(FLOOR(_kdf39c9c2b9) AS DOUBLE)
-            END
-          END
-        END
-      )[0] IS NULL
-      THEN 'null'
-      WHEN TRANSFORM(
-        ARRAY(
-          TRANSFORM(
-            ARRAY(
-              CASE
-                WHEN ABS(
-                  CASE
-                    WHEN ABS(CAST(`k`.`cust__lifetimePurchases` AS DOUBLE)) <= CAST(1.7976931348623157e+308 AS DOUBLE)
-                    THEN CAST(`k`.`cust__lifetimePurchases` AS DOUBLE)
-                  END * CAST(3 AS DOUBLE)
-                ) <= CAST(1.7976931348623157e+308 AS DOUBLE)
-                THEN CASE
-                  WHEN ABS(CAST(`k`.`cust__lifetimePurchases` AS DOUBLE)) <= CAST(1.7976931348623157e+308 AS DOUBLE)
-                  THEN CAST(`k`.`cust__lifetimePurchases` AS DOUBLE)
-                END * CAST(3 AS DOUBLE)
-              END + (
-                CASE
-                  WHEN ABS(CAST(`k`.`cust__lifetimeRevenue` AS DOUBLE)) <= CAST(1.7976931348623157e+308 AS DOUBLE)
-                  THEN CAST(`k`.`cust__lifetimeRevenue` AS DOUBLE)
-                END / CAST(50 AS DOUBLE)
-              )
-            ),
-            `_k8755d8f782` -> CASE
-              WHEN ABS(_k8755d8f782) <= CAST(1.7976931348623157e+308 AS DOUBLE)
-              THEN _k8755d8f782
-            END
-          )[0]
-        ),
-        `_kdf39c9c2b9` -> CASE
-          WHEN ABS(
-            _kdf39c9c2b9 - CASE
-              WHEN _kdf39c9c2b9 < CAST(0.0 AS DOUBLE)
-              THEN CASE
-                WHEN ABS(_kdf39c9c2b9) >= CAST(4503599627370496.0 AS DOUBLE)
-                THEN _kdf39c9c2b9
-                ELSE CAST(CEIL(_kdf39c9c2b9) AS DOUBLE)
-              END
-              ELSE CASE
-                WHEN ABS(_kdf39c9c2b9) >= CAST(4503599627370496.0 AS DOUBLE)
-                THEN _kdf39c9c2b9
-                ELSE CAST(FLOOR(_kdf39c9c2b9) AS DOUBLE)
-              END
-            END
-          ) >= CAST(0.5 AS DOUBLE)
-          THEN CASE
-            WHEN _kdf39c9c2b9 < CAST(0.0 AS DOUBLE)
-            THEN CASE
-              WHEN ABS(_kdf39c9c2b9) >= CAST(4503599627370496.0 AS DOUBLE)
-              THEN _kdf39c9c2b9
-              ELSE CAST(CEIL(_kdf39c9c2b9) AS DOUBLE)
-            END
-            ELSE CASE
-              WHEN ABS(_kdf39c9c2b9) >= CAST(4503599627370496.0 AS DOUBLE)
-              THEN _kdf39c9c2b9
-              ELSE CAST(FLOOR(_kdf39c9c2b9) AS DOUBLE)
-            END
-          END + SIGN(_kdf39c9c2b9)
-          ELSE CASE
-            WHEN _kdf39c9c2b9 < CAST(0.0 AS DOUBLE)
-            THEN CASE
-              WHEN ABS(_kdf39c9c2b9) >= CAST(4503599627370496.0 AS DOUBLE)
-              THEN _kdf39c9c2b9
-              ELSE CAST(CEIL(_kdf39c9c2b9) AS DOUBLE)
-            END
-            ELSE CASE
-              WHEN ABS(_kdf39c9c2b9) >= CAST(4503599627370496.0 AS DOUBLE)
-              THEN _kdf39c9c2b9
-              ELSE CAST(FLOOR(_kdf39c9c2b9) AS DOUBLE)
-            END
-          END
-        END
-      )[0] = FLOOR(
-        TRANSFORM(
+    THEN '{"loyaltyScore":' || COALESCE(
+      CASE
+        WHEN NOT TRANSFORM(
           ARRAY(
             TRANSFORM(
               ARRAY(
@@ -232,10 +88,83 @@ SELECT
               END
             END
           END
-        )[0]
-      )
-      AND ABS(
-        TRANSFORM(
+        )[0] * 0 = 0
+        THEN NULL
+        WHEN NOT ABS(
+          TRANSFORM(
+            ARRAY(
+              TRANSFORM(
+                ARRAY(
+                  CASE
+                    WHEN ABS(
+                      CASE
+                        WHEN ABS(CAST(`k`.`cust__lifetimePurchases` AS DOUBLE)) <= CAST(1.7976931348623157e+308 AS DOUBLE)
+                        THEN CAST(`k`.`cust__lifetimePurchases` AS DOUBLE)
+                      END * CAST(3 AS DOUBLE)
+                    ) <= CAST(1.7976931348623157e+308 AS DOUBLE)
+                    THEN CASE
+                      WHEN ABS(CAST(`k`.`cust__lifetimePurchases` AS DOUBLE)) <= CAST(1.7976931348623157e+308 AS DOUBLE)
+                      THEN CAST(`k`.`cust__lifetimePurchases` AS DOUBLE)
+                    END * CAST(3 AS DOUBLE)
+                  END + (
+                    CASE
+                      WHEN ABS(CAST(`k`.`cust__lifetimeRevenue` AS DOUBLE)) <= CAST(1.7976931348623157e+308 AS DOUBLE)
+                      THEN CAST(`k`.`cust__lifetimeRevenue` AS DOUBLE)
+                    END / CAST(50 AS DOUBLE)
+                  )
+                ),
+                `_k8755d8f782` -> CASE
+                  WHEN ABS(_k8755d8f782) <= CAST(1.7976931348623157e+308 AS DOUBLE)
+                  THEN _k8755d8f782
+                END
+              )[0]
+            ),
+            `_kdf39c9c2b9` -> CASE
+              WHEN ABS(
+                _kdf39c9c2b9 - CASE
+                  WHEN _kdf39c9c2b9 < CAST(0.0 AS DOUBLE)
+                  THEN CASE
+                    WHEN ABS(_kdf39c9c2b9) >= CAST(4503599627370496.0 AS DOUBLE)
+                    THEN _kdf39c9c2b9
+                    ELSE CAST(CEIL(_kdf39c9c2b9) AS DOUBLE)
+                  END
+                  ELSE CASE
+                    WHEN ABS(_kdf39c9c2b9) >= CAST(4503599627370496.0 AS DOUBLE)
+                    THEN _kdf39c9c2b9
+                    ELSE CAST(FLOOR(_kdf39c9c2b9) AS DOUBLE)
+                  END
+                END
+              ) >= CAST(0.5 AS DOUBLE)
+              THEN CASE
+                WHEN _kdf39c9c2b9 < CAST(0.0 AS DOUBLE)
+                THEN CASE
+                  WHEN ABS(_kdf39c9c2b9) >= CAST(4503599627370496.0 AS DOUBLE)
+                  THEN _kdf39c9c2b9
+                  ELSE CAST(CEIL(_kdf39c9c2b9) AS DOUBLE)
+                END
+                ELSE CASE
+                  WHEN ABS(_kdf39c9c2b9) >= CAST(4503599627370496.0 AS DOUBLE)
+                  THEN _kdf39c9c2b9
+                  ELSE CAST(FLOOR(_kdf39c9c2b9) AS DOUBLE)
+                END
+              END + SIGN(_kdf39c9c2b9)
+              ELSE CASE
+                WHEN _kdf39c9c2b9 < CAST(0.0 AS DOUBLE)
+                THEN CASE
+                  WHEN ABS(_kdf39c9c2b9) >= CAST(4503599627370496.0 AS DOUBLE)
+                  THEN _kdf39c9c2b9
+                  ELSE CAST(CEIL(_kdf39c9c2b9) AS DOUBLE)
+                END
+                ELSE CASE
+                  WHEN ABS(_kdf39c9c2b9) >= CAST(4503599627370496.0 AS DOUBLE)
+                  THEN _kdf39c9c2b9
+                  ELSE CAST(FLOOR(_kdf39c9c2b9) AS DOUBLE)
+                END
+              END
+            END
+          )[0]
+        ) < 1e18
+        THEN CAST(TRANSFORM(
           ARRAY(
             TRANSFORM(
               ARRAY(
@@ -306,39 +235,65 @@ SELECT
               END
             END
           END
-        )[0]
-      ) < 1e15
-      THEN CAST(CAST(TRANSFORM(
-        ARRAY(
-          TRANSFORM(
-            ARRAY(
-              CASE
-                WHEN ABS(
-                  CASE
+        )[0] AS STRING)
+        WHEN TRANSFORM(
+          ARRAY(
+            TRANSFORM(
+              ARRAY(
+                CASE
+                  WHEN ABS(
+                    CASE
+                      WHEN ABS(CAST(`k`.`cust__lifetimePurchases` AS DOUBLE)) <= CAST(1.7976931348623157e+308 AS DOUBLE)
+                      THEN CAST(`k`.`cust__lifetimePurchases` AS DOUBLE)
+                    END * CAST(3 AS DOUBLE)
+                  ) <= CAST(1.7976931348623157e+308 AS DOUBLE)
+                  THEN CASE
                     WHEN ABS(CAST(`k`.`cust__lifetimePurchases` AS DOUBLE)) <= CAST(1.7976931348623157e+308 AS DOUBLE)
                     THEN CAST(`k`.`cust__lifetimePurchases` AS DOUBLE)
                   END * CAST(3 AS DOUBLE)
-                ) <= CAST(1.7976931348623157e+308 AS DOUBLE)
+                END + (
+                  CASE
+                    WHEN ABS(CAST(`k`.`cust__lifetimeRevenue` AS DOUBLE)) <= CAST(1.7976931348623157e+308 AS DOUBLE)
+                    THEN CAST(`k`.`cust__lifetimeRevenue` AS DOUBLE)
+                  END / CAST(50 AS DOUBLE)
+                )
+              ),
+              `_k8755d8f782` -> CASE
+                WHEN ABS(_k8755d8f782) <= CAST(1.7976931348623157e+308 AS DOUBLE)
+                THEN _k8755d8f782
+              END
+            )[0]
+          ),
+          `_kdf39c9c2b9` -> CASE
+            WHEN ABS(
+              _kdf39c9c2b9 - CASE
+                WHEN _kdf39c9c2b9 < CAST(0.0 AS DOUBLE)
                 THEN CASE
-                  WHEN ABS(CAST(`k`.`cust__lifetimePurchases` AS DOUBLE)) <= CAST(1.7976931348623157e+308 AS DOUBLE)
-                  THEN CAST(`k`.`cust__lifetimePurchases` AS DOUBLE)
-                END * CAST(3 AS DOUBLE)
-              END + (
-                CASE
-                  WHEN ABS(CAST(`k`.`cust__lifetimeRevenue` AS DOUBLE)) <= CAST(1.7976931348623157e+308 AS DOUBLE)
-                  THEN CAST(`k`.`cust__lifetimeRevenue` AS DOUBLE)
-                END / CAST(50 AS DOUBLE)
-              )
-            ),
-            `_k8755d8f782` -> CASE
-              WHEN ABS(_k8755d8f782) <= CAST(1.7976931348623157e+308 AS DOUBLE)
-              THEN _k8755d8f782
-            END
-          )[0]
-        ),
-        `_kdf39c9c2b9` -> CASE
-          WHEN ABS(
-            _kdf39c9c2b9 - CASE
+                  WHEN ABS(_kdf39c9c2b9) >= CAST(4503599627370496.0 AS DOUBLE)
+                  THEN _kdf39c9c2b9
+                  ELSE CAST(CEIL(_kdf39c9c2b9) AS DOUBLE)
+                END
+                ELSE CASE
+                  WHEN ABS(_kdf39c9c2b9) >= CAST(4503599627370496.0 AS DOUBLE)
+                  THEN _kdf39c9c2b9
+                  ELSE CAST(FLOOR(_kdf39c9c2b9) AS DOUBLE)
+                END
+              END
+            ) >= CAST(0.5 AS DOUBLE)
+            THEN CASE
+              WHEN _kdf39c9c2b9 < CAST(0.0 AS DOUBLE)
+              THEN CASE
+                WHEN ABS(_kdf39c9c2b9) >= CAST(4503599627370496.0 AS DOUBLE)
+                THEN _kdf39c9c2b9
+                ELSE CAST(CEIL(_kdf39c9c2b9) AS DOUBLE)
+              END
+              ELSE CASE
+                WHEN ABS(_kdf39c9c2b9) >= CAST(4503599627370496.0 AS DOUBLE)
+                THEN _kdf39c9c2b9
+                ELSE CAST(FLOOR(_kdf39c9c2b9) AS DOUBLE)
+              END
+            END + SIGN(_kdf39c9c2b9)
+            ELSE CASE
               WHEN _kdf39c9c2b9 < CAST(0.0 AS DOUBLE)
               THEN CASE
                 WHEN ABS(_kdf39c9c2b9) >= CAST(4503599627370496.0 AS DOUBLE)
@@ -351,66 +306,139 @@ SELECT
                 ELSE CAST(FLOOR(_kdf39c9c2b9) AS DOUBLE)
               END
             END
-          ) >= CAST(0.5 AS DOUBLE)
-          THEN CASE
-            WHEN _kdf39c9c2b9 < CAST(0.0 AS DOUBLE)
-            THEN CASE
-              WHEN ABS(_kdf39c9c2b9) >= CAST(4503599627370496.0 AS DOUBLE)
-              THEN _kdf39c9c2b9
-              ELSE CAST(CEIL(_kdf39c9c2b9) AS DOUBLE)
-            END
-            ELSE CASE
-              WHEN ABS(_kdf39c9c2b9) >= CAST(4503599627370496.0 AS DOUBLE)
-              THEN _kdf39c9c2b9
-              ELSE CAST(FLOOR(_kdf39c9c2b9) AS DOUBLE)
-            END
-          END + SIGN(_kdf39c9c2b9)
-          ELSE CASE
-            WHEN _kdf39c9c2b9 < CAST(0.0 AS DOUBLE)
-            THEN CASE
-              WHEN ABS(_kdf39c9c2b9) >= CAST(4503599627370496.0 AS DOUBLE)
-              THEN _kdf39c9c2b9
-              ELSE CAST(CEIL(_kdf39c9c2b9) AS DOUBLE)
-            END
-            ELSE CASE
-              WHEN ABS(_kdf39c9c2b9) >= CAST(4503599627370496.0 AS DOUBLE)
-              THEN _kdf39c9c2b9
-              ELSE CAST(FLOOR(_kdf39c9c2b9) AS DOUBLE)
-            END
           END
-        END
-      )[0] AS BIGINT) AS STRING)
-      ELSE CAST(TRANSFORM(
-        ARRAY(
+        )[0] = FLOOR(
           TRANSFORM(
             ARRAY(
-              CASE
-                WHEN ABS(
+              TRANSFORM(
+                ARRAY(
                   CASE
+                    WHEN ABS(
+                      CASE
+                        WHEN ABS(CAST(`k`.`cust__lifetimePurchases` AS DOUBLE)) <= CAST(1.7976931348623157e+308 AS DOUBLE)
+                        THEN CAST(`k`.`cust__lifetimePurchases` AS DOUBLE)
+                      END * CAST(3 AS DOUBLE)
+                    ) <= CAST(1.7976931348623157e+308 AS DOUBLE)
+                    THEN CASE
+                      WHEN ABS(CAST(`k`.`cust__lifetimePurchases` AS DOUBLE)) <= CAST(1.7976931348623157e+308 AS DOUBLE)
+                      THEN CAST(`k`.`cust__lifetimePurchases` AS DOUBLE)
+                    END * CAST(3 AS DOUBLE)
+                  END + (
+                    CASE
+                      WHEN ABS(CAST(`k`.`cust__lifetimeRevenue` AS DOUBLE)) <= CAST(1.7976931348623157e+308 AS DOUBLE)
+                      THEN CAST(`k`.`cust__lifetimeRevenue` AS DOUBLE)
+                    END / CAST(50 AS DOUBLE)
+                  )
+                ),
+                `_k8755d8f782` -> CASE
+                  WHEN ABS(_k8755d8f782) <= CAST(1.7976931348623157e+308 AS DOUBLE)
+                  THEN _k8755d8f782
+                END
+              )[0]
+            ),
+            `_kdf39c9c2b9` -> CASE
+              WHEN ABS(
+                _kdf39c9c2b9 - CASE
+                  WHEN _kdf39c9c2b9 < CAST(0.0 AS DOUBLE)
+                  THEN CASE
+                    WHEN ABS(_kdf39c9c2b9) >= CAST(4503599627370496.0 AS DOUBLE)
+                    THEN _kdf39c9c2b9
+                    ELSE CAST(CEIL(_kdf39c9c2b9) AS DOUBLE)
+                  END
+                  ELSE CASE
+                    WHEN ABS(_kdf39c9c2b9) >= CAST(4503599627370496.0 AS DOUBLE)
+                    THEN _kdf39c9c2b9
+                    ELSE CAST(FLOOR(_kdf39c9c2b9) AS DOUBLE)
+                  END
+                END
+              ) >= CAST(0.5 AS DOUBLE)
+              THEN CASE
+                WHEN _kdf39c9c2b9 < CAST(0.0 AS DOUBLE)
+                THEN CASE
+                  WHEN ABS(_kdf39c9c2b9) >= CAST(4503599627370496.0 AS DOUBLE)
+                  THEN _kdf39c9c2b9
+                  ELSE CAST(CEIL(_kdf39c9c2b9) AS DOUBLE)
+                END
+                ELSE CASE
+                  WHEN ABS(_kdf39c9c2b9) >= CAST(4503599627370496.0 AS DOUBLE)
+                  THEN _kdf39c9c2b9
+                  ELSE CAST(FLOOR(_kdf39c9c2b9) AS DOUBLE)
+                END
+              END + SIGN(_kdf39c9c2b9)
+              ELSE CASE
+                WHEN _kdf39c9c2b9 < CAST(0.0 AS DOUBLE)
+                THEN CASE
+                  WHEN ABS(_kdf39c9c2b9) >= CAST(4503599627370496.0 AS DOUBLE)
+                  THEN _kdf39c9c2b9
+                  ELSE CAST(CEIL(_kdf39c9c2b9) AS DOUBLE)
+                END
+                ELSE CASE
+                  WHEN ABS(_kdf39c9c2b9) >= CAST(4503599627370496.0 AS DOUBLE)
+                  THEN _kdf39c9c2b9
+                  ELSE CAST(FLOOR(_kdf39c9c2b9) AS DOUBLE)
+                END
+              END
+            END
+          )[0]
+        )
+        THEN CAST(CAST(TRANSFORM(
+          ARRAY(
+            TRANSFORM(
+              ARRAY(
+                CASE
+                  WHEN ABS(
+                    CASE
+                      WHEN ABS(CAST(`k`.`cust__lifetimePurchases` AS DOUBLE)) <= CAST(1.7976931348623157e+308 AS DOUBLE)
+                      THEN CAST(`k`.`cust__lifetimePurchases` AS DOUBLE)
+                    END * CAST(3 AS DOUBLE)
+                  ) <= CAST(1.7976931348623157e+308 AS DOUBLE)
+                  THEN CASE
                     WHEN ABS(CAST(`k`.`cust__lifetimePurchases` AS DOUBLE)) <= CAST(1.7976931348623157e+308 AS DOUBLE)
                     THEN CAST(`k`.`cust__lifetimePurchases` AS DOUBLE)
                   END * CAST(3 AS DOUBLE)
-                ) <= CAST(1.7976931348623157e+308 AS DOUBLE)
+                END + (
+                  CASE
+                    WHEN ABS(CAST(`k`.`cust__lifetimeRevenue` AS DOUBLE)) <= CAST(1.7976931348623157e+308 AS DOUBLE)
+                    THEN CAST(`k`.`cust__lifetimeRevenue` AS DOUBLE)
+                  END / CAST(50 AS DOUBLE)
+                )
+              ),
+              `_k8755d8f782` -> CASE
+                WHEN ABS(_k8755d8f782) <= CAST(1.7976931348623157e+308 AS DOUBLE)
+                THEN _k8755d8f782
+              END
+            )[0]
+          ),
+          `_kdf39c9c2b9` -> CASE
+            WHEN ABS(
+              _kdf39c9c2b9 - CASE
+                WHEN _kdf39c9c2b9 < CAST(0.0 AS DOUBLE)
                 THEN CASE
-                  WHEN ABS(CAST(`k`.`cust__lifetimePurchases` AS DOUBLE)) <= CAST(1.7976931348623157e+308 AS DOUBLE)
-                  THEN CAST(`k`.`cust__lifetimePurchases` AS DOUBLE)
-                END * CAST(3 AS DOUBLE)
-              END + (
-                CASE
-                  WHEN ABS(CAST(`k`.`cust__lifetimeRevenue` AS DOUBLE)) <= CAST(1.7976931348623157e+308 AS DOUBLE)
-                  THEN CAST(`k`.`cust__lifetimeRevenue` AS DOUBLE)
-                END / CAST(50 AS DOUBLE)
-              )
-            ),
-            `_k8755d8f782` -> CASE
-              WHEN ABS(_k8755d8f782) <= CAST(1.7976931348623157e+308 AS DOUBLE)
-              THEN _k8755d8f782
-            END
-          )[0]
-        ),
-        `_kdf39c9c2b9` -> CASE
-          WHEN ABS(
-            _kdf39c9c2b9 - CASE
+                  WHEN ABS(_kdf39c9c2b9) >= CAST(4503599627370496.0 AS DOUBLE)
+                  THEN _kdf39c9c2b9
+                  ELSE CAST(CEIL(_kdf39c9c2b9) AS DOUBLE)
+                END
+                ELSE CASE
+                  WHEN ABS(_kdf39c9c2b9) >= CAST(4503599627370496.0 AS DOUBLE)
+                  THEN _kdf39c9c2b9
+                  ELSE CAST(FLOOR(_kdf39c9c2b9) AS DOUBLE)
+                END
+              END
+            ) >= CAST(0.5 AS DOUBLE)
+            THEN CASE
+              WHEN _kdf39c9c2b9 < CAST(0.0 AS DOUBLE)
+              THEN CASE
+                WHEN ABS(_kdf39c9c2b9) >= CAST(4503599627370496.0 AS DOUBLE)
+                THEN _kdf39c9c2b9
+                ELSE CAST(CEIL(_kdf39c9c2b9) AS DOUBLE)
+              END
+              ELSE CASE
+                WHEN ABS(_kdf39c9c2b9) >= CAST(4503599627370496.0 AS DOUBLE)
+                THEN _kdf39c9c2b9
+                ELSE CAST(FLOOR(_kdf39c9c2b9) AS DOUBLE)
+              END
+            END + SIGN(_kdf39c9c2b9)
+            ELSE CASE
               WHEN _kdf39c9c2b9 < CAST(0.0 AS DOUBLE)
               THEN CASE
                 WHEN ABS(_kdf39c9c2b9) >= CAST(4503599627370496.0 AS DOUBLE)
@@ -423,36 +451,235 @@ SELECT
                 ELSE CAST(FLOOR(_kdf39c9c2b9) AS DOUBLE)
               END
             END
-          ) >= CAST(0.5 AS DOUBLE)
-          THEN CASE
-            WHEN _kdf39c9c2b9 < CAST(0.0 AS DOUBLE)
-            THEN CASE
-              WHEN ABS(_kdf39c9c2b9) >= CAST(4503599627370496.0 AS DOUBLE)
-              THEN _kdf39c9c2b9
-              ELSE CAST(CEIL(_kdf39c9c2b9) AS DOUBLE)
-            END
-            ELSE CASE
-              WHEN ABS(_kdf39c9c2b9) >= CAST(4503599627370496.0 AS DOUBLE)
-              THEN _kdf39c9c2b9
-              ELSE CAST(FLOOR(_kdf39c9c2b9) AS DOUBLE)
-            END
-          END + SIGN(_kdf39c9c2b9)
-          ELSE CASE
-            WHEN _kdf39c9c2b9 < CAST(0.0 AS DOUBLE)
-            THEN CASE
-              WHEN ABS(_kdf39c9c2b9) >= CAST(4503599627370496.0 AS DOUBLE)
-              THEN _kdf39c9c2b9
-              ELSE CAST(CEIL(_kdf39c9c2b9) AS DOUBLE)
-            END
-            ELSE CASE
-              WHEN ABS(_kdf39c9c2b9) >= CAST(4503599627370496.0 AS DOUBLE)
-              THEN _kdf39c9c2b9
-              ELSE CAST(FLOOR(_kdf39c9c2b9) AS DOUBLE)
-            END
           END
+        )[0] AS BIGINT) AS STRING)
+        ELSE CASE
+          WHEN ABS(
+            TRANSFORM(
+              ARRAY(
+                TRANSFORM(
+                  ARRAY(
+                    CASE
+                      WHEN ABS(
+                        CASE
+                          WHEN ABS(CAST(`k`.`cust__lifetimePurchases` AS DOUBLE)) <= CAST(1.7976931348623157e+308 AS DOUBLE)
+                          THEN CAST(`k`.`cust__lifetimePurchases` AS DOUBLE)
+                        END * CAST(3 AS DOUBLE)
+                      ) <= CAST(1.7976931348623157e+308 AS DOUBLE)
+                      THEN CASE
+                        WHEN ABS(CAST(`k`.`cust__lifetimePurchases` AS DOUBLE)) <= CAST(1.7976931348623157e+308 AS DOUBLE)
+                        THEN CAST(`k`.`cust__lifetimePurchases` AS DOUBLE)
+                      END * CAST(3 AS DOUBLE)
+                    END + (
+                      CASE
+                        WHEN ABS(CAST(`k`.`cust__lifetimeRevenue` AS DOUBLE)) <= CAST(1.7976931348623157e+308 AS DOUBLE)
+                        THEN CAST(`k`.`cust__lifetimeRevenue` AS DOUBLE)
+                      END / CAST(50 AS DOUBLE)
+                    )
+                  ),
+                  `_k8755d8f782` -> CASE
+                    WHEN ABS(_k8755d8f782) <= CAST(1.7976931348623157e+308 AS DOUBLE)
+                    THEN _k8755d8f782
+                  END
+                )[0]
+              ),
+              `_kdf39c9c2b9` -> CASE
+                WHEN ABS(
+                  _kdf39c9c2b9 - CASE
+                    WHEN _kdf39c9c2b9 < CAST(0.0 AS DOUBLE)
+                    THEN CASE
+                      WHEN ABS(_kdf39c9c2b9) >= CAST(4503599627370496.0 AS DOUBLE)
+                      THEN _kdf39c9c2b9
+                      ELSE CAST(CEIL(_kdf39c9c2b9) AS DOUBLE)
+                    END
+                    ELSE CASE
+                      WHEN ABS(_kdf39c9c2b9) >= CAST(4503599627370496.0 AS DOUBLE)
+                      THEN _kdf39c9c2b9
+                      ELSE CAST(FLOOR(_kdf39c9c2b9) AS DOUBLE)
+                    END
+                  END
+                ) >= CAST(0.5 AS DOUBLE)
+                THEN CASE
+                  WHEN _kdf39c9c2b9 < CAST(0.0 AS DOUBLE)
+                  THEN CASE
+                    WHEN ABS(_kdf39c9c2b9) >= CAST(4503599627370496.0 AS DOUBLE)
+                    THEN _kdf39c9c2b9
+                    ELSE CAST(CEIL(_kdf39c9c2b9) AS DOUBLE)
+                  END
+                  ELSE CASE
+                    WHEN ABS(_kdf39c9c2b9) >= CAST(4503599627370496.0 AS DOUBLE)
+                    THEN _kdf39c9c2b9
+                    ELSE CAST(FLOOR(_kdf39c9c2b9) AS DOUBLE)
+                  END
+                END + SIGN(_kdf39c9c2b9)
+                ELSE CASE
+                  WHEN _kdf39c9c2b9 < CAST(0.0 AS DOUBLE)
+                  THEN CASE
+                    WHEN ABS(_kdf39c9c2b9) >= CAST(4503599627370496.0 AS DOUBLE)
+                    THEN _kdf39c9c2b9
+                    ELSE CAST(CEIL(_kdf39c9c2b9) AS DOUBLE)
+                  END
+                  ELSE CASE
+                    WHEN ABS(_kdf39c9c2b9) >= CAST(4503599627370496.0 AS DOUBLE)
+                    THEN _kdf39c9c2b9
+                    ELSE CAST(FLOOR(_kdf39c9c2b9) AS DOUBLE)
+                  END
+                END
+              END
+            )[0]
+          ) >= 1e-4
+          THEN REGEXP_REPLACE(
+            CAST(CAST(TRANSFORM(
+              ARRAY(
+                TRANSFORM(
+                  ARRAY(
+                    CASE
+                      WHEN ABS(
+                        CASE
+                          WHEN ABS(CAST(`k`.`cust__lifetimePurchases` AS DOUBLE)) <= CAST(1.7976931348623157e+308 AS DOUBLE)
+                          THEN CAST(`k`.`cust__lifetimePurchases` AS DOUBLE)
+                        END * CAST(3 AS DOUBLE)
+                      ) <= CAST(1.7976931348623157e+308 AS DOUBLE)
+                      THEN CASE
+                        WHEN ABS(CAST(`k`.`cust__lifetimePurchases` AS DOUBLE)) <= CAST(1.7976931348623157e+308 AS DOUBLE)
+                        THEN CAST(`k`.`cust__lifetimePurchases` AS DOUBLE)
+                      END * CAST(3 AS DOUBLE)
+                    END + (
+                      CASE
+                        WHEN ABS(CAST(`k`.`cust__lifetimeRevenue` AS DOUBLE)) <= CAST(1.7976931348623157e+308 AS DOUBLE)
+                        THEN CAST(`k`.`cust__lifetimeRevenue` AS DOUBLE)
+                      END / CAST(50 AS DOUBLE)
+                    )
+                  ),
+                  `_k8755d8f782` -> CASE
+                    WHEN ABS(_k8755d8f782) <= CAST(1.7976931348623157e+308 AS DOUBLE)
+                    THEN _k8755d8f782
+                  END
+                )[0]
+              ),
+              `_kdf39c9c2b9` -> CASE
+                WHEN ABS(
+                  _kdf39c9c2b9 - CASE
+                    WHEN _kdf39c9c2b9 < CAST(0.0 AS DOUBLE)
+                    THEN CASE
+                      WHEN ABS(_kdf39c9c2b9) >= CAST(4503599627370496.0 AS DOUBLE)
+                      THEN _kdf39c9c2b9
+                      ELSE CAST(CEIL(_kdf39c9c2b9) AS DOUBLE)
+                    END
+                    ELSE CASE
+                      WHEN ABS(_kdf39c9c2b9) >= CAST(4503599627370496.0 AS DOUBLE)
+                      THEN _kdf39c9c2b9
+                      ELSE CAST(FLOOR(_kdf39c9c2b9) AS DOUBLE)
+                    END
+                  END
+                ) >= CAST(0.5 AS DOUBLE)
+                THEN CASE
+                  WHEN _kdf39c9c2b9 < CAST(0.0 AS DOUBLE)
+                  THEN CASE
+                    WHEN ABS(_kdf39c9c2b9) >= CAST(4503599627370496.0 AS DOUBLE)
+                    THEN _kdf39c9c2b9
+                    ELSE CAST(CEIL(_kdf39c9c2b9) AS DOUBLE)
+                  END
+                  ELSE CASE
+                    WHEN ABS(_kdf39c9c2b9) >= CAST(4503599627370496.0 AS DOUBLE)
+                    THEN _kdf39c9c2b9
+                    ELSE CAST(FLOOR(_kdf39c9c2b9) AS DOUBLE)
+                  END
+                END + SIGN(_kdf39c9c2b9)
+                ELSE CASE
+                  WHEN _kdf39c9c2b9 < CAST(0.0 AS DOUBLE)
+                  THEN CASE
+                    WHEN ABS(_kdf39c9c2b9) >= CAST(4503599627370496.0 AS DOUBLE)
+                    THEN _kdf39c9c2b9
+                    ELSE CAST(CEIL(_kdf39c9c2b9) AS DOUBLE)
+                  END
+                  ELSE CASE
+                    WHEN ABS(_kdf39c9c2b9) >= CAST(4503599627370496.0 AS DOUBLE)
+                    THEN _kdf39c9c2b9
+                    ELSE CAST(FLOOR(_kdf39c9c2b9) AS DOUBLE)
+                  END
+                END
+              END
+            )[0] AS DECIMAL(38, 22)) AS STRING),
+            '0+$',
+            ''
+          )
+          ELSE CAST(TRANSFORM(
+            ARRAY(
+              TRANSFORM(
+                ARRAY(
+                  CASE
+                    WHEN ABS(
+                      CASE
+                        WHEN ABS(CAST(`k`.`cust__lifetimePurchases` AS DOUBLE)) <= CAST(1.7976931348623157e+308 AS DOUBLE)
+                        THEN CAST(`k`.`cust__lifetimePurchases` AS DOUBLE)
+                      END * CAST(3 AS DOUBLE)
+                    ) <= CAST(1.7976931348623157e+308 AS DOUBLE)
+                    THEN CASE
+                      WHEN ABS(CAST(`k`.`cust__lifetimePurchases` AS DOUBLE)) <= CAST(1.7976931348623157e+308 AS DOUBLE)
+                      THEN CAST(`k`.`cust__lifetimePurchases` AS DOUBLE)
+                    END * CAST(3 AS DOUBLE)
+                  END + (
+                    CASE
+                      WHEN ABS(CAST(`k`.`cust__lifetimeRevenue` AS DOUBLE)) <= CAST(1.7976931348623157e+308 AS DOUBLE)
+                      THEN CAST(`k`.`cust__lifetimeRevenue` AS DOUBLE)
+                    END / CAST(50 AS DOUBLE)
+                  )
+                ),
+                `_k8755d8f782` -> CASE
+                  WHEN ABS(_k8755d8f782) <= CAST(1.7976931348623157e+308 AS DOUBLE)
+                  THEN _k8755d8f782
+                END
+              )[0]
+            ),
+            `_kdf39c9c2b9` -> CASE
+              WHEN ABS(
+                _kdf39c9c2b9 - CASE
+                  WHEN _kdf39c9c2b9 < CAST(0.0 AS DOUBLE)
+                  THEN CASE
+                    WHEN ABS(_kdf39c9c2b9) >= CAST(4503599627370496.0 AS DOUBLE)
+                    THEN _kdf39c9c2b9
+                    ELSE CAST(CEIL(_kdf39c9c2b9) AS DOUBLE)
+                  END
+                  ELSE CASE
+                    WHEN ABS(_kdf39c9c2b9) >= CAST(4503599627370496.0 AS DOUBLE)
+                    THEN _kdf39c9c2b9
+                    ELSE CAST(FLOOR(_kdf39c9c2b9) AS DOUBLE)
+                  END
+                END
+              ) >= CAST(0.5 AS DOUBLE)
+              THEN CASE
+                WHEN _kdf39c9c2b9 < CAST(0.0 AS DOUBLE)
+                THEN CASE
+                  WHEN ABS(_kdf39c9c2b9) >= CAST(4503599627370496.0 AS DOUBLE)
+                  THEN _kdf39c9c2b9
+                  ELSE CAST(CEIL(_kdf39c9c2b9) AS DOUBLE)
+                END
+                ELSE CASE
+                  WHEN ABS(_kdf39c9c2b9) >= CAST(4503599627370496.0 AS DOUBLE)
+                  THEN _kdf39c9c2b9
+                  ELSE CAST(FLOOR(_kdf39c9c2b9) AS DOUBLE)
+                END
+              END + SIGN(_kdf39c9c2b9)
+              ELSE CASE
+                WHEN _kdf39c9c2b9 < CAST(0.0 AS DOUBLE)
+                THEN CASE
+                  WHEN ABS(_kdf39c9c2b9) >= CAST(4503599627370496.0 AS DOUBLE)
+                  THEN _kdf39c9c2b9
+                  ELSE CAST(CEIL(_kdf39c9c2b9) AS DOUBLE)
+                END
+                ELSE CASE
+                  WHEN ABS(_kdf39c9c2b9) >= CAST(4503599627370496.0 AS DOUBLE)
+                  THEN _kdf39c9c2b9
+                  ELSE CAST(FLOOR(_kdf39c9c2b9) AS DOUBLE)
+                END
+              END
+            END
+          )[0] AS STRING)
         END
-      )[0] AS STRING)
-    END || '}'
+      END,
+      'null'
+    ) || '}'
     ELSE '{}'
   END AS `personalization`,
   `k`.`experiment_group`

@@ -4,7 +4,7 @@ SELECT
   "p"."as_of" AS "as_of",
   'winback' AS "decision_flow_key",
   1 AS "decision_flow_version",
-  'ecd177f7d3453bb9' AS "config_hash",
+  '5596d53e430ded41' AS "config_hash",
   "k"."customer_id",
   "k"."channel",
   "k"."rank",
@@ -15,77 +15,9 @@ SELECT
   "k"."score",
   CASE
     WHEN "k"."offer_id" IN ('winback_apparel', 'winback_electronics', 'winback_home')
-    THEN '{"loyaltyScore":' || CASE
-      WHEN LIST_TRANSFORM(
-        [
-          LIST_TRANSFORM(
-            [
-              CASE
-                WHEN ABS(
-                  CASE
-                    WHEN ABS(CAST("k"."cust__lifetimePurchases" AS DOUBLE)) <= CAST(1.7976931348623157e+308 AS DOUBLE)
-                    THEN CAST("k"."cust__lifetimePurchases" AS DOUBLE)
-                  END * CAST(3 AS DOUBLE)
-                ) <= CAST(1.7976931348623157e+308 AS DOUBLE)
-                THEN CASE
-                  WHEN ABS(CAST("k"."cust__lifetimePurchases" AS DOUBLE)) <= CAST(1.7976931348623157e+308 AS DOUBLE)
-                  THEN CAST("k"."cust__lifetimePurchases" AS DOUBLE)
-                END * CAST(3 AS DOUBLE)
-              END + (
-                CASE
-                  WHEN ABS(CAST("k"."cust__lifetimeRevenue" AS DOUBLE)) <= CAST(1.7976931348623157e+308 AS DOUBLE)
-                  THEN CAST("k"."cust__lifetimeRevenue" AS DOUBLE)
-                END / CAST(50 AS DOUBLE)
-              )
-            ],
-            LAMBDA "_k8755d8f782" : CASE
-              WHEN ABS(_k8755d8f782) <= CAST(1.7976931348623157e+308 AS DOUBLE)
-              THEN _k8755d8f782
-            END
-          )[1]
-        ],
-        LAMBDA "_ka5a683c1a9" : CASE
-          WHEN ABS(_ka5a683c1a9 - TRUNC(_ka5a683c1a9)) >= CAST(0.5 AS DOUBLE)
-          THEN TRUNC(_ka5a683c1a9) + SIGN(_ka5a683c1a9)
-          ELSE TRUNC(_ka5a683c1a9)
-        END
-      )[1] IS NULL
-      THEN 'null'
-      WHEN LIST_TRANSFORM(
-        [
-          LIST_TRANSFORM(
-            [
-              CASE
-                WHEN ABS(
-                  CASE
-                    WHEN ABS(CAST("k"."cust__lifetimePurchases" AS DOUBLE)) <= CAST(1.7976931348623157e+308 AS DOUBLE)
-                    THEN CAST("k"."cust__lifetimePurchases" AS DOUBLE)
-                  END * CAST(3 AS DOUBLE)
-                ) <= CAST(1.7976931348623157e+308 AS DOUBLE)
-                THEN CASE
-                  WHEN ABS(CAST("k"."cust__lifetimePurchases" AS DOUBLE)) <= CAST(1.7976931348623157e+308 AS DOUBLE)
-                  THEN CAST("k"."cust__lifetimePurchases" AS DOUBLE)
-                END * CAST(3 AS DOUBLE)
-              END + (
-                CASE
-                  WHEN ABS(CAST("k"."cust__lifetimeRevenue" AS DOUBLE)) <= CAST(1.7976931348623157e+308 AS DOUBLE)
-                  THEN CAST("k"."cust__lifetimeRevenue" AS DOUBLE)
-                END / CAST(50 AS DOUBLE)
-              )
-            ],
-            LAMBDA "_k8755d8f782" : CASE
-              WHEN ABS(_k8755d8f782) <= CAST(1.7976931348623157e+308 AS DOUBLE)
-              THEN _k8755d8f782
-            END
-          )[1]
-        ],
-        LAMBDA "_ka5a683c1a9" : CASE
-          WHEN ABS(_ka5a683c1a9 - TRUNC(_ka5a683c1a9)) >= CAST(0.5 AS DOUBLE)
-          THEN TRUNC(_ka5a683c1a9) + SIGN(_ka5a683c1a9)
-          ELSE TRUNC(_ka5a683c1a9)
-        END
-      )[1] = FLOOR(
-        LIST_TRANSFORM(
+    THEN '{"loyaltyScore":' || COALESCE(
+      CASE
+        WHEN NOT LIST_TRANSFORM(
           [
             LIST_TRANSFORM(
               [
@@ -118,10 +50,45 @@ SELECT
             THEN TRUNC(_ka5a683c1a9) + SIGN(_ka5a683c1a9)
             ELSE TRUNC(_ka5a683c1a9)
           END
-        )[1]
-      )
-      AND ABS(
-        LIST_TRANSFORM(
+        )[1] * 0 = 0
+        THEN NULL
+        WHEN NOT ABS(
+          LIST_TRANSFORM(
+            [
+              LIST_TRANSFORM(
+                [
+                  CASE
+                    WHEN ABS(
+                      CASE
+                        WHEN ABS(CAST("k"."cust__lifetimePurchases" AS DOUBLE)) <= CAST(1.7976931348623157e+308 AS DOUBLE)
+                        THEN CAST("k"."cust__lifetimePurchases" AS DOUBLE)
+                      END * CAST(3 AS DOUBLE)
+                    ) <= CAST(1.7976931348623157e+308 AS DOUBLE)
+                    THEN CASE
+                      WHEN ABS(CAST("k"."cust__lifetimePurchases" AS DOUBLE)) <= CAST(1.7976931348623157e+308 AS DOUBLE)
+                      THEN CAST("k"."cust__lifetimePurchases" AS DOUBLE)
+                    END * CAST(3 AS DOUBLE)
+                  END + (
+                    CASE
+                      WHEN ABS(CAST("k"."cust__lifetimeRevenue" AS DOUBLE)) <= CAST(1.7976931348623157e+308 AS DOUBLE)
+                      THEN CAST("k"."cust__lifetimeRevenue" AS DOUBLE)
+                    END / CAST(50 AS DOUBLE)
+                  )
+                ],
+                LAMBDA "_k8755d8f782" : CASE
+                  WHEN ABS(_k8755d8f782) <= CAST(1.7976931348623157e+308 AS DOUBLE)
+                  THEN _k8755d8f782
+                END
+              )[1]
+            ],
+            LAMBDA "_ka5a683c1a9" : CASE
+              WHEN ABS(_ka5a683c1a9 - TRUNC(_ka5a683c1a9)) >= CAST(0.5 AS DOUBLE)
+              THEN TRUNC(_ka5a683c1a9) + SIGN(_ka5a683c1a9)
+              ELSE TRUNC(_ka5a683c1a9)
+            END
+          )[1]
+        ) < 1e18
+        THEN CAST(LIST_TRANSFORM(
           [
             LIST_TRANSFORM(
               [
@@ -154,77 +121,147 @@ SELECT
             THEN TRUNC(_ka5a683c1a9) + SIGN(_ka5a683c1a9)
             ELSE TRUNC(_ka5a683c1a9)
           END
-        )[1]
-      ) < 1e15
-      THEN CAST(CAST(LIST_TRANSFORM(
-        [
-          LIST_TRANSFORM(
-            [
-              CASE
-                WHEN ABS(
-                  CASE
+        )[1] AS TEXT)
+        WHEN LIST_TRANSFORM(
+          [
+            LIST_TRANSFORM(
+              [
+                CASE
+                  WHEN ABS(
+                    CASE
+                      WHEN ABS(CAST("k"."cust__lifetimePurchases" AS DOUBLE)) <= CAST(1.7976931348623157e+308 AS DOUBLE)
+                      THEN CAST("k"."cust__lifetimePurchases" AS DOUBLE)
+                    END * CAST(3 AS DOUBLE)
+                  ) <= CAST(1.7976931348623157e+308 AS DOUBLE)
+                  THEN CASE
                     WHEN ABS(CAST("k"."cust__lifetimePurchases" AS DOUBLE)) <= CAST(1.7976931348623157e+308 AS DOUBLE)
                     THEN CAST("k"."cust__lifetimePurchases" AS DOUBLE)
                   END * CAST(3 AS DOUBLE)
-                ) <= CAST(1.7976931348623157e+308 AS DOUBLE)
-                THEN CASE
-                  WHEN ABS(CAST("k"."cust__lifetimePurchases" AS DOUBLE)) <= CAST(1.7976931348623157e+308 AS DOUBLE)
-                  THEN CAST("k"."cust__lifetimePurchases" AS DOUBLE)
-                END * CAST(3 AS DOUBLE)
-              END + (
-                CASE
-                  WHEN ABS(CAST("k"."cust__lifetimeRevenue" AS DOUBLE)) <= CAST(1.7976931348623157e+308 AS DOUBLE)
-                  THEN CAST("k"."cust__lifetimeRevenue" AS DOUBLE)
-                END / CAST(50 AS DOUBLE)
-              )
-            ],
-            LAMBDA "_k8755d8f782" : CASE
-              WHEN ABS(_k8755d8f782) <= CAST(1.7976931348623157e+308 AS DOUBLE)
-              THEN _k8755d8f782
-            END
-          )[1]
-        ],
-        LAMBDA "_ka5a683c1a9" : CASE
-          WHEN ABS(_ka5a683c1a9 - TRUNC(_ka5a683c1a9)) >= CAST(0.5 AS DOUBLE)
-          THEN TRUNC(_ka5a683c1a9) + SIGN(_ka5a683c1a9)
-          ELSE TRUNC(_ka5a683c1a9)
-        END
-      )[1] AS BIGINT) AS TEXT)
-      ELSE CAST(LIST_TRANSFORM(
-        [
+                END + (
+                  CASE
+                    WHEN ABS(CAST("k"."cust__lifetimeRevenue" AS DOUBLE)) <= CAST(1.7976931348623157e+308 AS DOUBLE)
+                    THEN CAST("k"."cust__lifetimeRevenue" AS DOUBLE)
+                  END / CAST(50 AS DOUBLE)
+                )
+              ],
+              LAMBDA "_k8755d8f782" : CASE
+                WHEN ABS(_k8755d8f782) <= CAST(1.7976931348623157e+308 AS DOUBLE)
+                THEN _k8755d8f782
+              END
+            )[1]
+          ],
+          LAMBDA "_ka5a683c1a9" : CASE
+            WHEN ABS(_ka5a683c1a9 - TRUNC(_ka5a683c1a9)) >= CAST(0.5 AS DOUBLE)
+            THEN TRUNC(_ka5a683c1a9) + SIGN(_ka5a683c1a9)
+            ELSE TRUNC(_ka5a683c1a9)
+          END
+        )[1] = FLOOR(
           LIST_TRANSFORM(
             [
-              CASE
-                WHEN ABS(
+              LIST_TRANSFORM(
+                [
                   CASE
+                    WHEN ABS(
+                      CASE
+                        WHEN ABS(CAST("k"."cust__lifetimePurchases" AS DOUBLE)) <= CAST(1.7976931348623157e+308 AS DOUBLE)
+                        THEN CAST("k"."cust__lifetimePurchases" AS DOUBLE)
+                      END * CAST(3 AS DOUBLE)
+                    ) <= CAST(1.7976931348623157e+308 AS DOUBLE)
+                    THEN CASE
+                      WHEN ABS(CAST("k"."cust__lifetimePurchases" AS DOUBLE)) <= CAST(1.7976931348623157e+308 AS DOUBLE)
+                      THEN CAST("k"."cust__lifetimePurchases" AS DOUBLE)
+                    END * CAST(3 AS DOUBLE)
+                  END + (
+                    CASE
+                      WHEN ABS(CAST("k"."cust__lifetimeRevenue" AS DOUBLE)) <= CAST(1.7976931348623157e+308 AS DOUBLE)
+                      THEN CAST("k"."cust__lifetimeRevenue" AS DOUBLE)
+                    END / CAST(50 AS DOUBLE)
+                  )
+                ],
+                LAMBDA "_k8755d8f782" : CASE
+                  WHEN ABS(_k8755d8f782) <= CAST(1.7976931348623157e+308 AS DOUBLE)
+                  THEN _k8755d8f782
+                END
+              )[1]
+            ],
+            LAMBDA "_ka5a683c1a9" : CASE
+              WHEN ABS(_ka5a683c1a9 - TRUNC(_ka5a683c1a9)) >= CAST(0.5 AS DOUBLE)
+              THEN TRUNC(_ka5a683c1a9) + SIGN(_ka5a683c1a9)
+              ELSE TRUNC(_ka5a683c1a9)
+            END
+          )[1]
+        )
+        THEN CAST(CAST(LIST_TRANSFORM(
+          [
+            LIST_TRANSFORM(
+              [
+                CASE
+                  WHEN ABS(
+                    CASE
+                      WHEN ABS(CAST("k"."cust__lifetimePurchases" AS DOUBLE)) <= CAST(1.7976931348623157e+308 AS DOUBLE)
+                      THEN CAST("k"."cust__lifetimePurchases" AS DOUBLE)
+                    END * CAST(3 AS DOUBLE)
+                  ) <= CAST(1.7976931348623157e+308 AS DOUBLE)
+                  THEN CASE
                     WHEN ABS(CAST("k"."cust__lifetimePurchases" AS DOUBLE)) <= CAST(1.7976931348623157e+308 AS DOUBLE)
                     THEN CAST("k"."cust__lifetimePurchases" AS DOUBLE)
                   END * CAST(3 AS DOUBLE)
-                ) <= CAST(1.7976931348623157e+308 AS DOUBLE)
-                THEN CASE
-                  WHEN ABS(CAST("k"."cust__lifetimePurchases" AS DOUBLE)) <= CAST(1.7976931348623157e+308 AS DOUBLE)
-                  THEN CAST("k"."cust__lifetimePurchases" AS DOUBLE)
-                END * CAST(3 AS DOUBLE)
-              END + (
+                END + (
+                  CASE
+                    WHEN ABS(CAST("k"."cust__lifetimeRevenue" AS DOUBLE)) <= CAST(1.7976931348623157e+308 AS DOUBLE)
+                    THEN CAST("k"."cust__lifetimeRevenue" AS DOUBLE)
+                  END / CAST(50 AS DOUBLE)
+                )
+              ],
+              LAMBDA "_k8755d8f782" : CASE
+                WHEN ABS(_k8755d8f782) <= CAST(1.7976931348623157e+308 AS DOUBLE)
+                THEN _k8755d8f782
+              END
+            )[1]
+          ],
+          LAMBDA "_ka5a683c1a9" : CASE
+            WHEN ABS(_ka5a683c1a9 - TRUNC(_ka5a683c1a9)) >= CAST(0.5 AS DOUBLE)
+            THEN TRUNC(_ka5a683c1a9) + SIGN(_ka5a683c1a9)
+            ELSE TRUNC(_ka5a683c1a9)
+          END
+        )[1] AS BIGINT) AS TEXT)
+        ELSE CAST(LIST_TRANSFORM(
+          [
+            LIST_TRANSFORM(
+              [
                 CASE
-                  WHEN ABS(CAST("k"."cust__lifetimeRevenue" AS DOUBLE)) <= CAST(1.7976931348623157e+308 AS DOUBLE)
-                  THEN CAST("k"."cust__lifetimeRevenue" AS DOUBLE)
-                END / CAST(50 AS DOUBLE)
-              )
-            ],
-            LAMBDA "_k8755d8f782" : CASE
-              WHEN ABS(_k8755d8f782) <= CAST(1.7976931348623157e+308 AS DOUBLE)
-              THEN _k8755d8f782
-            END
-          )[1]
-        ],
-        LAMBDA "_ka5a683c1a9" : CASE
-          WHEN ABS(_ka5a683c1a9 - TRUNC(_ka5a683c1a9)) >= CAST(0.5 AS DOUBLE)
-          THEN TRUNC(_ka5a683c1a9) + SIGN(_ka5a683c1a9)
-          ELSE TRUNC(_ka5a683c1a9)
-        END
-      )[1] AS TEXT)
-    END || '}'
+                  WHEN ABS(
+                    CASE
+                      WHEN ABS(CAST("k"."cust__lifetimePurchases" AS DOUBLE)) <= CAST(1.7976931348623157e+308 AS DOUBLE)
+                      THEN CAST("k"."cust__lifetimePurchases" AS DOUBLE)
+                    END * CAST(3 AS DOUBLE)
+                  ) <= CAST(1.7976931348623157e+308 AS DOUBLE)
+                  THEN CASE
+                    WHEN ABS(CAST("k"."cust__lifetimePurchases" AS DOUBLE)) <= CAST(1.7976931348623157e+308 AS DOUBLE)
+                    THEN CAST("k"."cust__lifetimePurchases" AS DOUBLE)
+                  END * CAST(3 AS DOUBLE)
+                END + (
+                  CASE
+                    WHEN ABS(CAST("k"."cust__lifetimeRevenue" AS DOUBLE)) <= CAST(1.7976931348623157e+308 AS DOUBLE)
+                    THEN CAST("k"."cust__lifetimeRevenue" AS DOUBLE)
+                  END / CAST(50 AS DOUBLE)
+                )
+              ],
+              LAMBDA "_k8755d8f782" : CASE
+                WHEN ABS(_k8755d8f782) <= CAST(1.7976931348623157e+308 AS DOUBLE)
+                THEN _k8755d8f782
+              END
+            )[1]
+          ],
+          LAMBDA "_ka5a683c1a9" : CASE
+            WHEN ABS(_ka5a683c1a9 - TRUNC(_ka5a683c1a9)) >= CAST(0.5 AS DOUBLE)
+            THEN TRUNC(_ka5a683c1a9) + SIGN(_ka5a683c1a9)
+            ELSE TRUNC(_ka5a683c1a9)
+          END
+        )[1] AS TEXT)
+      END,
+      'null'
+    ) || '}'
     ELSE '{}'
   END AS "personalization",
   "k"."experiment_group"

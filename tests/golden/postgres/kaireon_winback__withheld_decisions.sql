@@ -4,7 +4,7 @@ SELECT
   "p"."as_of" AS "as_of",
   'winback' AS "decision_flow_key",
   1 AS "decision_flow_version",
-  'ecd177f7d3453bb9' AS "config_hash",
+  '5596d53e430ded41' AS "config_hash",
   "k"."customer_id",
   "k"."channel",
   "k"."rank",
@@ -15,213 +15,9 @@ SELECT
   "k"."score",
   CASE
     WHEN "k"."offer_id" IN ('winback_apparel', 'winback_electronics', 'winback_home')
-    THEN '{"loyaltyScore":' || CASE
-      WHEN (
-        SELECT
-          CASE
-            WHEN ABS(_k6d3a43839e - TRUNC(_k6d3a43839e)) >= CAST(0.5 AS DOUBLE PRECISION)
-            THEN TRUNC(_k6d3a43839e) + SIGN(_k6d3a43839e)
-            ELSE TRUNC(_k6d3a43839e)
-          END
-        FROM (
-          SELECT
-            (
-              SELECT
-                CASE
-                  WHEN ABS(_kdba680caaf) < CAST(1.0 AS DOUBLE PRECISION)
-                  THEN _kdba680caaf + _k2b29377384
-                  WHEN ABS(_k2b29377384) < CAST(1.0 AS DOUBLE PRECISION)
-                  THEN _kdba680caaf + _k2b29377384
-                  WHEN ABS(
-                    (
-                      _kdba680caaf * CAST(0.5 AS DOUBLE PRECISION)
-                    ) + (
-                      _k2b29377384 * CAST(0.5 AS DOUBLE PRECISION)
-                    )
-                  ) < CAST(8.98846567431158e+307 AS DOUBLE PRECISION)
-                  THEN _kdba680caaf + _k2b29377384
-                  ELSE CAST(NULL AS DOUBLE PRECISION)
-                END
-              FROM (
-                SELECT
-                  CASE
-                    WHEN ABS(
-                      CASE
-                        WHEN ABS(CAST("k"."cust__lifetimePurchases" AS DOUBLE PRECISION)) <= CAST(1.7976931348623157e+308 AS DOUBLE PRECISION)
-                        THEN CAST("k"."cust__lifetimePurchases" AS DOUBLE PRECISION)
-                      END
-                    ) <= CAST(1.0 AS DOUBLE PRECISION)
-                    THEN CASE
-                      WHEN ABS(CAST("k"."cust__lifetimePurchases" AS DOUBLE PRECISION)) <= CAST(1.7976931348623157e+308 AS DOUBLE PRECISION)
-                      THEN CAST("k"."cust__lifetimePurchases" AS DOUBLE PRECISION)
-                    END * CAST(3 AS DOUBLE PRECISION)
-                    WHEN ABS(
-                      (
-                        CASE
-                          WHEN ABS(CAST("k"."cust__lifetimePurchases" AS DOUBLE PRECISION)) <= CAST(1.7976931348623157e+308 AS DOUBLE PRECISION)
-                          THEN CAST("k"."cust__lifetimePurchases" AS DOUBLE PRECISION)
-                        END * CAST(7.458340731200207e-155 AS DOUBLE PRECISION)
-                      ) * (
-                        CAST(3 AS DOUBLE PRECISION) * CAST(7.458340731200207e-155 AS DOUBLE PRECISION)
-                      )
-                    ) < CAST(1.0 AS DOUBLE PRECISION)
-                    THEN CASE
-                      WHEN ABS(CAST("k"."cust__lifetimePurchases" AS DOUBLE PRECISION)) <= CAST(1.7976931348623157e+308 AS DOUBLE PRECISION)
-                      THEN CAST("k"."cust__lifetimePurchases" AS DOUBLE PRECISION)
-                    END * CAST(3 AS DOUBLE PRECISION)
-                    ELSE CAST(NULL AS DOUBLE PRECISION)
-                  END AS "_kdba680caaf",
-                  CASE
-                    WHEN (
-                      ABS(
-                        CASE
-                          WHEN ABS(CAST("k"."cust__lifetimeRevenue" AS DOUBLE PRECISION)) <= CAST(1.7976931348623157e+308 AS DOUBLE PRECISION)
-                          THEN CAST("k"."cust__lifetimeRevenue" AS DOUBLE PRECISION)
-                        END
-                      ) >= CAST(4.440892098500626e-16 AS DOUBLE PRECISION)
-                    )
-                    THEN CASE
-                      WHEN ABS(CAST("k"."cust__lifetimeRevenue" AS DOUBLE PRECISION)) <= CAST(1.7976931348623157e+308 AS DOUBLE PRECISION)
-                      THEN CAST("k"."cust__lifetimeRevenue" AS DOUBLE PRECISION)
-                    END / CAST(50 AS DOUBLE PRECISION)
-                    WHEN (
-                      ABS(
-                        CASE
-                          WHEN ABS(CAST("k"."cust__lifetimeRevenue" AS DOUBLE PRECISION)) <= CAST(1.7976931348623157e+308 AS DOUBLE PRECISION)
-                          THEN CAST("k"."cust__lifetimeRevenue" AS DOUBLE PRECISION)
-                        END
-                      ) < CAST(4.440892098500626e-16 AS DOUBLE PRECISION)
-                    )
-                    THEN CASE
-                      WHEN (
-                        ABS(
-                          CASE
-                            WHEN ABS(CAST("k"."cust__lifetimeRevenue" AS DOUBLE PRECISION)) <= CAST(1.7976931348623157e+308 AS DOUBLE PRECISION)
-                            THEN CAST("k"."cust__lifetimeRevenue" AS DOUBLE PRECISION)
-                          END
-                        ) * CAST(8.997827589086393e+161 AS DOUBLE PRECISION)
-                      ) * CAST(4.4989137945431964e+161 AS DOUBLE PRECISION) <= ABS(CAST(50 AS DOUBLE PRECISION))
-                      THEN CAST(0.0 AS DOUBLE PRECISION)
-                      ELSE CASE
-                        WHEN ABS(CAST("k"."cust__lifetimeRevenue" AS DOUBLE PRECISION)) <= CAST(1.7976931348623157e+308 AS DOUBLE PRECISION)
-                        THEN CAST("k"."cust__lifetimeRevenue" AS DOUBLE PRECISION)
-                      END / CAST(50 AS DOUBLE PRECISION)
-                    END
-                    ELSE CASE
-                      WHEN ABS(CAST("k"."cust__lifetimeRevenue" AS DOUBLE PRECISION)) <= CAST(1.7976931348623157e+308 AS DOUBLE PRECISION)
-                      THEN CAST("k"."cust__lifetimeRevenue" AS DOUBLE PRECISION)
-                    END / CAST(50 AS DOUBLE PRECISION)
-                  END AS "_k2b29377384"
-                OFFSET 0
-              ) AS "_l"
-            ) AS "_k6d3a43839e"
-          OFFSET 0
-        ) AS "_l"
-      ) IS NULL
-      THEN 'null'
-      WHEN (
-        SELECT
-          CASE
-            WHEN ABS(_k6d3a43839e - TRUNC(_k6d3a43839e)) >= CAST(0.5 AS DOUBLE PRECISION)
-            THEN TRUNC(_k6d3a43839e) + SIGN(_k6d3a43839e)
-            ELSE TRUNC(_k6d3a43839e)
-          END
-        FROM (
-          SELECT
-            (
-              SELECT
-                CASE
-                  WHEN ABS(_kdba680caaf) < CAST(1.0 AS DOUBLE PRECISION)
-                  THEN _kdba680caaf + _k2b29377384
-                  WHEN ABS(_k2b29377384) < CAST(1.0 AS DOUBLE PRECISION)
-                  THEN _kdba680caaf + _k2b29377384
-                  WHEN ABS(
-                    (
-                      _kdba680caaf * CAST(0.5 AS DOUBLE PRECISION)
-                    ) + (
-                      _k2b29377384 * CAST(0.5 AS DOUBLE PRECISION)
-                    )
-                  ) < CAST(8.98846567431158e+307 AS DOUBLE PRECISION)
-                  THEN _kdba680caaf + _k2b29377384
-                  ELSE CAST(NULL AS DOUBLE PRECISION)
-                END
-              FROM (
-                SELECT
-                  CASE
-                    WHEN ABS(
-                      CASE
-                        WHEN ABS(CAST("k"."cust__lifetimePurchases" AS DOUBLE PRECISION)) <= CAST(1.7976931348623157e+308 AS DOUBLE PRECISION)
-                        THEN CAST("k"."cust__lifetimePurchases" AS DOUBLE PRECISION)
-                      END
-                    ) <= CAST(1.0 AS DOUBLE PRECISION)
-                    THEN CASE
-                      WHEN ABS(CAST("k"."cust__lifetimePurchases" AS DOUBLE PRECISION)) <= CAST(1.7976931348623157e+308 AS DOUBLE PRECISION)
-                      THEN CAST("k"."cust__lifetimePurchases" AS DOUBLE PRECISION)
-                    END * CAST(3 AS DOUBLE PRECISION)
-                    WHEN ABS(
-                      (
-                        CASE
-                          WHEN ABS(CAST("k"."cust__lifetimePurchases" AS DOUBLE PRECISION)) <= CAST(1.7976931348623157e+308 AS DOUBLE PRECISION)
-                          THEN CAST("k"."cust__lifetimePurchases" AS DOUBLE PRECISION)
-                        END * CAST(7.458340731200207e-155 AS DOUBLE PRECISION)
-                      ) * (
-                        CAST(3 AS DOUBLE PRECISION) * CAST(7.458340731200207e-155 AS DOUBLE PRECISION)
-                      )
-                    ) < CAST(1.0 AS DOUBLE PRECISION)
-                    THEN CASE
-                      WHEN ABS(CAST("k"."cust__lifetimePurchases" AS DOUBLE PRECISION)) <= CAST(1.7976931348623157e+308 AS DOUBLE PRECISION)
-                      THEN CAST("k"."cust__lifetimePurchases" AS DOUBLE PRECISION)
-                    END * CAST(3 AS DOUBLE PRECISION)
-                    ELSE CAST(NULL AS DOUBLE PRECISION)
-                  END AS "_kdba680caaf",
-                  CASE
-                    WHEN (
-                      ABS(
-                        CASE
-                          WHEN ABS(CAST("k"."cust__lifetimeRevenue" AS DOUBLE PRECISION)) <= CAST(1.7976931348623157e+308 AS DOUBLE PRECISION)
-                          THEN CAST("k"."cust__lifetimeRevenue" AS DOUBLE PRECISION)
-                        END
-                      ) >= CAST(4.440892098500626e-16 AS DOUBLE PRECISION)
-                    )
-                    THEN CASE
-                      WHEN ABS(CAST("k"."cust__lifetimeRevenue" AS DOUBLE PRECISION)) <= CAST(1.7976931348623157e+308 AS DOUBLE PRECISION)
-                      THEN CAST("k"."cust__lifetimeRevenue" AS DOUBLE PRECISION)
-                    END / CAST(50 AS DOUBLE PRECISION)
-                    WHEN (
-                      ABS(
-                        CASE
-                          WHEN ABS(CAST("k"."cust__lifetimeRevenue" AS DOUBLE PRECISION)) <= CAST(1.7976931348623157e+308 AS DOUBLE PRECISION)
-                          THEN CAST("k"."cust__lifetimeRevenue" AS DOUBLE PRECISION)
-                        END
-                      ) < CAST(4.440892098500626e-16 AS DOUBLE PRECISION)
-                    )
-                    THEN CASE
-                      WHEN (
-                        ABS(
-                          CASE
-                            WHEN ABS(CAST("k"."cust__lifetimeRevenue" AS DOUBLE PRECISION)) <= CAST(1.7976931348623157e+308 AS DOUBLE PRECISION)
-                            THEN CAST("k"."cust__lifetimeRevenue" AS DOUBLE PRECISION)
-                          END
-                        ) * CAST(8.997827589086393e+161 AS DOUBLE PRECISION)
-                      ) * CAST(4.4989137945431964e+161 AS DOUBLE PRECISION) <= ABS(CAST(50 AS DOUBLE PRECISION))
-                      THEN CAST(0.0 AS DOUBLE PRECISION)
-                      ELSE CASE
-                        WHEN ABS(CAST("k"."cust__lifetimeRevenue" AS DOUBLE PRECISION)) <= CAST(1.7976931348623157e+308 AS DOUBLE PRECISION)
-                        THEN CAST("k"."cust__lifetimeRevenue" AS DOUBLE PRECISION)
-                      END / CAST(50 AS DOUBLE PRECISION)
-                    END
-                    ELSE CASE
-                      WHEN ABS(CAST("k"."cust__lifetimeRevenue" AS DOUBLE PRECISION)) <= CAST(1.7976931348623157e+308 AS DOUBLE PRECISION)
-                      THEN CAST("k"."cust__lifetimeRevenue" AS DOUBLE PRECISION)
-                    END / CAST(50 AS DOUBLE PRECISION)
-                  END AS "_k2b29377384"
-                OFFSET 0
-              ) AS "_l"
-            ) AS "_k6d3a43839e"
-          OFFSET 0
-        ) AS "_l"
-      ) = FLOOR(
-        (
+    THEN '{"loyaltyScore":' || COALESCE(
+      CASE
+        WHEN NOT (
           SELECT
             CASE
               WHEN ABS(_k6d3a43839e - TRUNC(_k6d3a43839e)) >= CAST(0.5 AS DOUBLE PRECISION)
@@ -322,10 +118,113 @@ SELECT
               ) AS "_k6d3a43839e"
             OFFSET 0
           ) AS "_l"
-        )
-      )
-      AND ABS(
-        (
+        ) * 0 = 0
+        THEN NULL
+        WHEN NOT ABS(
+          (
+            SELECT
+              CASE
+                WHEN ABS(_k6d3a43839e - TRUNC(_k6d3a43839e)) >= CAST(0.5 AS DOUBLE PRECISION)
+                THEN TRUNC(_k6d3a43839e) + SIGN(_k6d3a43839e)
+                ELSE TRUNC(_k6d3a43839e)
+              END
+            FROM (
+              SELECT
+                (
+                  SELECT
+                    CASE
+                      WHEN ABS(_kdba680caaf) < CAST(1.0 AS DOUBLE PRECISION)
+                      THEN _kdba680caaf + _k2b29377384
+                      WHEN ABS(_k2b29377384) < CAST(1.0 AS DOUBLE PRECISION)
+                      THEN _kdba680caaf + _k2b29377384
+                      WHEN ABS(
+                        (
+                          _kdba680caaf * CAST(0.5 AS DOUBLE PRECISION)
+                        ) + (
+                          _k2b29377384 * CAST(0.5 AS DOUBLE PRECISION)
+                        )
+                      ) < CAST(8.98846567431158e+307 AS DOUBLE PRECISION)
+                      THEN _kdba680caaf + _k2b29377384
+                      ELSE CAST(NULL AS DOUBLE PRECISION)
+                    END
+                  FROM (
+                    SELECT
+                      CASE
+                        WHEN ABS(
+                          CASE
+                            WHEN ABS(CAST("k"."cust__lifetimePurchases" AS DOUBLE PRECISION)) <= CAST(1.7976931348623157e+308 AS DOUBLE PRECISION)
+                            THEN CAST("k"."cust__lifetimePurchases" AS DOUBLE PRECISION)
+                          END
+                        ) <= CAST(1.0 AS DOUBLE PRECISION)
+                        THEN CASE
+                          WHEN ABS(CAST("k"."cust__lifetimePurchases" AS DOUBLE PRECISION)) <= CAST(1.7976931348623157e+308 AS DOUBLE PRECISION)
+                          THEN CAST("k"."cust__lifetimePurchases" AS DOUBLE PRECISION)
+                        END * CAST(3 AS DOUBLE PRECISION)
+                        WHEN ABS(
+                          (
+                            CASE
+                              WHEN ABS(CAST("k"."cust__lifetimePurchases" AS DOUBLE PRECISION)) <= CAST(1.7976931348623157e+308 AS DOUBLE PRECISION)
+                              THEN CAST("k"."cust__lifetimePurchases" AS DOUBLE PRECISION)
+                            END * CAST(7.458340731200207e-155 AS DOUBLE PRECISION)
+                          ) * (
+                            CAST(3 AS DOUBLE PRECISION) * CAST(7.458340731200207e-155 AS DOUBLE PRECISION)
+                          )
+                        ) < CAST(1.0 AS DOUBLE PRECISION)
+                        THEN CASE
+                          WHEN ABS(CAST("k"."cust__lifetimePurchases" AS DOUBLE PRECISION)) <= CAST(1.7976931348623157e+308 AS DOUBLE PRECISION)
+                          THEN CAST("k"."cust__lifetimePurchases" AS DOUBLE PRECISION)
+                        END * CAST(3 AS DOUBLE PRECISION)
+                        ELSE CAST(NULL AS DOUBLE PRECISION)
+                      END AS "_kdba680caaf",
+                      CASE
+                        WHEN (
+                          ABS(
+                            CASE
+                              WHEN ABS(CAST("k"."cust__lifetimeRevenue" AS DOUBLE PRECISION)) <= CAST(1.7976931348623157e+308 AS DOUBLE PRECISION)
+                              THEN CAST("k"."cust__lifetimeRevenue" AS DOUBLE PRECISION)
+                            END
+                          ) >= CAST(4.440892098500626e-16 AS DOUBLE PRECISION)
+                        )
+                        THEN CASE
+                          WHEN ABS(CAST("k"."cust__lifetimeRevenue" AS DOUBLE PRECISION)) <= CAST(1.7976931348623157e+308 AS DOUBLE PRECISION)
+                          THEN CAST("k"."cust__lifetimeRevenue" AS DOUBLE PRECISION)
+                        END / CAST(50 AS DOUBLE PRECISION)
+                        WHEN (
+                          ABS(
+                            CASE
+                              WHEN ABS(CAST("k"."cust__lifetimeRevenue" AS DOUBLE PRECISION)) <= CAST(1.7976931348623157e+308 AS DOUBLE PRECISION)
+                              THEN CAST("k"."cust__lifetimeRevenue" AS DOUBLE PRECISION)
+                            END
+                          ) < CAST(4.440892098500626e-16 AS DOUBLE PRECISION)
+                        )
+                        THEN CASE
+                          WHEN (
+                            ABS(
+                              CASE
+                                WHEN ABS(CAST("k"."cust__lifetimeRevenue" AS DOUBLE PRECISION)) <= CAST(1.7976931348623157e+308 AS DOUBLE PRECISION)
+                                THEN CAST("k"."cust__lifetimeRevenue" AS DOUBLE PRECISION)
+                              END
+                            ) * CAST(8.997827589086393e+161 AS DOUBLE PRECISION)
+                          ) * CAST(4.4989137945431964e+161 AS DOUBLE PRECISION) <= ABS(CAST(50 AS DOUBLE PRECISION))
+                          THEN CAST(0.0 AS DOUBLE PRECISION)
+                          ELSE CASE
+                            WHEN ABS(CAST("k"."cust__lifetimeRevenue" AS DOUBLE PRECISION)) <= CAST(1.7976931348623157e+308 AS DOUBLE PRECISION)
+                            THEN CAST("k"."cust__lifetimeRevenue" AS DOUBLE PRECISION)
+                          END / CAST(50 AS DOUBLE PRECISION)
+                        END
+                        ELSE CASE
+                          WHEN ABS(CAST("k"."cust__lifetimeRevenue" AS DOUBLE PRECISION)) <= CAST(1.7976931348623157e+308 AS DOUBLE PRECISION)
+                          THEN CAST("k"."cust__lifetimeRevenue" AS DOUBLE PRECISION)
+                        END / CAST(50 AS DOUBLE PRECISION)
+                      END AS "_k2b29377384"
+                    OFFSET 0
+                  ) AS "_l"
+                ) AS "_k6d3a43839e"
+              OFFSET 0
+            ) AS "_l"
+          )
+        ) < 1e18
+        THEN CAST((
           SELECT
             CASE
               WHEN ABS(_k6d3a43839e - TRUNC(_k6d3a43839e)) >= CAST(0.5 AS DOUBLE PRECISION)
@@ -426,213 +325,419 @@ SELECT
               ) AS "_k6d3a43839e"
             OFFSET 0
           ) AS "_l"
+        ) AS VARCHAR)
+        WHEN (
+          SELECT
+            CASE
+              WHEN ABS(_k6d3a43839e - TRUNC(_k6d3a43839e)) >= CAST(0.5 AS DOUBLE PRECISION)
+              THEN TRUNC(_k6d3a43839e) + SIGN(_k6d3a43839e)
+              ELSE TRUNC(_k6d3a43839e)
+            END
+          FROM (
+            SELECT
+              (
+                SELECT
+                  CASE
+                    WHEN ABS(_kdba680caaf) < CAST(1.0 AS DOUBLE PRECISION)
+                    THEN _kdba680caaf + _k2b29377384
+                    WHEN ABS(_k2b29377384) < CAST(1.0 AS DOUBLE PRECISION)
+                    THEN _kdba680caaf + _k2b29377384
+                    WHEN ABS(
+                      (
+                        _kdba680caaf * CAST(0.5 AS DOUBLE PRECISION)
+                      ) + (
+                        _k2b29377384 * CAST(0.5 AS DOUBLE PRECISION)
+                      )
+                    ) < CAST(8.98846567431158e+307 AS DOUBLE PRECISION)
+                    THEN _kdba680caaf + _k2b29377384
+                    ELSE CAST(NULL AS DOUBLE PRECISION)
+                  END
+                FROM (
+                  SELECT
+                    CASE
+                      WHEN ABS(
+                        CASE
+                          WHEN ABS(CAST("k"."cust__lifetimePurchases" AS DOUBLE PRECISION)) <= CAST(1.7976931348623157e+308 AS DOUBLE PRECISION)
+                          THEN CAST("k"."cust__lifetimePurchases" AS DOUBLE PRECISION)
+                        END
+                      ) <= CAST(1.0 AS DOUBLE PRECISION)
+                      THEN CASE
+                        WHEN ABS(CAST("k"."cust__lifetimePurchases" AS DOUBLE PRECISION)) <= CAST(1.7976931348623157e+308 AS DOUBLE PRECISION)
+                        THEN CAST("k"."cust__lifetimePurchases" AS DOUBLE PRECISION)
+                      END * CAST(3 AS DOUBLE PRECISION)
+                      WHEN ABS(
+                        (
+                          CASE
+                            WHEN ABS(CAST("k"."cust__lifetimePurchases" AS DOUBLE PRECISION)) <= CAST(1.7976931348623157e+308 AS DOUBLE PRECISION)
+                            THEN CAST("k"."cust__lifetimePurchases" AS DOUBLE PRECISION)
+                          END * CAST(7.458340731200207e-155 AS DOUBLE PRECISION)
+                        ) * (
+                          CAST(3 AS DOUBLE PRECISION) * CAST(7.458340731200207e-155 AS DOUBLE PRECISION)
+                        )
+                      ) < CAST(1.0 AS DOUBLE PRECISION)
+                      THEN CASE
+                        WHEN ABS(CAST("k"."cust__lifetimePurchases" AS DOUBLE PRECISION)) <= CAST(1.7976931348623157e+308 AS DOUBLE PRECISION)
+                        THEN CAST("k"."cust__lifetimePurchases" AS DOUBLE PRECISION)
+                      END * CAST(3 AS DOUBLE PRECISION)
+                      ELSE CAST(NULL AS DOUBLE PRECISION)
+                    END AS "_kdba680caaf",
+                    CASE
+                      WHEN (
+                        ABS(
+                          CASE
+                            WHEN ABS(CAST("k"."cust__lifetimeRevenue" AS DOUBLE PRECISION)) <= CAST(1.7976931348623157e+308 AS DOUBLE PRECISION)
+                            THEN CAST("k"."cust__lifetimeRevenue" AS DOUBLE PRECISION)
+                          END
+                        ) >= CAST(4.440892098500626e-16 AS DOUBLE PRECISION)
+                      )
+                      THEN CASE
+                        WHEN ABS(CAST("k"."cust__lifetimeRevenue" AS DOUBLE PRECISION)) <= CAST(1.7976931348623157e+308 AS DOUBLE PRECISION)
+                        THEN CAST("k"."cust__lifetimeRevenue" AS DOUBLE PRECISION)
+                      END / CAST(50 AS DOUBLE PRECISION)
+                      WHEN (
+                        ABS(
+                          CASE
+                            WHEN ABS(CAST("k"."cust__lifetimeRevenue" AS DOUBLE PRECISION)) <= CAST(1.7976931348623157e+308 AS DOUBLE PRECISION)
+                            THEN CAST("k"."cust__lifetimeRevenue" AS DOUBLE PRECISION)
+                          END
+                        ) < CAST(4.440892098500626e-16 AS DOUBLE PRECISION)
+                      )
+                      THEN CASE
+                        WHEN (
+                          ABS(
+                            CASE
+                              WHEN ABS(CAST("k"."cust__lifetimeRevenue" AS DOUBLE PRECISION)) <= CAST(1.7976931348623157e+308 AS DOUBLE PRECISION)
+                              THEN CAST("k"."cust__lifetimeRevenue" AS DOUBLE PRECISION)
+                            END
+                          ) * CAST(8.997827589086393e+161 AS DOUBLE PRECISION)
+                        ) * CAST(4.4989137945431964e+161 AS DOUBLE PRECISION) <= ABS(CAST(50 AS DOUBLE PRECISION))
+                        THEN CAST(0.0 AS DOUBLE PRECISION)
+                        ELSE CASE
+                          WHEN ABS(CAST("k"."cust__lifetimeRevenue" AS DOUBLE PRECISION)) <= CAST(1.7976931348623157e+308 AS DOUBLE PRECISION)
+                          THEN CAST("k"."cust__lifetimeRevenue" AS DOUBLE PRECISION)
+                        END / CAST(50 AS DOUBLE PRECISION)
+                      END
+                      ELSE CASE
+                        WHEN ABS(CAST("k"."cust__lifetimeRevenue" AS DOUBLE PRECISION)) <= CAST(1.7976931348623157e+308 AS DOUBLE PRECISION)
+                        THEN CAST("k"."cust__lifetimeRevenue" AS DOUBLE PRECISION)
+                      END / CAST(50 AS DOUBLE PRECISION)
+                    END AS "_k2b29377384"
+                  OFFSET 0
+                ) AS "_l"
+              ) AS "_k6d3a43839e"
+            OFFSET 0
+          ) AS "_l"
+        ) = FLOOR(
+          (
+            SELECT
+              CASE
+                WHEN ABS(_k6d3a43839e - TRUNC(_k6d3a43839e)) >= CAST(0.5 AS DOUBLE PRECISION)
+                THEN TRUNC(_k6d3a43839e) + SIGN(_k6d3a43839e)
+                ELSE TRUNC(_k6d3a43839e)
+              END
+            FROM (
+              SELECT
+                (
+                  SELECT
+                    CASE
+                      WHEN ABS(_kdba680caaf) < CAST(1.0 AS DOUBLE PRECISION)
+                      THEN _kdba680caaf + _k2b29377384
+                      WHEN ABS(_k2b29377384) < CAST(1.0 AS DOUBLE PRECISION)
+                      THEN _kdba680caaf + _k2b29377384
+                      WHEN ABS(
+                        (
+                          _kdba680caaf * CAST(0.5 AS DOUBLE PRECISION)
+                        ) + (
+                          _k2b29377384 * CAST(0.5 AS DOUBLE PRECISION)
+                        )
+                      ) < CAST(8.98846567431158e+307 AS DOUBLE PRECISION)
+                      THEN _kdba680caaf + _k2b29377384
+                      ELSE CAST(NULL AS DOUBLE PRECISION)
+                    END
+                  FROM (
+                    SELECT
+                      CASE
+                        WHEN ABS(
+                          CASE
+                            WHEN ABS(CAST("k"."cust__lifetimePurchases" AS DOUBLE PRECISION)) <= CAST(1.7976931348623157e+308 AS DOUBLE PRECISION)
+                            THEN CAST("k"."cust__lifetimePurchases" AS DOUBLE PRECISION)
+                          END
+                        ) <= CAST(1.0 AS DOUBLE PRECISION)
+                        THEN CASE
+                          WHEN ABS(CAST("k"."cust__lifetimePurchases" AS DOUBLE PRECISION)) <= CAST(1.7976931348623157e+308 AS DOUBLE PRECISION)
+                          THEN CAST("k"."cust__lifetimePurchases" AS DOUBLE PRECISION)
+                        END * CAST(3 AS DOUBLE PRECISION)
+                        WHEN ABS(
+                          (
+                            CASE
+                              WHEN ABS(CAST("k"."cust__lifetimePurchases" AS DOUBLE PRECISION)) <= CAST(1.7976931348623157e+308 AS DOUBLE PRECISION)
+                              THEN CAST("k"."cust__lifetimePurchases" AS DOUBLE PRECISION)
+                            END * CAST(7.458340731200207e-155 AS DOUBLE PRECISION)
+                          ) * (
+                            CAST(3 AS DOUBLE PRECISION) * CAST(7.458340731200207e-155 AS DOUBLE PRECISION)
+                          )
+                        ) < CAST(1.0 AS DOUBLE PRECISION)
+                        THEN CASE
+                          WHEN ABS(CAST("k"."cust__lifetimePurchases" AS DOUBLE PRECISION)) <= CAST(1.7976931348623157e+308 AS DOUBLE PRECISION)
+                          THEN CAST("k"."cust__lifetimePurchases" AS DOUBLE PRECISION)
+                        END * CAST(3 AS DOUBLE PRECISION)
+                        ELSE CAST(NULL AS DOUBLE PRECISION)
+                      END AS "_kdba680caaf",
+                      CASE
+                        WHEN (
+                          ABS(
+                            CASE
+                              WHEN ABS(CAST("k"."cust__lifetimeRevenue" AS DOUBLE PRECISION)) <= CAST(1.7976931348623157e+308 AS DOUBLE PRECISION)
+                              THEN CAST("k"."cust__lifetimeRevenue" AS DOUBLE PRECISION)
+                            END
+                          ) >= CAST(4.440892098500626e-16 AS DOUBLE PRECISION)
+                        )
+                        THEN CASE
+                          WHEN ABS(CAST("k"."cust__lifetimeRevenue" AS DOUBLE PRECISION)) <= CAST(1.7976931348623157e+308 AS DOUBLE PRECISION)
+                          THEN CAST("k"."cust__lifetimeRevenue" AS DOUBLE PRECISION)
+                        END / CAST(50 AS DOUBLE PRECISION)
+                        WHEN (
+                          ABS(
+                            CASE
+                              WHEN ABS(CAST("k"."cust__lifetimeRevenue" AS DOUBLE PRECISION)) <= CAST(1.7976931348623157e+308 AS DOUBLE PRECISION)
+                              THEN CAST("k"."cust__lifetimeRevenue" AS DOUBLE PRECISION)
+                            END
+                          ) < CAST(4.440892098500626e-16 AS DOUBLE PRECISION)
+                        )
+                        THEN CASE
+                          WHEN (
+                            ABS(
+                              CASE
+                                WHEN ABS(CAST("k"."cust__lifetimeRevenue" AS DOUBLE PRECISION)) <= CAST(1.7976931348623157e+308 AS DOUBLE PRECISION)
+                                THEN CAST("k"."cust__lifetimeRevenue" AS DOUBLE PRECISION)
+                              END
+                            ) * CAST(8.997827589086393e+161 AS DOUBLE PRECISION)
+                          ) * CAST(4.4989137945431964e+161 AS DOUBLE PRECISION) <= ABS(CAST(50 AS DOUBLE PRECISION))
+                          THEN CAST(0.0 AS DOUBLE PRECISION)
+                          ELSE CASE
+                            WHEN ABS(CAST("k"."cust__lifetimeRevenue" AS DOUBLE PRECISION)) <= CAST(1.7976931348623157e+308 AS DOUBLE PRECISION)
+                            THEN CAST("k"."cust__lifetimeRevenue" AS DOUBLE PRECISION)
+                          END / CAST(50 AS DOUBLE PRECISION)
+                        END
+                        ELSE CASE
+                          WHEN ABS(CAST("k"."cust__lifetimeRevenue" AS DOUBLE PRECISION)) <= CAST(1.7976931348623157e+308 AS DOUBLE PRECISION)
+                          THEN CAST("k"."cust__lifetimeRevenue" AS DOUBLE PRECISION)
+                        END / CAST(50 AS DOUBLE PRECISION)
+                      END AS "_k2b29377384"
+                    OFFSET 0
+                  ) AS "_l"
+                ) AS "_k6d3a43839e"
+              OFFSET 0
+            ) AS "_l"
+          )
         )
-      ) < 1e15
-      THEN CAST(CAST((
-        SELECT
-          CASE
-            WHEN ABS(_k6d3a43839e - TRUNC(_k6d3a43839e)) >= CAST(0.5 AS DOUBLE PRECISION)
-            THEN TRUNC(_k6d3a43839e) + SIGN(_k6d3a43839e)
-            ELSE TRUNC(_k6d3a43839e)
-          END
-        FROM (
+        THEN CAST(CAST((
           SELECT
-            (
-              SELECT
-                CASE
-                  WHEN ABS(_kdba680caaf) < CAST(1.0 AS DOUBLE PRECISION)
-                  THEN _kdba680caaf + _k2b29377384
-                  WHEN ABS(_k2b29377384) < CAST(1.0 AS DOUBLE PRECISION)
-                  THEN _kdba680caaf + _k2b29377384
-                  WHEN ABS(
-                    (
-                      _kdba680caaf * CAST(0.5 AS DOUBLE PRECISION)
-                    ) + (
-                      _k2b29377384 * CAST(0.5 AS DOUBLE PRECISION)
-                    )
-                  ) < CAST(8.98846567431158e+307 AS DOUBLE PRECISION)
-                  THEN _kdba680caaf + _k2b29377384
-                  ELSE CAST(NULL AS DOUBLE PRECISION)
-                END
-              FROM (
+            CASE
+              WHEN ABS(_k6d3a43839e - TRUNC(_k6d3a43839e)) >= CAST(0.5 AS DOUBLE PRECISION)
+              THEN TRUNC(_k6d3a43839e) + SIGN(_k6d3a43839e)
+              ELSE TRUNC(_k6d3a43839e)
+            END
+          FROM (
+            SELECT
+              (
                 SELECT
                   CASE
-                    WHEN ABS(
-                      CASE
-                        WHEN ABS(CAST("k"."cust__lifetimePurchases" AS DOUBLE PRECISION)) <= CAST(1.7976931348623157e+308 AS DOUBLE PRECISION)
-                        THEN CAST("k"."cust__lifetimePurchases" AS DOUBLE PRECISION)
-                      END
-                    ) <= CAST(1.0 AS DOUBLE PRECISION)
-                    THEN CASE
-                      WHEN ABS(CAST("k"."cust__lifetimePurchases" AS DOUBLE PRECISION)) <= CAST(1.7976931348623157e+308 AS DOUBLE PRECISION)
-                      THEN CAST("k"."cust__lifetimePurchases" AS DOUBLE PRECISION)
-                    END * CAST(3 AS DOUBLE PRECISION)
+                    WHEN ABS(_kdba680caaf) < CAST(1.0 AS DOUBLE PRECISION)
+                    THEN _kdba680caaf + _k2b29377384
+                    WHEN ABS(_k2b29377384) < CAST(1.0 AS DOUBLE PRECISION)
+                    THEN _kdba680caaf + _k2b29377384
                     WHEN ABS(
                       (
+                        _kdba680caaf * CAST(0.5 AS DOUBLE PRECISION)
+                      ) + (
+                        _k2b29377384 * CAST(0.5 AS DOUBLE PRECISION)
+                      )
+                    ) < CAST(8.98846567431158e+307 AS DOUBLE PRECISION)
+                    THEN _kdba680caaf + _k2b29377384
+                    ELSE CAST(NULL AS DOUBLE PRECISION)
+                  END
+                FROM (
+                  SELECT
+                    CASE
+                      WHEN ABS(
                         CASE
                           WHEN ABS(CAST("k"."cust__lifetimePurchases" AS DOUBLE PRECISION)) <= CAST(1.7976931348623157e+308 AS DOUBLE PRECISION)
                           THEN CAST("k"."cust__lifetimePurchases" AS DOUBLE PRECISION)
-                        END * CAST(7.458340731200207e-155 AS DOUBLE PRECISION)
-                      ) * (
-                        CAST(3 AS DOUBLE PRECISION) * CAST(7.458340731200207e-155 AS DOUBLE PRECISION)
-                      )
-                    ) < CAST(1.0 AS DOUBLE PRECISION)
-                    THEN CASE
-                      WHEN ABS(CAST("k"."cust__lifetimePurchases" AS DOUBLE PRECISION)) <= CAST(1.7976931348623157e+308 AS DOUBLE PRECISION)
-                      THEN CAST("k"."cust__lifetimePurchases" AS DOUBLE PRECISION)
-                    END * CAST(3 AS DOUBLE PRECISION)
-                    ELSE CAST(NULL AS DOUBLE PRECISION)
-                  END AS "_kdba680caaf",
-                  CASE
-                    WHEN (
-                      ABS(
-                        CASE
-                          WHEN ABS(CAST("k"."cust__lifetimeRevenue" AS DOUBLE PRECISION)) <= CAST(1.7976931348623157e+308 AS DOUBLE PRECISION)
-                          THEN CAST("k"."cust__lifetimeRevenue" AS DOUBLE PRECISION)
                         END
-                      ) >= CAST(4.440892098500626e-16 AS DOUBLE PRECISION)
-                    )
-                    THEN CASE
-                      WHEN ABS(CAST("k"."cust__lifetimeRevenue" AS DOUBLE PRECISION)) <= CAST(1.7976931348623157e+308 AS DOUBLE PRECISION)
-                      THEN CAST("k"."cust__lifetimeRevenue" AS DOUBLE PRECISION)
-                    END / CAST(50 AS DOUBLE PRECISION)
-                    WHEN (
-                      ABS(
-                        CASE
-                          WHEN ABS(CAST("k"."cust__lifetimeRevenue" AS DOUBLE PRECISION)) <= CAST(1.7976931348623157e+308 AS DOUBLE PRECISION)
-                          THEN CAST("k"."cust__lifetimeRevenue" AS DOUBLE PRECISION)
-                        END
-                      ) < CAST(4.440892098500626e-16 AS DOUBLE PRECISION)
-                    )
-                    THEN CASE
+                      ) <= CAST(1.0 AS DOUBLE PRECISION)
+                      THEN CASE
+                        WHEN ABS(CAST("k"."cust__lifetimePurchases" AS DOUBLE PRECISION)) <= CAST(1.7976931348623157e+308 AS DOUBLE PRECISION)
+                        THEN CAST("k"."cust__lifetimePurchases" AS DOUBLE PRECISION)
+                      END * CAST(3 AS DOUBLE PRECISION)
+                      WHEN ABS(
+                        (
+                          CASE
+                            WHEN ABS(CAST("k"."cust__lifetimePurchases" AS DOUBLE PRECISION)) <= CAST(1.7976931348623157e+308 AS DOUBLE PRECISION)
+                            THEN CAST("k"."cust__lifetimePurchases" AS DOUBLE PRECISION)
+                          END * CAST(7.458340731200207e-155 AS DOUBLE PRECISION)
+                        ) * (
+                          CAST(3 AS DOUBLE PRECISION) * CAST(7.458340731200207e-155 AS DOUBLE PRECISION)
+                        )
+                      ) < CAST(1.0 AS DOUBLE PRECISION)
+                      THEN CASE
+                        WHEN ABS(CAST("k"."cust__lifetimePurchases" AS DOUBLE PRECISION)) <= CAST(1.7976931348623157e+308 AS DOUBLE PRECISION)
+                        THEN CAST("k"."cust__lifetimePurchases" AS DOUBLE PRECISION)
+                      END * CAST(3 AS DOUBLE PRECISION)
+                      ELSE CAST(NULL AS DOUBLE PRECISION)
+                    END AS "_kdba680caaf",
+                    CASE
                       WHEN (
                         ABS(
                           CASE
                             WHEN ABS(CAST("k"."cust__lifetimeRevenue" AS DOUBLE PRECISION)) <= CAST(1.7976931348623157e+308 AS DOUBLE PRECISION)
                             THEN CAST("k"."cust__lifetimeRevenue" AS DOUBLE PRECISION)
                           END
-                        ) * CAST(8.997827589086393e+161 AS DOUBLE PRECISION)
-                      ) * CAST(4.4989137945431964e+161 AS DOUBLE PRECISION) <= ABS(CAST(50 AS DOUBLE PRECISION))
-                      THEN CAST(0.0 AS DOUBLE PRECISION)
-                      ELSE CASE
+                        ) >= CAST(4.440892098500626e-16 AS DOUBLE PRECISION)
+                      )
+                      THEN CASE
                         WHEN ABS(CAST("k"."cust__lifetimeRevenue" AS DOUBLE PRECISION)) <= CAST(1.7976931348623157e+308 AS DOUBLE PRECISION)
                         THEN CAST("k"."cust__lifetimeRevenue" AS DOUBLE PRECISION)
                       END / CAST(50 AS DOUBLE PRECISION)
-                    END
-                    ELSE CASE
-                      WHEN ABS(CAST("k"."cust__lifetimeRevenue" AS DOUBLE PRECISION)) <= CAST(1.7976931348623157e+308 AS DOUBLE PRECISION)
-                      THEN CAST("k"."cust__lifetimeRevenue" AS DOUBLE PRECISION)
-                    END / CAST(50 AS DOUBLE PRECISION)
-                  END AS "_k2b29377384"
-                OFFSET 0
-              ) AS "_l"
-            ) AS "_k6d3a43839e"
-          OFFSET 0
-        ) AS "_l"
-      ) AS BIGINT) AS VARCHAR)
-      ELSE CAST((
-        SELECT
-          CASE
-            WHEN ABS(_k6d3a43839e - TRUNC(_k6d3a43839e)) >= CAST(0.5 AS DOUBLE PRECISION)
-            THEN TRUNC(_k6d3a43839e) + SIGN(_k6d3a43839e)
-            ELSE TRUNC(_k6d3a43839e)
-          END
-        FROM (
-          SELECT
-            (
-              SELECT
-                CASE
-                  WHEN ABS(_kdba680caaf) < CAST(1.0 AS DOUBLE PRECISION)
-                  THEN _kdba680caaf + _k2b29377384
-                  WHEN ABS(_k2b29377384) < CAST(1.0 AS DOUBLE PRECISION)
-                  THEN _kdba680caaf + _k2b29377384
-                  WHEN ABS(
-                    (
-                      _kdba680caaf * CAST(0.5 AS DOUBLE PRECISION)
-                    ) + (
-                      _k2b29377384 * CAST(0.5 AS DOUBLE PRECISION)
-                    )
-                  ) < CAST(8.98846567431158e+307 AS DOUBLE PRECISION)
-                  THEN _kdba680caaf + _k2b29377384
-                  ELSE CAST(NULL AS DOUBLE PRECISION)
-                END
-              FROM (
-                SELECT
-                  CASE
-                    WHEN ABS(
-                      CASE
-                        WHEN ABS(CAST("k"."cust__lifetimePurchases" AS DOUBLE PRECISION)) <= CAST(1.7976931348623157e+308 AS DOUBLE PRECISION)
-                        THEN CAST("k"."cust__lifetimePurchases" AS DOUBLE PRECISION)
-                      END
-                    ) <= CAST(1.0 AS DOUBLE PRECISION)
-                    THEN CASE
-                      WHEN ABS(CAST("k"."cust__lifetimePurchases" AS DOUBLE PRECISION)) <= CAST(1.7976931348623157e+308 AS DOUBLE PRECISION)
-                      THEN CAST("k"."cust__lifetimePurchases" AS DOUBLE PRECISION)
-                    END * CAST(3 AS DOUBLE PRECISION)
-                    WHEN ABS(
-                      (
-                        CASE
-                          WHEN ABS(CAST("k"."cust__lifetimePurchases" AS DOUBLE PRECISION)) <= CAST(1.7976931348623157e+308 AS DOUBLE PRECISION)
-                          THEN CAST("k"."cust__lifetimePurchases" AS DOUBLE PRECISION)
-                        END * CAST(7.458340731200207e-155 AS DOUBLE PRECISION)
-                      ) * (
-                        CAST(3 AS DOUBLE PRECISION) * CAST(7.458340731200207e-155 AS DOUBLE PRECISION)
-                      )
-                    ) < CAST(1.0 AS DOUBLE PRECISION)
-                    THEN CASE
-                      WHEN ABS(CAST("k"."cust__lifetimePurchases" AS DOUBLE PRECISION)) <= CAST(1.7976931348623157e+308 AS DOUBLE PRECISION)
-                      THEN CAST("k"."cust__lifetimePurchases" AS DOUBLE PRECISION)
-                    END * CAST(3 AS DOUBLE PRECISION)
-                    ELSE CAST(NULL AS DOUBLE PRECISION)
-                  END AS "_kdba680caaf",
-                  CASE
-                    WHEN (
-                      ABS(
-                        CASE
-                          WHEN ABS(CAST("k"."cust__lifetimeRevenue" AS DOUBLE PRECISION)) <= CAST(1.7976931348623157e+308 AS DOUBLE PRECISION)
-                          THEN CAST("k"."cust__lifetimeRevenue" AS DOUBLE PRECISION)
-                        END
-                      ) >= CAST(4.440892098500626e-16 AS DOUBLE PRECISION)
-                    )
-                    THEN CASE
-                      WHEN ABS(CAST("k"."cust__lifetimeRevenue" AS DOUBLE PRECISION)) <= CAST(1.7976931348623157e+308 AS DOUBLE PRECISION)
-                      THEN CAST("k"."cust__lifetimeRevenue" AS DOUBLE PRECISION)
-                    END / CAST(50 AS DOUBLE PRECISION)
-                    WHEN (
-                      ABS(
-                        CASE
-                          WHEN ABS(CAST("k"."cust__lifetimeRevenue" AS DOUBLE PRECISION)) <= CAST(1.7976931348623157e+308 AS DOUBLE PRECISION)
-                          THEN CAST("k"."cust__lifetimeRevenue" AS DOUBLE PRECISION)
-                        END
-                      ) < CAST(4.440892098500626e-16 AS DOUBLE PRECISION)
-                    )
-                    THEN CASE
                       WHEN (
                         ABS(
                           CASE
                             WHEN ABS(CAST("k"."cust__lifetimeRevenue" AS DOUBLE PRECISION)) <= CAST(1.7976931348623157e+308 AS DOUBLE PRECISION)
                             THEN CAST("k"."cust__lifetimeRevenue" AS DOUBLE PRECISION)
                           END
-                        ) * CAST(8.997827589086393e+161 AS DOUBLE PRECISION)
-                      ) * CAST(4.4989137945431964e+161 AS DOUBLE PRECISION) <= ABS(CAST(50 AS DOUBLE PRECISION))
-                      THEN CAST(0.0 AS DOUBLE PRECISION)
+                        ) < CAST(4.440892098500626e-16 AS DOUBLE PRECISION)
+                      )
+                      THEN CASE
+                        WHEN (
+                          ABS(
+                            CASE
+                              WHEN ABS(CAST("k"."cust__lifetimeRevenue" AS DOUBLE PRECISION)) <= CAST(1.7976931348623157e+308 AS DOUBLE PRECISION)
+                              THEN CAST("k"."cust__lifetimeRevenue" AS DOUBLE PRECISION)
+                            END
+                          ) * CAST(8.997827589086393e+161 AS DOUBLE PRECISION)
+                        ) * CAST(4.4989137945431964e+161 AS DOUBLE PRECISION) <= ABS(CAST(50 AS DOUBLE PRECISION))
+                        THEN CAST(0.0 AS DOUBLE PRECISION)
+                        ELSE CASE
+                          WHEN ABS(CAST("k"."cust__lifetimeRevenue" AS DOUBLE PRECISION)) <= CAST(1.7976931348623157e+308 AS DOUBLE PRECISION)
+                          THEN CAST("k"."cust__lifetimeRevenue" AS DOUBLE PRECISION)
+                        END / CAST(50 AS DOUBLE PRECISION)
+                      END
                       ELSE CASE
                         WHEN ABS(CAST("k"."cust__lifetimeRevenue" AS DOUBLE PRECISION)) <= CAST(1.7976931348623157e+308 AS DOUBLE PRECISION)
                         THEN CAST("k"."cust__lifetimeRevenue" AS DOUBLE PRECISION)
                       END / CAST(50 AS DOUBLE PRECISION)
-                    END
-                    ELSE CASE
-                      WHEN ABS(CAST("k"."cust__lifetimeRevenue" AS DOUBLE PRECISION)) <= CAST(1.7976931348623157e+308 AS DOUBLE PRECISION)
-                      THEN CAST("k"."cust__lifetimeRevenue" AS DOUBLE PRECISION)
-                    END / CAST(50 AS DOUBLE PRECISION)
-                  END AS "_k2b29377384"
-                OFFSET 0
-              ) AS "_l"
-            ) AS "_k6d3a43839e"
-          OFFSET 0
-        ) AS "_l"
-      ) AS VARCHAR)
-    END || '}'
+                    END AS "_k2b29377384"
+                  OFFSET 0
+                ) AS "_l"
+              ) AS "_k6d3a43839e"
+            OFFSET 0
+          ) AS "_l"
+        ) AS BIGINT) AS VARCHAR)
+        ELSE CAST((
+          SELECT
+            CASE
+              WHEN ABS(_k6d3a43839e - TRUNC(_k6d3a43839e)) >= CAST(0.5 AS DOUBLE PRECISION)
+              THEN TRUNC(_k6d3a43839e) + SIGN(_k6d3a43839e)
+              ELSE TRUNC(_k6d3a43839e)
+            END
+          FROM (
+            SELECT
+              (
+                SELECT
+                  CASE
+                    WHEN ABS(_kdba680caaf) < CAST(1.0 AS DOUBLE PRECISION)
+                    THEN _kdba680caaf + _k2b29377384
+                    WHEN ABS(_k2b29377384) < CAST(1.0 AS DOUBLE PRECISION)
+                    THEN _kdba680caaf + _k2b29377384
+                    WHEN ABS(
+                      (
+                        _kdba680caaf * CAST(0.5 AS DOUBLE PRECISION)
+                      ) + (
+                        _k2b29377384 * CAST(0.5 AS DOUBLE PRECISION)
+                      )
+                    ) < CAST(8.98846567431158e+307 AS DOUBLE PRECISION)
+                    THEN _kdba680caaf + _k2b29377384
+                    ELSE CAST(NULL AS DOUBLE PRECISION)
+                  END
+                FROM (
+                  SELECT
+                    CASE
+                      WHEN ABS(
+                        CASE
+                          WHEN ABS(CAST("k"."cust__lifetimePurchases" AS DOUBLE PRECISION)) <= CAST(1.7976931348623157e+308 AS DOUBLE PRECISION)
+                          THEN CAST("k"."cust__lifetimePurchases" AS DOUBLE PRECISION)
+                        END
+                      ) <= CAST(1.0 AS DOUBLE PRECISION)
+                      THEN CASE
+                        WHEN ABS(CAST("k"."cust__lifetimePurchases" AS DOUBLE PRECISION)) <= CAST(1.7976931348623157e+308 AS DOUBLE PRECISION)
+                        THEN CAST("k"."cust__lifetimePurchases" AS DOUBLE PRECISION)
+                      END * CAST(3 AS DOUBLE PRECISION)
+                      WHEN ABS(
+                        (
+                          CASE
+                            WHEN ABS(CAST("k"."cust__lifetimePurchases" AS DOUBLE PRECISION)) <= CAST(1.7976931348623157e+308 AS DOUBLE PRECISION)
+                            THEN CAST("k"."cust__lifetimePurchases" AS DOUBLE PRECISION)
+                          END * CAST(7.458340731200207e-155 AS DOUBLE PRECISION)
+                        ) * (
+                          CAST(3 AS DOUBLE PRECISION) * CAST(7.458340731200207e-155 AS DOUBLE PRECISION)
+                        )
+                      ) < CAST(1.0 AS DOUBLE PRECISION)
+                      THEN CASE
+                        WHEN ABS(CAST("k"."cust__lifetimePurchases" AS DOUBLE PRECISION)) <= CAST(1.7976931348623157e+308 AS DOUBLE PRECISION)
+                        THEN CAST("k"."cust__lifetimePurchases" AS DOUBLE PRECISION)
+                      END * CAST(3 AS DOUBLE PRECISION)
+                      ELSE CAST(NULL AS DOUBLE PRECISION)
+                    END AS "_kdba680caaf",
+                    CASE
+                      WHEN (
+                        ABS(
+                          CASE
+                            WHEN ABS(CAST("k"."cust__lifetimeRevenue" AS DOUBLE PRECISION)) <= CAST(1.7976931348623157e+308 AS DOUBLE PRECISION)
+                            THEN CAST("k"."cust__lifetimeRevenue" AS DOUBLE PRECISION)
+                          END
+                        ) >= CAST(4.440892098500626e-16 AS DOUBLE PRECISION)
+                      )
+                      THEN CASE
+                        WHEN ABS(CAST("k"."cust__lifetimeRevenue" AS DOUBLE PRECISION)) <= CAST(1.7976931348623157e+308 AS DOUBLE PRECISION)
+                        THEN CAST("k"."cust__lifetimeRevenue" AS DOUBLE PRECISION)
+                      END / CAST(50 AS DOUBLE PRECISION)
+                      WHEN (
+                        ABS(
+                          CASE
+                            WHEN ABS(CAST("k"."cust__lifetimeRevenue" AS DOUBLE PRECISION)) <= CAST(1.7976931348623157e+308 AS DOUBLE PRECISION)
+                            THEN CAST("k"."cust__lifetimeRevenue" AS DOUBLE PRECISION)
+                          END
+                        ) < CAST(4.440892098500626e-16 AS DOUBLE PRECISION)
+                      )
+                      THEN CASE
+                        WHEN (
+                          ABS(
+                            CASE
+                              WHEN ABS(CAST("k"."cust__lifetimeRevenue" AS DOUBLE PRECISION)) <= CAST(1.7976931348623157e+308 AS DOUBLE PRECISION)
+                              THEN CAST("k"."cust__lifetimeRevenue" AS DOUBLE PRECISION)
+                            END
+                          ) * CAST(8.997827589086393e+161 AS DOUBLE PRECISION)
+                        ) * CAST(4.4989137945431964e+161 AS DOUBLE PRECISION) <= ABS(CAST(50 AS DOUBLE PRECISION))
+                        THEN CAST(0.0 AS DOUBLE PRECISION)
+                        ELSE CASE
+                          WHEN ABS(CAST("k"."cust__lifetimeRevenue" AS DOUBLE PRECISION)) <= CAST(1.7976931348623157e+308 AS DOUBLE PRECISION)
+                          THEN CAST("k"."cust__lifetimeRevenue" AS DOUBLE PRECISION)
+                        END / CAST(50 AS DOUBLE PRECISION)
+                      END
+                      ELSE CASE
+                        WHEN ABS(CAST("k"."cust__lifetimeRevenue" AS DOUBLE PRECISION)) <= CAST(1.7976931348623157e+308 AS DOUBLE PRECISION)
+                        THEN CAST("k"."cust__lifetimeRevenue" AS DOUBLE PRECISION)
+                      END / CAST(50 AS DOUBLE PRECISION)
+                    END AS "_k2b29377384"
+                  OFFSET 0
+                ) AS "_l"
+              ) AS "_k6d3a43839e"
+            OFFSET 0
+          ) AS "_l"
+        ) AS VARCHAR)
+      END,
+      'null'
+    ) || '}'
     ELSE '{}'
   END AS "personalization",
   "k"."experiment_group"

@@ -4,7 +4,7 @@ SELECT
   "p"."as_of" AS "as_of",
   'winback' AS "decision_flow_key",
   1 AS "decision_flow_version",
-  'ecd177f7d3453bb9' AS "config_hash",
+  '5596d53e430ded41' AS "config_hash",
   "k"."customer_id",
   "k"."channel",
   "k"."rank",
@@ -15,85 +15,9 @@ SELECT
   "k"."score",
   CASE
     WHEN "k"."offer_id" IN ('winback_apparel', 'winback_electronics', 'winback_home')
-    THEN '{"loyaltyScore":' || CASE
-      WHEN (
-        SELECT
-          CASE
-            WHEN ABS(_k948f0bb8f6 - TRUNCATE(_k948f0bb8f6)) >= CAST(0.5 AS DOUBLE)
-            THEN TRUNCATE(_k948f0bb8f6) + SIGN(_k948f0bb8f6)
-            ELSE TRUNCATE(_k948f0bb8f6)
-          END
-        FROM (
-          SELECT
-            (
-              SELECT
-                CASE
-                  WHEN ABS(_k8755d8f782) <= CAST(1.7976931348623157e+308 AS DOUBLE)
-                  THEN _k8755d8f782
-                END
-              FROM (
-                SELECT
-                  CASE
-                    WHEN ABS(
-                      CASE
-                        WHEN ABS(CAST("k"."cust__lifetimePurchases" AS DOUBLE)) <= CAST(1.7976931348623157e+308 AS DOUBLE)
-                        THEN CAST("k"."cust__lifetimePurchases" AS DOUBLE)
-                      END * CAST(3 AS DOUBLE)
-                    ) <= CAST(1.7976931348623157e+308 AS DOUBLE)
-                    THEN CASE
-                      WHEN ABS(CAST("k"."cust__lifetimePurchases" AS DOUBLE)) <= CAST(1.7976931348623157e+308 AS DOUBLE)
-                      THEN CAST("k"."cust__lifetimePurchases" AS DOUBLE)
-                    END * CAST(3 AS DOUBLE)
-                  END + (
-                    CASE
-                      WHEN ABS(CAST("k"."cust__lifetimeRevenue" AS DOUBLE)) <= CAST(1.7976931348623157e+308 AS DOUBLE)
-                      THEN CAST("k"."cust__lifetimeRevenue" AS DOUBLE)
-                    END / CAST(50 AS DOUBLE)
-                  ) AS "_k8755d8f782"
-              ) AS "_l"
-            ) AS "_k948f0bb8f6"
-        ) AS "_l"
-      ) IS NULL
-      THEN 'null'
-      WHEN (
-        SELECT
-          CASE
-            WHEN ABS(_k948f0bb8f6 - TRUNCATE(_k948f0bb8f6)) >= CAST(0.5 AS DOUBLE)
-            THEN TRUNCATE(_k948f0bb8f6) + SIGN(_k948f0bb8f6)
-            ELSE TRUNCATE(_k948f0bb8f6)
-          END
-        FROM (
-          SELECT
-            (
-              SELECT
-                CASE
-                  WHEN ABS(_k8755d8f782) <= CAST(1.7976931348623157e+308 AS DOUBLE)
-                  THEN _k8755d8f782
-                END
-              FROM (
-                SELECT
-                  CASE
-                    WHEN ABS(
-                      CASE
-                        WHEN ABS(CAST("k"."cust__lifetimePurchases" AS DOUBLE)) <= CAST(1.7976931348623157e+308 AS DOUBLE)
-                        THEN CAST("k"."cust__lifetimePurchases" AS DOUBLE)
-                      END * CAST(3 AS DOUBLE)
-                    ) <= CAST(1.7976931348623157e+308 AS DOUBLE)
-                    THEN CASE
-                      WHEN ABS(CAST("k"."cust__lifetimePurchases" AS DOUBLE)) <= CAST(1.7976931348623157e+308 AS DOUBLE)
-                      THEN CAST("k"."cust__lifetimePurchases" AS DOUBLE)
-                    END * CAST(3 AS DOUBLE)
-                  END + (
-                    CASE
-                      WHEN ABS(CAST("k"."cust__lifetimeRevenue" AS DOUBLE)) <= CAST(1.7976931348623157e+308 AS DOUBLE)
-                      THEN CAST("k"."cust__lifetimeRevenue" AS DOUBLE)
-                    END / CAST(50 AS DOUBLE)
-                  ) AS "_k8755d8f782"
-              ) AS "_l"
-            ) AS "_k948f0bb8f6"
-        ) AS "_l"
-      ) = FLOOR(
-        (
+    THEN '{"loyaltyScore":' || COALESCE(
+      CASE
+        WHEN NOT (
           SELECT
             CASE
               WHEN ABS(_k948f0bb8f6 - TRUNCATE(_k948f0bb8f6)) >= CAST(0.5 AS DOUBLE)
@@ -130,10 +54,49 @@ SELECT
                 ) AS "_l"
               ) AS "_k948f0bb8f6"
           ) AS "_l"
-        )
-      )
-      AND ABS(
-        (
+        ) * 0 = 0
+        THEN NULL
+        WHEN NOT ABS(
+          (
+            SELECT
+              CASE
+                WHEN ABS(_k948f0bb8f6 - TRUNCATE(_k948f0bb8f6)) >= CAST(0.5 AS DOUBLE)
+                THEN TRUNCATE(_k948f0bb8f6) + SIGN(_k948f0bb8f6)
+                ELSE TRUNCATE(_k948f0bb8f6)
+              END
+            FROM (
+              SELECT
+                (
+                  SELECT
+                    CASE
+                      WHEN ABS(_k8755d8f782) <= CAST(1.7976931348623157e+308 AS DOUBLE)
+                      THEN _k8755d8f782
+                    END
+                  FROM (
+                    SELECT
+                      CASE
+                        WHEN ABS(
+                          CASE
+                            WHEN ABS(CAST("k"."cust__lifetimePurchases" AS DOUBLE)) <= CAST(1.7976931348623157e+308 AS DOUBLE)
+                            THEN CAST("k"."cust__lifetimePurchases" AS DOUBLE)
+                          END * CAST(3 AS DOUBLE)
+                        ) <= CAST(1.7976931348623157e+308 AS DOUBLE)
+                        THEN CASE
+                          WHEN ABS(CAST("k"."cust__lifetimePurchases" AS DOUBLE)) <= CAST(1.7976931348623157e+308 AS DOUBLE)
+                          THEN CAST("k"."cust__lifetimePurchases" AS DOUBLE)
+                        END * CAST(3 AS DOUBLE)
+                      END + (
+                        CASE
+                          WHEN ABS(CAST("k"."cust__lifetimeRevenue" AS DOUBLE)) <= CAST(1.7976931348623157e+308 AS DOUBLE)
+                          THEN CAST("k"."cust__lifetimeRevenue" AS DOUBLE)
+                        END / CAST(50 AS DOUBLE)
+                      ) AS "_k8755d8f782"
+                  ) AS "_l"
+                ) AS "_k948f0bb8f6"
+            ) AS "_l"
+          )
+        ) < 1e18
+        THEN CAST((
           SELECT
             CASE
               WHEN ABS(_k948f0bb8f6 - TRUNCATE(_k948f0bb8f6)) >= CAST(0.5 AS DOUBLE)
@@ -170,85 +133,163 @@ SELECT
                 ) AS "_l"
               ) AS "_k948f0bb8f6"
           ) AS "_l"
+        ) AS VARCHAR)
+        WHEN (
+          SELECT
+            CASE
+              WHEN ABS(_k948f0bb8f6 - TRUNCATE(_k948f0bb8f6)) >= CAST(0.5 AS DOUBLE)
+              THEN TRUNCATE(_k948f0bb8f6) + SIGN(_k948f0bb8f6)
+              ELSE TRUNCATE(_k948f0bb8f6)
+            END
+          FROM (
+            SELECT
+              (
+                SELECT
+                  CASE
+                    WHEN ABS(_k8755d8f782) <= CAST(1.7976931348623157e+308 AS DOUBLE)
+                    THEN _k8755d8f782
+                  END
+                FROM (
+                  SELECT
+                    CASE
+                      WHEN ABS(
+                        CASE
+                          WHEN ABS(CAST("k"."cust__lifetimePurchases" AS DOUBLE)) <= CAST(1.7976931348623157e+308 AS DOUBLE)
+                          THEN CAST("k"."cust__lifetimePurchases" AS DOUBLE)
+                        END * CAST(3 AS DOUBLE)
+                      ) <= CAST(1.7976931348623157e+308 AS DOUBLE)
+                      THEN CASE
+                        WHEN ABS(CAST("k"."cust__lifetimePurchases" AS DOUBLE)) <= CAST(1.7976931348623157e+308 AS DOUBLE)
+                        THEN CAST("k"."cust__lifetimePurchases" AS DOUBLE)
+                      END * CAST(3 AS DOUBLE)
+                    END + (
+                      CASE
+                        WHEN ABS(CAST("k"."cust__lifetimeRevenue" AS DOUBLE)) <= CAST(1.7976931348623157e+308 AS DOUBLE)
+                        THEN CAST("k"."cust__lifetimeRevenue" AS DOUBLE)
+                      END / CAST(50 AS DOUBLE)
+                    ) AS "_k8755d8f782"
+                ) AS "_l"
+              ) AS "_k948f0bb8f6"
+          ) AS "_l"
+        ) = FLOOR(
+          (
+            SELECT
+              CASE
+                WHEN ABS(_k948f0bb8f6 - TRUNCATE(_k948f0bb8f6)) >= CAST(0.5 AS DOUBLE)
+                THEN TRUNCATE(_k948f0bb8f6) + SIGN(_k948f0bb8f6)
+                ELSE TRUNCATE(_k948f0bb8f6)
+              END
+            FROM (
+              SELECT
+                (
+                  SELECT
+                    CASE
+                      WHEN ABS(_k8755d8f782) <= CAST(1.7976931348623157e+308 AS DOUBLE)
+                      THEN _k8755d8f782
+                    END
+                  FROM (
+                    SELECT
+                      CASE
+                        WHEN ABS(
+                          CASE
+                            WHEN ABS(CAST("k"."cust__lifetimePurchases" AS DOUBLE)) <= CAST(1.7976931348623157e+308 AS DOUBLE)
+                            THEN CAST("k"."cust__lifetimePurchases" AS DOUBLE)
+                          END * CAST(3 AS DOUBLE)
+                        ) <= CAST(1.7976931348623157e+308 AS DOUBLE)
+                        THEN CASE
+                          WHEN ABS(CAST("k"."cust__lifetimePurchases" AS DOUBLE)) <= CAST(1.7976931348623157e+308 AS DOUBLE)
+                          THEN CAST("k"."cust__lifetimePurchases" AS DOUBLE)
+                        END * CAST(3 AS DOUBLE)
+                      END + (
+                        CASE
+                          WHEN ABS(CAST("k"."cust__lifetimeRevenue" AS DOUBLE)) <= CAST(1.7976931348623157e+308 AS DOUBLE)
+                          THEN CAST("k"."cust__lifetimeRevenue" AS DOUBLE)
+                        END / CAST(50 AS DOUBLE)
+                      ) AS "_k8755d8f782"
+                  ) AS "_l"
+                ) AS "_k948f0bb8f6"
+            ) AS "_l"
+          )
         )
-      ) < 1e15
-      THEN CAST(CAST((
-        SELECT
-          CASE
-            WHEN ABS(_k948f0bb8f6 - TRUNCATE(_k948f0bb8f6)) >= CAST(0.5 AS DOUBLE)
-            THEN TRUNCATE(_k948f0bb8f6) + SIGN(_k948f0bb8f6)
-            ELSE TRUNCATE(_k948f0bb8f6)
-          END
-        FROM (
+        THEN CAST(CAST((
           SELECT
-            (
-              SELECT
-                CASE
-                  WHEN ABS(_k8755d8f782) <= CAST(1.7976931348623157e+308 AS DOUBLE)
-                  THEN _k8755d8f782
-                END
-              FROM (
+            CASE
+              WHEN ABS(_k948f0bb8f6 - TRUNCATE(_k948f0bb8f6)) >= CAST(0.5 AS DOUBLE)
+              THEN TRUNCATE(_k948f0bb8f6) + SIGN(_k948f0bb8f6)
+              ELSE TRUNCATE(_k948f0bb8f6)
+            END
+          FROM (
+            SELECT
+              (
                 SELECT
                   CASE
-                    WHEN ABS(
-                      CASE
+                    WHEN ABS(_k8755d8f782) <= CAST(1.7976931348623157e+308 AS DOUBLE)
+                    THEN _k8755d8f782
+                  END
+                FROM (
+                  SELECT
+                    CASE
+                      WHEN ABS(
+                        CASE
+                          WHEN ABS(CAST("k"."cust__lifetimePurchases" AS DOUBLE)) <= CAST(1.7976931348623157e+308 AS DOUBLE)
+                          THEN CAST("k"."cust__lifetimePurchases" AS DOUBLE)
+                        END * CAST(3 AS DOUBLE)
+                      ) <= CAST(1.7976931348623157e+308 AS DOUBLE)
+                      THEN CASE
                         WHEN ABS(CAST("k"."cust__lifetimePurchases" AS DOUBLE)) <= CAST(1.7976931348623157e+308 AS DOUBLE)
                         THEN CAST("k"."cust__lifetimePurchases" AS DOUBLE)
                       END * CAST(3 AS DOUBLE)
-                    ) <= CAST(1.7976931348623157e+308 AS DOUBLE)
-                    THEN CASE
-                      WHEN ABS(CAST("k"."cust__lifetimePurchases" AS DOUBLE)) <= CAST(1.7976931348623157e+308 AS DOUBLE)
-                      THEN CAST("k"."cust__lifetimePurchases" AS DOUBLE)
-                    END * CAST(3 AS DOUBLE)
-                  END + (
-                    CASE
-                      WHEN ABS(CAST("k"."cust__lifetimeRevenue" AS DOUBLE)) <= CAST(1.7976931348623157e+308 AS DOUBLE)
-                      THEN CAST("k"."cust__lifetimeRevenue" AS DOUBLE)
-                    END / CAST(50 AS DOUBLE)
-                  ) AS "_k8755d8f782"
-              ) AS "_l"
-            ) AS "_k948f0bb8f6"
-        ) AS "_l"
-      ) AS BIGINT) AS VARCHAR)
-      ELSE CAST((
-        SELECT
-          CASE
-            WHEN ABS(_k948f0bb8f6 - TRUNCATE(_k948f0bb8f6)) >= CAST(0.5 AS DOUBLE)
-            THEN TRUNCATE(_k948f0bb8f6) + SIGN(_k948f0bb8f6)
-            ELSE TRUNCATE(_k948f0bb8f6)
-          END
-        FROM (
+                    END + (
+                      CASE
+                        WHEN ABS(CAST("k"."cust__lifetimeRevenue" AS DOUBLE)) <= CAST(1.7976931348623157e+308 AS DOUBLE)
+                        THEN CAST("k"."cust__lifetimeRevenue" AS DOUBLE)
+                      END / CAST(50 AS DOUBLE)
+                    ) AS "_k8755d8f782"
+                ) AS "_l"
+              ) AS "_k948f0bb8f6"
+          ) AS "_l"
+        ) AS BIGINT) AS VARCHAR)
+        ELSE CAST((
           SELECT
-            (
-              SELECT
-                CASE
-                  WHEN ABS(_k8755d8f782) <= CAST(1.7976931348623157e+308 AS DOUBLE)
-                  THEN _k8755d8f782
-                END
-              FROM (
+            CASE
+              WHEN ABS(_k948f0bb8f6 - TRUNCATE(_k948f0bb8f6)) >= CAST(0.5 AS DOUBLE)
+              THEN TRUNCATE(_k948f0bb8f6) + SIGN(_k948f0bb8f6)
+              ELSE TRUNCATE(_k948f0bb8f6)
+            END
+          FROM (
+            SELECT
+              (
                 SELECT
                   CASE
-                    WHEN ABS(
-                      CASE
+                    WHEN ABS(_k8755d8f782) <= CAST(1.7976931348623157e+308 AS DOUBLE)
+                    THEN _k8755d8f782
+                  END
+                FROM (
+                  SELECT
+                    CASE
+                      WHEN ABS(
+                        CASE
+                          WHEN ABS(CAST("k"."cust__lifetimePurchases" AS DOUBLE)) <= CAST(1.7976931348623157e+308 AS DOUBLE)
+                          THEN CAST("k"."cust__lifetimePurchases" AS DOUBLE)
+                        END * CAST(3 AS DOUBLE)
+                      ) <= CAST(1.7976931348623157e+308 AS DOUBLE)
+                      THEN CASE
                         WHEN ABS(CAST("k"."cust__lifetimePurchases" AS DOUBLE)) <= CAST(1.7976931348623157e+308 AS DOUBLE)
                         THEN CAST("k"."cust__lifetimePurchases" AS DOUBLE)
                       END * CAST(3 AS DOUBLE)
-                    ) <= CAST(1.7976931348623157e+308 AS DOUBLE)
-                    THEN CASE
-                      WHEN ABS(CAST("k"."cust__lifetimePurchases" AS DOUBLE)) <= CAST(1.7976931348623157e+308 AS DOUBLE)
-                      THEN CAST("k"."cust__lifetimePurchases" AS DOUBLE)
-                    END * CAST(3 AS DOUBLE)
-                  END + (
-                    CASE
-                      WHEN ABS(CAST("k"."cust__lifetimeRevenue" AS DOUBLE)) <= CAST(1.7976931348623157e+308 AS DOUBLE)
-                      THEN CAST("k"."cust__lifetimeRevenue" AS DOUBLE)
-                    END / CAST(50 AS DOUBLE)
-                  ) AS "_k8755d8f782"
-              ) AS "_l"
-            ) AS "_k948f0bb8f6"
-        ) AS "_l"
-      ) AS VARCHAR)
-    END || '}'
+                    END + (
+                      CASE
+                        WHEN ABS(CAST("k"."cust__lifetimeRevenue" AS DOUBLE)) <= CAST(1.7976931348623157e+308 AS DOUBLE)
+                        THEN CAST("k"."cust__lifetimeRevenue" AS DOUBLE)
+                      END / CAST(50 AS DOUBLE)
+                    ) AS "_k8755d8f782"
+                ) AS "_l"
+              ) AS "_k948f0bb8f6"
+          ) AS "_l"
+        ) AS VARCHAR)
+      END,
+      'null'
+    ) || '}'
     ELSE '{}'
   END AS "personalization",
   "k"."experiment_group"
