@@ -61,7 +61,7 @@ def build_config(offers_parquet: Path, rejections: str = "all") -> dict:
         "channels": [
             {"id": "email", "name": "Email", "channelType": "email", "consentField": "consent_email"},
             {"id": "sms", "name": "SMS", "channelType": "sms", "consentField": "consent_sms"},
-            {"id": "push", "name": "Push", "channelType": "push"},  # no consent field: never suppressed
+            {"id": "push", "name": "Push", "channelType": "push", "requiresConsent": False},  # never suppressed
         ],
         "categories": [{"id": c, "name": c, "customFields": custom} for c in categories],
         "offers": [

@@ -8,8 +8,11 @@ from typing import Any
 # Values echoed in messages are cut to a prefix (a 100k-character name must not fill the terminal).
 ECHO_LIMIT = 120
 MESSAGE_LIMIT = 2000
-# A quoted value longer than ECHO_LIMIT, unless already clipped (followed by "…").
-_QUOTED = re.compile(r"(?:'(?:[^'\\\n]|\\.){%d,}'|\"(?:[^\"\\\n]|\\.){%d,}\")(?!…)" % (ECHO_LIMIT, ECHO_LIMIT))
+# A quoted value far longer than ECHO_LIMIT, unless already clipped (followed by "…"): a backstop for
+# echo sites that do not go through shown(). The threshold is well above the prose a message may hold
+# between two apostrophes ("channel 'push' has no ... expected the channel's ..."), which must stay whole.
+QUOTED_BACKSTOP = 400
+_QUOTED = re.compile(r"(?:'(?:[^'\\\n]|\\.){%d,}'|\"(?:[^\"\\\n]|\\.){%d,}\")(?!…)" % (QUOTED_BACKSTOP, QUOTED_BACKSTOP))
 
 
 def clip(text: str, limit: int = ECHO_LIMIT) -> str:

@@ -142,7 +142,9 @@ def corpus_config() -> dict:
     metrics = [{"id": f"m{i}", "name": v, "aggregation": "count", "sourceField": "impressions"}
                for i, v in enumerate(vals) if "{" in v or "\n" in v or "\u2028" in v]
     metrics.append({"id": "m_all", "name": "|".join(vals), "aggregation": "count", "sourceField": "impressions"})
-    channels = [{"id": CHANNEL_ONE, "name": CORPUS["yaml_tag"]}, {"id": CHANNEL_TWO, "name": CORPUS["yaml_flow"]}]
+    # hostile channel ids cannot name a consent<Channel> field: they declare that they need no consent
+    channels = [{"id": CHANNEL_ONE, "name": CORPUS["yaml_tag"], "requiresConsent": False},
+                {"id": CHANNEL_TWO, "name": CORPUS["yaml_flow"], "requiresConsent": False}]
 
     def nodes(label: str, filter_value: str) -> list[dict]:
         return [

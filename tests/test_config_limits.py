@@ -317,3 +317,11 @@ def test_fuzz_hostile_structures_give_messages_only(tmp_path, seed, n):
         model_files(compile_project(load_project(folder, display_root=folder), eng), eng, "x/")
     except KaireonError:
         pass
+
+
+def test_prose_between_apostrophes_stays_whole_and_long_values_are_cut():
+    from kaireon_sql.errors import clip_message
+    prose = ("channel 'push' has no consent field, so the flow would contact every customer on it without a consent "
+             "check (S10); expected the channel's 'consentField', or 'requiresConsent: false' on the channel")
+    assert clip_message(prose) == prose
+    assert len(clip_message(f"got '{'x' * 100_000}' instead")) < 600
