@@ -32,6 +32,25 @@ def required() -> set[str]:
     return {e.strip() for e in os.environ.get("KAIREON_REQUIRE_ENGINES", "").split(",") if e.strip()}
 
 
+def pg_params() -> dict:
+    """psycopg2.connect() arguments of the test server (KAIREON_PG_*, as scripts/postgres.sh starts it)."""
+    return dict(host=os.environ.get("KAIREON_PG_HOST", "127.0.0.1"), port=int(os.environ.get("KAIREON_PG_PORT", "54329")),
+                user=os.environ.get("KAIREON_PG_USER", "kaireon"), password=os.environ.get("KAIREON_PG_PASSWORD", "kaireon"),
+                dbname=os.environ.get("KAIREON_PG_DATABASE", "kaireon"), connect_timeout=3)
+
+
+def postgres_or_skip():
+    """psycopg2, once the test server answers; pytest.skip when it does not and CI does not require it."""
+    psycopg2 = pytest.importorskip("psycopg2")
+    try:
+        psycopg2.connect(**pg_params()).close()
+    except Exception as exc:
+        if "postgres" in required():
+            raise
+        pytest.skip(f"postgres not available: {type(exc).__name__}")
+    return psycopg2
+
+
 class Backend:
     name: str
     quote = '"'
@@ -92,11 +111,7 @@ class PostgresBackend(Backend):
     def __init__(self):
         import psycopg2
 
-        self.con = psycopg2.connect(
-            host=os.environ.get("KAIREON_PG_HOST", "127.0.0.1"), port=int(os.environ.get("KAIREON_PG_PORT", "54329")),
-            user=os.environ.get("KAIREON_PG_USER", "kaireon"), password=os.environ.get("KAIREON_PG_PASSWORD", "kaireon"),
-            dbname=os.environ.get("KAIREON_PG_DATABASE", "kaireon"), connect_timeout=3,
-        )
+        self.con = psycopg2.connect(**pg_params())
         self.con.autocommit = True
         self.schema = f"kt_{os.getpid()}_{next(_counter)}"
         with self.con.cursor() as cur:

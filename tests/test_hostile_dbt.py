@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -24,7 +23,7 @@ import duckdb
 import pytest
 
 import hostile_corpus as hc
-from backends import required
+from backends import pg_params, postgres_or_skip
 from conftest import KAIREON, REPO
 from kaireon_sql.compiler import compile_project
 from kaireon_sql.config import load_project
@@ -216,24 +215,13 @@ def test_dbt_build_duckdb_values_intact(parsed, project):
     _secret_free(project / "logs")
 
 
-def _pg_params() -> dict:
-    return dict(host=os.environ.get("KAIREON_PG_HOST", "127.0.0.1"), port=int(os.environ.get("KAIREON_PG_PORT", "54329")),
-                user=os.environ.get("KAIREON_PG_USER", "kaireon"), password=os.environ.get("KAIREON_PG_PASSWORD", "kaireon"),
-                dbname=os.environ.get("KAIREON_PG_DATABASE", "kaireon"), connect_timeout=3)
 
 
 def test_dbt_build_postgres_values_intact(tmp_path):
-    try:
-        import psycopg2
-
-        psycopg2.connect(**_pg_params()).close()
-    except Exception as exc:
-        if "postgres" in required():
-            raise
-        pytest.skip(f"postgres not available: {type(exc).__name__}")
+    psycopg2 = postgres_or_skip()
     project = _project(tmp_path)
     schema = f"kaireon_hostile_{os.getpid()}"
-    con = psycopg2.connect(**_pg_params())
+    con = psycopg2.connect(**pg_params())
     con.autocommit = True
     try:
         with con.cursor() as cur:

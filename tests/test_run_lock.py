@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from backends import required
+from backends import pg_params, postgres_or_skip
 from conftest import KAIREON, copy_demo, kaireon
 from kaireon_sql.project_files import DbtProject
 from kaireon_sql.runner import lock_path, project_lock
@@ -50,21 +50,11 @@ def test_a_killed_holder_leaves_no_stale_lock(tmp_path):
     kaireon("compile", "--project-dir", str(project))
 
 
-def _pg_params() -> dict:
-    return dict(host=os.environ.get("KAIREON_PG_HOST", "127.0.0.1"), port=int(os.environ.get("KAIREON_PG_PORT", "54329")),
-                user=os.environ.get("KAIREON_PG_USER", "kaireon"), password=os.environ.get("KAIREON_PG_PASSWORD", "kaireon"),
-                dbname=os.environ.get("KAIREON_PG_DATABASE", "kaireon"), connect_timeout=3)
 
 
 @pytest.mark.dbt
 def test_two_runs_at_once_on_postgres(tmp_path):
-    psycopg2 = pytest.importorskip("psycopg2")
-    try:
-        psycopg2.connect(**_pg_params()).close()
-    except Exception as exc:
-        if "postgres" in required():
-            raise
-        pytest.skip(f"postgres not available: {type(exc).__name__}")
+    psycopg2 = postgres_or_skip()
     project = copy_demo(tmp_path)
     schema = f"kaireon_lock_{os.getpid()}"
     env = {**os.environ, "KAIREON_PG_SCHEMA": schema, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
@@ -81,7 +71,7 @@ def test_two_runs_at_once_on_postgres(tmp_path):
         assert ", kaireon run, since " in refused[2] and "already exists" not in refused[2]
         assert "Traceback" not in refused[2]
     finally:
-        con = psycopg2.connect(**_pg_params())
+        con = psycopg2.connect(**pg_params())
         with con, con.cursor() as cur:
             cur.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
         con.close()
