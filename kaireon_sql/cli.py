@@ -36,7 +36,10 @@ def _compile(args, project, lock: contextlib.ExitStack, quiet: bool = False):
 
     project.project_yml()  # a dbt project, before anything else
     config = _load(args, project)
-    eng = engine(args.engine or project.engine_name())
+    eng = engine(project.engine_name() if args.engine is None else args.engine)
+    if getattr(args, "channel", None) is not None and all(f.definition.flow_config.channel for f in config.flows):
+        raise runner.RunParamError("--channel: every flow sets its own flowConfig.channel, so the run's channel "
+                                   "would change nothing; drop --channel (it is for flows without one)")
     models = compile_project(config, eng)
     source = _config_dir(args, project)
     try:
@@ -61,7 +64,7 @@ def cmd_validate(args) -> int:
 
     from .writer import model_files
 
-    eng = engine(args.engine or "duckdb")
+    eng = engine("duckdb" if args.engine is None else args.engine)
     model_files(compile_project(config, eng), eng, "")  # every file text compile would write, checked, not written
     counts = ", ".join(f"{len(v)} {k}" for k, v in config.objects.items() if v)
     print(f"config OK: {counts}")

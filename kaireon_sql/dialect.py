@@ -17,6 +17,7 @@ from sqlglot import exp
 from sqlglot.dialects.dialect import Dialect
 
 from . import regex
+from .errors import KaireonError
 from .timezones import ZONES
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")  # \Z: "$" would admit a final newline
@@ -113,8 +114,6 @@ def _identifier_sql(gen, e: exp.Identifier) -> str:
     """
     name = e.this if isinstance(e.this, str) else ""
     if _JINJA_OPEN.search(name) or _UNSAFE_NAME_CHAR.search(name):
-        from .errors import KaireonError  # noqa: PLC0415 - errors imports nothing from here
-
         shown = repr(name) if len(name) <= 80 else repr(name[:80]) + f"... ({len(name)} characters)"
         raise KaireonError(f"refusing to write the identifier {shown} into a dbt model: it holds a Jinja "
                            "delimiter ({{, {%, {#) or a control character (see docs/security.md)")
@@ -249,11 +248,15 @@ ENGINES: dict[str, Engine] = {
 }
 
 
+class UnknownEngine(KaireonError, ValueError):
+    """--engine (or a profile's adapter type) names no engine of ENGINES."""
+
+
 def engine(name: str) -> Engine:
     try:
         return ENGINES[name]
     except KeyError:
-        raise ValueError(f"unknown engine {name!r}; expected one of {', '.join(ENGINES)}") from None
+        raise UnknownEngine(f"unknown engine {name!r}; expected one of {', '.join(ENGINES)}") from None
 
 
 def _regexp_instr_sql(gen, e: exp.RegexpLike) -> str:

@@ -157,7 +157,8 @@ class RunParamError(KaireonError):
 # The grammar macros/run_params.sql accepts too. dbt renders string vars as Jinja before a macro
 # reads them, so a value must hold no '{' at all: these patterns admit none.
 TOKEN = re.compile(r"^[A-Za-z0-9_.:@+-]{1,200}$")
-AS_OF = re.compile(r"^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2}))?)?(Z|[+-]\d{2}:?\d{2})?$")
+AS_OF = re.compile(r"^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2}))?)?(Z|[+-]\d{2}:?\d{2})?$",
+                   re.ASCII)  # ASCII: \d would take other scripts' digits (２０２６)
 TOKEN_RULE = "1-200 characters, each a letter, digit or one of _ . : @ + -"
 AS_OF_RULE = ("an ISO 8601 timestamp YYYY-MM-DD[THH:MM[:SS]][Z|+HH:MM|-HH:MM] with an offset "
               "from -23:59 to +23:59, e.g. 2026-11-20T15:00:00Z")
@@ -186,6 +187,8 @@ def parse_as_of(value: str) -> datetime:
             at -= (1 if offset[0] == "+" else -1) * timedelta(hours=hours, minutes=minutes)
         except OverflowError:
             raise RunParamError(f"--as-of: out of the range of dates: {_shown(value)}") from None
+    if not 1900 <= at.year <= 9999:  # in UTC: dbt and the engines read a four-digit year
+        raise RunParamError(f"--as-of: expected a time from 1900 to 9999 (UTC), got {_shown(value)}")
     return at
 
 
@@ -199,11 +202,11 @@ def run_vars(as_of: str | None, run_id: str | None, channel: str | None) -> str:
     """The dbt --vars of a run, each value checked: as_of normalised to UTC ('...Z'), run_id and
     channel tokens. Raises RunParamError before anything runs."""
     values: dict[str, str] = {}
-    if as_of:
+    if as_of is not None:  # an empty value is refused, not read as "not given"
         values["as_of"] = parse_as_of(as_of).strftime("%Y-%m-%dT%H:%M:%SZ")
-    if run_id:
+    if run_id is not None:
         values["run_id"] = check_token(run_id, "--run-id")
-    if channel:
+    if channel is not None:
         values["channel"] = check_token(channel, "--channel")
     return json.dumps(values)
 

@@ -212,7 +212,13 @@ def write_models(files: dict[str, str], out_dir: Path) -> dict[str, list[str]]:
     files no longer produced are removed. When nothing changed, nothing is touched. The caller holds
     the project lock (runner.project_lock), so no other compile writes the same folder meanwhile.
     """
-    out_dir = Path(os.path.realpath(out_dir))
+    try:
+        return _write_models(files, Path(os.path.realpath(out_dir)))
+    except OSError as exc:
+        raise KaireonError(f"{out_dir}: cannot write the generated models there ({exc.strerror or exc})") from None
+
+
+def _write_models(files: dict[str, str], out_dir: Path) -> dict[str, list[str]]:
     if out_dir.exists() and not out_dir.is_dir():
         raise KaireonError(f"{out_dir}: is a file; expected the folder for the generated models")
     recovered = recover(out_dir)

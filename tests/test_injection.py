@@ -341,7 +341,7 @@ def test_corpus_fields_hold_corpus_values(tmp_path):
 
     def visit(obj):
         if isinstance(obj, BaseModel):
-            for name in obj.model_fields:
+            for name in type(obj).model_fields:
                 value = getattr(obj, name)
                 texts = (value if isinstance(value, list) else list(value.values()) if isinstance(value, dict)
                          else [value])

@@ -21,6 +21,9 @@ class Model(BaseModel):
         populate_by_name=True,
         frozen=False,
         str_strip_whitespace=False,
+        # A number written as text ("nan", "-Infinity", "1e400") is coerced to a float after the loader's
+        # check of raw values; refuse non-finite results here too (S10: they would compile to garbage).
+        allow_inf_nan=False,
     )
 
 
