@@ -1,4 +1,6 @@
 """Uplift models in a flow: scored in SQL, read by the score node, and targeted by threshold rules (seed 003)."""
+import shutil
+
 import numpy as np
 import pytest
 
@@ -21,6 +23,14 @@ def fitted(tmp_path_factory):
     folder = tmp_path_factory.mktemp("model")
     model.save(folder / "m.json")
     return model, folder / "m.json"
+
+
+def _placed(tmp_path, path):
+    """The model file copied into the scenario's config folder; modelFile is relative to that folder."""
+    folder = tmp_path / "decisioning"
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copy(path, folder / "m.json")
+    return "m.json"
 
 
 def _customers():
@@ -52,7 +62,7 @@ def _python(model):
 
 def test_score_reads_p_with_offer_and_uplift(tmp_path, fitted):
     model, path = fitted
-    con = scenario(tmp_path, _config(path), _customers(), tables=_features_table())
+    con = scenario(tmp_path, _config(_placed(tmp_path, path)), _customers(), tables=_features_table())
     expected = _python(model)
     got = {r["customer_id"]: r["score"] for r in rows(con, "select customer_id, score from kaireon_decisions")}
     assert len(got) == len(expected)
@@ -64,7 +74,7 @@ def test_uplift_threshold_rule_targets_persuadables(tmp_path, fitted):
     model, path = fitted
     rule = {"name": "target uplift >= 0.05", "ruleType": "propensity_threshold",
             "config": {"score": "uplift", "threshold": 0.05, "modelId": "u"}}
-    con = scenario(tmp_path, _config(path, [rule]), _customers(), tables=_features_table())
+    con = scenario(tmp_path, _config(_placed(tmp_path, path), [rule]), _customers(), tables=_features_table())
     expected = {cid for cid, (_, uplift) in _python(model).items() if uplift >= 0.05}
     got = {r["customer_id"] for r in rows(con, "select customer_id from kaireon_decisions")}
     assert got == expected and 0 < len(expected) < len(_customers())
@@ -76,6 +86,6 @@ def test_missing_model_file_is_a_config_error(tmp_path):
     from harness import compile_sql, schema, write_config
     from kaireon_sql.errors import ConfigErrors
 
-    config = {"schemas": [schema()], **_config(tmp_path / "nope.json")}
+    config = {"schemas": [schema()], **_config("nope.json")}
     with pytest.raises(ConfigErrors, match=r"algorithmModels\[0\] 'uplift': field 'modelFile': model file .* not found"):
         compile_sql(write_config(tmp_path / "d", config))

@@ -31,20 +31,27 @@ def scores_model_name(model: AlgorithmModel) -> str:
 def load(project: Project, model: AlgorithmModel) -> UpliftModel:
     from ..uplift.model import UpliftModel  # numpy/scipy load only for projects with uplift models
 
-    path = Path(model.model_file)
-    path = path if path.is_absolute() else project.root / path
+    where = model.location.at("modelFile")
+    given = Path(model.model_file)
+    if given.is_absolute() or given.anchor:
+        raise ConfigError(where, "expected a path relative to the config folder, got an absolute path")
+    path = project.root / given
+    try:  # symlinks followed: the file itself must be inside the config folder
+        path.resolve().relative_to(project.root.resolve())
+    except ValueError:
+        raise ConfigError(where, "expected a path inside the config folder; it resolves outside it") from None
     if not path.is_file():
-        raise ConfigError(model.location.at("modelFile"), f"model file {str(path)!r} not found; "
+        raise ConfigError(where, f"model file {str(given)!r} not found in the config folder; "
                           "write one with `kaireon uplift fit ... --out <file>`")
     try:
         fitted = UpliftModel.load(path)
     except Exception as exc:  # a malformed or foreign file
-        raise ConfigError(model.location.at("modelFile"), f"cannot read uplift model {str(path)!r}: {exc}") from None
+        raise ConfigError(model.location.at("modelFile"), f"cannot read uplift model {str(given)!r}: {exc}") from None
     for name in fitted.features:  # columns of the features relation, written into the model's SQL
         try:
             check_column(name)
         except ValueError as exc:
-            raise ConfigError(model.location.at("modelFile"), f"uplift model {str(path)!r}: feature: {exc}") from None
+            raise ConfigError(model.location.at("modelFile"), f"uplift model {str(given)!r}: feature: {exc}") from None
     return fitted
 
 

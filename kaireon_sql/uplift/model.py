@@ -18,6 +18,7 @@ the learner's own estimate and need not equal p_with_offer - p_without_offer.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -116,10 +117,7 @@ class UpliftModel:
 
     @classmethod
     def from_json(cls, data: dict) -> "UpliftModel":
-        if data.get("format") != FORMAT:
-            raise UpliftDataError(f"not a kaireon uplift model (format {data.get('format')!r}, expected {FORMAT!r})")
-        if data.get("version") != VERSION:
-            raise UpliftDataError(f"uplift model version {data.get('version')!r} is not supported (expected {VERSION})")
+        check_model_json(data)
         heads = data["heads"]
         scoring = data.get("scoring", {})
         return cls(
@@ -138,9 +136,104 @@ class UpliftModel:
     @classmethod
     def load(cls, path: str | Path) -> "UpliftModel":
         try:
-            data = json.loads(Path(path).read_text())
+            data = json.loads(Path(path).read_text(encoding="utf-8"))
         except FileNotFoundError:
             raise UpliftDataError(f"no such model file: {path}") from None
+        except UnicodeDecodeError:
+            raise UpliftDataError(f"model file {path} is not UTF-8 text") from None
         except json.JSONDecodeError as exc:
             raise UpliftDataError(f"model file {path} is not JSON: {exc}") from None
         return cls.from_json(data)
+
+
+# ---- the saved form, checked before use (a model file is input: refused with where and what was expected) ----
+
+_FEATURE_KINDS = {"number": "number", "boolean": "boolean", "text": "level"}  # feature kind -> its columns' kind
+_TRANSFORMS = ("log1p",)
+
+
+def _non_finite(value, at: str) -> str | None:
+    """Where the first NaN or +-infinity in a JSON value is (Python's json reads NaN and Infinity), or None."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return at
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, item in items:
+        found = _non_finite(item, f"{at}[{key}]" if isinstance(key, int) else f"{at}.{key}" if at else str(key))
+        if found:
+            return found
+    return None
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _expect(ok: bool, at: str, expected: str) -> None:
+    # The file's values are not echoed: a file that is not a valid model may be anything.
+    if not ok:
+        raise UpliftDataError(f"{at}: expected {expected}")
+
+
+def _object(data, key: str, at: str, required: bool = True) -> dict:
+    value = data.get(key) if required or key in data else {}
+    _expect(isinstance(value, dict), f"{at}{key}", "an object")
+    return value
+
+
+def check_model_json(data) -> None:
+    """An UpliftDataError naming the first field of a saved model that is not what `to_json` writes."""
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise UpliftDataError(f"not a kaireon uplift model (expected a JSON object with \"format\": \"{FORMAT}\")")
+    _expect(data.get("version") == VERSION, "version", f"{VERSION} (the only supported version)")
+    bad = _non_finite(data, "")
+    _expect(bad is None, str(bad), "a finite number (NaN and infinities are not allowed in a model file)")
+    _expect(data.get("learner") in LEARNERS, "learner", f"one of {', '.join(LEARNERS)}")
+    _expect(data.get("uplift_kind") in UPLIFT_KINDS, "uplift_kind", f"one of {', '.join(UPLIFT_KINDS)}")
+    encoding = _object(data, "encoding", "")
+    features, columns = encoding.get("features"), encoding.get("columns")
+    _expect(isinstance(features, list) and len(features) > 0, "encoding.features", "a non-empty list")
+    _expect(isinstance(columns, list) and len(columns) > 0, "encoding.columns", "a non-empty list")
+    kinds: dict[str, str] = {}
+    for i, f in enumerate(features):
+        at = f"encoding.features[{i}]"
+        _expect(isinstance(f, dict) and isinstance(f.get("name"), str) and f["name"] not in kinds, f"{at}.name",
+                "a feature name (text), listed once")
+        _expect(f.get("kind") in _FEATURE_KINDS, f"{at}.kind", f"one of {', '.join(_FEATURE_KINDS)}")
+        kinds[f["name"]] = f["kind"]
+    used: set[str] = set()
+    for i, c in enumerate(columns):
+        at = f"encoding.columns[{i}]"
+        _expect(isinstance(c, dict), at, "an object")
+        _expect(c.get("source") in kinds, f"{at}.source", "one of the names in encoding.features")
+        kind = _FEATURE_KINDS[kinds[c["source"]]]
+        _expect(c.get("kind") == kind, f"{at}.kind", f"{kind!r} (the kind of a {kinds[c['source']]} feature's columns)")
+        _expect(_is_number(c.get("mean")), f"{at}.mean", "a number")
+        _expect(_is_number(c.get("scale")) and c["scale"] > 0, f"{at}.scale", "a number above 0")
+        _expect(isinstance(c.get("level"), str) if kind == "level" else "level" not in c, f"{at}.level",
+                "text for a 'level' column, and no level for other columns")
+        _expect(c.get("transform") is None or (kind == "number" and c["transform"] in _TRANSFORMS), f"{at}.transform",
+                f"no transform or one of {', '.join(_TRANSFORMS)} (numbers only)")
+        used.add(c["source"])
+    missing = [n for n in kinds if n not in used]
+    _expect(not missing, "encoding.columns", "at least one column per feature in encoding.features")
+    heads = _object(data, "heads", "")
+    names = ["with_offer", "without_offer", "explain"] + ([] if data["uplift_kind"] == "difference" else ["uplift"])
+    _expect(set(heads) == set(names), "heads", f"exactly the heads {', '.join(names)} for uplift_kind "
+                                               f"{data['uplift_kind']!r}")
+    for name in names:
+        head = _object(heads, name, "heads.")
+        _expect(_is_number(head.get("intercept")), f"heads.{name}.intercept", "a number")
+        coef = head.get("coef")
+        _expect(isinstance(coef, list) and len(coef) == len(columns) and all(map(_is_number, coef)),
+                f"heads.{name}.coef", f"a list of {len(columns)} numbers (one per encoded column)")
+    scoring = _object(data, "scoring", "", required=False)
+    thresholds = _object(scoring, "thresholds", "scoring.", required=False)
+    for key, value in thresholds.items():
+        _expect(key in Thresholds.__dataclass_fields__ and _is_number(value), f"scoring.thresholds.{key}",
+                f"a number for one of {', '.join(Thresholds.__dataclass_fields__)}")
+    top = scoring.get("top_features", 3)
+    _expect(isinstance(top, int) and not isinstance(top, bool) and top >= 0, "scoring.top_features",
+            "a whole number >= 0")
+    for key in ("treatment", "outcome"):
+        _expect(isinstance(data.get(key, ""), str), key, "text")
+    _expect(isinstance(data.get("training", {}), dict), "training", "an object")

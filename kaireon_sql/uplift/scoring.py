@@ -3,7 +3,7 @@
   SELECT <keep>, p_with_offer, p_without_offer, uplift, segment, top_features FROM <relation>
 
 built as five nested SELECTs so no sub-expression is written twice:
-  encoded      z_j = (x - mean) / scale per encoded column (a NULL number -> 0; text -> indicators)
+  encoded      z_j = (x - mean) / scale per encoded column (a NULL, NaN or +-inf number -> 0; text -> indicators)
   linear       the heads' linear predictors, and one contribution per source feature
   probability  sigmoid of the clamped predictors; |contribution| rounded to hundredths
   explained    uplift; each feature's 'name:+0.12' text and its rank among the features
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from sqlglot import exp
 
-from ..dialect import Engine, cast_text, relation
+from ..dialect import Engine, cast_text, finite_or_null, relation
 from .dataset import UpliftDataError
 from .encoding import EncodedColumn
 from .logistic import ETA_LIMIT, LinearHead
@@ -64,7 +64,7 @@ def _raw(column: EncodedColumn, eng: Engine) -> exp.Expression:
         return exp.case().when(same, _num(1.0)).else_(_num(0.0))
     if column.kind == "boolean":
         return exp.case().when(x, _num(1.0)).when(exp.not_(x.copy()), _num(0.0)).else_(exp.null())
-    number = exp.cast(x, "DOUBLE")
+    number = finite_or_null(exp.cast(x, "DOUBLE"))  # NaN and +-inf are missing values, as NULL is
     if column.transform == "log1p":  # NULL outside the domain (then encoded 0), as in Python
         inside = exp.GT(this=number, expression=_num(-1.0))
         return exp.case().when(inside, exp.Ln(this=exp.Add(this=_num(1.0), expression=number.copy()))).else_(exp.null())

@@ -144,21 +144,35 @@ FROM (
           `customer_id`,
           COALESCE(
             (
-              CAST(`daysSinceLastPurchase` AS FLOAT64) - CAST(212.64926372155287 AS FLOAT64)
+              CASE
+                WHEN ABS(CAST(`daysSinceLastPurchase` AS FLOAT64)) <= CAST(1.7976931348623157e+308 AS FLOAT64)
+                THEN CAST(`daysSinceLastPurchase` AS FLOAT64)
+              END - CAST(212.64926372155287 AS FLOAT64)
             ) / CAST(96.93977558164316 AS FLOAT64),
             CAST(0.0 AS FLOAT64)
           ) AS `kaireon_uplift_z0`,
           COALESCE(
             (
-              CAST(`lifetimePurchases` AS FLOAT64) - CAST(6.92235609103079 AS FLOAT64)
+              CASE
+                WHEN ABS(CAST(`lifetimePurchases` AS FLOAT64)) <= CAST(1.7976931348623157e+308 AS FLOAT64)
+                THEN CAST(`lifetimePurchases` AS FLOAT64)
+              END - CAST(6.92235609103079 AS FLOAT64)
             ) / CAST(4.0099435732792115 AS FLOAT64),
             CAST(0.0 AS FLOAT64)
           ) AS `kaireon_uplift_z1`,
           COALESCE(
             (
               CASE
-                WHEN CAST(`lifetimeRevenue` AS FLOAT64) > CAST(-1.0 AS FLOAT64)
-                THEN LN(CAST(1.0 AS FLOAT64) + CAST(`lifetimeRevenue` AS FLOAT64))
+                WHEN CASE
+                  WHEN ABS(CAST(`lifetimeRevenue` AS FLOAT64)) <= CAST(1.7976931348623157e+308 AS FLOAT64)
+                  THEN CAST(`lifetimeRevenue` AS FLOAT64)
+                END > CAST(-1.0 AS FLOAT64)
+                THEN LN(
+                  CAST(1.0 AS FLOAT64) + CASE
+                    WHEN ABS(CAST(`lifetimeRevenue` AS FLOAT64)) <= CAST(1.7976931348623157e+308 AS FLOAT64)
+                    THEN CAST(`lifetimeRevenue` AS FLOAT64)
+                  END
+                )
                 ELSE NULL
               END - CAST(5.716302162392573 AS FLOAT64)
             ) / CAST(0.689758777881885 AS FLOAT64),

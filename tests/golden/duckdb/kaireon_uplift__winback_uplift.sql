@@ -144,21 +144,35 @@ FROM (
           "customer_id",
           COALESCE(
             (
-              CAST("daysSinceLastPurchase" AS DOUBLE) - CAST(212.64926372155287 AS DOUBLE)
+              CASE
+                WHEN ABS(CAST("daysSinceLastPurchase" AS DOUBLE)) <= CAST(1.7976931348623157e+308 AS DOUBLE)
+                THEN CAST("daysSinceLastPurchase" AS DOUBLE)
+              END - CAST(212.64926372155287 AS DOUBLE)
             ) / CAST(96.93977558164316 AS DOUBLE),
             CAST(0.0 AS DOUBLE)
           ) AS "kaireon_uplift_z0",
           COALESCE(
             (
-              CAST("lifetimePurchases" AS DOUBLE) - CAST(6.92235609103079 AS DOUBLE)
+              CASE
+                WHEN ABS(CAST("lifetimePurchases" AS DOUBLE)) <= CAST(1.7976931348623157e+308 AS DOUBLE)
+                THEN CAST("lifetimePurchases" AS DOUBLE)
+              END - CAST(6.92235609103079 AS DOUBLE)
             ) / CAST(4.0099435732792115 AS DOUBLE),
             CAST(0.0 AS DOUBLE)
           ) AS "kaireon_uplift_z1",
           COALESCE(
             (
               CASE
-                WHEN CAST("lifetimeRevenue" AS DOUBLE) > CAST(-1.0 AS DOUBLE)
-                THEN LN(CAST(1.0 AS DOUBLE) + CAST("lifetimeRevenue" AS DOUBLE))
+                WHEN CASE
+                  WHEN ABS(CAST("lifetimeRevenue" AS DOUBLE)) <= CAST(1.7976931348623157e+308 AS DOUBLE)
+                  THEN CAST("lifetimeRevenue" AS DOUBLE)
+                END > CAST(-1.0 AS DOUBLE)
+                THEN LN(
+                  CAST(1.0 AS DOUBLE) + CASE
+                    WHEN ABS(CAST("lifetimeRevenue" AS DOUBLE)) <= CAST(1.7976931348623157e+308 AS DOUBLE)
+                    THEN CAST("lifetimeRevenue" AS DOUBLE)
+                  END
+                )
                 ELSE NULL
               END - CAST(5.716302162392573 AS DOUBLE)
             ) / CAST(0.689758777881885 AS DOUBLE),

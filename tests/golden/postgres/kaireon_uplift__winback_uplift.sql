@@ -154,21 +154,35 @@ FROM (
           "customer_id",
           COALESCE(
             (
-              CAST("daysSinceLastPurchase" AS DOUBLE PRECISION) - CAST(212.64926372155287 AS DOUBLE PRECISION)
+              CASE
+                WHEN ABS(CAST("daysSinceLastPurchase" AS DOUBLE PRECISION)) <= CAST(1.7976931348623157e+308 AS DOUBLE PRECISION)
+                THEN CAST("daysSinceLastPurchase" AS DOUBLE PRECISION)
+              END - CAST(212.64926372155287 AS DOUBLE PRECISION)
             ) / CAST(96.93977558164316 AS DOUBLE PRECISION),
             CAST(0.0 AS DOUBLE PRECISION)
           ) AS "kaireon_uplift_z0",
           COALESCE(
             (
-              CAST("lifetimePurchases" AS DOUBLE PRECISION) - CAST(6.92235609103079 AS DOUBLE PRECISION)
+              CASE
+                WHEN ABS(CAST("lifetimePurchases" AS DOUBLE PRECISION)) <= CAST(1.7976931348623157e+308 AS DOUBLE PRECISION)
+                THEN CAST("lifetimePurchases" AS DOUBLE PRECISION)
+              END - CAST(6.92235609103079 AS DOUBLE PRECISION)
             ) / CAST(4.0099435732792115 AS DOUBLE PRECISION),
             CAST(0.0 AS DOUBLE PRECISION)
           ) AS "kaireon_uplift_z1",
           COALESCE(
             (
               CASE
-                WHEN CAST("lifetimeRevenue" AS DOUBLE PRECISION) > CAST(-1.0 AS DOUBLE PRECISION)
-                THEN LN(CAST(1.0 AS DOUBLE PRECISION) + CAST("lifetimeRevenue" AS DOUBLE PRECISION))
+                WHEN CASE
+                  WHEN ABS(CAST("lifetimeRevenue" AS DOUBLE PRECISION)) <= CAST(1.7976931348623157e+308 AS DOUBLE PRECISION)
+                  THEN CAST("lifetimeRevenue" AS DOUBLE PRECISION)
+                END > CAST(-1.0 AS DOUBLE PRECISION)
+                THEN LN(
+                  CAST(1.0 AS DOUBLE PRECISION) + CASE
+                    WHEN ABS(CAST("lifetimeRevenue" AS DOUBLE PRECISION)) <= CAST(1.7976931348623157e+308 AS DOUBLE PRECISION)
+                    THEN CAST("lifetimeRevenue" AS DOUBLE PRECISION)
+                  END
+                )
                 ELSE NULL
               END - CAST(5.716302162392573 AS DOUBLE PRECISION)
             ) / CAST(0.689758777881885 AS DOUBLE PRECISION),
