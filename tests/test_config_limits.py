@@ -12,6 +12,7 @@ import datetime
 import json
 import os
 import random
+import subprocess
 import tempfile
 from pathlib import Path
 
@@ -20,7 +21,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import kaireon
+from conftest import KAIREON, kaireon
 from test_config_errors import _errors, _write, base
 from kaireon_sql.compiler import compile_project
 from kaireon_sql.config import load_project
@@ -101,6 +102,23 @@ def test_a_few_aliases_are_still_fine(tmp_path):
     assert _errors(_write(tmp_path, {"config.yml": config})) == []
 
 
+@pytest.mark.parametrize("doc,line", [("offers: &a [*a]\n", 1), ("offers:\n  - &b [*b]\n", 2),
+                                      ("offers: [&b [*b]]\n", 1),
+                                      ("offers:\n  - &m {x: [*m]}\n", 2)])
+def test_recursive_alias_is_refused_without_hanging(tmp_path, doc, line):
+    from test_config_errors import _dbt_project
+
+    root = _dbt_project(tmp_path / "proj", base())
+    (root / "decisioning" / "loop.yml").write_text(doc, encoding="utf-8")
+    # A subprocess with a generous timeout, so that a regression fails instead of hanging the suite.
+    proc = subprocess.run([KAIREON, "validate", "--project-dir", str(root)], capture_output=True, text=True,
+                          timeout=120, env={**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"})
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    name = doc.split("&")[1][0]
+    assert (f"loop.yml: a YAML alias refers to the value it is in (*{name} inside &{name}); "
+            f"a value cannot contain itself (line {line})") in proc.stderr
+
+
 def test_oversized_file_is_refused_before_reading(tmp_path, monkeypatch):
     import kaireon_sql.config.loader as loader
 
@@ -175,6 +193,28 @@ def test_nul_in_a_key_and_non_text_keys_are_refused(tmp_path):
     text = one_error(tmp_path, {"config.yml": "offers:\n  - name: a\n    customFields: {1: x, \"k\\0\": y}\n"})
     assert "offers[0] 'a': field 'customFields': a key must be text, got a number 1" in text
     assert "offers[0] 'a': field 'customFields.k\\x00': a key holds a NUL character" in text
+
+
+def test_a_list_or_mapping_as_a_key_is_refused(tmp_path):
+    text = one_error(tmp_path, {"config.yml": "offers:\n  - name: a\n    customFields:\n      ? [a]\n      : b\n"})
+    assert "config.yml: invalid YAML at line 4, column 9: a key must be text, got a list" in text
+    text = one_error(tmp_path / "b", {"config.yml": "offers:\n  - {? {k: v} : b}\n"})
+    assert "config.yml: invalid YAML at line 2, column 8: a key must be text, got a mapping" in text
+
+
+@pytest.mark.parametrize("name,doc", [
+    ("config.yml", 'offers: [{name: "\\ud800"}]\n'),
+    ("config.json", '{"offers": [{"name": "\\ud800"}]}'),
+])
+def test_lone_surrogate_in_text_is_refused(tmp_path, name, doc):
+    text = one_error(tmp_path, {name: doc})
+    assert f"{name}: offers[0]" in text and "field 'name': text is not valid Unicode: a lone surrogate " \
+        "(U+D800) at position 0" in text
+
+
+def test_lone_surrogate_in_a_key_is_refused(tmp_path):
+    text = one_error(tmp_path, {"config.json": '{"offers": [{"name": "a", "customFields": {"k\\udfff": 1}}]}'})
+    assert "offers[0] 'a': field 'customFields.k\\udfff': a key is not valid Unicode" in text
 
 
 def test_huge_integers_are_refused(tmp_path):

@@ -55,6 +55,9 @@ def _mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) 
     seen: dict[Any, Any] = {}
     for key_node, value_node in node.value:
         key = loader.construct_object(key_node, deep=deep)
+        if isinstance(key, (list, dict, set)):  # unhashable: refused here, as value_problems refuses other keys
+            raise yaml.constructor.ConstructorError(
+                None, None, f"a key must be text, got {_type_name(key)}", key_node.start_mark)
         if key in seen:
             raise yaml.constructor.ConstructorError(
                 None, None, f"duplicate key {key!r} (a key may appear only once in a mapping)", key_node.start_mark
@@ -92,14 +95,19 @@ def _check_yaml_events(text: str, loader: type) -> None:
     events only: no object is built, so a billion-laughs file is refused in the time it takes to read.
 
     Each anchor's expanded size (values, counting its own aliases expanded) is kept; every alias adds
-    its anchor's size to the running total, which may not exceed ALIAS_BUDGET.
+    its anchor's size to the running total, which may not exceed ALIAS_BUDGET. An alias inside its own
+    anchor's collection (`&a [*a]`) would build a value that contains itself, and is refused.
     """
-    sizes: dict[str, int] = {}
+    sizes: dict[str, int | None] = {}  # None while the anchor's collection is open
     stack: list[list] = []  # [anchor, expanded size] per open mapping/sequence
     expanded = 0
     for event in yaml.parse(text, Loader=loader):
         if isinstance(event, yaml.AliasEvent):
             n = sizes.get(event.anchor, 1)  # an undefined alias is the loader's to report
+            if n is None:
+                raise _Refused(f"a YAML alias refers to the value it is in (*{echo(event.anchor)[1:-1]} inside "
+                               f"&{echo(event.anchor)[1:-1]}); a value cannot contain itself",
+                               event.start_mark.line + 1)
             expanded += n
             if expanded > ALIAS_BUDGET:
                 raise _Refused(f"YAML aliases expand to more than {ALIAS_BUDGET:,} values (at alias "
@@ -117,6 +125,8 @@ def _check_yaml_events(text: str, loader: type) -> None:
                 raise _Refused(f"nested deeper than {MAX_DEPTH} levels of mappings and lists",
                                event.start_mark.line + 1)
             stack.append([event.anchor, 1])
+            if event.anchor:
+                sizes[event.anchor] = None  # open: an alias to it now is recursive
         elif isinstance(event, yaml.CollectionEndEvent):
             anchor, n = stack.pop()
             if anchor:
@@ -238,12 +248,27 @@ def read_file(path: Path, shown: str) -> dict:
     return data
 
 
+def _surrogate(text: str) -> str | None:
+    """Where `text` holds a lone surrogate (from a \\ud800 escape), which no UTF-8 output can carry."""
+    if text.isascii():
+        return None
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return (f"a lone surrogate (U+{ord(text[exc.start]):04X}) at position {exc.start}; "
+                "escapes \\ud800 to \\udfff must come in valid pairs")
+    return None
+
+
 def _value_problem(value: Any) -> str | None:
     """What is wrong with one scalar of a config file, whatever field it is in; None when nothing."""
     if isinstance(value, str):
         if "\x00" in value:
             return (f"text holds a NUL character (U+0000) at position {value.index(chr(0))}; config text "
                     "may not contain NUL (PostgreSQL cannot store it)")
+        surrogate = _surrogate(value)
+        if surrogate is not None:
+            return f"text is not valid Unicode: {surrogate}"
     elif isinstance(value, float):
         if not math.isfinite(value):
             got = "NaN (not a number)" if math.isnan(value) else ("-" if value < 0 else "") + "infinity"
@@ -276,6 +301,9 @@ def value_problems(value: Any) -> typing.Iterator[tuple[tuple, str]]:
                     yield path, f"a key must be text, got {_type_name(k)}" + (f" {echo(k)}" if k is not None else "")
                 elif "\x00" in k:
                     yield path + (k.replace("\x00", "\\x00"),), "a key holds a NUL character (U+0000)"
+                elif _surrogate(k) is not None:
+                    yield path + (k.encode("utf-8", "backslashreplace").decode("utf-8"),), \
+                        f"a key is not valid Unicode: {_surrogate(k)}"
                 else:
                     children.append((path + (k,), item))
             stack.extend(reversed(children))
