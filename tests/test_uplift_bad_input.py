@@ -227,3 +227,25 @@ def test_nan_and_infinite_features_score_as_missing_in_sql(engine_name):
         np.testing.assert_allclose([got[i][key] for i in others], unchanged[key][others], rtol=0, atol=1e-9)
     assert [r["top_features"] for r in got] == want["top_features"].tolist()
     assert [r["segment"] for r in got] == want["segment"].tolist()
+
+
+@pytest.mark.parametrize("engine_name", ENGINE_NAMES)
+def test_a_huge_finite_feature_scores_its_row_and_the_run_goes_on(engine_name):
+    # |contribution| beyond 9.2e20 overflowed the BIGINT cast of the top-features text and failed the query
+    table, _ = synthetic(n=1000, seed=3)
+    model = fit_uplift(table, "treatment", "outcome", ["x1", "cat"])
+    n = 6
+    x1, cat = np.array(table.columns["x1"][:n], dtype=float), list(table.columns["cat"][:n])
+    x1[2], x1[4] = 1e25, -1e30
+    backend = open_backend(engine_name)
+    try:
+        backend.create_table("f", {"customer_id": "INTEGER", "x1": "DOUBLE", "cat": "VARCHAR"},
+                             [(i, float(x1[i]), cat[i]) for i in range(n)])
+        got = sorted(backend.query(render(model_sql(model, backend.engine, exp.to_table("f")), backend.engine)),
+                     key=lambda r: r["customer_id"])
+    finally:
+        backend.close()
+    want = model.predict(table_from_arrays({"x1": x1, "cat": cat}))
+    assert [r["top_features"] for r in got] == want["top_features"].tolist()
+    assert "10000000000000.00" in got[2]["top_features"]
+    np.testing.assert_allclose([r["uplift"] for r in got], want["uplift"], rtol=0, atol=1e-9)

@@ -21,7 +21,7 @@ from .dataset import UpliftDataError
 from .encoding import EncodedColumn
 from .logistic import ETA_LIMIT, LinearHead
 from .model import UpliftModel
-from .segments import SEGMENTS
+from .segments import SEGMENTS, SHOWN_MAX
 
 OUTPUT_COLUMNS = ("p_with_offer", "p_without_offer", "uplift", "segment", "top_features")
 _PREFIX = "kaireon_uplift_"
@@ -133,8 +133,11 @@ def model_sql(model: UpliftModel, eng: Engine, source: str | exp.Expression, kee
         doubled = exp.Mul(this=_num(2.0), expression=_sigmoid(_col(f"{_PREFIX}eta_uplift")))
         prob_cols.append(exp.alias_(exp.Sub(this=doubled, expression=_num(1.0)), f"{_PREFIX}u", quoted=True))
     for c, s in zip(contrib, scaled):
-        rounded = exp.Floor(this=exp.Add(this=exp.Mul(this=exp.Abs(this=_col(c)), expression=_num(100.0)),
-                                         expression=_num(0.5)))
+        half_up = exp.Add(this=exp.Mul(this=exp.Abs(this=_col(c)), expression=_num(100.0)), expression=_num(0.5))
+        # capped as segments.signed_hundredths (SHOWN_MAX is whole, so capping before FLOOR is the same), so
+        # neither Spark's BIGINT FLOOR nor the casts of the text can overflow
+        rounded = exp.case().when(exp.GT(this=half_up, expression=_num(SHOWN_MAX)), _num(SHOWN_MAX)).else_(
+            exp.Floor(this=half_up.copy()))
         prob_cols += [_col(c), exp.alias_(rounded, s, quoted=True)]
     probability = _sub(kept, prob_cols, linear, "linear")
 

@@ -49,10 +49,14 @@ def segment(p_with: np.ndarray, p_without: np.ndarray, uplift: np.ndarray, th: T
     return np.select(conditions, list(SEGMENTS[:4]), default=SEGMENTS[4]).astype(object)
 
 
+SHOWN_MAX = 1e15  # hundredths: |contribution| above 1e13 is shown as 10000000000000.00 (exact below 2**53)
+
+
 def signed_hundredths(value: float) -> str:
     """'+0.12' / '-0.05': |value| rounded half up to hundredths, as the SQL builds it (no engine's
     number formatting is involved, so every engine writes the same text)."""
-    scaled = math.floor(abs(value) * 100.0 + 0.5)
+    # capped at SHOWN_MAX hundredths, so a huge (garbage) feature value cannot overflow the SQL's BIGINT text
+    scaled = min(math.floor(abs(value) * 100.0 + 0.5), SHOWN_MAX)
     sign = "-" if value < 0 and scaled > 0 else "+"
     whole = math.floor(scaled / 100.0)
     frac = int(scaled - 100.0 * whole)

@@ -123,13 +123,29 @@ FROM (
         )
       ) AS `p_without_offer`,
       `kaireon_uplift_c0`,
-      FLOOR(ABS(`kaireon_uplift_c0`) * CAST(100.0 AS FLOAT64) + CAST(0.5 AS FLOAT64)) AS `kaireon_uplift_s0`,
+      CASE
+        WHEN ABS(`kaireon_uplift_c0`) * CAST(100.0 AS FLOAT64) + CAST(0.5 AS FLOAT64) > CAST(1000000000000000.0 AS FLOAT64)
+        THEN CAST(1000000000000000.0 AS FLOAT64)
+        ELSE FLOOR(ABS(`kaireon_uplift_c0`) * CAST(100.0 AS FLOAT64) + CAST(0.5 AS FLOAT64))
+      END AS `kaireon_uplift_s0`,
       `kaireon_uplift_c1`,
-      FLOOR(ABS(`kaireon_uplift_c1`) * CAST(100.0 AS FLOAT64) + CAST(0.5 AS FLOAT64)) AS `kaireon_uplift_s1`,
+      CASE
+        WHEN ABS(`kaireon_uplift_c1`) * CAST(100.0 AS FLOAT64) + CAST(0.5 AS FLOAT64) > CAST(1000000000000000.0 AS FLOAT64)
+        THEN CAST(1000000000000000.0 AS FLOAT64)
+        ELSE FLOOR(ABS(`kaireon_uplift_c1`) * CAST(100.0 AS FLOAT64) + CAST(0.5 AS FLOAT64))
+      END AS `kaireon_uplift_s1`,
       `kaireon_uplift_c2`,
-      FLOOR(ABS(`kaireon_uplift_c2`) * CAST(100.0 AS FLOAT64) + CAST(0.5 AS FLOAT64)) AS `kaireon_uplift_s2`,
+      CASE
+        WHEN ABS(`kaireon_uplift_c2`) * CAST(100.0 AS FLOAT64) + CAST(0.5 AS FLOAT64) > CAST(1000000000000000.0 AS FLOAT64)
+        THEN CAST(1000000000000000.0 AS FLOAT64)
+        ELSE FLOOR(ABS(`kaireon_uplift_c2`) * CAST(100.0 AS FLOAT64) + CAST(0.5 AS FLOAT64))
+      END AS `kaireon_uplift_s2`,
       `kaireon_uplift_c3`,
-      FLOOR(ABS(`kaireon_uplift_c3`) * CAST(100.0 AS FLOAT64) + CAST(0.5 AS FLOAT64)) AS `kaireon_uplift_s3`
+      CASE
+        WHEN ABS(`kaireon_uplift_c3`) * CAST(100.0 AS FLOAT64) + CAST(0.5 AS FLOAT64) > CAST(1000000000000000.0 AS FLOAT64)
+        THEN CAST(1000000000000000.0 AS FLOAT64)
+        ELSE FLOOR(ABS(`kaireon_uplift_c3`) * CAST(100.0 AS FLOAT64) + CAST(0.5 AS FLOAT64))
+      END AS `kaireon_uplift_s3`
     FROM (
       SELECT
         `customer_id`,

@@ -123,13 +123,29 @@ FROM (
         )
       ) AS `p_without_offer`,
       `kaireon_uplift_c0`,
-      FLOOR(ABS(`kaireon_uplift_c0`) * CAST(100.0 AS DOUBLE) + CAST(0.5 AS DOUBLE)) AS `kaireon_uplift_s0`,
+      CASE
+        WHEN ABS(`kaireon_uplift_c0`) * CAST(100.0 AS DOUBLE) + CAST(0.5 AS DOUBLE) > CAST(1000000000000000.0 AS DOUBLE)
+        THEN CAST(1000000000000000.0 AS DOUBLE)
+        ELSE FLOOR(ABS(`kaireon_uplift_c0`) * CAST(100.0 AS DOUBLE) + CAST(0.5 AS DOUBLE))
+      END AS `kaireon_uplift_s0`,
       `kaireon_uplift_c1`,
-      FLOOR(ABS(`kaireon_uplift_c1`) * CAST(100.0 AS DOUBLE) + CAST(0.5 AS DOUBLE)) AS `kaireon_uplift_s1`,
+      CASE
+        WHEN ABS(`kaireon_uplift_c1`) * CAST(100.0 AS DOUBLE) + CAST(0.5 AS DOUBLE) > CAST(1000000000000000.0 AS DOUBLE)
+        THEN CAST(1000000000000000.0 AS DOUBLE)
+        ELSE FLOOR(ABS(`kaireon_uplift_c1`) * CAST(100.0 AS DOUBLE) + CAST(0.5 AS DOUBLE))
+      END AS `kaireon_uplift_s1`,
       `kaireon_uplift_c2`,
-      FLOOR(ABS(`kaireon_uplift_c2`) * CAST(100.0 AS DOUBLE) + CAST(0.5 AS DOUBLE)) AS `kaireon_uplift_s2`,
+      CASE
+        WHEN ABS(`kaireon_uplift_c2`) * CAST(100.0 AS DOUBLE) + CAST(0.5 AS DOUBLE) > CAST(1000000000000000.0 AS DOUBLE)
+        THEN CAST(1000000000000000.0 AS DOUBLE)
+        ELSE FLOOR(ABS(`kaireon_uplift_c2`) * CAST(100.0 AS DOUBLE) + CAST(0.5 AS DOUBLE))
+      END AS `kaireon_uplift_s2`,
       `kaireon_uplift_c3`,
-      FLOOR(ABS(`kaireon_uplift_c3`) * CAST(100.0 AS DOUBLE) + CAST(0.5 AS DOUBLE)) AS `kaireon_uplift_s3`
+      CASE
+        WHEN ABS(`kaireon_uplift_c3`) * CAST(100.0 AS DOUBLE) + CAST(0.5 AS DOUBLE) > CAST(1000000000000000.0 AS DOUBLE)
+        THEN CAST(1000000000000000.0 AS DOUBLE)
+        ELSE FLOOR(ABS(`kaireon_uplift_c3`) * CAST(100.0 AS DOUBLE) + CAST(0.5 AS DOUBLE))
+      END AS `kaireon_uplift_s3`
     FROM (
       SELECT
         `customer_id`,
