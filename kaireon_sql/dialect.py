@@ -17,7 +17,7 @@ from sqlglot import exp
 from sqlglot.dialects.dialect import Dialect
 
 from . import regex
-from .errors import KaireonError
+from .errors import KaireonError, shown
 from .timezones import ZONES
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")  # \Z: "$" would admit a final newline
@@ -114,8 +114,7 @@ def _identifier_sql(gen, e: exp.Identifier) -> str:
     """
     name = e.this if isinstance(e.this, str) else ""
     if _JINJA_OPEN.search(name) or _UNSAFE_NAME_CHAR.search(name):
-        shown = repr(name) if len(name) <= 80 else repr(name[:80]) + f"... ({len(name)} characters)"
-        raise KaireonError(f"refusing to write the identifier {shown} into a dbt model: it holds a Jinja "
+        raise KaireonError(f"refusing to write the identifier {shown(name, 80)} into a dbt model: it holds a Jinja "
                            "delimiter ({{, {%, {#) or a control character (see docs/security.md)")
     return gen.identifier_sql(e)
 

@@ -17,7 +17,7 @@ import yaml
 from sqlglot import exp
 
 from .dialect import Engine, relation, render
-from .errors import DbtRunError, KaireonError
+from .errors import DbtRunError, KaireonError, shown
 from .project_files import DbtProject
 
 
@@ -164,20 +164,16 @@ AS_OF_RULE = ("an ISO 8601 timestamp YYYY-MM-DD[THH:MM[:SS]][Z|+HH:MM|-HH:MM] wi
               "from -23:59 to +23:59, e.g. 2026-11-20T15:00:00Z")
 
 
-def _shown(value: str) -> str:
-    return repr(value) if len(value) <= 60 else repr(value[:60]) + f"... ({len(value)} characters)"
-
-
 def parse_as_of(value: str) -> datetime:
     """The UTC time of an --as-of value (naive datetime), or RunParamError saying what is expected."""
     match = AS_OF.fullmatch(value)  # fullmatch: '$' would admit a final newline
     if not match:
-        raise RunParamError(f"--as-of: expected {AS_OF_RULE}, got {_shown(value)}")
+        raise RunParamError(f"--as-of: expected {AS_OF_RULE}, got {shown(value, 60)}")
     year, month, day, hour, minute, second, offset = match.groups()
     try:
         at = datetime(int(year), int(month), int(day), int(hour or 0), int(minute or 0), int(second or 0))
     except ValueError as exc:  # month 13, day 31 of a 30-day month, hour 24, second 60 ...
-        raise RunParamError(f"--as-of: not a valid date and time ({exc}): {_shown(value)}") from None
+        raise RunParamError(f"--as-of: not a valid date and time ({exc}): {shown(value, 60)}") from None
     if offset and offset != "Z":
         digits = offset[1:].replace(":", "")
         hours, minutes = int(digits[:2]), int(digits[2:])
@@ -186,15 +182,15 @@ def parse_as_of(value: str) -> datetime:
         try:
             at -= (1 if offset[0] == "+" else -1) * timedelta(hours=hours, minutes=minutes)
         except OverflowError:
-            raise RunParamError(f"--as-of: out of the range of dates: {_shown(value)}") from None
+            raise RunParamError(f"--as-of: out of the range of dates: {shown(value, 60)}") from None
     if not 1900 <= at.year <= 9999:  # in UTC: dbt and the engines read a four-digit year
-        raise RunParamError(f"--as-of: expected a time from 1900 to 9999 (UTC), got {_shown(value)}")
+        raise RunParamError(f"--as-of: expected a time from 1900 to 9999 (UTC), got {shown(value, 60)}")
     return at
 
 
 def check_token(value: str, option: str) -> str:
     if not TOKEN.fullmatch(value):
-        raise RunParamError(f"{option}: expected {TOKEN_RULE}, got {_shown(value)}")
+        raise RunParamError(f"{option}: expected {TOKEN_RULE}, got {shown(value, 60)}")
     return value
 
 
