@@ -282,7 +282,7 @@ def _filter_value(cond, where: Location, scope: Scope) -> None:
 
 def flow_groups(project: Project) -> list[list]:
     """The owner sets a flow's compute extras are compiled in (flow/personalization.py): the offers'
-    (category, sub-category) pairings, and none when an offer has neither or there are no offers."""
+    (category, sub-category) pairings, the empty one for offers with neither, or alone without offers."""
     groups: dict[tuple, list] = {}
     for offer in project.offers:
         owners = [o for o in (project.category_of(offer), project.sub_category_of(offer)) if o is not None]
