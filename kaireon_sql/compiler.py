@@ -9,6 +9,7 @@ from .config.project import Project
 from .dialect import Engine, relation
 from .errors import ConfigError, ConfigErrors
 from .gc_passes import fewer_gc_passes
+from .plan.formula_check import formula_errors
 from .experiments import models as experiments
 from .flow import history, metrics, outputs
 from .flow.build_order import flows_in_order
@@ -251,6 +252,7 @@ def _compile_project(project: Project, engine: Engine) -> list[Model]:
                 _not_null("customer_id", "p_with_offer", "p_without_offer", "uplift", "segment"), [_unique("customer_id")]))
         except ConfigError as exc:
             errors.append(exc)
+    errors += formula_errors(project)  # every formula, used or not, before any flow compiles
     per_flow: list[list[Model]] = []
     analysed: list[list[Model]] = []  # experiment models read the decision log: they come after it
     for flow in flows_in_order(project.flows):  # S7: earlier flows' decisions are built first
@@ -264,8 +266,8 @@ def _compile_project(project: Project, engine: Engine) -> list[Model]:
             analysed.append(_experiment_models(ctx))
         except ConfigError as exc:
             errors.append(exc)
-    if errors:
-        raise ConfigErrors(errors)
+    if errors:  # a flow that reaches a broken formula reports it again: each error once
+        raise ConfigErrors(list({str(e): e for e in errors}.values()))
     for flow_models in per_flow:
         models.extend(flow_models)
     prefixes = [f"kaireon_{slug}__" for slug in slugs]

@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, PrivateAttr
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 from pydantic.alias_generators import to_camel
 
 from ..errors import Location
@@ -82,3 +82,14 @@ def tag_config(data: Any, type_key: str, known: dict[str, Any]) -> Any:
 
 
 TYPE_TAG = "kaireonType"
+TYPE_FIELD = "kaireon_type"  # the field TYPE_TAG fills: each config variant's name, its default
+
+
+def variant(name: str) -> Any:
+    """The annotation of a config variant's `kaireon_type`: its name, written once, in its class."""
+    return Annotated[Literal[name], Field(default=name, exclude=True)]
+
+
+def variants(*classes: type[Model]) -> dict[str, Any]:
+    """Variant name -> config class, read from each class's `kaireon_type` (in the order given)."""
+    return {cls.model_fields[TYPE_FIELD].default: cls for cls in classes}

@@ -5,21 +5,15 @@ from typing import Annotated, Any, ClassVar, Literal, Union
 
 from pydantic import Field, field_validator, model_validator
 
-from .base import ConfigObject, FieldError, Model, tag_config
+from .base import TYPE_FIELD, ConfigObject, FieldError, Model, tag_config, variant, variants
 from .rules import Operator, check_operand
-
-NODE_TYPES = (
-    "inventory", "match_creatives", "enrich", "qualify", "contact_policy", "filter",
-    "score", "rank", "group", "compute", "set_properties", "response", "call_flow",
-)
-
 
 class NodeConfig(Model):
     pass
 
 
 class InventoryConfig(NodeConfig):
-    kaireon_type: Literal["inventory"] = Field(default="inventory", exclude=True)
+    kaireon_type: variant("inventory")
     scope: Literal["all", "category", "manual"] = "all"
     category_ids: list[str] = []
     offer_ids: list[str] = []
@@ -45,7 +39,7 @@ class EnrichSource(Model):
 
 
 class EnrichConfig(NodeConfig):
-    kaireon_type: Literal["enrich"] = Field(default="enrich", exclude=True)
+    kaireon_type: variant("enrich")
     sources: list[EnrichSource] = Field(min_length=1)
 
 
@@ -59,7 +53,7 @@ class RuleGroup(Model):
 
 
 class QualifyConfig(NodeConfig):
-    kaireon_type: Literal["qualify"] = Field(default="qualify", exclude=True)
+    kaireon_type: variant("qualify")
     mode: Literal["all", "any"] = "all"
     rule_ids: list[str] | None = None  # default: every active rule
     logic: RuleGroup | None = None
@@ -72,7 +66,7 @@ class QualifyConfig(NodeConfig):
 
 
 class ContactPolicyConfig(NodeConfig):
-    kaireon_type: Literal["contact_policy"] = Field(default="contact_policy", exclude=True)
+    kaireon_type: variant("contact_policy")
     mode: Literal["all"] = "all"
     policy_ids: list[str] | None = None  # default: every active policy
 
@@ -96,7 +90,7 @@ class FilterCondition(Model):
 
 
 class FilterConfig(NodeConfig):
-    kaireon_type: Literal["filter"] = Field(default="filter", exclude=True)
+    kaireon_type: variant("filter")
     mode: Literal["all", "any"] = "all"
     conditions: list[FilterCondition] = Field(min_length=1)
 
@@ -118,7 +112,7 @@ class ScoreWeights(Model):
 
 
 class ScoreConfig(NodeConfig):
-    kaireon_type: Literal["score"] = Field(default="score", exclude=True)
+    kaireon_type: variant("score")
     method: Literal["formula", "expression", "priority"] = "formula"
     formula: ScoreWeights | None = None
     expression: str | None = None
@@ -140,7 +134,7 @@ class ScoreConfig(NodeConfig):
 
 
 class RankConfig(NodeConfig):
-    kaireon_type: Literal["rank"] = Field(default="rank", exclude=True)
+    kaireon_type: variant("rank")
     method: Literal["topN", "diversity", "round_robin", "explore_exploit"] = "topN"
     max_candidates: int = Field(default=1, ge=1, le=1000)
 
@@ -158,7 +152,7 @@ class ComputeOverride(Model):
 
 
 class ComputeConfig(NodeConfig):
-    kaireon_type: Literal["compute"] = Field(default="compute", exclude=True)
+    kaireon_type: variant("compute")
     overrides: list[ComputeOverride] = []
     extras: list[ComputedExtra] = []
     transforms: list[dict[str, Any]] = []
@@ -177,54 +171,45 @@ class Property(Model):
 
 
 class SetPropertiesConfig(NodeConfig):
-    kaireon_type: Literal["set_properties"] = Field(default="set_properties", exclude=True)
+    kaireon_type: variant("set_properties")
     properties: list[Property] = Field(min_length=1)
 
 
 class ResponseConfig(NodeConfig):
-    kaireon_type: Literal["response"] = Field(default="response", exclude=True)
+    kaireon_type: variant("response")
     response_format: Literal["standard", "grouped"] = "standard"
     include_trace: bool = False
 
 
 class MatchCreativesConfig(NodeConfig):
-    kaireon_type: Literal["match_creatives"] = Field(default="match_creatives", exclude=True)
+    kaireon_type: variant("match_creatives")
     placement_id: str | None = None
     channel_id: str | None = None
 
 
 class GroupConfig(NodeConfig):
-    kaireon_type: Literal["group"] = Field(default="group", exclude=True)
+    kaireon_type: variant("group")
     strategy: Literal["priority_fill"] = "priority_fill"
     placement_ids: list[str] = []
 
 
 class CallFlowConfig(NodeConfig):
-    kaireon_type: Literal["call_flow"] = Field(default="call_flow", exclude=True)
+    kaireon_type: variant("call_flow")
     flow_key: str
     merge: Literal["append", "replace"] = "append"
 
 
-NODE_CONFIGS: dict[str, type[NodeConfig]] = {
-    "inventory": InventoryConfig, "match_creatives": MatchCreativesConfig, "enrich": EnrichConfig,
-    "qualify": QualifyConfig, "contact_policy": ContactPolicyConfig, "filter": FilterConfig,
-    "score": ScoreConfig, "rank": RankConfig, "group": GroupConfig, "compute": ComputeConfig,
-    "set_properties": SetPropertiesConfig, "response": ResponseConfig, "call_flow": CallFlowConfig,
-}
-
-AnyNodeConfig = Annotated[
-    InventoryConfig | MatchCreativesConfig | EnrichConfig | QualifyConfig | ContactPolicyConfig | FilterConfig
-    | ScoreConfig | RankConfig | GroupConfig | ComputeConfig | SetPropertiesConfig | ResponseConfig | CallFlowConfig,
-    Field(discriminator="kaireon_type"),
-]
+NODE_CONFIGS: dict[str, type[NodeConfig]] = variants(
+    InventoryConfig, MatchCreativesConfig, EnrichConfig, QualifyConfig, ContactPolicyConfig, FilterConfig,
+    ScoreConfig, RankConfig, GroupConfig, ComputeConfig, SetPropertiesConfig, ResponseConfig, CallFlowConfig)
+NODE_TYPES = tuple(NODE_CONFIGS)
+NodeType = Literal[NODE_TYPES]
+AnyNodeConfig = Annotated[Union[tuple(NODE_CONFIGS.values())], Field(discriminator=TYPE_FIELD)]
 
 
 class Node(Model):
     id: str
-    type: Literal[
-        "inventory", "match_creatives", "enrich", "qualify", "contact_policy", "filter",
-        "score", "rank", "group", "compute", "set_properties", "response", "call_flow",
-    ]
+    type: NodeType
     phase: Literal[1, 2, 3] | None = None
     position: int | None = None
     label: str | None = None

@@ -8,16 +8,16 @@ from pydantic import Field, field_validator, model_validator
 from .base import ConfigObject, FieldError, Model
 from .catalog import check_column, check_relation
 
+# Model types that read a 'scoresRelation' of precomputed scores; UPLIFT is scored from its 'modelFile'.
 MODEL_TYPES = (
     "scorecard", "bayesian", "gradient_boosted", "thompson_bandit", "epsilon_greedy", "neural_cf", "online_learner",
 )
+UPLIFT = "uplift"
+ModelType = Literal[MODEL_TYPES + (UPLIFT,)]
 
 
 class AlgorithmModel(ConfigObject):
-    model_type: Literal[
-        "scorecard", "bayesian", "gradient_boosted", "thompson_bandit", "epsilon_greedy", "neural_cf", "online_learner",
-        "uplift",
-    ]
+    model_type: ModelType
     status: Literal["active", "inactive", "draft", "training"] = "active"
     config: dict[str, Any] = {}
     # A relation of precomputed scores: customer_id, offer_id (optional), propensity, uplift (optional)
@@ -40,7 +40,7 @@ class AlgorithmModel(ConfigObject):
 
     @model_validator(mode="after")
     def _uplift(self) -> "AlgorithmModel":
-        if self.model_type == "uplift":
+        if self.model_type == UPLIFT:
             if not self.model_file:
                 raise FieldError("modelFile", "an uplift model needs 'modelFile' (written by `kaireon uplift fit`)")
             if self.scores_relation:
@@ -68,12 +68,13 @@ class ArbitrationProfile(ConfigObject):
 
 
 METRIC_SOURCES = ("impressions", "positive", "negative", "neutral", "converts", "totalValue")
+MetricSource = Literal[METRIC_SOURCES]
 
 
 class BehavioralMetric(ConfigObject):
     aggregation: Literal["count", "sum", "avg", "min", "max", "ratio"]
-    source_field: Literal["impressions", "positive", "negative", "neutral", "converts", "totalValue"]
-    denominator_field: Literal["impressions", "positive", "negative", "neutral", "converts", "totalValue"] | None = None
+    source_field: MetricSource
+    denominator_field: MetricSource | None = None
     window_days: float = Field(default=30, gt=0)
     dimensions: list[Literal["offer", "channel", "creative", "outcome"]] = Field(default=[], max_length=2)
     compute_mode: Literal["realtime", "batch"] = "batch"

@@ -1,12 +1,12 @@
 """Contact policies: caps, cooldowns, quiet hours and suppressions applied after qualification."""
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Union
 
 from pydantic import Field, field_validator, model_validator
 
 from ..timezones import zone_problem
-from .base import ConfigObject, FieldError, Model, tag_config
+from .base import TYPE_FIELD, ConfigObject, FieldError, Model, tag_config, variant, variants
 
 DAYS_OF_WEEK = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 ADVERSE_OUTCOMES = ("complaint", "unsubscribe", "hard_bounce", "spam_report")
@@ -18,7 +18,7 @@ class PolicyConfig(Model):
 
 
 class FrequencyCap(PolicyConfig):
-    kaireon_type: Literal["frequency_cap"] = Field(default="frequency_cap", exclude=True)
+    kaireon_type: variant("frequency_cap")
     max_per_day: int | None = Field(default=None, gt=0)
     max_per_week: int | None = Field(default=None, gt=0)
     max_per_month: int | None = Field(default=None, gt=0)
@@ -36,23 +36,23 @@ class FrequencyCap(PolicyConfig):
 
 
 class CustomerTotalCap(PolicyConfig):
-    kaireon_type: Literal["customer_total_cap"] = Field(default="customer_total_cap", exclude=True)
+    kaireon_type: variant("customer_total_cap")
     max_total: int = Field(gt=0)
     period_type: Literal["daily", "weekly", "monthly"] = "monthly"
 
 
 class Cooldown(PolicyConfig):
-    kaireon_type: Literal["cooldown"] = Field(default="cooldown", exclude=True)
+    kaireon_type: variant("cooldown")
     cooldown_hours: float = Field(gt=0)
     per_offer: bool = False  # cool down each offer separately (beyond the seeds)
 
 
 class TimeWindow(PolicyConfig):
-    kaireon_type: Literal["time_window"] = Field(default="time_window", exclude=True)
+    kaireon_type: variant("time_window")
     start_hour: int = Field(ge=0, le=23)
     end_hour: int = Field(ge=0, le=23)
     timezone: str = "UTC"
-    days_of_week: list[Literal["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]] | None = None
+    days_of_week: list[Literal[DAYS_OF_WEEK]] | None = None
 
     @field_validator("timezone")
     @classmethod
@@ -72,7 +72,7 @@ class TimeWindow(PolicyConfig):
 
 
 class OutcomeBased(PolicyConfig):
-    kaireon_type: Literal["outcome_based"] = Field(default="outcome_based", exclude=True)
+    kaireon_type: variant("outcome_based")
     outcome_type: str | None = None
     outcome_types: list[str] | None = None
     preset: Literal["adverse_outcomes"] | None = None
@@ -92,60 +92,46 @@ class OutcomeBased(PolicyConfig):
 
 
 class SegmentExclusion(PolicyConfig):
-    kaireon_type: Literal["segment_exclusion"] = Field(default="segment_exclusion", exclude=True)
+    kaireon_type: variant("segment_exclusion")
     exclude_segments: list[str] = Field(min_length=1)
 
 
 class MutualExclusion(PolicyConfig):
-    kaireon_type: Literal["mutual_exclusion"] = Field(default="mutual_exclusion", exclude=True)
+    kaireon_type: variant("mutual_exclusion")
     offer_ids: list[str] = Field(min_length=2)
     lookback_days: float = Field(default=30, gt=0)
 
 
 class CrossChannelCap(PolicyConfig):
-    kaireon_type: Literal["cross_channel_cap"] = Field(default="cross_channel_cap", exclude=True)
+    kaireon_type: variant("cross_channel_cap")
     channels: list[str] = Field(min_length=2)
     max_contacts: int = Field(gt=0)
     window_days: float = Field(gt=0)
 
 
 class BudgetExhausted(PolicyConfig):
-    kaireon_type: Literal["budget_exhausted"] = Field(default="budget_exhausted", exclude=True)
+    kaireon_type: variant("budget_exhausted")
 
 
 class AllowOverride(PolicyConfig):
-    kaireon_type: Literal["allow_override"] = Field(default="allow_override", exclude=True)
+    kaireon_type: variant("allow_override")
 
 
-POLICY_CONFIGS: dict[str, type[PolicyConfig]] = {
-    "frequency_cap": FrequencyCap,
-    "customer_total_cap": CustomerTotalCap,
-    "cooldown": Cooldown,
-    "time_window": TimeWindow,
-    "outcome_based": OutcomeBased,
-    "segment_exclusion": SegmentExclusion,
-    "mutual_exclusion": MutualExclusion,
-    "cross_channel_cap": CrossChannelCap,
-    "budget_exhausted": BudgetExhausted,
-    "allow_override": AllowOverride,
-}
+POLICY_CONFIGS: dict[str, type[PolicyConfig]] = variants(
+    FrequencyCap, CustomerTotalCap, Cooldown, TimeWindow, OutcomeBased, SegmentExclusion, MutualExclusion,
+    CrossChannelCap, BudgetExhausted, AllowOverride)
+PolicyType = Literal[tuple(POLICY_CONFIGS)]
+AnyPolicyConfig = Annotated[Union[tuple(POLICY_CONFIGS.values())], Field(discriminator=TYPE_FIELD)]
 
 
 class ContactPolicy(ConfigObject):
-    rule_type: Literal[
-        "frequency_cap", "customer_total_cap", "cooldown", "time_window", "outcome_based",
-        "segment_exclusion", "mutual_exclusion", "cross_channel_cap", "budget_exhausted", "allow_override",
-    ]
+    rule_type: PolicyType
     scope: PolicyScope = "global"
     scope_id: str | None = None
     priority: int = 0
     status: Literal["active", "inactive", "draft"] = "active"
     bypassable: bool = False  # allow_override matches and mandatory offers skip it when true
-    config: Annotated[
-        FrequencyCap | CustomerTotalCap | Cooldown | TimeWindow | OutcomeBased | SegmentExclusion
-        | MutualExclusion | CrossChannelCap | BudgetExhausted | AllowOverride,
-        Field(discriminator="kaireon_type"),
-    ]
+    config: AnyPolicyConfig
 
     @model_validator(mode="before")
     @classmethod
@@ -159,7 +145,7 @@ class ContactPolicy(ConfigObject):
                              "(a policy without one is not applied globally here)")
         if self.scope == "global" and self.scope_id:
             raise FieldError("scopeId", "a global policy takes no 'scopeId'; set 'scope' to what the id names")
-        if self.rule_type == "budget_exhausted":
+        if isinstance(self.config, BudgetExhausted):
             # S10: a declared budget is always enforced; the policy only names its rejections and
             # places the budgets in the policy order
             if self.bypassable:

@@ -1,21 +1,18 @@
 """Qualification rules: five rule types, seven scopes, hard and soft (fit) stages."""
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Union
 
 from pydantic import Field, model_validator
 
 from .. import regex
-from .base import ConfigObject, FieldError, Model, tag_config
+from .base import TYPE_FIELD, ConfigObject, FieldError, Model, tag_config, variant, variants
 
 OPERATORS = (
     "eq", "neq", "gt", "gte", "lt", "lte", "in", "not_in",
     "contains", "starts_with", "regex", "exists", "not_exists",
 )
-Operator = Literal[
-    "eq", "neq", "gt", "gte", "lt", "lte", "in", "not_in",
-    "contains", "starts_with", "regex", "exists", "not_exists",
-]
+Operator = Literal[OPERATORS]
 Comparison = Literal["eq", "neq", "gt", "gte", "lt", "lte"]
 RuleScope = Literal["global", "category", "subcategory", "offer", "channel", "segment", "placement"]
 
@@ -55,7 +52,7 @@ class RuleConfig(Model):
 
 
 class AttributeCondition(RuleConfig):
-    kaireon_type: Literal["attribute_condition"] = Field(default="attribute_condition", exclude=True)
+    kaireon_type: variant("attribute_condition")
     attribute: str
     operator: Operator
     value: Any = None
@@ -67,7 +64,7 @@ class AttributeCondition(RuleConfig):
 
 
 class SegmentRequired(RuleConfig):
-    kaireon_type: Literal["segment_required"] = Field(default="segment_required", exclude=True)
+    kaireon_type: variant("segment_required")
     segment_id: str | None = None
     segment: str | None = None
     negate: bool = False  # true: the customer must NOT be in the segment
@@ -84,7 +81,7 @@ class SegmentRequired(RuleConfig):
 
 
 class PropensityThreshold(RuleConfig):
-    kaireon_type: Literal["propensity_threshold"] = Field(default="propensity_threshold", exclude=True)
+    kaireon_type: variant("propensity_threshold")
     threshold: float = Field(ge=-1, le=1)
     operator: Literal["gt", "gte"] = "gte"
     model_id: str | None = None
@@ -98,7 +95,7 @@ class PropensityThreshold(RuleConfig):
 
 
 class RecencyCheck(RuleConfig):
-    kaireon_type: Literal["recency_check"] = Field(default="recency_check", exclude=True)
+    kaireon_type: variant("recency_check")
     condition: Literal["has", "has_not"]
     within_days: float = Field(gt=0)
     outcome_type: str = "impression"
@@ -107,34 +104,26 @@ class RecencyCheck(RuleConfig):
 
 
 class MetricCondition(RuleConfig):
-    kaireon_type: Literal["metric_condition"] = Field(default="metric_condition", exclude=True)
+    kaireon_type: variant("metric_condition")
     metric_id: str
     operator: Comparison
     value: float
 
 
-RULE_CONFIGS: dict[str, type[RuleConfig]] = {
-    "attribute_condition": AttributeCondition,
-    "segment_required": SegmentRequired,
-    "propensity_threshold": PropensityThreshold,
-    "recency_check": RecencyCheck,
-    "metric_condition": MetricCondition,
-}
+RULE_CONFIGS: dict[str, type[RuleConfig]] = variants(
+    AttributeCondition, SegmentRequired, PropensityThreshold, RecencyCheck, MetricCondition)
+RuleType = Literal[tuple(RULE_CONFIGS)]
+AnyRuleConfig = Annotated[Union[tuple(RULE_CONFIGS.values())], Field(discriminator=TYPE_FIELD)]
 
 
 class QualificationRule(ConfigObject):
-    rule_type: Literal[
-        "attribute_condition", "segment_required", "propensity_threshold", "recency_check", "metric_condition"
-    ]
+    rule_type: RuleType
     scope: RuleScope = "global"
     scope_id: str | None = None
     stage: Literal["eligibility", "qualification", "fit"] = "qualification"
     priority: int = 0
     status: Literal["active", "inactive", "draft"] = "active"
-    config: Annotated[
-        AttributeCondition | SegmentRequired | PropensityThreshold | RecencyCheck | MetricCondition,
-        Field(discriminator="kaireon_type"),
-    ]
+    config: AnyRuleConfig
 
     @model_validator(mode="before")
     @classmethod
