@@ -3,9 +3,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 
 from sqlglot import exp
 
+from .config.flows import DecisionFlow
+from .config.models import AlgorithmModel, BehavioralMetric
 from .config.project import Project
 from .dialect import Engine, relation
 from .errors import ConfigError, ConfigErrors
@@ -248,7 +251,7 @@ def _history_staging(build: _Build) -> list[Model]:
                   _not_null("customer_id", "outcome", "occurred_at"), materialized="view")]
 
 
-def _metric_model(name: str, metric) -> Model:
+def _metric_model(name: str, metric: BehavioralMetric) -> Model:
     keys = metrics.metric_keys(metric)
     cols = {k: {"description": COLUMN_DOCS.get(k, "") or f"Dimension {k}.",
                 # creative_id is nullable in S3: interactions without a creative form their own group
@@ -268,10 +271,10 @@ def _summary_and_metrics(project: Project) -> list[Model]:
 
 def _history_models(build: _Build) -> list[Model]:
     """Project-level models over interaction history: the daily summary and one per behavioral metric."""
-    return _collecting(build, lambda: _summary_and_metrics(build.project))
+    return _collecting(build, partial(_summary_and_metrics, build.project))
 
 
-def _uplift_scores_model(build: _Build, model) -> list[Model]:
+def _uplift_scores_model(build: _Build, model: AlgorithmModel) -> list[Model]:
     return [Model(
         scores_model_name(model), scores_model(build.project, model, build.engine),
         f"Uplift model '{model.name}' scored in the warehouse: P(outcome | offer), P(outcome | no offer), "
@@ -281,11 +284,13 @@ def _uplift_scores_model(build: _Build, model) -> list[Model]:
 
 def _uplift_scores(build: _Build) -> list[Model]:
     """One scores model per active uplift model (flows whose score node names one read it)."""
-    return [m for model in uplift_models(build.project)
-            for m in _collecting(build, lambda model=model: _uplift_scores_model(build, model))]
+    models: list[Model] = []
+    for model in uplift_models(build.project):
+        models += _collecting(build, partial(_uplift_scores_model, build, model))
+    return models
 
 
-def _compile_flow(build: _Build, flow) -> list[Model]:
+def _compile_flow(build: _Build, flow: DecisionFlow) -> list[Model]:
     """One flow's models; its experiment models are kept for the `experiment_models` step."""
     project, engine, slugs = build.project, build.engine, build.slugs
     ctx = FlowContext(project, flow, engine)
@@ -301,8 +306,10 @@ def _compile_flow(build: _Build, flow) -> list[Model]:
 
 def _flows(build: _Build) -> list[Model]:
     """Every flow's models, in runOrder (S7: earlier flows' decisions are built first)."""
-    return [m for flow in flows_in_order(build.project.flows)
-            for m in _collecting(build, lambda flow=flow: _compile_flow(build, flow))]
+    models: list[Model] = []
+    for flow in flows_in_order(build.project.flows):
+        models += _collecting(build, partial(_compile_flow, build, flow))
+    return models
 
 
 def _collected_errors(build: _Build) -> list[Model]:
