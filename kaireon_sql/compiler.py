@@ -1,25 +1,33 @@
 """Config -> dbt models: the list of models (SQL trees plus properties) a project compiles to."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 
 from sqlglot import exp
 
+from .config.flows import DecisionFlow
+from .config.models import AlgorithmModel, BehavioralMetric
 from .config.project import Project
 from .dialect import Engine, relation
 from .errors import ConfigError, ConfigErrors
 from .gc_passes import fewer_gc_passes
+from .flow import outputs
 from .plan.formula_check import formula_errors
-from .experiments import models as experiments
-from .flow import history, metrics, outputs
-from .flow.build_order import flows_in_order
 from .flow.candidates import candidates_model, customer_codes, plan_candidates
 from .flow.context import FlowContext
 from .flow.customers import RUN_PARAMS, customers_model
-from .flow.decision_log import DECISION_LOG, LOG_COLUMNS, RUN_KEY, decision_log
-from .flow.history import HISTORY_MODEL, staging_model
-from .flow.uplift_scores import scores_model, scores_model_name, uplift_models
-from .flow.offers import OFFERS_MODEL, offers_model
+from .flow.features import HISTORY_MODEL
+from .plan.build_order import flows_in_order
+from .plan.offers import OFFERS_MODEL
+from .plan.uplift import scores_model_name, uplift_models
+from .sql import experiments, history, metrics
+from .sql.common import DECISION_LOG
+from .sql.decision_log import LOG_COLUMNS, RUN_KEY, decision_log
+from .sql.history import staging_model
+from .sql.offers import offers_model
+from .sql.uplift import scores_model
 
 STAGES = ["consent", "qualification", "filter", "contact_policy"]
 GROUPS = ["treatment", "holdout"]
@@ -127,43 +135,58 @@ def _flow_models(ctx: FlowContext) -> list[Model]:
     ]
 
 
+def _zero_one() -> dict:
+    return {"accepted_values": {"arguments": {"values": [0, 1], "quote": False}}}
+
+
+def _units_columns() -> dict[str, dict]:
+    cols = {c: {"description": d, "data_tests": [] if c == "source" else ["not_null"]}
+            for c, d in experiments.UNIT_COLUMNS.items()}
+    cols["experiment_group"]["data_tests"].append(_accepted(GROUPS))
+    cols["converted"]["data_tests"].append(_zero_one())
+    return cols
+
+
+def _summary_columns() -> dict[str, dict]:
+    cols = {c: {"description": d} for c, d in experiments.SUMMARY_COLUMNS.items()}
+    for c in ("decision_flow_key", "analysis", "run_id", "treatment_n", "holdout_n"):
+        cols[c]["data_tests"] = ["not_null"]
+    return cols
+
+
+def _training_columns(ctx: FlowContext) -> dict[str, dict]:
+    cols = {c: {"description": d, "data_tests": ["not_null"]} for c, d in (
+        ("customer_id", "Customer key."), ("run_id", "The run that assigned the customer."),
+        ("as_of", "When that run decided (UTC)."), ("treatment", "1 = treatment, 0 = holdout."),
+        ("outcome", "1 when the customer converted in the outcome window, else 0."),
+        ("revenue", "Revenue in the outcome window (0 when none)."))}
+    cols["treatment"]["data_tests"].append(_zero_one())
+    cols["outcome"]["data_tests"].append(_zero_one())
+    for name, source in experiments.training_features(ctx).items():
+        cols[name] = {"description": f"Feature: the customer's {source[len('cust__'):]} as the customer "
+                                     "relation holds it now (a snapshot, not as of the run)."}
+    return cols
+
+
 def _experiment_models(ctx: FlowContext) -> list[Model]:
     """Experiment analysis and uplift training data of a flow with a holdout (docs/experiments.md)."""
     if not experiments.has_experiment(ctx):
         return []
     key = ctx.flow.key
-    units_cols = {c: {"description": d, "data_tests": [] if c == "source" else ["not_null"]}
-                  for c, d in experiments.UNIT_COLUMNS.items()}
-    units_cols["experiment_group"]["data_tests"].append(_accepted(GROUPS))
-    zero_one = {"accepted_values": {"arguments": {"values": [0, 1], "quote": False}}}
-    units_cols["converted"]["data_tests"].append(zero_one)
-    summary_cols = {c: {"description": d} for c, d in experiments.SUMMARY_COLUMNS.items()}
-    for c in ("decision_flow_key", "analysis", "run_id", "treatment_n", "holdout_n"):
-        summary_cols[c]["data_tests"] = ["not_null"]
-    training_cols = {c: {"description": d, "data_tests": ["not_null"]} for c, d in (
-        ("customer_id", "Customer key."), ("run_id", "The run that assigned the customer."),
-        ("as_of", "When that run decided (UTC)."), ("treatment", "1 = treatment, 0 = holdout."),
-        ("outcome", "1 when the customer converted in the outcome window, else 0."),
-        ("revenue", "Revenue in the outcome window (0 when none)."))}
-    training_cols["treatment"]["data_tests"].append(zero_one)
-    training_cols["outcome"]["data_tests"].append(zero_one)
-    for name, source in experiments.training_features(ctx).items():
-        training_cols[name] = {"description": f"Feature: the customer's {source[len('cust__'):]} as the customer "
-                                              "relation holds it now (a snapshot, not as of the run)."}
     return [
         Model(ctx.model("experiment_units"), experiments.units_model(ctx),
               f"Flow '{key}': one row per run and customer the run would have sent an offer to (delivered or "
               "withheld), with group and outcomes in the window after the run's as_of.",
-              units_cols, [_unique("run_id", "customer_id")]),
+              _units_columns(), [_unique("run_id", "customer_id")]),
         Model(ctx.model("experiment_summary"), experiments.summary_model(ctx),
               f"Flow '{key}': treatment vs holdout per run and pooled, over units whose outcome window has closed: "
               "conversion lift (two-proportion z, Wilson), revenue per customer (Welch) and the SRM chi-square. "
               "NULL = undefined (empty arm, zero standard error).",
-              summary_cols, [_unique("analysis", "run_id")]),
+              _summary_columns(), [_unique("analysis", "run_id")]),
         Model(ctx.model("uplift_training"), experiments.training_model(ctx),
               f"Flow '{key}': uplift training rows from the flow's own experiment: treatment, outcome and revenue "
               "in the window, and the customer's features.",
-              training_cols, [_unique("run_id", "customer_id")]),
+              _training_columns(ctx), [_unique("run_id", "customer_id")]),
     ]
 
 
@@ -188,37 +211,192 @@ def _union(flow_models: list[str], columns: tuple[str, ...]) -> exp.Expression:
     return out
 
 
-def _history_models(project: Project) -> list[Model]:
-    """Project-level models over interaction history: the daily summary and one per behavioral metric."""
+@dataclass
+class _Build:
+    """What the steps of one compile share: the inputs, the flows compiled so far, the errors collected."""
+
+    project: Project
+    engine: Engine
+    errors: list[ConfigError] = field(default_factory=list)
+    slugs: dict[str, str] = field(default_factory=dict)  # model slug -> flow key
+    flow_models: list[list[Model]] = field(default_factory=list)  # per flow, in build order
+    experiment_models: list[list[Model]] = field(default_factory=list)  # likewise
+
+
+def _collecting(build: _Build, make: Callable[[], list[Model]]) -> list[Model]:
+    """make()'s models; a ConfigError is kept for the `collected_errors` step, which raises them together."""
+    try:
+        return make()
+    except ConfigError as exc:
+        build.errors.append(exc)
+        return []
+
+
+def _run_params(build: _Build) -> list[Model]:
+    return [Model(RUN_PARAMS, "{{ kaireon_sql.run_params() }}",
+                  "Run parameters: as_of (UTC), as_of_text, run_id and channel, from dbt vars (S3).",
+                  _not_null("as_of", "as_of_text"))]
+
+
+def _offers(build: _Build) -> list[Model]:
+    return [Model(OFFERS_MODEL, offers_model(build.project, build.engine),
+                  "The offer catalogue from config, one row per offer.",
+                  _not_null("offer_id", "offer_name"), [_unique("offer_id")])]
+
+
+def _history_staging(build: _Build) -> list[Model]:
+    project = build.project
+    return [Model(HISTORY_MODEL, staging_model(project, build.engine),
+                  f"Interaction history (S3) from {project.interaction_history.relation}, typed. "
+                  "One impression = one contact.",
+                  _not_null("customer_id", "outcome", "occurred_at"), materialized="view")]
+
+
+def _metric_model(name: str, metric: BehavioralMetric) -> Model:
+    keys = metrics.metric_keys(metric)
+    cols = {k: {"description": COLUMN_DOCS.get(k, "") or f"Dimension {k}.",
+                # creative_id is nullable in S3: interactions without a creative form their own group
+                "data_tests": [] if k == "creative_id" else ["not_null"]} for k in keys}
+    cols["value"] = {"description": f"Value of the metric '{metric.name}'."}
+    return Model(name, metrics.metric_model(metric), metrics.describe(metric), cols, [_unique(*keys)])
+
+
+def _summary_and_metrics(project: Project) -> list[Model]:
     summary_cols = {c: {"description": d} for c, d in history.SUMMARY_COLUMNS.items()}
     for key in history.SUMMARY_KEYS:
         summary_cols[key]["data_tests"] = ["not_null"]
     models = [Model(history.SUMMARY_MODEL, history.summary_model(), history.SUMMARY_DESCRIPTION, summary_cols,
                     [_unique(*history.SUMMARY_KEYS)])]
-    for name, metric in metrics.metric_models(project):
-        keys = metrics.metric_keys(metric)
-        cols = {k: {"description": COLUMN_DOCS.get(k, "") or f"Dimension {k}.",
-                    # creative_id is nullable in S3: interactions without a creative form their own group
-                    "data_tests": [] if k == "creative_id" else ["not_null"]} for k in keys}
-        cols["value"] = {"description": f"Value of the metric '{metric.name}'."}
-        models.append(Model(name, metrics.metric_model(metric), metrics.describe(metric), cols, [_unique(*keys)]))
+    return models + [_metric_model(name, metric) for name, metric in metrics.metric_models(project)]
+
+
+def _history_models(build: _Build) -> list[Model]:
+    """Project-level models over interaction history: the daily summary and one per behavioral metric."""
+    return _collecting(build, partial(_summary_and_metrics, build.project))
+
+
+def _uplift_scores_model(build: _Build, model: AlgorithmModel) -> list[Model]:
+    return [Model(
+        scores_model_name(model), scores_model(build.project, model, build.engine),
+        f"Uplift model '{model.name}' scored in the warehouse: P(outcome | offer), P(outcome | no offer), "
+        "uplift, segment and the top contributing features per customer.",
+        _not_null("customer_id", "p_with_offer", "p_without_offer", "uplift", "segment"), [_unique("customer_id")])]
+
+
+def _uplift_scores(build: _Build) -> list[Model]:
+    """One scores model per active uplift model (flows whose score node names one read it)."""
+    models: list[Model] = []
+    for model in uplift_models(build.project):
+        models += _collecting(build, partial(_uplift_scores_model, build, model))
     return models
 
 
-def _decision_log() -> Model:
+def _compile_flow(build: _Build, flow: DecisionFlow) -> list[Model]:
+    """One flow's models; its experiment models are kept for the `experiment_models` step."""
+    project, engine, slugs = build.project, build.engine, build.slugs
+    ctx = FlowContext(project, flow, engine)
+    if ctx.slug in slugs:
+        raise ConfigError(flow.location.at("key"),
+                          f"flow key {flow.key!r} gives the same model names as flow {slugs[ctx.slug]!r}")
+    slugs[ctx.slug] = flow.key
+    flow_models = _flow_models(ctx)
+    build.flow_models.append(flow_models)
+    build.experiment_models.append(_experiment_models(ctx))
+    return flow_models
+
+
+def _formula_check(build: _Build) -> list[Model]:
+    """Every formula of the config, used or not, parsed and type-checked before any flow compiles."""
+    build.errors += formula_errors(build.project)
+    return []
+
+
+def _flows(build: _Build) -> list[Model]:
+    """Every flow's models, in runOrder (S7: earlier flows' decisions are built first)."""
+    models: list[Model] = []
+    for flow in flows_in_order(build.project.flows):
+        models += _collecting(build, partial(_compile_flow, build, flow))
+    return models
+
+
+def _collected_errors(build: _Build) -> list[Model]:
+    """Every ConfigError of the steps before, raised together: the steps after read every flow's models."""
+    if build.errors:  # a flow that reaches a broken formula reports it again: each error once
+        raise ConfigErrors(list({str(e): e for e in build.errors}.values()))
+    return []
+
+
+def _unions(build: _Build) -> list[Model]:
+    """The S4 relations over all flows: one view per output, a UNION ALL of the flows' tables."""
+    prefixes = [f"kaireon_{slug}__" for slug in build.slugs]
+    models = []
+    for name, (part, columns, description) in UNIONS.items():
+        sample = next(m for m in build.flow_models[0] if m.name.endswith("__" + part))
+        # A view: one copy of the rows (each flow's table), nothing to rebuild. No data tests: the
+        # flow models' tests cover every row, and flow keys keep the flows' rows apart.
+        docs = {c: {"description": v.get("description", "")} for c, v in sample.columns.items()}
+        models.append(Model(name, _union([p + part for p in prefixes], columns), description, docs, [],
+                            materialized="view"))
+    return models
+
+
+def _decision_log(build: _Build) -> list[Model]:
     cols = {c: {"description": COLUMN_DOCS.get(c, "")} for c in LOG_COLUMNS}
     for c in ("run_id", "as_of", "decision_flow_key", "customer_id", "channel", "offer_id", "delivered"):
         cols[c]["data_tests"] = ["not_null"]
-    return Model(DECISION_LOG, decision_log("kaireon_decisions", "kaireon_withheld_decisions"),
-                 "Every run's decisions (delivered) and withheld decisions (not delivered), appended once per "
-                 f"({', '.join(RUN_KEY)}): re-running a run adds nothing. Rebuild with dbt's --full-refresh.",
-                 cols, [_unique("run_id", "decision_flow_key", "customer_id", "offer_id", "channel")],
-                 materialized="incremental",
-                 config={"incremental_strategy": "append", "on_schema_change": "append_new_columns"})
+    return [Model(DECISION_LOG, decision_log("kaireon_decisions", "kaireon_withheld_decisions"),
+                  "Every run's decisions (delivered) and withheld decisions (not delivered), appended once per "
+                  f"({', '.join(RUN_KEY)}): re-running a run adds nothing. Rebuild with dbt's --full-refresh.",
+                  cols, [_unique("run_id", "decision_flow_key", "customer_id", "offer_id", "channel")],
+                  materialized="incremental",
+                  config={"incremental_strategy": "append", "on_schema_change": "append_new_columns"})]
+
+
+def _experiments(build: _Build) -> list[Model]:
+    return [m for flow_models in build.experiment_models for m in flow_models]
+
+
+def _experiments_union(build: _Build) -> list[Model]:
+    summaries = [m for fm in build.experiment_models for m in fm if m.name.endswith("__experiment_summary")]
+    if not summaries:
+        return []
+    return [Model("kaireon_experiments", _union([m.name for m in summaries], tuple(experiments.SUMMARY_COLUMNS)),
+                  "Experiment readouts of every flow with a holdout (docs/experiments.md); "
+                  "`kaireon experiments` reads it and adds p-values.",
+                  {c: {"description": v.get("description", "")} for c, v in summaries[0].columns.items()},
+                  [], materialized="view")]
+
+
+# The build order: compile_project walks these steps in turn and lists their models in this order.
+# dbt orders the run by ref(), so the order here is not the run order; it matters because steps
+# read what earlier steps left behind:
+# - every formula is checked before the flows, so a broken one is reported once even where no flow reads it;
+# - flows compile in runOrder (S7); a flow's caps and budgets read the earlier flows' decisions,
+#   and its duplicate-slug check reads the slugs of the flows before it;
+# - `collected_errors` raises every ConfigError of the steps above it together (history metrics,
+#   each uplift model, each flow), so one compile reports every problem; the steps after it assume
+#   every flow compiled (the unions read the first flow's column docs);
+# - the unions name the flows' tables; the decision log reads the unions; the experiment models
+#   read the decision log; the experiments union reads the experiment summaries.
+# The list of models keeps this order, so written files and golden SQL stay the same.
+BUILD_ORDER: tuple[tuple[str, Callable[[_Build], list[Model]]], ...] = (
+    ("run_params", _run_params),
+    ("offers", _offers),
+    ("history_staging", _history_staging),
+    ("history_models", _history_models),
+    ("uplift_scores", _uplift_scores),
+    ("formula_check", _formula_check),
+    ("flows", _flows),
+    ("collected_errors", _collected_errors),
+    ("unions", _unions),
+    ("decision_log", _decision_log),
+    ("experiment_models", _experiments),
+    ("experiments_union", _experiments_union),
+)
 
 
 def compile_project(project: Project, engine: Engine) -> list[Model]:
-    """Every model of the project, or ConfigErrors naming each problem. Writes nothing."""
+    """Every model of the project, in BUILD_ORDER, or ConfigErrors naming each problem. Writes nothing."""
     with fewer_gc_passes():
         return _compile_project(project, engine)
 
@@ -227,65 +405,8 @@ def _compile_project(project: Project, engine: Engine) -> list[Model]:
     if not project.flows:
         raise ConfigError(str(project.root), "no decisionFlows defined in any config file; expected at least one "
                                              "Decision Flow in a list under a top-level 'decisionFlows' key")
-    slugs: dict[str, str] = {}
-    models: list[Model] = [
-        Model(RUN_PARAMS, "{{ kaireon_sql.run_params() }}",
-              "Run parameters: as_of (UTC), as_of_text, run_id and channel, from dbt vars (S3).",
-              _not_null("as_of", "as_of_text")),
-        Model(OFFERS_MODEL, offers_model(project, engine), "The offer catalogue from config, one row per offer.",
-              _not_null("offer_id", "offer_name"), [_unique("offer_id")]),
-        Model(HISTORY_MODEL, staging_model(project, engine),
-              f"Interaction history (S3) from {project.interaction_history.relation}, typed. One impression = one contact.",
-              _not_null("customer_id", "outcome", "occurred_at"), materialized="view"),
-    ]
-    errors: list[ConfigError] = []
-    try:
-        models += _history_models(project)
-    except ConfigError as exc:
-        errors.append(exc)
-    for model in uplift_models(project):
-        try:
-            models.append(Model(
-                scores_model_name(model), scores_model(project, model, engine),
-                f"Uplift model '{model.name}' scored in the warehouse: P(outcome | offer), P(outcome | no offer), "
-                "uplift, segment and the top contributing features per customer.",
-                _not_null("customer_id", "p_with_offer", "p_without_offer", "uplift", "segment"), [_unique("customer_id")]))
-        except ConfigError as exc:
-            errors.append(exc)
-    errors += formula_errors(project)  # every formula, used or not, before any flow compiles
-    per_flow: list[list[Model]] = []
-    analysed: list[list[Model]] = []  # experiment models read the decision log: they come after it
-    for flow in flows_in_order(project.flows):  # S7: earlier flows' decisions are built first
-        try:
-            ctx = FlowContext(project, flow, engine)
-            if ctx.slug in slugs:
-                raise ConfigError(flow.location.at("key"),
-                                  f"flow key {flow.key!r} gives the same model names as flow {slugs[ctx.slug]!r}")
-            slugs[ctx.slug] = flow.key
-            per_flow.append(_flow_models(ctx))
-            analysed.append(_experiment_models(ctx))
-        except ConfigError as exc:
-            errors.append(exc)
-    if errors:  # a flow that reaches a broken formula reports it again: each error once
-        raise ConfigErrors(list({str(e): e for e in errors}.values()))
-    for flow_models in per_flow:
-        models.extend(flow_models)
-    prefixes = [f"kaireon_{slug}__" for slug in slugs]
-    for name, (part, columns, description) in UNIONS.items():
-        sample = next(m for m in per_flow[0] if m.name.endswith("__" + part))
-        # A view: one copy of the rows (each flow's table), nothing to rebuild. No data tests: the
-        # flow models' tests cover every row, and flow keys keep the flows' rows apart.
-        docs = {c: {"description": v.get("description", "")} for c, v in sample.columns.items()}
-        models.append(Model(name, _union([p + part for p in prefixes], columns), description, docs, [],
-                            materialized="view"))
-    models.append(_decision_log())
-    for flow_models in analysed:
-        models.extend(flow_models)
-    summaries = [m for fm in analysed for m in fm if m.name.endswith("__experiment_summary")]
-    if summaries:
-        models.append(Model("kaireon_experiments", _union([m.name for m in summaries], tuple(experiments.SUMMARY_COLUMNS)),
-                            "Experiment readouts of every flow with a holdout (docs/experiments.md); "
-                            "`kaireon experiments` reads it and adds p-values.",
-                            {c: {"description": v.get("description", "")} for c, v in summaries[0].columns.items()},
-                            [], materialized="view"))
+    build = _Build(project, engine)
+    models: list[Model] = []
+    for _name, step in BUILD_ORDER:
+        models += step(build)
     return models

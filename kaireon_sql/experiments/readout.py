@@ -1,6 +1,6 @@
 """`kaireon experiments`: the holdout readout of seed 000 step 9, from the `kaireon_experiments` table.
 
-The aggregates and test statistics are computed in the warehouse (experiments/models.py); this
+The aggregates and test statistics are computed in the warehouse (sql/experiments.py); this
 module reads one row per flow (the pooled row over every run whose outcome window has closed, plus
 the per-run rows when there are several runs), adds the p-values with scipy, prints the readout
 and optionally draws the lift chart. Undefined statistics (SQL NULL) print as "n/a", never NaN.

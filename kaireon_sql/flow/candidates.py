@@ -22,13 +22,13 @@ from sqlglot.optimizer.simplify import simplify
 from ..config.flows import ContactPolicyConfig, FilterConfig, QualifyConfig
 from ..dialect import cast_text, relation
 from .checks import Check, Quota, never_null
-from .build_order import prior_aggregate
+from ..sql.build_order import prior_aggregate
 from .contact_policy import contact_policies, names_budgets, offer_budgets
 from .context import OFFER_COLUMNS, OFFER_FIELD_PREFIX, FlowContext, col, lit
 from .customers import RUN_PARAMS
 from .features import GRAINS, PRIOR, Features
 from .filter import filter_checks
-from .offers import BUDGET_COLUMNS, OFFERS_MODEL, SCHEDULE_COLUMNS, static_fields
+from ..plan.offers import BUDGET_COLUMNS, OFFERS_MODEL, SCHEDULE_COLUMNS, static_fields
 from .qualify import consent_checks, qualification
 from .score import PROPENSITY_PRIOR, UPLIFT_PRIOR, model_scores, score_expression
 

@@ -21,7 +21,7 @@ from ..config.policies import (
 )
 from ..dialect import cast_text, hour_of, iso_day_of_week, local_time, minus_seconds, truncate
 from ..errors import ConfigError
-from .build_order import has_earlier_flows
+from ..plan.build_order import has_earlier_flows
 from .checks import Check, Quota, concat, text
 from .context import FlowContext, col, lit
 from .features import Features, history, impression

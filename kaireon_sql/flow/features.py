@@ -16,7 +16,7 @@ from ..config.catalog import Segment
 from ..config.models import BehavioralMetric
 from ..dialect import cast_text, relation
 from .context import FlowContext, col, lit
-from .metrics import metric_value
+from ..plan.metrics import metric_value
 
 GRAINS = {"customer": ("customer_id",), "customer_offer": ("customer_id", "offer_id"), "offer": ("offer_id",)}
 HISTORY_MODEL = "kaireon_stg_interactions"

@@ -15,7 +15,7 @@ from .checks import Check, never_null, text
 from .conditions import describe, predicate
 from .context import FlowContext, col, lit
 from .features import Features
-from .metrics import counts_as_zero
+from ..plan.metrics import counts_as_zero
 from .scope import applies
 
 

@@ -5,6 +5,7 @@ from sqlglot import exp
 
 from ..config.flows import ScoreConfig
 from ..errors import ConfigError, UnsupportedFeature
+from ..plan.uplift import scores_model_name
 from .context import FlowContext, col, lit
 from .formulas import compile_formula, resolver
 
@@ -70,8 +71,6 @@ def model_scores(ctx: FlowContext):
     node = ctx.single(ScoreConfig)
     model = ctx.project.lookup("algorithmModels", ctx.score.model_id, ctx.node_location(node.id, "config.modelId"))
     if model.model_type == "uplift":
-        from .uplift_scores import scores_model_name
-
         return scores_model_name(model), False, "p_with_offer", "uplift"
     if not model.scores_relation:
         raise UnsupportedFeature(model.location.at("scoresRelation"),

@@ -10,10 +10,10 @@ from __future__ import annotations
 from sqlglot import exp
 
 from ..dialect import DbtIncrementalOnly, relation, this_relation
-from .context import col, lit
-from .outputs import DECISION_COLUMNS
+from ..flow.context import col, lit
+from ..flow.outputs import DECISION_COLUMNS
+from .common import DECISION_LOG
 
-DECISION_LOG = "kaireon_decision_log"
 LOG_COLUMNS = (*DECISION_COLUMNS, "delivered")
 # A run is identified by its run_id within a flow (the default run_id already names the flow).
 RUN_KEY = ("run_id", "decision_flow_key")

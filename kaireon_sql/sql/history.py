@@ -6,9 +6,9 @@ from sqlglot import exp
 
 from ..config.project import Project
 from ..dialect import Engine, cast_double, cast_text, relation
-from .context import col
-from .customers import RUN_PARAMS
-from .features import HISTORY_MODEL
+from ..flow.context import col
+from ..flow.customers import RUN_PARAMS
+from ..flow.features import HISTORY_MODEL
 
 # S3 columns and their types; one `impression` row is one contact.
 COLUMNS = {
@@ -17,17 +17,18 @@ COLUMNS = {
 }
 
 
+def _typed(name: str, kind: str, eng: Engine) -> exp.Expression:
+    source = col(name, "h")
+    if kind == "text":
+        return cast_text(source, eng)
+    if kind == "double":
+        return cast_double(source, eng)
+    return exp.cast(source, "TIMESTAMP")
+
+
 def staging_model(project: Project, eng: Engine) -> exp.Select:
     """The configured interaction-history relation with S3's columns, typed the same on every engine."""
-    def typed(name: str, kind: str) -> exp.Expression:
-        source = col(name, "h")
-        if kind == "text":
-            return cast_text(source, eng)
-        if kind == "double":
-            return cast_double(source, eng)
-        return exp.cast(source, "TIMESTAMP")
-
-    return exp.select(*[exp.alias_(typed(n, k), n, quoted=True) for n, k in COLUMNS.items()]).from_(
+    return exp.select(*[exp.alias_(_typed(n, k, eng), n, quoted=True) for n, k in COLUMNS.items()]).from_(
         relation(project.interaction_history.relation).as_("h"))
 
 
@@ -69,4 +70,4 @@ def summary_model() -> exp.Select:
     )
 
 
-__all__ = ["COLUMNS", "HISTORY_MODEL", "SUMMARY_MODEL", "staging_model", "summary_model"]
+__all__ = ["COLUMNS", "SUMMARY_MODEL", "staging_model", "summary_model"]

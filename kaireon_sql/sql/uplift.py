@@ -3,15 +3,19 @@
 The model file (written by `kaireon uplift fit`) compiles to a SELECT over the features relation
 giving p_with_offer, p_without_offer, uplift, segment and top_features per customer; a flow whose
 score node names the model reads P = p_with_offer and U = uplift from it (S5 score formula).
+
+numpy and scipy load only for projects with uplift models: this module imports the light
+`kaireon_sql.uplift` package, whose exports (`UpliftModel`, `model_sql`) load their numpy modules
+on first use (uplift/__init__.py), and only `scores_model` uses them, once a model is configured.
 """
 from __future__ import annotations
 
-import re
-from typing import TYPE_CHECKING
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlglot import exp
 
+from .. import uplift
 from ..config.catalog import check_column
 from ..config.models import AlgorithmModel
 from ..config.project import Project
@@ -21,16 +25,11 @@ from ..errors import ConfigError
 if TYPE_CHECKING:
     from ..uplift.model import UpliftModel
 
-PREFIX = "kaireon_uplift__"
+SCORE_COLUMNS = ("p_with_offer", "p_without_offer", "uplift", "segment", "top_features")
 
 
-def scores_model_name(model: AlgorithmModel) -> str:
-    return PREFIX + (re.sub(r"[^a-z0-9]+", "_", model.ref.lower()).strip("_") or "model")
-
-
-def load(project: Project, model: AlgorithmModel) -> UpliftModel:
-    from ..uplift.model import UpliftModel  # numpy/scipy load only for projects with uplift models
-
+def _model_path(project: Project, model: AlgorithmModel) -> Path:
+    """The model file: relative to the config folder and inside it (symlinks followed)."""
     where = model.location.at("modelFile")
     given = Path(model.model_file)
     if given.is_absolute() or given.anchor:
@@ -43,8 +42,16 @@ def load(project: Project, model: AlgorithmModel) -> UpliftModel:
     if not path.is_file():
         raise ConfigError(where, f"model file {str(given)!r} not found in the config folder; "
                           "write one with `kaireon uplift fit ... --out <file>`")
+    return path
+
+
+def load(project: Project, model: AlgorithmModel) -> UpliftModel:
+    """The fitted model of `model.modelFile`, its feature names checked as column names."""
+    path = _model_path(project, model)
+    given = Path(model.model_file)
+    model_type = uplift.UpliftModel  # loads numpy (outside the try: a missing numpy is not a bad file)
     try:
-        fitted = UpliftModel.load(path)
+        fitted = model_type.load(path)
     except Exception as exc:  # a malformed or foreign file
         raise ConfigError(model.location.at("modelFile"), f"cannot read uplift model {str(given)!r}: {exc}") from None
     for name in fitted.features:  # columns of the features relation, written into the model's SQL
@@ -55,6 +62,14 @@ def load(project: Project, model: AlgorithmModel) -> UpliftModel:
     return fitted
 
 
+def _keyed_by_customer(select: exp.Select, key_column: str) -> exp.Select:
+    """The scores with the model's key column named customer_id."""
+    if key_column == "customer_id":
+        return select
+    return exp.select(exp.alias_(exp.column(key_column, quoted=True), "customer_id", quoted=True),
+                      *[exp.column(c, quoted=True) for c in SCORE_COLUMNS]).from_(select.subquery("u"))
+
+
 def scores_model(project: Project, model: AlgorithmModel, eng: Engine) -> exp.Select:
     """SELECT <key>, p_with_offer, p_without_offer, uplift, segment, top_features FROM the features."""
     if model.features_relation is None and not project.schemas:
@@ -62,18 +77,7 @@ def scores_model(project: Project, model: AlgorithmModel, eng: Engine) -> exp.Se
     source = model.features_relation or project.schemas[0].relation_name
     fitted = load(project, model)
     try:
-        from ..uplift.scoring import model_sql
-
-        select = model_sql(fitted, eng, source, keep=(model.key_column,))
+        select = uplift.model_sql(fitted, eng, source, keep=(model.key_column,))
     except Exception as exc:
         raise ConfigError(model.location.at("modelFile"), f"cannot compile uplift model: {exc}") from None
-    if model.key_column != "customer_id":
-        select = exp.select(exp.alias_(exp.column(model.key_column, quoted=True), "customer_id", quoted=True),
-                            *[exp.column(c, quoted=True) for c in
-                              ("p_with_offer", "p_without_offer", "uplift", "segment", "top_features")]
-                            ).from_(select.subquery("u"))
-    return select
-
-
-def uplift_models(project: Project) -> list[AlgorithmModel]:
-    return [m for m in project.all("algorithmModels") if m.model_type == "uplift" and m.status == "active"]
+    return _keyed_by_customer(select, model.key_column)

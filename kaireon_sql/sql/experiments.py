@@ -20,8 +20,8 @@ from sqlglot import exp
 from ..dialect import cast_double, cast_text, relation
 from ..flow.context import FlowContext, col, lit
 from ..flow.customers import RUN_PARAMS
-from ..flow.decision_log import DECISION_LOG
-from ..flow.history import HISTORY_MODEL
+from ..flow.features import HISTORY_MODEL
+from .common import DECISION_LOG
 
 Z95 = 1.959963984540054  # scipy.stats.norm.ppf(0.975)
 POOLED = "(all runs)"
@@ -130,32 +130,44 @@ def _relation_units(ctx: FlowContext, name: str) -> exp.Select:
     )
 
 
-def units_model(ctx: FlowContext) -> exp.Select:
-    exp_cfg = ctx.experiment
-    outcome = exp_cfg.outcome
-    revenue_outcome = exp_cfg.revenue_outcome or outcome
+def _assigned(ctx: FlowContext) -> exp.Expression:
+    """Every (run, customer) unit: from the decision log, and the configured relation of past runs."""
     assigned: exp.Expression = _log_units(ctx)
-    if exp_cfg.assignments_relation:
-        assigned = exp.union(assigned, _relation_units(ctx, exp_cfg.assignments_relation), distinct=False)
-    window_end = _window_end(col("as_of", "a"), exp_cfg.outcome_window_days)
-    h = lambda n: col(n, "h")  # noqa: E731
-    is_outcome = _eq(h("outcome"), lit(outcome))
-    is_revenue = _eq(h("outcome"), lit(revenue_outcome))
-    outcomes = (
+    if ctx.experiment.assignments_relation:
+        assigned = exp.union(assigned, _relation_units(ctx, ctx.experiment.assignments_relation), distinct=False)
+    return assigned
+
+
+def _h(name: str) -> exp.Column:
+    return col(name, "h")
+
+
+def _outcomes(ctx: FlowContext, window_end: exp.Expression) -> exp.Select:
+    """Per unit: conversions and revenue of the customer's history rows in (as_of, window_end], up to now."""
+    outcome = ctx.experiment.outcome
+    revenue_outcome = ctx.experiment.revenue_outcome or outcome
+    is_outcome = _eq(_h("outcome"), lit(outcome))
+    is_revenue = _eq(_h("outcome"), lit(revenue_outcome))
+    return (
         exp.select(col("run_id", "a"), col("customer_id", "a"),
                    _as(exp.Sum(this=exp.case().when(is_outcome, lit(1)).else_(lit(0))), "conversions"),
-                   _as(exp.Sum(this=exp.case().when(is_revenue.copy(), h("value")).else_(exp.null())), "revenue"))
+                   _as(exp.Sum(this=exp.case().when(is_revenue.copy(), _h("value")).else_(exp.null())), "revenue"))
         .from_(exp.to_table("assigned").as_("a"))
-        .join(relation(HISTORY_MODEL).as_("h"), on=_eq(h("customer_id"), col("customer_id", "a")))
+        .join(relation(HISTORY_MODEL).as_("h"), on=_eq(_h("customer_id"), col("customer_id", "a")))
         .join(relation(RUN_PARAMS).as_("p"), join_type="cross")
         .where(exp.and_(
-            exp.In(this=h("outcome"), expressions=[lit(o) for o in dict.fromkeys([outcome, revenue_outcome])]),
-            exp.GT(this=h("occurred_at"), expression=col("as_of", "a")),
-            exp.LTE(this=h("occurred_at"), expression=window_end.copy()),
-            exp.LTE(this=h("occurred_at"), expression=col("as_of", "p")),
+            exp.In(this=_h("outcome"), expressions=[lit(o) for o in dict.fromkeys([outcome, revenue_outcome])]),
+            exp.GT(this=_h("occurred_at"), expression=col("as_of", "a")),
+            exp.LTE(this=_h("occurred_at"), expression=window_end.copy()),
+            exp.LTE(this=_h("occurred_at"), expression=col("as_of", "p")),
         ))
         .group_by(col("run_id", "a"), col("customer_id", "a"))
     )
+
+
+def units_model(ctx: FlowContext) -> exp.Select:
+    window_end = _window_end(col("as_of", "a"), ctx.experiment.outcome_window_days)
+    outcomes = _outcomes(ctx, window_end)
     conversions = exp.cast(exp.func("COALESCE", col("conversions", "o"), lit(0)), "BIGINT")
     return (
         exp.select(
@@ -171,7 +183,7 @@ def units_model(ctx: FlowContext) -> exp.Select:
         .join(relation(RUN_PARAMS).as_("p"), join_type="cross")
         .join(exp.paren(outcomes).as_("o"), join_type="left",
               on=exp.and_(_eq(col("run_id", "o"), col("run_id", "a")), _eq(col("customer_id", "o"), col("customer_id", "a"))))
-        .with_("assigned", as_=assigned)
+        .with_("assigned", as_=_assigned(ctx))
     )
 
 
@@ -218,121 +230,170 @@ SUMMARY_COLUMNS = {
 }
 
 
+def _u(name: str) -> exp.Column:
+    return col(name, "u")
+
+
+def _in_group(g: str) -> exp.Expression:
+    return _eq(_u("experiment_group"), lit(g))
+
+
+def _sum_if(g: str, value: exp.Expression) -> exp.Expression:
+    return exp.Sum(this=exp.case().when(_in_group(g), value).else_(lit(0)))
+
+
+def _group_aggregates(ctx: FlowContext, g: str) -> list[exp.Expression]:
+    """Size, conversions, revenue sums and revenue variance of group `g` over units `u`."""
+    revenue = _u("revenue")
+    return [
+        _as(exp.cast(_sum_if(g, lit(1)), "BIGINT"), f"{g}_n"),
+        _as(exp.cast(_sum_if(g, _u("converted")), "BIGINT"), f"{g}_conversions"),
+        _as(_dbl(_sum_if(g, revenue), ctx), f"{g}_revenue_sum"),
+        _as(_dbl(_sum_if(g, exp.Mul(this=revenue.copy(), expression=revenue.copy())), ctx), f"{g}_revenue_sum_squares"),
+        _as(exp.Variance(this=exp.case().when(_in_group(g), revenue.copy()).else_(exp.null())),
+            f"{g}_revenue_variance"),
+    ]
+
+
 def _aggregates(ctx: FlowContext, grouped: bool) -> exp.Select:
-    u = lambda n: col(n, "u")  # noqa: E731
-
-    def in_group(g: str) -> exp.Expression:
-        return _eq(u("experiment_group"), lit(g))
-
-    def sum_if(g: str, value: exp.Expression, default=lit(0)) -> exp.Expression:
-        return exp.Sum(this=exp.case().when(in_group(g), value).else_(default))
-
+    """Per run (grouped) or pooled over all runs: the arms' aggregates over units whose window closed."""
     select = exp.select(
         _as(lit("run" if grouped else "pooled"), "analysis"),
-        _as(u("run_id") if grouped else lit(POOLED), "run_id"),
-        _as(exp.Max(this=u("as_of")), "as_of"),
-        _as(exp.Count(this=exp.Distinct(expressions=[u("run_id")])), "runs"),
+        _as(_u("run_id") if grouped else lit(POOLED), "run_id"),
+        _as(exp.Max(this=_u("as_of")), "as_of"),
+        _as(exp.Count(this=exp.Distinct(expressions=[_u("run_id")])), "runs"),
     )
     for g in GROUPS:
-        revenue = u("revenue")
-        select = select.select(
-            _as(exp.cast(sum_if(g, lit(1)), "BIGINT"), f"{g}_n"),
-            _as(exp.cast(sum_if(g, u("converted")), "BIGINT"), f"{g}_conversions"),
-            _as(_dbl(sum_if(g, revenue), ctx), f"{g}_revenue_sum"),
-            _as(_dbl(sum_if(g, exp.Mul(this=revenue.copy(), expression=revenue.copy())), ctx), f"{g}_revenue_sum_squares"),
-            _as(exp.Variance(this=exp.case().when(in_group(g), revenue.copy()).else_(exp.null())),
-                f"{g}_revenue_variance"),
-        )
-    query = select.from_(exp.to_table("u")).where(_eq(u("window_complete"), exp.true()))
+        select = select.select(*_group_aggregates(ctx, g))
+    query = select.from_(exp.to_table("u")).where(_eq(_u("window_complete"), exp.true()))
     if grouped:
-        return query.group_by(u("run_id"))
+        return query.group_by(_u("run_id"))
     return query.having(exp.GT(this=exp.Count(this=exp.Star()), expression=lit(0)))
 
 
-def summary_model(ctx: FlowContext) -> exp.Select:
-    exp_cfg = ctx.experiment
-    share = ctx.holdout_percent / 100
-    z, z2 = _num(Z95), _num(Z95 * Z95)
-    # Per-group sizes, rates, means and variances of the mean are computed once, in a layer over
-    # the aggregates; the statistics below read them by name instead of repeating their expressions.
-    r = lambda n: col(n, "r")  # noqa: E731
+# The statistics read three layers: the aggregates ("r"), per-group sizes, rates, means and
+# variances of the mean over them, then the contrasts and their standard errors over those (both
+# "a"). Each is computed once and read by name instead of repeating its expression.
+
+def _a(name: str) -> exp.Column:
+    return col(name, "a")
+
+
+def _per_group(suffix: str) -> dict[str, exp.Column]:
+    """Per group: the column `<group>_<suffix>` of the layer below (alias "a")."""
+    return {g: _a(f"{g}_{suffix}") for g in GROUPS}
+
+
+def _per_group_layer(ctx: FlowContext) -> exp.Select:
+    """SELECT *, per group: size, conversion rate, revenue per customer and variance of that mean."""
     per_group = exp.select(exp.Star())
     for g in GROUPS:
-        size = _dbl(r(f"{g}_n"), ctx)
+        size = _dbl(col(f"{g}_n", "r"), ctx)
         per_group = per_group.select(
             _as(size, f"{g}_size"),
-            _as(_div(_dbl(r(f"{g}_conversions"), ctx), size.copy()), f"{g}_rate"),
-            _as(_div(r(f"{g}_revenue_sum"), size.copy()), f"{g}_mean"),
-            _as(_div(r(f"{g}_revenue_variance"), size.copy()), f"{g}_var_over_n"),
+            _as(_div(_dbl(col(f"{g}_conversions", "r"), ctx), size.copy()), f"{g}_rate"),
+            _as(_div(col(f"{g}_revenue_sum", "r"), size.copy()), f"{g}_mean"),
+            _as(_div(col(f"{g}_revenue_variance", "r"), size.copy()), f"{g}_var_over_n"),
         )
-    a = lambda n: col(n, "a")  # noqa: E731
-    n = {g: a(f"{g}_size") for g in GROUPS}
-    rate = {g: a(f"{g}_rate") for g in GROUPS}
-    mean = {g: a(f"{g}_mean") for g in GROUPS}
-    var_over_n = {g: a(f"{g}_var_over_n") for g in GROUPS}
+    return per_group
 
-    def wilson(g: str, sign: int) -> exp.Expression:
-        p, m = rate[g].copy(), n[g].copy()
-        denom = _add(_num(1), _div(z2.copy(), m.copy()))
-        center = _add(p.copy(), _div(z2.copy(), _mul(_num(2), m.copy())))
-        spread = _add(_div(_mul(p.copy(), _sub(_num(1), p.copy())), m.copy()),
-                      _div(z2.copy(), _mul(_num(4), m.copy(), m.copy())))
-        half = _mul(z.copy(), _sqrt(spread))
-        numerator = _add(center, half) if sign > 0 else _sub(center, half)
-        return _div(numerator, denom)
 
-    # The contrasts and their standard errors, also computed once (a second layer over that one).
+def _contrast_layer() -> exp.Select:
+    """SELECT *, total_size, lift_est, lift_se, diff_est, diff_se over the per-group layer."""
+    n, rate, mean, var_over_n = (_per_group(s) for s in ("size", "rate", "mean", "var_over_n"))
     contrasts = {
-        "total_size": _add(n["treatment"].copy(), n["holdout"].copy()),
-        "lift_est": _sub(rate["treatment"].copy(), rate["holdout"].copy()),
+        "total_size": _add(n["treatment"], n["holdout"]),
+        "lift_est": _sub(rate["treatment"], rate["holdout"]),
         "lift_se": _sqrt(_add(*[_div(_mul(rate[g].copy(), _sub(_num(1), rate[g].copy())), n[g].copy()) for g in GROUPS])),
-        "diff_est": _sub(mean["treatment"].copy(), mean["holdout"].copy()),
-        "diff_se": _sqrt(_add(var_over_n["treatment"].copy(), var_over_n["holdout"].copy())),
+        "diff_est": _sub(mean["treatment"], mean["holdout"]),
+        "diff_se": _sqrt(_add(var_over_n["treatment"], var_over_n["holdout"])),
     }
-    contrast_layer = exp.select(exp.Star(), *[_as(e, name) for name, e in contrasts.items()])
-    total, lift, se_lift, diff, se_diff = (a(name) for name in contrasts)
-    pooled = _div(_add(_dbl(a("treatment_conversions"), ctx), _dbl(a("holdout_conversions"), ctx)), total.copy())
-    inv_n = _add(_div(_num(1), n["treatment"].copy()), _div(_num(1), n["holdout"].copy()))
-    se_pooled = _sqrt(_mul(pooled, _sub(_num(1), pooled.copy()), inv_n))
-    df_den = _add(*[_div(_mul(var_over_n[g].copy(), var_over_n[g].copy()), _sub(n[g].copy(), _num(1))) for g in GROUPS])
-    df = _div(_mul(se_diff.copy(), se_diff.copy(), se_diff.copy(), se_diff.copy()), df_den)
-    expected = {"holdout": _mul(total.copy(), _num(share)), "treatment": _mul(total.copy(), _num(1 - share))}
-    chi2 = _add(*[_div(_mul(_sub(n[g].copy(), expected[g].copy()), _sub(n[g].copy(), expected[g].copy())),
-                       expected[g].copy()) for g in GROUPS])
-    min_size = exp_cfg.min_group_size
-    underpowered = exp.or_(*[exp.LT(this=a(f"{g}_n"), expression=lit(min_size)) for g in GROUPS])
-    treated = n["treatment"]
+    return exp.select(exp.Star(), *[_as(e, name) for name, e in contrasts.items()])
 
-    select = exp.select(
-        _as(lit(ctx.flow.key), "decision_flow_key"), a("analysis"), a("run_id"), a("as_of"), a("runs"),
+
+def _wilson(g: str, sign: int) -> exp.Expression:
+    """An end of the Wilson 95% interval of group `g`'s conversion rate."""
+    p, m = _a(f"{g}_rate"), _a(f"{g}_size")
+    z2 = _num(Z95 * Z95)
+    denom = _add(_num(1), _div(z2.copy(), m.copy()))
+    center = _add(p.copy(), _div(z2.copy(), _mul(_num(2), m.copy())))
+    spread = _add(_div(_mul(p.copy(), _sub(_num(1), p.copy())), m.copy()),
+                  _div(z2.copy(), _mul(_num(4), m.copy(), m.copy())))
+    half = _mul(_num(Z95), _sqrt(spread))
+    numerator = _add(center, half) if sign > 0 else _sub(center, half)
+    return _div(numerator, denom)
+
+
+def _summary_header(ctx: FlowContext, share: float) -> list[exp.Expression]:
+    exp_cfg = ctx.experiment
+    min_size = exp_cfg.min_group_size
+    underpowered = exp.or_(*[exp.LT(this=_a(f"{g}_n"), expression=lit(min_size)) for g in GROUPS])
+    return [
+        _as(lit(ctx.flow.key), "decision_flow_key"), _a("analysis"), _a("run_id"), _a("as_of"), _a("runs"),
         _as(lit(exp_cfg.outcome), "outcome"), _as(lit(exp_cfg.revenue_outcome or exp_cfg.outcome), "revenue_outcome"),
         _as(_num(exp_cfg.outcome_window_days), "window_days"), _as(_num(share), "expected_holdout_share"),
         _as(lit(min_size), "min_group_size"), _as(underpowered, "underpowered"),
-    )
-    for g in GROUPS:
-        select = select.select(
-            a(f"{g}_n"), a(f"{g}_conversions"), _as(rate[g], f"{g}_conversion_rate"),
-            _as(wilson(g, -1), f"{g}_wilson_low"), _as(wilson(g, +1), f"{g}_wilson_high"),
-            a(f"{g}_revenue_sum"), a(f"{g}_revenue_sum_squares"), _as(mean[g], f"{g}_revenue_per_customer"),
-            _as(_dbl(a(f"{g}_revenue_variance"), ctx), f"{g}_revenue_variance"),
-        )
-    low = _sub(diff.copy(), _mul(z.copy(), se_diff.copy()))
-    high = _add(diff.copy(), _mul(z.copy(), se_diff.copy()))
-    select = select.select(
-        _as(lift, "lift_abs"), _as(_div(lift.copy(), rate["holdout"].copy()), "lift_rel"),
+    ]
+
+
+def _group_columns(ctx: FlowContext, g: str) -> list[exp.Expression]:
+    return [
+        _a(f"{g}_n"), _a(f"{g}_conversions"), _as(_a(f"{g}_rate"), f"{g}_conversion_rate"),
+        _as(_wilson(g, -1), f"{g}_wilson_low"), _as(_wilson(g, +1), f"{g}_wilson_high"),
+        _a(f"{g}_revenue_sum"), _a(f"{g}_revenue_sum_squares"), _as(_a(f"{g}_mean"), f"{g}_revenue_per_customer"),
+        _as(_dbl(_a(f"{g}_revenue_variance"), ctx), f"{g}_revenue_variance"),
+    ]
+
+
+def _lift_columns(ctx: FlowContext) -> list[exp.Expression]:
+    """Conversion lift, its Wald interval, and the two-proportion z with the pooled rate."""
+    n = _per_group("size")
+    lift, se_lift, z = _a("lift_est"), _a("lift_se"), _num(Z95)
+    pooled = _div(_add(_dbl(_a("treatment_conversions"), ctx), _dbl(_a("holdout_conversions"), ctx)), _a("total_size"))
+    inv_n = _add(_div(_num(1), n["treatment"]), _div(_num(1), n["holdout"]))
+    se_pooled = _sqrt(_mul(pooled, _sub(_num(1), pooled.copy()), inv_n))
+    return [
+        _as(lift, "lift_abs"), _as(_div(lift.copy(), _a("holdout_rate")), "lift_rel"),
         _as(_sub(lift.copy(), _mul(z.copy(), se_lift.copy())), "lift_low"),
         _as(_add(lift.copy(), _mul(z.copy(), se_lift.copy())), "lift_high"),
         _as(_div(lift.copy(), se_pooled), "z"),
+    ]
+
+
+def _revenue_columns() -> list[exp.Expression]:
+    """Revenue per customer difference (Welch), its interval, and the incremental revenue."""
+    n, var_over_n = _per_group("size"), _per_group("var_over_n")
+    diff, se_diff, z, treated = _a("diff_est"), _a("diff_se"), _num(Z95), n["treatment"]
+    df_den = _add(*[_div(_mul(var_over_n[g].copy(), var_over_n[g].copy()), _sub(n[g].copy(), _num(1))) for g in GROUPS])
+    df = _div(_mul(se_diff.copy(), se_diff.copy(), se_diff.copy(), se_diff.copy()), df_den)
+    low = _sub(diff.copy(), _mul(z.copy(), se_diff.copy()))
+    high = _add(diff.copy(), _mul(z.copy(), se_diff.copy()))
+    return [
         _as(diff, "revenue_diff"), _as(se_diff, "revenue_diff_se"), _as(low, "revenue_diff_low"),
         _as(high, "revenue_diff_high"), _as(_div(diff.copy(), se_diff.copy()), "welch_z"), _as(df, "welch_df"),
         _as(_mul(diff.copy(), treated.copy()), "incremental_revenue"),
         _as(_mul(low.copy(), treated.copy()), "incremental_revenue_low"),
         _as(_mul(high.copy(), treated.copy()), "incremental_revenue_high"),
-        _as(chi2, "srm_chi2"),
-    )
+    ]
+
+
+def _srm_chi2(share: float) -> exp.Expression:
+    """Sample-ratio-mismatch chi-square of the arm sizes against the configured split."""
+    n, total = _per_group("size"), _a("total_size")
+    expected = {"holdout": _mul(total.copy(), _num(share)), "treatment": _mul(total.copy(), _num(1 - share))}
+    return _add(*[_div(_mul(_sub(n[g].copy(), expected[g].copy()), _sub(n[g].copy(), expected[g].copy())),
+                       expected[g].copy()) for g in GROUPS])
+
+
+def summary_model(ctx: FlowContext) -> exp.Select:
+    share = ctx.holdout_percent / 100
+    select = exp.select(*_summary_header(ctx, share))
+    for g in GROUPS:
+        select = select.select(*_group_columns(ctx, g))
+    select = select.select(*_lift_columns(ctx), *_revenue_columns(), _as(_srm_chi2(share), "srm_chi2"))
     aggregates = exp.union(_aggregates(ctx, True), _aggregates(ctx, False), distinct=False)
-    per_group = per_group.from_(exp.paren(aggregates).as_("r"))
-    contrast_layer = contrast_layer.from_(exp.paren(per_group).as_("a"))
+    per_group = _per_group_layer(ctx).from_(exp.paren(aggregates).as_("r"))
+    contrast_layer = _contrast_layer().from_(exp.paren(per_group).as_("a"))
     units = exp.select(exp.Star()).from_(relation(ctx.model("experiment_units")))
     return select.from_(exp.paren(contrast_layer).as_("a")).with_("u", as_=units)
 
@@ -355,15 +416,14 @@ def training_features(ctx: FlowContext) -> dict[str, str]:
 
 
 def training_model(ctx: FlowContext) -> exp.Select:
-    u = lambda n: col(n, "u")  # noqa: E731
-    treatment = exp.case().when(_eq(u("experiment_group"), lit("treatment")), lit(1)).else_(lit(0))
+    treatment = exp.case().when(_eq(_u("experiment_group"), lit("treatment")), lit(1)).else_(lit(0))
     select = exp.select(
-        u("customer_id"), u("run_id"), u("as_of"), _as(treatment, "treatment"),
-        _as(u("converted"), "outcome"), u("revenue"),
+        _u("customer_id"), _u("run_id"), _u("as_of"), _as(treatment, "treatment"),
+        _as(_u("converted"), "outcome"), _u("revenue"),
         *[_as(col(source, "c"), name) for name, source in training_features(ctx).items()],
     )
     return (
         select.from_(relation(ctx.model("experiment_units")).as_("u"))
-        .join(relation(ctx.model("customers")).as_("c"), on=_eq(col("customer_id", "c"), u("customer_id")))
-        .where(_eq(u("window_complete"), exp.true()))
+        .join(relation(ctx.model("customers")).as_("c"), on=_eq(col("customer_id", "c"), _u("customer_id")))
+        .where(_eq(_u("window_complete"), exp.true()))
     )
