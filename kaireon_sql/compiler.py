@@ -10,15 +10,19 @@ from .dialect import Engine, relation
 from .errors import ConfigError, ConfigErrors
 from .gc_passes import fewer_gc_passes
 from .experiments import models as experiments
-from .flow import history, metrics, outputs
+from .flow import history, metrics
 from .flow.build_order import flows_in_order
-from .flow.candidates import candidates_model, customer_codes, plan_candidates
-from .flow.context import FlowContext
-from .flow.customers import RUN_PARAMS, customers_model
 from .flow.decision_log import DECISION_LOG, LOG_COLUMNS, RUN_KEY, decision_log
 from .flow.history import HISTORY_MODEL, staging_model
 from .flow.uplift_scores import scores_model, scores_model_name, uplift_models
 from .flow.offers import OFFERS_MODEL, offers_model
+from .plan.context import RUN_PARAMS, FlowContext
+from .plan.flow import FlowPlan, plan_flow, refuse_uncompiled_nodes
+from .sql import outputs
+from .sql.candidates import candidates_model
+from .sql.customers import customers_model
+from .sql.personalization import personalization
+from .sql.rank import rank_sql
 
 STAGES = ["consent", "qualification", "filter", "contact_policy"]
 GROUPS = ["treatment", "holdout"]
@@ -74,15 +78,13 @@ COLUMN_DOCS = {
 }
 
 
-def _flow_models(ctx: FlowContext) -> list[Model]:
-    features = ctx.features
-    plan = plan_candidates(ctx, features)
-    # Decision rows first: their personalization formulas may ask for features (metrics.x) that
-    # the candidate and customer models must then join.
-    decided = outputs.decided_rows(ctx, delivered=True)
-    withheld = outputs.decided_rows(ctx, delivered=False)
-    candidates = candidates_model(ctx, features, plan)
-    customers = customers_model(ctx, features, customer_codes(ctx, features, plan))
+def _flow_models(plan: FlowPlan) -> list[Model]:
+    ctx = plan.ctx
+    rank = rank_sql(plan)
+    decided = outputs.decided_rows(plan, rank, personalization(plan), delivered=True)
+    withheld = outputs.decided_rows(plan, rank, personalization(plan), delivered=False)
+    candidates = candidates_model(plan, rank)
+    customers = customers_model(plan)
     key = ctx.flow.key
     decisions_cols = {c: {"description": COLUMN_DOCS.get(c, "")} for c in outputs.DECISION_COLUMNS}
     for c in ("run_id", "as_of", "decision_flow_key", "customer_id", "channel", "rank", "offer_id", "experiment_group"):
@@ -114,13 +116,13 @@ def _flow_models(ctx: FlowContext) -> list[Model]:
         Model(ctx.model("withheld_decisions"), withheld,
               f"Flow '{key}': what holdout customers would have received (never delivered).",
               {c: dict(v) for c, v in decisions_cols.items()}, decision_tests),
-        Model(ctx.model("assignments"), outputs.assignments(ctx),
+        Model(ctx.model("assignments"), outputs.assignments(plan),
               f"Flow '{key}': experiment group of every customer the flow evaluated.",
               assignment_cols, [_unique("run_id", "decision_flow_key", "customer_id")]),
-        Model(ctx.model("rejections"), outputs.rejections(ctx, features, plan),
+        Model(ctx.model("rejections"), outputs.rejections(plan),
               f"Flow '{key}': one row per dropped candidate naming the first rule or policy that dropped it.",
               rejection_cols),
-        Model(ctx.model("funnel"), outputs.funnel(ctx, features, plan),
+        Model(ctx.model("funnel"), outputs.funnel(plan, rank),
               f"Flow '{key}': candidate counts per stage.",
               _not_null("run_id", "customers", "total_candidates"), [_unique("run_id", "decision_flow_key")]),
     ]
@@ -256,11 +258,12 @@ def _compile_project(project: Project, engine: Engine) -> list[Model]:
     for flow in flows_in_order(project.flows):  # S7: earlier flows' decisions are built first
         try:
             ctx = FlowContext(project, flow, engine)
+            refuse_uncompiled_nodes(ctx)
             if ctx.slug in slugs:
                 raise ConfigError(flow.location.at("key"),
                                   f"flow key {flow.key!r} gives the same model names as flow {slugs[ctx.slug]!r}")
             slugs[ctx.slug] = flow.key
-            per_flow.append(_flow_models(ctx))
+            per_flow.append(_flow_models(plan_flow(ctx)))
             analysed.append(_experiment_models(ctx))
         except ConfigError as exc:
             errors.append(exc)

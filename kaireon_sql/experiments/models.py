@@ -18,8 +18,7 @@ from __future__ import annotations
 from sqlglot import exp
 
 from ..dialect import cast_double, cast_text, relation
-from ..flow.context import FlowContext, col, lit
-from ..flow.customers import RUN_PARAMS
+from ..plan.context import RUN_PARAMS, FlowContext, col, lit
 from ..flow.decision_log import DECISION_LOG
 from ..flow.history import HISTORY_MODEL
 

@@ -14,9 +14,8 @@ from sqlglot import exp
 
 from ..config.flows import DecisionFlow
 from ..dialect import cast_text, relation
-from .context import FlowContext, col, lit, model_slug
-from .customers import RUN_PARAMS
-from .features import GRAINS, PRIOR, Features
+from ..plan.context import RUN_PARAMS, FlowContext, col, lit, model_slug
+from ..plan.features import GRAINS, PRIOR, Features
 
 DECISION_PARTS = ("decisions", "withheld_decisions")
 

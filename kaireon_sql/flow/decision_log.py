@@ -10,8 +10,8 @@ from __future__ import annotations
 from sqlglot import exp
 
 from ..dialect import DbtIncrementalOnly, relation, this_relation
-from .context import col, lit
-from .outputs import DECISION_COLUMNS
+from ..plan.context import col, lit
+from ..sql.outputs import DECISION_COLUMNS
 
 DECISION_LOG = "kaireon_decision_log"
 LOG_COLUMNS = (*DECISION_COLUMNS, "delivered")

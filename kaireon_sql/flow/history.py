@@ -6,9 +6,7 @@ from sqlglot import exp
 
 from ..config.project import Project
 from ..dialect import Engine, cast_double, cast_text, relation
-from .context import col
-from .customers import RUN_PARAMS
-from .features import HISTORY_MODEL
+from ..plan.context import HISTORY_MODEL, RUN_PARAMS, col
 
 # S3 columns and their types; one `impression` row is one contact.
 COLUMNS = {

@@ -11,7 +11,7 @@ from ..config.models import BehavioralMetric
 from ..config.project import Project
 from ..dialect import minus_seconds, relation
 from ..errors import ConfigError
-from .context import col, lit, model_slug
+from ..plan.context import HISTORY_MODEL, RUN_PARAMS, col, lit, model_slug
 
 # Which interaction outcomes each behavioral-metric source field counts.
 POSITIVE = ("click", "convert")
@@ -94,9 +94,6 @@ def metric_model(metric: BehavioralMetric) -> exp.Select:
 
     Customers (and dimension values) with no row in the window have no row here.
     """
-    from .customers import RUN_PARAMS  # noqa: PLC0415 - customers -> features -> metrics
-    from .features import HISTORY_MODEL  # noqa: PLC0415
-
     as_of = col("as_of", "p")
     keys = [col(c, "h") for c in metric_keys(metric)]
     in_window = exp.and_(

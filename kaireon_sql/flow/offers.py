@@ -5,7 +5,7 @@ from sqlglot import exp
 
 from ..config.project import Project
 from ..dialect import Engine, data_type
-from .context import OFFER_COLUMNS, OFFER_FIELD_PREFIX, lit
+from ..plan.context import OFFER_COLUMNS, OFFER_FIELD_PREFIX, lit
 
 OFFERS_MODEL = "kaireon_offers"
 

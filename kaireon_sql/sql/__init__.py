@@ -1,0 +1,1 @@
+"""SQL builders, one module per stage, reading only the FlowPlan."""
