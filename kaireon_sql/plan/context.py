@@ -70,7 +70,7 @@ def lit(value) -> exp.Expression:
     return exp.Literal.string(str(value))
 
 
-@dataclass
+@dataclass(frozen=True)
 class EnrichedField:
     """A customer field the flow loads, and its column in the flow's customer model."""
 

@@ -98,7 +98,7 @@ def consent_checks(ctx: FlowContext) -> list[Check]:
 
 # ---- one rule --------------------------------------------------------------------------------
 
-@dataclass
+@dataclass(frozen=True)
 class CompiledRule:
     rule: QualificationRule
     applies: exp.Expression

@@ -41,7 +41,7 @@ def _days(value: float) -> str:
     return f"{value:g} day" + ("" if value == 1 else "s")
 
 
-@dataclass
+@dataclass(frozen=True)
 class PolicyContext:
     """One policy being compiled: the flow, its features, its scope and bypass predicates."""
 
