@@ -13,13 +13,11 @@ from .config.project import Project
 from .dialect import Engine, relation
 from .errors import ConfigError, ConfigErrors
 from .gc_passes import fewer_gc_passes
-from .flow import outputs
-from .plan.formula_check import formula_errors
-from .flow.candidates import candidates_model, customer_codes, plan_candidates
-from .flow.context import FlowContext
-from .flow.customers import RUN_PARAMS, customers_model
-from .flow.features import HISTORY_MODEL
+from .plan import outputs
 from .plan.build_order import flows_in_order
+from .plan.context import HISTORY_MODEL, RUN_PARAMS, FlowContext
+from .plan.flow import FlowPlan, plan_flow, refuse_uncompiled_nodes
+from .plan.formula_check import formula_errors
 from .plan.offers import OFFERS_MODEL
 from .plan.uplift import scores_model_name, uplift_models
 from .sql import experiments, history, metrics
@@ -27,6 +25,11 @@ from .sql.common import DECISION_LOG
 from .sql.decision_log import LOG_COLUMNS, RUN_KEY, decision_log
 from .sql.history import staging_model
 from .sql.offers import offers_model
+from .sql.candidates import candidates_model
+from .sql.customers import customers_model
+from .sql.outputs import assignments, decided_rows, funnel, rejections
+from .sql.personalization import personalization
+from .sql.rank import rank_sql
 from .sql.uplift import scores_model
 
 STAGES = ["consent", "qualification", "filter", "contact_policy"]
@@ -83,15 +86,13 @@ COLUMN_DOCS = {
 }
 
 
-def _flow_models(ctx: FlowContext) -> list[Model]:
-    features = ctx.features
-    plan = plan_candidates(ctx, features)
-    # Decision rows first: their personalization formulas may ask for features (metrics.x) that
-    # the candidate and customer models must then join.
-    decided = outputs.decided_rows(ctx, delivered=True)
-    withheld = outputs.decided_rows(ctx, delivered=False)
-    candidates = candidates_model(ctx, features, plan)
-    customers = customers_model(ctx, features, customer_codes(ctx, features, plan))
+def _flow_models(plan: FlowPlan) -> list[Model]:
+    ctx = plan.ctx
+    rank = rank_sql(plan)
+    decided = decided_rows(plan, rank, personalization(plan), delivered=True)
+    withheld = decided_rows(plan, rank, personalization(plan), delivered=False)
+    candidates = candidates_model(plan, rank)
+    customers = customers_model(plan)
     key = ctx.flow.key
     decisions_cols = {c: {"description": COLUMN_DOCS.get(c, "")} for c in outputs.DECISION_COLUMNS}
     for c in ("run_id", "as_of", "decision_flow_key", "customer_id", "channel", "rank", "offer_id", "experiment_group"):
@@ -123,13 +124,13 @@ def _flow_models(ctx: FlowContext) -> list[Model]:
         Model(ctx.model("withheld_decisions"), withheld,
               f"Flow '{key}': what holdout customers would have received (never delivered).",
               {c: dict(v) for c, v in decisions_cols.items()}, decision_tests),
-        Model(ctx.model("assignments"), outputs.assignments(ctx),
+        Model(ctx.model("assignments"), assignments(plan),
               f"Flow '{key}': experiment group of every customer the flow evaluated.",
               assignment_cols, [_unique("run_id", "decision_flow_key", "customer_id")]),
-        Model(ctx.model("rejections"), outputs.rejections(ctx, features, plan),
+        Model(ctx.model("rejections"), rejections(plan),
               f"Flow '{key}': one row per dropped candidate naming the first rule or policy that dropped it.",
               rejection_cols),
-        Model(ctx.model("funnel"), outputs.funnel(ctx, features, plan),
+        Model(ctx.model("funnel"), funnel(plan, rank),
               f"Flow '{key}': candidate counts per stage.",
               _not_null("run_id", "customers", "total_candidates"), [_unique("run_id", "decision_flow_key")]),
     ]
@@ -295,11 +296,12 @@ def _compile_flow(build: _Build, flow: DecisionFlow) -> list[Model]:
     """One flow's models; its experiment models are kept for the `experiment_models` step."""
     project, engine, slugs = build.project, build.engine, build.slugs
     ctx = FlowContext(project, flow, engine)
+    refuse_uncompiled_nodes(ctx)
     if ctx.slug in slugs:
         raise ConfigError(flow.location.at("key"),
                           f"flow key {flow.key!r} gives the same model names as flow {slugs[ctx.slug]!r}")
     slugs[ctx.slug] = flow.key
-    flow_models = _flow_models(ctx)
+    flow_models = _flow_models(plan_flow(ctx))
     build.flow_models.append(flow_models)
     build.experiment_models.append(_experiment_models(ctx))
     return flow_models

@@ -16,7 +16,7 @@ from backends import ENGINE_NAMES, open_backend
 from kaireon_sql import regex
 from kaireon_sql.dialect import engine, render
 from kaireon_sql.errors import ConfigError, Location
-from kaireon_sql.flow.conditions import predicate
+from kaireon_sql.plan.conditions import predicate
 from test_config_errors import F, R1, _errors, _write, mutate, rule_config
 
 WHERE = Location("rules.yml", "qualificationRules", 0, "r", "config.value")

@@ -21,7 +21,7 @@ from backends import ENGINE_NAMES, open_backend
 from kaireon_sql.dialect import (ENGINES, engine, hex8_to_int, hour_of, iso_day_of_week, json_object, local_time,
                                  md5_bucket, md5_hex, render, truncate)
 from kaireon_sql.errors import Location
-from kaireon_sql.flow.conditions import predicate
+from kaireon_sql.plan.conditions import predicate
 from kaireon_sql.formula import Field, parse_formula
 
 DIALECTS = ("duckdb", "postgres", "spark", "snowflake", "bigquery", "databricks", "trino")

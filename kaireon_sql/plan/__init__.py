@@ -1,0 +1,1 @@
+"""Frozen plan of one flow, built from validated config before any SQL (docs/architecture.md)."""

@@ -5,7 +5,7 @@ flows before it in this build (delivered and withheld), and its own (sql/build_o
 from __future__ import annotations
 
 from ..config.flows import DecisionFlow
-from ..flow.context import FlowContext
+from .context import FlowContext
 
 
 def run_order_key(flow: DecisionFlow) -> tuple[int, str]:

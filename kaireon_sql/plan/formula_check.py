@@ -26,8 +26,8 @@ from ..config.catalog import CustomField
 from ..config.flows import ComputeConfig, DecisionFlow, EnrichConfig, FilterConfig, ScoreConfig, SetPropertiesConfig
 from ..config.project import Project
 from ..errors import ConfigError, Location
-from ..flow.context import OFFER_COLUMNS
-from ..flow.formulas import READABLE_DIMENSIONS
+from .context import OFFER_COLUMNS
+from .formulas import READABLE_DIMENSIONS
 from ..formula import Field, FormulaError, Resolver, parse_formula
 
 Kinds = Mapping[str, str]  # identifier (without its namespace) -> formula type

@@ -9,7 +9,7 @@ from sqlglot import exp
 
 from ..config.models import BehavioralMetric
 from ..dialect import minus_seconds
-from ..flow.context import col, lit
+from .context import col, lit
 
 # Which interaction outcomes each behavioral-metric source field counts.
 POSITIVE = ("click", "convert")

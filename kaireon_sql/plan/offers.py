@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..config.project import Project
-from ..flow.context import OFFER_COLUMNS, OFFER_FIELD_PREFIX
+from .context import OFFER_COLUMNS, OFFER_FIELD_PREFIX
 
 OFFERS_MODEL = "kaireon_offers"
 

@@ -1,1 +1,1 @@
-"""SQL builders, one module per stage (docs/architecture.md)."""
+"""SQL builders, one module per stage, reading only the plan (docs/architecture.md)."""

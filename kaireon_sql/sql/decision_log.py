@@ -10,8 +10,8 @@ from __future__ import annotations
 from sqlglot import exp
 
 from ..dialect import DbtIncrementalOnly, relation, this_relation
-from ..flow.context import col, lit
-from ..flow.outputs import DECISION_COLUMNS
+from ..plan.context import col, lit
+from ..plan.outputs import DECISION_COLUMNS
 from .common import DECISION_LOG
 
 LOG_COLUMNS = (*DECISION_COLUMNS, "delivered")

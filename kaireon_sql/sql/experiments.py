@@ -18,9 +18,9 @@ from __future__ import annotations
 from sqlglot import exp
 
 from ..dialect import cast_double, cast_text, relation
-from ..flow.context import FlowContext, col, lit
-from ..flow.customers import RUN_PARAMS
-from ..flow.features import HISTORY_MODEL
+from ..plan.context import FlowContext, col, lit
+from ..plan.context import RUN_PARAMS
+from ..plan.context import HISTORY_MODEL
 from .common import DECISION_LOG
 
 Z95 = 1.959963984540054  # scipy.stats.norm.ppf(0.975)

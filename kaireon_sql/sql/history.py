@@ -6,9 +6,9 @@ from sqlglot import exp
 
 from ..config.project import Project
 from ..dialect import Engine, cast_double, cast_text, relation
-from ..flow.context import col
-from ..flow.customers import RUN_PARAMS
-from ..flow.features import HISTORY_MODEL
+from ..plan.context import col
+from ..plan.context import RUN_PARAMS
+from ..plan.context import HISTORY_MODEL
 
 # S3 columns and their types; one `impression` row is one contact.
 COLUMNS = {

@@ -11,9 +11,9 @@ from ..config.models import BehavioralMetric
 from ..config.project import Project
 from ..dialect import relation
 from ..errors import ConfigError
-from ..flow.context import col, model_slug
-from ..flow.customers import RUN_PARAMS
-from ..flow.features import HISTORY_MODEL
+from ..plan.context import col, model_slug
+from ..plan.context import RUN_PARAMS
+from ..plan.context import HISTORY_MODEL
 from ..plan.metrics import counts_as_zero, metric_value, window_start
 
 # metric dimension -> interaction-history column

@@ -5,7 +5,7 @@ from sqlglot import exp
 
 from ..config.project import Project
 from ..dialect import Engine, data_type
-from ..flow.context import OFFER_FIELD_PREFIX, lit
+from ..plan.context import OFFER_FIELD_PREFIX, lit
 from ..plan.offers import offer_column_kinds, static_fields
 
 SQL_TYPES = {"text": "text_type", "number": "double_type", "boolean": "BOOLEAN", "timestamp": "TIMESTAMP"}

@@ -21,7 +21,7 @@ from ..config.policies import (
 )
 from ..dialect import cast_text, hour_of, iso_day_of_week, local_time, minus_seconds, truncate
 from ..errors import ConfigError
-from ..plan.build_order import has_earlier_flows
+from .build_order import has_earlier_flows
 from .checks import Check, Quota, concat, text
 from .context import FlowContext, col, lit
 from .features import Features, history, impression
@@ -41,7 +41,7 @@ def _days(value: float) -> str:
     return f"{value:g} day" + ("" if value == 1 else "s")
 
 
-@dataclass
+@dataclass(frozen=True)
 class PolicyContext:
     """One policy being compiled: the flow, its features, its scope and bypass predicates."""
 
@@ -108,8 +108,9 @@ class PolicyContext:
     def quota(self, remaining: exp.Expression, reason: exp.Expression | str, partition=None, order=None,
               applies_to: exp.Expression | None = None, paired_check: bool = False) -> Quota:
         counted = self.guarded(applies_to if applies_to is not None else exp.true())
-        return Quota(STAGE, self.name, partition or [col("customer_id")], counted, remaining,
-                     text(reason) if isinstance(reason, str) else reason, order, paired_check)
+        return Quota(STAGE, self.name, tuple(partition or [col("customer_id")]), counted, remaining,
+                     text(reason) if isinstance(reason, str) else reason,
+                     tuple(order) if order is not None else None, paired_check)
 
 
 def _cap(pc: PolicyContext, used: exp.Expression, maximum: int, label: str, partition=None,
@@ -265,6 +266,40 @@ def _cross_channel_cap(pc: PolicyContext, cfg: CrossChannelCap):
 IMPLICIT_BUDGET = "Offer budget"  # rule_name of budget rejections when no budget_exhausted policy runs
 
 
+def _spent(pc: PolicyContext, outcome: str, periods: list[str]) -> exp.Expression:
+    """The offer's `outcome` rows in its budget period (only the periods some budget uses)."""
+    is_outcome = exp.EQ(this=history("outcome"), expression=lit(outcome))
+    counts = {}
+    for name in periods:
+        since = None if name == "total" else exp.GTE(
+            this=history("occurred_at"), expression=truncate(col("as_of", "p"), PERIODS[name][0], pc.ctx.engine))
+        counts[name] = pc.features.count(exp.and_(is_outcome, since) if since is not None else is_outcome, "offer")
+    if len(counts) == 1:
+        return next(iter(counts.values()))
+    by_period = exp.case()
+    for name, count in counts.items():
+        by_period = by_period.when(exp.EQ(this=col("budget_period"), expression=lit(name)), count)
+    return by_period
+
+
+def _impression_budget(pc: PolicyContext, label: str, periods: list[str]) -> tuple[Check, Quota]:
+    limit = col("budget_impression_limit")
+    impressions = _spent(pc, "impression", periods)
+    # the build's earlier flows (delivered and withheld decisions): in every period of this run
+    earlier = pc.earlier(impression(), "offer")
+    if earlier is not None:
+        impressions = exp.paren(exp.Add(this=impressions, expression=earlier), copy=False)
+    out = exp.func("COALESCE", exp.GTE(this=impressions, expression=limit), exp.false())
+    order = [exp.Ordered(this=col("score"), desc=True, nulls_first=False),
+             exp.Ordered(this=col("customer_id"), desc=False, nulls_first=False),
+             exp.Ordered(this=col("channel"), desc=False, nulls_first=False)]
+    return (pc.check(out, concat(label, col("budget_limit_text"), " used up")),
+            pc.quota(exp.Sub(this=limit, expression=impressions),
+                     f"{label}the offer's remaining impressions went to better-scoring customers",
+                     partition=[col("offer_id")], order=order,
+                     applies_to=exp.not_(exp.Is(this=limit, expression=exp.null()))))
+
+
 def _budget(pc: PolicyContext, _cfg: BudgetExhausted | None, label: str | None = None):
     """Offer budgets (S10: always enforced): maxImpressions, maxConversions and totalBudget at
     costPerImpression, per calendar period (UTC) or in total, across customers and channels.
@@ -274,48 +309,19 @@ def _budget(pc: PolicyContext, _cfg: BudgetExhausted | None, label: str | None =
     impressions in the period and the decisions of the build's earlier flows; the run hands them
     to the best scores (global allocation).
     """
-    eng, project = pc.ctx.engine, pc.ctx.project
     label = label if label is not None else f"Budget exhausted '{pc.name}': "
-    budgets = [o.budget for o in project.offers if o.budget is not None]
+    budgets = [o.budget for o in pc.ctx.project.offers if o.budget is not None]
     periods = sorted({b.period for b in budgets})
-    period = col("budget_period")
-
-    def spent(outcome: str) -> exp.Expression:
-        is_outcome = exp.EQ(this=history("outcome"), expression=lit(outcome))
-        counts = {}
-        for name in periods:  # only the periods some budget uses
-            since = None if name == "total" else exp.GTE(
-                this=history("occurred_at"), expression=truncate(col("as_of", "p"), PERIODS[name][0], eng))
-            counts[name] = pc.features.count(exp.and_(is_outcome, since) if since is not None else is_outcome, "offer")
-        if len(counts) == 1:
-            return next(iter(counts.values()))
-        by_period = exp.case()
-        for name, count in counts.items():
-            by_period = by_period.when(exp.EQ(this=period, expression=lit(name)), count)
-        return by_period
-
     checks, quotas = [], []
-    limit = col("budget_impression_limit")
     if any(b.impression_limit is not None for b in budgets):
-        impressions = spent("impression")
-        # the build's earlier flows (delivered and withheld decisions): in every period of this run
-        earlier = pc.earlier(impression(), "offer")
-        if earlier is not None:
-            impressions = exp.paren(exp.Add(this=impressions, expression=earlier), copy=False)
-        out = exp.func("COALESCE", exp.GTE(this=impressions, expression=limit), exp.false())
-        checks.append(pc.check(out, concat(label, col("budget_limit_text"), " used up")))
-        order = [exp.Ordered(this=col("score"), desc=True, nulls_first=False),
-                 exp.Ordered(this=col("customer_id"), desc=False, nulls_first=False),
-                 exp.Ordered(this=col("channel"), desc=False, nulls_first=False)]
-        quotas.append(pc.quota(exp.Sub(this=limit, expression=impressions),
-                               f"{label}the offer's remaining impressions went to better-scoring customers",
-                               partition=[col("offer_id")], order=order,
-                               applies_to=exp.not_(exp.Is(this=limit, expression=exp.null()))))
+        check, quota = _impression_budget(pc, label, periods)
+        checks.append(check)
+        quotas.append(quota)
     if any(b.max_conversions is not None for b in budgets):
         max_conv = col("budget_max_conversions")
-        conv_out = exp.func("COALESCE", exp.GTE(this=spent("convert"), expression=max_conv), exp.false())
+        conv_out = exp.func("COALESCE", exp.GTE(this=_spent(pc, "convert", periods), expression=max_conv), exp.false())
         checks.append(pc.check(conv_out, concat(label, "conversion budget of ",
-                                                cast_text(exp.cast(max_conv, "BIGINT"), eng), " used up")))
+                                                cast_text(exp.cast(max_conv, "BIGINT"), pc.ctx.engine), " used up")))
     return checks, quotas
 
 
@@ -329,10 +335,18 @@ def offer_budgets(ctx: FlowContext, features: Features) -> tuple[list[Check], li
     return _budget(pc, None, f"{IMPLICIT_BUDGET}: ")
 
 
-COMPILERS = {
+def _allow_override(pc: PolicyContext, _cfg: AllowOverride):
+    """No check of its own: it widens the bypass of the node's bypassable policies (_bypass)."""
+    return [], []
+
+
+# Contact policy config class -> its compiler: (checks, quotas). Every PolicyConfig class has one
+# (tests/test_registries.py).
+POLICY_COMPILERS = {
     TimeWindow: _time_window, FrequencyCap: _frequency_cap, CustomerTotalCap: _customer_total_cap,
     Cooldown: _cooldown, OutcomeBased: _outcome_based, SegmentExclusion: _segment_exclusion,
     MutualExclusion: _mutual_exclusion, CrossChannelCap: _cross_channel_cap, BudgetExhausted: _budget,
+    AllowOverride: _allow_override,
 }
 
 
@@ -371,10 +385,10 @@ def contact_policies(ctx: FlowContext, features: Features, node) -> tuple[list[C
                           "in the contact_policy node's policyIds")
     for policy in ordered:
         if isinstance(policy.config, AllowOverride):
-            continue
+            continue  # compiled into `skip` above (_allow_override adds nothing)
         pc = PolicyContext(ctx, features, policy, applies(ctx, features, policy),
                            skip if policy.bypassable else exp.false())
-        policy_checks, policy_quotas = COMPILERS[type(policy.config)](pc, policy.config)
+        policy_checks, policy_quotas = POLICY_COMPILERS[type(policy.config)](pc, policy.config)
         checks += policy_checks
         quotas += policy_quotas
     return checks, quotas

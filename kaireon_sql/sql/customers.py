@@ -1,15 +1,15 @@
 """The flow's customer model: enriched fields, holdout bucket and group, segments, history aggregates,
-and the first customer-level check that drops the customer."""
+local clocks, and the first customer-level check that drops the customer."""
 from __future__ import annotations
 
 from sqlglot import exp
 
 from ..dialect import cast_text, finite_or_null, md5_bucket, relation
-from .checks import concat
-from .context import FlowContext, col, lit
-from .features import Features
-
-RUN_PARAMS = "kaireon_run_params"
+from ..plan.checks import concat
+from ..plan.context import RUN_PARAMS, FlowContext, col, lit
+from ..plan.flow import FlowPlan
+from .common import all_of, first_failing
+from .features import history_aggregate, zone_lookups
 
 
 def holdout_bucket(ctx: FlowContext, customer_id: exp.Expression) -> exp.Expression:
@@ -37,29 +37,34 @@ def _segment_join(ctx: FlowContext, column: str, seg) -> exp.Select:
     )
 
 
-def customers_model(ctx: FlowContext, features: Features, codes: dict[str, exp.Expression]) -> exp.Select:
-    """One row per customer; `codes` are per-customer check columns computed over it (and `as_of`)."""
-    base = _customer_fields(ctx, features)
+def customer_codes(plan: FlowPlan) -> dict[str, exp.Expression]:
+    """Columns of the customers model: the first customer-level narrowing and policy check that blocks."""
+    return {
+        "narrowing_code": first_failing([(i, c.blocks) for i, c in plan.levels.customer_narrowing]),
+        "policy_code": first_failing([(i, c.blocks) for i, c in plan.levels.customer_policy]),
+    }
+
+
+def customers_model(plan: FlowPlan) -> exp.Select:
+    """One row per customer, with its per-customer check columns (computed over it and `as_of`)."""
+    ctx = plan.ctx
     query = (
-        exp.select(exp.Column(this=exp.Star(), table=exp.to_identifier("b", quoted=True)),
-                   exp.alias_(experiment_group(ctx, col("bucket", "b")), "experiment_group", quoted=True))
-        .from_(exp.paren(base).as_("b"))
+        exp.select(all_of("b"), exp.alias_(experiment_group(ctx, col("bucket", "b")), "experiment_group", quoted=True))
+        .from_(exp.paren(_customer_fields(plan)).as_("b"))
         .join(relation(RUN_PARAMS).as_("p"), join_type="cross")
     )
-    for i, (column, prefix, lookup) in enumerate(features.zone_lookups()):  # local clocks, once per zone
+    for i, (column, prefix, lookup) in enumerate(zone_lookups(plan)):  # local clocks, once per zone
         alias = f"z{i}"
         query = query.join(exp.paren(lookup).as_(alias), join_type="left",
                            on=exp.EQ(this=col(f"{prefix}_zone", alias), expression=col(column, "b")))
         query = query.select(col(f"{prefix}_hour", alias), col(f"{prefix}_dow", alias))
-    return query.select(*[exp.alias_(value, name, quoted=True) for name, value in codes.items()])
+    return query.select(*[exp.alias_(value, name, quoted=True) for name, value in customer_codes(plan).items()])
 
 
-def _customer_fields(ctx: FlowContext, features: Features) -> exp.Select:
-    key_schema, key_field = ctx.customer_key
-    customer_id = cast_text(col(key_field.source_column, "s0"), ctx.engine)
-    select = exp.select(exp.alias_(customer_id, "customer_id", quoted=True))
+def _sources(ctx: FlowContext, customer_id: exp.Expression):
+    """(schema name -> alias, the key schema's relation, left joins of the other enrich sources)."""
+    key_schema, _ = ctx.customer_key
     aliases = {key_schema.name: "s0"}
-    query_from = relation(key_schema.relation_name).as_("s0")
     joins = []
     for i, (schema, src) in enumerate(ctx.sources[1:], start=1):
         alias = f"s{i}"
@@ -68,9 +73,17 @@ def _customer_fields(ctx: FlowContext, features: Features) -> exp.Select:
         source_col = lookup.source_column if lookup else src.lookup_key
         joins.append((relation(schema.relation_name).as_(alias),
                       exp.EQ(this=cast_text(col(source_col, alias), ctx.engine), expression=customer_id)))
-    for name, enriched in ctx.fields.items():
-        alias = aliases[enriched.schema.name]
-        value = col(enriched.field.source_column, alias)
+    return aliases, relation(key_schema.relation_name).as_("s0"), joins
+
+
+def _customer_fields(plan: FlowPlan) -> exp.Select:
+    ctx = plan.ctx
+    _, key_field = ctx.customer_key
+    customer_id = cast_text(col(key_field.source_column, "s0"), ctx.engine)
+    select = exp.select(exp.alias_(customer_id, "customer_id", quoted=True))
+    aliases, query_from, joins = _sources(ctx, customer_id)
+    for enriched in ctx.fields.values():
+        value = col(enriched.field.source_column, aliases[enriched.schema.name])
         if enriched.field.kind == "number":  # NaN and +-inf are missing values for rules and formulas (S5)
             value = finite_or_null(value)
         select = select.select(exp.alias_(value, enriched.column, quoted=True))
@@ -79,17 +92,22 @@ def _customer_fields(ctx: FlowContext, features: Features) -> exp.Select:
     query = select.from_(query_from)
     for table, on in joins:
         query = query.join(table, on=on, join_type="left")
-    for column, seg in features.segments.items():
+    return _with_features(plan, query, customer_id)
+
+
+def _with_features(plan: FlowPlan, query: exp.Select, customer_id: exp.Expression) -> exp.Select:
+    """Joins the flow's segment memberships and per-customer history aggregates."""
+    for column, seg in plan.features.segments.items():
         if seg.formula is not None:
             continue
         alias = f"g_{column}"
-        query = query.join(exp.paren(_segment_join(ctx, column, seg)).as_(alias),
+        query = query.join(exp.paren(_segment_join(plan.ctx, column, seg)).as_(alias),
                            on=exp.EQ(this=col("customer_id", alias), expression=customer_id), join_type="left")
         query = query.select(exp.alias_(exp.func("COALESCE", col(column, alias), exp.false()), column, quoted=True))
-    history = features.history_aggregate("customer")
+    history = history_aggregate(plan, "customer")
     if history is not None:
         query = query.join(exp.paren(history).as_("a"), on=exp.EQ(this=col("customer_id", "a"), expression=customer_id),
                            join_type="left")
-        for column in features.aggregate_columns("customer"):
+        for column in plan.features.aggregate_columns("customer"):
             query = query.select(col(column, "a"), copy=False)  # not the whole query again per column
     return query

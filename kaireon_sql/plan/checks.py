@@ -1,14 +1,14 @@
 """A check is one reason a candidate can be dropped: stage, name, when it blocks, and why."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from sqlglot import exp
 
 from .context import lit
 
 
-@dataclass
+@dataclass(frozen=True)
 class Check:
     stage: str  # consent | qualification | filter | contact_policy
     name: str
@@ -16,10 +16,10 @@ class Check:
     reason: exp.Expression  # text of the rejection reason
     # (customer side, offer side) equalities every passing candidate satisfies: the candidate
     # model joins customers to offers on them instead of crossing every customer with every offer
-    join_keys: list[tuple[exp.Expression, exp.Expression]] = field(default_factory=list)
+    join_keys: tuple[tuple[exp.Expression, exp.Expression], ...] = ()
 
 
-@dataclass
+@dataclass(frozen=True)
 class Quota:
     """A cap enforced within the run: at most `remaining` survivors per partition, best first.
 
@@ -29,11 +29,11 @@ class Quota:
 
     stage: str
     name: str
-    partition: list[exp.Expression]
+    partition: tuple[exp.Expression, ...]
     applies: exp.Expression  # TRUE when the candidate counts against this cap
     remaining: exp.Expression  # contacts left (may be <= 0)
     reason: exp.Expression
-    order: list[exp.Ordered] | None = None  # default: the flow's delivery order
+    order: tuple[exp.Ordered, ...] | None = None  # default: the flow's delivery order
     # True when a check of the same policy blocks every candidate this quota counts once nothing
     # is left (remaining <= 0): a quota that ranks each candidate first then never trims.
     paired_check: bool = False
@@ -54,3 +54,18 @@ def concat(*parts: exp.Expression | str) -> exp.Expression:
 
 def never_null(predicate: exp.Expression) -> exp.Expression:
     return exp.func("COALESCE", predicate, exp.false())
+
+
+def reads_only(expression: exp.Expression, names: set[str] | frozenset[str],
+               tables: tuple[str, ...] = ("", "p")) -> bool:
+    """True when every column `expression` reads is one of `names`, of a table in `tables`."""
+    return all(c.name in names and c.table in tables for c in expression.find_all(exp.Column))
+
+
+def qualify_columns(expression: exp.Expression, table: str) -> exp.Expression:
+    """`expression` with its unqualified columns read from `table`."""
+    expression = expression.copy()
+    for column in expression.find_all(exp.Column):
+        if not column.table:
+            column.set("table", exp.to_identifier(table, quoted=True))
+    return expression

@@ -1,5 +1,7 @@
-"""Compute and set_properties nodes: the personalization JSON of each decision."""
+"""Compute and set_properties nodes: the personalization JSON of each decision, compiled at plan time."""
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from sqlglot import exp
 
@@ -59,29 +61,46 @@ class _CategoryFields:
         return [(name, self.get(name)) for name, (cf, _) in self.fields.items() if cf.type == "computed"]
 
 
-def personalization(ctx: FlowContext) -> exp.Expression:
-    """JSON object text: computed fields of the offer's category, compute extras, then properties."""
-    cached = ctx.__dict__.get("_personalization")
-    if cached is None:
-        cached = ctx.__dict__["_personalization"] = _personalization(ctx)
-    return cached.copy()
+@dataclass(frozen=True)
+class PersonalizePlan:
+    """The personalization JSON text of a decision (over candidate-model columns) and the columns it reads."""
+
+    expression: exp.Expression
+    columns: tuple[str, ...]
 
 
-def _personalization(ctx: FlowContext) -> exp.Expression:
+def plan_personalize(ctx: FlowContext) -> PersonalizePlan:
+    """Compile every computed field, extra and property the flow's decisions carry (S5 type checks)."""
+    expression = _personalization(ctx)
+    columns = tuple(dict.fromkeys(c.name for c in expression.find_all(exp.Column)))
+    return PersonalizePlan(expression, columns)
+
+
+def _compute_node(ctx: FlowContext):
+    """The flow's compute node (at most one), refusing what this version does not compile."""
     computes = ctx.nodes_of(ComputeConfig)
     if len(computes) > 1:
         raise ConfigError(ctx.node_location(computes[1].id), "a flow takes at most one 'compute' node")
     compute = computes[0] if computes else None
+    if compute is not None and compute.config.transforms:
+        raise UnsupportedFeature(ctx.node_location(compute.id, "config.transforms"),
+                                 "compute transforms are not compiled by this version; use 'extras' formulas")
+    return compute
+
+
+def _overrides(ctx: FlowContext, compute) -> dict[str, list]:
+    """field -> [(location, formula, offer id or None)] of the compute node's overrides."""
     overrides: dict[str, list] = {}
-    if compute is not None:
-        cfg: ComputeConfig = compute.config
-        if cfg.transforms:
-            raise UnsupportedFeature(ctx.node_location(compute.id, "config.transforms"),
-                                     "compute transforms are not compiled by this version; use 'extras' formulas")
-        for i, ov in enumerate(cfg.overrides):
-            where = ctx.node_location(compute.id, f"config.overrides[{i}]")
-            offer_ref = ctx.project.lookup("offers", ov.offer_id, where.at("offerId")).ref if ov.offer_id else None
-            overrides.setdefault(ov.field, []).append((where.at("formula"), ov.formula, offer_ref))
+    if compute is None:
+        return overrides
+    for i, ov in enumerate(compute.config.overrides):
+        where = ctx.node_location(compute.id, f"config.overrides[{i}]")
+        offer_ref = ctx.project.lookup("offers", ov.offer_id, where.at("offerId")).ref if ov.offer_id else None
+        overrides.setdefault(ov.field, []).append((where.at("formula"), ov.formula, offer_ref))
+    return overrides
+
+
+def _properties(ctx: FlowContext) -> list[tuple[str, Field]]:
     properties: list[tuple[str, Field]] = []
     for node in ctx.nodes_of(SetPropertiesConfig):
         for i, prop in enumerate(node.config.properties):
@@ -91,34 +110,48 @@ def _personalization(ctx: FlowContext) -> exp.Expression:
             else:
                 sql, kind = lit(prop.value), _kind_of(prop.value)
             properties.append((prop.name, Field(kind, sql)))
+    return properties
 
-    def pairs_for(owners) -> list[tuple[str, str, exp.Expression]]:
-        fields = _CategoryFields(ctx, owners, overrides)
-        computed = fields.computed() if compute is not None else []
-        local_extras = []
-        if compute is not None:
-            for i, extra in enumerate(compute.config.extras):
-                sql, kind = compile_formula(extra.formula, ctx.node_location(compute.id, f"config.extras[{i}].formula"),
-                                            resolver(ctx, fields), ctx.engine)
-                local_extras.append((extra.name, Field(kind, sql)))
-        merged = dict(computed)
-        merged.update(dict(local_extras))
-        merged.update(dict(properties))
-        return [(name, f.type, f.sql) for name, f in merged.items()]
 
+def _pairs_for(ctx: FlowContext, compute, overrides, properties, owners) -> list[tuple[str, str, exp.Expression]]:
+    """(name, type, value) of the personalization of offers whose custom fields `owners` hold."""
+    fields = _CategoryFields(ctx, owners, overrides)
+    computed = fields.computed() if compute is not None else []
+    local_extras = []
+    if compute is not None:
+        for i, extra in enumerate(compute.config.extras):
+            sql, kind = compile_formula(extra.formula, ctx.node_location(compute.id, f"config.extras[{i}].formula"),
+                                        resolver(ctx, fields), ctx.engine)
+            local_extras.append((extra.name, Field(kind, sql)))
+    merged = dict(computed)
+    merged.update(dict(local_extras))
+    merged.update(dict(properties))
+    return [(name, f.type, f.sql) for name, f in merged.items()]
+
+
+def _personalization(ctx: FlowContext) -> exp.Expression:
+    """JSON object text: computed fields of the offer's category, compute extras, then properties."""
+    compute = _compute_node(ctx)
+    overrides = _overrides(ctx, compute)
+    properties = _properties(ctx)
     groups = _owner_groups(ctx)
     # Offers without a category get the fields of no category. Only compiled when such offers exist:
     # an extra reading a category field by bare name is valid when every offer has that category.
     uncategorised = any(not owners for owners, _ in groups) or not groups
-    default = json_object(pairs_for([]), ctx.engine) if uncategorised else json_object([], ctx.engine)
+    default = json_object(_pairs_for(ctx, compute, overrides, properties, []), ctx.engine) if uncategorised \
+        else json_object([], ctx.engine)
     # Categories whose fields compile to the same SQL share one branch (ten categories declaring the
     # same computed field are one formula, not ten).
     branches: dict[str, tuple[exp.Expression, list[str]]] = {}
     for owners, offer_ids in groups:
         if not owners:
             continue
-        value = json_object(pairs_for(owners), ctx.engine)
+        value = json_object(_pairs_for(ctx, compute, overrides, properties, owners), ctx.engine)
         branches.setdefault(value.sql(), (value, []))[1].extend(offer_ids)
+    return _by_offer(default, branches)
+
+
+def _by_offer(default: exp.Expression, branches: dict[str, tuple[exp.Expression, list[str]]]) -> exp.Expression:
     if not branches:
         return default
     case = exp.case()

@@ -1,25 +1,28 @@
-"""Derived columns that stages ask for: segment flags and aggregates over interaction history.
+"""The flow's feature registry: segment flags, aggregates over interaction history (counts, latest
+times, behavioral metrics) and customer time zones.
 
-A stage asks for a feature and gets the column to read; the customer model joins the per-customer
-aggregates and the candidate model joins the per customer x offer and per-offer ones. Each
-aggregate is computed once per flow however many rules and policies read it. History rows after
-`as_of` are never read (S5).
+A stage asks for a feature while the plan is built and gets the column to read; the customer model
+joins the per-customer aggregates and the candidate model joins the per customer x offer and
+per-offer ones (sql/features.py builds those joins). Each aggregate is computed once per flow however
+many rules and policies read it. History rows after `as_of` are never read (S5). The registry is
+frozen when the plan is complete: a request after that is a bug (a stage building SQL that asks for a
+feature the plan did not register) and fails loudly.
 """
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from types import MappingProxyType
 
 from sqlglot import exp
 
 from ..config.catalog import Segment
 from ..config.models import BehavioralMetric
-from ..dialect import cast_text, relation
+from .metrics import metric_value
 from .context import FlowContext, col, lit
-from ..plan.metrics import metric_value
+from .formulas import compile_formula, resolver
 
 GRAINS = {"customer": ("customer_id",), "customer_offer": ("customer_id", "offer_id"), "offer": ("offer_id",)}
-HISTORY_MODEL = "kaireon_stg_interactions"
 PRIOR = "prior_"  # grain prefix of aggregates over the decisions of the build's earlier flows
 
 
@@ -27,7 +30,7 @@ def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")[:40] or "x"
 
 
-@dataclass
+@dataclass(frozen=True)
 class Aggregate:
     """One aggregate over interaction history at a grain."""
 
@@ -53,18 +56,30 @@ class Features:
     segments: dict[str, Segment] = field(default_factory=dict)
     aggregates: dict[str, Aggregate] = field(default_factory=dict)
     zones: dict[str, str] = field(default_factory=dict)  # customer column holding a time zone -> prefix
+    frozen: bool = False
+
+    def freeze(self) -> None:
+        """No more features: the registry's tables become read-only."""
+        self.segments = MappingProxyType(dict(self.segments))  # type: ignore[assignment]
+        self.aggregates = MappingProxyType(dict(self.aggregates))  # type: ignore[assignment]
+        self.zones = MappingProxyType(dict(self.zones))  # type: ignore[assignment]
+        self.frozen = True
+
+    def _registering(self, what: str) -> None:
+        if self.frozen:
+            raise RuntimeError(f"{what} requested after flow {self.ctx.flow.key!r}'s plan was frozen: "
+                               "every feature must be registered by plan.flow.build_plan")
 
     # ---- requests from stages ------------------------------------------------------------------
     def segment(self, seg: Segment) -> exp.Expression:
         """Membership flag of a segment (a joined column, or the segment's predicate formula)."""
         if seg.formula is not None:
-            from .formulas import compile_formula, resolver
-
             sql, _ = compile_formula(seg.formula, seg.location.at("formula"), resolver(self.ctx), self.ctx.engine)
             return exp.func("COALESCE", exp.NEQ(this=sql, expression=lit(0)), exp.false())
         for existing_col, existing in self.segments.items():
             if existing is seg:
                 return col(existing_col)
+        self._registering(f"segment {seg.name!r}")
         column = f"seg__{_slug(seg.ref)}_{len(self.segments)}"
         self.segments[column] = seg
         return col(column)
@@ -72,6 +87,7 @@ class Features:
     def _aggregate(self, key: str, value: exp.Expression, grain: str, rows: exp.Expression | None = None) -> exp.Expression:
         key = f"{grain}|{key}"
         if key not in self.aggregates:
+            self._registering(f"history aggregate {key!r}")
             self.aggregates[key] = Aggregate(f"agg__{len(self.aggregates)}", value, grain, rows)
         return col(self.aggregates[key].column)
 
@@ -106,64 +122,14 @@ class Features:
 
         Computed once per distinct zone and joined to the customers, not converted row by row.
         """
-        prefix = self.zones.setdefault(zone_column, f"tz{len(self.zones)}")
+        if zone_column not in self.zones:
+            self._registering(f"time zone of {zone_column!r}")
+            self.zones[zone_column] = f"tz{len(self.zones)}"
+        prefix = self.zones[zone_column]
         return col(f"{prefix}_hour"), col(f"{prefix}_dow")
-
-    def zone_lookups(self) -> list[tuple[str, str, exp.Select]]:
-        """(zone column, prefix, SELECT <prefix>_zone, _hour, _dow over the distinct zones) per zone column.
-
-        A zone that is not a known name (timezones.ZONES and the engine's own list) gets NULL hour and day,
-        as a NULL zone does, instead of failing the query: converting only ever sees a known zone or NULL.
-        """
-        from ..dialect import checked_zone, hour_of, iso_day_of_week, local_time
-
-        out = []
-        enriched = {f.column: f for f in self.ctx.fields.values()}
-        for column, prefix in self.zones.items():
-            source = enriched[column]
-            zone = col(source.field.source_column, "s")
-            zones = (exp.select(exp.alias_(zone, "zone", quoted=True),
-                                exp.alias_(checked_zone(zone, self.ctx.engine), "known_zone", quoted=True)).distinct()
-                     .from_(relation(source.schema.relation_name).as_("s")))
-            local = local_time(col("as_of", "p"), col("known_zone", "z"), self.ctx.engine)
-            out.append((column, prefix, exp.select(
-                exp.alias_(col("zone", "z"), f"{prefix}_zone", quoted=True),
-                exp.alias_(hour_of(local), f"{prefix}_hour", quoted=True),
-                exp.alias_(iso_day_of_week(local.copy(), self.ctx.engine), f"{prefix}_dow", quoted=True),
-            ).from_(exp.paren(zones).as_("z")).join(relation("kaireon_run_params").as_("p"), join_type="cross")))
-        return out
 
     def zone_columns(self) -> list[str]:
         return [f"{prefix}_{part}" for prefix in self.zones.values() for part in ("hour", "dow")]
-
-    # ---- building the joins ----------------------------------------------------------------------
-    def _history_rows(self, aggs: list[Aggregate]) -> exp.Expression:
-        read = exp.LTE(this=history("occurred_at"), expression=col("as_of", "p"))
-        if all(a.rows is not None for a in aggs):
-            read = exp.and_(read, exp.or_(*[exp.paren(a.rows.copy()) for a in aggs]))
-        return read
-
-    def _grouped(self, keys: list[str], aggs: list[Aggregate]) -> exp.Select:
-        columns = [history(k) for k in keys]
-        return (
-            exp.select(*[exp.alias_(cast_text(k, self.ctx.engine), k.name, quoted=True) for k in columns],
-                       *[exp.alias_(a.value, a.column, quoted=True) for a in aggs])
-            .from_(relation(HISTORY_MODEL).as_("h"))
-            .join(relation("kaireon_run_params").as_("p"), join_type="cross")
-            .where(self._history_rows(aggs))
-            .group_by(*columns)
-        )
-
-    def history_aggregate(self, grain: str) -> exp.Select | None:
-        """SELECT <grain keys>, <aggregates> FROM history rows up to as_of, or None.
-
-        When every aggregate says which rows it reads (counts and latest times of matching rows),
-        only those rows are grouped: a 7-day cap reads a week of impressions, not all history.
-        """
-        aggs = [a for a in self.aggregates.values() if a.grain == grain]
-        if not aggs:
-            return None
-        return self._grouped(list(GRAINS[grain]), aggs)
 
     def aggregate_columns(self, grain: str) -> list[str]:
         return [a.column for a in self.aggregates.values() if a.grain == grain]

@@ -1,11 +1,14 @@
 """Scoring: the weighted formula of S5, a free expression, or plain priority."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from sqlglot import exp
 
 from ..config.flows import ScoreConfig
+from ..config.models import AlgorithmModel
 from ..errors import ConfigError, UnsupportedFeature
-from ..plan.uplift import scores_model_name
+from .uplift import scores_model_name
 from .context import FlowContext, col, lit
 from .formulas import compile_formula, resolver
 
@@ -60,21 +63,61 @@ def score_expression(ctx: FlowContext) -> exp.Expression:
     return exp.Div(this=exp.paren(numerator), expression=lit(total))
 
 
-def model_scores(ctx: FlowContext):
-    """(relation, joins on offer too, propensity column, uplift column) of the flow's score model, or None.
+@dataclass(frozen=True)
+class ScoreModel:
+    """Where a flow's score model puts its scores: a relation joined to the candidates."""
 
-    A `scoresRelation` holds precomputed scores per customer and offer; an uplift model is scored
-    in the warehouse per customer (p_with_offer is the propensity with the offer).
-    """
-    if not ctx.score.model_id:
-        return None
-    node = ctx.single(ScoreConfig)
-    model = ctx.project.lookup("algorithmModels", ctx.score.model_id, ctx.node_location(node.id, "config.modelId"))
-    if model.model_type == "uplift":
-        return scores_model_name(model), False, "p_with_offer", "uplift"
+    relation: str
+    per_offer: bool  # joined on offer_id too
+    propensity_column: str
+    uplift_column: str
+
+
+def _uplift_engine(ctx: FlowContext, model: AlgorithmModel) -> ScoreModel:
+    """An uplift model scored in the warehouse per customer (p_with_offer is the propensity with the offer)."""
+    return ScoreModel(scores_model_name(model), False, "p_with_offer", "uplift")
+
+
+def _precomputed(ctx: FlowContext, model: AlgorithmModel) -> ScoreModel:
+    """Engines scored outside the warehouse: read from the model's `scoresRelation`, else refused."""
     if not model.scores_relation:
         raise UnsupportedFeature(model.location.at("scoresRelation"),
                                  f"model {model.name!r} has no 'scoresRelation'; this version reads propensity "
                                  "and uplift from a relation of precomputed scores (customer_id, offer_id, propensity, "
                                  "uplift) or from an uplift model (modelType: uplift, modelFile)")
-    return model.scores_relation, True, "propensity", "uplift"
+    return ScoreModel(model.scores_relation, True, "propensity", "uplift")
+
+
+# Scoring engine (AlgorithmModel.modelType) -> compiler. Only `uplift` is scored in the warehouse;
+# every other engine is compiled only as a relation of precomputed scores and refused without one.
+# Every modelType has an entry (tests/test_registries.py).
+SCORING_ENGINES = {
+    "uplift": _uplift_engine,
+    **{name: _precomputed for name in ("scorecard", "bayesian", "gradient_boosted", "thompson_bandit",
+                                       "epsilon_greedy", "neural_cf", "online_learner")},
+}
+
+
+def model_scores(ctx: FlowContext) -> ScoreModel | None:
+    """The flow's score model (score node `modelId`), or None.
+
+    A `scoresRelation` holds precomputed scores per customer and offer; an uplift model is scored
+    in the warehouse per customer.
+    """
+    if not ctx.score.model_id:
+        return None
+    node = ctx.single(ScoreConfig)
+    model = ctx.project.lookup("algorithmModels", ctx.score.model_id, ctx.node_location(node.id, "config.modelId"))
+    return SCORING_ENGINES[model.model_type](ctx, model)
+
+
+@dataclass(frozen=True)
+class ScorePlan:
+    """The score of a candidate row, and the model whose propensity and uplift it reads (if any)."""
+
+    expression: exp.Expression
+    model: ScoreModel | None
+
+
+def plan_score(ctx: FlowContext) -> ScorePlan:
+    return ScorePlan(score_expression(ctx), model_scores(ctx))

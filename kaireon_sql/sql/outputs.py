@@ -4,26 +4,12 @@ from __future__ import annotations
 from sqlglot import exp
 
 from ..dialect import md5_bucket, relation
-from .candidates import CandidatePlan, all_pairs, customer_passes, eligible_pairs, offer_channels, qualify_columns
-from .checks import concat
-from .context import FlowContext, col, lit
-from .customers import RUN_PARAMS
-from .features import Features
-from .personalization import personalization
+from ..plan.checks import concat, qualify_columns
+from ..plan.context import RUN_PARAMS, FlowContext, col, lit
+from ..plan.flow import FlowPlan
+from .common import customer_passes
+from .pairs import all_pairs, eligible_pairs, offer_channels
 
-DECISION_COLUMNS = (
-    "run_id", "as_of", "decision_flow_key", "decision_flow_version", "config_hash", "customer_id", "channel",
-    "rank", "offer_id", "offer_name", "category_name", "priority", "score", "personalization", "experiment_group",
-)
-ASSIGNMENT_COLUMNS = ("run_id", "as_of", "decision_flow_key", "customer_id", "bucket", "experiment_group")
-REJECTION_COLUMNS = (
-    "run_id", "as_of", "decision_flow_key", "customer_id", "offer_id", "offer_name", "channel",
-    "experiment_group", "stage", "rule_name", "reason",
-)
-FUNNEL_COLUMNS = (
-    "run_id", "as_of", "decision_flow_key", "decision_flow_version", "customers", "holdout_customers",
-    "total_candidates", "after_qualification", "after_contact_policy", "decided", "withheld",
-)
 
 
 def run_id(ctx: FlowContext) -> exp.Expression:
@@ -43,8 +29,10 @@ def _from_candidates(ctx: FlowContext) -> exp.Select:
     return exp.select().from_(relation(ctx.model("candidates")).as_("k")).join(relation(RUN_PARAMS).as_("p"), join_type="cross")
 
 
-def decided_rows(ctx: FlowContext, delivered: bool) -> exp.Select:
-    """Survivors within the top N: delivered (treatment, or priority_only holdout) or withheld."""
+def decided_rows(plan: FlowPlan, rank, personalization: exp.Expression, delivered: bool) -> exp.Select:
+    """Survivors the rank decides (`rank`, a sql.rank.RankSQL): delivered (treatment, or priority_only
+    holdout) or withheld. `personalization`: the JSON text over the candidates model `k`."""
+    ctx = plan.ctx
     holdout = exp.EQ(this=col("experiment_group", "k"), expression=lit("holdout"))
     withheld = holdout if ctx.experiment.control_group_action == "no_offers" else exp.false()
     if ctx.holdout_percent <= 0:
@@ -58,14 +46,15 @@ def decided_rows(ctx: FlowContext, delivered: bool) -> exp.Select:
             exp.alias_(lit(ctx.config_hash), "config_hash", quoted=True),
             col("customer_id", "k"), col("channel", "k"), col("rank", "k"), col("offer_id", "k"),
             col("offer_name", "k"), col("category_name", "k"), col("priority", "k"), col("score", "k"),
-            exp.alias_(qualify_columns(personalization(ctx), "k"), "personalization", quoted=True),
+            exp.alias_(personalization, "personalization", quoted=True),
             col("experiment_group", "k"),
         )
-        .where(exp.and_(exp.LTE(this=col("rank", "k"), expression=lit(ctx.top_n)), which))
+        .where(exp.and_(qualify_columns(rank.decided, "k"), which))
     )
 
 
-def assignments(ctx: FlowContext) -> exp.Select:
+def assignments(plan: FlowPlan) -> exp.Select:
+    ctx = plan.ctx
     return (
         exp.select(*_provenance(ctx), col("customer_id", "c"), col("bucket", "c"), col("experiment_group", "c"))
         .from_(relation(ctx.model("customers")).as_("c"))
@@ -73,7 +62,7 @@ def assignments(ctx: FlowContext) -> exp.Select:
     )
 
 
-def _by_code(plan: CandidatePlan, code: exp.Expression, pick) -> exp.Expression:
+def _by_code(plan: FlowPlan, code: exp.Expression, pick) -> exp.Expression:
     case = exp.case()
     for value, stage, name, reason in plan.codes():
         # copy=False: CASE.when copies the whole CASE by default, quadratic in the number of checks
@@ -81,22 +70,27 @@ def _by_code(plan: CandidatePlan, code: exp.Expression, pick) -> exp.Expression:
     return case if case.args.get("ifs") else exp.cast(exp.null(), "VARCHAR")  # no checks: `CASE END` is invalid
 
 
-def rejections(ctx: FlowContext, features: Features, plan: CandidatePlan) -> exp.Select:
+def _no_rejections(ctx: FlowContext) -> exp.Select:
+    null_text = exp.cast(exp.null(), "VARCHAR")
+    return (
+        _from_candidates(ctx).select(*_provenance(ctx))
+        .select(col("customer_id", "k"), col("offer_id", "k"), col("offer_name", "k"), col("channel", "k"),
+                col("experiment_group", "k"), *[exp.alias_(null_text.copy(), c, quoted=True)
+                                                for c in ("stage", "rule_name", "reason")])
+        .where(exp.false())
+    )
+
+
+def rejections(plan: FlowPlan) -> exp.Select:
     """One row per rejected candidate (or a sample of customers, or none: flowConfig.rejections).
 
     Rejections by a check come from every customer x offer x channel pair (`all_pairs`, off the
     decision path); rejections by a within-run quota from the candidates model.
     """
+    ctx = plan.ctx
     volume = ctx.definition.flow_config.rejections
     if volume.volume == "none" or not list(plan.codes()):
-        null_text = exp.cast(exp.null(), "VARCHAR")
-        return (
-            _from_candidates(ctx).select(*_provenance(ctx))
-            .select(col("customer_id", "k"), col("offer_id", "k"), col("offer_name", "k"), col("channel", "k"),
-                    col("experiment_group", "k"), *[exp.alias_(null_text.copy(), c, quoted=True)
-                                                    for c in ("stage", "rule_name", "reason")])
-            .where(exp.false())
-        )
+        return _no_rejections(ctx)
     sampled = None
     if volume.volume == "sampled":  # a share of customers, with all their rejections (as traces are sampled)
         bucket = md5_bucket(concat("rejections:", col("customer_id", "c")), 10000, ctx.engine)
@@ -112,7 +106,7 @@ def rejections(ctx: FlowContext, features: Features, plan: CandidatePlan) -> exp
             exp.alias_(_by_code(plan, code, lambda s, n, r: lit(n)), "rule_name", quoted=True),
             exp.alias_(_by_code(plan, code, lambda s, n, r: qualify_columns(r, "r")), "reason", quoted=True),
         )
-        .from_(exp.paren(all_pairs(ctx, features, plan, sampled), copy=False).as_("r"))
+        .from_(exp.paren(all_pairs(plan, sampled), copy=False).as_("r"))
         .join(relation(ctx.model("candidates")).as_("k"), join_type="left",
               on=exp.and_(*[exp.EQ(this=col(c, "k"), expression=col(c, "r")) for c in keys]))
         .join(relation(RUN_PARAMS).as_("p"), join_type="cross")
@@ -120,45 +114,61 @@ def rejections(ctx: FlowContext, features: Features, plan: CandidatePlan) -> exp
     )
 
 
-def funnel(ctx: FlowContext, features: Features, plan: CandidatePlan) -> exp.Select:
+def _count_if(condition: exp.Expression) -> exp.Expression:
+    return exp.Sum(this=exp.case().when(condition, lit(1)).else_(lit(0)))
+
+
+def _as_int(name: str, table: str) -> exp.Expression:
+    return exp.cast(exp.func("COALESCE", col(name, table), lit(0)), "BIGINT")
+
+
+def _named(name: str, table: str) -> exp.Expression:
+    return exp.alias_(_as_int(name, table), name, quoted=True)
+
+
+def _count(name: str) -> exp.Expression:
+    return exp.alias_(exp.Count(this=exp.Star()), name, quoted=True)
+
+
+def _candidate_counts(plan: FlowPlan, rank) -> exp.Select:
+    """after_qualification, after_contact_policy, decided and withheld over the candidates model."""
+    ctx = plan.ctx
+    survivor = exp.Is(this=col("reject_code", "k"), expression=exp.null())
+    top = qualify_columns(rank.decided, "k")
+    holdout = exp.EQ(this=col("experiment_group", "k"), expression=lit("holdout"))
+    withheld = exp.and_(top, holdout) if (ctx.holdout_percent > 0 and ctx.experiment.control_group_action == "no_offers") else exp.false()
+    return exp.select(
+        _count("after_qualification"),
+        exp.alias_(_count_if(survivor), "after_contact_policy", quoted=True),
+        exp.alias_(_count_if(exp.and_(top, exp.not_(withheld))), "decided", quoted=True),
+        exp.alias_(_count_if(withheld), "withheld", quoted=True),
+    ).from_(relation(ctx.model("candidates")).as_("k"))
+
+
+def funnel(plan: FlowPlan, rank) -> exp.Select:
     """Counts per stage. total_candidates: customers x the offer channels they could get;
     after_qualification: pairs past every narrowing check (consent, qualification, filters), the
     candidates model's rows plus the pairs of customers a customer-level contact policy blocks."""
-    def count_if(condition: exp.Expression) -> exp.Expression:
-        return exp.Sum(this=exp.case().when(condition, lit(1)).else_(lit(0)))
-
-    survivor = exp.Is(this=col("reject_code", "k"), expression=exp.null())
-    top = exp.LTE(this=col("rank", "k"), expression=lit(ctx.top_n))
-    holdout = exp.EQ(this=col("experiment_group", "k"), expression=lit("holdout"))
-    withheld = exp.and_(top, holdout) if (ctx.holdout_percent > 0 and ctx.experiment.control_group_action == "no_offers") else exp.false()
-    candidates = exp.select(
-        exp.alias_(exp.Count(this=exp.Star()), "after_qualification", quoted=True),
-        exp.alias_(count_if(survivor), "after_contact_policy", quoted=True),
-        exp.alias_(count_if(exp.and_(top, exp.not_(withheld))), "decided", quoted=True),
-        exp.alias_(count_if(withheld), "withheld", quoted=True),
-    ).from_(relation(ctx.model("candidates")).as_("k"))
+    ctx = plan.ctx
     customers = exp.select(
-        exp.alias_(exp.Count(this=exp.Star()), "customers", quoted=True),
-        exp.alias_(count_if(exp.EQ(this=col("experiment_group", "c"), expression=lit("holdout"))), "holdout_customers", quoted=True),
+        _count("customers"),
+        exp.alias_(_count_if(exp.EQ(this=col("experiment_group", "c"), expression=lit("holdout"))), "holdout_customers", quoted=True),
     ).from_(relation(ctx.model("customers")).as_("c"))
-    offers = exp.select(exp.alias_(exp.Count(this=exp.Star()), "offer_channels", quoted=True)).from_(
-        exp.paren(offer_channels(ctx), copy=False).as_("o"))
-    blocked = exp.select(exp.alias_(exp.Count(this=exp.Star()), "pairs", quoted=True)).from_(
-        exp.paren(eligible_pairs(ctx, features, plan, customer_passes("narrowing_code", blocked="policy_code")), copy=False).as_("b"))
-    as_int = lambda name, t: exp.cast(exp.func("COALESCE", col(name, t), lit(0)), "BIGINT")
-    named = lambda name, t: exp.alias_(as_int(name, t), name, quoted=True)
-    total = exp.Mul(this=as_int("customers", "cu"), expression=as_int("offer_channels", "oc"))
+    offers = exp.select(_count("offer_channels")).from_(exp.paren(offer_channels(plan), copy=False).as_("o"))
+    blocked = exp.select(_count("pairs")).from_(
+        exp.paren(eligible_pairs(plan, customer_passes("narrowing_code", blocked="policy_code")), copy=False).as_("b"))
+    total = exp.Mul(this=_as_int("customers", "cu"), expression=_as_int("offer_channels", "oc"))
     return (
         exp.select(*_provenance(ctx), exp.alias_(lit(ctx.flow.version), "decision_flow_version", quoted=True),
-                   named("customers", "cu"), named("holdout_customers", "cu"),
+                   _named("customers", "cu"), _named("holdout_customers", "cu"),
                    exp.alias_(total, "total_candidates", quoted=True),
-                   exp.alias_(exp.Add(this=as_int("after_qualification", "ca"), expression=as_int("pairs", "bp")),
+                   exp.alias_(exp.Add(this=_as_int("after_qualification", "ca"), expression=_as_int("pairs", "bp")),
                               "after_qualification", quoted=True),
-                   named("after_contact_policy", "ca"),
-                   named("decided", "ca"), named("withheld", "ca"))
+                   _named("after_contact_policy", "ca"),
+                   _named("decided", "ca"), _named("withheld", "ca"))
         .from_(relation(RUN_PARAMS).as_("p"))
         .join(exp.paren(customers).as_("cu"), join_type="cross")
         .join(exp.paren(offers).as_("oc"), join_type="cross")
-        .join(exp.paren(candidates).as_("ca"), join_type="cross")
+        .join(exp.paren(_candidate_counts(plan, rank)).as_("ca"), join_type="cross")
         .join(exp.paren(blocked).as_("bp"), join_type="cross")
     )

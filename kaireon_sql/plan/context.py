@@ -1,4 +1,4 @@
-"""What every stage of one flow's compilation needs: its config, its engine and its columns."""
+"""Config lookups of one flow: its nodes, channels, customer fields, offers, provenance and model names."""
 from __future__ import annotations
 
 import hashlib
@@ -10,18 +10,16 @@ from functools import cached_property
 from sqlglot import exp
 
 from ..config.catalog import Channel, Schema, SchemaField
+from ..config.fields import strip_metadata
 from ..config.flows import (
-    DecisionFlow, EnrichConfig, InventoryConfig, NodeConfig, QualifyConfig, RankConfig, ScoreConfig,
+    DecisionFlow, EnrichConfig, InventoryConfig, NodeConfig, QualifyConfig, ScoreConfig,
 )
 from ..config.project import Project
 from ..dialect import Engine
-from ..errors import ConfigError, Location, UnsupportedFeature
+from ..errors import ConfigError, Location
 
-# Stages whose behaviour this version compiles; the rest validate but refuse to compile.
-COMPILED_NODES = (
-    "inventory", "enrich", "qualify", "contact_policy", "filter", "score", "rank",
-    "compute", "set_properties", "response",
-)
+RUN_PARAMS = "kaireon_run_params"  # the run's as_of, run_id and channel (one row)
+HISTORY_MODEL = "kaireon_stg_interactions"  # typed interaction history (S3)
 CUSTOMER_PREFIX = "cust__"
 OFFER_FIELD_PREFIX = "offer__"
 
@@ -72,7 +70,7 @@ def lit(value) -> exp.Expression:
     return exp.Literal.string(str(value))
 
 
-@dataclass
+@dataclass(frozen=True)
 class EnrichedField:
     """A customer field the flow loads, and its column in the flow's customer model."""
 
@@ -91,23 +89,12 @@ class FlowContext:
     flow: DecisionFlow
     engine: Engine
     slug: str = field(init=False)
+    # The flow's feature registry (plan.features.Features), set once by plan.flow.build_plan: stages
+    # that read `metrics.x` in a formula register through it while the plan is built.
+    features: object = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         self.slug = model_slug(self.flow.key)
-        for node in self.definition.nodes:
-            if node.type not in COMPILED_NODES:
-                raise UnsupportedFeature(
-                    self.node_location(node.id, "type"),
-                    f"node type {node.type!r} validates but is not compiled by this version of kaireon-sql; "
-                    f"supported: {', '.join(COMPILED_NODES)}",
-                )
-
-    @cached_property
-    def features(self):
-        """The flow's derived columns (segments, history aggregates) that every stage asks for."""
-        from .features import Features  # noqa: PLC0415 - features imports this module
-
-        return Features(self)
 
     # ---- the flow's definition -------------------------------------------------------------
     @property
@@ -155,14 +142,6 @@ class FlowContext:
     def score(self) -> ScoreConfig:
         node = self.single(ScoreConfig)
         return node.config if node else ScoreConfig(method="priority")
-
-    @property
-    def top_n(self) -> int:
-        node = self.single(RankConfig)
-        if node and node.config.method != "topN":
-            raise UnsupportedFeature(self.node_location(node.id, "config.method"),
-                                     f"rank method {node.config.method!r} is not compiled by this version; use 'topN'")
-        return node.config.max_candidates if node else 1
 
     @property
     def experiment(self):
@@ -259,8 +238,6 @@ class FlowContext:
     @cached_property
     def config_hash(self) -> str:
         """Hash of everything this flow's decisions depend on in config."""
-        from ..config.fields import strip_metadata  # noqa: PLC0415 - fields imports the config package
-
         def dump(obj):  # metadata never changes a decision (S10): it is not part of the hash
             return strip_metadata(obj.model_dump(mode="json", by_alias=True, exclude_defaults=True), obj)
 

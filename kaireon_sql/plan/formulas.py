@@ -8,8 +8,8 @@ from sqlglot import exp
 from ..dialect import Engine
 from ..errors import ConfigError, Location
 from ..formula import Field, FormulaError, parse_formula
+from .metrics import counts_as_zero
 from .context import OFFER_COLUMNS, OFFER_FIELD_PREFIX, FlowContext, col
-from ..plan.metrics import counts_as_zero
 
 # Metric dimensions a candidate row can pick a value of (a customer x offer x channel row has no
 # creative or outcome to pick one by).

@@ -1,0 +1,51 @@
+"""The rank node: which method orders a customer's surviving candidates, and how many are decided."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlglot import exp
+
+from ..config.flows import RankConfig
+from ..errors import UnsupportedFeature
+from .context import FlowContext, col, lit
+
+# Rank methods (RankConfig.method) this version refuses, with why. The compiled ones are
+# sql.rank.RANK_METHODS; every method is in exactly one of the two (tests/test_registries.py).
+REFUSED_RANK_METHODS = {
+    name: f"rank method {name!r} is not compiled by this version; use 'topN'"
+    for name in ("diversity", "round_robin", "explore_exploit")
+}
+
+
+@dataclass(frozen=True)
+class RankPlan:
+    """Rank `method` over the survivors in delivery `order`; the first `n` per customer are decided."""
+
+    method: str
+    n: int
+    order: tuple[exp.Ordered, ...]
+
+
+def delivery_order(ctx: FlowContext) -> tuple[exp.Ordered, ...]:
+    """S5 tie-breaking: score desc, priority desc, offer id asc (then channel).
+
+    Holdout customers under controlGroupAction 'priority_only' are ordered by priority alone.
+    """
+    score = col("score")
+    if ctx.holdout_percent > 0 and ctx.experiment.control_group_action == "priority_only":
+        score = exp.case().when(exp.EQ(this=col("experiment_group"), expression=lit("holdout")), exp.null()).else_(score)
+    return (
+        exp.Ordered(this=score, desc=True, nulls_first=False),
+        exp.Ordered(this=col("priority"), desc=True, nulls_first=False),
+        exp.Ordered(this=col("offer_id"), desc=False, nulls_first=False),
+        exp.Ordered(this=col("channel"), desc=False, nulls_first=False),
+    )
+
+
+def plan_rank(ctx: FlowContext) -> RankPlan:
+    node = ctx.single(RankConfig)
+    if node is None:
+        return RankPlan("topN", 1, delivery_order(ctx))
+    if node.config.method in REFUSED_RANK_METHODS:
+        raise UnsupportedFeature(ctx.node_location(node.id, "config.method"), REFUSED_RANK_METHODS[node.config.method])
+    return RankPlan(node.config.method, node.config.max_candidates, delivery_order(ctx))
