@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from sqlglot import exp
 
 from .config.project import Project
-from .dialect import Engine, relation
+from .dialect import relation
 from .errors import ConfigError, ConfigErrors
 from .gc_passes import fewer_gc_passes
 from .experiments import models as experiments
@@ -216,13 +216,14 @@ def _decision_log() -> Model:
                  config={"incremental_strategy": "append", "on_schema_change": "append_new_columns"})
 
 
-def compile_project(project: Project, engine: Engine) -> list[Model]:
-    """Every model of the project, or ConfigErrors naming each problem. Writes nothing."""
+def compile_project(project: Project) -> list[Model]:
+    """Every model of the project as engine-neutral trees (writer.model_files renders them for an engine),
+    or ConfigErrors naming each problem. Writes nothing."""
     with fewer_gc_passes():
-        return _compile_project(project, engine)
+        return _compile_project(project)
 
 
-def _compile_project(project: Project, engine: Engine) -> list[Model]:
+def _compile_project(project: Project) -> list[Model]:
     if not project.flows:
         raise ConfigError(str(project.root), "no decisionFlows defined in any config file; expected at least one "
                                              "Decision Flow in a list under a top-level 'decisionFlows' key")
@@ -231,9 +232,9 @@ def _compile_project(project: Project, engine: Engine) -> list[Model]:
         Model(RUN_PARAMS, "{{ kaireon_sql.run_params() }}",
               "Run parameters: as_of (UTC), as_of_text, run_id and channel, from dbt vars (S3).",
               _not_null("as_of", "as_of_text")),
-        Model(OFFERS_MODEL, offers_model(project, engine), "The offer catalogue from config, one row per offer.",
+        Model(OFFERS_MODEL, offers_model(project), "The offer catalogue from config, one row per offer.",
               _not_null("offer_id", "offer_name"), [_unique("offer_id")]),
-        Model(HISTORY_MODEL, staging_model(project, engine),
+        Model(HISTORY_MODEL, staging_model(project),
               f"Interaction history (S3) from {project.interaction_history.relation}, typed. One impression = one contact.",
               _not_null("customer_id", "outcome", "occurred_at"), materialized="view"),
     ]
@@ -245,7 +246,7 @@ def _compile_project(project: Project, engine: Engine) -> list[Model]:
     for model in uplift_models(project):
         try:
             models.append(Model(
-                scores_model_name(model), scores_model(project, model, engine),
+                scores_model_name(model), scores_model(project, model),
                 f"Uplift model '{model.name}' scored in the warehouse: P(outcome | offer), P(outcome | no offer), "
                 "uplift, segment and the top contributing features per customer.",
                 _not_null("customer_id", "p_with_offer", "p_without_offer", "uplift", "segment"), [_unique("customer_id")]))
@@ -255,7 +256,7 @@ def _compile_project(project: Project, engine: Engine) -> list[Model]:
     analysed: list[list[Model]] = []  # experiment models read the decision log: they come after it
     for flow in flows_in_order(project.flows):  # S7: earlier flows' decisions are built first
         try:
-            ctx = FlowContext(project, flow, engine)
+            ctx = FlowContext(project, flow)
             if ctx.slug in slugs:
                 raise ConfigError(flow.location.at("key"),
                                   f"flow key {flow.key!r} gives the same model names as flow {slugs[ctx.slug]!r}")

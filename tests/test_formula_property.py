@@ -293,7 +293,7 @@ def xdb(request):
 def check_batch(xdb, trees) -> None:
     eng = engine_named(xdb.name)
     formulas = [parse_formula(to_text(tree)) for tree in trees]
-    columns = [exp.alias_(f.to_sql(resolver, AS_OF_SQL, eng), f"c{i}", quoted=True) for i, f in enumerate(formulas)]
+    columns = [exp.alias_(f.to_sql(resolver, AS_OF_SQL), f"c{i}", quoted=True) for i, f in enumerate(formulas)]
     sql = render(exp.select(exp.column("rid"), *columns).from_("t").order_by("rid"), eng, pretty=False)
     try:
         got = xdb.query(sql)

@@ -187,7 +187,7 @@ def test_metric_model_names_must_differ(tmp_path):
                {"name": "opens-7d", "aggregation": "count", "sourceField": "impressions"}]
     folder = write_config(tmp_path / "decisioning", {"schemas": [schema()], **base_config(behavioralMetrics=metrics)})
     with pytest.raises((ConfigError, ConfigErrors), match="same model name 'kaireon_metric__opens_7d'"):
-        compile_project(load_project(folder), engine("duckdb"))
+        compile_project(load_project(folder))
 
 
 # ---- formulas reading metrics ----------------------------------------------------------------------
@@ -268,7 +268,7 @@ def test_formula_metric_errors_name_the_formula(tmp_path, formula, message):
     config = {"schemas": [schema()], **base_config(behavioralMetrics=FORMULA_METRICS, decisionFlows=[_formula_flow(formula)])}
     folder = write_config(tmp_path / "decisioning", config)
     with pytest.raises((ConfigError, ConfigErrors)) as info:
-        compile_project(load_project(folder), engine("duckdb"))
+        compile_project(load_project(folder))
     text = str(info.value)
     assert "decisionFlows[0] 'f'" in text and "draftConfig.nodes[4].config.expression" in text, text
     assert message in text, text

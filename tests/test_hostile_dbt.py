@@ -74,7 +74,7 @@ def parsed(project):
     _run([KAIREON, "compile"], project, env)
     _run([DBT, "parse", "--project-dir", str(project), "--profiles-dir", str(project)], project, env)
     manifest = json.loads((project / "target" / "manifest.json").read_text(encoding="utf-8"))
-    intended = compile_project(load_project(project / "decisioning"), engine("duckdb"))
+    intended = compile_project(load_project(project / "decisioning"))
     return manifest, intended
 
 

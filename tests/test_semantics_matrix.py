@@ -59,7 +59,7 @@ def resolve(name: str) -> Field | None:
 
 
 def formula_sql(text: str, eng_name: str) -> exp.Expression:
-    return parse_formula(text).to_sql(resolve, AS_OF_SQL, engine(eng_name))
+    return parse_formula(text).to_sql(resolve, AS_OF_SQL)
 
 
 def evaluate(text: str, row: int) -> object:

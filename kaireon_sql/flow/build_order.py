@@ -42,7 +42,6 @@ def has_earlier_flows(ctx: FlowContext) -> bool:
 
 def _prior_contacts(ctx: FlowContext) -> exp.Expression:
     """The earlier flows' decisions and withheld decisions of this as_of, shaped as history rows."""
-    eng = ctx.engine
     selects = []
     for flow in earlier_flows(ctx):
         for part in DECISION_PARTS:
@@ -51,7 +50,7 @@ def _prior_contacts(ctx: FlowContext) -> exp.Expression:
                     col("customer_id", "d"), col("offer_id", "d"), col("channel", "d"),
                     exp.alias_(lit("impression"), "outcome", quoted=True),
                     exp.alias_(col("as_of", "p"), "occurred_at", quoted=True),
-                    exp.alias_(cast_text(exp.null(), eng), "creative_id", quoted=True),
+                    exp.alias_(cast_text(exp.null()), "creative_id", quoted=True),
                 )
                 .from_(relation(f"kaireon_{model_slug(flow.key)}__{part}").as_("d"))
                 .join(relation(RUN_PARAMS).as_("p"), join_type="cross")

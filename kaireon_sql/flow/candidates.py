@@ -20,7 +20,7 @@ from sqlglot import exp
 from sqlglot.optimizer.simplify import simplify
 
 from ..config.flows import ContactPolicyConfig, FilterConfig, QualifyConfig
-from ..dialect import cast_text, relation
+from ..dialect import cast_text, columns_read, relation
 from .checks import Check, Quota, never_null
 from .build_order import prior_aggregate
 from .contact_policy import contact_policies, names_budgets, offer_budgets
@@ -90,7 +90,7 @@ def _values(alias: str, columns: list[str], rows: list[list[str]], ctx: FlowCont
     table = exp.Values(expressions=[exp.Tuple(expressions=[lit(v) for v in r]) for r in rows],
                        alias=exp.TableAlias(this=exp.to_identifier(alias, quoted=True),
                                             columns=[exp.to_identifier(c, quoted=True) for c in columns]))
-    return exp.select(*[exp.alias_(cast_text(col(c, alias), ctx.engine), c, quoted=True) for c in columns]).from_(table)
+    return exp.select(*[exp.alias_(cast_text(col(c, alias)), c, quoted=True) for c in columns]).from_(table)
 
 
 def _channels(ctx: FlowContext) -> exp.Expression:
@@ -145,8 +145,8 @@ def offer_channels(ctx: FlowContext) -> exp.Select:
     if rows is None:
         return query.select(col("channel", "ch"), copy=False).join(exp.paren(_channels(ctx)).as_("ch"), join_type="cross", copy=False)
     allowed = exp.paren(_values("v", ["offer_id", "channel"], rows, ctx), copy=False).as_("ch") if rows else \
-        exp.paren(exp.select(exp.alias_(cast_text(exp.null(), ctx.engine), "offer_id", quoted=True),
-                             exp.alias_(cast_text(exp.null(), ctx.engine), "channel", quoted=True)).where(exp.false())).as_("ch")
+        exp.paren(exp.select(exp.alias_(cast_text(exp.null()), "offer_id", quoted=True),
+                             exp.alias_(cast_text(exp.null()), "channel", quoted=True)).where(exp.false())).as_("ch")
     query = query.select(col("channel", "ch"), copy=False).join(allowed, on=exp.EQ(this=col("offer_id", "ch"), expression=col("offer_id", "o")), copy=False)
     if ctx.channels is None:
         query = query.join(relation(RUN_PARAMS).as_("p"), on=exp.EQ(this=col("channel", "p"), expression=col("channel", "ch")), copy=False)
@@ -204,7 +204,7 @@ def _pairs(ctx: FlowContext, features: Features, keys: list[exp.Expression] | No
     scores = model_scores(ctx)
     if scores:
         scores_relation, per_offer, propensity_col, uplift_col = scores
-        on = [exp.EQ(this=cast_text(col("customer_id", "m"), ctx.engine), expression=col("customer_id", "c"))]
+        on = [exp.EQ(this=cast_text(col("customer_id", "m")), expression=col("customer_id", "c"))]
         if per_offer:
             on.append(exp.EQ(this=col("offer_id", "m"), expression=col("offer_id", "o")))
         query = query.join(relation(scores_relation).as_("m"), join_type="left", on=exp.and_(*on), copy=False)
@@ -317,7 +317,7 @@ def _candidate_columns(ctx: FlowContext, plan: CandidatePlan) -> list[str]:
     for i in range(1, len(plan.quotas) + 1):
         keep += [f"quota_{i}_rank", f"quota_{i}_left"]
     keep += ["reject_code"]
-    for column in personalization(ctx).find_all(exp.Column):
+    for column in columns_read(personalization(ctx)):
         if column.name not in keep:
             keep.append(column.name)
     return keep

@@ -1,4 +1,4 @@
-"""What every stage of one flow's compilation needs: its config, its engine and its columns."""
+"""What every stage of one flow's compilation needs: its config and its columns."""
 from __future__ import annotations
 
 import hashlib
@@ -14,7 +14,6 @@ from ..config.flows import (
     DecisionFlow, EnrichConfig, InventoryConfig, NodeConfig, QualifyConfig, RankConfig, ScoreConfig,
 )
 from ..config.project import Project
-from ..dialect import Engine
 from ..errors import ConfigError, Location, UnsupportedFeature
 
 # Stages whose behaviour this version compiles; the rest validate but refuse to compile.
@@ -89,7 +88,6 @@ class EnrichedField:
 class FlowContext:
     project: Project
     flow: DecisionFlow
-    engine: Engine
     slug: str = field(init=False)
 
     def __post_init__(self) -> None:

@@ -60,7 +60,7 @@ class Features:
         if seg.formula is not None:
             from .formulas import compile_formula, resolver
 
-            sql, _ = compile_formula(seg.formula, seg.location.at("formula"), resolver(self.ctx), self.ctx.engine)
+            sql, _ = compile_formula(seg.formula, seg.location.at("formula"), resolver(self.ctx))
             return exp.func("COALESCE", exp.NEQ(this=sql, expression=lit(0)), exp.false())
         for existing_col, existing in self.segments.items():
             if existing is seg:
@@ -123,13 +123,13 @@ class Features:
             source = enriched[column]
             zone = col(source.field.source_column, "s")
             zones = (exp.select(exp.alias_(zone, "zone", quoted=True),
-                                exp.alias_(checked_zone(zone, self.ctx.engine), "known_zone", quoted=True)).distinct()
+                                exp.alias_(checked_zone(zone), "known_zone", quoted=True)).distinct()
                      .from_(relation(source.schema.relation_name).as_("s")))
-            local = local_time(col("as_of", "p"), col("known_zone", "z"), self.ctx.engine)
+            local = local_time(col("as_of", "p"), col("known_zone", "z"))
             out.append((column, prefix, exp.select(
                 exp.alias_(col("zone", "z"), f"{prefix}_zone", quoted=True),
                 exp.alias_(hour_of(local), f"{prefix}_hour", quoted=True),
-                exp.alias_(iso_day_of_week(local.copy(), self.ctx.engine), f"{prefix}_dow", quoted=True),
+                exp.alias_(iso_day_of_week(local.copy()), f"{prefix}_dow", quoted=True),
             ).from_(exp.paren(zones).as_("z")).join(relation("kaireon_run_params").as_("p"), join_type="cross")))
         return out
 
@@ -146,7 +146,7 @@ class Features:
     def _grouped(self, keys: list[str], aggs: list[Aggregate]) -> exp.Select:
         columns = [history(k) for k in keys]
         return (
-            exp.select(*[exp.alias_(cast_text(k, self.ctx.engine), k.name, quoted=True) for k in columns],
+            exp.select(*[exp.alias_(cast_text(k), k.name, quoted=True) for k in columns],
                        *[exp.alias_(a.value, a.column, quoted=True) for a in aggs])
             .from_(relation(HISTORY_MODEL).as_("h"))
             .join(relation("kaireon_run_params").as_("p"), join_type="cross")

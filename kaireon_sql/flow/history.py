@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlglot import exp
 
 from ..config.project import Project
-from ..dialect import Engine, cast_double, cast_text, relation
+from ..dialect import cast_double, cast_text, relation
 from .context import col
 from .customers import RUN_PARAMS
 from .features import HISTORY_MODEL
@@ -17,14 +17,14 @@ COLUMNS = {
 }
 
 
-def staging_model(project: Project, eng: Engine) -> exp.Select:
+def staging_model(project: Project) -> exp.Select:
     """The configured interaction-history relation with S3's columns, typed the same on every engine."""
     def typed(name: str, kind: str) -> exp.Expression:
         source = col(name, "h")
         if kind == "text":
-            return cast_text(source, eng)
+            return cast_text(source)
         if kind == "double":
-            return cast_double(source, eng)
+            return cast_double(source)
         return exp.cast(source, "TIMESTAMP")
 
     return exp.select(*[exp.alias_(typed(n, k), n, quoted=True) for n, k in COLUMNS.items()]).from_(

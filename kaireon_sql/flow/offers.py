@@ -4,7 +4,7 @@ from __future__ import annotations
 from sqlglot import exp
 
 from ..config.project import Project
-from ..dialect import Engine, data_type
+from ..dialect import data_type
 from .context import OFFER_COLUMNS, OFFER_FIELD_PREFIX, lit
 
 OFFERS_MODEL = "kaireon_offers"
@@ -23,9 +23,8 @@ def static_fields(project: Project) -> dict[str, str]:
 SQL_TYPES = {"text": "text_type", "number": "double_type", "boolean": "BOOLEAN", "timestamp": "TIMESTAMP"}
 
 
-def _type(kind: str, eng: Engine) -> exp.DataType:
-    attr = SQL_TYPES[kind]
-    return data_type(getattr(eng, attr) if attr.endswith("_type") else attr, eng)
+def _type(kind: str) -> exp.DataType:
+    return data_type(SQL_TYPES[kind])
 
 
 # Offer budgets (always enforced, contact_policy._budget): NULL where an offer has none.
@@ -85,7 +84,7 @@ def _row(project: Project, offer, custom: dict[str, str]) -> dict[str, object]:
     return values
 
 
-def offers_model(project: Project, eng: Engine) -> exp.Select:
+def offers_model(project: Project) -> exp.Select:
     """SELECT typed columns FROM (VALUES ...) with one row per configured offer."""
     custom = static_fields(project)
     kinds = {column: kind for column, kind in OFFER_COLUMNS.values()}
@@ -95,9 +94,9 @@ def offers_model(project: Project, eng: Engine) -> exp.Select:
     columns = list(kinds)
     rows = [_row(project, o, custom) for o in project.offers]
     if not rows:
-        values = exp.select(*[exp.alias_(exp.cast(exp.null(), _type(kinds[c], eng)), c, quoted=True) for c in columns]).where(exp.false())
+        values = exp.select(*[exp.alias_(exp.cast(exp.null(), _type(kinds[c])), c, quoted=True) for c in columns]).where(exp.false())
         return values
     tuples = [exp.Tuple(expressions=[lit(float(r[c]) if kinds[c] == "number" and r[c] is not None else r[c]) for c in columns]) for r in rows]
     table = exp.Values(expressions=tuples, alias=exp.TableAlias(this=exp.to_identifier("o", quoted=True),
                                                                  columns=[exp.to_identifier(c, quoted=True) for c in columns]))
-    return exp.select(*[exp.alias_(exp.cast(exp.column(c, "o", quoted=True), _type(kinds[c], eng)), c, quoted=True) for c in columns]).from_(table)
+    return exp.select(*[exp.alias_(exp.cast(exp.column(c, "o", quoted=True), _type(kinds[c])), c, quoted=True) for c in columns]).from_(table)

@@ -15,7 +15,6 @@ from sqlglot import exp
 from ..config.catalog import check_column
 from ..config.models import AlgorithmModel
 from ..config.project import Project
-from ..dialect import Engine
 from ..errors import ConfigError
 
 if TYPE_CHECKING:
@@ -55,7 +54,7 @@ def load(project: Project, model: AlgorithmModel) -> UpliftModel:
     return fitted
 
 
-def scores_model(project: Project, model: AlgorithmModel, eng: Engine) -> exp.Select:
+def scores_model(project: Project, model: AlgorithmModel) -> exp.Select:
     """SELECT <key>, p_with_offer, p_without_offer, uplift, segment, top_features FROM the features."""
     if model.features_relation is None and not project.schemas:
         raise ConfigError(model.location.at("featuresRelation"), "no schema to read features from; set 'featuresRelation'")
@@ -64,7 +63,7 @@ def scores_model(project: Project, model: AlgorithmModel, eng: Engine) -> exp.Se
     try:
         from ..uplift.scoring import model_sql
 
-        select = model_sql(fitted, eng, source, keep=(model.key_column,))
+        select = model_sql(fitted, source, keep=(model.key_column,))
     except Exception as exc:
         raise ConfigError(model.location.at("modelFile"), f"cannot compile uplift model: {exc}") from None
     if model.key_column != "customer_id":
