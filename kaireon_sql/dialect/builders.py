@@ -146,7 +146,7 @@ def round_half_away(x: exp.Expression) -> exp.Expression:
 
 def round_digits(x: exp.Expression, n: int) -> exp.Expression:
     """round(x, n), each step one correctly rounded double operation (dialect/numbers.py)."""
-    return nodes.RoundDigits(this=x, digits=exp.Literal.number(n))
+    return nodes.RoundDigits(this=x, digits=exp.var(str(n)))
 
 
 def extreme(xs: list[exp.Expression], largest: bool) -> exp.Expression:

@@ -118,7 +118,7 @@ class RoundHalfAway(exp.Expression, exp.Func, Neutral):
 
 
 class RoundDigits(exp.Expression, exp.Func, Neutral):
-    """round(this, digits) (digits: a number Literal), one correctly rounded double operation a step."""
+    """round(this, digits) (digits: a Var of the integer), one correctly rounded double operation a step."""
 
     arg_types = {"this": True, "digits": True}
 

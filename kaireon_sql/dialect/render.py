@@ -57,7 +57,7 @@ RENDERS: dict[type, Callable[[exp.Expression, Engine], exp.Expression]] = {
     n.Fmod: lambda e, eng: numbers.fmod(e.this, e.expression, eng),
     n.Integral: lambda e, eng: numbers.integral(e.this, e.text("fn"), eng),
     n.RoundHalfAway: lambda e, eng: numbers.round_half_away(e.this, eng),
-    n.RoundDigits: lambda e, eng: numbers.round_digits(e.this, int(e.args["digits"].this), eng),
+    n.RoundDigits: lambda e, eng: numbers.round_digits(e.this, int(e.text("digits")), eng),
     n.Extreme: lambda e, eng: numbers.extreme(e.expressions, e.args["largest"].this, eng),
     n.RegexMatch: lambda e, eng: text_sql.regex_like(e.this, e.expression.this, eng),
     n.Grouped: lambda e, eng: numbers.grouped(e.this),
