@@ -14,6 +14,7 @@ from ..timezones import ZONES
 from .engines import Engine
 from .numbers import grouped as _grouped
 
+
 def data_type(name: str, eng: Engine) -> exp.DataType:
     """A type name of the engine (e.g. BigQuery's FLOAT64), parsed in that engine's dialect."""
     return exp.DataType.build(name, dialect=eng.sqlglot)
@@ -48,7 +49,6 @@ def md5_hex(text: exp.Expression, eng: Engine) -> exp.Expression:
     return exp.MD5(this=text)
 
 
-
 def local_time(utc_ts: exp.Expression, zone: exp.Expression, eng: Engine) -> exp.Expression:
     """Wall-clock time in `zone` of a naive UTC timestamp (DST-correct)."""
     if eng.local_time == "from_utc":
@@ -78,8 +78,6 @@ def known_zone(zone: exp.Expression, eng: Engine, listed: bool = True) -> exp.Ex
         found = exp.func("try_reflect", exp.Literal.string("java.time.ZoneId"), exp.Literal.string("of"), zone.copy())
         checks.append(exp.not_(exp.Is(this=found, expression=exp.null())))
     return exp.and_(*checks) if checks else exp.not_(exp.Is(this=zone.copy(), expression=exp.null()))
-
-
 
 
 def iso_day_of_week(ts: exp.Expression, eng: Engine) -> exp.Expression:
