@@ -40,7 +40,7 @@ def _compile(args, project, lock: contextlib.ExitStack, quiet: bool = False):
     if getattr(args, "channel", None) is not None and all(f.definition.flow_config.channel for f in config.flows):
         raise runner.RunParamError("--channel: every flow sets its own flowConfig.channel, so the run's channel "
                                    "would change nothing; drop --channel (it is for flows without one)")
-    models = compile_project(config, eng)
+    models = compile_project(config)  # one engine-neutral tree per model, rendered for `eng` below
     source = _config_dir(args, project)
     try:
         shown = str(source.relative_to(project.root))
@@ -65,7 +65,7 @@ def cmd_validate(args) -> int:
     from .writer import model_files
 
     eng = engine("duckdb" if args.engine is None else args.engine)
-    model_files(compile_project(config, eng), eng, "")  # every file text compile would write, checked, not written
+    model_files(compile_project(config), eng, "")  # every file text compile would write, checked, not written
     counts = ", ".join(f"{len(v)} {k}" for k, v in config.objects.items() if v)
     print(f"config OK: {counts}")
     return 0

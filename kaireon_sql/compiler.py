@@ -10,7 +10,7 @@ from sqlglot import exp
 from .config.flows import DecisionFlow
 from .config.models import AlgorithmModel, BehavioralMetric
 from .config.project import Project
-from .dialect import Engine, relation
+from .dialect import relation
 from .errors import ConfigError, ConfigErrors
 from .gc_passes import fewer_gc_passes
 from .plan import outputs
@@ -217,7 +217,6 @@ class _Build:
     """What the steps of one compile share: the inputs, the flows compiled so far, the errors collected."""
 
     project: Project
-    engine: Engine
     errors: list[ConfigError] = field(default_factory=list)
     slugs: dict[str, str] = field(default_factory=dict)  # model slug -> flow key
     flow_models: list[list[Model]] = field(default_factory=list)  # per flow, in build order
@@ -240,14 +239,14 @@ def _run_params(build: _Build) -> list[Model]:
 
 
 def _offers(build: _Build) -> list[Model]:
-    return [Model(OFFERS_MODEL, offers_model(build.project, build.engine),
+    return [Model(OFFERS_MODEL, offers_model(build.project),
                   "The offer catalogue from config, one row per offer.",
                   _not_null("offer_id", "offer_name"), [_unique("offer_id")])]
 
 
 def _history_staging(build: _Build) -> list[Model]:
     project = build.project
-    return [Model(HISTORY_MODEL, staging_model(project, build.engine),
+    return [Model(HISTORY_MODEL, staging_model(project),
                   f"Interaction history (S3) from {project.interaction_history.relation}, typed. "
                   "One impression = one contact.",
                   _not_null("customer_id", "outcome", "occurred_at"), materialized="view")]
@@ -278,7 +277,7 @@ def _history_models(build: _Build) -> list[Model]:
 
 def _uplift_scores_model(build: _Build, model: AlgorithmModel) -> list[Model]:
     return [Model(
-        scores_model_name(model), scores_model(build.project, model, build.engine),
+        scores_model_name(model), scores_model(build.project, model),
         f"Uplift model '{model.name}' scored in the warehouse: P(outcome | offer), P(outcome | no offer), "
         "uplift, segment and the top contributing features per customer.",
         _not_null("customer_id", "p_with_offer", "p_without_offer", "uplift", "segment"), [_unique("customer_id")])]
@@ -294,8 +293,8 @@ def _uplift_scores(build: _Build) -> list[Model]:
 
 def _compile_flow(build: _Build, flow: DecisionFlow) -> list[Model]:
     """One flow's models; its experiment models are kept for the `experiment_models` step."""
-    project, engine, slugs = build.project, build.engine, build.slugs
-    ctx = FlowContext(project, flow, engine)
+    project, slugs = build.project, build.slugs
+    ctx = FlowContext(project, flow)
     refuse_uncompiled_nodes(ctx)
     if ctx.slug in slugs:
         raise ConfigError(flow.location.at("key"),
@@ -397,17 +396,17 @@ BUILD_ORDER: tuple[tuple[str, Callable[[_Build], list[Model]]], ...] = (
 )
 
 
-def compile_project(project: Project, engine: Engine) -> list[Model]:
+def compile_project(project: Project) -> list[Model]:
     """Every model of the project, in BUILD_ORDER, or ConfigErrors naming each problem. Writes nothing."""
     with fewer_gc_passes():
-        return _compile_project(project, engine)
+        return _compile_project(project)
 
 
-def _compile_project(project: Project, engine: Engine) -> list[Model]:
+def _compile_project(project: Project) -> list[Model]:
     if not project.flows:
         raise ConfigError(str(project.root), "no decisionFlows defined in any config file; expected at least one "
                                              "Decision Flow in a list under a top-level 'decisionFlows' key")
-    build = _Build(project, engine)
+    build = _Build(project)
     models: list[Model] = []
     for _name, step in BUILD_ORDER:
         models += step(build)

@@ -36,14 +36,14 @@ def lock_path(project: DbtProject) -> Path:
 
 def _try_lock(fd: int) -> bool:
     if sys.platform == "win32":
-        import msvcrt
+        import msvcrt  # lazy: the platform's own locking module, one of two
 
         try:
             msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
         except OSError:
             return False
         return True
-    import fcntl
+    import fcntl  # lazy: the platform's own locking module, one of two
 
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -96,7 +96,7 @@ def _base_args(project: DbtProject) -> list[str]:
 def invoke(args: list[str], cwd: Path | None = None):
     """Run dbt in-process. With `cwd`, dbt runs from that folder (relative profile paths, such as
     a DuckDB file, resolve against it) and the caller's working directory is restored after."""
-    from dbt.cli.main import dbtRunner  # imported lazily: dbt is slow to import
+    from dbt.cli.main import dbtRunner  # lazy: dbt takes seconds to import; only `run` needs it
 
     before = os.getcwd()
     try:

@@ -10,6 +10,7 @@ leaves the project untouched.
 from __future__ import annotations
 
 import json
+from importlib.metadata import version
 import os
 import re
 import shlex
@@ -147,8 +148,6 @@ def _check_package_root(folder: Path, shown: str) -> None:
 
 def _version() -> str:
     try:
-        from importlib.metadata import version
-
         return version("kaireon-sql")
     except Exception:  # not installed as a distribution (a bare checkout)
         return "0.1.0"

@@ -91,7 +91,8 @@ def _properties(m: Model) -> dict:
 
 
 def model_files(models: list[Model], engine: Engine, source: str) -> dict[str, str]:
-    """File name -> content for every model plus one properties file.
+    """File name -> content for every model plus one properties file, the engine-neutral trees of
+    compile_project rendered for `engine` (the models themselves are not changed).
 
     Config text reaches these files only as SQL literals (dialect: escaped and Jinja-split), quoted
     checked identifiers, descriptions (Jinja-neutralised) and the header's config path (comment_text).

@@ -56,7 +56,7 @@ def compile_sql(config_dir: Path, eng=DUCKDB) -> CompiledModels:
     """Model name -> rendered SQL, in dependency order."""
     project = load_project(config_dir)
     out = CompiledModels((m.name, m.sql if isinstance(m.sql, str) else render(m.sql, eng))
-                         for m in compile_project(project, eng))
+                         for m in compile_project(project))
     out.config_dir = config_dir
     return out
 

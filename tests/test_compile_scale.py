@@ -40,7 +40,7 @@ def _work(tmp_path: Path, monkeypatch, series: str, size: int, engine_name: str)
 
     monkeypatch.setattr(core.Expression, "__init__", counting)
     eng = engine(engine_name)
-    files = model_files(compile_project(project, eng), eng, "decisioning/")
+    files = model_files(compile_project(project), eng, "decisioning/")
     monkeypatch.setattr(core.Expression, "__init__", init)
     return created[0], sum(len(text.encode()) for text in files.values())
 

@@ -57,7 +57,7 @@ def base() -> dict:
 def _errors(folder: Path) -> list[str]:
     """Every error `kaireon validate` reports for a config folder ([] when it is valid)."""
     try:
-        compile_project(load_project(folder, display_root=folder), DUCKDB)
+        compile_project(load_project(folder, display_root=folder))
     except ConfigErrors as exc:
         return [str(e) for e in exc.errors]
     except ConfigError as exc:

@@ -354,7 +354,7 @@ def test_fuzz_hostile_structures_give_messages_only(tmp_path, seed, n):
     (folder / "config.yml").write_text(yaml.dump(config, Dumper=yaml.SafeDumper), encoding="utf-8")
     eng = rng.choice(ENGINES)
     try:
-        model_files(compile_project(load_project(folder, display_root=folder), eng), eng, "x/")
+        model_files(compile_project(load_project(folder, display_root=folder)), eng, "x/")
     except KaireonError:
         pass
 

@@ -46,7 +46,7 @@ def db(request):
 
 def run(db, formulas: list[str]) -> dict[str, list]:
     eng = engine(db.name)
-    cols = [exp.alias_(parse_formula(f).to_sql(resolve, AS_OF_SQL, eng), f"c{i}", quoted=True) for i, f in enumerate(formulas)]
+    cols = [exp.alias_(parse_formula(f).to_sql(resolve, AS_OF_SQL), f"c{i}", quoted=True) for i, f in enumerate(formulas)]
     got = db.query(render(exp.select(exp.column("id"), *cols).from_("p").order_by("id"), eng, pretty=False))
     return {f: [None if r[f"c{i}"] is None else float(r[f"c{i}"]) for r in got] for i, f in enumerate(formulas)}
 
@@ -99,7 +99,7 @@ def test_round_half_away_from_zero_exactly(db):
 def test_min_max_sql_is_linear_in_arguments():
     def size(n: int, eng: str) -> int:
         text = "max(" + ", ".join(f"customer.x * {i}" for i in range(n)) + ")"
-        return len(render(parse_formula(text).to_sql(resolve, AS_OF_SQL, engine(eng)), engine(eng), pretty=False))
+        return len(render(parse_formula(text).to_sql(resolve, AS_OF_SQL), engine(eng), pretty=False))
 
     for eng in ("duckdb", "postgres", "spark", "bigquery", "trino"):
         assert size(200, eng) < 2.2 * size(100, eng), eng

@@ -22,6 +22,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from sqlglot import exp
 
+from kaireon_sql.dialect import lower
 from kaireon_sql.formula import Field, parse_formula
 from kaireon_sql.formula.nodes import Binary, Bool, Call, Ident, Num, Str, Ternary, Unary, to_text
 
@@ -167,7 +168,7 @@ def test_duckdb_matches_python(con, tree, rows):
     text_ = to_text(tree)
     f = parse_formula(text_)
     assert to_text(f.tree) == text_  # the printer and the parser agree
-    expr = f.to_sql(resolver, AS_OF_SQL)
+    expr = lower(f.to_sql(resolver, AS_OF_SQL), engine_named("duckdb"))  # the tree is engine-neutral
 
     con.execute("DELETE FROM t")
     con.executemany(
@@ -293,7 +294,7 @@ def xdb(request):
 def check_batch(xdb, trees) -> None:
     eng = engine_named(xdb.name)
     formulas = [parse_formula(to_text(tree)) for tree in trees]
-    columns = [exp.alias_(f.to_sql(resolver, AS_OF_SQL, eng), f"c{i}", quoted=True) for i, f in enumerate(formulas)]
+    columns = [exp.alias_(f.to_sql(resolver, AS_OF_SQL), f"c{i}", quoted=True) for i, f in enumerate(formulas)]
     sql = render(exp.select(exp.column("rid"), *columns).from_("t").order_by("rid"), eng, pretty=False)
     try:
         got = xdb.query(sql)

@@ -9,8 +9,11 @@ import pytest
 import sqlglot
 from sqlglot import exp
 
+from kaireon_sql.dialect import engine, lower
 from kaireon_sql.formula import Field, FormulaError, parse_formula
 from kaireon_sql.formula.nodes import to_text
+
+DUCKDB = engine("duckdb")
 
 AS_OF = datetime(2024, 3, 10, 8, 30)
 AS_OF_SQL = exp.cast(exp.Literal.string("2024-03-10 08:30:00"), "timestamp")
@@ -36,7 +39,7 @@ def resolver(name: str) -> Field | None:
 
 def run_duckdb(formula: str, rows: list[dict]) -> list:
     """Compile `formula`, run it over `rows` in DuckDB, return one result per row."""
-    expr = parse_formula(formula).to_sql(resolver, AS_OF_SQL)
+    expr = lower(parse_formula(formula).to_sql(resolver, AS_OF_SQL), DUCKDB)  # the tree is engine-neutral
     con = duckdb.connect()
     cols = ", ".join(f"{c} {t}" for c, t, _ in COLUMNS.values())
     con.execute(f"CREATE TABLE t (rid INTEGER, {cols})")
@@ -263,7 +266,7 @@ HOSTILE = [
 def test_hostile_string_literals(value):
     text = to_text(parse_formula("'x'").tree.__class__(value))  # Str node -> formula text
     f = parse_formula(f"concat({text}, customer.u)")
-    sql = f.to_sql(resolver, AS_OF_SQL)
+    sql = lower(f.to_sql(resolver, AS_OF_SQL), DUCKDB)
     rendered = exp.select(sql).sql("duckdb")
     lits = [l.this for l in sqlglot.parse_one(rendered, read="duckdb").find_all(exp.Literal) if l.is_string]
     assert value in lits
@@ -277,9 +280,9 @@ def test_double_quoted_escapes():
 
 def test_literals_are_doubles_not_decimals():
     # a constant subtree is computed at compile time (in doubles, as the evaluator does): 0.1 * 3 != 0.3
-    sql = parse_formula("0.1 * 3").to_sql(resolver, AS_OF_SQL).sql("duckdb")
+    sql = lower(parse_formula("0.1 * 3").to_sql(resolver, AS_OF_SQL), DUCKDB).sql("duckdb")
     assert sql == "CAST(3.0000000000000004E-1 AS DOUBLE)"
-    assert "CAST(0.1 AS DOUBLE)" in parse_formula("customer.x * 0.1").to_sql(resolver, AS_OF_SQL).sql("duckdb")
+    assert "CAST(0.1 AS DOUBLE)" in lower(parse_formula("customer.x * 0.1").to_sql(resolver, AS_OF_SQL), DUCKDB).sql("duckdb")
     con = duckdb.connect()
     assert con.execute(f"SELECT typeof({sql})").fetchone()[0] == "DOUBLE"
     assert both("0.1 * 3") == 0.1 * 3 != 0.3

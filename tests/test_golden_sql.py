@@ -20,7 +20,7 @@ ENGINES = ["duckdb", "postgres", "spark", "snowflake", "bigquery", "databricks",
 
 def _files(name: str) -> dict[str, str]:
     eng = engine(name)
-    return model_files(compile_project(load_project(REPO / "decisioning", display_root=REPO), eng), eng, "decisioning/")
+    return model_files(compile_project(load_project(REPO / "decisioning", display_root=REPO)), eng, "decisioning/")
 
 
 @pytest.mark.parametrize("name", ENGINES)

@@ -15,7 +15,7 @@ import pytest
 from harness import flow, rows, scenario, schema, standard_nodes, write_config
 from kaireon_sql.compiler import compile_project
 from kaireon_sql.config import load_project
-from kaireon_sql.dialect import engine
+
 from kaireon_sql.errors import ConfigError, ConfigErrors
 
 AS_OF_TEXT = "2026-11-20 15:00:00"
@@ -187,7 +187,7 @@ def test_metric_model_names_must_differ(tmp_path):
                {"name": "opens-7d", "aggregation": "count", "sourceField": "impressions"}]
     folder = write_config(tmp_path / "decisioning", {"schemas": [schema()], **base_config(behavioralMetrics=metrics)})
     with pytest.raises((ConfigError, ConfigErrors), match="same model name 'kaireon_metric__opens_7d'"):
-        compile_project(load_project(folder), engine("duckdb"))
+        compile_project(load_project(folder))
 
 
 # ---- formulas reading metrics ----------------------------------------------------------------------
@@ -268,7 +268,7 @@ def test_formula_metric_errors_name_the_formula(tmp_path, formula, message):
     config = {"schemas": [schema()], **base_config(behavioralMetrics=FORMULA_METRICS, decisionFlows=[_formula_flow(formula)])}
     folder = write_config(tmp_path / "decisioning", config)
     with pytest.raises((ConfigError, ConfigErrors)) as info:
-        compile_project(load_project(folder), engine("duckdb"))
+        compile_project(load_project(folder))
     text = str(info.value)
     assert "decisionFlows[0] 'f'" in text and "draftConfig.nodes[4].config.expression" in text, text
     assert message in text, text

@@ -27,7 +27,7 @@ from backends import pg_params, postgres_or_skip
 from conftest import KAIREON, REPO
 from kaireon_sql.compiler import compile_project
 from kaireon_sql.config import load_project
-from kaireon_sql.dialect import engine
+
 from test_hostile_values import JINJA_ALLOWED
 
 pytestmark = pytest.mark.dbt
@@ -74,7 +74,7 @@ def parsed(project):
     _run([KAIREON, "compile"], project, env)
     _run([DBT, "parse", "--project-dir", str(project), "--profiles-dir", str(project)], project, env)
     manifest = json.loads((project / "target" / "manifest.json").read_text(encoding="utf-8"))
-    intended = compile_project(load_project(project / "decisioning"), engine("duckdb"))
+    intended = compile_project(load_project(project / "decisioning"))
     return manifest, intended
 
 

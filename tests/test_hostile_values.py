@@ -394,7 +394,7 @@ def test_hostile_value_reaches_sql_only_as_a_literal(tmp_path, place, value_id):
     value = HOSTILE[value_id]
     p = PLACES[place](value)
     folder = write_config(tmp_path / "decisioning", copy.deepcopy(p.config))
-    models = compile_project(load_project(folder), DUCKDB)
+    models = compile_project(load_project(folder))
     check_sql(models, p.literal)
     check_files(models)
     sql = {m.name: m.sql if isinstance(m.sql, str) else render(m.sql, DUCKDB) for m in models}

@@ -160,7 +160,7 @@ def test_descriptions_render_back_to_the_intended_text(tmp_path, key, metric):
     config = _base()
     config["decisionFlows"][0]["key"] = key
     config["behavioralMetrics"] = [{"id": "m1", "name": metric, "aggregation": "count", "sourceField": "impressions"}]
-    models = compile_project(load_project(hc.write_json_config(tmp_path / "decisioning", config)), DUCKDB)
+    models = compile_project(load_project(hc.write_json_config(tmp_path / "decisioning", config)))
     props = yaml.safe_load(model_files(models, DUCKDB, "decisioning/")[PROPERTIES_FILE].replace("\r", "\n"))
     written = {m["name"]: m for m in props["models"]}
     seen = set()

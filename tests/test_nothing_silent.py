@@ -155,7 +155,7 @@ def rich_config() -> dict:
 
 def _compile(folder: Path) -> dict[str, str]:
     project = load_project(folder, display_root=folder)
-    return {m.name: m.sql if isinstance(m.sql, str) else render(m.sql, DUCKDB) for m in compile_project(project, DUCKDB)}
+    return {m.name: m.sql if isinstance(m.sql, str) else render(m.sql, DUCKDB) for m in compile_project(project)}
 
 
 def _errors(folder: Path) -> list[str]:

@@ -5,7 +5,7 @@ import pytest
 
 from conftest import REPO
 from kaireon_sql.config import load_project
-from kaireon_sql.dialect import engine
+
 from kaireon_sql.plan.features import history
 from kaireon_sql.plan.flow import FlowPlan, build_plan
 
@@ -13,7 +13,7 @@ from kaireon_sql.plan.flow import FlowPlan, build_plan
 @pytest.fixture(scope="module")
 def plans() -> list[FlowPlan]:
     project = load_project(REPO / "decisioning", display_root=REPO)
-    return [build_plan(project, flow, engine("duckdb")) for flow in project.flows]
+    return [build_plan(project, flow) for flow in project.flows]
 
 
 def test_plan_is_frozen(plans):

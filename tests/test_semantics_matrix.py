@@ -59,7 +59,7 @@ def resolve(name: str) -> Field | None:
 
 
 def formula_sql(text: str, eng_name: str) -> exp.Expression:
-    return parse_formula(text).to_sql(resolve, AS_OF_SQL, engine(eng_name))
+    return parse_formula(text).to_sql(resolve, AS_OF_SQL)
 
 
 def evaluate(text: str, row: int) -> object:
@@ -238,7 +238,7 @@ def test_concat_treats_null_as_empty_and_plus_propagates_null(db):
     })
 
 
-# attribute rule operators (kaireon_sql/flow/conditions.py) on the text column s
+# attribute rule operators (kaireon_sql/plan/conditions.py) on the text column s
 OPERATORS = {
     "in": ("in", ["ab", "x"], "fail"),
     "not_in": ("not_in", ["ab", "x"], "fail"),
@@ -317,7 +317,7 @@ def _local(i: int) -> datetime | None:
 
 def test_time_sql():
     zone, ts = exp.column("zone"), exp.column("ts")
-    validate_all(lambda e: hour_of(local_time(ts, zone, e)), {
+    validate_all(lambda e: hour_of(local_time(ts, zone)), {
         "duckdb": """CAST(EXTRACT(HOUR FROM "ts" AT TIME ZONE 'UTC' AT TIME ZONE "zone") AS INT)""",
         "postgres": """CAST(EXTRACT(HOUR FROM "ts" AT TIME ZONE 'UTC' AT TIME ZONE "zone") AS INT)""",
         "spark": "CAST(EXTRACT(HOUR FROM FROM_UTC_TIMESTAMP(`ts`, `zone`)) AS INT)",
@@ -327,7 +327,7 @@ def test_time_sql():
         "trino": """CAST(EXTRACT(HOUR FROM CAST(AT_TIMEZONE(WITH_TIMEZONE("ts", 'UTC'), "zone") AS TIMESTAMP)) """
                  """AS INTEGER)""",
     })
-    validate_all(lambda e: iso_day_of_week(ts, e), {
+    validate_all(lambda e: iso_day_of_week(ts), {
         "duckdb": 'ISODOW("ts")',
         "postgres": 'CAST(EXTRACT(ISODOW FROM "ts") AS INT)',
         "spark": "(((DAYOFWEEK(`ts`) + 5) % 7) + 1)",
@@ -336,7 +336,7 @@ def test_time_sql():
         "databricks": "(((DAYOFWEEK(`ts`) + 5) % 7) + 1)",
         "trino": 'DAY_OF_WEEK("ts")',
     })
-    validate_all(lambda e: truncate(ts, "WEEK", e), {
+    validate_all(lambda e: truncate(ts, "WEEK"), {
         "duckdb": """DATE_TRUNC('WEEK', "ts")""",
         "postgres": """DATE_TRUNC('WEEK', "ts")""",
         "spark": "DATE_TRUNC('WEEK', `ts`)",
@@ -350,11 +350,11 @@ def test_time_sql():
 def test_local_time_across_dst_week_month_and_iso_day(db):
     zone, ts = exp.column("zone"), exp.column("ts")
     got = run(db, {
-        "hour": hour_of(local_time(ts.copy(), zone.copy(), db.engine)),
-        "local_dow": iso_day_of_week(local_time(ts.copy(), zone.copy(), db.engine), db.engine),
-        "dow": iso_day_of_week(ts.copy(), db.engine),
-        "week": truncate(ts.copy(), "WEEK", db.engine),
-        "month": truncate(ts.copy(), "MONTH", db.engine),
+        "hour": hour_of(local_time(ts.copy(), zone.copy())),
+        "local_dow": iso_day_of_week(local_time(ts.copy(), zone.copy())),
+        "dow": iso_day_of_week(ts.copy()),
+        "week": truncate(ts.copy(), "WEEK"),
+        "month": truncate(ts.copy(), "MONTH"),
     })
     # New York: EDT (UTC-4) on 2026-10-31, EST (UTC-5) on 2026-11-02; Berlin: CEST until 2026-10-25, CET after
     assert got["hour"][:4] == [8, 7, 14, 13]
@@ -373,7 +373,7 @@ IDS = ["abc", "kundé_ß_東京", "😀🎉", "", "f:cust-001", "f:Ünïcödé �
 
 
 def test_md5_bucket_sql():
-    validate_all(lambda e: md5_bucket(exp.column("s"), 10000, e), {
+    validate_all(lambda e: md5_bucket(exp.column("s"), 10000), {
         "duckdb": """(CAST('0x' || SUBSTRING(MD5("s"), 1, 8) AS BIGINT)) % 10000""",
         "postgres": """(CAST(CAST('x' || SUBSTRING(MD5("s") FROM 1 FOR 8) AS BIT(32)) AS BIGINT)) % 10000""",
         "spark": "(CAST(CONV(SUBSTRING(MD5(`s`), 1, 8), 16, 10) AS BIGINT)) % 10000",
@@ -388,10 +388,10 @@ def test_md5_bucket_matches_hashlib(db):
     name = "ids_md5"
     db.create_table(name, {"id": "INTEGER", "s": "VARCHAR"}, [(i, s) for i, s in enumerate(IDS)])
     s = exp.column("s")
-    prefix = exp.Substring(this=md5_hex(s.copy(), db.engine), start=exp.Literal.number(1), length=exp.Literal.number(8))
-    select = exp.select(exp.column("id"), exp.alias_(md5_hex(s.copy(), db.engine), "hex", quoted=True),
-                        exp.alias_(hex8_to_int(prefix, db.engine), "prefix", quoted=True),
-                        exp.alias_(md5_bucket(s.copy(), 10000, db.engine), "bucket", quoted=True)).from_(name).order_by("id")
+    prefix = exp.Substring(this=md5_hex(s.copy()), start=exp.Literal.number(1), length=exp.Literal.number(8))
+    select = exp.select(exp.column("id"), exp.alias_(md5_hex(s.copy()), "hex", quoted=True),
+                        exp.alias_(hex8_to_int(prefix), "prefix", quoted=True),
+                        exp.alias_(md5_bucket(s.copy(), 10000), "bucket", quoted=True)).from_(name).order_by("id")
     rows = db.query(render(select, db.engine, pretty=False))
     digests = [hashlib.md5(s.encode("utf-8")).hexdigest() for s in IDS]
     assert [r["hex"] for r in rows] == digests
@@ -417,7 +417,7 @@ JSON_ROWS = [  # (number, boolean, text)
 
 def test_json_object_sql():
     pairs = lambda: [("n", "number", exp.column("n")), ("b", "boolean", exp.column("b"))]  # noqa: E731
-    validate_all(lambda e: json_object(pairs(), e), {
+    validate_all(lambda e: json_object(pairs()), {
         "duckdb": """'{"n":' || COALESCE(CASE WHEN NOT "n" * 0 = 0 THEN NULL WHEN NOT ABS("n") < 1e18 THEN CAST("n" """
                   """AS TEXT) WHEN "n" = FLOOR("n") THEN CAST(CAST("n" AS BIGINT) AS TEXT) ELSE CAST("n" AS TEXT) """
                   """END, 'null') || ',"b":' || CASE WHEN "b" THEN 'true' WHEN NOT "b" THEN 'false' ELSE 'null' END """
@@ -461,7 +461,7 @@ def test_json_object_text_is_byte_identical(db):
     db.create_table(name, {"id": "INTEGER", "n": "DOUBLE", "b": "BOOLEAN", "s": "VARCHAR"},
                     [(i, *r) for i, r in enumerate(JSON_ROWS)])
     obj = json_object([("n", "number", exp.column("n")), ("b", "boolean", exp.column("b")),
-                       ("s", "text", exp.column("s"))], db.engine)
+                       ("s", "text", exp.column("s"))])
     select = exp.select(exp.column("id"), exp.alias_(obj, "j", quoted=True)).from_(name).order_by("id")
     got = [r["j"] for r in db.query(render(select, db.engine, pretty=False))]
     assert got == [_py_json(*r) for r in JSON_ROWS]

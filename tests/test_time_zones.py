@@ -97,7 +97,7 @@ def _python_hour(zone: str, ts: dt.datetime) -> int | None:
 
 def test_every_listed_zone_converts_and_unknown_ones_give_null(db):
     zone, ts = exp.column("zone"), exp.column("ts")
-    local = local_time(ts, checked_zone(zone, db.engine), db.engine)
+    local = local_time(ts, checked_zone(zone))
     select = exp.select(exp.column("zone"), exp.column("ts"), exp.alias_(hour_of(local), "hour", quoted=True))
     got = db.query(render(select.from_("zones").order_by("id"), db.engine, pretty=False))
     hours = {(r["zone"], r["ts"].replace(tzinfo=None)): r["hour"] for r in got}

@@ -211,7 +211,7 @@ def test_nan_and_infinite_features_score_as_missing_in_sql(engine_name):
     backend = open_backend(engine_name)
     try:
         backend.create_table("f", {"customer_id": "INTEGER", "x1": "DOUBLE", "spend": "DOUBLE", "cat": "VARCHAR"}, rows)
-        got = sorted(backend.query(render(model_sql(model, backend.engine, exp.to_table("f")), backend.engine)),
+        got = sorted(backend.query(render(model_sql(model, exp.to_table("f")), backend.engine)),
                      key=lambda r: r["customer_id"])
     finally:
         backend.close()
@@ -241,7 +241,7 @@ def test_a_huge_finite_feature_scores_its_row_and_the_run_goes_on(engine_name):
     try:
         backend.create_table("f", {"customer_id": "INTEGER", "x1": "DOUBLE", "cat": "VARCHAR"},
                              [(i, float(x1[i]), cat[i]) for i in range(n)])
-        got = sorted(backend.query(render(model_sql(model, backend.engine, exp.to_table("f")), backend.engine)),
+        got = sorted(backend.query(render(model_sql(model, exp.to_table("f")), backend.engine)),
                      key=lambda r: r["customer_id"])
     finally:
         backend.close()

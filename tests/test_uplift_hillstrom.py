@@ -40,7 +40,7 @@ def test_sql_equals_python_on_the_csv(womens):
 
     model = fit_uplift(womens, "treatment", "visit", FEATURES, "s")
     eng = engine("duckdb")
-    select = model_sql(model, eng, source_relation(str(DATA)), keep=("recency",))  # its `segment` column would collide
+    select = model_sql(model, source_relation(str(DATA)), keep=("recency",))  # its `segment` column would collide
     rows = duckdb.connect().execute(render(select, eng)).fetchall()
     full = load_table(str(DATA), columns=FEATURES)
     want = model.predict(full)

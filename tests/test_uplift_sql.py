@@ -62,7 +62,7 @@ def test_sql_scores_equal_python(engine_name, scoring_data, models):
     try:
         backend.create_table("uplift_features", COLUMNS, _rows(data))
         for learner, model in models.items():
-            sql = render(model_sql(model, backend.engine, exp.to_table("uplift_features")), backend.engine)
+            sql = render(model_sql(model, exp.to_table("uplift_features")), backend.engine)
             got = sorted(backend.query(sql), key=lambda r: r["customer_id"])
             want = model.predict(data)
             assert len(got) == data.n_rows
@@ -76,7 +76,7 @@ def test_sql_scores_equal_python(engine_name, scoring_data, models):
 
 
 def test_select_shape(models):
-    select = model_sql(models["t"], engine("duckdb"), "customer_features", keep=("customer_id", "region"))
+    select = model_sql(models["t"], "customer_features", keep=("customer_id", "region"))
     assert isinstance(select, exp.Select)
     assert select.named_selects == ["customer_id", "region", *OUTPUT_COLUMNS]
     sql = render(select, engine("duckdb"))
@@ -89,7 +89,7 @@ def test_missing_feature_columns_are_named(models):
     with pytest.raises(UpliftDataError, match="'x2', 'cat'"):
         check_columns(models["t"], ["customer_id", "x1", "spend"])
     with pytest.raises(UpliftDataError, match="collide"):
-        model_sql(models["t"], engine("duckdb"), "f", keep=("uplift",))
+        model_sql(models["t"], "f", keep=("uplift",))
 
 
 @pytest.mark.parametrize("value,text", [(0.123, "+0.12"), (-0.05, "-0.05"), (0.004, "+0.00"), (-0.004, "+0.00"),

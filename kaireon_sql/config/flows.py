@@ -6,6 +6,7 @@ from typing import Annotated, Any, ClassVar, Literal, Union
 from pydantic import Field, field_validator, model_validator
 
 from .base import TYPE_FIELD, ConfigObject, FieldError, Model, tag_config, variant, variants
+from .catalog import check_relation
 from .rules import Operator, check_operand
 
 class NodeConfig(Model):
@@ -239,8 +240,6 @@ class Experiment(Model):
     @field_validator("assignments_relation")
     @classmethod
     def _relation(cls, v: str | None) -> str | None:
-        from .catalog import check_relation  # noqa: PLC0415 - catalog does not import flows
-
         return None if v is None else check_relation(v)
 
 

@@ -6,8 +6,6 @@ from typing import Any, Mapping
 
 from sqlglot import exp
 
-from ..dialect import Engine
-
 from .evaluate import evaluate_node
 from .nodes import Ident, Node, children
 from .parser import parse
@@ -40,10 +38,10 @@ class Formula:
         """Type-check; returns 'number' or 'text'. Raises FormulaError."""
         return result_type(check_node(self.tree, resolver), self.tree)
 
-    def to_sql(self, resolver: Resolver, as_of: exp.Expression, engine: Engine | None = None) -> exp.Expression:
-        """Check, then compile to a sqlglot expression (DOUBLE or text) for `engine` (default DuckDB)."""
+    def to_sql(self, resolver: Resolver, as_of: exp.Expression) -> exp.Expression:
+        """Check, then compile to an engine-neutral sqlglot expression (DOUBLE or text); dialect.render writes it."""
         typed = check_node(self.tree, resolver)
-        return compile_node(self.tree, typed, as_of, engine)
+        return compile_node(self.tree, typed, as_of)
 
     def evaluate(self, values: Mapping[str, Any], types: Mapping[str, str], as_of: datetime) -> float | str | None:
         """Reference evaluation of one row; ``types`` maps identifier -> field type."""

@@ -17,7 +17,7 @@ from typing import Any, Callable, Sequence
 
 from sqlglot import exp
 
-from ..dialect import extreme, integral, round_digits as round_digits_sql
+from ..dialect import Neutral, extreme, grouped, integral, round_digits as round_digits_sql
 from .errors import error
 from .nodes import Node, Num, Unary
 
@@ -45,7 +45,10 @@ def num_literal(value: float) -> exp.Expression:
 
 
 def paren(e: exp.Expression) -> exp.Expression:
-    """Parenthesise operator nodes so the rendered SQL keeps the tree's grouping."""
+    """Parenthesise operator nodes so the rendered SQL keeps the tree's grouping (an engine-neutral node is
+    parenthesised at render time when it is written as an operator)."""
+    if isinstance(e, Neutral):
+        return grouped(e)
     if isinstance(e, (exp.Binary, exp.Unary)) and not isinstance(e, exp.Paren):
         return exp.Paren(this=e)
     return e
@@ -72,10 +75,6 @@ class Arg:
 
     def pred(self) -> exp.Expression:
         return self._c.pred(self.node)
-
-    @property
-    def engine(self):
-        return self._c.engine
 
     def value(self) -> exp.Expression:
         """SQL in the argument's own type (booleans as numbers)."""
@@ -139,7 +138,7 @@ def py_round_half_away(x: float) -> float:
 
 
 def _round_sql(args: list[Arg], as_of: exp.Expression) -> exp.Expression:
-    return round_digits_sql(args[0].num(), round_digits([a.node for a in args]), args[0].engine)
+    return round_digits_sql(args[0].num(), round_digits([a.node for a in args]))
 
 
 def _round_py(vals: list[Any], nodes: Sequence[Node], as_of: datetime) -> float | None:
@@ -163,7 +162,7 @@ def _round_py(vals: list[Any], nodes: Sequence[Node], as_of: datetime) -> float 
 def _extreme_sql(largest: bool) -> Callable[[list[Arg], exp.Expression], exp.Expression]:
     def build(args: list[Arg], as_of: exp.Expression) -> exp.Expression:
         # NULL arguments are skipped (NULL only when all are); linear in the argument count
-        return extreme([a.num() for a in args], largest, args[0].engine)
+        return extreme([a.num() for a in args], largest)
 
     return build
 
@@ -177,9 +176,9 @@ def _extreme_py(pick: Callable) -> Callable:
 
 
 # ---------------------------------------------------------------- simple numeric unary
-def _unary_num(sql_fn: Callable[[exp.Expression, Any], exp.Expression], fn: Callable[[float], float]) -> tuple[Callable, Callable]:
+def _unary_num(sql_fn: Callable[[exp.Expression], exp.Expression], fn: Callable[[float], float]) -> tuple[Callable, Callable]:
     def sql(args: list[Arg], as_of: exp.Expression) -> exp.Expression:
-        return sql_fn(args[0].num(), args[0].engine)
+        return sql_fn(args[0].num())
 
     def py(vals: list[Any], nodes: Sequence[Node], as_of: datetime) -> float | None:
         x = py_num(vals[0])
@@ -278,9 +277,9 @@ def _days_since_rule(types: Sequence[str], nodes: Sequence[Node]) -> str:
     return "number"
 
 
-_abs = _unary_num(lambda x, eng: exp.Abs(this=x), abs)
-_floor = _unary_num(lambda x, eng: integral(x, "floor", eng), math.floor)
-_ceil = _unary_num(lambda x, eng: integral(x, "ceil", eng), math.ceil)
+_abs = _unary_num(lambda x: exp.Abs(this=x), abs)
+_floor = _unary_num(lambda x: integral(x, "floor"), math.floor)
+_ceil = _unary_num(lambda x: integral(x, "ceil"), math.ceil)
 
 FUNCTIONS: dict[str, FunctionSpec] = {
     f.name: f

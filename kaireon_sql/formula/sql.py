@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from sqlglot import exp
 
-from ..dialect import ENGINES, Engine, arithmetic, finite_or_null, fmod, known_number
+from ..dialect import arithmetic, finite_or_null, fmod, known_number
 from .evaluate import Evaluator
 from .functions import FUNCTIONS, NUMERIC, Arg, bool_to_num, num_literal, num_to_bool, paren
 from .nodes import Binary, Bool, Call, Ident, Node, Num, Str, Ternary, Unary, children
@@ -17,8 +17,8 @@ _COMPARE = {"==": exp.EQ, "!=": exp.NEQ, "<": exp.LT, "<=": exp.LTE, ">": exp.GT
 
 
 class Compiler:
-    def __init__(self, typed: Typed, as_of: exp.Expression, engine: Engine):
-        self.typed, self.as_of, self.engine = typed, as_of, engine
+    def __init__(self, typed: Typed, as_of: exp.Expression):
+        self.typed, self.as_of = typed, as_of
         self.constant = _constant_nodes(typed.root) if typed.root is not None else set()
         self.evaluator = Evaluator(typed, {}, None)
 
@@ -93,13 +93,13 @@ class Compiler:
         if op == "+" and t == "text":
             return exp.DPipe(this=left, expression=right)
         if op in ("+", "-", "*"):
-            return arithmetic(op, left, right, self.engine)  # NULL when the result overflows
+            return arithmetic(op, left, right)  # NULL when the result overflows
         # '/' and '%': a zero divisor gives NULL on every engine
         divisor = known_number(right)
         safe = right if divisor not in (None, 0.0) else exp.Nullif(this=right, expression=exp.Literal.number(0))
         if op == "/":
-            return arithmetic("/", left, safe, self.engine)
-        return fmod(left, safe, self.engine)  # sign of the dividend, exactly Python's math.fmod
+            return arithmetic("/", left, safe)
+        return fmod(left, safe)  # sign of the dividend, exactly Python's math.fmod
 
 
 def _constant_nodes(root: Node) -> set[int]:
@@ -116,7 +116,7 @@ def _constant_nodes(root: Node) -> set[int]:
     return constant
 
 
-def compile_node(node: Node, typed: Typed, as_of: exp.Expression, engine: Engine | None = None) -> exp.Expression:
-    """The root as a number (DOUBLE) or text SQL expression, for `engine` (default DuckDB)."""
-    c = Compiler(typed, as_of, engine or ENGINES["duckdb"])
+def compile_node(node: Node, typed: Typed, as_of: exp.Expression) -> exp.Expression:
+    """The root as a number (DOUBLE) or text SQL expression, engine-neutral (dialect.render writes it per engine)."""
+    c = Compiler(typed, as_of)
     return c.num(node) if typed.type(node) in NUMERIC else c.value(node)

@@ -15,7 +15,6 @@ from ..config.flows import (
     DecisionFlow, EnrichConfig, InventoryConfig, NodeConfig, QualifyConfig, ScoreConfig,
 )
 from ..config.project import Project
-from ..dialect import Engine
 from ..errors import ConfigError, Location
 
 RUN_PARAMS = "kaireon_run_params"  # the run's as_of, run_id and channel (one row)
@@ -87,7 +86,6 @@ class EnrichedField:
 class FlowContext:
     project: Project
     flow: DecisionFlow
-    engine: Engine
     slug: str = field(init=False)
     # The flow's feature registry (plan.features.Features), set once by plan.flow.build_plan: stages
     # that read `metrics.x` in a formula register through it while the plan is built.

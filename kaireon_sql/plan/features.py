@@ -74,7 +74,7 @@ class Features:
     def segment(self, seg: Segment) -> exp.Expression:
         """Membership flag of a segment (a joined column, or the segment's predicate formula)."""
         if seg.formula is not None:
-            sql, _ = compile_formula(seg.formula, seg.location.at("formula"), resolver(self.ctx), self.ctx.engine)
+            sql, _ = compile_formula(seg.formula, seg.location.at("formula"), resolver(self.ctx))
             return exp.func("COALESCE", exp.NEQ(this=sql, expression=lit(0)), exp.false())
         for existing_col, existing in self.segments.items():
             if existing is seg:

@@ -19,7 +19,6 @@ from ..config.flows import (
     MatchCreativesConfig, NodeConfig, QualifyConfig, RankConfig, ResponseConfig, ScoreConfig, SetPropertiesConfig,
 )
 from ..config.project import Project
-from ..dialect import Engine
 from ..errors import UnsupportedFeature
 from .offers import BUDGET_COLUMNS, SCHEDULE_COLUMNS, static_fields
 from .checks import Check, Quota, qualify_columns, reads_only
@@ -201,8 +200,8 @@ def plan_flow(ctx: FlowContext) -> FlowPlan:
                     _candidate_columns(quotas, personalize))
 
 
-def build_plan(project: Project, flow, engine: Engine) -> FlowPlan:
+def build_plan(project: Project, flow) -> FlowPlan:
     """The plan of `flow`: refuses node types this version does not compile, then plans every stage."""
-    ctx = FlowContext(project, flow, engine)
+    ctx = FlowContext(project, flow)
     refuse_uncompiled_nodes(ctx)
     return plan_flow(ctx)

@@ -5,7 +5,6 @@ from collections.abc import Callable, Mapping
 
 from sqlglot import exp
 
-from ..dialect import Engine
 from ..errors import ConfigError, Location
 from ..formula import Field, FormulaError, parse_formula
 from .metrics import counts_as_zero
@@ -73,12 +72,11 @@ def resolver(ctx: FlowContext, bare: Mapping[str, Field] | None = None) -> Calla
     return resolve
 
 
-def compile_formula(text: str, where: Location, resolve: Callable[[str], Field | None],
-                    eng: Engine) -> tuple[exp.Expression, str]:
-    """(SQL for `eng`, output type) of a formula, or a ConfigError at `where` naming the column."""
+def compile_formula(text: str, where: Location, resolve: Callable[[str], Field | None]) -> tuple[exp.Expression, str]:
+    """(engine-neutral SQL, output type) of a formula, or a ConfigError at `where` naming the column."""
     try:
         formula = parse_formula(text)
         kind = formula.check(resolve)
-        return formula.to_sql(resolve, col("as_of"), eng), kind
+        return formula.to_sql(resolve, col("as_of")), kind
     except (FormulaError, _Unreadable) as exc:
         raise ConfigError(where, f"formula {text!r}: {exc}") from None

@@ -295,7 +295,7 @@ def filter_checks(ctx: FlowContext, node) -> list[Check]:
         where = ctx.node_location(node.id, f"config.conditions[{i}]")
         attr, kind = _filter_field(ctx, cond.field, where.at("field"))
         if cond.value_formula is not None:
-            sql, out_kind = compile_formula(cond.value_formula, where.at("valueFormula"), resolver(ctx), ctx.engine)
+            sql, out_kind = compile_formula(cond.value_formula, where.at("valueFormula"), resolver(ctx))
             if out_kind != kind and not (kind == "number" and out_kind == "number"):
                 raise ConfigError(where.at("valueFormula"), f"formula gives a {out_kind} but {cond.field} is {kind}")
             if cond.operator not in COMPARISONS:

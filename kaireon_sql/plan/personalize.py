@@ -7,7 +7,7 @@ from sqlglot import exp
 
 from ..config.catalog import CustomField
 from ..config.flows import ComputeConfig, SetPropertiesConfig
-from ..dialect import json_object
+from ..dialect import columns_read, json_object
 from ..errors import ConfigError, UnsupportedFeature
 from ..formula import Field
 from .context import OFFER_FIELD_PREFIX, FlowContext, col, lit
@@ -43,12 +43,12 @@ class _CategoryFields:
         self.stack.append(name)
         index = owner.custom_fields.index(cf)
         sql, kind = compile_formula(cf.formula, owner.location.at(f"customFields[{index}].formula"),
-                                    resolver(self.ctx, self), self.ctx.engine)
+                                    resolver(self.ctx, self))
         if kind != cf.output_type:
             raise ConfigError(owner.location.at(f"customFields[{index}].outputType"),
                               f"formula gives a {kind} but outputType is {cf.output_type!r}")
         for where, override, offer_ref in self.overrides.get(name, []):
-            o_sql, o_kind = compile_formula(override, where, resolver(self.ctx, self), self.ctx.engine)
+            o_sql, o_kind = compile_formula(override, where, resolver(self.ctx, self))
             if o_kind != kind:
                 raise ConfigError(where, f"override gives a {o_kind} but {name!r} is a {kind}")
             sql = o_sql if offer_ref is None else exp.case().when(
@@ -72,7 +72,7 @@ class PersonalizePlan:
 def plan_personalize(ctx: FlowContext) -> PersonalizePlan:
     """Compile every computed field, extra and property the flow's decisions carry (S5 type checks)."""
     expression = _personalization(ctx)
-    columns = tuple(dict.fromkeys(c.name for c in expression.find_all(exp.Column)))
+    columns = tuple(dict.fromkeys(c.name for c in columns_read(expression)))
     return PersonalizePlan(expression, columns)
 
 
@@ -106,7 +106,7 @@ def _properties(ctx: FlowContext) -> list[tuple[str, Field]]:
         for i, prop in enumerate(node.config.properties):
             if prop.formula is not None:
                 sql, kind = compile_formula(prop.formula, ctx.node_location(node.id, f"config.properties[{i}].formula"),
-                                            resolver(ctx), ctx.engine)
+                                            resolver(ctx))
             else:
                 sql, kind = lit(prop.value), _kind_of(prop.value)
             properties.append((prop.name, Field(kind, sql)))
@@ -121,7 +121,7 @@ def _pairs_for(ctx: FlowContext, compute, overrides, properties, owners) -> list
     if compute is not None:
         for i, extra in enumerate(compute.config.extras):
             sql, kind = compile_formula(extra.formula, ctx.node_location(compute.id, f"config.extras[{i}].formula"),
-                                        resolver(ctx, fields), ctx.engine)
+                                        resolver(ctx, fields))
             local_extras.append((extra.name, Field(kind, sql)))
     merged = dict(computed)
     merged.update(dict(local_extras))
@@ -138,15 +138,15 @@ def _personalization(ctx: FlowContext) -> exp.Expression:
     # Offers without a category get the fields of no category. Only compiled when such offers exist:
     # an extra reading a category field by bare name is valid when every offer has that category.
     uncategorised = any(not owners for owners, _ in groups) or not groups
-    default = json_object(_pairs_for(ctx, compute, overrides, properties, []), ctx.engine) if uncategorised \
-        else json_object([], ctx.engine)
+    default = json_object(_pairs_for(ctx, compute, overrides, properties, [])) if uncategorised \
+        else json_object([])
     # Categories whose fields compile to the same SQL share one branch (ten categories declaring the
     # same computed field are one formula, not ten).
     branches: dict[str, tuple[exp.Expression, list[str]]] = {}
     for owners, offer_ids in groups:
         if not owners:
             continue
-        value = json_object(_pairs_for(ctx, compute, overrides, properties, owners), ctx.engine)
+        value = json_object(_pairs_for(ctx, compute, overrides, properties, owners))
         branches.setdefault(value.sql(), (value, []))[1].extend(offer_ids)
     return _by_offer(default, branches)
 

@@ -117,7 +117,7 @@ def _cap(pc: PolicyContext, used: exp.Expression, maximum: int, label: str, part
          applies_to: exp.Expression | None = None) -> tuple[Check, Quota]:
     """Block at the maximum; keep the run within what is left."""
     prefix = f"{label}: "
-    used_text = cast_text(used, pc.ctx.engine)
+    used_text = cast_text(used)
     block_when = exp.GTE(this=used, expression=lit(maximum))
     if applies_to is not None:
         block_when = exp.and_(applies_to, block_when)
@@ -137,8 +137,8 @@ def _time_window(pc: PolicyContext, cfg: TimeWindow):
         zone_column = ctx.customer_field(cfg.timezone, pc.policy.location.at("config.timezone")).column
         hour, dow = pc.features.local_clock(zone_column)
     else:
-        local = local_time(col("as_of"), lit(cfg.timezone), ctx.engine)
-        hour, dow = hour_of(local), iso_day_of_week(local.copy(), ctx.engine)
+        local = local_time(col("as_of"), lit(cfg.timezone))
+        hour, dow = hour_of(local), iso_day_of_week(local.copy())
     start, end = lit(cfg.start_hour), lit(cfg.end_hour)
     # BETWEEN on whole hours reads the local hour once (a time zone conversion per row is not free)
     if cfg.start_hour < cfg.end_hour:  # start <= h < end
@@ -146,7 +146,7 @@ def _time_window(pc: PolicyContext, cfg: TimeWindow):
     else:  # wraps past midnight: h >= start or h < end, i.e. not end <= h < start
         hour_ok = exp.not_(exp.Between(this=hour, low=end, high=lit(cfg.start_hour - 1)))
     hour_ok = exp.func("COALESCE", hour_ok, exp.false())
-    reason_hour = concat("Time window: current hour ", cast_text(hour, ctx.engine),
+    reason_hour = concat("Time window: current hour ", cast_text(hour),
                          f" outside allowed range {cfg.start_hour}-{cfg.end_hour}")
     if cfg.timezone.startswith("customer."):  # a NULL hour: the zone is NULL or unknown (features.zone_lookups); S5
         reason_hour = (exp.case().when(exp.Is(this=hour.copy(), expression=exp.null()),
@@ -183,8 +183,8 @@ def _frequency_cap(pc: PolicyContext, cfg: FrequencyCap):
 
 def _customer_total_cap(pc: PolicyContext, cfg: CustomerTotalCap):
     unit, period_text = PERIODS[cfg.period_type]
-    used = pc.contacts(truncate(col("as_of", "p"), unit, pc.ctx.engine), inclusive=True)
-    used_text = cast_text(used, pc.ctx.engine)
+    used = pc.contacts(truncate(col("as_of", "p"), unit), inclusive=True)
+    used_text = cast_text(used)
     label = f"Customer total cap '{pc.name}': "
     check = pc.check(exp.GTE(this=used, expression=lit(cfg.max_total)),
                      concat(label, used_text, f" of {cfg.max_total} contacts used {period_text}"))
@@ -272,7 +272,7 @@ def _spent(pc: PolicyContext, outcome: str, periods: list[str]) -> exp.Expressio
     counts = {}
     for name in periods:
         since = None if name == "total" else exp.GTE(
-            this=history("occurred_at"), expression=truncate(col("as_of", "p"), PERIODS[name][0], pc.ctx.engine))
+            this=history("occurred_at"), expression=truncate(col("as_of", "p"), PERIODS[name][0]))
         counts[name] = pc.features.count(exp.and_(is_outcome, since) if since is not None else is_outcome, "offer")
     if len(counts) == 1:
         return next(iter(counts.values()))
@@ -321,7 +321,7 @@ def _budget(pc: PolicyContext, _cfg: BudgetExhausted | None, label: str | None =
         max_conv = col("budget_max_conversions")
         conv_out = exp.func("COALESCE", exp.GTE(this=_spent(pc, "convert", periods), expression=max_conv), exp.false())
         checks.append(pc.check(conv_out, concat(label, "conversion budget of ",
-                                                cast_text(exp.cast(max_conv, "BIGINT"), pc.ctx.engine), " used up")))
+                                                cast_text(exp.cast(max_conv, "BIGINT")), " used up")))
     return checks, quotas
 
 

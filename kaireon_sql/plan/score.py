@@ -42,7 +42,7 @@ def score_expression(ctx: FlowContext) -> exp.Expression:
         return _per_hundred("priority")
     if cfg.method == "expression":
         node = ctx.single(ScoreConfig)
-        sql, kind = compile_formula(cfg.expression, ctx.node_location(node.id, "config.expression"), resolver(ctx), ctx.engine)
+        sql, kind = compile_formula(cfg.expression, ctx.node_location(node.id, "config.expression"), resolver(ctx))
         if kind != "number":
             raise ConfigError(ctx.node_location(node.id, "config.expression"), "a score expression must give a number, not text")
         return sql

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from sqlglot import exp
 
-from ..dialect import Engine, cast_text
+from ..dialect import cast_text
 from ..plan.context import col, lit
 
 
@@ -12,12 +12,12 @@ def all_of(table: str) -> exp.Column:
     return exp.Column(this=exp.Star(), table=exp.to_identifier(table, quoted=True))
 
 
-def values(alias: str, columns: list[str], rows, engine: Engine) -> exp.Select:
+def values(alias: str, columns: list[str], rows) -> exp.Select:
     """SELECT the text columns of inline VALUES rows."""
     table = exp.Values(expressions=[exp.Tuple(expressions=[lit(v) for v in r]) for r in rows],
                        alias=exp.TableAlias(this=exp.to_identifier(alias, quoted=True),
                                             columns=[exp.to_identifier(c, quoted=True) for c in columns]))
-    return exp.select(*[exp.alias_(cast_text(col(c, alias), engine), c, quoted=True) for c in columns]).from_(table)
+    return exp.select(*[exp.alias_(cast_text(col(c, alias)), c, quoted=True) for c in columns]).from_(table)
 
 
 def row_number(partition: list[exp.Expression], order) -> exp.Expression:

@@ -14,7 +14,7 @@ from .features import history_aggregate, zone_lookups
 
 def holdout_bucket(ctx: FlowContext, customer_id: exp.Expression) -> exp.Expression:
     """S5: int(md5(salt || ':' || customer_id)[:8], 16) % 10000."""
-    return md5_bucket(concat(ctx.salt + ":", customer_id), 10000, ctx.engine)
+    return md5_bucket(concat(ctx.salt + ":", customer_id), 10000)
 
 
 def experiment_group(ctx: FlowContext, bucket: exp.Expression) -> exp.Expression:
@@ -29,7 +29,7 @@ def _segment_join(ctx: FlowContext, column: str, seg) -> exp.Select:
     rel = seg.relation or "segment_membership"
     value = seg.segment_value if seg.segment_value is not None else seg.name
     return (
-        exp.select(exp.alias_(cast_text(col(seg.customer_column, "s"), ctx.engine), "customer_id", quoted=True),
+        exp.select(exp.alias_(cast_text(col(seg.customer_column, "s")), "customer_id", quoted=True),
                    exp.alias_(exp.true(), column, quoted=True))
         .distinct()
         .from_(relation(rel).as_("s"))
@@ -72,14 +72,14 @@ def _sources(ctx: FlowContext, customer_id: exp.Expression):
         lookup = schema.field(src.lookup_key)
         source_col = lookup.source_column if lookup else src.lookup_key
         joins.append((relation(schema.relation_name).as_(alias),
-                      exp.EQ(this=cast_text(col(source_col, alias), ctx.engine), expression=customer_id)))
+                      exp.EQ(this=cast_text(col(source_col, alias)), expression=customer_id)))
     return aliases, relation(key_schema.relation_name).as_("s0"), joins
 
 
 def _customer_fields(plan: FlowPlan) -> exp.Select:
     ctx = plan.ctx
     _, key_field = ctx.customer_key
-    customer_id = cast_text(col(key_field.source_column, "s0"), ctx.engine)
+    customer_id = cast_text(col(key_field.source_column, "s0"))
     select = exp.select(exp.alias_(customer_id, "customer_id", quoted=True))
     aliases, query_from, joins = _sources(ctx, customer_id)
     for enriched in ctx.fields.values():

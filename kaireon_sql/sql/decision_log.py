@@ -12,7 +12,6 @@ from sqlglot import exp
 from ..dialect import DbtIncrementalOnly, relation, this_relation
 from ..plan.context import col, lit
 from ..plan.outputs import DECISION_COLUMNS
-from .common import DECISION_LOG
 
 LOG_COLUMNS = (*DECISION_COLUMNS, "delivered")
 # A run is identified by its run_id within a flow (the default run_id already names the flow).

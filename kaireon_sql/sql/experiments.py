@@ -38,7 +38,7 @@ def _num(value: float) -> exp.Expression:
 
 
 def _dbl(e: exp.Expression, ctx: FlowContext) -> exp.Expression:
-    return cast_double(e, ctx.engine)
+    return cast_double(e)
 
 
 def _div(a: exp.Expression, b: exp.Expression) -> exp.Expression:
@@ -115,11 +115,11 @@ def _relation_units(ctx: FlowContext, name: str) -> exp.Select:
     """Customers a past run (configured relation) would have sent an offer to; runs in the log win."""
     logged = (exp.select(col("run_id", "l2")).from_(relation(DECISION_LOG).as_("l2"))
               .where(_eq(col("decision_flow_key", "l2"), lit(ctx.flow.key))))
-    run_id = cast_text(col("run_id", "r"), ctx.engine)
+    run_id = cast_text(col("run_id", "r"))
     return (
         exp.select(_as(run_id, "run_id"), _as(exp.cast(col("as_of", "r"), "TIMESTAMP"), "as_of"),
-                   _as(cast_text(col("customer_id", "r"), ctx.engine), "customer_id"),
-                   _as(cast_text(col("experiment_group", "r"), ctx.engine), "experiment_group"),
+                   _as(cast_text(col("customer_id", "r")), "customer_id"),
+                   _as(cast_text(col("experiment_group", "r")), "experiment_group"),
                    _as(lit("assignments_relation"), "source"))
         .from_(relation(name).as_("r"))
         .where(exp.and_(

@@ -6,7 +6,7 @@ from __future__ import annotations
 from sqlglot import exp
 
 from ..config.flows import DecisionFlow
-from ..dialect import Engine, cast_text, checked_zone, hour_of, iso_day_of_week, local_time, relation
+from ..dialect import cast_text, checked_zone, hour_of, iso_day_of_week, local_time, relation
 from ..plan.build_order import earlier_flows, has_earlier_flows
 from ..plan.context import HISTORY_MODEL, RUN_PARAMS, FlowContext, col, lit, model_slug
 from ..plan.features import GRAINS, PRIOR, Aggregate, Features, history
@@ -23,7 +23,7 @@ def _history_rows(aggs: list[Aggregate]) -> exp.Expression:
 def _grouped(plan: FlowPlan, keys: list[str], aggs: list[Aggregate]) -> exp.Select:
     columns = [history(k) for k in keys]
     return (
-        exp.select(*[exp.alias_(cast_text(k, plan.ctx.engine), k.name, quoted=True) for k in columns],
+        exp.select(*[exp.alias_(cast_text(k), k.name, quoted=True) for k in columns],
                    *[exp.alias_(a.value, a.column, quoted=True) for a in aggs])
         .from_(relation(HISTORY_MODEL).as_("h"))
         .join(relation(RUN_PARAMS).as_("p"), join_type="cross")
@@ -45,17 +45,16 @@ def history_aggregate(plan: FlowPlan, grain: str) -> exp.Select | None:
 
 
 def _zone_lookup(plan: FlowPlan, column: str, prefix: str) -> exp.Select:
-    eng = plan.ctx.engine
     source = {f.column: f for f in plan.ctx.fields.values()}[column]
     zone = col(source.field.source_column, "s")
     zones = (exp.select(exp.alias_(zone, "zone", quoted=True),
-                        exp.alias_(checked_zone(zone, eng), "known_zone", quoted=True)).distinct()
+                        exp.alias_(checked_zone(zone), "known_zone", quoted=True)).distinct()
              .from_(relation(source.schema.relation_name).as_("s")))
-    local = local_time(col("as_of", "p"), col("known_zone", "z"), eng)
+    local = local_time(col("as_of", "p"), col("known_zone", "z"))
     return exp.select(
         exp.alias_(col("zone", "z"), f"{prefix}_zone", quoted=True),
         exp.alias_(hour_of(local), f"{prefix}_hour", quoted=True),
-        exp.alias_(iso_day_of_week(local.copy(), eng), f"{prefix}_dow", quoted=True),
+        exp.alias_(iso_day_of_week(local.copy()), f"{prefix}_dow", quoted=True),
     ).from_(exp.paren(zones).as_("z")).join(relation(RUN_PARAMS).as_("p"), join_type="cross")
 
 
@@ -79,14 +78,14 @@ def zone_lookups(plan: FlowPlan) -> list[tuple[str, str, exp.Select]]:
 DECISION_PARTS = ("decisions", "withheld_decisions")
 
 
-def _contacts_of(flow: DecisionFlow, part: str, eng: Engine) -> exp.Select:
+def _contacts_of(flow: DecisionFlow, part: str) -> exp.Select:
     """One earlier flow's decisions (or withheld decisions) of this as_of, shaped as history rows."""
     return (
         exp.select(
             col("customer_id", "d"), col("offer_id", "d"), col("channel", "d"),
             exp.alias_(lit("impression"), "outcome", quoted=True),
             exp.alias_(col("as_of", "p"), "occurred_at", quoted=True),
-            exp.alias_(cast_text(exp.null(), eng), "creative_id", quoted=True),
+            exp.alias_(cast_text(exp.null()), "creative_id", quoted=True),
         )
         .from_(relation(f"kaireon_{model_slug(flow.key)}__{part}").as_("d"))
         .join(relation(RUN_PARAMS).as_("p"), join_type="cross")
@@ -97,7 +96,7 @@ def _contacts_of(flow: DecisionFlow, part: str, eng: Engine) -> exp.Select:
 
 def _prior_contacts(ctx: FlowContext) -> exp.Expression:
     """The earlier flows' decisions and withheld decisions of this as_of, shaped as history rows."""
-    selects = [_contacts_of(flow, part, ctx.engine) for flow in earlier_flows(ctx) for part in DECISION_PARTS]
+    selects = [_contacts_of(flow, part) for flow in earlier_flows(ctx) for part in DECISION_PARTS]
     out: exp.Expression = selects[0]
     for select in selects[1:]:
         out = exp.union(out, select, distinct=False)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlglot import exp
 
 from ..config.project import Project
-from ..dialect import Engine, cast_double, cast_text, relation
+from ..dialect import cast_double, cast_text, relation
 from ..plan.context import col
 from ..plan.context import RUN_PARAMS
 from ..plan.context import HISTORY_MODEL
@@ -17,18 +17,18 @@ COLUMNS = {
 }
 
 
-def _typed(name: str, kind: str, eng: Engine) -> exp.Expression:
+def _typed(name: str, kind: str) -> exp.Expression:
     source = col(name, "h")
     if kind == "text":
-        return cast_text(source, eng)
+        return cast_text(source)
     if kind == "double":
-        return cast_double(source, eng)
+        return cast_double(source)
     return exp.cast(source, "TIMESTAMP")
 
 
-def staging_model(project: Project, eng: Engine) -> exp.Select:
+def staging_model(project: Project) -> exp.Select:
     """The configured interaction-history relation with S3's columns, typed the same on every engine."""
-    return exp.select(*[exp.alias_(_typed(n, k, eng), n, quoted=True) for n, k in COLUMNS.items()]).from_(
+    return exp.select(*[exp.alias_(_typed(n, k), n, quoted=True) for n, k in COLUMNS.items()]).from_(
         relation(project.interaction_history.relation).as_("h"))
 
 

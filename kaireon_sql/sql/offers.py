@@ -4,16 +4,15 @@ from __future__ import annotations
 from sqlglot import exp
 
 from ..config.project import Project
-from ..dialect import Engine, data_type
+from ..dialect import data_type
 from ..plan.context import OFFER_FIELD_PREFIX, lit
 from ..plan.offers import offer_column_kinds, static_fields
 
 SQL_TYPES = {"text": "text_type", "number": "double_type", "boolean": "BOOLEAN", "timestamp": "TIMESTAMP"}
 
 
-def _type(kind: str, eng: Engine) -> exp.DataType:
-    attr = SQL_TYPES[kind]
-    return data_type(getattr(eng, attr) if attr.endswith("_type") else attr, eng)
+def _type(kind: str) -> exp.DataType:
+    return data_type(SQL_TYPES[kind])
 
 
 def _number_text(value: float) -> str:
@@ -67,8 +66,8 @@ def _row(project: Project, offer, custom: dict[str, str]) -> dict[str, object]:
     return values
 
 
-def _typed(value: exp.Expression, kind: str, eng: Engine) -> exp.Expression:
-    return exp.cast(value, _type(kind, eng))
+def _typed(value: exp.Expression, kind: str) -> exp.Expression:
+    return exp.cast(value, _type(kind))
 
 
 def _values(rows: list[dict[str, object]], kinds: dict[str, str]) -> exp.Values:
@@ -79,12 +78,12 @@ def _values(rows: list[dict[str, object]], kinds: dict[str, str]) -> exp.Values:
                                                                columns=[exp.to_identifier(c, quoted=True) for c in kinds]))
 
 
-def offers_model(project: Project, eng: Engine) -> exp.Select:
+def offers_model(project: Project) -> exp.Select:
     """SELECT typed columns FROM (VALUES ...) with one row per configured offer."""
     custom = static_fields(project)
     kinds = offer_column_kinds(project)
     rows = [_row(project, o, custom) for o in project.offers]
     if not rows:
-        return exp.select(*[exp.alias_(_typed(exp.null(), k, eng), c, quoted=True) for c, k in kinds.items()]).where(exp.false())
-    return exp.select(*[exp.alias_(_typed(exp.column(c, "o", quoted=True), k, eng), c, quoted=True)
+        return exp.select(*[exp.alias_(_typed(exp.null(), k), c, quoted=True) for c, k in kinds.items()]).where(exp.false())
+    return exp.select(*[exp.alias_(_typed(exp.column(c, "o", quoted=True), k), c, quoted=True)
                         for c, k in kinds.items()]).from_(_values(rows, kinds))

@@ -93,7 +93,7 @@ def rejections(plan: FlowPlan) -> exp.Select:
         return _no_rejections(ctx)
     sampled = None
     if volume.volume == "sampled":  # a share of customers, with all their rejections (as traces are sampled)
-        bucket = md5_bucket(concat("rejections:", col("customer_id", "c")), 10000, ctx.engine)
+        bucket = md5_bucket(concat("rejections:", col("customer_id", "c")), 10000)
         sampled = exp.LT(this=bucket, expression=lit(int(round(volume.sample_rate * 10000))))
     keys = ("customer_id", "offer_id", "channel")
     code = exp.func("COALESCE", col("check_code", "r"), col("reject_code", "k"))

@@ -20,7 +20,7 @@ def _channels(plan: FlowPlan) -> exp.Expression:
     channels = plan.inventory.channels
     if channels is None:  # decided by the run's `channel` var
         return exp.select(exp.alias_(col("channel", "p"), "channel", quoted=True)).from_(relation(RUN_PARAMS).as_("p"))
-    return values("v", ["channel"], [[c] for c in channels], plan.ctx.engine)
+    return values("v", ["channel"], [[c] for c in channels])
 
 
 def _scheduled(as_of: exp.Expression) -> exp.Expression:
@@ -43,11 +43,10 @@ def _offers(plan: FlowPlan) -> exp.Select:
 
 def _allowed(plan: FlowPlan, rows) -> exp.Expression:
     """The (offer_id, channel) pairs offers may be sent on, as a subquery `ch` (no rows: an empty one)."""
-    eng = plan.ctx.engine
     if rows:
-        return exp.paren(values("v", ["offer_id", "channel"], rows, eng), copy=False).as_("ch")
-    return exp.paren(exp.select(exp.alias_(cast_text(exp.null(), eng), "offer_id", quoted=True),
-                                exp.alias_(cast_text(exp.null(), eng), "channel", quoted=True)).where(exp.false())).as_("ch")
+        return exp.paren(values("v", ["offer_id", "channel"], rows), copy=False).as_("ch")
+    return exp.paren(exp.select(exp.alias_(cast_text(exp.null()), "offer_id", quoted=True),
+                                exp.alias_(cast_text(exp.null()), "channel", quoted=True)).where(exp.false())).as_("ch")
 
 
 def offer_channels(plan: FlowPlan) -> exp.Select:
@@ -71,7 +70,7 @@ def _with_scores(plan: FlowPlan, query: exp.Select) -> exp.Select:
     """Joins the flow's score model (if any) and selects `propensity` and `uplift` (priors without one)."""
     model = plan.score.model
     if model is not None:
-        on = [exp.EQ(this=cast_text(col("customer_id", "m"), plan.ctx.engine), expression=col("customer_id", "c"))]
+        on = [exp.EQ(this=cast_text(col("customer_id", "m")), expression=col("customer_id", "c"))]
         if model.per_offer:
             on.append(exp.EQ(this=col("offer_id", "m"), expression=col("offer_id", "o")))
         query = query.join(relation(model.relation).as_("m"), join_type="left", on=exp.and_(*on), copy=False)

@@ -19,7 +19,6 @@ from .. import uplift
 from ..config.catalog import check_column
 from ..config.models import AlgorithmModel
 from ..config.project import Project
-from ..dialect import Engine
 from ..errors import ConfigError
 
 if TYPE_CHECKING:
@@ -70,14 +69,14 @@ def _keyed_by_customer(select: exp.Select, key_column: str) -> exp.Select:
                       *[exp.column(c, quoted=True) for c in SCORE_COLUMNS]).from_(select.subquery("u"))
 
 
-def scores_model(project: Project, model: AlgorithmModel, eng: Engine) -> exp.Select:
+def scores_model(project: Project, model: AlgorithmModel) -> exp.Select:
     """SELECT <key>, p_with_offer, p_without_offer, uplift, segment, top_features FROM the features."""
     if model.features_relation is None and not project.schemas:
         raise ConfigError(model.location.at("featuresRelation"), "no schema to read features from; set 'featuresRelation'")
     source = model.features_relation or project.schemas[0].relation_name
     fitted = load(project, model)
     try:
-        select = uplift.model_sql(fitted, eng, source, keep=(model.key_column,))
+        select = uplift.model_sql(fitted, source, keep=(model.key_column,))
     except Exception as exc:
         raise ConfigError(model.location.at("modelFile"), f"cannot compile uplift model: {exc}") from None
     return _keyed_by_customer(select, model.key_column)

@@ -2,7 +2,7 @@
 
     model = fit_uplift(load_table("train.csv"), "treatment", "visit", learner="t")
     model.save("model.json")
-    select = model_sql(model, engine("duckdb"), "customer_features", keep=("customer_id",))
+    select = model_sql(model, "customer_features", keep=("customer_id",))  # render(select, engine("duckdb"))
     report = evaluate(y, model.uplift(table), t)
 """
 from importlib import import_module

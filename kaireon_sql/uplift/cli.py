@@ -137,7 +137,7 @@ def cmd_score(args) -> int:
     if missing:
         raise UpliftDataError(f"{args.data} has no column(s) {missing} to keep")
     eng = engine("duckdb")
-    select = model_sql(model, eng, source_relation(args.data), keep=tuple(keep))
+    select = model_sql(model, source_relation(args.data), keep=tuple(keep))
     out = Path(args.out)
     if out.suffix.lower() not in (".csv", ".parquet"):
         raise UpliftDataError(f"--out must end in .csv or .parquet, got {args.out}")
@@ -213,5 +213,5 @@ def cmd_sql(args) -> int:
         eng = engine(args.engine)
     except ValueError as exc:
         raise UpliftDataError(str(exc)) from None
-    print(render(model_sql(model, eng, args.relation, keep=tuple(args.keep)), eng))
+    print(render(model_sql(model, args.relation, keep=tuple(args.keep)), eng))
     return 0

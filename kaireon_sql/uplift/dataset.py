@@ -10,6 +10,7 @@ import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import duckdb
 import numpy as np
 from sqlglot import exp
 
@@ -99,8 +100,6 @@ def source_relation(source: str) -> exp.Expression:
 
 
 def connect(database: str | None = None):
-    import duckdb
-
     if database and not Path(database).exists():
         raise UpliftDataError(f"no such DuckDB database: {database}")
     return duckdb.connect(database or ":memory:", read_only=bool(database))

@@ -11,6 +11,7 @@ import numpy as np
 
 from .dataset import MIN_PER_ARM, Table, UpliftDataError, UpliftDataWarning, table_from_arrays, treatment_and_outcome
 from .encoding import FeatureEncoding, fit_encoding
+from .metrics import qini_auc_score
 from .logistic import LinearHead, fit_logistic, fit_ridge
 from .model import LEARNERS, UpliftModel
 from .segments import Thresholds
@@ -101,8 +102,6 @@ def stratified_folds(t: np.ndarray, y: np.ndarray, k: int, seed: int) -> np.ndar
 
 def choose_l2(learner: str, z, t, y, seed: int, grid=L2_GRID, folds: int = 3) -> tuple[float, dict]:
     """The grid value with the best mean held-out Qini coefficient over `folds` stratified folds."""
-    from .metrics import qini_auc_score
-
     fold = stratified_folds(t, y, folds, seed)
     scores = {}
     for l2 in grid:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from sqlglot import exp
 
-from ..dialect import Engine, cast_text, finite_or_null, relation
+from ..dialect import cast_text, finite_or_null, relation
 from .dataset import UpliftDataError
 from .encoding import EncodedColumn
 from .logistic import ETA_LIMIT, LinearHead
@@ -57,10 +57,10 @@ def _sigmoid(eta: exp.Expression) -> exp.Expression:
     return exp.Div(this=_num(1.0), expression=exp.paren(exp.Add(this=_num(1.0), expression=exp.Exp(this=neg))))
 
 
-def _raw(column: EncodedColumn, eng: Engine) -> exp.Expression:
+def _raw(column: EncodedColumn) -> exp.Expression:
     x = _col(column.source)
     if column.kind == "level":
-        same = exp.EQ(this=cast_text(x, eng), expression=_text(column.level))
+        same = exp.EQ(this=cast_text(x), expression=_text(column.level))
         return exp.case().when(same, _num(1.0)).else_(_num(0.0))
     if column.kind == "boolean":
         return exp.case().when(x, _num(1.0)).when(exp.not_(x.copy()), _num(0.0)).else_(exp.null())
@@ -71,8 +71,8 @@ def _raw(column: EncodedColumn, eng: Engine) -> exp.Expression:
     return number
 
 
-def _encoded(column: EncodedColumn, eng: Engine) -> exp.Expression:
-    centred = exp.Sub(this=_raw(column, eng), expression=_num(column.mean))
+def _encoded(column: EncodedColumn) -> exp.Expression:
+    centred = exp.Sub(this=_raw(column), expression=_num(column.mean))
     z = exp.Div(this=exp.paren(centred), expression=_num(column.scale))
     return exp.func("COALESCE", z, _num(0.0))
 
@@ -84,18 +84,18 @@ def _linear(head: LinearHead, z_names: list[str]) -> exp.Expression:
     return out
 
 
-def _hundredths_text(scaled: exp.Expression, contribution: exp.Expression, eng: Engine) -> exp.Expression:
+def _hundredths_text(scaled: exp.Expression, contribution: exp.Expression) -> exp.Expression:
     """'+0.12' from scaled = FLOOR(|c| * 100 + 0.5), as segments.signed_hundredths."""
     whole = exp.Floor(this=exp.Div(this=scaled, expression=_num(100.0)))
     frac = exp.Sub(this=scaled.copy(), expression=exp.Mul(this=_num(100.0), expression=whole.copy()))
     negative = exp.and_(exp.LT(this=contribution, expression=_num(0.0)), exp.GT(this=scaled.copy(), expression=_num(0.0)))
     sign = exp.case().when(negative, _text("-")).else_(_text("+"))
     pad = exp.case().when(exp.LT(this=frac.copy(), expression=_num(10.0)), _text("0")).else_(_text(""))
-    return _concat(sign, cast_text(exp.cast(whole, "BIGINT"), eng), _text("."), pad,
-                   cast_text(exp.cast(frac, "BIGINT"), eng))
+    return _concat(sign, cast_text(exp.cast(whole, "BIGINT")), _text("."), pad,
+                   cast_text(exp.cast(frac, "BIGINT")))
 
 
-def model_sql(model: UpliftModel, eng: Engine, source: str | exp.Expression, keep: tuple[str, ...] = ("customer_id",)
+def model_sql(model: UpliftModel, source: str | exp.Expression, keep: tuple[str, ...] = ("customer_id",)
               ) -> exp.Select:
     """The scoring SELECT of `model` over `source` (a dbt relation name / source('s', 't'), or a
     sqlglot FROM item), passing the `keep` columns through. `source` must have the model's feature
@@ -108,7 +108,7 @@ def model_sql(model: UpliftModel, eng: Engine, source: str | exp.Expression, kee
     z = [f"{_PREFIX}z{j}" for j in range(len(model.encoding.columns))]
     features = model.features
 
-    encoded = exp.select(*kept, *(exp.alias_(_encoded(c, eng), n, quoted=True)
+    encoded = exp.select(*kept, *(exp.alias_(_encoded(c), n, quoted=True)
                                   for c, n in zip(model.encoding.columns, z))).from_(exp.alias_(table, "features", table=True))
 
     # linear predictors, and per-feature contributions summed in encoding order
@@ -149,7 +149,7 @@ def model_sql(model: UpliftModel, eng: Engine, source: str | exp.Expression, kee
     ranks = [f"{_PREFIX}r{f}" for f in range(len(features))]
     explained_cols = [_col("p_with_offer"), _col("p_without_offer"), exp.alias_(uplift, "uplift", quoted=True)]
     for f, name in enumerate(features):
-        text = _concat(_text(name + ":"), _hundredths_text(_col(scaled[f]), _col(contrib[f]), eng))
+        text = _concat(_text(name + ":"), _hundredths_text(_col(scaled[f]), _col(contrib[f])))
         explained_cols += [exp.alias_(text, items[f], quoted=True), exp.alias_(_rank(f, contrib), ranks[f], quoted=True)]
     explained = _sub(kept, explained_cols, probability, "probability")
 

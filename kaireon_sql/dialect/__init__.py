@@ -1,0 +1,28 @@
+"""Every engine difference in one place: engine facts, engine-neutral nodes, and their rendering.
+
+Compiled models are engine-neutral sqlglot trees: the builders (builders.py) return custom nodes
+(nodes.py) for every construct whose SQL differs by engine. `render` lowers them for one engine with
+the per-engine render table (render.py: RENDERS, reading the flags of engines.py) and turns the tree
+into the SQL text of a dbt model, with relations written as `{{ ref(...) }}` / `{{ source(...) }}` so
+dbt keeps lineage. text.py keeps Jinja delimiters and control characters out of model files.
+"""
+from __future__ import annotations
+
+from .builders import (MAX_DOUBLE, arithmetic, cast_double, cast_text, char_of, checked_zone, data_type, extreme,
+                       finite_or_null, fmod, grouped, hex8_to_int, hour_of, integral, iso_day_of_week, json_object,
+                       json_string, json_value, known_number, known_zone, local_time, md5_bucket, md5_hex,
+                       minus_seconds, regex_match, round_digits, round_half_away, truncate)
+from .engines import ENGINES, Engine, UnknownEngine, engine
+from .nodes import NODES, Neutral, RegexMatch
+from .relations import DbtIncrementalOnly, DbtRef, DbtSource, DbtThis, relation, this_relation
+from .render import RENDERS, columns_read, lower, parse, render
+from .text import jinja_safe_parts, jinja_text
+
+__all__ = [
+    "ENGINES", "MAX_DOUBLE", "NODES", "RENDERS", "DbtIncrementalOnly", "DbtRef", "DbtSource", "DbtThis", "Engine",
+    "Neutral", "RegexMatch", "UnknownEngine", "arithmetic", "cast_double", "cast_text", "char_of", "checked_zone", "columns_read",
+    "data_type", "engine", "extreme", "finite_or_null", "fmod", "grouped", "hex8_to_int", "hour_of", "integral",
+    "iso_day_of_week", "jinja_safe_parts", "jinja_text", "json_object", "json_string", "json_value", "known_number",
+    "known_zone", "local_time", "lower", "md5_bucket", "md5_hex", "minus_seconds", "parse", "regex_match", "relation",
+    "render", "round_digits", "round_half_away", "this_relation", "truncate",
+]

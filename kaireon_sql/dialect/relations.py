@@ -1,0 +1,74 @@
+"""dbt relations in a tree: {{ ref() }}, {{ source() }}, {{ this }} and is_incremental() guards."""
+from __future__ import annotations
+
+import re
+
+from sqlglot import exp
+
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")  # \Z: "$" would admit a final newline
+_SOURCE = re.compile(r"""^source\(\s*['"]([A-Za-z_][A-Za-z0-9_]*)['"]\s*,\s*['"]([A-Za-z_][A-Za-z0-9_]*)['"]\s*\)\Z""")
+
+
+class DbtRef(exp.Expression):
+    """A dbt model or seed, rendered as {{ ref('name') }}."""
+
+    arg_types = {"this": True}
+
+
+class DbtSource(exp.Expression):
+    """A dbt source table, rendered as {{ source('source', 'table') }}."""
+
+    arg_types = {"this": True, "table": True}
+
+
+class DbtThis(exp.Expression):
+    """The relation of the model being built, rendered as {{ this }} (incremental models read it)."""
+
+    arg_types: dict = {}
+
+
+class DbtIncrementalOnly(exp.Expression):
+    """A condition that holds only when dbt builds incrementally; TRUE on a full build.
+
+    Rendered as {% if is_incremental() %}<condition>{% else %}TRUE{% endif %}, so an incremental
+    model stays one SQL tree whose guard (e.g. "run not yet logged") reads {{ this }} only when
+    the relation exists.
+    """
+
+    arg_types = {"this": True}
+
+
+def this_relation() -> exp.Table:
+    return exp.Table(this=DbtThis())
+
+
+def relation(name: str) -> exp.Table:
+    """A table expression for a relation spec: a model/seed name or source('src', 'table')."""
+    match = _SOURCE.match(name)
+    if match:
+        return exp.Table(this=DbtSource(this=match.group(1), table=match.group(2)))
+    if not _NAME.match(name):
+        raise ValueError(f"not a dbt relation name: {name!r}")
+    return exp.Table(this=DbtRef(this=name))
+
+
+def _ref_sql(_gen, e: DbtRef) -> str:
+    return "{{ ref('%s') }}" % e.name
+
+
+def _source_sql(_gen, e: DbtSource) -> str:
+    return "{{ source('%s', '%s') }}" % (e.name, e.args["table"])
+
+
+def _this_sql(_gen, _e: DbtThis) -> str:
+    return "{{ this }}"
+
+
+def _incremental_only_sql(gen, e: DbtIncrementalOnly) -> str:
+    return "{%% if is_incremental() %%}%s{%% else %%}%s{%% endif %%}" % (gen.sql(e.this), gen.sql(exp.true()))
+
+
+
+# how the generator writes these nodes, on every engine
+RELATION_TRANSFORMS = {DbtRef: _ref_sql, DbtSource: _source_sql, DbtThis: _this_sql,
+                       DbtIncrementalOnly: _incremental_only_sql}
