@@ -42,9 +42,8 @@ from kaireon_sql.writer import PROPERTIES_FILE, model_files
 from test_cross_engine import DEMO_TABLES
 
 SNOWFLAKE = engine("snowflake")
-FAKESNOW_VERSION = "0.12.1"
-FAKESNOW_SETUP = (f"uv venv .venv-fakesnow && uv pip install --python .venv-fakesnow/bin/python "
-                  f"'fakesnow=={FAKESNOW_VERSION}' 'snowflake-connector-python<5'")
+FAKESNOW_SETUP = ("python3 -m venv .venv-fakesnow && .venv-fakesnow/bin/python -m pip install "
+                  "-r tests/fakesnow-requirements.txt")
 RUNNER = Path(__file__).parent / "fakesnow_runner.py"
 MACROS = REPO / "macros"
 SEEDS = REPO / "seeds" / "demo"
