@@ -5,6 +5,9 @@
               default: the current time (UTC), truncated to the second
     run_id  - default NULL: outputs then use '<flow key>@<as_of>'
     channel - the channel for flows without flowConfig.channel; default NULL
+  The columns are named through adapter.quote, as the generated models name every column (lower case,
+  quoted): an engine that folds unquoted names to upper case (Snowflake) would otherwise create AS_OF
+  where the models read "as_of" (tests/test_snowflake_fakesnow.py).
   Values are parsed and re-rendered here, so no var text reaches SQL unchecked. `kaireon run` checks
   the same grammar before dbt starts (kaireon_sql/runner.py).
 -#}
@@ -13,10 +16,10 @@
   {%- set run_id = kaireon_sql.checked_token(var('run_id', none), 'run_id') -%}
   {%- set channel = kaireon_sql.checked_token(var('channel', none), 'channel') -%}
 select
-  cast('{{ as_of.strftime("%Y-%m-%d %H:%M:%S") }}' as timestamp) as as_of,
-  cast('{{ as_of.strftime("%Y-%m-%dT%H:%M:%SZ") }}' as {{ dbt.type_string() }}) as as_of_text,
-  cast({{ "'" ~ run_id ~ "'" if run_id is not none else "null" }} as {{ dbt.type_string() }}) as run_id,
-  cast({{ "'" ~ channel ~ "'" if channel is not none else "null" }} as {{ dbt.type_string() }}) as channel
+  cast('{{ as_of.strftime("%Y-%m-%d %H:%M:%S") }}' as timestamp) as {{ adapter.quote('as_of') }},
+  cast('{{ as_of.strftime("%Y-%m-%dT%H:%M:%SZ") }}' as {{ dbt.type_string() }}) as {{ adapter.quote('as_of_text') }},
+  cast({{ "'" ~ run_id ~ "'" if run_id is not none else "null" }} as {{ dbt.type_string() }}) as {{ adapter.quote('run_id') }},
+  cast({{ "'" ~ channel ~ "'" if channel is not none else "null" }} as {{ dbt.type_string() }}) as {{ adapter.quote('channel') }}
 {%- endmacro %}
 
 {% macro parse_as_of(value) -%}

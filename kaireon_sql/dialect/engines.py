@@ -13,7 +13,8 @@ from ..errors import KaireonError
 class Engine:
     """What differs between engines, as data. `sqlglot` names the sqlglot dialect.
 
-    DuckDB, PostgreSQL and Spark are executed by the tests; Databricks, Snowflake, BigQuery and
+    DuckDB, PostgreSQL and Spark are executed by the tests, Snowflake through fakesnow (an emulator on DuckDB);
+    Databricks, BigQuery and
     Trino are only transpiled (golden SQL parsed back by sqlglot), their flags follow each
     engine's documentation.
     """
@@ -71,6 +72,11 @@ class Engine:
     text_holds_nul: bool = True
     # the character of a code point: CHR(n) | CODE_POINTS_TO_STRING([n]) (BigQuery)
     chr_function: str = "chr"  # chr | code_points
+    # what an unquoted name means: the generated SQL quotes every name (lower case), so where unquoted names
+    # fold to upper case (Snowflake: customer_id is CUSTOMER_ID, not "customer_id") the macros quote through
+    # adapter.quote and the properties file marks every column `quote: true` (writer.py). DuckDB, Spark,
+    # Databricks and BigQuery match names case-insensitively; PostgreSQL and Trino fold to lower case.
+    unquoted_case: str = "insensitive"  # insensitive | lower | upper
 
 
 ENGINES: dict[str, Engine] = {
@@ -78,7 +84,7 @@ ENGINES: dict[str, Engine] = {
     # no `%` for double precision (exact fmod from the IEEE bits); float8 overflow and underflow to zero raise
     "postgres": Engine("postgres", "postgres", double_type="DOUBLE PRECISION", hex_to_int="bit32", iso_dow="extract",
                        double_mod="bits", double_raises=True, let="fenced_subquery", zone_list="catalog_view",
-                       text_holds_nul=False),
+                       text_holds_nul=False, unquoted_case="lower"),
     "spark": Engine("spark", "spark", text_type="STRING", hex_to_int="conv", local_time="from_utc",
                     iso_dow="sunday_first", regex_end="\\z", zone_list="try_reflect", double_text="java",
                     let="array_lambda", floor_bigint=True, trunc_double=False),
@@ -89,7 +95,7 @@ ENGINES: dict[str, Engine] = {
     # transpiled only: TO_NUMBER(x, 'XXXXXXXX') reads hex; CONVERT_TIMEZONE(src, dst, ntz); DATE_TRUNC('WEEK')
     # follows the WEEK_START parameter, DAYOFWEEKISO does not; no inline regex flags: REGEXP_INSTR's 's' parameter
     "snowflake": Engine("snowflake", "snowflake", hex_to_int="to_number", local_time="convert_timezone",
-                        iso_week_unit=None, regex="instr", regex_prefix=""),
+                        iso_week_unit=None, regex="instr", regex_prefix="", unquoted_case="upper"),
     # transpiled only: MD5 returns BYTES (sqlglot adds TO_HEX); CAST('0x..' AS INT64) reads hex; naive
     # timestamps are DATETIME; EXTRACT(DAYOFWEEK) is 1 = Sunday; MOD takes no FLOAT64; LEAST is NULL on any NULL
     "bigquery": Engine("bigquery", "bigquery", text_type="STRING", double_type="FLOAT64", local_time="datetime",
@@ -99,7 +105,7 @@ ENGINES: dict[str, Engine] = {
     # the session zone, so it is tagged UTC first; DAY_OF_WEEK and DATE_TRUNC('week') are ISO; regexes in
     # Joni's Java syntax; LEAST is NULL on any NULL
     "trino": Engine("trino", "trino", md5="varbinary", hex_to_int="from_base", local_time="with_timezone",
-                    regex_end="\\z", least_skips_null=False),
+                    regex_end="\\z", least_skips_null=False, unquoted_case="lower"),
 }
 
 

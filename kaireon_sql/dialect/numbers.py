@@ -98,6 +98,8 @@ def let(values: list[exp.Expression], body, eng: Engine) -> exp.Expression:
             refs.append(v)
             continue
         name = "_k" + hashlib.md5(_key_sql(v).encode()).hexdigest()[:10]
+        if eng.unquoted_case == "upper":  # the alias is written quoted, the reference (a Var) is not
+            name = name.upper()
         bound.setdefault(name, v)
         # a Var, not a Column: code that collects or qualifies a model's columns leaves it alone
         refs.append(exp.var(name))

@@ -1,8 +1,11 @@
-{#- Ranks within each partition must be exactly 1..n: no gaps, no duplicates, none below 1. -#}
+{#- Ranks within each partition must be exactly 1..n: no gaps, no duplicates, none below 1.
+    A model-level test: partition_by and column_name are plain column names, quoted here (macros/quoting.sql). -#}
 {% test rank_contiguous(model, partition_by, column_name='rank') %}
-select {{ partition_by | join(', ') }}, min({{ column_name }}) as min_rank, max({{ column_name }}) as max_rank,
-       count(*) as n, count(distinct {{ column_name }}) as distinct_ranks
+{%- set keys = kaireon_sql.quoted_list(partition_by) -%}
+{%- set rank = adapter.quote(column_name) -%}
+select {{ keys }}, min({{ rank }}) as {{ adapter.quote('min_rank') }}, max({{ rank }}) as {{ adapter.quote('max_rank') }},
+       count(*) as {{ adapter.quote('n') }}, count(distinct {{ rank }}) as {{ adapter.quote('distinct_ranks') }}
 from {{ model }}
-group by {{ partition_by | join(', ') }}
-having min({{ column_name }}) <> 1 or max({{ column_name }}) <> count(*) or count(distinct {{ column_name }}) <> count(*)
+group by {{ keys }}
+having min({{ rank }}) <> 1 or max({{ rank }}) <> count(*) or count(distinct {{ rank }}) <> count(*)
 {% endtest %}

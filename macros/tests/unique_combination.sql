@@ -1,7 +1,9 @@
-{#- Fails for each combination of `columns` that occurs more than once. -#}
+{#- Fails for each combination of `columns` that occurs more than once.
+    `columns` are plain column names, quoted here (macros/quoting.sql). -#}
 {% test unique_combination(model, columns) %}
-select {{ columns | join(', ') }}, count(*) as n
+{%- set keys = kaireon_sql.quoted_list(columns) -%}
+select {{ keys }}, count(*) as {{ adapter.quote('n') }}
 from {{ model }}
-group by {{ columns | join(', ') }}
+group by {{ keys }}
 having count(*) > 1
 {% endtest %}

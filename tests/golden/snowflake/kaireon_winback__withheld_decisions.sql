@@ -20,17 +20,17 @@ SELECT
         WHEN NOT (
           SELECT
             CASE
-              WHEN ABS(_k948f0bb8f6 - TRUNC(_k948f0bb8f6)) >= CAST(0.5 AS DOUBLE)
-              THEN TRUNC(_k948f0bb8f6) + SIGN(_k948f0bb8f6)
-              ELSE TRUNC(_k948f0bb8f6)
+              WHEN ABS(_KF200EAA756 - TRUNC(_KF200EAA756)) >= CAST(0.5 AS DOUBLE)
+              THEN TRUNC(_KF200EAA756) + SIGN(_KF200EAA756)
+              ELSE TRUNC(_KF200EAA756)
             END
           FROM (
             SELECT
               (
                 SELECT
                   CASE
-                    WHEN ABS(_k8755d8f782) <= CAST(1.7976931348623157e+308 AS DOUBLE)
-                    THEN _k8755d8f782
+                    WHEN ABS(_K8755D8F782) <= CAST(1.7976931348623157e+308 AS DOUBLE)
+                    THEN _K8755D8F782
                   END
                 FROM (
                   SELECT
@@ -50,9 +50,9 @@ SELECT
                         WHEN ABS(CAST("k"."cust__lifetimeRevenue" AS DOUBLE)) <= CAST(1.7976931348623157e+308 AS DOUBLE)
                         THEN CAST("k"."cust__lifetimeRevenue" AS DOUBLE)
                       END / CAST(50 AS DOUBLE)
-                    ) AS "_k8755d8f782"
+                    ) AS "_K8755D8F782"
                 ) AS "_l"
-              ) AS "_k948f0bb8f6"
+              ) AS "_KF200EAA756"
           ) AS "_l"
         ) * 0 = 0
         THEN NULL
@@ -60,17 +60,17 @@ SELECT
           (
             SELECT
               CASE
-                WHEN ABS(_k948f0bb8f6 - TRUNC(_k948f0bb8f6)) >= CAST(0.5 AS DOUBLE)
-                THEN TRUNC(_k948f0bb8f6) + SIGN(_k948f0bb8f6)
-                ELSE TRUNC(_k948f0bb8f6)
+                WHEN ABS(_KF200EAA756 - TRUNC(_KF200EAA756)) >= CAST(0.5 AS DOUBLE)
+                THEN TRUNC(_KF200EAA756) + SIGN(_KF200EAA756)
+                ELSE TRUNC(_KF200EAA756)
               END
             FROM (
               SELECT
                 (
                   SELECT
                     CASE
-                      WHEN ABS(_k8755d8f782) <= CAST(1.7976931348623157e+308 AS DOUBLE)
-                      THEN _k8755d8f782
+                      WHEN ABS(_K8755D8F782) <= CAST(1.7976931348623157e+308 AS DOUBLE)
+                      THEN _K8755D8F782
                     END
                   FROM (
                     SELECT
@@ -90,26 +90,26 @@ SELECT
                           WHEN ABS(CAST("k"."cust__lifetimeRevenue" AS DOUBLE)) <= CAST(1.7976931348623157e+308 AS DOUBLE)
                           THEN CAST("k"."cust__lifetimeRevenue" AS DOUBLE)
                         END / CAST(50 AS DOUBLE)
-                      ) AS "_k8755d8f782"
+                      ) AS "_K8755D8F782"
                   ) AS "_l"
-                ) AS "_k948f0bb8f6"
+                ) AS "_KF200EAA756"
             ) AS "_l"
           )
         ) < 1e18
         THEN CAST((
           SELECT
             CASE
-              WHEN ABS(_k948f0bb8f6 - TRUNC(_k948f0bb8f6)) >= CAST(0.5 AS DOUBLE)
-              THEN TRUNC(_k948f0bb8f6) + SIGN(_k948f0bb8f6)
-              ELSE TRUNC(_k948f0bb8f6)
+              WHEN ABS(_KF200EAA756 - TRUNC(_KF200EAA756)) >= CAST(0.5 AS DOUBLE)
+              THEN TRUNC(_KF200EAA756) + SIGN(_KF200EAA756)
+              ELSE TRUNC(_KF200EAA756)
             END
           FROM (
             SELECT
               (
                 SELECT
                   CASE
-                    WHEN ABS(_k8755d8f782) <= CAST(1.7976931348623157e+308 AS DOUBLE)
-                    THEN _k8755d8f782
+                    WHEN ABS(_K8755D8F782) <= CAST(1.7976931348623157e+308 AS DOUBLE)
+                    THEN _K8755D8F782
                   END
                 FROM (
                   SELECT
@@ -129,25 +129,25 @@ SELECT
                         WHEN ABS(CAST("k"."cust__lifetimeRevenue" AS DOUBLE)) <= CAST(1.7976931348623157e+308 AS DOUBLE)
                         THEN CAST("k"."cust__lifetimeRevenue" AS DOUBLE)
                       END / CAST(50 AS DOUBLE)
-                    ) AS "_k8755d8f782"
+                    ) AS "_K8755D8F782"
                 ) AS "_l"
-              ) AS "_k948f0bb8f6"
+              ) AS "_KF200EAA756"
           ) AS "_l"
         ) AS VARCHAR)
         WHEN (
           SELECT
             CASE
-              WHEN ABS(_k948f0bb8f6 - TRUNC(_k948f0bb8f6)) >= CAST(0.5 AS DOUBLE)
-              THEN TRUNC(_k948f0bb8f6) + SIGN(_k948f0bb8f6)
-              ELSE TRUNC(_k948f0bb8f6)
+              WHEN ABS(_KF200EAA756 - TRUNC(_KF200EAA756)) >= CAST(0.5 AS DOUBLE)
+              THEN TRUNC(_KF200EAA756) + SIGN(_KF200EAA756)
+              ELSE TRUNC(_KF200EAA756)
             END
           FROM (
             SELECT
               (
                 SELECT
                   CASE
-                    WHEN ABS(_k8755d8f782) <= CAST(1.7976931348623157e+308 AS DOUBLE)
-                    THEN _k8755d8f782
+                    WHEN ABS(_K8755D8F782) <= CAST(1.7976931348623157e+308 AS DOUBLE)
+                    THEN _K8755D8F782
                   END
                 FROM (
                   SELECT
@@ -167,25 +167,25 @@ SELECT
                         WHEN ABS(CAST("k"."cust__lifetimeRevenue" AS DOUBLE)) <= CAST(1.7976931348623157e+308 AS DOUBLE)
                         THEN CAST("k"."cust__lifetimeRevenue" AS DOUBLE)
                       END / CAST(50 AS DOUBLE)
-                    ) AS "_k8755d8f782"
+                    ) AS "_K8755D8F782"
                 ) AS "_l"
-              ) AS "_k948f0bb8f6"
+              ) AS "_KF200EAA756"
           ) AS "_l"
         ) = FLOOR(
           (
             SELECT
               CASE
-                WHEN ABS(_k948f0bb8f6 - TRUNC(_k948f0bb8f6)) >= CAST(0.5 AS DOUBLE)
-                THEN TRUNC(_k948f0bb8f6) + SIGN(_k948f0bb8f6)
-                ELSE TRUNC(_k948f0bb8f6)
+                WHEN ABS(_KF200EAA756 - TRUNC(_KF200EAA756)) >= CAST(0.5 AS DOUBLE)
+                THEN TRUNC(_KF200EAA756) + SIGN(_KF200EAA756)
+                ELSE TRUNC(_KF200EAA756)
               END
             FROM (
               SELECT
                 (
                   SELECT
                     CASE
-                      WHEN ABS(_k8755d8f782) <= CAST(1.7976931348623157e+308 AS DOUBLE)
-                      THEN _k8755d8f782
+                      WHEN ABS(_K8755D8F782) <= CAST(1.7976931348623157e+308 AS DOUBLE)
+                      THEN _K8755D8F782
                     END
                   FROM (
                     SELECT
@@ -205,26 +205,26 @@ SELECT
                           WHEN ABS(CAST("k"."cust__lifetimeRevenue" AS DOUBLE)) <= CAST(1.7976931348623157e+308 AS DOUBLE)
                           THEN CAST("k"."cust__lifetimeRevenue" AS DOUBLE)
                         END / CAST(50 AS DOUBLE)
-                      ) AS "_k8755d8f782"
+                      ) AS "_K8755D8F782"
                   ) AS "_l"
-                ) AS "_k948f0bb8f6"
+                ) AS "_KF200EAA756"
             ) AS "_l"
           )
         )
         THEN CAST(CAST((
           SELECT
             CASE
-              WHEN ABS(_k948f0bb8f6 - TRUNC(_k948f0bb8f6)) >= CAST(0.5 AS DOUBLE)
-              THEN TRUNC(_k948f0bb8f6) + SIGN(_k948f0bb8f6)
-              ELSE TRUNC(_k948f0bb8f6)
+              WHEN ABS(_KF200EAA756 - TRUNC(_KF200EAA756)) >= CAST(0.5 AS DOUBLE)
+              THEN TRUNC(_KF200EAA756) + SIGN(_KF200EAA756)
+              ELSE TRUNC(_KF200EAA756)
             END
           FROM (
             SELECT
               (
                 SELECT
                   CASE
-                    WHEN ABS(_k8755d8f782) <= CAST(1.7976931348623157e+308 AS DOUBLE)
-                    THEN _k8755d8f782
+                    WHEN ABS(_K8755D8F782) <= CAST(1.7976931348623157e+308 AS DOUBLE)
+                    THEN _K8755D8F782
                   END
                 FROM (
                   SELECT
@@ -244,25 +244,25 @@ SELECT
                         WHEN ABS(CAST("k"."cust__lifetimeRevenue" AS DOUBLE)) <= CAST(1.7976931348623157e+308 AS DOUBLE)
                         THEN CAST("k"."cust__lifetimeRevenue" AS DOUBLE)
                       END / CAST(50 AS DOUBLE)
-                    ) AS "_k8755d8f782"
+                    ) AS "_K8755D8F782"
                 ) AS "_l"
-              ) AS "_k948f0bb8f6"
+              ) AS "_KF200EAA756"
           ) AS "_l"
         ) AS BIGINT) AS VARCHAR)
         ELSE CAST((
           SELECT
             CASE
-              WHEN ABS(_k948f0bb8f6 - TRUNC(_k948f0bb8f6)) >= CAST(0.5 AS DOUBLE)
-              THEN TRUNC(_k948f0bb8f6) + SIGN(_k948f0bb8f6)
-              ELSE TRUNC(_k948f0bb8f6)
+              WHEN ABS(_KF200EAA756 - TRUNC(_KF200EAA756)) >= CAST(0.5 AS DOUBLE)
+              THEN TRUNC(_KF200EAA756) + SIGN(_KF200EAA756)
+              ELSE TRUNC(_KF200EAA756)
             END
           FROM (
             SELECT
               (
                 SELECT
                   CASE
-                    WHEN ABS(_k8755d8f782) <= CAST(1.7976931348623157e+308 AS DOUBLE)
-                    THEN _k8755d8f782
+                    WHEN ABS(_K8755D8F782) <= CAST(1.7976931348623157e+308 AS DOUBLE)
+                    THEN _K8755D8F782
                   END
                 FROM (
                   SELECT
@@ -282,9 +282,9 @@ SELECT
                         WHEN ABS(CAST("k"."cust__lifetimeRevenue" AS DOUBLE)) <= CAST(1.7976931348623157e+308 AS DOUBLE)
                         THEN CAST("k"."cust__lifetimeRevenue" AS DOUBLE)
                       END / CAST(50 AS DOUBLE)
-                    ) AS "_k8755d8f782"
+                    ) AS "_K8755D8F782"
                 ) AS "_l"
-              ) AS "_k948f0bb8f6"
+              ) AS "_KF200EAA756"
           ) AS "_l"
         ) AS VARCHAR)
       END,
