@@ -134,9 +134,14 @@ class ScoreConfig(NodeConfig):
         return self
 
 
+# Rank methods (S7), written once: the compiler's tables (sql/rank.py, plan/rank.py) are keyed by these.
+RANK_METHODS = ("topN", "diversity", "round_robin", "explore_exploit")
+TOP_N = RANK_METHODS[0]
+
+
 class RankConfig(NodeConfig):
     kaireon_type: variant("rank")
-    method: Literal["topN", "diversity", "round_robin", "explore_exploit"] = "topN"
+    method: Literal[RANK_METHODS] = TOP_N
     max_candidates: int = Field(default=1, ge=1, le=1000)
 
 

@@ -5,15 +5,15 @@ from dataclasses import dataclass
 
 from sqlglot import exp
 
-from ..config.flows import RankConfig
+from ..config.flows import RANK_METHODS, TOP_N, RankConfig
 from ..errors import UnsupportedFeature
 from .context import FlowContext, col, lit
 
 # Rank methods (RankConfig.method) this version refuses, with why. The compiled ones are
 # sql.rank.RANK_METHODS; every method is in exactly one of the two (tests/test_registries.py).
 REFUSED_RANK_METHODS = {
-    name: f"rank method {name!r} is not compiled by this version; use 'topN'"
-    for name in ("diversity", "round_robin", "explore_exploit")
+    name: f"rank method {name!r} is not compiled by this version; use {TOP_N!r}"
+    for name in RANK_METHODS if name != TOP_N
 }
 
 
@@ -45,7 +45,7 @@ def delivery_order(ctx: FlowContext) -> tuple[exp.Ordered, ...]:
 def plan_rank(ctx: FlowContext) -> RankPlan:
     node = ctx.single(RankConfig)
     if node is None:
-        return RankPlan("topN", 1, delivery_order(ctx))
+        return RankPlan(TOP_N, 1, delivery_order(ctx))
     if node.config.method in REFUSED_RANK_METHODS:
         raise UnsupportedFeature(ctx.node_location(node.id, "config.method"), REFUSED_RANK_METHODS[node.config.method])
     return RankPlan(node.config.method, node.config.max_candidates, delivery_order(ctx))

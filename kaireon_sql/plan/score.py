@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from sqlglot import exp
 
 from ..config.flows import ScoreConfig
-from ..config.models import AlgorithmModel
+from ..config.models import MODEL_TYPES, UPLIFT, AlgorithmModel
 from ..errors import ConfigError, UnsupportedFeature
 from .uplift import scores_model_name
 from .context import FlowContext, col, lit
@@ -91,11 +91,7 @@ def _precomputed(ctx: FlowContext, model: AlgorithmModel) -> ScoreModel:
 # Scoring engine (AlgorithmModel.modelType) -> compiler. Only `uplift` is scored in the warehouse;
 # every other engine is compiled only as a relation of precomputed scores and refused without one.
 # Every modelType has an entry (tests/test_registries.py).
-SCORING_ENGINES = {
-    "uplift": _uplift_engine,
-    **{name: _precomputed for name in ("scorecard", "bayesian", "gradient_boosted", "thompson_bandit",
-                                       "epsilon_greedy", "neural_cf", "online_learner")},
-}
+SCORING_ENGINES = {UPLIFT: _uplift_engine, **{name: _precomputed for name in MODEL_TYPES}}
 
 
 def model_scores(ctx: FlowContext) -> ScoreModel | None:

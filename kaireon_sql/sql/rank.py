@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from sqlglot import exp
 
+from ..config.flows import TOP_N
 from ..plan.context import col, lit
 from ..plan.flow import FlowPlan
 from .common import row_number
@@ -41,7 +42,7 @@ def top_n(plan: FlowPlan) -> RankSQL:
 
 
 # Rank method (RankConfig.method) -> its SQL. Every method is here or in plan.rank.REFUSED_RANK_METHODS.
-RANK_METHODS: dict[str, Callable[[FlowPlan], RankSQL]] = {"topN": top_n}
+RANK_METHODS: dict[str, Callable[[FlowPlan], RankSQL]] = {TOP_N: top_n}
 
 
 def rank_sql(plan: FlowPlan) -> RankSQL:
