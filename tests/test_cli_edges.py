@@ -6,7 +6,7 @@ import copy
 
 import pytest
 
-from harness import flow, schema, standard_nodes, write_config
+from harness import flow, standard_nodes, write_config
 from kaireon_sql import cli, runner
 from test_injection import _base, _mini_project
 

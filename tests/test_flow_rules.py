@@ -149,7 +149,7 @@ def test_null_attribute_fails_unless_missing_pass(operators):
 
 
 def test_operator_rejections_name_the_rule(operators):
-    d, rj = decided(operators), rejected(operators)
+    rj = rejected(operators)
     assert_one_fate(operators, [c[0] for c in OPERATOR_CUSTOMERS], [o[0] for o in OPERATOR_CASES])
     for (cid, oid), r in rj.items():
         assert r["stage"] == "qualification"
