@@ -2,11 +2,10 @@
 from conftest import REPO
 from kaireon_sql.compiler import BUILD_ORDER, compile_project
 from kaireon_sql.config import load_project
-from kaireon_sql.dialect import engine
 
 
 def _names() -> list[str]:
-    return [m.name for m in compile_project(load_project(REPO / "decisioning", display_root=REPO), engine("duckdb"))]
+    return [m.name for m in compile_project(load_project(REPO / "decisioning", display_root=REPO))]
 
 
 def _first(names: list[str], suffix: str) -> int:

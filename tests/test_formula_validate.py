@@ -46,7 +46,7 @@ def base() -> dict:
 
 def _errors(folder: Path) -> list[str]:
     try:
-        compile_project(load_project(folder, display_root=folder), DUCKDB)
+        compile_project(load_project(folder, display_root=folder))
     except ConfigErrors as exc:
         return [str(e) for e in exc.errors]
     except ConfigError as exc:

@@ -180,7 +180,7 @@ def fakesnow_equivalent(sql: str) -> tuple[str, int]:
 
 def snowflake_job(config_dir: Path, tables: dict[str, Table], as_of: str = AS_OF) -> dict:
     """The runner's input: seeds, every model rendered for Snowflake in build order, the generic tests."""
-    files = model_files(compile_project(load_project(config_dir), SNOWFLAKE), SNOWFLAKE, "decisioning/")
+    files = model_files(compile_project(load_project(config_dir)), SNOWFLAKE, "decisioning/")
     properties = yaml.safe_load(files.pop(PROPERTIES_FILE))
     kinds = {m["name"]: "view" if m["config"]["materialized"] == "view" else "table" for m in properties["models"]}
     env, context = dbt_env(variables={"as_of": as_of})
