@@ -135,13 +135,13 @@ class ScoreConfig(NodeConfig):
 
 
 # Rank methods (S7), written once: the compiler's tables (sql/rank.py, plan/rank.py) are keyed by these.
-RANK_METHODS = ("topN", "diversity", "round_robin", "explore_exploit")
-TOP_N = RANK_METHODS[0]
+RANK_METHOD_NAMES = ("topN", "diversity", "round_robin", "explore_exploit")
+TOP_N, DIVERSITY, ROUND_ROBIN, EXPLORE_EXPLOIT = RANK_METHOD_NAMES
 
 
 class RankConfig(NodeConfig):
     kaireon_type: variant("rank")
-    method: Literal[RANK_METHODS] = TOP_N
+    method: Literal[RANK_METHOD_NAMES] = TOP_N
     max_candidates: int = Field(default=1, ge=1, le=1000)
 
 

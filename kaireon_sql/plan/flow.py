@@ -14,9 +14,10 @@ from dataclasses import dataclass
 
 from sqlglot import exp
 
+from ..config.fields import REFUSED_CLASSES
 from ..config.flows import (
-    CallFlowConfig, ComputeConfig, ContactPolicyConfig, EnrichConfig, FilterConfig, GroupConfig, InventoryConfig,
-    MatchCreativesConfig, NodeConfig, QualifyConfig, RankConfig, ResponseConfig, ScoreConfig, SetPropertiesConfig,
+    ComputeConfig, ContactPolicyConfig, EnrichConfig, FilterConfig, InventoryConfig, NodeConfig, QualifyConfig,
+    RankConfig, ResponseConfig, ScoreConfig, SetPropertiesConfig,
 )
 from ..config.project import Project
 from ..errors import UnsupportedFeature
@@ -72,8 +73,9 @@ NODE_PLANNERS: dict[type[NodeConfig], Callable[[FlowContext, Features, object, _
     ContactPolicyConfig: _contact_policy, FilterConfig: _filter, ScoreConfig: _flow_level, RankConfig: _flow_level,
     ComputeConfig: _flow_level, SetPropertiesConfig: _flow_level, ResponseConfig: _flow_level,
 }
-# Node types that validate but are not compiled by this version: refused (UnsupportedFeature).
-REFUSED_NODES: tuple[type[NodeConfig], ...] = (MatchCreativesConfig, GroupConfig, CallFlowConfig)
+# Node types that validate but are not compiled by this version: refused when the config loads
+# (config/fields.py REFUSED_CLASSES, with the reason); refuse_uncompiled_nodes below is the backstop.
+REFUSED_NODES: tuple[type[NodeConfig], ...] = tuple(c for c in REFUSED_CLASSES if issubclass(c, NodeConfig))
 
 
 def node_type(config_class: type[NodeConfig]) -> str:
