@@ -106,6 +106,13 @@ def override_of_category_without_offers(c):
         {"id": "compute", "type": "compute", "config": {"overrides": [{"field": "score2", "formula": "'x'"}]}})
 
 
+def extra_with_output_type(c):
+    """A compute extra whose formula's type is not its declared outputType (was compiled, type ignored)."""
+    c["decisionFlows"][0]["draftConfig"]["nodes"].append(
+        {"id": "compute", "type": "compute", "config": {"extras": [
+            {"name": "label", "formula": "concat(customer.category, '!')", "outputType": "number"}]}})
+
+
 SEG = "segments[0] 'Big'"
 CAT = "categories[0] 'Cat'"
 NODES = "field 'draftConfig.nodes"
@@ -142,6 +149,9 @@ CASES = {
     "override of a category without offers": (
         override_of_category_without_offers,
         [F, FLOW, NODES + "[6].config.overrides[0].formula'", "override gives a text but 'score2' is a number"]),
+    "compute extra, outputType": (
+        extra_with_output_type,
+        [F, FLOW, NODES + "[6].config.extras[0].outputType'", "formula gives a text but outputType is 'number'"]),
 }
 
 

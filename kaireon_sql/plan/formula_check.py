@@ -27,7 +27,7 @@ from ..config.flows import ComputeConfig, DecisionFlow, EnrichConfig, FilterConf
 from ..config.project import Project
 from ..errors import ConfigError, Location
 from .context import OFFER_COLUMNS
-from .formulas import READABLE_DIMENSIONS
+from .formulas import READABLE_DIMENSIONS, check_output_type
 from ..formula import Field, FormulaError, Resolver, parse_formula
 
 Kinds = Mapping[str, str]  # identifier (without its namespace) -> formula type
@@ -318,8 +318,10 @@ def _compute(project: Project, cfg: ComputeConfig, where: Callable[[str], Locati
     groups = flow_groups(project)
     for i, extra in enumerate(cfg.extras):
         for owners in groups:
-            errors.run(lambda: check_formula(extra.formula, where(f"config.extras[{i}].formula"),
-                                             scope.with_bare(OwnerFields(scope, owners).get)))
+            errors.run(lambda: check_output_type(
+                check_formula(extra.formula, where(f"config.extras[{i}].formula"),
+                              scope.with_bare(OwnerFields(scope, owners).get)),
+                extra.output_type, where(f"config.extras[{i}].outputType")))
     for i, ov in enumerate(cfg.overrides):
         offer = project.find("offers", ov.offer_id) if ov.offer_id else None
         if ov.offer_id and offer is None:

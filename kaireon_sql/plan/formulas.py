@@ -80,3 +80,10 @@ def compile_formula(text: str, where: Location, resolve: Callable[[str], Field |
         return formula.to_sql(resolve, col("as_of")), kind
     except (FormulaError, _Unreadable) as exc:
         raise ConfigError(where, f"formula {text!r}: {exc}") from None
+
+
+def check_output_type(kind: str, declared: str | None, where: Location) -> str:
+    """A formula's type against its declared `outputType` (none declared: any type)."""
+    if declared is not None and kind != declared:
+        raise ConfigError(where, f"formula gives a {kind} but outputType is {declared!r}")
+    return kind

@@ -11,7 +11,7 @@ from ..dialect import columns_read, json_object
 from ..errors import ConfigError, UnsupportedFeature
 from ..formula import Field
 from .context import OFFER_FIELD_PREFIX, FlowContext, col, lit
-from .formulas import compile_formula, resolver
+from .formulas import check_output_type, compile_formula, resolver
 
 
 class _CategoryFields:
@@ -122,6 +122,7 @@ def _pairs_for(ctx: FlowContext, compute, overrides, properties, owners) -> list
         for i, extra in enumerate(compute.config.extras):
             sql, kind = compile_formula(extra.formula, ctx.node_location(compute.id, f"config.extras[{i}].formula"),
                                         resolver(ctx, fields))
+            check_output_type(kind, extra.output_type, ctx.node_location(compute.id, f"config.extras[{i}].outputType"))
             local_extras.append((extra.name, Field(kind, sql)))
     merged = dict(computed)
     merged.update(dict(local_extras))
