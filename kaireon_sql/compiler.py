@@ -86,50 +86,61 @@ COLUMN_DOCS = {
 }
 
 
-def _flow_models(plan: FlowPlan) -> list[Model]:
-    ctx = plan.ctx
-    rank = rank_sql(plan)
-    decided = decided_rows(plan, rank, personalization(plan), delivered=True)
-    withheld = decided_rows(plan, rank, personalization(plan), delivered=False)
-    candidates = candidates_model(plan, rank)
-    customers = customers_model(plan)
-    key = ctx.flow.key
-    decisions_cols = {c: {"description": COLUMN_DOCS.get(c, "")} for c in outputs.DECISION_COLUMNS}
+def _decision_columns() -> dict[str, dict]:
+    cols = {c: {"description": COLUMN_DOCS.get(c, "")} for c in outputs.DECISION_COLUMNS}
     for c in ("run_id", "as_of", "decision_flow_key", "customer_id", "channel", "rank", "offer_id", "experiment_group"):
-        decisions_cols[c]["data_tests"] = ["not_null"]
-    decisions_cols["experiment_group"]["data_tests"].append(_accepted(GROUPS))
-    decision_tests = [
+        cols[c]["data_tests"] = ["not_null"]
+    cols["experiment_group"]["data_tests"].append(_accepted(GROUPS))
+    return cols
+
+
+def _decision_tests() -> list[dict]:
+    return [
         _unique("run_id", "decision_flow_key", "customer_id", "rank"),
         _unique("run_id", "decision_flow_key", "customer_id", "offer_id", "channel"),
         {"kaireon_sql.rank_contiguous": {"arguments": {"partition_by": ["run_id", "decision_flow_key", "customer_id"]}}},
     ]
-    assignment_cols = {c: {"description": COLUMN_DOCS.get(c, ""), "data_tests": ["not_null"]} for c in outputs.ASSIGNMENT_COLUMNS}
-    assignment_cols["experiment_group"]["data_tests"].append(_accepted(GROUPS))
-    assignment_cols["bucket"]["data_tests"].append({"kaireon_sql.value_between": {"arguments": {"min_value": 0, "max_value": 9999}}})
-    rejection_cols = {c: {"description": COLUMN_DOCS.get(c, "")} for c in outputs.REJECTION_COLUMNS}
+
+
+def _assignment_columns() -> dict[str, dict]:
+    cols = {c: {"description": COLUMN_DOCS.get(c, ""), "data_tests": ["not_null"]} for c in outputs.ASSIGNMENT_COLUMNS}
+    cols["experiment_group"]["data_tests"].append(_accepted(GROUPS))
+    cols["bucket"]["data_tests"].append({"kaireon_sql.value_between": {"arguments": {"min_value": 0, "max_value": 9999}}})
+    return cols
+
+
+def _rejection_columns() -> dict[str, dict]:
+    cols = {c: {"description": COLUMN_DOCS.get(c, "")} for c in outputs.REJECTION_COLUMNS}
     for c in ("run_id", "customer_id", "offer_id", "stage", "rule_name", "reason"):
-        rejection_cols[c]["data_tests"] = ["not_null"]
-    rejection_cols["stage"]["data_tests"].append(_accepted(STAGES))
+        cols[c]["data_tests"] = ["not_null"]
+    cols["stage"]["data_tests"].append(_accepted(STAGES))
+    return cols
+
+
+def _flow_models(plan: FlowPlan) -> list[Model]:
+    """One flow's S4 models from its plan: each stage's SQL, with the model's dbt properties."""
+    ctx, key = plan.ctx, plan.ctx.flow.key
+    rank, personalized = rank_sql(plan), personalization(plan)
     return [
-        Model(ctx.model("customers"), customers,
+        Model(ctx.model("customers"), customers_model(plan),
               f"Flow '{key}': customers with the fields its enrich node loads, holdout bucket and group, and "
               "history aggregates its rules read.",
               _not_null("customer_id", "bucket", "experiment_group"), [_unique("customer_id")]),
-        Model(ctx.model("candidates"), candidates,
+        Model(ctx.model("candidates"), candidates_model(plan, rank),
               f"Flow '{key}': the candidates past every narrowing check (of customers no customer-level "
               "contact policy blocks), with their fate: reject_code (NULL = survived), score and rank.",
               _not_null("customer_id", "offer_id", "channel"), [_unique("customer_id", "offer_id", "channel")]),
-        Model(ctx.model("decisions"), decided,
-              f"Flow '{key}': decisions to deliver.", decisions_cols, decision_tests),
-        Model(ctx.model("withheld_decisions"), withheld,
+        Model(ctx.model("decisions"), decided_rows(plan, rank, personalized, delivered=True),
+              f"Flow '{key}': decisions to deliver.", _decision_columns(), _decision_tests()),
+        Model(ctx.model("withheld_decisions"), decided_rows(plan, rank, personalized.copy(), delivered=False),
               f"Flow '{key}': what holdout customers would have received (never delivered).",
-              {c: dict(v) for c, v in decisions_cols.items()}, decision_tests),
+              _decision_columns(), _decision_tests()),
         Model(ctx.model("assignments"), assignments(plan),
               f"Flow '{key}': experiment group of every customer the flow evaluated.",
-              assignment_cols, [_unique("run_id", "decision_flow_key", "customer_id")]),
+              _assignment_columns(), [_unique("run_id", "decision_flow_key", "customer_id")]),
         Model(ctx.model("rejections"), rejections(plan),
               f"Flow '{key}': one row per dropped candidate naming the first rule or policy that dropped it.",
-              rejection_cols),
+              _rejection_columns()),
         Model(ctx.model("funnel"), funnel(plan, rank),
               f"Flow '{key}': candidate counts per stage.",
               _not_null("run_id", "customers", "total_candidates"), [_unique("run_id", "decision_flow_key")]),
@@ -219,6 +230,7 @@ class _Build:
     project: Project
     errors: list[ConfigError] = field(default_factory=list)
     slugs: dict[str, str] = field(default_factory=dict)  # model slug -> flow key
+    plans: list[FlowPlan] = field(default_factory=list)  # per flow, in runOrder
     flow_models: list[list[Model]] = field(default_factory=list)  # per flow, in build order
     experiment_models: list[list[Model]] = field(default_factory=list)  # likewise
 
@@ -291,18 +303,23 @@ def _uplift_scores(build: _Build) -> list[Model]:
     return models
 
 
-def _compile_flow(build: _Build, flow: DecisionFlow) -> list[Model]:
-    """One flow's models; its experiment models are kept for the `experiment_models` step."""
-    project, slugs = build.project, build.slugs
-    ctx = FlowContext(project, flow)
+def _plan_flow(build: _Build, flow: DecisionFlow) -> list[Model]:
+    """One flow's plan (every reference resolved, every formula it reads checked), kept for `flows`."""
+    ctx = FlowContext(build.project, flow)
     refuse_uncompiled_nodes(ctx)
-    if ctx.slug in slugs:
+    if ctx.slug in build.slugs:
         raise ConfigError(flow.location.at("key"),
-                          f"flow key {flow.key!r} gives the same model names as flow {slugs[ctx.slug]!r}")
-    slugs[ctx.slug] = flow.key
-    flow_models = _flow_models(plan_flow(ctx))
+                          f"flow key {flow.key!r} gives the same model names as flow {build.slugs[ctx.slug]!r}")
+    build.slugs[ctx.slug] = flow.key
+    build.plans.append(plan_flow(ctx))
+    return []
+
+
+def _compile_flow(build: _Build, plan: FlowPlan) -> list[Model]:
+    """One flow's models from its plan; its experiment models are kept for the `experiment_models` step."""
+    flow_models = _flow_models(plan)
     build.flow_models.append(flow_models)
-    build.experiment_models.append(_experiment_models(ctx))
+    build.experiment_models.append(_experiment_models(plan.ctx))
     return flow_models
 
 
@@ -312,11 +329,18 @@ def _formula_check(build: _Build) -> list[Model]:
     return []
 
 
-def _flows(build: _Build) -> list[Model]:
-    """Every flow's models, in runOrder (S7: earlier flows' decisions are built first)."""
-    models: list[Model] = []
+def _plans(build: _Build) -> list[Model]:
+    """Every flow's plan, in runOrder, before any flow's SQL (S7: earlier flows' decisions are built first)."""
     for flow in flows_in_order(build.project.flows):
-        models += _collecting(build, partial(_compile_flow, build, flow))
+        _collecting(build, partial(_plan_flow, build, flow))
+    return []
+
+
+def _flows(build: _Build) -> list[Model]:
+    """Every planned flow's models, in runOrder."""
+    models: list[Model] = []
+    for plan in build.plans:
+        models += _collecting(build, partial(_compile_flow, build, plan))
     return models
 
 
@@ -372,8 +396,9 @@ def _experiments_union(build: _Build) -> list[Model]:
 # dbt orders the run by ref(), so the order here is not the run order; it matters because steps
 # read what earlier steps left behind:
 # - every formula is checked before the flows, so a broken one is reported once even where no flow reads it;
-# - flows compile in runOrder (S7); a flow's caps and budgets read the earlier flows' decisions,
-#   and its duplicate-slug check reads the slugs of the flows before it;
+# - every flow is planned (plan/flow.py) before any flow's SQL is built, in runOrder (S7): a flow's
+#   caps and budgets read the earlier flows' decisions, and its duplicate-slug check reads the slugs
+#   of the flows before it; the SQL builders (kaireon_sql/sql/) then read only the plans;
 # - `collected_errors` raises every ConfigError of the steps above it together (history metrics,
 #   each uplift model, each flow), so one compile reports every problem; the steps after it assume
 #   every flow compiled (the unions read the first flow's column docs);
@@ -387,6 +412,7 @@ BUILD_ORDER: tuple[tuple[str, Callable[[_Build], list[Model]]], ...] = (
     ("history_models", _history_models),
     ("uplift_scores", _uplift_scores),
     ("formula_check", _formula_check),
+    ("plans", _plans),
     ("flows", _flows),
     ("collected_errors", _collected_errors),
     ("unions", _unions),
