@@ -1,6 +1,6 @@
 """Several flows in one build (S7): decided one after another, by `flowConfig.runOrder` (ascending,
 default 0), then flow key. A flow's caps and offer budgets count the history, the decisions of the
-flows before it in this build (delivered and withheld), and its own (sql/build_order.py reads them).
+flows before it in this build (delivered and withheld), and its own (sql/features.py prior_aggregate reads them).
 """
 from __future__ import annotations
 

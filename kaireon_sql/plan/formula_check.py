@@ -56,7 +56,7 @@ class Scope:
 
 
 def _metric(project: Project, ref: str) -> Field:
-    """`metrics.<id or name>`, as the flow reads it (flow/formulas.py metric_number)."""
+    """`metrics.<id or name>`, as the flow reads it (plan/formulas.py metric_number)."""
     metric = project.find("behavioralMetrics", ref)
     if metric is None:
         known = ", ".join(repr(m.ref) for m in project.all("behavioralMetrics")[:20]) or "none are defined"
@@ -118,7 +118,7 @@ def offer_fields(project: Project) -> dict[str, str]:
 
 
 def flow_customer_fields(project: Project, flow: DecisionFlow) -> dict[str, str] | None:
-    """The customer fields the flow's enrich node loads (flow/context.py fields), or None when the
+    """The customer fields the flow's enrich node loads (plan/context.py fields), or None when the
     enrich node is missing or broken (the flow's compilation reports that)."""
     enriches = [n for n in flow.definition.nodes if isinstance(n.config, EnrichConfig)]
     if len(enriches) != 1:
@@ -144,7 +144,7 @@ def flow_customer_fields(project: Project, flow: DecisionFlow) -> dict[str, str]
 @dataclass
 class OwnerFields:
     """Bare names in formulas of an offer's category and sub-category: their custom fields, a computed
-    one typed by checking its formula (flow/personalization.py _CategoryFields)."""
+    one typed by checking its formula (plan/personalize.py _CategoryFields)."""
 
     scope: Scope
     owners: list
@@ -269,7 +269,7 @@ def _score(text: str, where: Location, scope: Scope) -> None:
 
 
 def _filter_value(cond, where: Location, scope: Scope) -> None:
-    """A filter's `valueFormula`: its type must be the field's (flow/filter.py)."""
+    """A filter's `valueFormula`: its type must be the field's (plan/narrowing.py)."""
     name = cond.field
     kind = "text" if name == "channel" else None
     for prefix, kinds in (("customer.", scope.customer), ("offer.", scope.offer)):
@@ -281,7 +281,7 @@ def _filter_value(cond, where: Location, scope: Scope) -> None:
 
 
 def flow_groups(project: Project) -> list[list]:
-    """The owner sets a flow's compute extras are compiled in (flow/personalization.py): the offers'
+    """The owner sets a flow's compute extras are compiled in (plan/personalize.py): the offers'
     (category, sub-category) pairings, the empty one for offers with neither, or alone without offers."""
     groups: dict[tuple, list] = {}
     for offer in project.offers:

@@ -7,7 +7,7 @@ from .context import OFFER_COLUMNS, OFFER_FIELD_PREFIX
 
 OFFERS_MODEL = "kaireon_offers"
 
-# Offer budgets (always enforced, contact_policy._budget): NULL where an offer has none.
+# Offer budgets (always enforced, plan/policies.py _budget): NULL where an offer has none.
 # budget_impression_limit: impressions a period allows, the smaller of maxImpressions and
 # floor(totalBudget / costPerImpression); budget_limit_text names that limit in rejection reasons.
 BUDGET_COLUMNS = {"budget_max_impressions": "number", "budget_max_conversions": "number", "budget_period": "text",
