@@ -137,3 +137,5 @@ def test_outputs_and_earlier_flows_are_planned(built):
     assert (first.withholds, second.withholds) == (False, True)
     assert first.rejections.volume == "all"
     assert (second.rejections.volume, second.rejections.sample_limit) == ("sampled", 2500)
+    assert (first.holdout.salt, first.holdout.threshold) == ("first", 0)  # salt: the flow key unless set
+    assert (second.holdout.salt, second.holdout.threshold) == ("second", 1000)

@@ -28,7 +28,7 @@ from .enrich import EnrichPlan, plan_enrich
 from .features import FeatureSet, Features
 from .inventory import InventoryPlan, plan_inventory
 from .narrowing import consent_checks, filter_checks, qualification
-from .outputs import RejectionsPlan, plan_rejections, withholds
+from .outputs import HoldoutPlan, RejectionsPlan, plan_holdout, plan_rejections, withholds
 from .personalize import PersonalizePlan, plan_personalize
 from .policies import contact_policies, names_budgets, offer_budgets
 from .rank import RankPlan, plan_rank
@@ -178,6 +178,7 @@ class FlowPlan:
     offer_columns: frozenset[str]  # offers-model columns
     candidate_columns: tuple[str, ...]  # candidates-model columns (then `rank`)
     rejections: RejectionsPlan  # what the rejections model records
+    holdout: HoldoutPlan  # the experiment group's salt and threshold
     withholds: bool  # the holdout's decisions are withheld (kaireon_withheld_decisions), not delivered
     prior_decisions: tuple[str, ...]  # the earlier flows' decisions and withheld decisions models (S7)
 
@@ -212,7 +213,7 @@ def plan_flow(ctx: FlowContext) -> FlowPlan:
         levels=_check_levels(checks, customer), join_keys=_join_keys(checks, customer, offer), score=score,
         rank=rank, personalize=personalize, customer_columns=customer, offer_columns=offer,
         candidate_columns=_candidate_columns(quotas, personalize), rejections=plan_rejections(ctx),
-        withholds=withholds(ctx), prior_decisions=earlier_decision_models(ctx),
+        holdout=plan_holdout(ctx), withholds=withholds(ctx), prior_decisions=earlier_decision_models(ctx),
     )
 
 

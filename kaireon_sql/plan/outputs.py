@@ -35,6 +35,18 @@ def plan_rejections(ctx: FlowContext) -> RejectionsPlan:
     return RejectionsPlan(config.volume, int(round(config.sample_rate * 10000)))
 
 
+@dataclass(frozen=True)
+class HoldoutPlan:
+    """How the customers model assigns the experiment group (S5)."""
+
+    salt: str  # bucket = int(md5(salt || ':' || customer_id)[:8], 16) % 10000
+    threshold: float  # buckets below it are the holdout (holdoutPercent x 100; 0: no holdout)
+
+
+def plan_holdout(ctx: FlowContext) -> HoldoutPlan:
+    return HoldoutPlan(ctx.salt, ctx.holdout_percent * 100)
+
+
 def withholds(ctx: FlowContext) -> bool:
     """True when the holdout's decisions are withheld (a holdout share, controlGroupAction no_offers)."""
     return ctx.holdout_percent > 0 and ctx.experiment.control_group_action == "no_offers"

@@ -6,26 +6,27 @@ from sqlglot import exp
 
 from ..dialect import cast_text, finite_or_null, md5_bucket, relation
 from ..plan.checks import concat
-from ..plan.context import RUN_PARAMS, FlowContext, col, lit
+from ..plan.context import RUN_PARAMS, col, lit
 from ..plan.flow import FlowPlan
+from ..plan.outputs import HoldoutPlan
 from .common import all_of, first_failing
 from .features import history_aggregate, zone_lookups
 
 
-def holdout_bucket(ctx: FlowContext, customer_id: exp.Expression) -> exp.Expression:
+def holdout_bucket(holdout: HoldoutPlan, customer_id: exp.Expression) -> exp.Expression:
     """S5: int(md5(salt || ':' || customer_id)[:8], 16) % 10000."""
-    return md5_bucket(concat(ctx.salt + ":", customer_id), 10000)
+    return md5_bucket(concat(holdout.salt + ":", customer_id), 10000)
 
 
-def experiment_group(ctx: FlowContext, bucket: exp.Expression) -> exp.Expression:
-    threshold = ctx.holdout_percent * 100
+def experiment_group(holdout: HoldoutPlan, bucket: exp.Expression) -> exp.Expression:
+    threshold = holdout.threshold
     if threshold <= 0:
         return lit("treatment")
     limit = lit(int(threshold)) if float(threshold).is_integer() else lit(threshold)
     return exp.case().when(exp.LT(this=bucket, expression=limit), lit("holdout")).else_(lit("treatment"))
 
 
-def _segment_join(ctx: FlowContext, column: str, seg) -> exp.Select:
+def _segment_join(column: str, seg) -> exp.Select:
     rel = seg.relation or "segment_membership"
     value = seg.segment_value if seg.segment_value is not None else seg.name
     return (
@@ -47,9 +48,9 @@ def customer_codes(plan: FlowPlan) -> dict[str, exp.Expression]:
 
 def customers_model(plan: FlowPlan) -> exp.Select:
     """One row per customer, with its per-customer check columns (computed over it and `as_of`)."""
-    ctx = plan.ctx
+    group = experiment_group(plan.holdout, col("bucket", "b"))
     query = (
-        exp.select(all_of("b"), exp.alias_(experiment_group(ctx, col("bucket", "b")), "experiment_group", quoted=True))
+        exp.select(all_of("b"), exp.alias_(group, "experiment_group", quoted=True))
         .from_(exp.paren(_customer_fields(plan)).as_("b"))
         .join(relation(RUN_PARAMS).as_("p"), join_type="cross")
     )
@@ -69,7 +70,7 @@ def _joins(plan: FlowPlan, customer_id: exp.Expression) -> list[tuple[exp.Expres
 
 
 def _customer_fields(plan: FlowPlan) -> exp.Select:
-    ctx, enrich = plan.ctx, plan.enrich
+    enrich = plan.enrich
     customer_id = cast_text(col(enrich.key.key_column, enrich.key.alias))
     select = exp.select(exp.alias_(customer_id, "customer_id", quoted=True))
     for field in enrich.fields:
@@ -77,7 +78,7 @@ def _customer_fields(plan: FlowPlan) -> exp.Select:
         if field.number:  # NaN and +-inf are missing values for rules and formulas (S5)
             value = finite_or_null(value)
         select = select.select(exp.alias_(value, field.column, quoted=True))
-    bucket = holdout_bucket(ctx, customer_id)
+    bucket = holdout_bucket(plan.holdout, customer_id)
     select = select.select(exp.alias_(bucket, "bucket", quoted=True))  # the group: computed from it, outside
     query = select.from_(relation(enrich.key.relation).as_(enrich.key.alias))
     for table, on in _joins(plan, customer_id):
@@ -91,7 +92,7 @@ def _with_features(plan: FlowPlan, query: exp.Select, customer_id: exp.Expressio
         if seg.formula is not None:
             continue
         alias = f"g_{column}"
-        query = query.join(exp.paren(_segment_join(plan.ctx, column, seg)).as_(alias),
+        query = query.join(exp.paren(_segment_join(column, seg)).as_(alias),
                            on=exp.EQ(this=col("customer_id", alias), expression=customer_id), join_type="left")
         query = query.select(exp.alias_(exp.func("COALESCE", col(column, alias), exp.false()), column, quoted=True))
     history = history_aggregate(plan, "customer")
