@@ -113,6 +113,16 @@ def enrich_fields(fields):
     return fn
 
 
+def second_source(lookup_key: str):
+    """A second enrich source (schema 'extra'), joined to the customers on its `lookup_key` field."""
+    def fn(c):
+        c["schemas"].append({"id": "extra", "name": "extra", "relation": "extras",
+                             "fields": [{"name": "member_id", "dataType": "varchar"},
+                                        {"name": "loyalty", "dataType": "decimal"}]})
+        node(c, "enr")["config"]["sources"].append({"schemaId": "extra", "lookupKey": lookup_key, "fields": ["loyalty"]})
+    return fn
+
+
 F = "config.yml"
 OFFER_A = "offers[0] 'A'"
 CAT = "categories[0] 'Cat'"
@@ -184,6 +194,10 @@ CASES: dict[str, tuple[dict[str, object], list[str]]] = {
     "dangling enrich schemaId": (
         mutate(lambda c: node(c, "enr")["config"]["sources"][0].update(schemaId="nope")),
         [F, FLOW, NODES + "[1].config.sources[0].schemaId'", "unknown schema 'nope'", "expected one of: 'customer'"]),
+    "unknown lookupKey of a second enrich source": (  # was joined on a column 'nope' the relation may not have
+        mutate(second_source("nope")),
+        [F, FLOW, NODES + "[1].config.sources[1].lookupKey'", "schema 'extra' has no field 'nope'",
+         "expected one of: member_id, loyalty"]),
     "dangling qualify ruleIds": (
         mutate(lambda c: node(c, "qual")["config"].update(ruleIds=["r1", "nope"])),
         [F, FLOW, NODES + "[2].config.ruleIds[1]'", "unknown qualification rule 'nope'", "expected one of: 'r1'"]),
@@ -334,6 +348,10 @@ def test_bad_config_is_refused_with_a_precise_message(tmp_path, case):
     for error in errors:  # no pydantic internals leak into messages
         assert "Input should be" not in error and "kaireonType" not in error and "errors.pydantic.dev" not in error
         assert "<unicode string>" not in error
+
+
+def test_a_second_enrich_source_with_a_known_lookup_key_is_valid(tmp_path):
+    assert _errors(_write(tmp_path / "decisioning", mutate(second_source("member_id")))) == []
 
 
 def test_valid_offer_custom_fields_reach_the_offer_catalogue(tmp_path):

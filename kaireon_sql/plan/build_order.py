@@ -5,7 +5,10 @@ flows before it in this build (delivered and withheld), and its own (sql/feature
 from __future__ import annotations
 
 from ..config.flows import DecisionFlow
-from .context import FlowContext
+from .context import FlowContext, flow_model, model_slug
+
+# The models of a flow a later flow of the build reads (its decisions, delivered and withheld).
+DECISION_PARTS = ("decisions", "withheld_decisions")
 
 
 def run_order_key(flow: DecisionFlow) -> tuple[int, str]:
@@ -25,3 +28,8 @@ def earlier_flows(ctx: FlowContext) -> list[DecisionFlow]:
 
 def has_earlier_flows(ctx: FlowContext) -> bool:
     return bool(earlier_flows(ctx))
+
+
+def earlier_decision_models(ctx: FlowContext) -> tuple[str, ...]:
+    """The decisions and withheld decisions models of the flows decided before this one, in build order."""
+    return tuple(flow_model(model_slug(f.key), part) for f in earlier_flows(ctx) for part in DECISION_PARTS)

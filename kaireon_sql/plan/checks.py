@@ -1,7 +1,7 @@
 """A check is one reason a candidate can be dropped: stage, name, when it blocks, and why."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlglot import exp
 
@@ -37,6 +37,20 @@ class Quota:
     # True when a check of the same policy blocks every candidate this quota counts once nothing
     # is left (remaining <= 0): a quota that ranks each candidate first then never trims.
     paired_check: bool = False
+    # Set when the flow's plan numbers its quotas (`numbered`): the reject code, the candidates
+    # model's CTE of this quota and the columns it adds (rank within the partition, contacts left,
+    # and whether a candidate is still alive for the next quota).
+    code: int = 0
+    cte: str = ""
+    rank_column: str = ""
+    left_column: str = ""
+    alive_column: str = ""
+
+    def numbered(self, position: int, code: int) -> Quota:
+        """This quota as the `position`-th (from 1) of its flow, with reject code `code`."""
+        name = f"quota_{position}"
+        return replace(self, code=code, cte=name, rank_column=f"{name}_rank", left_column=f"{name}_left",
+                       alive_column=f"{name}_alive")
 
 
 def text(value: str) -> exp.Expression:

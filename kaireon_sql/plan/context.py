@@ -49,6 +49,11 @@ def model_slug(key: str) -> str:
     return slug or "flow"
 
 
+def flow_model(slug: str, part: str) -> str:
+    """The name of one of a flow's models (`part`: customers, candidates, decisions, ...) from its slug."""
+    return f"kaireon_{slug}__{part}"
+
+
 def col(name: str, table: str | None = None) -> exp.Column:
     return exp.column(name, table=table, quoted=True)
 
@@ -253,4 +258,4 @@ class FlowContext:
 
     # ---- model names ---------------------------------------------------------------------------
     def model(self, part: str) -> str:
-        return f"kaireon_{self.slug}__{part}"
+        return flow_model(self.slug, part)

@@ -5,12 +5,14 @@ A stage asks for a feature while the plan is built and gets the column to read; 
 joins the per-customer aggregates and the candidate model joins the per customer x offer and
 per-offer ones (sql/features.py builds those joins). Each aggregate is computed once per flow however
 many rules and policies read it. History rows after `as_of` are never read (S5). The registry is
-frozen when the plan is complete: a request after that is a bug (a stage building SQL that asks for a
-feature the plan did not register) and fails loudly.
+frozen when the plan is complete: `Features.freeze()` closes the registry and returns a `FeatureSet`,
+the immutable snapshot the FlowPlan carries. A request after that is a bug (a stage building SQL that asks
+for a feature the plan did not register) and fails loudly, on the closed registry and on the snapshot.
 """
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
@@ -19,7 +21,7 @@ from sqlglot import exp
 from ..config.catalog import Segment
 from ..config.models import BehavioralMetric
 from .metrics import metric_value
-from .context import FlowContext, col, lit
+from .context import EnrichedField, FlowContext, col, lit
 from .formulas import compile_formula, resolver
 
 GRAINS = {"customer": ("customer_id",), "customer_offer": ("customer_id", "offer_id"), "offer": ("offer_id",)}
@@ -50,20 +52,74 @@ def impression() -> exp.Expression:
     return exp.EQ(this=history("outcome"), expression=lit("impression"))
 
 
+@dataclass(frozen=True)
+class Zone:
+    """A customer time zone the flow reads the local clock in: the customers-model column holding the zone,
+    where its names are loaded from, and the columns of its lookup (`<prefix>_zone`, `_hour`, `_dow`)."""
+
+    column: str  # customers-model column holding the zone name
+    relation: str  # the enrich source's relation the zone names are read from
+    source_column: str  # the zone's column in that relation
+    prefix: str  # tz0, tz1, ... in registration order
+
+    @property
+    def zone(self) -> str:
+        return f"{self.prefix}_zone"
+
+    @property
+    def hour(self) -> str:
+        return f"{self.prefix}_hour"
+
+    @property
+    def dow(self) -> str:
+        return f"{self.prefix}_dow"
+
+
+def _late_request(self, *args, **kwargs):
+    raise RuntimeError(f"feature requested after flow {self.flow_key!r}'s plan was frozen: "
+                       "every feature must be registered by plan.flow.build_plan")
+
+
+@dataclass(frozen=True)
+class FeatureSet:
+    """The flow's features once planned: immutable, what FlowPlan.features holds and the SQL stages read."""
+
+    flow_key: str
+    segments: Mapping[str, Segment]  # column -> segment (read-only)
+    aggregates: Mapping[str, Aggregate]  # request key -> aggregate (read-only), in registration order
+    zones: tuple[Zone, ...]
+    frozen: bool = True  # always: a FeatureSet registers nothing
+
+    # asking for a feature after planning: a clear error, never a column no model carries
+    segment = count = prior_count = last = last_interaction = metric = local_clock = _late_request
+
+    def of_grain(self, grain: str) -> tuple[Aggregate, ...]:
+        return tuple(a for a in self.aggregates.values() if a.grain == grain)
+
+    def aggregate_columns(self, grain: str) -> list[str]:
+        return [a.column for a in self.of_grain(grain)]
+
+    def zone_columns(self) -> list[str]:
+        return [name for z in self.zones for name in (z.hour, z.dow)]
+
+
 @dataclass
 class Features:
+    """The registry while the plan is built; `freeze()` closes it and returns its FeatureSet."""
+
     ctx: FlowContext
     segments: dict[str, Segment] = field(default_factory=dict)
     aggregates: dict[str, Aggregate] = field(default_factory=dict)
-    zones: dict[str, str] = field(default_factory=dict)  # customer column holding a time zone -> prefix
+    zones: dict[str, Zone] = field(default_factory=dict)  # customer column holding a time zone -> its zone
     frozen: bool = False
 
-    def freeze(self) -> None:
-        """No more features: the registry's tables become read-only."""
+    def freeze(self) -> FeatureSet:
+        """No more features: the registry's tables become read-only; returns their immutable snapshot."""
         self.segments = MappingProxyType(dict(self.segments))  # type: ignore[assignment]
         self.aggregates = MappingProxyType(dict(self.aggregates))  # type: ignore[assignment]
         self.zones = MappingProxyType(dict(self.zones))  # type: ignore[assignment]
         self.frozen = True
+        return FeatureSet(self.ctx.flow.key, self.segments, self.aggregates, tuple(self.zones.values()))
 
     def _registering(self, what: str) -> None:
         if self.frozen:
@@ -124,12 +180,19 @@ class Features:
         """
         if zone_column not in self.zones:
             self._registering(f"time zone of {zone_column!r}")
-            self.zones[zone_column] = f"tz{len(self.zones)}"
-        prefix = self.zones[zone_column]
-        return col(f"{prefix}_hour"), col(f"{prefix}_dow")
+            source = _enriched(self.ctx, zone_column)
+            self.zones[zone_column] = Zone(zone_column, source.schema.relation_name, source.field.source_column,
+                                           f"tz{len(self.zones)}")
+        zone = self.zones[zone_column]
+        return col(zone.hour), col(zone.dow)
 
     def zone_columns(self) -> list[str]:
-        return [f"{prefix}_{part}" for prefix in self.zones.values() for part in ("hour", "dow")]
+        return [name for z in self.zones.values() for name in (z.hour, z.dow)]
 
     def aggregate_columns(self, grain: str) -> list[str]:
         return [a.column for a in self.aggregates.values() if a.grain == grain]
+
+
+def _enriched(ctx: FlowContext, column: str) -> EnrichedField:
+    """The loaded customer field whose customers-model column is `column`."""
+    return {f.column: f for f in ctx.fields.values()}[column]

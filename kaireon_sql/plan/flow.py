@@ -23,10 +23,13 @@ from ..config.project import Project
 from ..errors import UnsupportedFeature
 from .offers import BUDGET_COLUMNS, SCHEDULE_COLUMNS, static_fields
 from .checks import Check, Quota, qualify_columns, reads_only
+from .build_order import earlier_decision_models
 from .context import OFFER_COLUMNS, OFFER_FIELD_PREFIX, FlowContext, lit
-from .features import Features
+from .enrich import EnrichPlan, plan_enrich
+from .features import FeatureSet, Features
 from .inventory import InventoryPlan, plan_inventory
 from .narrowing import consent_checks, filter_checks, qualification
+from .outputs import HoldoutPlan, RejectionsPlan, plan_holdout, plan_rejections, withholds
 from .personalize import PersonalizePlan, plan_personalize
 from .policies import contact_policies, names_budgets, offer_budgets
 from .rank import RankPlan, plan_rank
@@ -124,7 +127,7 @@ def _check_levels(checks: tuple[Check, ...], customer_columns: frozenset[str]) -
     return CheckLevels(*[tuple(buckets[k]) for k in ((True, True), (True, False), (False, True), (False, False))])
 
 
-def _customer_columns(ctx: FlowContext, features: Features) -> frozenset[str]:
+def _customer_columns(ctx: FlowContext, features: FeatureSet) -> frozenset[str]:
     """Columns of the customers model a check may read and still be decided once per customer."""
     return frozenset({"customer_id", "bucket", "as_of"} | {f.column for f in ctx.fields.values()}
                      | set(features.segments) | set(features.aggregate_columns("customer"))
@@ -151,8 +154,8 @@ CANDIDATE_KEEP = ("customer_id", "offer_id", "channel", "experiment_group", "buc
 def _candidate_columns(quotas: tuple[Quota, ...], personalize: PersonalizePlan) -> tuple[str, ...]:
     """Columns of the candidates model before `rank`: what the output models read."""
     keep = list(CANDIDATE_KEEP)
-    for i in range(1, len(quotas) + 1):
-        keep += [f"quota_{i}_rank", f"quota_{i}_left"]
+    for quota in quotas:
+        keep += [quota.rank_column, quota.left_column]
     keep.append("reject_code")
     return tuple(dict.fromkeys(keep + list(personalize.columns)))
 
@@ -162,10 +165,11 @@ class FlowPlan:
     """One flow, planned: what each SQL stage reads (see the module docstring)."""
 
     ctx: FlowContext  # config lookups: the flow, its nodes, fields, channels, experiment, model names
-    features: Features  # frozen registry: segments, history aggregates, metrics, time zones
+    features: FeatureSet  # immutable: segments, history aggregates, metrics, time zones
+    enrich: EnrichPlan  # the customers model's sources, key and loaded fields
     inventory: InventoryPlan
     checks: tuple[Check, ...]  # reject codes 1..len(checks), in execution order
-    quotas: tuple[Quota, ...]  # reject codes QUOTA_CODE_BASE + 1.., in execution order
+    quotas: tuple[Quota, ...]  # numbered: reject codes QUOTA_CODE_BASE + 1.., in execution order, and columns
     relevance: exp.Expression  # the fit rules' multiplier R
     levels: CheckLevels
     join_keys: tuple[exp.Expression, ...]  # customers `c` x offer channels `o` join conditions
@@ -175,31 +179,44 @@ class FlowPlan:
     customer_columns: frozenset[str]  # customers-model columns checks may read
     offer_columns: frozenset[str]  # offers-model columns
     candidate_columns: tuple[str, ...]  # candidates-model columns (then `rank`)
+    rejections: RejectionsPlan  # what the rejections model records
+    holdout: HoldoutPlan  # the experiment group's salt and threshold
+    withholds: bool  # the holdout's decisions are withheld (kaireon_withheld_decisions), not delivered
+    prior_decisions: tuple[str, ...]  # the earlier flows' decisions and withheld decisions models (S7)
 
     def codes(self):
         """(code, stage, name, reason) for every way a candidate can be dropped."""
         for i, c in enumerate(self.checks, start=1):
             yield i, c.stage, c.name, c.reason
-        for i, q in enumerate(self.quotas, start=1):
-            yield QUOTA_CODE_BASE + i, q.stage, q.name, q.reason
+        for q in self.quotas:
+            yield q.code, q.stage, q.name, q.reason
+
+
+def _numbered(quotas: list[Quota]) -> tuple[Quota, ...]:
+    return tuple(q.numbered(i, QUOTA_CODE_BASE + i) for i, q in enumerate(quotas, start=1))
 
 
 def plan_flow(ctx: FlowContext) -> FlowPlan:
     """The plan of a flow whose context is built (and whose node types were checked)."""
-    features = Features(ctx)
-    ctx.features = features
-    planned = _plan_checks(ctx, features)
+    registry = Features(ctx)
+    ctx.features = registry
+    planned = _plan_checks(ctx, registry)
     personalize = plan_personalize(ctx)  # may ask for features (metrics.x) the models then join
     rank = plan_rank(ctx)
     score = plan_score(ctx)
     inventory = plan_inventory(ctx)
-    features.freeze()
-    checks, quotas = tuple(planned.checks), tuple(planned.quotas)
+    features = registry.freeze()
+    ctx.features = features  # a formula resolved after planning asks the snapshot, which refuses
+    checks, quotas = tuple(planned.checks), _numbered(planned.quotas)
     customer, offer = _customer_columns(ctx, features), _offer_columns(ctx)
-    return FlowPlan(ctx, features, inventory, checks, quotas,
-                    planned.relevance if planned.relevance is not None else lit(1.0), _check_levels(checks, customer),
-                    _join_keys(checks, customer, offer), score, rank, personalize, customer, offer,
-                    _candidate_columns(quotas, personalize))
+    return FlowPlan(
+        ctx=ctx, features=features, enrich=plan_enrich(ctx), inventory=inventory, checks=checks, quotas=quotas,
+        relevance=planned.relevance if planned.relevance is not None else lit(1.0),
+        levels=_check_levels(checks, customer), join_keys=_join_keys(checks, customer, offer), score=score,
+        rank=rank, personalize=personalize, customer_columns=customer, offer_columns=offer,
+        candidate_columns=_candidate_columns(quotas, personalize), rejections=plan_rejections(ctx),
+        holdout=plan_holdout(ctx), withholds=withholds(ctx), prior_decisions=earlier_decision_models(ctx),
+    )
 
 
 def build_plan(project: Project, flow) -> FlowPlan:

@@ -1,5 +1,10 @@
-"""The columns of the S4 output relations every flow produces (SPEC S4), in their order."""
+"""The S4 output relations every flow produces (SPEC S4): their columns, in order, and what a flow's
+experiment and rejections settings decide about them."""
 from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .context import FlowContext
 
 DECISION_COLUMNS = (
     "run_id", "as_of", "decision_flow_key", "decision_flow_version", "config_hash", "customer_id", "channel",
@@ -14,3 +19,34 @@ FUNNEL_COLUMNS = (
     "run_id", "as_of", "decision_flow_key", "decision_flow_version", "customers", "holdout_customers",
     "total_candidates", "after_qualification", "after_contact_policy", "decided", "withheld",
 )
+
+
+@dataclass(frozen=True)
+class RejectionsPlan:
+    """What the rejections model records (flowConfig.rejections)."""
+
+    volume: str  # all | sampled | none
+    # sampled: the customers whose rejections bucket (0..9999) is below this have all their rejections recorded
+    sample_limit: int = 10000
+
+
+def plan_rejections(ctx: FlowContext) -> RejectionsPlan:
+    config = ctx.definition.flow_config.rejections
+    return RejectionsPlan(config.volume, int(round(config.sample_rate * 10000)))
+
+
+@dataclass(frozen=True)
+class HoldoutPlan:
+    """How the customers model assigns the experiment group (S5)."""
+
+    salt: str  # bucket = int(md5(salt || ':' || customer_id)[:8], 16) % 10000
+    threshold: float  # buckets below it are the holdout (holdoutPercent x 100; 0: no holdout)
+
+
+def plan_holdout(ctx: FlowContext) -> HoldoutPlan:
+    return HoldoutPlan(ctx.salt, ctx.holdout_percent * 100)
+
+
+def withholds(ctx: FlowContext) -> bool:
+    """True when the holdout's decisions are withheld (a holdout share, controlGroupAction no_offers)."""
+    return ctx.holdout_percent > 0 and ctx.experiment.control_group_action == "no_offers"

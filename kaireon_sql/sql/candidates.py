@@ -21,7 +21,7 @@ from sqlglot.optimizer.simplify import simplify
 
 from ..plan.checks import Quota
 from ..plan.context import col, lit
-from ..plan.flow import QUOTA_CODE_BASE, FlowPlan
+from ..plan.flow import FlowPlan
 from .common import customer_passes, first_failing, row_number
 from .pairs import eligible_pairs
 
@@ -47,7 +47,7 @@ class _Quotas:
     alive: exp.Expression
     ctes: list[tuple[str, exp.Select]] = field(default_factory=list)
     trimmed: list[tuple[int, exp.Expression]] = field(default_factory=list)
-    folded: str | None = None  # a quota whose window is the rank itself
+    folded: Quota | None = None  # a quota whose window is the rank itself
 
 
 def _quota_rank(plan: FlowPlan, quota: Quota, counted: exp.Expression, single: bool) -> exp.Expression:
@@ -57,26 +57,25 @@ def _quota_rank(plan: FlowPlan, quota: Quota, counted: exp.Expression, single: b
     return exp.case().when(counted, row_number([*quota.partition, flag], quota.order or plan.rank.order))
 
 
-def _add_quota(plan: FlowPlan, out: _Quotas, i: int, quota: Quota) -> None:
+def _add_quota(plan: FlowPlan, out: _Quotas, quota: Quota, last: bool) -> None:
     counted = exp.and_(out.alive, quota.applies)
     single = _single_row_partition(plan, quota)
-    columns = [exp.alias_(_quota_rank(plan, quota, counted, single), f"quota_{i}_rank", quoted=True),
-               exp.alias_(quota.remaining, f"quota_{i}_left", quoted=True)]
-    if i < len(plan.quotas):
+    columns = [exp.alias_(_quota_rank(plan, quota, counted, single), quota.rank_column, quoted=True),
+               exp.alias_(quota.remaining, quota.left_column, quoted=True)]
+    if not last:
         # `alive` carried as a column to the next quota, which reads it (and this quota's rank)
         # as columns: each quota's SQL stays the same size, where an ever longer AND of every
         # earlier quota made the SQL grow with the square of the quotas (and its nesting overflow).
-        columns.append(exp.alias_(out.alive.copy(), f"quota_{i}_alive", quoted=True))
-        out.alive = col(f"quota_{i}_alive")
-    name = f"quota_{i}"
-    out.ctes.append((name, exp.select("*", *columns).from_(out.previous)))
-    out.previous = name
+        columns.append(exp.alias_(out.alive.copy(), quota.alive_column, quoted=True))
+        out.alive = col(quota.alive_column)
+    out.ctes.append((quota.cte, exp.select("*", *columns).from_(out.previous)))
+    out.previous = quota.cte
     if single and quota.paired_check:
         return  # ranked first, it is trimmed only with nothing left, where its check already blocked
-    over = exp.func("COALESCE", exp.GT(this=col(f"quota_{i}_rank"), expression=col(f"quota_{i}_left")), exp.false())
-    out.trimmed.append((QUOTA_CODE_BASE + i, over))
+    over = exp.func("COALESCE", exp.GT(this=col(quota.rank_column), expression=col(quota.left_column)), exp.false())
+    out.trimmed.append((quota.code, over))
     out.alive = exp.and_(out.alive, exp.not_(over.copy()))
-    out.folded = name if len(out.trimmed) == 1 and _ranks_like_delivery(quota) else None
+    out.folded = quota if len(out.trimmed) == 1 and _ranks_like_delivery(quota) else None
 
 
 def _reject_code(plan: FlowPlan, trimmed: list[tuple[int, exp.Expression]]) -> exp.Expression:
@@ -106,12 +105,12 @@ def candidates_model(plan: FlowPlan, rank) -> exp.Select:
     ]
     quotas = _Quotas("scored", exp.Is(this=col("check_code"), expression=exp.null()))
     for i, quota in enumerate(plan.quotas, start=1):
-        _add_quota(plan, quotas, i, quota)
+        _add_quota(plan, quotas, quota, last=i == len(plan.quotas))
     ctes += quotas.ctes
     ctes.append(("decided", exp.select("*", exp.alias_(_reject_code(plan, quotas.trimmed), "reject_code", quoted=True))
                  .from_(quotas.previous)))
     survivor = exp.Is(this=col("reject_code"), expression=exp.null())
-    folded = f"{quotas.folded}_rank" if quotas.folded is not None and len(quotas.trimmed) == 1 else None
+    folded = quotas.folded.rank_column if quotas.folded is not None and len(quotas.trimmed) == 1 else None
     final = exp.select(*[col(c) for c in plan.candidate_columns],
                        exp.alias_(rank.column(survivor, folded), "rank", quoted=True)).from_("decided")
     for name, query in ctes:

@@ -6,26 +6,27 @@ from sqlglot import exp
 
 from ..dialect import cast_text, finite_or_null, md5_bucket, relation
 from ..plan.checks import concat
-from ..plan.context import RUN_PARAMS, FlowContext, col, lit
+from ..plan.context import RUN_PARAMS, col, lit
 from ..plan.flow import FlowPlan
+from ..plan.outputs import HoldoutPlan
 from .common import all_of, first_failing
 from .features import history_aggregate, zone_lookups
 
 
-def holdout_bucket(ctx: FlowContext, customer_id: exp.Expression) -> exp.Expression:
+def holdout_bucket(holdout: HoldoutPlan, customer_id: exp.Expression) -> exp.Expression:
     """S5: int(md5(salt || ':' || customer_id)[:8], 16) % 10000."""
-    return md5_bucket(concat(ctx.salt + ":", customer_id), 10000)
+    return md5_bucket(concat(holdout.salt + ":", customer_id), 10000)
 
 
-def experiment_group(ctx: FlowContext, bucket: exp.Expression) -> exp.Expression:
-    threshold = ctx.holdout_percent * 100
+def experiment_group(holdout: HoldoutPlan, bucket: exp.Expression) -> exp.Expression:
+    threshold = holdout.threshold
     if threshold <= 0:
         return lit("treatment")
     limit = lit(int(threshold)) if float(threshold).is_integer() else lit(threshold)
     return exp.case().when(exp.LT(this=bucket, expression=limit), lit("holdout")).else_(lit("treatment"))
 
 
-def _segment_join(ctx: FlowContext, column: str, seg) -> exp.Select:
+def _segment_join(column: str, seg) -> exp.Select:
     rel = seg.relation or "segment_membership"
     value = seg.segment_value if seg.segment_value is not None else seg.name
     return (
@@ -47,50 +48,40 @@ def customer_codes(plan: FlowPlan) -> dict[str, exp.Expression]:
 
 def customers_model(plan: FlowPlan) -> exp.Select:
     """One row per customer, with its per-customer check columns (computed over it and `as_of`)."""
-    ctx = plan.ctx
+    group = experiment_group(plan.holdout, col("bucket", "b"))
     query = (
-        exp.select(all_of("b"), exp.alias_(experiment_group(ctx, col("bucket", "b")), "experiment_group", quoted=True))
+        exp.select(all_of("b"), exp.alias_(group, "experiment_group", quoted=True))
         .from_(exp.paren(_customer_fields(plan)).as_("b"))
         .join(relation(RUN_PARAMS).as_("p"), join_type="cross")
     )
-    for i, (column, prefix, lookup) in enumerate(zone_lookups(plan)):  # local clocks, once per zone
+    for i, (zone, lookup) in enumerate(zone_lookups(plan)):  # local clocks, once per zone
         alias = f"z{i}"
         query = query.join(exp.paren(lookup).as_(alias), join_type="left",
-                           on=exp.EQ(this=col(f"{prefix}_zone", alias), expression=col(column, "b")))
-        query = query.select(col(f"{prefix}_hour", alias), col(f"{prefix}_dow", alias))
+                           on=exp.EQ(this=col(zone.zone, alias), expression=col(zone.column, "b")))
+        query = query.select(col(zone.hour, alias), col(zone.dow, alias))
     return query.select(*[exp.alias_(value, name, quoted=True) for name, value in customer_codes(plan).items()])
 
 
-def _sources(ctx: FlowContext, customer_id: exp.Expression):
-    """(schema name -> alias, the key schema's relation, left joins of the other enrich sources)."""
-    key_schema, _ = ctx.customer_key
-    aliases = {key_schema.name: "s0"}
-    joins = []
-    for i, (schema, src) in enumerate(ctx.sources[1:], start=1):
-        alias = f"s{i}"
-        aliases[schema.name] = alias
-        lookup = schema.field(src.lookup_key)
-        source_col = lookup.source_column if lookup else src.lookup_key
-        joins.append((relation(schema.relation_name).as_(alias),
-                      exp.EQ(this=cast_text(col(source_col, alias)), expression=customer_id)))
-    return aliases, relation(key_schema.relation_name).as_("s0"), joins
+def _joins(plan: FlowPlan, customer_id: exp.Expression) -> list[tuple[exp.Expression, exp.Expression]]:
+    """Left joins of the enrich sources after the key source: (relation, condition)."""
+    return [(relation(source.relation).as_(source.alias),
+             exp.EQ(this=cast_text(col(source.key_column, source.alias)), expression=customer_id))
+            for source in plan.enrich.joins]
 
 
 def _customer_fields(plan: FlowPlan) -> exp.Select:
-    ctx = plan.ctx
-    _, key_field = ctx.customer_key
-    customer_id = cast_text(col(key_field.source_column, "s0"))
+    enrich = plan.enrich
+    customer_id = cast_text(col(enrich.key.key_column, enrich.key.alias))
     select = exp.select(exp.alias_(customer_id, "customer_id", quoted=True))
-    aliases, query_from, joins = _sources(ctx, customer_id)
-    for enriched in ctx.fields.values():
-        value = col(enriched.field.source_column, aliases[enriched.schema.name])
-        if enriched.field.kind == "number":  # NaN and +-inf are missing values for rules and formulas (S5)
+    for field in enrich.fields:
+        value = col(field.source_column, field.alias)
+        if field.number:  # NaN and +-inf are missing values for rules and formulas (S5)
             value = finite_or_null(value)
-        select = select.select(exp.alias_(value, enriched.column, quoted=True))
-    bucket = holdout_bucket(ctx, customer_id)
+        select = select.select(exp.alias_(value, field.column, quoted=True))
+    bucket = holdout_bucket(plan.holdout, customer_id)
     select = select.select(exp.alias_(bucket, "bucket", quoted=True))  # the group: computed from it, outside
-    query = select.from_(query_from)
-    for table, on in joins:
+    query = select.from_(relation(enrich.key.relation).as_(enrich.key.alias))
+    for table, on in _joins(plan, customer_id):
         query = query.join(table, on=on, join_type="left")
     return _with_features(plan, query, customer_id)
 
@@ -101,7 +92,7 @@ def _with_features(plan: FlowPlan, query: exp.Select, customer_id: exp.Expressio
         if seg.formula is not None:
             continue
         alias = f"g_{column}"
-        query = query.join(exp.paren(_segment_join(plan.ctx, column, seg)).as_(alias),
+        query = query.join(exp.paren(_segment_join(column, seg)).as_(alias),
                            on=exp.EQ(this=col("customer_id", alias), expression=customer_id), join_type="left")
         query = query.select(exp.alias_(exp.func("COALESCE", col(column, alias), exp.false()), column, quoted=True))
     history = history_aggregate(plan, "customer")

@@ -5,11 +5,9 @@ from __future__ import annotations
 
 from sqlglot import exp
 
-from ..config.flows import DecisionFlow
 from ..dialect import cast_text, checked_zone, hour_of, iso_day_of_week, local_time, relation
-from ..plan.build_order import earlier_flows, has_earlier_flows
-from ..plan.context import HISTORY_MODEL, RUN_PARAMS, FlowContext, col, lit, model_slug
-from ..plan.features import GRAINS, PRIOR, Aggregate, Features, history
+from ..plan.context import HISTORY_MODEL, RUN_PARAMS, col, lit
+from ..plan.features import GRAINS, PRIOR, Aggregate, Zone, history
 from ..plan.flow import FlowPlan
 
 
@@ -38,33 +36,32 @@ def history_aggregate(plan: FlowPlan, grain: str) -> exp.Select | None:
     When every aggregate says which rows it reads (counts and latest times of matching rows),
     only those rows are grouped: a 7-day cap reads a week of impressions, not all history.
     """
-    aggs = [a for a in plan.features.aggregates.values() if a.grain == grain]
+    aggs = list(plan.features.of_grain(grain))
     if not aggs:
         return None
     return _grouped(plan, list(GRAINS[grain]), aggs)
 
 
-def _zone_lookup(plan: FlowPlan, column: str, prefix: str) -> exp.Select:
-    source = {f.column: f for f in plan.ctx.fields.values()}[column]
-    zone = col(source.field.source_column, "s")
-    zones = (exp.select(exp.alias_(zone, "zone", quoted=True),
-                        exp.alias_(checked_zone(zone), "known_zone", quoted=True)).distinct()
-             .from_(relation(source.schema.relation_name).as_("s")))
+def _zone_lookup(zone: Zone) -> exp.Select:
+    name = col(zone.source_column, "s")
+    zones = (exp.select(exp.alias_(name, "zone", quoted=True),
+                        exp.alias_(checked_zone(name), "known_zone", quoted=True)).distinct()
+             .from_(relation(zone.relation).as_("s")))
     local = local_time(col("as_of", "p"), col("known_zone", "z"))
     return exp.select(
-        exp.alias_(col("zone", "z"), f"{prefix}_zone", quoted=True),
-        exp.alias_(hour_of(local), f"{prefix}_hour", quoted=True),
-        exp.alias_(iso_day_of_week(local.copy()), f"{prefix}_dow", quoted=True),
+        exp.alias_(col("zone", "z"), zone.zone, quoted=True),
+        exp.alias_(hour_of(local), zone.hour, quoted=True),
+        exp.alias_(iso_day_of_week(local.copy()), zone.dow, quoted=True),
     ).from_(exp.paren(zones).as_("z")).join(relation(RUN_PARAMS).as_("p"), join_type="cross")
 
 
-def zone_lookups(plan: FlowPlan) -> list[tuple[str, str, exp.Select]]:
-    """(zone column, prefix, SELECT <prefix>_zone, _hour, _dow over the distinct zones) per zone column.
+def zone_lookups(plan: FlowPlan) -> list[tuple[Zone, exp.Select]]:
+    """(zone, SELECT <prefix>_zone, _hour, _dow over the distinct zones) per customer time zone column.
 
     A zone that is not a known name (timezones.ZONES and the engine's own list) gets NULL hour and day,
     as a NULL zone does, instead of failing the query: converting only ever sees a known zone or NULL.
     """
-    return [(column, prefix, _zone_lookup(plan, column, prefix)) for column, prefix in plan.features.zones.items()]
+    return [(zone, _zone_lookup(zone)) for zone in plan.features.zones]
 
 
 # ---- the decisions of the build's earlier flows (S7; the order is plan/build_order.py) ----------------
@@ -75,11 +72,8 @@ def zone_lookups(plan: FlowPlan) -> list[tuple[str, str, exp.Select]]:
 # window conditions over history rows `h` apply to them unchanged. They trigger no cooldown (the
 # decisions of one build do not cool each other down, as within a run).
 
-DECISION_PARTS = ("decisions", "withheld_decisions")
-
-
-def _contacts_of(flow: DecisionFlow, part: str) -> exp.Select:
-    """One earlier flow's decisions (or withheld decisions) of this as_of, shaped as history rows."""
+def _contacts_of(model: str) -> exp.Select:
+    """One earlier flow's decisions (or withheld decisions) model's rows of this as_of, shaped as history rows."""
     return (
         exp.select(
             col("customer_id", "d"), col("offer_id", "d"), col("channel", "d"),
@@ -87,31 +81,31 @@ def _contacts_of(flow: DecisionFlow, part: str) -> exp.Select:
             exp.alias_(col("as_of", "p"), "occurred_at", quoted=True),
             exp.alias_(cast_text(exp.null()), "creative_id", quoted=True),
         )
-        .from_(relation(f"kaireon_{model_slug(flow.key)}__{part}").as_("d"))
+        .from_(relation(model).as_("d"))
         .join(relation(RUN_PARAMS).as_("p"), join_type="cross")
         # a table left from a build at another as_of (a partial --select) is not this build's
         .where(exp.EQ(this=col("as_of", "d"), expression=col("as_of", "p")))
     )
 
 
-def _prior_contacts(ctx: FlowContext) -> exp.Expression:
+def _prior_contacts(plan: FlowPlan) -> exp.Expression:
     """The earlier flows' decisions and withheld decisions of this as_of, shaped as history rows."""
-    selects = [_contacts_of(flow, part) for flow in earlier_flows(ctx) for part in DECISION_PARTS]
+    selects = [_contacts_of(model) for model in plan.prior_decisions]
     out: exp.Expression = selects[0]
     for select in selects[1:]:
         out = exp.union(out, select, distinct=False)
     return out
 
 
-def prior_aggregate(ctx: FlowContext, features: Features, grain: str) -> exp.Select | None:
+def prior_aggregate(plan: FlowPlan, grain: str) -> exp.Select | None:
     """SELECT <grain keys>, <aggregates> over the earlier flows' decisions, or None when none is asked for."""
-    aggs = [a for a in features.aggregates.values() if a.grain == PRIOR + grain]
-    if not aggs or not has_earlier_flows(ctx):
+    aggs = plan.features.of_grain(PRIOR + grain)
+    if not aggs or not plan.prior_decisions:
         return None
     keys = [col(k, "h") for k in GRAINS[grain]]
     return (
         exp.select(*keys, *[exp.alias_(a.value, a.column, quoted=True) for a in aggs])
-        .from_(_prior_contacts(ctx).subquery("h", copy=False))
+        .from_(_prior_contacts(plan).subquery("h", copy=False))
         .join(relation(RUN_PARAMS).as_("p"), join_type="cross")
         .group_by(*[k.copy() for k in keys])
     )

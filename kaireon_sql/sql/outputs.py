@@ -34,9 +34,7 @@ def decided_rows(plan: FlowPlan, rank, personalization: exp.Expression, delivere
     holdout) or withheld. `personalization`: the JSON text over the candidates model `k`."""
     ctx = plan.ctx
     holdout = exp.EQ(this=col("experiment_group", "k"), expression=lit("holdout"))
-    withheld = holdout if ctx.experiment.control_group_action == "no_offers" else exp.false()
-    if ctx.holdout_percent <= 0:
-        withheld = exp.false()
+    withheld = holdout if plan.withholds else exp.false()
     which = exp.not_(withheld) if delivered else withheld
     return (
         _from_candidates(ctx)
@@ -88,13 +86,12 @@ def rejections(plan: FlowPlan) -> exp.Select:
     decision path); rejections by a within-run quota from the candidates model.
     """
     ctx = plan.ctx
-    volume = ctx.definition.flow_config.rejections
-    if volume.volume == "none" or not list(plan.codes()):
+    if plan.rejections.volume == "none" or not list(plan.codes()):
         return _no_rejections(ctx)
     sampled = None
-    if volume.volume == "sampled":  # a share of customers, with all their rejections (as traces are sampled)
+    if plan.rejections.volume == "sampled":  # a share of customers, with all their rejections (as traces are sampled)
         bucket = md5_bucket(concat("rejections:", col("customer_id", "c")), 10000)
-        sampled = exp.LT(this=bucket, expression=lit(int(round(volume.sample_rate * 10000))))
+        sampled = exp.LT(this=bucket, expression=lit(plan.rejections.sample_limit))
     keys = ("customer_id", "offer_id", "channel")
     code = exp.func("COALESCE", col("check_code", "r"), col("reject_code", "k"))
     return (
@@ -136,7 +133,7 @@ def _candidate_counts(plan: FlowPlan, rank) -> exp.Select:
     survivor = exp.Is(this=col("reject_code", "k"), expression=exp.null())
     top = qualify_columns(rank.decided, "k")
     holdout = exp.EQ(this=col("experiment_group", "k"), expression=lit("holdout"))
-    withheld = exp.and_(top, holdout) if (ctx.holdout_percent > 0 and ctx.experiment.control_group_action == "no_offers") else exp.false()
+    withheld = exp.and_(top, holdout) if plan.withholds else exp.false()
     return exp.select(
         _count("after_qualification"),
         exp.alias_(_count_if(survivor), "after_contact_policy", quoted=True),

@@ -95,7 +95,7 @@ def _with_aggregates(plan: FlowPlan, query: exp.Select) -> exp.Select:
         query = query.select(*[col(c, alias) for c in plan.features.aggregate_columns(grain)], copy=False)
     # the decisions of the build's earlier flows (S7), a few rows per customer (and offer)
     for grain, alias in (("customer", "pc"), ("customer_offer", "po"), ("offer", "pf")):
-        aggregate = prior_aggregate(plan.ctx, plan.features, grain)
+        aggregate = prior_aggregate(plan, grain)
         if aggregate is None:
             continue
         query = query.join(aggregate.subquery(alias, copy=False), join_type="left", on=_grain_on(grain, alias), copy=False)
