@@ -15,11 +15,11 @@ from .errors import ConfigError, ConfigErrors
 from .gc_passes import fewer_gc_passes
 from .plan import outputs
 from .plan.build_order import flows_in_order
-from .plan.context import HISTORY_MODEL, RUN_PARAMS, FlowContext
+from .plan.context import HISTORY_MODEL, RUN_PARAMS, FlowContext, flow_model
 from .plan.flow import FlowPlan, plan_flow, refuse_uncompiled_nodes
 from .plan.formula_check import formula_errors
 from .plan.offers import OFFERS_MODEL
-from .plan.uplift import scores_model_name, uplift_models
+from .plan.uplift import plan_uplift, uplift_models
 from .sql import experiments, history, metrics
 from .sql.common import DECISION_LOG
 from .sql.decision_log import LOG_COLUMNS, RUN_KEY, decision_log
@@ -30,7 +30,7 @@ from .sql.customers import customers_model
 from .sql.outputs import assignments, decided_rows, funnel, rejections
 from .sql.personalization import personalization
 from .sql.rank import rank_sql
-from .sql.uplift import scores_model
+from .sql.uplift import scores_sql
 
 STAGES = ["consent", "qualification", "filter", "contact_policy"]
 GROUPS = ["treatment", "holdout"]
@@ -288,8 +288,9 @@ def _history_models(build: _Build) -> list[Model]:
 
 
 def _uplift_scores_model(build: _Build, model: AlgorithmModel) -> list[Model]:
+    scoring = plan_uplift(build.project, model)  # the model file read and checked before its SQL
     return [Model(
-        scores_model_name(model), scores_model(build.project, model),
+        scoring.name, scores_sql(scoring),
         f"Uplift model '{model.name}' scored in the warehouse: P(outcome | offer), P(outcome | no offer), "
         "uplift, segment and the top contributing features per customer.",
         _not_null("customer_id", "p_with_offer", "p_without_offer", "uplift", "segment"), [_unique("customer_id")])]
@@ -353,14 +354,15 @@ def _collected_errors(build: _Build) -> list[Model]:
 
 def _unions(build: _Build) -> list[Model]:
     """The S4 relations over all flows: one view per output, a UNION ALL of the flows' tables."""
-    prefixes = [f"kaireon_{slug}__" for slug in build.slugs]
+    first = next(iter(build.slugs))
     models = []
     for name, (part, columns, description) in UNIONS.items():
-        sample = next(m for m in build.flow_models[0] if m.name.endswith("__" + part))
+        sample = next(m for m in build.flow_models[0] if m.name == flow_model(first, part))
         # A view: one copy of the rows (each flow's table), nothing to rebuild. No data tests: the
         # flow models' tests cover every row, and flow keys keep the flows' rows apart.
         docs = {c: {"description": v.get("description", "")} for c, v in sample.columns.items()}
-        models.append(Model(name, _union([p + part for p in prefixes], columns), description, docs, [],
+        union = _union([flow_model(slug, part) for slug in build.slugs], columns)
+        models.append(Model(name, union, description, docs, [],
                             materialized="view"))
     return models
 

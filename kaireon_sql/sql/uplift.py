@@ -10,10 +10,8 @@ from __future__ import annotations
 from sqlglot import exp
 
 from .. import uplift
-from ..config.models import AlgorithmModel
-from ..config.project import Project
 from ..errors import ConfigError
-from ..plan.uplift import UpliftScoring, plan_uplift
+from ..plan.uplift import UpliftScoring
 
 SCORE_COLUMNS = ("p_with_offer", "p_without_offer", "uplift", "segment", "top_features")
 
@@ -33,8 +31,3 @@ def scores_sql(scoring: UpliftScoring) -> exp.Select:
     except Exception as exc:
         raise ConfigError(scoring.where, f"cannot compile uplift model: {exc}") from None
     return _keyed_by_customer(select, scoring.key_column)
-
-
-def scores_model(project: Project, model: AlgorithmModel) -> exp.Select:
-    """scores_sql of the model's plan (kept for compiler.py until it plans the model itself)."""
-    return scores_sql(plan_uplift(project, model))
