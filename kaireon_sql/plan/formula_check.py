@@ -28,6 +28,7 @@ from ..config.project import Project
 from ..errors import ConfigError, Location
 from .context import OFFER_COLUMNS
 from .formulas import READABLE_DIMENSIONS, check_output_type
+from .offers import static_fields
 from ..formula import Field, FormulaError, Resolver, parse_formula
 
 Kinds = Mapping[str, str]  # identifier (without its namespace) -> formula type
@@ -107,13 +108,7 @@ def declared_customer_fields(project: Project) -> dict[str, str]:
 def offer_fields(project: Project) -> dict[str, str]:
     """`offer.<field>`: the offer columns and the static custom fields of every category."""
     out = {name: kind for name, (_, kind) in OFFER_COLUMNS.items()}
-    statics: dict[str, str] = {}
-    for kind in ("categories", "subCategories"):
-        for owner in project.all(kind):
-            for cf in owner.custom_fields:
-                if cf.type != "computed":
-                    statics.setdefault(cf.name, cf.value_kind)
-    out.update(statics)
+    out.update(static_fields(project))
     return out
 
 
