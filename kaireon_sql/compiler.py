@@ -337,6 +337,31 @@ def _plans(build: _Build) -> list[Model]:
     return []
 
 
+# modelType -> the project-level models its engine's scores read (plan/models.py model_relation), built
+# once per model that a planned flow uses. Engines without an entry read only relations of their own
+# (a scoresRelation, an uplift scores model) or compute everything on the candidate row.
+ENGINE_MODELS: dict[str, Callable[[Project, AlgorithmModel], list[Model]]] = {}
+
+
+def _used_models(build: _Build) -> list[AlgorithmModel]:
+    """The algorithm models the planned flows score with, each once, in the order first used."""
+    used: dict[int, AlgorithmModel] = {}
+    for plan in build.plans:
+        for model in plan.score.models.models if plan.score.models else ():
+            used.setdefault(id(model), model)
+    return list(used.values())
+
+
+def _algorithm_models(build: _Build) -> list[Model]:
+    """The project-level models of every algorithm model the flows use (S8), before the flows read them."""
+    models: list[Model] = []
+    for model in _used_models(build):
+        builder = ENGINE_MODELS.get(model.model_type)
+        if builder is not None:
+            models += _collecting(build, partial(builder, build.project, model))
+    return models
+
+
 def _flows(build: _Build) -> list[Model]:
     """Every planned flow's models, in runOrder."""
     models: list[Model] = []
@@ -398,6 +423,7 @@ def _experiments_union(build: _Build) -> list[Model]:
 # dbt orders the run by ref(), so the order here is not the run order; it matters because steps
 # read what earlier steps left behind:
 # - every formula is checked before the flows, so a broken one is reported once even where no flow reads it;
+# - `algorithm_models` builds what the engines of the planned flows' models read (S8), once per model;
 # - every flow is planned (plan/flow.py) before any flow's SQL is built, in runOrder (S7): a flow's
 #   caps and budgets read the earlier flows' decisions, and its duplicate-slug check reads the slugs
 #   of the flows before it; the SQL builders (kaireon_sql/sql/) then read only the plans;
@@ -415,6 +441,7 @@ BUILD_ORDER: tuple[tuple[str, Callable[[_Build], list[Model]]], ...] = (
     ("uplift_scores", _uplift_scores),
     ("formula_check", _formula_check),
     ("plans", _plans),
+    ("algorithm_models", _algorithm_models),
     ("flows", _flows),
     ("collected_errors", _collected_errors),
     ("unions", _unions),

@@ -16,7 +16,7 @@ from kaireon_sql.plan.flow import NODE_PLANNERS, REFUSED_NODES
 from kaireon_sql.plan.narrowing import RULE_COMPILERS
 from kaireon_sql.plan.policies import POLICY_COMPILERS
 from kaireon_sql.plan.rank import REFUSED_RANK_METHODS
-from kaireon_sql.plan.score import SCORING_ENGINES
+from kaireon_sql.plan.models import ENGINES as SCORING_ENGINES
 from kaireon_sql.sql.rank import RANK_METHODS
 
 

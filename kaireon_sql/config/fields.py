@@ -297,7 +297,7 @@ FIELDS: dict[type[BaseModel], dict[str, Entry]] = {
     flows.FilterCondition: {"field": C("customer.x, offer.x or channel"), "operator": C("the comparison"),
                             "value": C("the operand"), "valueFormula": C("a formula operand")},
     flows.ScoreConfig: {
-        "method": C("formula, expression or priority"),
+        "method": C("formula, expression, priority, or model (the score is the model's propensity, S8)"),
         "formula": C("the weights of method formula; refused with other methods"),
         "expression": C("the formula of method expression"),
         "modelId": C("the model providing P and U"),

@@ -114,7 +114,7 @@ class ScoreWeights(Model):
 
 class ScoreConfig(NodeConfig):
     kaireon_type: variant("score")
-    method: Literal["formula", "expression", "priority"] = "formula"
+    method: Literal["formula", "expression", "priority", "model"] = "formula"
     formula: ScoreWeights | None = None
     expression: str | None = None
     model_id: str | None = None
@@ -125,6 +125,8 @@ class ScoreConfig(NodeConfig):
     def _method(self) -> "ScoreConfig":
         if self.method == "formula" and self.formula is None:
             self.formula = ScoreWeights(propensity_weight=1.0)
+        if self.method == "model" and not self.model_id:
+            raise FieldError("modelId", "method 'model' scores with an algorithm model; expected 'modelId'")
         if self.method == "expression" and not self.expression:
             raise FieldError("expression", "method 'expression' needs an 'expression' formula")
         if self.method != "expression" and self.expression is not None:

@@ -1,4 +1,4 @@
-"""Scoring: the weighted formula of S5, a free expression, or plain priority."""
+"""Scoring: the weighted formula of S5, a free expression, plain priority, or a model's propensity (S8)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -6,10 +6,9 @@ from dataclasses import dataclass
 from sqlglot import exp
 
 from ..config.flows import ScoreConfig
-from ..config.models import MODEL_TYPES, UPLIFT, AlgorithmModel
 from ..errors import ConfigError, UnsupportedFeature
-from .uplift import scores_model_name
 from .context import FlowContext, col, lit
+from .models import ModelChoice, ModelSlot, plan_engine
 from .formulas import compile_formula, resolver
 
 # Propensity when no model provides one (S5), and uplift likewise.
@@ -40,6 +39,8 @@ def score_expression(ctx: FlowContext) -> exp.Expression:
                                  "score overrides and champion-challenger are not compiled by this version")
     if cfg.method == "priority":
         return _per_hundred("priority")
+    if cfg.method == "model":  # the model's propensity (S8)
+        return col("propensity")
     if cfg.method == "expression":
         node = ctx.single(ScoreConfig)
         sql, kind = compile_formula(cfg.expression, ctx.node_location(node.id, "config.expression"), resolver(ctx))
@@ -63,48 +64,17 @@ def score_expression(ctx: FlowContext) -> exp.Expression:
     return exp.Div(this=exp.paren(numerator), expression=lit(total))
 
 
-@dataclass(frozen=True)
-class ScoreModel:
-    """Where a flow's score model puts its scores: a relation joined to the candidates."""
+def model_choice(ctx: FlowContext) -> ModelChoice | None:
+    """The models of the flow's score (score node `modelId`), or None without one.
 
-    relation: str
-    per_offer: bool  # joined on offer_id too
-    propensity_column: str
-    uplift_column: str
-
-
-def _uplift_engine(ctx: FlowContext, model: AlgorithmModel) -> ScoreModel:
-    """An uplift model scored in the warehouse per customer (p_with_offer is the propensity with the offer)."""
-    return ScoreModel(scores_model_name(model), False, "p_with_offer", "uplift")
-
-
-def _precomputed(ctx: FlowContext, model: AlgorithmModel) -> ScoreModel:
-    """Engines scored outside the warehouse: read from the model's `scoresRelation`, else refused."""
-    if not model.scores_relation:
-        raise UnsupportedFeature(model.location.at("scoresRelation"),
-                                 f"model {model.name!r} has no 'scoresRelation'; this version reads propensity "
-                                 "and uplift from a relation of precomputed scores (customer_id, offer_id, propensity, "
-                                 "uplift) or from an uplift model (modelType: uplift, modelFile)")
-    return ScoreModel(model.scores_relation, True, "propensity", "uplift")
-
-
-# Scoring engine (AlgorithmModel.modelType) -> compiler. Only `uplift` is scored in the warehouse;
-# every other engine is compiled only as a relation of precomputed scores and refused without one.
-# Every modelType has an entry (tests/test_registries.py).
-SCORING_ENGINES = {UPLIFT: _uplift_engine, **{name: _precomputed for name in MODEL_TYPES}}
-
-
-def model_scores(ctx: FlowContext) -> ScoreModel | None:
-    """The flow's score model (score node `modelId`), or None.
-
-    A `scoresRelation` holds precomputed scores per customer and offer; an uplift model is scored
-    in the warehouse per customer.
+    Each model is planned by its engine (plan/models.py ENGINES); the first model's joins are aliased
+    `m`, further ones `m2`, `m3`, ...
     """
     if not ctx.score.model_id:
         return None
     node = ctx.single(ScoreConfig)
     model = ctx.project.lookup("algorithmModels", ctx.score.model_id, ctx.node_location(node.id, "config.modelId"))
-    return SCORING_ENGINES[model.model_type](ctx, model)
+    return ModelChoice((ModelSlot(model, plan_engine(ctx, model, "m")),))
 
 
 @dataclass(frozen=True)
@@ -112,8 +82,8 @@ class ScorePlan:
     """The score of a candidate row, and the model whose propensity and uplift it reads (if any)."""
 
     expression: exp.Expression
-    model: ScoreModel | None
+    models: ModelChoice | None
 
 
 def plan_score(ctx: FlowContext) -> ScorePlan:
-    return ScorePlan(score_expression(ctx), model_scores(ctx))
+    return ScorePlan(score_expression(ctx), model_choice(ctx))

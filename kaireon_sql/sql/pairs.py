@@ -11,6 +11,7 @@ from ..plan.checks import never_null, qualify_columns
 from ..plan.context import RUN_PARAMS, col, lit
 from ..plan.features import GRAINS, PRIOR
 from ..plan.flow import FlowPlan
+from ..plan.models import ModelChoice, ModelSlot
 from ..plan.score import PROPENSITY_PRIOR, UPLIFT_PRIOR
 from .common import all_of, first_failing, values
 from .features import history_aggregate, prior_aggregate
@@ -66,18 +67,36 @@ def offer_channels(plan: FlowPlan) -> exp.Select:
     return query
 
 
+def _slot_values(slot: ModelSlot) -> tuple[exp.Expression, exp.Expression]:
+    score = slot.score
+    propensity = exp.func("COALESCE", exp.cast(score.propensity.copy(), "DOUBLE"), lit(PROPENSITY_PRIOR))
+    if score.uplift is None:
+        return propensity, lit(UPLIFT_PRIOR)
+    return propensity, exp.func("COALESCE", exp.cast(score.uplift.copy(), "DOUBLE"), lit(UPLIFT_PRIOR))
+
+
+def _chosen(choice: ModelChoice, values: list[exp.Expression]) -> exp.Expression:
+    """The value of the model `choice.chooser` names (the first model's when it names none)."""
+    if choice.chooser is None:
+        return values[0]
+    case = exp.case()
+    for slot, value in zip(choice.slots[1:], values[1:]):
+        case = case.when(exp.EQ(this=choice.chooser.copy(), expression=lit(slot.model.ref)), value, copy=False)
+    return case.else_(values[0], copy=False)
+
+
 def _with_scores(plan: FlowPlan, query: exp.Select) -> exp.Select:
-    """Joins the flow's score model (if any) and selects `propensity` and `uplift` (priors without one)."""
-    model = plan.score.model
-    if model is not None:
-        on = [exp.EQ(this=cast_text(col("customer_id", "m")), expression=col("customer_id", "c"))]
-        if model.per_offer:
-            on.append(exp.EQ(this=col("offer_id", "m"), expression=col("offer_id", "o")))
-        query = query.join(relation(model.relation).as_("m"), join_type="left", on=exp.and_(*on), copy=False)
-        propensity = exp.func("COALESCE", exp.cast(col(model.propensity_column, "m"), "DOUBLE"), lit(PROPENSITY_PRIOR))
-        uplift = exp.func("COALESCE", exp.cast(col(model.uplift_column, "m"), "DOUBLE"), lit(UPLIFT_PRIOR))
-    else:
+    """Joins the flow's score models (if any) and selects `propensity` and `uplift` (priors without one)."""
+    choice = plan.score.models
+    if choice is None:
         propensity, uplift = lit(PROPENSITY_PRIOR), lit(UPLIFT_PRIOR)
+        return query.select(exp.alias_(propensity, "propensity", quoted=True), exp.alias_(uplift, "uplift", quoted=True), copy=False)
+    for slot in choice.slots:
+        for join in slot.score.joins:
+            query = query.join(relation(join.relation).as_(join.alias), join_type="left", on=join.on.copy(), copy=False)
+    values = [_slot_values(slot) for slot in choice.slots]
+    propensity = _chosen(choice, [p for p, _ in values])
+    uplift = _chosen(choice, [u for _, u in values])
     return query.select(exp.alias_(propensity, "propensity", quoted=True), exp.alias_(uplift, "uplift", quoted=True), copy=False)
 
 

@@ -1,0 +1,127 @@
+"""Algorithm models (S8) as a flow's score reads them: one engine per `modelType`.
+
+An engine plans, for one model and one flow, an `EngineScore`: the relations to join to the
+candidate rows (each on columns of the customer `c`, the offer `o` and the run `p`) and the
+propensity (and uplift) expression over the joined row. A NULL propensity reads as the prior
+(PROPENSITY_PRIOR), a NULL uplift as UPLIFT_PRIOR. Engines that learn in the warehouse name
+project-level models (`model_relation`) that the compiler builds once per model a flow uses
+(compiler.ENGINE_MODELS); the flows only read them.
+
+Adding an engine: a planner here (or a module of its own that this table imports) and, when it
+reads project-level models, their builder in compiler.ENGINE_MODELS. tests/test_registries.py
+checks every modelType has an entry.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Callable
+
+from sqlglot import exp
+
+from ..config.models import MODEL_TYPES, UPLIFT, AlgorithmModel
+from ..dialect import cast_text
+from ..errors import UnsupportedFeature
+from .context import FlowContext, col
+from .uplift import scores_model_name
+
+MODEL_PREFIX = "kaireon_model__"
+
+
+def model_relation(model: AlgorithmModel, part: str = "") -> str:
+    """The name of a project-level model of algorithm model `model` (e.g. its per-offer posterior)."""
+    slug = re.sub(r"[^a-z0-9]+", "_", model.ref.lower()).strip("_") or "model"
+    return MODEL_PREFIX + slug + (f"__{part}" if part else "")
+
+
+@dataclass(frozen=True)
+class ModelJoin:
+    """A relation left-joined to the candidate rows as `alias` on `on` (over the row's c, o, p and `alias`)."""
+
+    relation: str
+    alias: str
+    on: exp.Expression
+
+
+@dataclass(frozen=True)
+class EngineScore:
+    """What one model gives a candidate row: joins, then propensity (NULL: the prior) and uplift."""
+
+    joins: tuple[ModelJoin, ...]
+    propensity: exp.Expression
+    uplift: exp.Expression | None = None
+
+
+@dataclass(frozen=True)
+class EngineInput:
+    """What an engine plans from: the flow, the model, and the alias prefix of its joins (unique per model)."""
+
+    ctx: FlowContext
+    model: AlgorithmModel
+    alias: str
+
+    def join_alias(self, n: int = 0) -> str:
+        return self.alias if n == 0 else f"{self.alias}_{n}"
+
+
+def customer_key(alias: str) -> exp.Expression:
+    """The join of a per-customer relation `alias` (its customer_id read as text, as the customer keys are)."""
+    return exp.EQ(this=cast_text(col("customer_id", alias)), expression=col("customer_id", "c"))
+
+
+def offer_key(alias: str) -> exp.Expression:
+    return exp.EQ(this=col("offer_id", alias), expression=col("offer_id", "o"))
+
+
+def _uplift_engine(inp: EngineInput) -> EngineScore:
+    """An uplift model scored in the warehouse per customer (p_with_offer is the propensity with the offer)."""
+    a = inp.join_alias()
+    join = ModelJoin(scores_model_name(inp.model), a, customer_key(a))
+    return EngineScore((join,), col("p_with_offer", a), col("uplift", a))
+
+
+def _precomputed(inp: EngineInput) -> EngineScore:
+    """Engines scored outside the warehouse: read from the model's `scoresRelation`, else refused."""
+    model = inp.model
+    if not model.scores_relation:
+        raise UnsupportedFeature(model.location.at("scoresRelation"),
+                                 f"model {model.name!r} has no 'scoresRelation'; this version reads propensity "
+                                 "and uplift from a relation of precomputed scores (customer_id, offer_id, propensity, "
+                                 "uplift) or from an uplift model (modelType: uplift, modelFile)")
+    a = inp.join_alias()
+    join = ModelJoin(model.scores_relation, a, exp.and_(customer_key(a), offer_key(a)))
+    return EngineScore((join,), col("propensity", a), col("uplift", a))
+
+
+# Scoring engine (AlgorithmModel.modelType) -> planner. Every modelType has an entry
+# (tests/test_registries.py); an engine not compiled in the warehouse reads `scoresRelation`.
+ENGINES: dict[str, Callable[[EngineInput], EngineScore]] = {
+    UPLIFT: _uplift_engine, **{name: _precomputed for name in MODEL_TYPES}}
+
+
+def plan_engine(ctx: FlowContext, model: AlgorithmModel, alias: str) -> EngineScore:
+    return ENGINES[model.model_type](EngineInput(ctx, model, alias))
+
+
+@dataclass(frozen=True)
+class ModelSlot:
+    """One model a flow's score may use, and what it gives a candidate row."""
+
+    model: AlgorithmModel
+    score: EngineScore
+
+
+@dataclass(frozen=True)
+class ModelChoice:
+    """The models of a flow's score and which one scores a candidate row.
+
+    `chooser` is the chosen model's id over the row (overrides, champion-challenger; S8), or None
+    when one model scores every row (`slots[0]`).
+    """
+
+    slots: tuple[ModelSlot, ...]
+    chooser: exp.Expression | None = None
+
+    @property
+    def models(self) -> tuple[AlgorithmModel, ...]:
+        return tuple(s.model for s in self.slots)
