@@ -16,10 +16,13 @@ attempt is accepted iff t = 1 + c z > 0 and ln u < z^2 / 2 + d (1 - v + ln v), v
 d v. A shape a < 1 draws Gamma(a + 1) * U^(1/a). Normals come from Box-Muller, two per pair of uniforms.
 Block 0 serves the first attempt of both gammas (z_X = r cos(2 pi u1), z_Y = r sin(2 pi u1),
 r = sqrt(-2 ln u0); u2 and u3 their acceptance uniforms); X retries from blocks 1-5 and Y from blocks
-6-10, two attempts a block (z1 with u2, z2 with u3), computed only for rows whose earlier attempts
-were rejected: ATTEMPTS = 11 attempts a gamma. Block 11 holds the U of a shape below 1 (slice 0 for X,
-1 for Y). The ratio is taken in logs, ln X - ln Y = D, as 1 / (1 + e^-D), so no exp overflows or
-underflows (|D| is capped at 700) and the draw lies in (0, 1).
+6-10, two attempts a block (z1 with u2, z2 with u3): ATTEMPTS = 11 attempts a gamma; if all reject
+(chance below REJECT_ALL_BOUND = 3.4e-15 per gamma at the worst shape) the gamma is d = s - 1/3.
+Block 11 holds the U of a shape below 1 (slice 0 for X, 1 for Y). Most rows (both first attempts
+accepted: 90.6% at shapes (1, 1), over 99.9% at (300, 2000)) cost one md5; the others compute both
+gammas again with their retries, each retry block's md5 only when the attempts before it rejected.
+The ratio is taken in logs, D = ln X - ln Y, as 1 / (1 + e^-D), so no exp overflows or underflows
+(|D| is capped at 700) and the draw lies in (0, 1) (capped at the largest double below 1).
 """
 from __future__ import annotations
 
