@@ -1,7 +1,7 @@
 """Trained engines (S8): `gradient_boosted` and `neural_cf`, scored from the model file `kaireon train` writes.
 
 - **The model file**: `config.modelFile` (relative to the config folder), by default
-  `models/<model slug>.json` in the config folder. JSON: `kind`, the features the model was trained
+  `models/<model slug>.json` in the config folder. JSON: `format`, the features the model was trained
   on (name, encoding, the categories of a text feature), and the trees (`kaireon_sql.trees.Tree`
   dicts) and baseline, or the factors. Read and checked while planning: a missing, foreign or stale
   file (features no longer in the schema, `config.features` changed since training) is a ConfigError
@@ -33,7 +33,7 @@ from .context import OFFER_COLUMNS, OFFER_FIELD_PREFIX, FlowContext, col, lit
 from .formulas import customer_value, offer_value
 
 GBM, NCF = "gradient_boosted", "neural_cf"
-FILE_KINDS = {GBM: "kaireon_gradient_boosted", NCF: "kaireon_neural_cf"}
+FILE_FORMATS = {GBM: "kaireon-gradient-boosted-model", NCF: "kaireon-neural-cf-model"}
 # config keys each trained engine reads (scoring, or `kaireon train`: its training settings);
 # any other key is refused at validate time (`settings_errors`).
 SETTINGS = {
@@ -130,9 +130,9 @@ def read_file(project: Project, model: AlgorithmModel) -> tuple[dict, str, Locat
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise ConfigError(where, f"cannot read model file {given!r}: {exc}") from None
-    if not isinstance(data, dict) or data.get("kind") != FILE_KINDS[model.model_type]:
+    if not isinstance(data, dict) or data.get("format") != FILE_FORMATS[model.model_type]:
         raise ConfigError(where, f"model file {given!r} is not a {model.model_type} model file "
-                                 f"(expected kind {FILE_KINDS[model.model_type]!r}); retrain with `kaireon train {model.ref}`")
+                                 f"(expected format {FILE_FORMATS[model.model_type]!r}); retrain with `kaireon train {model.ref}`")
     return data, given, where
 
 

@@ -17,7 +17,7 @@ import numpy as np
 import sklearn
 from sklearn.ensemble import HistGradientBoostingClassifier
 
-from ..plan.trained import FILE_KINDS, GBM, Feature
+from ..plan.trained import FILE_FORMATS, GBM, Feature
 from ..trees import Tree
 
 DEFAULTS = {"maxIter": 100, "learningRate": 0.1, "maxLeafNodes": 31, "maxDepth": None, "minSamplesLeaf": 20,
@@ -79,7 +79,7 @@ def trees_of(clf: HistGradientBoostingClassifier) -> list[Tree]:
 
 def model_file(clf, features: Sequence[Feature], model_ref: str, trained: dict) -> dict:
     """The JSON plan/trained.py reads: features and their encoding, baseline, trees, how it was trained."""
-    return {"kind": FILE_KINDS[GBM], "version": 1, "model": model_ref,
+    return {"format": FILE_FORMATS[GBM], "version": 1, "model": model_ref,
             "features": [{"name": f.name, "kind": f.kind, **({"categories": list(f.categories)} if f.kind == "text" else {})}
                          for f in features],
             "baseline": float(np.asarray(clf._baseline_prediction).ravel()[0]),

@@ -12,7 +12,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ..plan.trained import FILE_KINDS, NCF
+from ..plan.trained import FILE_FORMATS, NCF
 
 DEFAULTS = {"factors": 8, "epochs": 300, "learningRate": 0.05, "l2": 0.01}
 
@@ -62,7 +62,7 @@ def fit(cells: Sequence[tuple[str, str, int]], settings: dict, seed: int) -> dic
 
 
 def model_file(factors: dict, model_ref: str, trained: dict) -> dict:
-    return {"kind": FILE_KINDS[NCF], "version": 1, "model": model_ref, **factors, "trained": trained}
+    return {"format": FILE_FORMATS[NCF], "version": 1, "model": model_ref, **factors, "trained": trained}
 
 
 def predict(data: dict, customer_id: str, offer_id: str) -> float | None:
