@@ -11,6 +11,7 @@ categories (unknown or NULL: missing), which numeric splits handle.
 from __future__ import annotations
 
 import math
+import sys
 from typing import Sequence
 
 import numpy as np
@@ -59,6 +60,12 @@ def classifier(settings: dict, seed: int) -> HistGradientBoostingClassifier:
         l2_regularization=float(s["l2Regularization"]), early_stopping=False, random_state=seed)
 
 
+def _finite(threshold: float) -> float:
+    """A split on missing values only has threshold +inf (every value goes left): the largest double does the same
+    for the finite values the trees read (NaN and +-inf are missing)."""
+    return min(max(threshold, -sys.float_info.max), sys.float_info.max)
+
+
 def trees_of(clf: HistGradientBoostingClassifier) -> list[Tree]:
     """The fitted predictors as flat node arrays (scikit-learn numbers its nodes parent first)."""
     out = []
@@ -69,7 +76,7 @@ def trees_of(clf: HistGradientBoostingClassifier) -> list[Tree]:
         leaf = nodes["is_leaf"].astype(bool)
         out.append(Tree(
             tuple(int(f) if not lf else 0 for f, lf in zip(nodes["feature_idx"], leaf)),
-            tuple(float(t) if not lf else 0.0 for t, lf in zip(nodes["num_threshold"], leaf)),
+            tuple(_finite(float(t)) if not lf else 0.0 for t, lf in zip(nodes["num_threshold"], leaf)),
             tuple(-1 if lf else int(i) for i, lf in zip(nodes["left"], leaf)),
             tuple(-1 if lf else int(i) for i, lf in zip(nodes["right"], leaf)),
             tuple(float(v) for v in nodes["value"]),
