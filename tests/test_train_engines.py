@@ -51,8 +51,8 @@ def _synthetic(n: int, seed: int):
 def fitted():
     rows, labels = _synthetic(600, 1)
     features = [gbm.encoder(n, k, [r[j] for r in rows]) for j, (n, k) in enumerate(FEATURES)]
-    clf = gbm.fit(features, rows, labels, {"maxIter": 15, "minSamplesLeaf": 5, "maxLeafNodes": 8}, seed=4)
-    score_rows, _ = _synthetic(120, 2)
+    clf = gbm.fit(features, rows, labels, {"maxIter": 10, "minSamplesLeaf": 5, "maxLeafNodes": 6}, seed=4)
+    score_rows, _ = _synthetic(80, 2)
     score_rows.append([150.0, True, "toys", 35.0])  # a category never seen in training: missing
     score_rows.append([None, None, None, 20.5])
     return features, clf, gbm.model_file(clf, features, "m", {}), score_rows
