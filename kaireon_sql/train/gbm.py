@@ -153,3 +153,17 @@ def fit_and_score(rows: Sequence[dict], features: Sequence[tuple[str, str]], lab
             "auc": auc(y_test, ours), "calibration_error": calibration(y_test, ours),
             "sklearn_auc": auc(y_test, reference), "sklearn_calibration_error": calibration(y_test, reference),
             "max_abs_diff": float(np.max(np.abs(ours - reference))) if len(ours) else 0.0}
+
+
+def synthetic_file(features: Sequence[tuple[str, str]], model_ref: str, trees: int = 100, rows: int = 5000,
+                   seed: int = 0) -> dict:
+    """A model file of `trees` full-size trees over `features` ((name, kind)), fitted on random rows: for cost
+    benchmarks (bench/engines.py) where what matters is the size of the compiled ensemble, not its quality."""
+    rng = np.random.default_rng(seed)
+    raw = [[(str(rng.choice(["a", "b", "c"])) if k == "text" else bool(rng.random() < 0.5) if k == "boolean"
+             else float(rng.normal(100, 50))) for _, k in features] for _ in range(rows)]
+    encoded = [encoder(n, k, [r[j] for r in raw]) for j, (n, k) in enumerate(features)]
+    x = matrix(encoded, raw)
+    y = (rng.random(rows) < 1 / (1 + np.exp(-np.sin(x.sum(axis=1) / 50)))).astype(int)
+    clf = classifier({"maxIter": trees, "minSamplesLeaf": 5}, seed).fit(x, y)
+    return model_file(clf, encoded, model_ref, {"synthetic": True, "seed": seed})
