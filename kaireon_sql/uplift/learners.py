@@ -11,6 +11,7 @@ import numpy as np
 
 from .dataset import MIN_PER_ARM, Table, UpliftDataError, UpliftDataWarning, table_from_arrays, treatment_and_outcome
 from .encoding import FeatureEncoding, fit_encoding
+from .forest import ForestParams, fit_forest
 from .metrics import qini_auc_score
 from .logistic import LinearHead, fit_logistic, fit_ridge
 from .model import LEARNERS, UpliftModel
@@ -79,10 +80,21 @@ def fit_ct(z, t, y, l2):
                 uplift_head=head, explain=head)
 
 
-FITTERS: dict[str, Callable] = {"t": fit_t, "s": fit_s, "x": fit_x, "ct": fit_ct}
+def forest_heads(z, t, y, l2: float, params: ForestParams, seed: int) -> dict:
+    """An uplift random forest (forest.py); `explain` is a ridge regression of its uplift on z, a
+    linear surrogate whose terms name each row's top features."""
+    with_offer, without_offer = fit_forest(z, t, y, params, seed)
+    uplift = with_offer.probability(z) - without_offer.probability(z)
+    return dict(with_offer=with_offer, without_offer=without_offer, uplift_kind="difference",
+                explain=fit_ridge(z, uplift, l2))
 
 
-def _heads(learner: str, z, t, y, l2: float) -> dict:
+FITTERS: dict[str, Callable] = {"t": fit_t, "s": fit_s, "x": fit_x, "ct": fit_ct, "forest": forest_heads}
+
+
+def _heads(learner: str, z, t, y, l2: float, forest: ForestParams | None = None, seed: int = 0) -> dict:
+    if learner == "forest":
+        return forest_heads(z, t.astype(float), y.astype(float), l2, forest or ForestParams(), seed)
     try:
         return FITTERS[learner](z, t.astype(float), y.astype(float), l2)
     except KeyError:
@@ -126,12 +138,14 @@ def default_features(table: Table, treatment: str, outcome: str) -> list[str]:
 
 def fit_uplift(table: Table, treatment: str, outcome: str, features: list[str] | None = None, learner: str = "t",
                l2: float | str = 1.0, seed: int = 0, min_per_arm: int = MIN_PER_ARM,
-               thresholds: Thresholds = Thresholds(), top_k: int = 3, log_skewed: bool = True) -> UpliftModel:
-    """Fit one learner ('t', 's', 'x', 'ct') on a table; features default to `default_features`.
+               thresholds: Thresholds = Thresholds(), top_k: int = 3, log_skewed: bool = True,
+               forest: ForestParams | None = None) -> UpliftModel:
+    """Fit one learner ('t', 's', 'x', 'ct', 'forest') on a table; features default to `default_features`.
 
     l2 is the L2 penalty on standardised coefficients (the loss is summed over rows; 1.0 is
     scikit-learn's C=1), or "auto" to pick it from L2_GRID by inner cross-validation (seeded).
     log_skewed: take strongly skewed non-negative numbers as ln(1 + x) (see `encoding`).
+    forest: how the 'forest' learner grows its trees (forest.ForestParams; seeded by `seed`).
     """
     if learner not in FITTERS:
         raise UpliftDataError(f"unknown learner {learner!r}; expected one of {', '.join(FITTERS)}")
@@ -151,6 +165,9 @@ def fit_uplift(table: Table, treatment: str, outcome: str, features: list[str] |
             training = {"rows": int(len(t)), "treated": int(t.sum()), "control": int(len(t) - t.sum()),
                         "outcome_rate_treated": float(y[t == 1].mean()),
                         "outcome_rate_control": float(y[t == 0].mean()), "seed": seed}
+            if l2 == "auto" and learner == "forest":
+                raise UpliftDataError("l2 'auto' tunes the logistic learners; the forest's l2 is its explanation "
+                                      "surrogate's penalty: give a number")
             if l2 == "auto":
                 l2_value, cv = choose_l2(learner, z, t, y, seed)
                 training["l2_cv_qini"] = {repr(k): v for k, v in cv.items()}
@@ -158,7 +175,10 @@ def fit_uplift(table: Table, treatment: str, outcome: str, features: list[str] |
                 l2_value = float(l2)
                 if l2_value < 0:
                     raise UpliftDataError(f"l2 must be >= 0, got {l2}")
-            heads = _heads(learner, z, t, y, l2_value)
+            if learner == "forest":
+                forest = forest or ForestParams()
+                training["forest"] = forest.to_json()
+            heads = _heads(learner, z, t, y, l2_value, forest, seed)
     finally:
         for w in caught:  # shown to the caller (also when the fit fails), and kept with the model
             warnings.warn(w.message, stacklevel=2)
