@@ -6,9 +6,10 @@ treated and control arms diverge most, by one of two criteria,
 
   kl   sum_children n_k/n * KL(p_treated_k || p_control_k) - KL(p_treated || p_control)
   ddp  |(p_treated_left - p_control_left) - (p_treated_right - p_control_right)|  (delta-delta-p)
+  ed   as kl with the squared Euclidean distance 2 (p_treated - p_control)^2 in place of KL
 
 searched over histogram bins of the encoded columns (`encoding.FeatureEncoding`: numbers
-standardised, text one indicator per level), a random subset of the columns at each node, with at
+standardised, text one indicator per level), all columns or a random subset at each node, with at
 least `min_leaf` treated and `min_leaf` control rows on each side. Every tree sees its own random
 subsample of the rows (seeded); an honest tree (the default, Athey & Imbens 2016) uses one half of
 it to choose the splits and the other half to estimate the leaves, so the leaf estimates are not
@@ -45,14 +46,12 @@ class ForestParams:
     max_depth: int = 6
     min_leaf: int = 100  # fewest treated and fewest control rows in a leaf (in each honest half)
     criterion: str = "kl"
-    max_features: int | None = None  # columns tried per node (default: about 2/3 of them, at least 3)
+    max_features: int | None = None  # encoded columns tried per node (default: all of them)
     sample_fraction: float = 0.8  # rows drawn (without replacement) per tree
     honest: bool = True
     bins: int = 32  # histogram bins per encoded column
     smoothing: float = 10.0  # pseudo-rows pulling a leaf's rates towards the tree's overall rates
     min_gain: float = 0.0
-    estimate_on_rest: bool = False  # honest: split on the subsample, estimate on every other row
-    shrinkage: float = 0.0  # hierarchical shrinkage lambda (rows); 0 = plain leaf rates
 
     def check(self) -> None:
         def need(ok: bool, what: str) -> None:
@@ -141,7 +140,7 @@ class _Grower:
         self.n_bins = max(len(e) for e in edges) + 1
         self.prior = (prior_t, prior_c)
         k = codes.shape[1]
-        self.k_try = min(k, params.max_features or max(3, int(round(2 * k / 3))))
+        self.k_try = min(k, params.max_features or k)
         self.feature, self.threshold, self.left, self.right, self.p_t, self.p_c = [], [], [], [], [], []
 
     def _hist(self, rows: np.ndarray, cols: np.ndarray):
@@ -197,30 +196,22 @@ class _Grower:
         rate_c = (float(((1 - t) * y).sum()) + a * self.prior[1]) / (float(len(e) - n_t) + a)
         return rate_t, rate_c
 
-    def grow(self, s: np.ndarray, e: np.ndarray, depth: int = 0, parent=None) -> int:
+    def grow(self, s: np.ndarray, e: np.ndarray, depth: int = 0) -> int:
         i = len(self.left)
         for ints in (self.feature, self.left, self.right):
             ints.append(-1)
         for floats in (self.threshold, self.p_t, self.p_c):
             floats.append(0.0)
-        raw = self._leaf_rates(e)
-        if parent is None:
-            value = raw
-        else:  # hierarchical shrinkage (Agarwal et al. 2022): a step from the parent counts 1 / (1 + lambda / n_parent)
-            (p_raw, p_value, p_n) = parent
-            value = tuple(pv + (r - pr) / (1.0 + self.p.shrinkage / n) for pv, r, pr, n in zip(p_value, raw, p_raw, p_n))
-        self.p_t[i], self.p_c[i] = value
         split = self._best_split(s, e) if depth < self.p.max_depth else None
         if split is None:
             self.feature[i] = 0
+            self.p_t[i], self.p_c[i] = self._leaf_rates(e)
             return i
         col, b = split
         self.feature[i], self.threshold[i] = col, float(self.edges[col][b])
         go_s, go_e = self.codes[s, col] <= b, self.codes[e, col] <= b
-        n_t = float(self.t[e].sum())
-        here = (raw, value, (n_t, float(len(e)) - n_t))
-        self.left[i] = self.grow(s[go_s], e[go_e], depth + 1, here)
-        self.right[i] = self.grow(s[~go_s], e[~go_e], depth + 1, here)
+        self.left[i] = self.grow(s[go_s], e[go_e], depth + 1)
+        self.right[i] = self.grow(s[~go_s], e[~go_e], depth + 1)
         return i
 
     def trees(self, scale: float) -> tuple[Tree, Tree]:
@@ -254,12 +245,7 @@ def fit_forest(z: np.ndarray, t: np.ndarray, y: np.ndarray, params: ForestParams
         rows = np.concatenate([rng.choice(np.flatnonzero(t == arm), size=max(1, int(round(take * np.mean(t == arm)))),
                                           replace=False) for arm in (1, 0)])
         rows = rng.permutation(rows)
-        if params.honest and params.estimate_on_rest:
-            s = np.sort(rows)
-            inside = np.zeros(n, dtype=bool)
-            inside[s] = True
-            e = np.flatnonzero(~inside)
-        elif params.honest:
+        if params.honest:
             half = len(rows) // 2
             s, e = np.sort(rows[:half]), np.sort(rows[half:])
         else:
