@@ -72,7 +72,7 @@ def causalml_forest(**options):
         arm = np.where(t == 1, "treatment", "control")
         model = UpliftRandomForestClassifier(control_name="control", evaluationFunction="KL", random_state=0,
                                              n_jobs=1, **options)
-        model.fit(x_train, arm, y)
+        model.fit(x_train, treatment=arm, y=y)
         return np.asarray(model.predict(x_test)).ravel()
     return run
 
@@ -92,10 +92,11 @@ def learners(quick: bool):
         return out
     out["causalml UpliftRandomForestClassifier (KL, defaults: 10 trees, depth 5, min leaf 100)"] = causalml_forest()
     if not quick:
-        out["causalml UpliftRandomForestClassifier (KL, 200 trees, depth 6, min leaf 900, max_features 12)"] = \
-            causalml_forest(n_estimators=200, max_depth=6, min_samples_leaf=900, max_features=12)
-        out["causalml UpliftRandomForestClassifier (KL, 200 trees, depth 6, min leaf 900, honest)"] = \
-            causalml_forest(n_estimators=200, max_depth=6, min_samples_leaf=900, max_features=12, honesty=True)
+        # our forest's settings (causalml's min_samples_leaf counts both arms; min_samples_treatment is per arm)
+        same = dict(n_estimators=200, max_depth=6, min_samples_leaf=1600, min_samples_treatment=800, max_features=8)
+        out["causalml UpliftRandomForestClassifier (KL, 200 trees, depth 6, min leaf 800 per arm, max_features 8)"] = \
+            causalml_forest(**same)
+        out["causalml UpliftRandomForestClassifier (KL, as above, honest)"] = causalml_forest(**same, honesty=True)
     return out
 
 

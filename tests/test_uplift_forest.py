@@ -174,3 +174,27 @@ def test_sql_scores_equal_python(engine_name, data, engine_model):
         assert [r["top_features"] for r in got] == want["top_features"].tolist()
     finally:
         backend.close()
+
+
+def test_a_flow_scores_with_a_forest_model_file(tmp_path):
+    """`modelType: uplift` with a forest's model file: the score node reads its p_with_offer and uplift."""
+    import test_uplift_flow as flow_case
+    from harness import rows, scenario
+    from kaireon_sql.uplift.dataset import table_from_arrays
+
+    rng = np.random.default_rng(7)
+    purchases = rng.integers(1, 20, 4000).astype(float)
+    treatment = rng.integers(0, 2, 4000)
+    outcome = (rng.random(4000) < 0.05 + treatment * 0.01 * purchases).astype(int)
+    model = fit_uplift(table_from_arrays({"purchases": purchases, "treatment": treatment, "outcome": outcome}),
+                       "treatment", "outcome", ["purchases"], "forest",
+                       forest=ForestParams(n_trees=10, max_depth=3, min_leaf=100))
+    model.save(tmp_path / "m.json")
+    config = flow_case._config(flow_case._placed(tmp_path, tmp_path / "m.json"))
+    con = scenario(tmp_path, config, flow_case._customers(), tables=flow_case._features_table())
+    expected = flow_case._python(model)
+    assert len({round(u, 12) for _, u in expected.values()}) > 2  # the forest splits these customers
+    got = {r["customer_id"]: r["score"] for r in rows(con, "select customer_id, score from kaireon_decisions")}
+    assert len(got) == len(expected)
+    for cid, (p_with, uplift) in expected.items():
+        assert got[cid] == pytest.approx((p_with + max(-1, min(1, uplift))) / 2, abs=1e-9)

@@ -1,6 +1,8 @@
 """The uplift forest against the logistic learners on the real Hillstrom data (../shared beside the
-repo; skipped without it): 5-fold held-out visit Qini, Womens E-Mail vs No E-Mail. A smaller forest
-than bench/uplift_forest.py's (60 trees instead of 200) keeps it to a few seconds."""
+repo; skipped without it): 5-fold held-out visit Qini, Womens E-Mail vs No E-Mail, the forest of
+bench/uplift_forest.py and docs/uplift.md (200 trees, depth 6, min leaf 800, 8 columns per node) on
+the project's own stratified folds (bench/uplift_forest.py uses scikit-learn's). The margin is small
+(see docs/uplift.md): this pins the documented result, it does not prove a general superiority."""
 from __future__ import annotations
 
 import warnings
@@ -19,6 +21,7 @@ FEATURES = ["recency", "history", "mens", "womens", "zip_code", "newbie", "chann
 pytestmark = pytest.mark.skipif(not DATA.exists(), reason=f"Hillstrom data not found at {DATA}")
 
 
+@pytest.mark.slow
 def test_forest_beats_the_logistic_learners_on_visit_qini():
     table = load_table(str(DATA), columns=FEATURES + ["segment", "visit"])
     table = table.rows(np.isin(table.columns["segment"], ["Womens E-Mail", "No E-Mail"]))
@@ -26,7 +29,8 @@ def test_forest_beats_the_logistic_learners_on_visit_qini():
     table.kinds["treatment"] = "number"
     t, y = table.columns["treatment"].astype(int), table.columns["visit"].astype(int)
     fold = stratified_folds(t, y, 5, seed=0)
-    learners = {"forest": dict(learner="forest", forest=ForestParams(n_trees=60, max_depth=6, min_leaf=900)),
+    forest = ForestParams(n_trees=200, max_depth=6, min_leaf=800, max_features=8)
+    learners = {"forest": dict(learner="forest", forest=forest),
                 "t": dict(learner="t"), "s": dict(learner="s")}
     qini = {name: [] for name in learners}
     for k in range(5):
