@@ -11,7 +11,7 @@ import numpy as np
 
 from .dataset import (MIN_PER_ARM, Table, UpliftDataError, UpliftDataWarning, table_from_arrays, treatment_and_outcome,
                       warn)
-from .encoding import FeatureEncoding, fit_encoding
+from .encoding import MAX_LEVELS, FeatureEncoding, fit_encoding
 from .forest import ForestParams, fit_forest
 from .metrics import qini_auc_score
 from .logistic import LinearHead, fit_logistic, fit_ridge
@@ -146,8 +146,6 @@ def post_treatment_reasons(table: Table, treatment: str, outcome: str, columns: 
       LEAK_MIN_ROWS of them, and varying on the other class (Hillstrom's `conversion` and `spend`
       when the outcome is `visit`: both are 0 whenever `visit` is 0).
     """
-    from .encoding import MAX_LEVELS
-
     t = table.columns[treatment]
     y = table.columns[outcome]
     reasons: dict[str, str] = {}
