@@ -78,6 +78,7 @@ COLUMN_DOCS = {
     "score": "Score from the flow's score node.",
     "personalization": "JSON object text: computed fields and properties for the creative.",
     "experiment_group": "'treatment' or 'holdout'.",
+    "model_id": "The algorithm model that scored the decision (overrides, champion-challenger; S8); NULL without one.",
     "bucket": "Holdout bucket: int(md5(salt || ':' || customer_id)[:8], 16) % 10000.",
     "stage": "Where the candidate was dropped: consent, qualification, filter or contact_policy.",
     "rule_name": "Name of the first rule or policy that dropped the candidate.",

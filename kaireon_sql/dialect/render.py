@@ -61,6 +61,7 @@ RENDERS: dict[type, Callable[[exp.Expression, Engine], exp.Expression]] = {
     n.Extreme: lambda e, eng: numbers.extreme(e.expressions, e.args["largest"].this, eng),
     n.RegexMatch: lambda e, eng: text_sql.regex_like(e.this, e.expression.this, eng),
     n.Grouped: lambda e, eng: numbers.grouped(e.this),
+    n.EpochSeconds: lambda e, eng: text_sql.epoch_seconds(e.this, eng),
 }
 
 
