@@ -109,7 +109,7 @@ def _imp(c, o, days_ago):
 
 HISTORY = [
     _imp("c1", "a", 1), _imp("c1", "a", 3), _imp("c1", "b", 6.5), _imp("c1", "b", 10), _imp("c1", "c", 45),
-    _imp("c2", "b", 0.25), _imp("c2", "b", 20), _imp("c2", "a", 29),
+    _imp("c2", "b", 0.25), _imp("c2", "b", 20), _imp("c2", "a", 29), _imp("c2", "c", 3.1234567),  # fractions of a second
     _imp("c3", "x", 2),  # an offer outside the inventory: counts for fatigue, not for fairness's maximum
 ]
 PROPENSITY = {("c1", "a"): 0.7, ("c1", "b"): 1.4, ("c2", "a"): -0.2, ("c2", "c"): 0.35}  # missing: the prior 0.5
@@ -195,6 +195,44 @@ def test_formula_scores_never_arbitrate(arbitrated):
 
 
 # ---- bad input -----------------------------------------------------------------------------------
+
+# ---- one scenario on every engine ------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", ["postgres", "spark"])
+def test_overrides_challenger_and_arbitration_same_on_other_engines(tmp_path, name):
+    """Overrides, champion-challenger and an arbitration profile together give DuckDB's rows (S5)."""
+    from backends import open_backend, run_models_on
+    from cross_engine import S4_TABLES, diff, table_rows
+    from harness import compile_sql, customers_table, history_table, schema, write_config
+    from kaireon_sql.dialect import engine
+
+    customers = [f"c{i}" for i in range(1, 13)]
+    score = {"method": "model", "modelId": "champ", "arbitrationProfileId": "mixed",
+             "overrides": [{"scope": "category", "scopeId": "cat2", "modelId": "m_cat"},
+                           {"scope": "offer", "scopeId": "a", "modelId": "m_offer"}],
+             "championChallenger": {"challengerModelId": "chal", "trafficPercent": 40}}
+    config = {"schemas": [schema()], "interactionHistory": {"relation": "history"}, "categories": CATEGORIES,
+              "offers": OFFERS, "algorithmModels": [model(m) for m in MODEL_P],
+              "arbitrationProfiles": [{"id": "mixed", "name": "mixed", "weights": PROFILES["mixed"], **TIGHT}],
+              "decisionFlows": [flow(standard_nodes(top_n=2, score=score), key="f")]}
+    folder = write_config(tmp_path / "decisioning", config)
+    tables = {"customers": customers_table([cust(c) for c in customers]), "history": history_table(HISTORY),
+              **_tables(customers)}
+    tables["s_chal"] = Table(SCORES, [(c, o, 0.05 * i, None) for i, c in enumerate(customers) for o in MARGIN])
+    out = {}
+    for eng in ("duckdb", name):
+        backend = open_backend(eng)
+        try:
+            run_models_on(backend, compile_sql(folder, engine(eng)), tables, as_of=AS_OF)
+            out[eng] = {t: table_rows(backend, t) for t in (*S4_TABLES, "kaireon_decision_log")}
+        finally:
+            backend.close()
+    decisions = out["duckdb"]["kaireon_decisions"]
+    assert {r["model_id"] for r in decisions} >= {"m_offer", "m_cat"} and len(decisions) == 2 * len(customers)
+    for table, reference in out["duckdb"].items():
+        problem = diff(reference, out[name][table])
+        assert problem is None, f"{name} differs from duckdb in {table}: {problem}"
+
 
 def _validate_errors(tmp_path, config) -> str:
     from harness import compile_sql, schema, write_config

@@ -78,9 +78,10 @@ class Engine:
     # Databricks and BigQuery match names case-insensitively; PostgreSQL and Trino fold to lower case.
     unquoted_case: str = "insensitive"  # insensitive | lower | upper
     # seconds since 1970 of a naive UTC timestamp, fractions kept: EPOCH(ts) | EXTRACT(EPOCH FROM ts) (numeric)
-    # | CAST(ts AS DOUBLE) (Spark) | DATE_PART(EPOCH_MICROSECOND, ts) / 1e6 (Snowflake's EPOCH_SECOND is whole)
+    # | from the wall-clock fields (Spark's TIMESTAMP_NTZ casts to no number; converting it to TIMESTAMP would read
+    # it in the session zone) | DATE_PART(EPOCH_MICROSECOND, ts) / 1e6 (Snowflake's EPOCH_SECOND is whole)
     # | UNIX_MICROS(TIMESTAMP(ts)) / 1e6 (BigQuery DATETIME) | TO_UNIXTIME(ts) (Trino)
-    epoch: str = "epoch"  # epoch | extract | cast_double | micros_part | unix_micros | to_unixtime
+    epoch: str = "epoch"  # epoch | extract | fields | micros_part | unix_micros | to_unixtime
 
 
 ENGINES: dict[str, Engine] = {
@@ -91,11 +92,11 @@ ENGINES: dict[str, Engine] = {
                        text_holds_nul=False, unquoted_case="lower", epoch="extract"),
     "spark": Engine("spark", "spark", text_type="STRING", hex_to_int="conv", local_time="from_utc",
                     iso_dow="sunday_first", regex_end="\\z", zone_list="try_reflect", double_text="java",
-                    let="array_lambda", floor_bigint=True, trunc_double=False, epoch="cast_double"),
+                    let="array_lambda", floor_bigint=True, trunc_double=False, epoch="fields"),
     # transpiled only
     "databricks": Engine("databricks", "databricks", text_type="STRING", hex_to_int="conv", local_time="from_utc",
                          iso_dow="sunday_first", regex_end="\\z", zone_list="try_reflect", double_text="java",
-                         let="array_lambda", floor_bigint=True, trunc_double=False, epoch="cast_double"),
+                         let="array_lambda", floor_bigint=True, trunc_double=False, epoch="fields"),
     # transpiled only: TO_NUMBER(x, 'XXXXXXXX') reads hex; CONVERT_TIMEZONE(src, dst, ntz); DATE_TRUNC('WEEK')
     # follows the WEEK_START parameter, DAYOFWEEKISO does not; no inline regex flags: REGEXP_INSTR's 's' parameter
     "snowflake": Engine("snowflake", "snowflake", hex_to_int="to_number", local_time="convert_timezone",

@@ -34,8 +34,14 @@ def epoch_seconds(ts: exp.Expression, eng: Engine) -> exp.Expression:
     million = exp.Literal.number(1000000)
     if eng.epoch == "extract":
         value: exp.Expression = exp.Extract(this=exp.var("EPOCH"), expression=ts)
-    elif eng.epoch == "cast_double":
-        value = exp.cast(ts, double)
+    elif eng.epoch == "fields":  # the wall-clock fields of a TIMESTAMP_NTZ: no session time zone involved
+        days = exp.Anonymous(this="DATEDIFF", expressions=[exp.cast(ts, "DATE"),
+                                                           exp.cast(exp.Literal.string("1970-01-01"), "DATE")])
+        value = exp.Add(this=exp.Add(this=exp.Add(
+            this=exp.Mul(this=days, expression=exp.Literal.number(86400)),
+            expression=exp.Mul(this=exp.Anonymous(this="HOUR", expressions=[ts.copy()]), expression=exp.Literal.number(3600))),
+            expression=exp.Mul(this=exp.Anonymous(this="MINUTE", expressions=[ts.copy()]), expression=exp.Literal.number(60))),
+            expression=exp.cast(exp.Extract(this=exp.var("SECOND"), expression=ts.copy()), double))
     elif eng.epoch == "micros_part":
         value = exp.Div(this=exp.func("DATE_PART", exp.var("EPOCH_MICROSECOND"), ts), expression=million)
     elif eng.epoch == "unix_micros":
