@@ -54,6 +54,7 @@ SAMPLES = {
     "Extreme": lambda: dialect.extreme([x.copy(), y.copy()], largest=False),
     "RegexMatch": lambda: dialect.regex_match(x.copy(), "^a.b$"),
     "Grouped": lambda: dialect.grouped(dialect.fmod(x.copy(), y.copy())),
+    "EpochSeconds": lambda: dialect.seconds_between(ts.copy(), ts.copy()).this,
 }
 
 
