@@ -153,7 +153,7 @@ def _zero_one() -> dict:
 
 
 def _units_columns() -> dict[str, dict]:
-    cols = {c: {"description": d, "data_tests": [] if c == "source" else ["not_null"]}
+    cols = {c: {"description": d, "data_tests": [] if c in ("source", "model_id") else ["not_null"]}
             for c, d in experiments.UNIT_COLUMNS.items()}
     cols["experiment_group"]["data_tests"].append(_accepted(GROUPS))
     cols["converted"]["data_tests"].append(_zero_one())
