@@ -234,6 +234,26 @@ def test_overrides_challenger_and_arbitration_same_on_other_engines(tmp_path, na
         assert problem is None, f"{name} differs from duckdb in {table}: {problem}"
 
 
+def test_arbitrated_candidates_parse_back_on_every_engine(tmp_path):
+    """The candidates model of a flow with every dimension (EpochSeconds included) reads back in each dialect."""
+    import sqlglot
+
+    from harness import compile_sql, first_build, schema, write_config
+    from kaireon_sql.dialect import ENGINES, engine
+
+    score = {"method": "model", "modelId": "champ", "arbitrationProfileId": "mixed",
+             "championChallenger": {"challengerModelId": "chal", "trafficPercent": 40}}
+    config = {"schemas": [schema()], "interactionHistory": {"relation": "history"}, "offers": OFFERS[:1],
+              "categories": CATEGORIES, "algorithmModels": [model("champ"), model("chal")],
+              "arbitrationProfiles": [{"id": "mixed", "name": "mixed", "weights": PROFILES["mixed"]}],
+              "decisionFlows": [flow(standard_nodes(score=score))]}
+    folder = write_config(tmp_path / "decisioning", config)
+    for name in ENGINES:
+        sql = first_build(compile_sql(folder, engine(name))["kaireon_f__candidates"])
+        tree = sqlglot.parse_one(sql.replace("{{ ref('", "ref__").replace("') }}", ""), read=engine(name).sqlglot)
+        assert isinstance(tree, sqlglot.exp.Select), name
+
+
 def _validate_errors(tmp_path, config) -> str:
     from harness import compile_sql, schema, write_config
 

@@ -12,7 +12,8 @@ else the active profile with `isDefault: true`, and only when the score node's m
 - recency: min(1, days since this offer last reached the customer (an impression, any channel) /
   `recencyDays`), days = (as_of - last impression) / 86,400 s; 1 when it never did;
 - fairness: 1 - the offer's impressions in the last 30 days / the largest such count among the
-  flow's candidate offers of the run (1 when no candidate offer had any).
+  offers of the run's candidates (the pairs past the narrowing checks; a window over the scored
+  rows), 1 when none had any.
 
 Each is clipped to [0, 1]; with every weight zero the composite is the conversion. History is read
 through the flow's feature registry (plan/features.py), as contact policies read it.
