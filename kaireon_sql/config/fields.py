@@ -161,7 +161,13 @@ FIELDS: dict[type[BaseModel], dict[str, Entry]] = {
         "relation": C("where the interaction history is"),
         "description": M("documentation"),
         "customOutcomes": C("outcome types rules and policies may name beyond the standard ones"),
+        "positiveOutcomes": C("outcomes the attribution (kaireon_attribution, S8) counts as positive; default "
+                              "click and convert"),
+        "attributionWindowDays": C("a positive is attributed to the latest impression at most this many days "
+                                   "before it (default 7)"),
+        "decisionLog": C("past decisions the attribution reads instead of kaireon_decision_log"),
     },
+    catalog.DecisionLogInput: {"relation": C("the relation of past decisions")},
     # ---- scoring and measurement -------------------------------------------------------------
     models.BehavioralMetric: _object(
         aggregation=C("count, sum, avg, min, max or ratio"),
@@ -349,6 +355,7 @@ LABELS: dict[type[BaseModel], str] = {
     catalog.Channel: "channels[]", catalog.Placement: "placements[]", catalog.Offer: "offers[]",
     catalog.Budget: "offers[].budget", catalog.Schedule: "offers[].schedule", catalog.Creative: "creatives[]",
     catalog.Segment: "segments[]", catalog.InteractionHistory: "interactionHistory",
+    catalog.DecisionLogInput: "interactionHistory.decisionLog",
     models.BehavioralMetric: "behavioralMetrics[]", models.AlgorithmModel: "algorithmModels[]",
     models.ArbitrationProfile: "arbitrationProfiles[]", models.ArbitrationWeights: "arbitrationProfiles[].weights",
     rules.QualificationRule: "qualificationRules[]",

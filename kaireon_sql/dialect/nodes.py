@@ -142,5 +142,13 @@ class Grouped(exp.Expression, exp.Func, Neutral):
     arg_types = {"this": True}
 
 
+class OptionalRelation(exp.Expression, Neutral):
+    """A relation of this dbt project read WITHOUT ref() as earlier builds left it (no dependency, so no
+    cycle), with the typed columns `expressions` (ColumnDefs of EngineTypes): a column the relation lacks
+    reads NULL, and a relation not built yet reads as no rows. `this`: the model name (a Literal)."""
+
+    arg_types = {"this": True, "expressions": True}
+
+
 NODES: tuple[type, ...] = tuple(c for c in list(globals().values())
                                 if isinstance(c, type) and issubclass(c, Neutral) and c is not Neutral)

@@ -1,0 +1,33 @@
+"""Project-level models of the engines that learn in the warehouse (S8): compiler.ENGINE_MODELS builders.
+
+Each builder takes the project and one algorithm model and returns its dbt models. The attribution
+model (kaireon_attribution) is shared: every builder whose engine reads it lists `attribution_models`
+first, and the compiler keeps one copy of a model several builders list (compiler._algorithm_models),
+so it is built only when a used model needs it.
+"""
+from __future__ import annotations
+
+from .config.project import Project
+from .dbt_model import Model
+from .plan.context import ATTRIBUTION_MODEL
+from .sql.attribution import COLUMNS, attribution_sql
+
+
+def _zero_one() -> dict:
+    return {"accepted_values": {"arguments": {"values": [0, 1], "quote": False}}}
+
+
+def attribution_models(project: Project) -> list[Model]:
+    """kaireon_attribution: every impression up to as_of, its attributed positive and the decision behind it."""
+    history = project.interaction_history
+    cols = {c: {"description": d} for c, d in COLUMNS.items()}
+    for c in ("customer_id", "offer_id", "impression_at", "positive"):
+        cols[c]["data_tests"] = ["not_null"]
+    cols["positive"]["data_tests"].append(_zero_one())
+    return [Model(ATTRIBUTION_MODEL, attribution_sql(history),
+                  "Attribution (S8): one row per impression with occurred_at <= as_of; a positive outcome "
+                  "(interactionHistory.positiveOutcomes) is attributed to the latest impression of the same customer "
+                  "and offer (and channel) at most interactionHistory.attributionWindowDays "
+                  f"({history.attribution_window_days:g}) days before it, at most one per impression; run_id and "
+                  "model_id of the latest logged decision behind it.",
+                  cols)]
