@@ -8,12 +8,13 @@ from functools import partial
 from sqlglot import exp
 
 from .config.flows import DecisionFlow
-from .config.models import AlgorithmModel, BehavioralMetric
+from .config.models import BAYESIAN, EPSILON_GREEDY, THOMPSON_BANDIT, AlgorithmModel, BehavioralMetric
 from .config.project import Project
 from .dbt_model import Model
 from .dialect import relation
 from .errors import ConfigError, ConfigErrors
 from .gc_passes import fewer_gc_passes
+from .learning import posterior_models
 from .plan import outputs
 from .plan.build_order import flows_in_order
 from .plan.context import HISTORY_MODEL, RUN_PARAMS, FlowContext, flow_model
@@ -328,7 +329,11 @@ def _plans(build: _Build) -> list[Model]:
 # modelType -> the project-level models its engine's scores read (plan/models.py model_relation), built
 # once per model that a planned flow uses. Engines without an entry read only relations of their own
 # (a scoresRelation, an uplift scores model) or compute everything on the candidate row.
-ENGINE_MODELS: dict[str, Callable[[Project, AlgorithmModel], list[Model]]] = {}
+ENGINE_MODELS: dict[str, Callable[[Project, AlgorithmModel], list[Model]]] = {
+    BAYESIAN: posterior_models,
+    EPSILON_GREEDY: posterior_models,
+    THOMPSON_BANDIT: posterior_models,
+}
 
 
 def _used_models(build: _Build) -> list[AlgorithmModel]:

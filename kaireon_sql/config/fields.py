@@ -58,6 +58,12 @@ _MISSING_NEVER = "this rule type's value is never missing (the rule reads no nul
 _RULE_COMMON = {"multiplier": C("fit stage: the relevance factor when the rule fails; refused on eligibility "
                                 "and qualification rules, which drop the candidate instead")}
 
+_BAYESIAN = {
+    "smoothingWeight": C("m of the hierarchical shrinkage (default 10)"),
+    "windowDays": C("impressions (and their attributed positives) of the last windowDays days count (default 30)"),
+    "groupBy": C("customer fields: one rate per offer and group, shrunk toward the offer's"),
+}
+
 FIELDS: dict[type[BaseModel], dict[str, Entry]] = {
     # ---- catalogue ---------------------------------------------------------------------------
     catalog.Schema: _object(
@@ -179,15 +185,33 @@ FIELDS: dict[type[BaseModel], dict[str, Entry]] = {
                       "that value (realtime still takes count and sum only)"),
         status=C("only active metrics get a model; a metric_condition on a metric that is not active is refused")),
     models.AlgorithmModel: _object(
-        modelType=C("uplift: scored from `modelFile`; any other type needs `scoresRelation` and then documents "
-                    "how those scores were made"),
+        modelType=C("the engine (plan/models.py ENGINES): scorecard, bayesian, thompson_bandit and epsilon_greedy "
+                    "are computed in the warehouse (or read `scoresRelation` when given); uplift is scored from "
+                    "`modelFile`; any other type needs `scoresRelation` and then documents how those scores were made"),
         status=C("a score node or propensity rule referring to a model that is not active is refused (S8)"),
-        config=R("the model's settings are not read; its scores come from `scoresRelation` or "
-                 "`modelFile`", {"smoothingWeight": 10}),
-        scoresRelation=C("relation of precomputed scores: customer_id, offer_id, propensity, uplift"),
+        config=C("the engine's settings, one class per modelType computed in the warehouse (scorecard, bayesian, "
+                 "thompson_bandit, epsilon_greedy); refused on other types and with `scoresRelation`"),
+        scoresRelation=C("relation of precomputed scores: customer_id, offer_id, propensity, uplift; a model "
+                         "computed in the warehouse reads these instead when given (and then takes no `config`)"),
         modelFile=C("a model written by `kaireon uplift fit`"),
         featuresRelation=C("the relation an uplift model is scored over"),
         keyColumn=C("the customer key column of an uplift model's features relation; refused on other models")),
+    models.BayesianConfig: _BAYESIAN,
+    models.EpsilonGreedyConfig: {
+        **_BAYESIAN,
+        "epsilon": C("share of customers exploring per run: hash_uniform(salt, run_id, customer_id) < epsilon"),
+        "salt": C("salt of the exploration hashes (default the model id)")},
+    models.ThompsonConfig: {
+        "windowDays": C("impressions (and their attributed positives) of the last windowDays days count (default 30)"),
+        "priorAlpha": C("a of the Beta(a + k, b + n - k) draw (default 1)"),
+        "priorBeta": C("b of the Beta(a + k, b + n - k) draw (default 1)"),
+        "salt": C("salt of the seeding hashes (default the model id)")},
+    models.ScorecardConfig: {"baseScore": C("the score before the terms"), "weights": C("the terms")},
+    models.ScorecardWeight: {"field": C("customer.<field> or offer.<field> (a number)"),
+                             "weight": C("the term's factor"), "bins": C("value ranges -> points (optional)")},
+    models.ScorecardBin: {"min": C("lowest value of the bin (inclusive; open when missing)"),
+                          "max": C("the bin's end (exclusive; open when missing)"),
+                          "points": C("what a value in the bin scores (times the weight)")},
     models.ArbitrationProfile: {f: R("part of an arbitration profile", v) for f, v in (
         ("id", "p"), ("name", "p"), ("description", "d"), ("weights", {"margin": 1}), ("isDefault", True),
         ("status", "inactive"))},
@@ -357,6 +381,12 @@ LABELS: dict[type[BaseModel], str] = {
     catalog.Segment: "segments[]", catalog.InteractionHistory: "interactionHistory",
     catalog.DecisionLogInput: "interactionHistory.decisionLog",
     models.BehavioralMetric: "behavioralMetrics[]", models.AlgorithmModel: "algorithmModels[]",
+    models.BayesianConfig: "algorithmModels[].config (bayesian)",
+    models.EpsilonGreedyConfig: "algorithmModels[].config (epsilon_greedy)",
+    models.ThompsonConfig: "algorithmModels[].config (thompson_bandit)",
+    models.ScorecardConfig: "algorithmModels[].config (scorecard)",
+    models.ScorecardWeight: "algorithmModels[].config (scorecard).weights[]",
+    models.ScorecardBin: "algorithmModels[].config (scorecard).weights[].bins[]",
     models.ArbitrationProfile: "arbitrationProfiles[]", models.ArbitrationWeights: "arbitrationProfiles[].weights",
     rules.QualificationRule: "qualificationRules[]",
     rules.AttributeCondition: "qualificationRules[].config (attribute_condition)",
