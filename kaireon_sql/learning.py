@@ -37,7 +37,10 @@ def attribution_models(project: Project) -> list[Model]:
 
 
 def posterior_models(project: Project, model: AlgorithmModel) -> list[Model]:
-    """bayesian, epsilon_greedy, thompson_bandit: the attribution, the per-offer posterior (and per group)."""
+    """bayesian, epsilon_greedy, thompson_bandit: the attribution, the per-offer posterior (and per group);
+    nothing for a model that reads a `scoresRelation` instead."""
+    if model.scores_relation:
+        return []
     plan = posterior_plan(project, model)
     cols = {c: {"description": d} for c, d in POSTERIOR_COLUMNS.items()}
     for c in ("offer_id", "n", "k", "global_rate", "category_rate", "propensity"):
