@@ -10,8 +10,9 @@ import random
 from datetime import datetime, timedelta
 
 import pytest
-from harness import (CUSTOMER_COLUMNS, HISTORY_COLUMNS, compile_sql, customers_table, flow, history_table, rows,
-                     run_models, schema, standard_nodes, write_config)
+from cross_engine import assert_same_on_engines
+from harness import (compile_sql, cross_engine_names, customers_table, flow, history_table, rows, run_models, schema,
+                     standard_nodes, write_config)
 from test_attribution import reference as attribution_reference
 
 from kaireon_sql.config import load_project
@@ -93,21 +94,28 @@ MODELS = [
 ]
 
 
-def _config() -> dict:
+CROSS_ENGINE_EXTRA: list[dict] = []
+
+
+def _config(models: list[dict] = MODELS) -> dict:
     flows = [flow(standard_nodes(top_n=5, score={"method": "model", "modelId": m["id"]}), key=f"f_{m['id']}")
-             for m in MODELS]
+             for m in models]
     return {"schemas": [schema()], "interactionHistory": {"relation": "history"},
             "categories": [{"id": "c1", "name": "C1"}, {"id": "c2", "name": "C2"}],
             "offers": [{"id": o, "name": o, **({"categoryId": c} if c else {})} for o, c in OFFERS.items()],
-            "algorithmModels": MODELS, "decisionFlows": flows}
+            "algorithmModels": models, "decisionFlows": flows}
+
+
+def _tables(customers, history) -> dict:
+    return {"customers": customers_table(customers), "history": history_table(history)}
 
 
 @pytest.fixture(scope="module")
 def scored(tmp_path_factory):
+    """Every flow on DuckDB (the other engines: test_engines_give_the_same_rows_on_every_engine)."""
     customers, history = _data()
     models = compile_sql(write_config(tmp_path_factory.mktemp("engines") / "decisioning", _config()))
-    con = run_models(models, {"customers": customers_table(customers), "history": history_table(history)},
-                     as_of=str(AS_OF))
+    con = run_models(dict(models), _tables(customers, history), as_of=str(AS_OF))
     got: dict[str, dict] = {}
     for r in rows(con, "SELECT decision_flow_key, customer_id, offer_id, score FROM kaireon_decisions"):
         got.setdefault(r["decision_flow_key"], {})[(r["customer_id"], r["offer_id"])] = r["score"]
@@ -148,6 +156,18 @@ def test_epsilon_greedy_equals_python(scored):
 def test_scorecard_equals_python(scored):
     customers, _, got, _ = scored
     _equal(got["f_card"], scorecard_reference(customers))
+
+
+def test_engines_give_the_same_rows_on_every_engine(tmp_path):
+    """One flow per engine (epsilon_greedy with groups: the posteriors, the group rates and the hashes;
+    the scorecard; thompson_bandit's draws) on PostgreSQL and Spark: every S4 table equals DuckDB's."""
+    engines = cross_engine_names()
+    if not engines:
+        pytest.skip("KAIREON_CROSS_ENGINE names no other engine")
+    eps = {**MODELS[1], "config": {**MODELS[1]["config"], "groupBy": ["customer.category"]}}
+    folder = write_config(tmp_path / "decisioning", _config([eps, MODELS[2]] + CROSS_ENGINE_EXTRA))
+    customers, history = _data()
+    assert_same_on_engines(folder, _tables(customers[:12], history), engines, as_of=str(AS_OF))
 
 
 @pytest.mark.parametrize("model, field, message", [
