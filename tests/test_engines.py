@@ -16,6 +16,7 @@ from harness import (compile_sql, cross_engine_names, customers_table, flow, his
 from test_attribution import reference as attribution_reference
 
 from kaireon_sql.config import load_project
+from kaireon_sql.dialect.sampling import beta_draw_reference
 from kaireon_sql.errors import ConfigErrors
 
 AS_OF = datetime(2026, 11, 20, 15, 0, 0)
@@ -46,10 +47,14 @@ def hash_uniform(*parts: str) -> float:
     return int(hashlib.md5(":".join(parts).encode()).hexdigest()[:8], 16) / 4294967296
 
 
+def _window(history, window_days: float) -> list[dict]:
+    start = AS_OF - timedelta(days=window_days)
+    return [r for r in attribution_reference(history, []) if start < r["impression_at"] <= AS_OF]
+
+
 def bayesian_reference(history, customers, m=10.0, window_days=30.0, group=False) -> dict[tuple[str, str], float]:
     """S8's shrinkage from the attributed rows: (customer, offer) -> propensity."""
-    start = AS_OF - timedelta(days=window_days)
-    rows_in = [r for r in attribution_reference(history, []) if start < r["impression_at"] <= AS_OF]
+    rows_in = _window(history, window_days)
     cat_of = {c[0]: c[4] for c in customers}  # the customer's `category` field
 
     def counts(keep) -> tuple[int, int]:
@@ -91,10 +96,8 @@ MODELS = [
         "baseScore": 0.1, "weights": [
             {"field": "customer.purchases", "weight": 0.02}, {"field": "customer.revenue", "weight": 0.001},
             {"field": "customer.days", "bins": [{"max": 30, "points": 0.3}, {"min": 30, "max": 180, "points": 0.1}]}]}},
+    {"id": "ts", "name": "ts", "modelType": "thompson_bandit", "config": {"windowDays": 20}},
 ]
-
-
-CROSS_ENGINE_EXTRA: list[dict] = []
 
 
 def _config(models: list[dict] = MODELS) -> dict:
@@ -153,6 +156,22 @@ def test_epsilon_greedy_equals_python(scored):
     _equal(got["f_eps"], want)
 
 
+def test_thompson_draws_equal_python(scored):
+    """Beta(1 + k_o, 1 + n_o - k_o) per customer and offer, n and k over the last 20 days, seeded by
+    (salt = the model id, run_id, customer_id, offer_id): the md5 procedure of dialect/sampling.py in Python."""
+    customers, history, got, _ = scored
+    rows_in = _window(history, 20.0)
+    run = f"f_ts@{AS_OF.isoformat()}Z"
+    want = {}
+    for offer in OFFERS:
+        n = sum(1 for r in rows_in if r["offer_id"] == offer)
+        k = sum(r["positive"] for r in rows_in if r["offer_id"] == offer)
+        for cid, *_ in customers:
+            want[(cid, offer)] = beta_draw_reference(1.0 + k, 1.0 + n - k, ["ts", run, cid, offer])
+    assert len({round(v, 12) for v in want.values()}) == len(want)  # a draw per customer and offer
+    _equal(got["f_ts"], want)
+
+
 def test_scorecard_equals_python(scored):
     customers, _, got, _ = scored
     _equal(got["f_card"], scorecard_reference(customers))
@@ -165,7 +184,7 @@ def test_engines_give_the_same_rows_on_every_engine(tmp_path):
     if not engines:
         pytest.skip("KAIREON_CROSS_ENGINE names no other engine")
     eps = {**MODELS[1], "config": {**MODELS[1]["config"], "groupBy": ["customer.category"]}}
-    folder = write_config(tmp_path / "decisioning", _config([eps, MODELS[2]] + CROSS_ENGINE_EXTRA))
+    folder = write_config(tmp_path / "decisioning", _config([eps, MODELS[2], MODELS[3]]))
     customers, history = _data()
     assert_same_on_engines(folder, _tables(customers[:12], history), engines, as_of=str(AS_OF))
 
