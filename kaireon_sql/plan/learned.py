@@ -57,13 +57,9 @@ class PosteriorPlan:
 
 def _key_column(project: Project, schema: Schema) -> str:
     """The schema's customer key: the lookupKey the flows' enrich nodes read it by (default customer_id)."""
-    key = "customer_id"
-    for flow in project.flows:
-        node = next((n for n in flow.definition.nodes if isinstance(n.config, EnrichConfig)), None)
-        for src in node.config.sources if node else ():
-            if src.schema_id in schema.names():
-                key = src.lookup_key
-                break
+    sources = [src for flow in project.flows for n in flow.definition.nodes if isinstance(n.config, EnrichConfig)
+               for src in n.config.sources if src.schema_id in schema.names()]
+    key = sources[0].lookup_key if sources else "customer_id"
     found = schema.field(key)
     return found.source_column if found is not None else key
 
