@@ -9,11 +9,13 @@ from sqlglot import exp
 
 from .config.flows import DecisionFlow
 from .config.models import AlgorithmModel, BehavioralMetric
+from .config.online_learner import ONLINE_LEARNER
 from .config.project import Project
 from .dbt_model import Model
 from .dialect import relation
 from .errors import ConfigError, ConfigErrors
 from .gc_passes import fewer_gc_passes
+from .learning_online import online_models
 from .plan import outputs
 from .plan.build_order import flows_in_order
 from .plan.context import HISTORY_MODEL, RUN_PARAMS, FlowContext, flow_model
@@ -328,7 +330,9 @@ def _plans(build: _Build) -> list[Model]:
 # modelType -> the project-level models its engine's scores read (plan/models.py model_relation), built
 # once per model that a planned flow uses. Engines without an entry read only relations of their own
 # (a scoresRelation, an uplift scores model) or compute everything on the candidate row.
-ENGINE_MODELS: dict[str, Callable[[Project, AlgorithmModel], list[Model]]] = {}
+ENGINE_MODELS: dict[str, Callable[[Project, AlgorithmModel], list[Model]]] = {
+    ONLINE_LEARNER: online_models,
+}
 
 
 def _used_models(build: _Build) -> list[AlgorithmModel]:

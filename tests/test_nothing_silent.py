@@ -24,6 +24,7 @@ from harness import standard_nodes, write_config
 from kaireon_sql.compiler import compile_project
 from kaireon_sql.config import fields as registry
 from kaireon_sql.config import load_project
+from kaireon_sql.config.online_learner import OnlineLearnerConfig
 from kaireon_sql.config.catalog import InteractionHistory
 from kaireon_sql.config.project import KINDS
 from kaireon_sql.dialect import engine, render
@@ -58,7 +59,8 @@ def reachable_models() -> list[type[BaseModel]]:
             for model in _models_in(info.annotation):
                 walk(model)
 
-    for cls in [*KINDS.values(), InteractionHistory]:
+    # OnlineLearnerConfig: an online_learner's `config` (a mapping in AlgorithmModel, validated into it)
+    for cls in [*KINDS.values(), InteractionHistory, OnlineLearnerConfig]:
         walk(cls)
     return seen
 

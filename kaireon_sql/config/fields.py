@@ -22,7 +22,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from ..errors import ConfigError, Location
-from . import catalog, flows, models, policies, rules
+from . import catalog, flows, models, online_learner, policies, rules
 from .project import KINDS, Project
 
 COMPILED, METADATA, REFUSED = "compiled", "metadata", "refused"
@@ -182,12 +182,18 @@ FIELDS: dict[type[BaseModel], dict[str, Entry]] = {
         modelType=C("uplift: scored from `modelFile`; any other type needs `scoresRelation` and then documents "
                     "how those scores were made"),
         status=C("a score node or propensity rule referring to a model that is not active is refused (S8)"),
-        config=R("the model's settings are not read; its scores come from `scoresRelation` or "
-                 "`modelFile`", {"smoothingWeight": 10}),
+        config=C("online_learner: its settings (OnlineLearnerConfig, docs/online_learner.md); refused on other "
+                 "model types, whose scores come from `scoresRelation` or `modelFile`"),
         scoresRelation=C("relation of precomputed scores: customer_id, offer_id, propensity, uplift"),
         modelFile=C("a model written by `kaireon uplift fit`"),
         featuresRelation=C("the relation an uplift model is scored over"),
         keyColumn=C("the customer key column of an uplift model's features relation; refused on other models")),
+    online_learner.OnlineLearnerConfig: {
+        "features": C("customer number fields x_j of sigmoid(b_o + sum w_j x_j)"),
+        "learningRate": C("step size of the run's gradient step"),
+        "regularization": C("L2 penalty on the feature weights in the gradient step"),
+        "priorIntercept": C("every offer's intercept before its first rows (the weights start at 0)"),
+        "schemaId": C("the schema the training rows read the features from")},
     models.ArbitrationProfile: {f: R("part of an arbitration profile", v) for f, v in (
         ("id", "p"), ("name", "p"), ("description", "d"), ("weights", {"margin": 1}), ("isDefault", True),
         ("status", "inactive"))},
@@ -357,6 +363,7 @@ LABELS: dict[type[BaseModel], str] = {
     catalog.Segment: "segments[]", catalog.InteractionHistory: "interactionHistory",
     catalog.DecisionLogInput: "interactionHistory.decisionLog",
     models.BehavioralMetric: "behavioralMetrics[]", models.AlgorithmModel: "algorithmModels[]",
+    online_learner.OnlineLearnerConfig: "algorithmModels[].config (online_learner)",
     models.ArbitrationProfile: "arbitrationProfiles[]", models.ArbitrationWeights: "arbitrationProfiles[].weights",
     rules.QualificationRule: "qualificationRules[]",
     rules.AttributeCondition: "qualificationRules[].config (attribute_condition)",

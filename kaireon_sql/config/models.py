@@ -7,6 +7,7 @@ from pydantic import Field, field_validator, model_validator
 
 from .base import ConfigObject, FieldError, Model
 from .catalog import check_column, check_relation
+from .online_learner import ONLINE_LEARNER, OnlineLearnerConfig
 
 # Model types that read a 'scoresRelation' of precomputed scores; UPLIFT is scored from its 'modelFile'.
 MODEL_TYPES = (
@@ -37,6 +38,16 @@ class AlgorithmModel(ConfigObject):
     @classmethod
     def _column(cls, v: str) -> str:
         return check_column(v)  # type: ignore[return-value]
+
+    @model_validator(mode="after")
+    def _settings(self) -> "AlgorithmModel":
+        """`config` is read by the online_learner (OnlineLearnerConfig, checked here); other types take none."""
+        if self.model_type == ONLINE_LEARNER and not self.scores_relation:
+            OnlineLearnerConfig.model_validate(self.config)  # errors name config.<field>
+        elif self.config:
+            raise FieldError("config", f"modelType {self.model_type!r}: 'config' is not supported yet (its scores "
+                                       "come from 'scoresRelation' or 'modelFile'); remove it")
+        return self
 
     @model_validator(mode="after")
     def _uplift(self) -> "AlgorithmModel":

@@ -14,7 +14,7 @@ from .builders import (MAX_DOUBLE, arithmetic, cast_double, cast_text, char_of, 
                        minus_seconds, optional_relation, regex_match, round_digits, round_half_away, truncate)
 from .engines import ENGINES, Engine, UnknownEngine, engine
 from .nodes import NODES, Neutral, RegexMatch
-from .relations import DbtIncrementalOnly, DbtRef, DbtSource, DbtThis, relation, this_relation
+from .relations import DbtIncrementalOnly, DbtRef, DbtSource, DbtThis, incremental_this, relation, this_relation
 from .render import RENDERS, columns_read, lower, parse, render
 from .text import jinja_safe_parts, jinja_text
 
@@ -22,7 +22,7 @@ __all__ = [
     "ENGINES", "MAX_DOUBLE", "NODES", "RENDERS", "DbtIncrementalOnly", "DbtRef", "DbtSource", "DbtThis", "Engine",
     "Neutral", "RegexMatch", "UnknownEngine", "arithmetic", "cast_double", "cast_text", "char_of", "checked_zone", "columns_read",
     "data_type", "engine", "extreme", "finite_or_null", "fmod", "grouped", "hex8_to_int", "hour_of", "integral",
-    "iso_day_of_week", "jinja_safe_parts", "jinja_text", "json_object", "json_string", "json_value", "known_number",
+    "incremental_this", "iso_day_of_week", "jinja_safe_parts", "jinja_text", "json_object", "json_string", "json_value", "known_number",
     "known_zone", "local_time", "lower", "md5_bucket", "md5_hex", "minus_seconds", "optional_relation", "parse", "regex_match", "relation",
     "render", "round_digits", "round_half_away", "this_relation", "truncate",
 ]

@@ -13,64 +13,19 @@ checks every modelType has an entry.
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Callable
 
 from sqlglot import exp
 
 from ..config.models import MODEL_TYPES, UPLIFT, AlgorithmModel
-from ..dialect import cast_text
+from ..config.online_learner import ONLINE_LEARNER
 from ..errors import UnsupportedFeature
 from .context import FlowContext, col
+from .engine import (MODEL_PREFIX, EngineInput, EngineScore, ModelJoin, customer_key, model_relation,  # noqa: F401
+                     offer_key)
+from .online import online_engine
 from .uplift import scores_model_name
-
-MODEL_PREFIX = "kaireon_model__"
-
-
-def model_relation(model: AlgorithmModel, part: str = "") -> str:
-    """The name of a project-level model of algorithm model `model` (e.g. its per-offer posterior)."""
-    slug = re.sub(r"[^a-z0-9]+", "_", model.ref.lower()).strip("_") or "model"
-    return MODEL_PREFIX + slug + (f"__{part}" if part else "")
-
-
-@dataclass(frozen=True)
-class ModelJoin:
-    """A relation left-joined to the candidate rows as `alias` on `on` (over the row's c, o, p and `alias`)."""
-
-    relation: str
-    alias: str
-    on: exp.Expression
-
-
-@dataclass(frozen=True)
-class EngineScore:
-    """What one model gives a candidate row: joins, then propensity (NULL: the prior) and uplift."""
-
-    joins: tuple[ModelJoin, ...]
-    propensity: exp.Expression
-    uplift: exp.Expression | None = None
-
-
-@dataclass(frozen=True)
-class EngineInput:
-    """What an engine plans from: the flow, the model, and the alias prefix of its joins (unique per model)."""
-
-    ctx: FlowContext
-    model: AlgorithmModel
-    alias: str
-
-    def join_alias(self, n: int = 0) -> str:
-        return self.alias if n == 0 else f"{self.alias}_{n}"
-
-
-def customer_key(alias: str) -> exp.Expression:
-    """The join of a per-customer relation `alias` (its customer_id read as text, as the customer keys are)."""
-    return exp.EQ(this=cast_text(col("customer_id", alias)), expression=col("customer_id", "c"))
-
-
-def offer_key(alias: str) -> exp.Expression:
-    return exp.EQ(this=col("offer_id", alias), expression=col("offer_id", "o"))
 
 
 def _uplift_engine(inp: EngineInput) -> EngineScore:
@@ -96,7 +51,8 @@ def _precomputed(inp: EngineInput) -> EngineScore:
 # Scoring engine (AlgorithmModel.modelType) -> planner. Every modelType has an entry
 # (tests/test_registries.py); an engine not compiled in the warehouse reads `scoresRelation`.
 ENGINES: dict[str, Callable[[EngineInput], EngineScore]] = {
-    UPLIFT: _uplift_engine, **{name: _precomputed for name in MODEL_TYPES}}
+    UPLIFT: _uplift_engine, **{name: _precomputed for name in MODEL_TYPES},
+    ONLINE_LEARNER: online_engine}
 
 
 def plan_engine(ctx: FlowContext, model: AlgorithmModel, alias: str) -> EngineScore:
