@@ -8,13 +8,13 @@ from functools import partial
 from sqlglot import exp
 
 from .config.flows import DecisionFlow
-from .config.models import AlgorithmModel, BehavioralMetric
-from .config.online_learner import ONLINE_LEARNER
+from .config.models import BAYESIAN, EPSILON_GREEDY, ONLINE_LEARNER, THOMPSON_BANDIT, AlgorithmModel, BehavioralMetric
 from .config.project import Project
 from .dbt_model import Model
 from .dialect import relation
 from .errors import ConfigError, ConfigErrors
 from .gc_passes import fewer_gc_passes
+from .learning import posterior_models
 from .learning_online import online_models
 from .plan import outputs
 from .plan.build_order import flows_in_order
@@ -331,6 +331,9 @@ def _plans(build: _Build) -> list[Model]:
 # once per model that a planned flow uses. Engines without an entry read only relations of their own
 # (a scoresRelation, an uplift scores model) or compute everything on the candidate row.
 ENGINE_MODELS: dict[str, Callable[[Project, AlgorithmModel], list[Model]]] = {
+    BAYESIAN: posterior_models,
+    EPSILON_GREEDY: posterior_models,
+    THOMPSON_BANDIT: posterior_models,
     ONLINE_LEARNER: online_models,
 }
 

@@ -11,6 +11,9 @@ from .sql.online_learner import STATE_COLUMNS, coefficients_sql, state_sql
 
 
 def online_models(project: Project, model: AlgorithmModel) -> list[Model]:
+    """The attribution, the state and the coefficients; nothing for a model reading a scoresRelation."""
+    if model.scores_relation:
+        return []
     plan = online_plan(project, model)
     s = plan.settings
     rule = (f"one full-batch gradient step per run on the attribution rows whose {plan.window_seconds / 86400:g}-day "

@@ -24,7 +24,6 @@ from harness import standard_nodes, write_config
 from kaireon_sql.compiler import compile_project
 from kaireon_sql.config import fields as registry
 from kaireon_sql.config import load_project
-from kaireon_sql.config.online_learner import OnlineLearnerConfig
 from kaireon_sql.config.catalog import InteractionHistory
 from kaireon_sql.config.project import KINDS
 from kaireon_sql.dialect import engine, render
@@ -59,8 +58,7 @@ def reachable_models() -> list[type[BaseModel]]:
             for model in _models_in(info.annotation):
                 walk(model)
 
-    # OnlineLearnerConfig: an online_learner's `config` (a mapping in AlgorithmModel, validated into it)
-    for cls in [*KINDS.values(), InteractionHistory, OnlineLearnerConfig]:
+    for cls in [*KINDS.values(), InteractionHistory]:
         walk(cls)
     return seen
 
@@ -467,7 +465,7 @@ REFUSALS = {
     "includeTrace": (_mutate(lambda c: _node(c, "out")["config"].update(includeTrace=True)),
                      [FLOW, NODES + "[7].config.includeTrace'", "not supported yet"]),
     "model config": (_mutate(lambda c: c["algorithmModels"][0].update(config={"smoothingWeight": 10})),
-                     ["algorithmModels[0] 'M'", "field 'config'", "not supported yet"]),
+                     ["algorithmModels[0] 'M'", "field 'config'", "read from 'scoresRelation'"]),
     "keyColumn on a scoresRelation model": (_mutate(lambda c: c["algorithmModels"][0].update(keyColumn="cid")),
                                             ["algorithmModels[0] 'M'", "field 'keyColumn'", "for modelType 'uplift'"]),
     "inactive model used by the score node": (

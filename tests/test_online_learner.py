@@ -225,8 +225,8 @@ def test_candidates_score_with_the_latest_coefficients(tmp_path, monkeypatch):
     rows = _state(project, engine("duckdb"))
     for k, expected in enumerate(want, start=1):
         _assert_close(_as_state(rows, k), expected)
-    as_of = (START + DAY).strftime("%Y-%m-%dT%H:%M:%SZ")
-    kaireon("run", "--as-of", as_of, "--quiet-dbt", cwd=project.root)
+    # every model of the project (dbt in this process: dbt-duckdb keeps the database file open)
+    runner.build(project, runner.run_vars((START + DAY).strftime("%Y-%m-%dT%H:%M:%SZ"), None, None), quiet=True)
     assert len(_state(project, engine("duckdb"))) == len(rows)  # the same as_of again: nothing appended
     decisions = runner.query(project, exp.select("customer_id", "offer_id", "score").from_(relation("kaireon_decisions")),
                              engine("duckdb"))
@@ -239,12 +239,14 @@ def test_candidates_score_with_the_latest_coefficients(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("config, field, message", [
-    ({"features": ["customer.days"], "learningRate": 0}, "config.learningRate", "greater than 0"),
-    ({"features": ["days"]}, "config.features[0]", "customer.<field>"),
-    ({"features": ["customer.nope"]}, "config.features", "no schema declares"),
-    ({"features": ["customer.customer_id"]}, "config.features[0]", "not a number field"),
-    ({"features": ["customer.days"], "regularization": -1}, "config.regularization", "greater than or equal"),
-    ({"features": ["customer.days"], "momentum": 0.9}, "config.momentum", "Extra inputs"),
+    ({"features": ["customer.days"], "learningRate": 0}, "config.learningRate'", "expected a number > 0"),
+    ({"features": ["days"]}, "config.features[0]'", "expected customer.<field>"),
+    ({"features": ["customer.days", "customer.days"]}, "config.features'", "listed twice"),
+    ({"features": ["customer.nope"]}, "config.features'", "no schema declares every feature"),
+    ({"features": ["customer.customer_id"]}, "config.features[0]'", "is not a number field"),
+    ({"features": ["customer.days"], "regularization": -1}, "config.regularization'", "expected a number >= 0"),
+    ({"features": ["customer.days"], "momentum": 0.9}, "config.momentum'", "unknown field"),
+    ({"features": ["customer.days"], "schemaId": "nope"}, "config.schemaId'", "nope"),
 ])
 def test_bad_config_is_refused_at_validate(tmp_path, config, field, message):
     cfg = _config()

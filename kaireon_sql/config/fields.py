@@ -22,7 +22,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from ..errors import ConfigError, Location
-from . import catalog, flows, models, online_learner, policies, rules
+from . import catalog, flows, models, policies, rules
 from .project import KINDS, Project
 
 COMPILED, METADATA, REFUSED = "compiled", "metadata", "refused"
@@ -57,6 +57,12 @@ _MISSING_NEVER = "this rule type's value is never missing (the rule reads no nul
                  "`missing` applies to attribute_condition and metric_condition"
 _RULE_COMMON = {"multiplier": C("fit stage: the relevance factor when the rule fails; refused on eligibility "
                                 "and qualification rules, which drop the candidate instead")}
+
+_BAYESIAN = {
+    "smoothingWeight": C("m of the hierarchical shrinkage (default 10)"),
+    "windowDays": C("impressions (and their attributed positives) of the last windowDays days count (default 30)"),
+    "groupBy": C("customer fields: one rate per offer and group, shrunk toward the offer's"),
+}
 
 FIELDS: dict[type[BaseModel], dict[str, Entry]] = {
     # ---- catalogue ---------------------------------------------------------------------------
@@ -179,21 +185,39 @@ FIELDS: dict[type[BaseModel], dict[str, Entry]] = {
                       "that value (realtime still takes count and sum only)"),
         status=C("only active metrics get a model; a metric_condition on a metric that is not active is refused")),
     models.AlgorithmModel: _object(
-        modelType=C("uplift: scored from `modelFile`; any other type needs `scoresRelation` and then documents "
-                    "how those scores were made"),
+        modelType=C("the engine (plan/models.py ENGINES): scorecard, bayesian, thompson_bandit, epsilon_greedy "
+                    "and online_learner are computed in the warehouse (or read `scoresRelation` when given); uplift is scored from "
+                    "`modelFile`; any other type needs `scoresRelation` and then documents how those scores were made"),
         status=C("a score node or propensity rule referring to a model that is not active is refused (S8)"),
-        config=C("online_learner: its settings (OnlineLearnerConfig, docs/online_learner.md); refused on other "
-                 "model types, whose scores come from `scoresRelation` or `modelFile`"),
-        scoresRelation=C("relation of precomputed scores: customer_id, offer_id, propensity, uplift"),
+        config=C("the engine's settings, one class per modelType computed in the warehouse (scorecard, bayesian, "
+                 "thompson_bandit, epsilon_greedy, online_learner); refused on other types and with `scoresRelation`"),
+        scoresRelation=C("relation of precomputed scores: customer_id, offer_id, propensity, uplift; a model "
+                         "computed in the warehouse reads these instead when given (and then takes no `config`)"),
         modelFile=C("a model written by `kaireon uplift fit`"),
         featuresRelation=C("the relation an uplift model is scored over"),
         keyColumn=C("the customer key column of an uplift model's features relation; refused on other models")),
-    online_learner.OnlineLearnerConfig: {
+    models.BayesianConfig: _BAYESIAN,
+    models.EpsilonGreedyConfig: {
+        **_BAYESIAN,
+        "epsilon": C("share of customers exploring per run: hash_uniform(salt, run_id, customer_id) < epsilon"),
+        "salt": C("salt of the exploration hashes (default the model id)")},
+    models.ThompsonConfig: {
+        "windowDays": C("impressions (and their attributed positives) of the last windowDays days count (default 30)"),
+        "priorAlpha": C("a of the Beta(a + k, b + n - k) draw (default 1)"),
+        "priorBeta": C("b of the Beta(a + k, b + n - k) draw (default 1)"),
+        "salt": C("salt of the seeding hashes (default the model id)")},
+    models.OnlineLearnerConfig: {
         "features": C("customer number fields x_j of sigmoid(b_o + sum w_j x_j)"),
         "learningRate": C("step size of the run's gradient step"),
         "regularization": C("L2 penalty on the feature weights in the gradient step"),
         "priorIntercept": C("every offer's intercept before its first rows (the weights start at 0)"),
         "schemaId": C("the schema the training rows read the features from")},
+    models.ScorecardConfig: {"baseScore": C("the score before the terms"), "weights": C("the terms")},
+    models.ScorecardWeight: {"field": C("customer.<field> or offer.<field> (a number)"),
+                             "weight": C("the term's factor"), "bins": C("value ranges -> points (optional)")},
+    models.ScorecardBin: {"min": C("lowest value of the bin (inclusive; open when missing)"),
+                          "max": C("the bin's end (exclusive; open when missing)"),
+                          "points": C("what a value in the bin scores (times the weight)")},
     models.ArbitrationProfile: {f: R("part of an arbitration profile", v) for f, v in (
         ("id", "p"), ("name", "p"), ("description", "d"), ("weights", {"margin": 1}), ("isDefault", True),
         ("status", "inactive"))},
@@ -363,7 +387,13 @@ LABELS: dict[type[BaseModel], str] = {
     catalog.Segment: "segments[]", catalog.InteractionHistory: "interactionHistory",
     catalog.DecisionLogInput: "interactionHistory.decisionLog",
     models.BehavioralMetric: "behavioralMetrics[]", models.AlgorithmModel: "algorithmModels[]",
-    online_learner.OnlineLearnerConfig: "algorithmModels[].config (online_learner)",
+    models.BayesianConfig: "algorithmModels[].config (bayesian)",
+    models.EpsilonGreedyConfig: "algorithmModels[].config (epsilon_greedy)",
+    models.ThompsonConfig: "algorithmModels[].config (thompson_bandit)",
+    models.ScorecardConfig: "algorithmModels[].config (scorecard)",
+    models.OnlineLearnerConfig: "algorithmModels[].config (online_learner)",
+    models.ScorecardWeight: "algorithmModels[].config (scorecard).weights[]",
+    models.ScorecardBin: "algorithmModels[].config (scorecard).weights[].bins[]",
     models.ArbitrationProfile: "arbitrationProfiles[]", models.ArbitrationWeights: "arbitrationProfiles[].weights",
     rules.QualificationRule: "qualificationRules[]",
     rules.AttributeCondition: "qualificationRules[].config (attribute_condition)",

@@ -18,13 +18,15 @@ from typing import Callable
 
 from sqlglot import exp
 
-from ..config.models import MODEL_TYPES, UPLIFT, AlgorithmModel
-from ..config.online_learner import ONLINE_LEARNER
+from ..config.models import (BAYESIAN, EPSILON_GREEDY, MODEL_TYPES, ONLINE_LEARNER, SCORECARD, THOMPSON_BANDIT, UPLIFT,
+                             AlgorithmModel)
 from ..errors import UnsupportedFeature
 from .context import FlowContext, col
 from .engine import (MODEL_PREFIX, EngineInput, EngineScore, ModelJoin, customer_key, model_relation,  # noqa: F401
                      offer_key)
+from .learned import bayesian_engine, epsilon_greedy_engine, thompson_engine
 from .online import online_engine
+from .scorecard import scorecard_engine
 from .uplift import scores_model_name
 
 
@@ -48,11 +50,24 @@ def _precomputed(inp: EngineInput) -> EngineScore:
     return EngineScore((join,), col("propensity", a), col("uplift", a))
 
 
+def in_warehouse(engine: Callable[[EngineInput], EngineScore]) -> Callable[[EngineInput], EngineScore]:
+    """An engine computed in the warehouse; a model of its type with a `scoresRelation` reads that instead
+    (config/models.py: such a model takes no `config`)."""
+    def plan(inp: EngineInput) -> EngineScore:
+        return _precomputed(inp) if inp.model.scores_relation else engine(inp)
+    return plan
+
+
 # Scoring engine (AlgorithmModel.modelType) -> planner. Every modelType has an entry
 # (tests/test_registries.py); an engine not compiled in the warehouse reads `scoresRelation`.
 ENGINES: dict[str, Callable[[EngineInput], EngineScore]] = {
     UPLIFT: _uplift_engine, **{name: _precomputed for name in MODEL_TYPES},
-    ONLINE_LEARNER: online_engine}
+    BAYESIAN: in_warehouse(bayesian_engine),
+    EPSILON_GREEDY: in_warehouse(epsilon_greedy_engine),
+    THOMPSON_BANDIT: in_warehouse(thompson_engine),
+    SCORECARD: in_warehouse(scorecard_engine),
+    ONLINE_LEARNER: in_warehouse(online_engine),
+}
 
 
 def plan_engine(ctx: FlowContext, model: AlgorithmModel, alias: str) -> EngineScore:

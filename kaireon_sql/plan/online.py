@@ -10,12 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pydantic import ValidationError
 from sqlglot import exp
 
 from ..config.catalog import Schema, SchemaField
-from ..config.models import AlgorithmModel
-from ..config.online_learner import OnlineLearnerConfig
+from ..config.models import AlgorithmModel, OnlineLearnerConfig
 from ..config.project import Project
 from ..dialect import cast_double, extreme
 from ..errors import ConfigError
@@ -58,17 +56,10 @@ def weight_column(i: int) -> str:
 
 
 def settings_of(model: AlgorithmModel) -> OnlineLearnerConfig:
-    """`config` as OnlineLearnerConfig, or a ConfigError naming the first bad field."""
-    try:
-        return OnlineLearnerConfig.model_validate(model.config)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        cause = err.get("ctx", {}).get("error")
-        where = ".".join(str(p) for p in err["loc"]) or getattr(cause, "field", "")
-        if cause is not None and getattr(cause, "field", None):
-            where = ".".join(p for p in (where, cause.field) if p)
-        raise ConfigError(model.location.at("config" + (f".{where}" if where else "")),
-                          f"online_learner: {err['msg']}") from None
+    """The model's typed config (config/models.py validated it when the project loaded)."""
+    settings = model.settings
+    assert isinstance(settings, OnlineLearnerConfig), model.model_type
+    return settings
 
 
 def _schema(project: Project, model: AlgorithmModel, settings: OnlineLearnerConfig) -> Schema:
