@@ -7,7 +7,7 @@ so it is built only when a used model needs it.
 """
 from __future__ import annotations
 
-from .config.models import AlgorithmModel
+from .config.models import BAYESIAN, EPSILON_GREEDY, NEURAL_CF, ONLINE_LEARNER, THOMPSON_BANDIT, AlgorithmModel
 from .config.project import Project
 from .dbt_model import Model, unique
 from .plan.context import ATTRIBUTION_MODEL
@@ -16,8 +16,28 @@ from .sql.attribution import COLUMNS, attribution_sql
 from .sql.posteriors import GROUP_COLUMNS, POSTERIOR_COLUMNS, group_posterior_sql, posterior_sql
 
 
+# engines whose posteriors read the attribution over their `windowDays` (neural_cf: its bayesian fallback)
+WINDOWED = (BAYESIAN, EPSILON_GREEDY, THOMPSON_BANDIT, NEURAL_CF)
+DEFAULT_WINDOW_DAYS = 30.0  # S8's default windowDays (the neural_cf fallback's window)
+
+
 def _zero_one() -> dict:
     return {"accepted_values": {"arguments": {"values": [0, 1], "quote": False}}}
+
+
+def attribution_lookback(project: Project) -> float | None:
+    """Days of history kaireon_attribution must cover: the widest `windowDays` of the active models whose
+    posteriors read it (they read impressions of their last windowDays only); None, all history, when an
+    active online_learner reads it (it learns from the rows since its previous update, however old)."""
+    days: list[float] = []
+    for model in project.all("algorithmModels"):
+        if model.status != "active" or model.scores_relation:
+            continue
+        if model.model_type == ONLINE_LEARNER:
+            return None
+        if model.model_type in WINDOWED:
+            days.append(float(getattr(model.settings, "window_days", DEFAULT_WINDOW_DAYS)))
+    return max(days) if days else None
 
 
 def attribution_models(project: Project) -> list[Model]:
@@ -27,12 +47,15 @@ def attribution_models(project: Project) -> list[Model]:
     for c in ("customer_id", "offer_id", "impression_at", "positive"):
         cols[c]["data_tests"] = ["not_null"]
     cols["positive"]["data_tests"].append(_zero_one())
-    return [Model(ATTRIBUTION_MODEL, attribution_sql(history),
+    lookback = attribution_lookback(project)
+    return [Model(ATTRIBUTION_MODEL, attribution_sql(history, lookback),
                   "Attribution (S8): one row per impression with occurred_at <= as_of; a positive outcome "
                   "(interactionHistory.positiveOutcomes) is attributed to the latest impression of the same customer "
                   "and offer (and channel) at most interactionHistory.attributionWindowDays "
                   f"({history.attribution_window_days:g}) days before it, at most one per impression; run_id and "
-                  "model_id of the latest logged decision behind it.",
+                  "model_id of the latest logged decision behind it."
+                  + (f" Impressions of the last {lookback:g} days (the widest windowDays of the models reading it)."
+                     if lookback is not None else ""),
                   cols)]
 
 

@@ -46,28 +46,33 @@ def _first(column: str, table: str = "h") -> exp.Ordered:
     return exp.Ordered(this=col(column, table), desc=False, nulls_first=True)
 
 
-def _history(outcomes: exp.Expression) -> exp.Select:
-    """History rows of `outcomes` (a condition on h.outcome) up to the run's as_of."""
+def _history(outcomes: exp.Expression, lookback_days: float | None) -> exp.Select:
+    """History rows of `outcomes` (a condition on h.outcome) up to the run's as_of (and after as_of -
+    lookback_days when given)."""
+    when = [exp.LTE(this=col("occurred_at", "h"), expression=col("as_of", "p"))]
+    if lookback_days is not None:
+        when.append(exp.GT(this=col("occurred_at", "h"), expression=minus_seconds(col("as_of", "p"), lookback_days * 86400)))
     return (exp.select().from_(relation(HISTORY_MODEL).as_("h"))
             .join(relation(RUN_PARAMS).as_("p"), join_type="cross")
-            .where(exp.and_(outcomes, exp.LTE(this=col("occurred_at", "h"), expression=col("as_of", "p")))))
+            .where(exp.and_(outcomes, *when)))
 
 
-def _impressions() -> exp.Select:
+def _impressions(lookback_days: float | None) -> exp.Select:
     """Impressions, numbered per customer and offer in time order (imp_n)."""
     keys = [col("customer_id", "h"), col("offer_id", "h")]
     order = [_first("occurred_at"), *[_first(c) for c in _TIES]]
-    return _history(exp.EQ(this=col("outcome", "h"), expression=lit("impression"))).select(
+    return _history(exp.EQ(this=col("outcome", "h"), expression=lit("impression")), lookback_days).select(
         *[col(c, "h") for c in ("customer_id", "offer_id", "channel", "creative_id", "decision_flow_key")],
         exp.alias_(col("occurred_at", "h"), "impression_at", quoted=True),
         exp.alias_(row_number(keys, order), "imp_n", quoted=True))
 
 
-def _positives(history: InteractionHistory) -> exp.Select:
+def _positives(history: InteractionHistory, lookback_days: float | None) -> exp.Select:
     """Positive rows, numbered per customer and offer in time order (pos_n)."""
     keys = [col("customer_id", "h"), col("offer_id", "h")]
     order = [_first("occurred_at"), _first("outcome"), _first("channel"), _first("value")]
-    return _history(exp.In(this=col("outcome", "h"), expressions=[lit(o) for o in history.positive_outcomes])).select(
+    outcomes = exp.In(this=col("outcome", "h"), expressions=[lit(o) for o in history.positive_outcomes])
+    return _history(outcomes, lookback_days).select(
         *[col(c, "h") for c in ("customer_id", "offer_id", "channel", "outcome", "occurred_at", "value")],
         exp.alias_(row_number(keys, order), "pos_n", quoted=True))
 
@@ -145,9 +150,12 @@ def _final() -> exp.Select:
     )
 
 
-def attribution_sql(history: InteractionHistory) -> exp.Select:
-    """The kaireon_attribution model: one row per impression up to as_of (COLUMNS)."""
-    ctes = (("imp", _impressions()), ("pos", _positives(history)), ("matched", _matched(history)),
+def attribution_sql(history: InteractionHistory, lookback_days: float | None = None) -> exp.Select:
+    """The kaireon_attribution model: one row per impression up to as_of (COLUMNS); with `lookback_days`,
+    only impressions after as_of - lookback_days. Those rows are exactly the unbounded model's: a positive
+    after the bound attributed to an impression before it has no later impression in its window, and every
+    positive of an impression after the bound is after it."""
+    ctes = (("imp", _impressions(lookback_days)), ("pos", _positives(history, lookback_days)), ("matched", _matched(history)),
             ("attributed", _attributed()), ("dec", _decisions(history)), ("behind", _behind()))
     query = _final()
     for name, cte in ctes:
