@@ -41,7 +41,8 @@ import flow  # noqa: E402
 VIEWS = {"bench_customers": "customers", "bench_offers": "offers", "bench_interactions": "interactions"}
 
 
-def setup(data: Path, work: Path, threads: int, rejections: str, memory_limit: str | None) -> None:
+def setup(data: Path, work: Path, threads: int, rejections: str, memory_limit: str | None,
+          scoring: dict | None = None) -> None:
     work.mkdir(parents=True, exist_ok=True)
     (work / "dbt_project.yml").write_text(
         "name: kaireon_bench\nversion: '1.0'\nconfig-version: 2\nprofile: kaireon_bench\n"
@@ -59,7 +60,7 @@ def setup(data: Path, work: Path, threads: int, rejections: str, memory_limit: s
         (models / f"{name}.sql").write_text(
             "{{ config(materialized='view') }}\n" f"select * from read_parquet('{parquet}')\n", encoding="utf-8")
     shutil.rmtree(work / "decisioning", ignore_errors=True)
-    flow.write((data / "offers.parquet").resolve(), work / "decisioning", rejections)
+    flow.write((data / "offers.parquet").resolve(), work / "decisioning", rejections, scoring)
     if not (work / "dbt_packages").exists():
         _run([_bin("dbt"), "deps", "--project-dir", str(work), "--profiles-dir", str(work)], work)
 
@@ -128,10 +129,10 @@ def timings(work: Path) -> dict:
 
 
 def run(data: Path, work: Path, engine: str = "duckdb", threads: int = 1, rejections: str = "all",
-        memory_limit: str | None = None, tests: bool = True) -> dict:
+        memory_limit: str | None = None, tests: bool = True, scoring: dict | None = None) -> dict:
     if engine != "duckdb":
         raise SystemExit(f"engine {engine!r}: only duckdb is wired into the benchmark so far")
-    setup(data, work, threads, rejections, memory_limit)
+    setup(data, work, threads, rejections, memory_limit, scoring)
     for stale in ("bench.duckdb", "bench.duckdb.wal", "target/run_results.json"):
         (work / stale).unlink(missing_ok=True)
     common = ["--project-dir", str(work), "--profiles-dir", str(work)]
