@@ -426,24 +426,54 @@ def machine() -> dict:
 
 
 # ---------------------------------------------------------------- reporting
+def summarize(runs: list[dict]) -> dict:
+    """Per policy over the runs (one per seed): mean and per-seed cumulative regret, mean per-day curve;
+    and in how many runs each policy had the lowest cumulative regret (the oracle left out)."""
+    names = list(runs[0]["policies"])
+    out: dict = {"seeds": [r["seed"] for r in runs], "policies": {}}
+    for name in names:
+        cums = [r["policies"][name]["cumulative_regret"] for r in runs]
+        curves = np.array([[d["cumulative_regret"] for d in r["policies"][name]["days"]] for r in runs])
+        out["policies"][name] = {
+            "mean_cumulative_regret": round(float(np.mean(cums)), 3), "cumulative_regret_per_seed": cums,
+            "mean_cumulative_curve": [round(float(x), 3) for x in curves.mean(axis=0)],
+            "min_cumulative_curve": [round(float(x), 3) for x in curves.min(axis=0)],
+            "max_cumulative_curve": [round(float(x), 3) for x in curves.max(axis=0)],
+        }
+    learners = [n for n in names if n != "oracle"]
+    lowest = {n: 0 for n in learners}
+    for r in runs:
+        if learners:
+            lowest[min(learners, key=lambda n: r["policies"][n]["cumulative_regret"])] += 1
+    out["lowest_in_runs"] = lowest
+    return out
+
+
 def chart(report: dict, path: Path) -> Path:
     import matplotlib  # lazy: only the chart needs it (the `bench` extra)
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    summary, first = report["summary"], report["runs"][0]
     fig, ax = plt.subplots(figsize=(8, 5), dpi=110)
-    for name, res in sorted(report["policies"].items(), key=lambda kv: -kv[1]["cumulative_regret"]):
-        days = [r["day"] + 1 for r in res["days"]]
-        ax.plot(days, [r["cumulative_regret"] for r in res["days"]], marker="o", markersize=3,
-                label=f"{name} ({res['cumulative_regret']:.0f})")
-    ax.set_xlabel("daily run")
+    order = sorted(summary["policies"].items(), key=lambda kv: -kv[1]["mean_cumulative_regret"])
+    for name, res in order:
+        days = list(range(1, len(res["mean_cumulative_curve"]) + 1))
+        line, = ax.plot(days, res["mean_cumulative_curve"], marker="o", markersize=3,
+                        label=f"{name} ({res['mean_cumulative_regret']:.0f})")
+        if len(summary["seeds"]) > 1:
+            ax.fill_between(days, res["min_cumulative_curve"], res["max_cumulative_curve"],
+                            color=line.get_color(), alpha=0.12)
+    seeds = summary["seeds"]
+    which = f"seed {seeds[0]}" if len(seeds) == 1 else f"mean of seeds {seeds[0]}-{seeds[-1]} (band: min-max)"
+    ax.set_xlabel("daily run (dbt build)")
     ax.set_ylabel("cumulative expected regret (conversions)")
-    ax.set_title(f"Regret against the best offer per segment: {report['customers']:,} customers, "
-                 f"{len(report['truth']['offers'])} offers x {len(report['truth']['segments'])} segments, "
-                 f"seed {report['seed']}", fontsize=9)
+    ax.set_title(f"Regret against the best offer per segment: {first['customers']:,} customers, "
+                 f"{len(first['truth']['offers'])} offers x {len(first['truth']['segments'])} segments, {which}",
+                 fontsize=9)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, title="policy (cumulative regret)", title_fontsize=8)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path)
@@ -452,15 +482,27 @@ def chart(report: dict, path: Path) -> Path:
 
 
 def table(report: dict) -> str:
-    per_day = report["best_in_hindsight_expected_conversions_per_day"]
-    lines = ["| policy | cumulative regret | regret, last 5 days (per day) | conversions | regret / oracle conversions |",
-             "|---|---|---|---|---|"]
-    for name, res in sorted(report["policies"].items(), key=lambda kv: kv[1]["cumulative_regret"]):
-        last = res["days"][-5:]
-        tail = sum(r["regret"] for r in last) / max(len(last), 1)
-        share = res["cumulative_regret"] / (per_day * report["days"]) if per_day else 0
-        lines.append(f"| {name} | {res['cumulative_regret']:.1f} | {tail:.2f} | {res['conversions']:,} | {share:.1%} |")
+    summary, runs = report["summary"], report["runs"]
+    n = len(runs)
+    best_per_day = float(np.mean([r["best_in_hindsight_expected_conversions_per_day"] for r in runs]))
+    days = runs[0]["days"]
+    lines = [f"| policy | cumulative regret{' (mean of ' + str(n) + ' seeds)' if n > 1 else ''} | per seed | "
+             "regret per day, last 5 days | share of the best policy's conversions lost | lowest in |",
+             "|---|---|---|---|---|---|"]
+    for name, res in sorted(summary["policies"].items(), key=lambda kv: kv[1]["mean_cumulative_regret"]):
+        tail = np.mean([np.mean([d["regret"] for d in r["policies"][name]["days"][-5:]]) for r in runs])
+        lost = res["mean_cumulative_regret"] / (best_per_day * days) if best_per_day else 0
+        per_seed = ", ".join(f"{x:.0f}" for x in res["cumulative_regret_per_seed"])
+        low = "-" if name == "oracle" else f"{summary['lowest_in_runs'].get(name, 0)} of {n}"
+        lines.append(f"| {name} | {res['mean_cumulative_regret']:.1f} | {per_seed} | {tail:.2f} | {lost:.1%} | {low} |")
     return "\n".join(lines)
+
+
+def _seeds(text: str) -> list[int]:
+    if "-" in text:
+        lo, hi = (int(x) for x in text.split("-"))
+        return list(range(lo, hi + 1))
+    return [int(x) for x in text.split(",") if x.strip()]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -468,18 +510,26 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--policies", default=",".join(DEFAULT_POLICIES), help="comma-separated names from policies.yml")
     p.add_argument("--days", type=int, default=30)
     p.add_argument("--customers", type=int, default=5000)
-    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--seeds", default="1", help="one seed, a list 1,2,3 or a range 1-5: a whole simulation per seed")
     p.add_argument("--segments", type=int, default=3)
     p.add_argument("--offers", type=int, default=8)
     p.add_argument("--work", default="/tmp/kaireon_learning_sim", help="folder for the per-policy dbt projects")
     p.add_argument("--out", default=str(HERE / "results"), help="folder for regret.json and regret.png")
     p.add_argument("--via", default="dbt", choices=["dbt", "cli"],
-                   help="dbt: dbt build through dbt's Python runner in this process (compile once); "
-                        "cli: `kaireon run --as-of` as a fresh process per day (slower: start-up and summary)")
+                   help="dbt: deps, compile and each day's dbt build in this process through dbt's Python runner "
+                        "(the project parsed once); cli: `dbt deps`, `kaireon compile` and each day's `kaireon run "
+                        "--as-of` as fresh processes, as a user runs them (slower: start-up, dbt tests, summary)")
     args = p.parse_args(argv)
-    report = simulate([x.strip() for x in args.policies.split(",") if x.strip()], args.days, args.customers,
-                      args.seed, Path(args.work), args.via, n_segments=args.segments, n_offers=args.offers)
-    report["command"] = "python bench/learning/sim.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    started = time.perf_counter()
+    names = [x.strip() for x in args.policies.split(",") if x.strip()]
+    runs = []
+    for seed in _seeds(args.seeds):
+        print(f"seed {seed}")
+        runs.append(simulate(names, args.days, args.customers, seed, Path(args.work), args.via,
+                             n_segments=args.segments, n_offers=args.offers))
+    report = {"command": "python bench/learning/sim.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+              "machine": machine(), "wall_s": round(time.perf_counter() - started, 1),
+              "summary": summarize(runs), "runs": runs}
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "regret.json").write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
