@@ -498,6 +498,29 @@ def table(report: dict) -> str:
     return "\n".join(lines)
 
 
+def _added(earlier: dict, runs: list[dict]) -> list[dict]:
+    """The earlier report's runs with the policies of `runs` added (each run keeps the machine facts and
+    the command of its own invocation, in its policies' entries)."""
+    same = ("seed", "days", "customers", "truth")
+    old = {r["seed"]: r for r in earlier["runs"]}
+    if set(old) != {r["seed"] for r in runs}:
+        raise SystemExit(f"--add: the earlier report has seeds {sorted(old)}, this run {[r['seed'] for r in runs]}")
+    merged = []
+    for run in runs:
+        prev = old[run["seed"]]
+        if any(prev[k] != run[k] for k in same):
+            raise SystemExit(f"--add: seed {run['seed']}: the earlier report simulated another world "
+                             "(days, customers or truth differ)")
+        for res in prev["policies"].values():
+            res.setdefault("command", prev.get("command"))
+            res.setdefault("machine", prev["machine"])
+        for res in run["policies"].values():
+            res["command"], res["machine"] = run["command"], run["machine"]
+        merged.append({**prev, "policies": {**prev["policies"], **run["policies"]},
+                       "wall_s": prev["wall_s"] + run["wall_s"]})
+    return merged
+
+
 def _seeds(text: str) -> list[int]:
     if "-" in text:
         lo, hi = (int(x) for x in text.split("-"))
@@ -519,18 +542,24 @@ def main(argv: list[str] | None = None) -> int:
                    help="dbt: deps, compile and each day's dbt build in this process through dbt's Python runner "
                         "(the project parsed once); cli: `dbt deps`, `kaireon compile` and each day's `kaireon run "
                         "--as-of` as fresh processes, as a user runs them (slower: start-up, dbt tests, summary)")
+    p.add_argument("--add", action="store_true",
+                   help="add the policies run now to --out/regret.json (same seeds, days, customers, segments, "
+                        "offers; a policy run again replaces its earlier result) instead of replacing the file")
     args = p.parse_args(argv)
     started = time.perf_counter()
     names = [x.strip() for x in args.policies.split(",") if x.strip()]
+    command = "python bench/learning/sim.py " + " ".join(argv if argv is not None else sys.argv[1:])
     runs = []
     for seed in _seeds(args.seeds):
         print(f"seed {seed}")
         runs.append(simulate(names, args.days, args.customers, seed, Path(args.work), args.via,
                              n_segments=args.segments, n_offers=args.offers))
-    report = {"command": "python bench/learning/sim.py " + " ".join(argv if argv is not None else sys.argv[1:]),
-              "machine": machine(), "wall_s": round(time.perf_counter() - started, 1),
-              "summary": summarize(runs), "runs": runs}
+        runs[-1]["command"] = command
     out = Path(args.out)
+    if args.add and (out / "regret.json").exists():
+        runs = _added(json.loads((out / "regret.json").read_text(encoding="utf-8")), runs)
+    report = {"command": command, "machine": machine(), "wall_s": round(time.perf_counter() - started, 1),
+              "summary": summarize(runs), "runs": runs}
     out.mkdir(parents=True, exist_ok=True)
     (out / "regret.json").write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
     chart(report, out / "regret.png")
