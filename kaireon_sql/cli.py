@@ -147,6 +147,9 @@ def parser() -> argparse.ArgumentParser:
     from .uplift.cli import add_subcommands as add_uplift
 
     add_uplift(sub)
+    from .train.cli import add_subcommand as add_train
+
+    add_train(sub)
     return p
 
 

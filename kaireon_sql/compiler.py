@@ -19,6 +19,8 @@ from .plan.context import HISTORY_MODEL, RUN_PARAMS, FlowContext, flow_model
 from .plan.flow import FlowPlan, plan_flow, refuse_uncompiled_nodes
 from .plan.formula_check import formula_errors
 from .plan.offers import OFFERS_MODEL
+from .plan import trained
+from .plan.models import model_relation
 from .plan.uplift import plan_uplift, uplift_models
 from .sql import experiments, history, metrics
 from .sql.common import DECISION_LOG
@@ -30,6 +32,7 @@ from .sql.customers import customers_model
 from .sql.outputs import assignments, decided_rows, funnel, rejections
 from .sql.personalization import personalization
 from .sql.rank import rank_sql
+from .sql import trained as trained_sql
 from .sql.uplift import scores_sql
 
 STAGES = ["consent", "qualification", "filter", "contact_policy"]
@@ -340,7 +343,48 @@ def _plans(build: _Build) -> list[Model]:
 # modelType -> the project-level models its engine's scores read (plan/models.py model_relation), built
 # once per model that a planned flow uses. Engines without an entry read only relations of their own
 # (a scoresRelation, an uplift scores model) or compute everything on the candidate row.
-ENGINE_MODELS: dict[str, Callable[[Project, AlgorithmModel], list[Model]]] = {}
+def _ncf_factors(project: Project, model: AlgorithmModel) -> list[Model]:
+    """neural_cf: the model file's customer and offer factors as two relations (sql/trained.py)."""
+    if model.scores_relation:
+        return []
+    factors = trained.load_ncf(project, model)
+    return [Model(model_relation(model, "customer_factors"), trained_sql.customer_factors(factors),
+                  f"Model '{model.name}' (neural_cf): customer factors u0..u{factors.k - 1} from its model file.",
+                  _not_null("customer_id"), [_unique("customer_id")]),
+            Model(model_relation(model, "offer_factors"), trained_sql.offer_factors(factors),
+                  f"Model '{model.name}' (neural_cf): offer bias b and factors v0..v{factors.k - 1} from its model file.",
+                  _not_null("offer_id", "b"), [_unique("offer_id")])]
+
+
+ENGINE_MODELS: dict[str, Callable[[Project, AlgorithmModel], list[Model]]] = {trained.NCF: _ncf_factors}
+
+
+def _model_settings(build: _Build) -> list[Model]:
+    """Every algorithm model's `config` keys checked against what its engine reads (plan/trained.py)."""
+    build.errors += trained.settings_errors(build.project)
+    return []
+
+
+def _feature_log(build: _Build, model: AlgorithmModel) -> list[Model]:
+    flows = [f for f in (trained.logged_flow(plan.ctx, model) for plan in build.plans) if f is not None]
+    if not flows:  # no flow loads the model's features: nothing to log (`kaireon train` says so)
+        return []
+    cols = {c: {"description": COLUMN_DOCS.get(c, "")} for c in trained_sql.LOG_KEYS}
+    for name, _ in flows[0].values:
+        cols[name] = {"description": "The feature's value when the decision was made."}
+    return [Model(model_relation(model, trained.FEATURE_LOG), trained_sql.feature_log(flows),
+                  f"Model '{model.name}' (gradient_boosted): its features as they were at each delivered decision, "
+                  "appended once per (run_id, decision_flow_key); `kaireon train` reads it.", cols, [],
+                  materialized="incremental",
+                  config={"incremental_strategy": "append", "on_schema_change": "append_new_columns"})]
+
+
+def _feature_logs(build: _Build) -> list[Model]:
+    """One feature log per active gradient_boosted model, over the flows that load its features."""
+    models: list[Model] = []
+    for model in trained.gbm_models(build.project):
+        models += _collecting(build, partial(_feature_log, build, model))
+    return models
 
 
 def _used_models(build: _Build) -> list[AlgorithmModel]:
@@ -423,7 +467,9 @@ def _experiments_union(build: _Build) -> list[Model]:
 # dbt orders the run by ref(), so the order here is not the run order; it matters because steps
 # read what earlier steps left behind:
 # - every formula is checked before the flows, so a broken one is reported once even where no flow reads it;
+# - `model_settings` refuses `config` keys an algorithm model's engine does not read;
 # - `algorithm_models` builds what the engines of the planned flows' models read (S8), once per model;
+# - `feature_logs` reads the planned flows (which of them load a gradient_boosted model's features);
 # - every flow is planned (plan/flow.py) before any flow's SQL is built, in runOrder (S7): a flow's
 #   caps and budgets read the earlier flows' decisions, and its duplicate-slug check reads the slugs
 #   of the flows before it; the SQL builders (kaireon_sql/sql/) then read only the plans;
@@ -440,9 +486,11 @@ BUILD_ORDER: tuple[tuple[str, Callable[[_Build], list[Model]]], ...] = (
     ("history_models", _history_models),
     ("uplift_scores", _uplift_scores),
     ("formula_check", _formula_check),
+    ("model_settings", _model_settings),
     ("plans", _plans),
     ("algorithm_models", _algorithm_models),
     ("flows", _flows),
+    ("feature_logs", _feature_logs),
     ("collected_errors", _collected_errors),
     ("unions", _unions),
     ("decision_log", _decision_log),

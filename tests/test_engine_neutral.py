@@ -54,6 +54,7 @@ SAMPLES = {
     "Extreme": lambda: dialect.extreme([x.copy(), y.copy()], largest=False),
     "RegexMatch": lambda: dialect.regex_match(x.copy(), "^a.b$"),
     "Grouped": lambda: dialect.grouped(dialect.fmod(x.copy(), y.copy())),
+    "Bind": lambda: dialect.with_uniforms([x.copy(), y.copy()], 2, lambda u: exp.Add(this=u[0], expression=u[1])),
 }
 
 

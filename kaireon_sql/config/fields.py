@@ -176,8 +176,8 @@ FIELDS: dict[type[BaseModel], dict[str, Entry]] = {
         modelType=C("uplift: scored from `modelFile`; any other type needs `scoresRelation` and then documents "
                     "how those scores were made"),
         status=C("a score node or propensity rule referring to a model that is not active is refused (S8)"),
-        config=R("the model's settings are not read; its scores come from `scoresRelation` or "
-                 "`modelFile`", {"smoothingWeight": 10}),
+        config=C("the engine's settings: gradient_boosted and neural_cf read theirs (docs/engines_trained.md); "
+                 "a key the model's engine does not read is refused (plan/trained.py settings_errors)"),
         scoresRelation=C("relation of precomputed scores: customer_id, offer_id, propensity, uplift"),
         modelFile=C("a model written by `kaireon uplift fit`"),
         featuresRelation=C("the relation an uplift model is scored over"),

@@ -29,7 +29,7 @@ RuleGroup.model_rebuild()
 
 SUFFIXES = (".yml", ".yaml", ".json")
 # Files kaireon writes that may sit in the config folder and are not config.
-ARTIFACT_FORMATS = ("kaireon-uplift-model",)
+ARTIFACT_FORMATS = ("kaireon-uplift-model", "kaireon-gradient-boosted-model", "kaireon-neural-cf-model")  # plan/trained.py FILE_FORMATS
 TOP_LEVEL = tuple(KINDS) + ("interactionHistory",)
 _TAGS = set(NODE_CONFIGS) | set(RULE_CONFIGS) | set(POLICY_CONFIGS)
 

@@ -142,5 +142,12 @@ class Grouped(exp.Expression, exp.Func, Neutral):
     arg_types = {"this": True}
 
 
+class Bind(exp.Expression, exp.Func, Neutral):
+    """`this` (the body) with each of `expressions` computed once: the body reads value i as the Var
+    `<name>_<i>` (`name` a Var). The values are of one type (doubles, or a single text)."""
+
+    arg_types = {"this": True, "expressions": True, "name": True}
+
+
 NODES: tuple[type, ...] = tuple(c for c in list(globals().values())
                                 if isinstance(c, type) and issubclass(c, Neutral) and c is not Neutral)

@@ -38,6 +38,31 @@ def _arithmetic(node: n.Arithmetic, eng: Engine) -> exp.Expression:
     return numbers.arithmetic(node.text("op"), node.this, node.expression, eng)
 
 
+def _bind(node: n.Bind, eng: Engine) -> exp.Expression:
+    """The body with its values computed once: one lambda over a one-element array (several values as a
+    struct, whose fields cost nothing to read) on the lambda engines, else a scalar subquery naming each
+    value (fenced: OFFSET 0)."""
+    name, values, body = node.text("name"), node.expressions, node.this
+    refs = {f"{name}_{i}": i for i in range(len(values))}
+    if eng.let in ("list_lambda", "array_lambda"):
+        def ref(v: exp.Expression) -> exp.Expression:
+            if not (isinstance(v, exp.Var) and v.name in refs):
+                return v
+            if len(values) == 1:
+                return exp.var(name)
+            return exp.Dot(this=exp.to_identifier(name), expression=exp.to_identifier(f"v{refs[v.name]}"))
+        bound = values[0] if len(values) == 1 else exp.Struct(expressions=[
+            exp.PropertyEQ(this=exp.to_identifier(f"v{i}"), expression=v) for i, v in enumerate(values)])
+        lam = exp.Lambda(this=body.transform(ref, copy=False), expressions=[exp.to_identifier(name)])
+        fn = "LIST_TRANSFORM" if eng.let == "list_lambda" else "TRANSFORM"
+        return exp.Bracket(this=exp.func(fn, exp.Array(expressions=[bound]), lam), expressions=[exp.Literal.number(0)])
+    upper = eng.unquoted_case == "upper"  # the alias is written quoted, the reference (a Var) is not
+    inner = exp.select(*[exp.alias_(v, ref.upper() if upper else ref) for ref, v in zip(refs, values)])
+    if eng.let == "fenced_subquery":  # OFFSET 0: PostgreSQL does not inline (and so re-evaluate) the values
+        inner = inner.offset(0)
+    return exp.Subquery(this=exp.select(body).from_(inner.subquery("_l")))
+
+
 # node class -> how it is written for an engine (its operands lowered already)
 RENDERS: dict[type, Callable[[exp.Expression, Engine], exp.Expression]] = {
     n.CastText: lambda e, eng: text_sql.cast_text(e.this, eng),
@@ -61,6 +86,7 @@ RENDERS: dict[type, Callable[[exp.Expression, Engine], exp.Expression]] = {
     n.Extreme: lambda e, eng: numbers.extreme(e.expressions, e.args["largest"].this, eng),
     n.RegexMatch: lambda e, eng: text_sql.regex_like(e.this, e.expression.this, eng),
     n.Grouped: lambda e, eng: numbers.grouped(e.this),
+    n.Bind: _bind,
 }
 
 

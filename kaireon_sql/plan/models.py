@@ -22,6 +22,7 @@ from sqlglot import exp
 from ..config.models import MODEL_TYPES, UPLIFT, AlgorithmModel
 from ..dialect import cast_text
 from ..errors import UnsupportedFeature
+from . import trained
 from .context import FlowContext, col
 from .uplift import scores_model_name
 
@@ -93,10 +94,43 @@ def _precomputed(inp: EngineInput) -> EngineScore:
     return EngineScore((join,), col("propensity", a), col("uplift", a))
 
 
+def _gradient_boosted(inp: EngineInput) -> EngineScore:
+    """Trees of the model file (`kaireon train`) over the candidate row's features (plan/trained.py)."""
+    if inp.model.scores_relation:  # scores made elsewhere, read as they are
+        return _precomputed(inp)
+    return EngineScore((), trained.gbm_propensity(inp.ctx, inp.model))
+
+
+def _ncf_fallback(inp: EngineInput) -> EngineScore | None:
+    """HOOK (S8): what scores a neural_cf row whose customer or offer has no factors: the bayesian rate.
+
+    None until the bayesian engine is in ENGINES: such rows then read the prior (PROPENSITY_PRIOR).
+    Wire it as `ENGINES["bayesian"](EngineInput(inp.ctx, inp.model, inp.join_alias(2)))` and build
+    the bayesian's project-level models for neural_cf models too (compiler.ENGINE_MODELS).
+    """
+    return None
+
+
+def _neural_cf(inp: EngineInput) -> EngineScore:
+    """sigmoid(b_o + u_c . v_o) by joining the model's factor relations; no factors: the fallback."""
+    if inp.model.scores_relation:
+        return _precomputed(inp)
+    factors = trained.load_ncf(inp.ctx.project, inp.model)  # the file checked while planning
+    cu, of = inp.join_alias(), inp.join_alias(1)
+    joins = (ModelJoin(model_relation(inp.model, "customer_factors"), cu, customer_key(cu)),
+             ModelJoin(model_relation(inp.model, "offer_factors"), of, offer_key(of)))
+    propensity = trained.ncf_propensity(cu, of, factors.k)
+    fallback = _ncf_fallback(inp)
+    if fallback is None:
+        return EngineScore(joins, propensity)
+    return EngineScore(joins + fallback.joins, exp.func("COALESCE", propensity, fallback.propensity))
+
+
 # Scoring engine (AlgorithmModel.modelType) -> planner. Every modelType has an entry
 # (tests/test_registries.py); an engine not compiled in the warehouse reads `scoresRelation`.
 ENGINES: dict[str, Callable[[EngineInput], EngineScore]] = {
-    UPLIFT: _uplift_engine, **{name: _precomputed for name in MODEL_TYPES}}
+    UPLIFT: _uplift_engine, **{name: _precomputed for name in MODEL_TYPES},
+    trained.GBM: _gradient_boosted, trained.NCF: _neural_cf}
 
 
 def plan_engine(ctx: FlowContext, model: AlgorithmModel, alias: str) -> EngineScore:
