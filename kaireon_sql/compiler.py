@@ -81,6 +81,7 @@ COLUMN_DOCS = {
     "score": "Score from the flow's score node.",
     "personalization": "JSON object text: computed fields and properties for the creative.",
     "experiment_group": "'treatment' or 'holdout'.",
+    "model_id": "The algorithm model that scored the decision (overrides, champion-challenger; S8); NULL without one.",
     "bucket": "Holdout bucket: int(md5(salt || ':' || customer_id)[:8], 16) % 10000.",
     "stage": "Where the candidate was dropped: consent, qualification, filter or contact_policy.",
     "rule_name": "Name of the first rule or policy that dropped the candidate.",
@@ -155,7 +156,7 @@ def _zero_one() -> dict:
 
 
 def _units_columns() -> dict[str, dict]:
-    cols = {c: {"description": d, "data_tests": [] if c == "source" else ["not_null"]}
+    cols = {c: {"description": d, "data_tests": [] if c in ("source", "model_id") else ["not_null"]}
             for c, d in experiments.UNIT_COLUMNS.items()}
     cols["experiment_group"]["data_tests"].append(_accepted(GROUPS))
     cols["converted"]["data_tests"].append(_zero_one())

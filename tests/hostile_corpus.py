@@ -77,7 +77,15 @@ CORPUS_FIELDS = {
     "DecisionFlow.key", "DecisionFlow.name", "FlowConfig.channel", "Experiment.salt",
     "Node.label", "FilterCondition.value", "Property.name", "Property.value", "ComputedExtra.name",
     "ComputedExtra.formula", "SchemaField.column", "Segment.customer_column", "Segment.segment_column",
+    "AlgorithmModel.id", "ModelOverride.model_id", "ModelOverride.scope_id", "ChampionChallenger.challenger_model_id",
+    "ChampionChallenger.salt",
 }
+# flow two scores with these models (model_id in its decisions): an override for offer 0, the challenger for
+# customers with hash_uniform(CHALLENGER_SALT, customer_id) < 0.5, else the champion
+CHAMPION = "model:" + CORPUS["env_var"]
+CHALLENGER = "model:" + CORPUS["very_long"]
+OVERRIDE = "model:" + CORPUS["unbalanced_open"]
+CHALLENGER_SALT = CORPUS["line_separator"]
 
 # Warehouse column names that the column policy accepts (quoted in SQL): a schema field and the
 # segment relation's columns are named with these in the corpus project.
@@ -146,7 +154,15 @@ def corpus_config() -> dict:
     channels = [{"id": CHANNEL_ONE, "name": CORPUS["yaml_tag"], "requiresConsent": False},
                 {"id": CHANNEL_TWO, "name": CORPUS["yaml_flow"], "requiresConsent": False}]
 
-    def nodes(label: str, filter_value: str) -> list[dict]:
+    models = [{"id": m, "name": m, "modelType": "scorecard", "scoresRelation": "source('raw', 'scores')"}
+              for m in (CHAMPION, CHALLENGER, OVERRIDE)]
+    model_score = {"method": "model", "modelId": CHAMPION,
+                   "overrides": [{"scope": "offer", "scopeId": vals[0], "modelId": OVERRIDE},
+                                 {"scope": "channel", "scopeId": CHANNEL_ONE, "modelId": OVERRIDE}],
+                   "championChallenger": {"challengerModelId": CHALLENGER, "trafficPercent": 50,
+                                          "salt": CHALLENGER_SALT}}
+
+    def nodes(label: str, filter_value: str, score: dict | None = None) -> list[dict]:
         return [
             {"id": "inv", "type": "inventory", "label": label, "config": {"scope": "all"}},
             {"id": "enr", "type": "enrich", "config": {"sources": [{"schemaId": "customer", "lookupKey": "customer_id"}]}},
@@ -154,7 +170,7 @@ def corpus_config() -> dict:
             {"id": "flt", "type": "filter", "label": label, "config": {"conditions": [
                 {"field": "customer.category", "operator": "neq", "value": filter_value}]}},
             {"id": "cp", "type": "contact_policy", "config": {"mode": "all"}},
-            {"id": "score", "type": "score", "config": {"method": "priority"}},
+            {"id": "score", "type": "score", "config": score or {"method": "priority"}},
             {"id": "rank", "type": "rank", "config": {"method": "topN", "maxCandidates": 1}},
             {"id": "compute", "type": "compute", "config": {"extras": [
                 {"name": CORPUS["env_var"], "formula": f"concat({formula_string(CORPUS['run_query'])}, '')",
@@ -171,7 +187,7 @@ def corpus_config() -> dict:
             "nodes": nodes(CORPUS["endraw"], CORPUS["raw_block"])}},
         {"key": CORPUS["unbalanced_open"] + " flow two", "name": "two", "draftConfig": {"version": 2, "flowConfig": {
             "channel": CHANNEL_TWO},
-            "nodes": nodes(CORPUS["unbalanced_comment"], CORPUS["unbalanced_stmt"])}},
+            "nodes": nodes(CORPUS["unbalanced_comment"], CORPUS["unbalanced_stmt"], model_score)}},
     ]
     return {
         "schemas": [{"id": "customer", "name": "customer", "relation": "source('raw', 'customers')", "fields": [
@@ -181,7 +197,7 @@ def corpus_config() -> dict:
         "interactionHistory": {"relation": "source('raw', 'history')"},
         "categories": categories, "channels": channels, "offers": offers, "segments": segments,
         "qualificationRules": rules, "contactPolicies": policies, "behavioralMetrics": metrics,
-        "decisionFlows": flows,
+        "algorithmModels": models, "decisionFlows": flows,
     }
 
 

@@ -55,6 +55,7 @@ SAMPLES = {
     "RegexMatch": lambda: dialect.regex_match(x.copy(), "^a.b$"),
     "Grouped": lambda: dialect.grouped(dialect.fmod(x.copy(), y.copy())),
     "Bind": lambda: dialect.with_uniforms([x.copy(), y.copy()], 2, lambda u: exp.Add(this=u[0], expression=u[1])),
+    "EpochSeconds": lambda: dialect.seconds_between(ts.copy(), ts.copy()).this,
 }
 
 

@@ -306,3 +306,59 @@ def test_same_statistics_on_other_engines(tmp_path, name):
         assert reference, table
         problem = diff(reference, out[name][table])
         assert problem is None, f"{name} differs from duckdb in {table}: {problem}"
+
+
+def test_per_model_comparison_matches_python(tmp_path):
+    """Per model_id of treatment units (the model of the rank-1 decision): customers, conversion rate, value per
+    customer, and each challenger's two-proportion z against the champion (the chi-square of the 2x2 table)."""
+    from kaireon_sql.dialect import render
+    from kaireon_sql.dialect.engines import ENGINES
+    from kaireon_sql.sql.experiments import model_comparison
+
+    tables, _ = synthetic({"r1": 0, "r2": 0}, {"r1": 0, "r2": 0})
+    rng = np.random.default_rng(3)
+    at = datetime(2026, 11, 1, 12)
+    truth, log = [], []
+    for i in range(600):
+        cid, group = f"m{i}", ("holdout" if i % 5 == 0 else "treatment")
+        model = ("chal_a", "chal_b", "champ")[i % 3]
+        converted = rng.random() < {"champ": 0.10, "chal_a": 0.18, "chal_b": 0.11}[model]
+        value = round(float(rng.uniform(5, 90)), 2) if converted else 0.0
+        tables["customers"].rows.append(cust(cid))
+        if converted:
+            tables["history"].rows.append((cid, "o1", "email", "convert", at + timedelta(days=1), value, None, "wb"))
+        log += [(cid, 1, model, group), (cid, 2, "champ" if model != "champ" else "chal_a", group)]  # rank 2: not read
+        truth.append((group, model, int(converted), value))
+    con, models = build(tmp_path, tables, config(experiment()))
+    con.execute("delete from kaireon_decision_log")
+    con.executemany("insert into kaireon_decision_log (run_id, as_of, decision_flow_key, customer_id, channel, rank, "
+                    "offer_id, experiment_group, model_id, delivered) values ('old', ?, 'wb', ?, 'email', ?, 'o1', ?, ?, ?)",
+                    [[at, c, rank, g, m, g == "treatment"] for c, rank, m, g in log])
+    con.execute('drop table "kaireon_wb__experiment_units"')
+    body = "\n".join(line for line in models["kaireon_wb__experiment_units"].splitlines() if not line.startswith("--"))
+    con.execute('create table "kaireon_wb__experiment_units" as ' + body.replace("{{ ref('", '"').replace("') }}", '"'))
+    sql = render(model_comparison("kaireon_wb__experiment_units"), ENGINES["duckdb"])
+    got = rows(con, "\n".join(line for line in sql.splitlines() if not line.startswith("--"))
+               .replace("{{ ref('", '"').replace("') }}", '"'))
+    reference, stats_ = readout.model_stats(got, "champ")
+    assert reference == "champ"
+    by_model = {m.model_id: m for m in stats_}
+    treated = [t for t in truth if t[0] == "treatment"]
+    champ = [t for t in treated if t[1] == "champ"]
+    for model in ("champ", "chal_a", "chal_b"):
+        mine = [t for t in treated if t[1] == model]
+        m = by_model[model]
+        assert (m.customers, m.conversions) == (len(mine), sum(t[2] for t in mine))
+        assert m.conversion_rate == pytest.approx(sum(t[2] for t in mine) / len(mine), abs=1e-12)
+        assert m.value_per_customer == pytest.approx(sum(t[3] for t in mine) / len(mine), abs=1e-9)
+        if model == "champ":
+            assert m.z is None
+            continue
+        table = [[sum(t[2] for t in mine), len(mine) - sum(t[2] for t in mine)],
+                 [sum(t[2] for t in champ), len(champ) - sum(t[2] for t in champ)]]
+        chi2, p, _, _ = stats.chi2_contingency(table, correction=False)
+        rate_gap = table[0][0] / len(mine) - table[1][0] / len(champ)
+        assert m.z == pytest.approx(math.copysign(math.sqrt(chi2), rate_gap), rel=1e-9)
+        assert m.p == pytest.approx(p, rel=1e-9)
+    text = "\n".join(readout.model_lines(reference, stats_))
+    assert "tested against 'champ'" in text and "chal_a:" in text and "nan" not in text.lower()

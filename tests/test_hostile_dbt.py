@@ -37,7 +37,7 @@ SOURCES = """version: 2
 sources:
   - name: raw
     schema: "{{ target.schema }}"
-    tables: [{name: customers}, {name: history}, {name: members}]
+    tables: [{name: customers}, {name: history}, {name: members}, {name: scores}]
 """
 
 
@@ -124,6 +124,7 @@ def _inputs() -> dict[str, tuple[dict[str, str], list[tuple]]]:
         "history": ({"customer_id": "text", "offer_id": "text", "channel": "text", "outcome": "text",
                      "occurred_at": "timestamp", "value": "double", "creative_id": "text", "decision_flow_key": "text"}, []),
         "members": ({hc.COLUMN_MEMBER: "text", hc.COLUMN_SEGMENT: "text"}, hc.members()),
+        "scores": ({"customer_id": "text", "offer_id": "text", "propensity": "double", "uplift": "double"}, []),
     }
 
 
@@ -181,6 +182,16 @@ def _check_outputs(query) -> None:
     assert {r["rule_name"] for r in rejected} <= names
     assert {hc.rule_name(v) for v in vals[1:]} <= {r["rule_name"] for r in rejected}
     assert len(rejected) == len(vals) * (len(vals) - 1) + 1  # + the filtered customer's own offer
+    # flow two's models (S8): the override for offer 0, else champion-challenger by the hostile salt
+    models = {r["customer_id"]: r["model_id"] for r in query(
+        "select customer_id, model_id from kaireon_decisions where decision_flow_key = " + _sql_text(keys[1]))}
+
+    def chosen(i: int) -> str:
+        if i == 0:
+            return hc.OVERRIDE
+        u = int(hashlib.md5(f"{hc.CHALLENGER_SALT}:c{i:02d}".encode()).hexdigest()[:8], 16) / 4294967296
+        return hc.CHALLENGER if u < 0.5 else hc.CHAMPION
+    assert models == {f"c{i:02d}": chosen(i) for i in expected[keys[1]]}
     funnel = query("select decision_flow_key, run_id from kaireon_funnel")
     assert sorted((r["decision_flow_key"], r["run_id"]) for r in funnel) == sorted((k, f"{k}@{AS_OF}") for k in keys)
 

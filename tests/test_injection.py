@@ -224,7 +224,7 @@ def test_run_vars_normalise_as_of_to_utc():
 # Fields whose text never reaches a generated file (model SQL, properties yml, comments, dbt vars).
 NOT_IN_FILES = {
     "*.description": "documentation of the config; never copied into a model or its properties",
-    "AlgorithmModel.id": "slugged ([a-z0-9_]) into the uplift model's name",
+    "ScoreConfig.arbitration_profile_id": "a reference key",
     "AlgorithmModel.name": "in the uplift model's description, through jinja_text like BehavioralMetric.name",
     "ArbitrationProfile.id": "a reference key", "ArbitrationProfile.name": "metadata",
     "BehavioralMetric.id": "slugged ([a-z0-9_]) into the metric model's name",
@@ -274,8 +274,6 @@ NOT_IN_FILES = {
     "ContactPolicyConfig.policy_ids": "references",
     "FilterCondition.field": "a formula identifier, resolved", "FilterCondition.value_formula": "a formula (tree)",
     "ScoreConfig.expression": "a formula (tree)", "ScoreConfig.model_id": "a reference",
-    "ScoreConfig.overrides": "refused or metadata (other issue-10 work)",
-    "ScoreConfig.champion_challenger": "refused or metadata (other issue-10 work)",
     "ComputeOverride.field": "a computed field name, resolved", "ComputeOverride.formula": "a formula (tree)",
     "ComputeOverride.offer_id": "a reference", "ComputeConfig.transforms": "refused at compile (not compiled)",
     "Property.formula": "a formula (tree)",

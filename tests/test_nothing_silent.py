@@ -131,6 +131,7 @@ def rich_config() -> dict:
                                "sourceField": "impressions", "windowDays": 30, "computeMode": "batch"}],
         "algorithmModels": [{"id": "m", "name": "M", "description": "d", "modelType": "bayesian",
                              "scoresRelation": "scores"}],
+        "arbitrationProfiles": [{"id": "ap", "name": "AP", "description": "d", "weights": {"margin": 1}}],
         "qualificationRules": [
             {"name": "r_attr", "description": "d", "ruleType": "attribute_condition",
              "config": {"attribute": "customer.purchases", "operator": "gte", "value": 0, "missing": "pass"}},
@@ -480,12 +481,21 @@ REFUSALS = {
         _mutate(lambda c: (c["placements"][0].update(status="inactive"),
                            c["decisionFlows"][0]["draftConfig"]["flowConfig"].update(placementId="p"))),
         [FLOW, "field 'draftConfig.flowConfig.placementId'", "placement 'p' has status 'inactive'"]),
-    "arbitration profile": (_mutate(lambda c: c.update(arbitrationProfiles=[{"name": "prof", "isDefault": True}])),
-                            ["arbitrationProfiles[0] 'prof'", "arbitration profiles are not supported yet"]),
-    "arbitrationProfileId": (
+    "two default arbitration profiles": (
+        _mutate(lambda c: c.update(arbitrationProfiles=[{"name": "p1", "isDefault": True},
+                                                        {"name": "p2", "isDefault": True}])),
+        ["arbitrationProfiles[1] 'p2'", "field 'isDefault'", "at most one profile with isDefault: true"]),
+    "arbitrationProfileId on a formula score": (
         _mutate(lambda c: (c.update(arbitrationProfiles=[{"name": "prof"}]),
                            c["decisionFlows"][0]["draftConfig"]["flowConfig"].update(arbitrationProfileId="prof"))),
-        [FLOW, "field 'draftConfig.flowConfig.arbitrationProfileId'", "not supported yet"]),
+        [FLOW, "field 'draftConfig.flowConfig.arbitrationProfileId'", "never arbitrate"]),
+    "inactive arbitration profile": (
+        _mutate(lambda c: (c.update(arbitrationProfiles=[{"name": "prof", "status": "inactive"}]),
+                           c["decisionFlows"][0]["draftConfig"]["flowConfig"].update(arbitrationProfileId="prof"))),
+        [FLOW, "field 'draftConfig.flowConfig.arbitrationProfileId'", "arbitration profile 'prof' has status 'inactive'"]),
+    "unknown arbitration profile": (
+        _mutate(lambda c: c["decisionFlows"][0]["draftConfig"]["flowConfig"].update(arbitrationProfileId="nope")),
+        [FLOW, "field 'draftConfig.flowConfig.arbitrationProfileId'", "unknown arbitration profile 'nope'"]),
     "multiplier on a hard rule": (
         _mutate(lambda c: c["qualificationRules"][0]["config"].update(multiplier=0.2)),
         ["qualificationRules[0] 'r_attr'", "field 'config.multiplier'", "only read by fit-stage rules"]),

@@ -182,10 +182,14 @@ FIELDS: dict[type[BaseModel], dict[str, Entry]] = {
         modelFile=C("a model written by `kaireon uplift fit`"),
         featuresRelation=C("the relation an uplift model is scored over"),
         keyColumn=C("the customer key column of an uplift model's features relation; refused on other models")),
-    models.ArbitrationProfile: {f: R("part of an arbitration profile", v) for f, v in (
-        ("id", "p"), ("name", "p"), ("description", "d"), ("weights", {"margin": 1}), ("isDefault", True),
-        ("status", "inactive"))},
-    models.ArbitrationWeights: {f: R("part of an arbitration profile", 1)
+    models.ArbitrationProfile: _object(
+        weights=C("the weights of the composite score (S8)"),
+        isDefault=C("the profile of flows whose score node has method model and names no profile"),
+        status=C("a profile a flow uses must be active (refused at validate time otherwise)"),
+        fatigueDays=C("fatigue: the window of impressions to the customer, in days"),
+        fatigueCap=C("fatigue: impressions that make fatigue 0"),
+        recencyDays=C("recency: days since the offer last reached the customer that make recency 1")),
+    models.ArbitrationWeights: {f: C("a weight of the arbitration composite (S8)")
                                 for f in ("conversion", "margin", "fatigue", "fairness", "recency")},
     # ---- qualification rules -----------------------------------------------------------------
     rules.QualificationRule: _object(
@@ -259,8 +263,7 @@ FIELDS: dict[type[BaseModel], dict[str, Entry]] = {
         "rejections": C("volume of kaireon_rejections"),
         "runOrder": C("order of the flows of one build (ascending, then flow key): a flow's caps and budgets "
                       "count the decisions of the flows before it (S7)"),
-        "arbitrationProfileId": R("arbitration profiles are not compiled; a model score is the model's "
-                                  "propensity", "p"),
+        "arbitrationProfileId": C("the arbitration profile of a model score (the score node's own wins)"),
     },
     flows.Experiment: {
         "enabled": C("turns the holdout on"),
@@ -301,11 +304,15 @@ FIELDS: dict[type[BaseModel], dict[str, Entry]] = {
         "formula": C("the weights of method formula; refused with other methods"),
         "expression": C("the formula of method expression"),
         "modelId": C("the model providing P and U"),
-        "overrides": R("per-offer, category or channel model overrides (S8)", [{"scope": "offer", "scopeId": "a",
-                                                                            "modelId": "m"}]),
-        "championChallenger": R("champion-challenger scoring (S8)", {"challengerModelId": "m",
-                                                                             "trafficPercent": 10}),
+        "overrides": C("per-offer, category or channel models (S8; offer before category before channel)"),
+        "championChallenger": C("customers hashed below trafficPercent are scored by the challenger (S8)"),
+        "arbitrationProfileId": C("the arbitration profile of a model score (S8)"),
     },
+    flows.ModelOverride: {"scope": C("offer, category or channel"), "scopeId": C("the offer, category or channel"),
+                          "modelId": C("the model scoring the scope's candidates")},
+    flows.ChampionChallenger: {"challengerModelId": C("the challenger model"),
+                               "trafficPercent": C("the share of customers the challenger scores"),
+                               "salt": C("the hash salt (default '<flow key>:challenger')")},
     flows.ScoreWeights: {f: C("a weight of S5's formula") for f in
                          ("propensityWeight", "relevanceWeight", "impactWeight", "emphasisWeight", "upliftWeight")},
     flows.RankConfig: {"method": C("topN (other methods are refused: not compiled yet)"),
@@ -334,8 +341,6 @@ FIELDS: dict[type[BaseModel], dict[str, Entry]] = {
 
 # Whole objects refused: any instance is refused, whatever its fields.
 REFUSED_CLASSES: dict[type[BaseModel], str] = {
-    models.ArbitrationProfile: "arbitration profiles are not supported yet (formula and expression scores never "
-                               "arbitrate; model scores are the model's propensity); remove the profile",
     flows.MatchCreativesConfig: "match_creatives nodes are not supported yet; remove the node",
     flows.GroupConfig: "group nodes are not supported yet; remove the node",
     flows.CallFlowConfig: "call_flow nodes are not supported yet; remove the node",
@@ -365,7 +370,8 @@ LABELS: dict[type[BaseModel], str] = {
     **{cls: f"….nodes[].config ({tag})" for tag, cls in flows.NODE_CONFIGS.items()},
     flows.EnrichSource: "….config (enrich).sources[]", flows.RuleGroup: "….config (qualify).logic",
     flows.RuleLeaf: "….logic.conditions[] (a rule)", flows.FilterCondition: "….config (filter).conditions[]",
-    flows.ScoreWeights: "….config (score).formula", flows.ComputeOverride: "….config (compute).overrides[]",
+    flows.ScoreWeights: "….config (score).formula", flows.ModelOverride: "….config (score).overrides[]",
+    flows.ChampionChallenger: "….config (score).championChallenger", flows.ComputeOverride: "….config (compute).overrides[]",
     flows.ComputedExtra: "….config (compute).extras[]", flows.Property: "….config (set_properties).properties[]",
 }
 

@@ -112,14 +112,31 @@ class ScoreWeights(Model):
         return self
 
 
+class ModelOverride(Model):
+    """S8: candidates in the scope (an offer, a category or a channel) are scored by `modelId`."""
+
+    scope: Literal["offer", "category", "channel"]
+    scope_id: str
+    model_id: str
+
+
+class ChampionChallenger(Model):
+    """S8: customers with hash_uniform(salt, customer_id) < trafficPercent / 100 are scored by the challenger."""
+
+    challenger_model_id: str
+    traffic_percent: float = Field(ge=0, le=100)
+    salt: str | None = None  # default '<flow key>:challenger'
+
+
 class ScoreConfig(NodeConfig):
     kaireon_type: variant("score")
     method: Literal["formula", "expression", "priority", "model"] = "formula"
     formula: ScoreWeights | None = None
     expression: str | None = None
     model_id: str | None = None
-    overrides: list[dict[str, Any]] = []
-    champion_challenger: dict[str, Any] | None = None
+    overrides: list[ModelOverride] = []
+    champion_challenger: ChampionChallenger | None = None
+    arbitration_profile_id: str | None = None
 
     @model_validator(mode="after")
     def _method(self) -> "ScoreConfig":
@@ -133,6 +150,13 @@ class ScoreConfig(NodeConfig):
             raise FieldError("expression", "'expression' is only used with method 'expression'")
         if self.method != "formula" and self.formula is not None:
             raise FieldError("formula", f"'formula' (the weights) is only used with method 'formula', not {self.method!r}")
+        if (self.overrides or self.champion_challenger) and not self.model_id:
+            raise FieldError("overrides" if self.overrides else "championChallenger",
+                             "overrides and championChallenger choose among models; expected 'modelId' (the champion, "
+                             "the model of candidates no override covers)")
+        if self.arbitration_profile_id and self.method != "model":
+            raise FieldError("arbitrationProfileId", f"formula, expression and priority scores never arbitrate (S8); "
+                                                     f"expected method 'model', not {self.method!r}")
         return self
 
 

@@ -65,6 +65,9 @@ class ArbitrationProfile(ConfigObject):
     weights: ArbitrationWeights = ArbitrationWeights()
     is_default: bool = False
     status: Literal["active", "inactive", "draft"] = "active"
+    fatigue_days: float = Field(default=7.0, gt=0)  # fatigue: impressions to the customer in the last fatigueDays
+    fatigue_cap: float = Field(default=5.0, gt=0)  # ... over fatigueCap
+    recency_days: float = Field(default=30.0, gt=0)  # recency: days since the offer last reached the customer / this
 
 
 METRIC_SOURCES = ("impressions", "positive", "negative", "neutral", "converts", "totalValue")

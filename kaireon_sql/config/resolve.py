@@ -52,6 +52,32 @@ def _rule_group_refs(group: RuleGroup, path: str) -> Refs:
             yield from _rule_group_refs(cond, f"{path}.conditions[{i}]")
 
 
+OVERRIDE_SCOPES = {"offer": "offers", "category": "categories", "channel": "channels"}
+
+
+def _score_refs(c: ScoreConfig, p: str) -> Refs:
+    """The models (champion, overrides, challenger) and arbitration profile a score node names."""
+    if c.model_id:
+        yield f"{p}.modelId", "algorithmModels", c.model_id
+    for i, o in enumerate(c.overrides):
+        yield f"{p}.overrides[{i}].modelId", "algorithmModels", o.model_id
+        if o.scope != "channel":  # channels may be undeclared (then the scopeId is the channel); plan/score.py checks
+            yield f"{p}.overrides[{i}].scopeId", OVERRIDE_SCOPES[o.scope], o.scope_id
+    if c.champion_challenger is not None:
+        yield f"{p}.championChallenger.challengerModelId", "algorithmModels", c.champion_challenger.challenger_model_id
+    if c.arbitration_profile_id:
+        yield f"{p}.arbitrationProfileId", "arbitrationProfiles", c.arbitration_profile_id
+
+
+def score_models(c: ScoreConfig) -> list[tuple[str, str]]:
+    """(field path under the node's config, model ref) of every model a score node names."""
+    out = [("modelId", c.model_id)] if c.model_id else []
+    out += [(f"overrides[{i}].modelId", o.model_id) for i, o in enumerate(c.overrides)]
+    if c.champion_challenger is not None:
+        out.append(("championChallenger.challengerModelId", c.champion_challenger.challenger_model_id))
+    return out
+
+
 def _flow_refs(flow) -> Refs:
     definition_key = "config" if flow.config is not None else "draftConfig"
     definition = flow.definition
@@ -74,8 +100,8 @@ def _flow_refs(flow) -> Refs:
                 yield from _rule_group_refs(c.logic, f"{p}.logic")
         elif isinstance(c, ContactPolicyConfig):
             yield from ((f"{p}.policyIds[{i}]", "contactPolicies", r) for i, r in enumerate(c.policy_ids or []))
-        elif isinstance(c, ScoreConfig) and c.model_id:
-            yield f"{p}.modelId", "algorithmModels", c.model_id
+        elif isinstance(c, ScoreConfig):
+            yield from _score_refs(c, p)
         elif isinstance(c, MatchCreativesConfig):
             if c.placement_id:
                 yield f"{p}.placementId", "placements", c.placement_id
@@ -268,8 +294,12 @@ def _status_errors(project: Project) -> list[ConfigError]:
         inactive("placements", fc.placement_id, flow.location.at(f"{key}.flowConfig.placementId"), "placement")
         for n, node in enumerate(flow.definition.nodes):
             if isinstance(node.config, ScoreConfig):
-                inactive("algorithmModels", node.config.model_id, flow.location.at(f"{key}.nodes[{n}].config.modelId"),
-                         "algorithm model")
+                for path, ref in score_models(node.config):
+                    inactive("algorithmModels", ref, flow.location.at(f"{key}.nodes[{n}].config.{path}"), "algorithm model")
+                inactive("arbitrationProfiles", node.config.arbitration_profile_id,
+                         flow.location.at(f"{key}.nodes[{n}].config.arbitrationProfileId"), "arbitration profile")
+        inactive("arbitrationProfiles", fc.arbitration_profile_id,
+                 flow.location.at(f"{key}.flowConfig.arbitrationProfileId"), "arbitration profile")
     for rule in project.rules:
         c = rule.config
         if isinstance(c, PropensityThreshold):
@@ -279,9 +309,26 @@ def _status_errors(project: Project) -> list[ConfigError]:
     return errors
 
 
+def _profile_errors(project: Project) -> list[ConfigError]:
+    """At most one default arbitration profile; a flow-level profile needs a model score (S8)."""
+    defaults = [p for p in project.objects["arbitrationProfiles"] if p.is_default]
+    errors = [ConfigError(p.location.at("isDefault"), f"arbitration profile {p.ref!r} is the default, but so is "
+                                                      f"{defaults[0].ref!r} ({defaults[0].location}); expected at most "
+                                                      "one profile with isDefault: true")
+              for p in defaults[1:]]
+    for flow in project.flows:
+        key = "config" if flow.config is not None else "draftConfig"
+        scores = [n.config for n in flow.definition.nodes if isinstance(n.config, ScoreConfig)]
+        if flow.definition.flow_config.arbitration_profile_id and not any(c.method == "model" for c in scores):
+            errors.append(ConfigError(flow.location.at(f"{key}.flowConfig.arbitrationProfileId"),
+                                      "formula, expression and priority scores never arbitrate (S8); expected a "
+                                      "score node with method 'model', or drop 'arbitrationProfileId'"))
+    return errors
+
+
 def _unread_errors(project: Project) -> list[ConfigError]:
     """Fields whose value is not read in the context they are set in (S10: nothing accepted is ignored)."""
-    errors = []
+    errors = _profile_errors(project)
     for rule in project.rules:
         if rule.hard and "multiplier" in rule.config.model_fields_set:
             errors.append(ConfigError(rule.location.at("config.multiplier"),

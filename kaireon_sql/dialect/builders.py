@@ -89,6 +89,16 @@ def minus_seconds(ts: exp.Expression, seconds: float) -> exp.Expression:
     return exp.Sub(this=ts, expression=exp.Interval(this=exp.Literal.string(str(value)), unit=exp.var("SECOND")))
 
 
+def epoch_seconds(ts: exp.Expression) -> exp.Expression:
+    """Seconds since 1970-01-01 of a naive UTC timestamp, as a double (fractions kept)."""
+    return nodes.EpochSeconds(this=ts)
+
+
+def seconds_between(later: exp.Expression, earlier: exp.Expression) -> exp.Expression:
+    """later - earlier in seconds, as a double (NULL when either is NULL)."""
+    return exp.Sub(this=epoch_seconds(later), expression=epoch_seconds(earlier))
+
+
 def regex_match(value: exp.Expression, pattern: str) -> exp.Expression:
     """TRUE when `pattern` (the regex dialect; raises regex.RegexError outside it) matches somewhere in `value`."""
     regex.parse(pattern)

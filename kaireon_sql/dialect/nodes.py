@@ -136,6 +136,12 @@ class RegexMatch(exp.Expression, exp.Func, Neutral):
     arg_types = {"this": True, "expression": True}
 
 
+class EpochSeconds(exp.Expression, exp.Func, Neutral):
+    """Seconds since 1970-01-01 of a naive UTC timestamp, as a double (fractions of a second kept)."""
+
+    arg_types = {"this": True}
+
+
 class Grouped(exp.Expression, exp.Func, Neutral):
     """`this` in parentheses when, lowered for the engine, it is an operator (so it stays one operand)."""
 

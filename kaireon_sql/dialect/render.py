@@ -87,6 +87,7 @@ RENDERS: dict[type, Callable[[exp.Expression, Engine], exp.Expression]] = {
     n.RegexMatch: lambda e, eng: text_sql.regex_like(e.this, e.expression.this, eng),
     n.Grouped: lambda e, eng: numbers.grouped(e.this),
     n.Bind: _bind,
+    n.EpochSeconds: lambda e, eng: text_sql.epoch_seconds(e.this, eng),
 }
 
 

@@ -28,6 +28,31 @@ def cast_double(e: exp.Expression, eng: Engine) -> exp.Expression:
     return exp.cast(e, data_type(eng.double_type, eng))
 
 
+def epoch_seconds(ts: exp.Expression, eng: Engine) -> exp.Expression:
+    """Seconds since 1970 of a naive UTC timestamp, as a double with its fractions (Engine.epoch)."""
+    double = data_type(eng.double_type, eng)
+    million = exp.Literal.number(1000000)
+    if eng.epoch == "extract":
+        value: exp.Expression = exp.Extract(this=exp.var("EPOCH"), expression=ts)
+    elif eng.epoch == "fields":  # the wall-clock fields of a TIMESTAMP_NTZ: no session time zone involved
+        days = exp.Anonymous(this="DATEDIFF", expressions=[exp.cast(ts, "DATE"),
+                                                           exp.cast(exp.Literal.string("1970-01-01"), "DATE")])
+        value = exp.Add(this=exp.Add(this=exp.Add(
+            this=exp.Mul(this=days, expression=exp.Literal.number(86400)),
+            expression=exp.Mul(this=exp.Anonymous(this="HOUR", expressions=[ts.copy()]), expression=exp.Literal.number(3600))),
+            expression=exp.Mul(this=exp.Anonymous(this="MINUTE", expressions=[ts.copy()]), expression=exp.Literal.number(60))),
+            expression=exp.cast(exp.Extract(this=exp.var("SECOND"), expression=ts.copy()), double))
+    elif eng.epoch == "micros_part":
+        value = exp.Div(this=exp.func("DATE_PART", exp.var("EPOCH_MICROSECOND"), ts), expression=million)
+    elif eng.epoch == "unix_micros":
+        value = exp.Div(this=exp.func("UNIX_MICROS", exp.func("TIMESTAMP", ts)), expression=million)
+    elif eng.epoch == "to_unixtime":
+        value = exp.func("TO_UNIXTIME", ts)
+    else:
+        value = exp.func("EPOCH", ts)
+    return exp.cast(value, double.copy())
+
+
 def hex8_to_int(hex_text: exp.Expression, eng: Engine) -> exp.Expression:
     """Integer value of an 8-character hex string (0 .. 2^32-1), exactly, on every engine."""
     if eng.hex_to_int == "bit32":

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from sqlglot import exp
 
+from ..config.flows import ScoreConfig
 from ..errors import DbtRunError, KaireonError
 
 SRM_ALPHA = 0.001
@@ -165,6 +166,65 @@ def lines(r: Readout) -> list[str]:
     return out + r.warnings
 
 
+# ---- per-model comparison (champion-challenger, overrides) -----------------------------------------
+
+@dataclass
+class ModelStat:
+    """One model's treatment customers (pooled runs) and its test against the champion."""
+
+    model_id: str | None
+    customers: int
+    conversions: int
+    revenue_sum: float
+    z: float | None = None
+    p: float | None = None
+
+    @property
+    def conversion_rate(self) -> float | None:
+        return self.conversions / self.customers if self.customers else None
+
+    @property
+    def value_per_customer(self) -> float | None:
+        return self.revenue_sum / self.customers if self.customers else None
+
+
+def two_proportion_z(x1: int, n1: int, x0: int, n0: int) -> float | None:
+    """(p1 - p0) / sqrt(p (1 - p) (1/n1 + 1/n0)) with the pooled p; None when undefined."""
+    if not n1 or not n0:
+        return None
+    pooled = (x1 + x0) / (n1 + n0)
+    se = math.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n0))
+    return None if se == 0 else (x1 / n1 - x0 / n0) / se
+
+
+def model_stats(rows: list[dict], champion: str | None) -> tuple[str | None, list[ModelStat]]:
+    """The reference model (the champion, else the first model with customers) and every model's stats,
+    each challenger tested against the reference."""
+    stats = [ModelStat(r["model_id"], int(r["customers"] or 0), int(r["conversions"] or 0),
+                       float(_float(r["revenue_sum"]) or 0.0)) for r in rows]
+    named = [m for m in stats if m.model_id is not None and m.customers]
+    ids = [m.model_id for m in named]
+    reference = champion if champion in ids else (ids[0] if ids else None)
+    base = next((m for m in named if m.model_id == reference), None)
+    for m in named:
+        if base is not None and m is not base:
+            m.z = two_proportion_z(m.conversions, m.customers, base.conversions, base.customers)
+            m.p = p_two_sided(m.z)
+    return reference, stats
+
+
+def model_lines(reference: str | None, stats: list[ModelStat]) -> list[str]:
+    if reference is None:
+        return []
+    out = [f"  per model (treatment customers, all runs pooled; tested against {reference!r}):"]
+    for m in stats:
+        test = "reference" if m.model_id == reference else f"z = {_num(m.z)}, p = {_p(m.p)}"
+        out.append(f"    {m.model_id if m.model_id is not None else '(no model)'}: {m.customers} customers, conversion "
+                   f"{_pct(m.conversion_rate)}, value per customer {_cents(m.value_per_customer)}"
+                   + ("" if m.model_id is None else f"; {test}"))
+    return out
+
+
 # ---- chart ----------------------------------------------------------------------------------------
 
 def _esc(text: str) -> str:
@@ -287,7 +347,31 @@ def read_rows(project, engine, keys: list[str]) -> list[dict]:
         raise NothingToAnalyse(f"cannot read kaireon_experiments ({exc}); build it first with `kaireon run`") from None
 
 
-def report(rows: list[dict], keys: list[str]) -> tuple[list[str], list[Readout], int]:
+def champion_of(config, key: str) -> str | None:
+    """The flow's champion: its score node's modelId (None without one)."""
+    flow = next(f for f in config.flows if f.key == key)
+    scores = [n.config for n in flow.definition.nodes if isinstance(n.config, ScoreConfig)]
+    return scores[0].model_id if scores else None
+
+
+def read_models(project, engine, config, keys: list[str]) -> dict[str, tuple[str | None, list[ModelStat]]]:
+    """Per flow key: the reference model and the per-model stats of its treatment customers."""
+    from ..plan.context import flow_model, model_slug
+    from ..runner import query
+    from ..sql.experiments import model_comparison
+
+    out = {}
+    for key in keys:
+        try:
+            rows = query(project, model_comparison(flow_model(model_slug(key), "experiment_units")), engine)
+        except DbtRunError:
+            continue
+        out[key] = model_stats(rows, champion_of(config, key))
+    return out
+
+
+def report(rows: list[dict], keys: list[str],
+           models: dict[str, tuple[str | None, list[ModelStat]]] | None = None) -> tuple[list[str], list[Readout], int]:
     """Printed lines, the readouts charted (one per flow) and the exit status."""
     out: list[str] = []
     charted: list[Readout] = []
@@ -312,6 +396,7 @@ def report(rows: list[dict], keys: list[str]) -> tuple[list[str], list[Readout],
                 out.append(f"    {r['run_id']}: {_money(r['incremental_revenue'])} [{_money(r['incremental_revenue_low'])}, "
                            f"{_money(r['incremental_revenue_high'])}], conversion lift {_points(r['lift_abs'])} points, "
                            f"n = {r['treatment_n']} / {r['holdout_n']}")
+        out += model_lines(*(models or {}).get(key, (None, [])))
         charted.append(main)
         if main.underpowered:
             status = UNDERPOWERED
@@ -330,9 +415,11 @@ def cmd_experiments(args) -> int:
     from ..dialect import engine
 
     project = _project(args)
-    keys = analysed_flows(_load(args, project), args.flow)
-    rows = read_rows(project, engine(args.engine or project.engine_name()), keys)
-    out, charted, status = report(rows, keys)
+    config = _load(args, project)
+    keys = analysed_flows(config, args.flow)
+    eng = engine(args.engine or project.engine_name())
+    rows = read_rows(project, eng, keys)
+    out, charted, status = report(rows, keys, read_models(project, eng, config, keys))
     print("\n".join(out))
     if args.chart:
         path = Path(args.chart)

@@ -148,7 +148,7 @@ def _join_keys(checks: tuple[Check, ...], customer: frozenset[str], offer: froze
 
 
 CANDIDATE_KEEP = ("customer_id", "offer_id", "channel", "experiment_group", "bucket", "offer_name", "category_name",
-                  "priority", "propensity", "uplift", "relevance", "score", "check_code")
+                  "priority", "propensity", "uplift", "relevance", "score", "model_id", "check_code")
 
 
 def _candidate_columns(quotas: tuple[Quota, ...], personalize: PersonalizePlan) -> tuple[str, ...]:

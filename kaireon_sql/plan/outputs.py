@@ -9,6 +9,7 @@ from .context import FlowContext
 DECISION_COLUMNS = (
     "run_id", "as_of", "decision_flow_key", "decision_flow_version", "config_hash", "customer_id", "channel",
     "rank", "offer_id", "offer_name", "category_name", "priority", "score", "personalization", "experiment_group",
+    "model_id",
 )
 ASSIGNMENT_COLUMNS = ("run_id", "as_of", "decision_flow_key", "customer_id", "bucket", "experiment_group")
 REJECTION_COLUMNS = (

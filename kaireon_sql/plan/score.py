@@ -5,8 +5,11 @@ from dataclasses import dataclass
 
 from sqlglot import exp
 
-from ..config.flows import ScoreConfig
-from ..errors import ConfigError, UnsupportedFeature
+from ..config.flows import ChampionChallenger, ModelOverride, ScoreConfig
+from ..config.models import AlgorithmModel
+from ..dialect import hash_uniform as sampled_uniform
+from ..errors import ConfigError
+from .arbitration import ArbitrationPlan, composite, plan_arbitration
 from .context import FlowContext, col, lit
 from .models import ModelChoice, ModelSlot, plan_engine
 from .formulas import compile_formula, resolver
@@ -30,17 +33,16 @@ def _per_hundred(column: str) -> exp.Expression:
     return exp.Div(this=value, expression=lit(100.0))
 
 
-def score_expression(ctx: FlowContext) -> exp.Expression:
-    """Score of a candidate row (columns propensity, relevance, uplift, business_value, priority)."""
+def score_expression(ctx: FlowContext, arbitration: ArbitrationPlan | None = None) -> exp.Expression:
+    """Score of a candidate row (columns propensity, relevance, uplift, business_value, priority).
+
+    Method model: the chosen model's propensity, or with an arbitration profile its composite (S8).
+    """
     cfg: ScoreConfig = ctx.score
-    if cfg.overrides or cfg.champion_challenger:
-        node = ctx.single(ScoreConfig)
-        raise UnsupportedFeature(ctx.node_location(node.id, "config.overrides"),
-                                 "score overrides and champion-challenger are not compiled by this version")
     if cfg.method == "priority":
         return _per_hundred("priority")
     if cfg.method == "model":  # the model's propensity (S8)
-        return col("propensity")
+        return col("propensity") if arbitration is None else composite(arbitration)
     if cfg.method == "expression":
         node = ctx.single(ScoreConfig)
         sql, kind = compile_formula(cfg.expression, ctx.node_location(node.id, "config.expression"), resolver(ctx))
@@ -64,26 +66,86 @@ def score_expression(ctx: FlowContext) -> exp.Expression:
     return exp.Div(this=exp.paren(numerator), expression=lit(total))
 
 
-def model_choice(ctx: FlowContext) -> ModelChoice | None:
-    """The models of the flow's score (score node `modelId`), or None without one.
 
-    Each model is planned by its engine (plan/models.py ENGINES); the first model's joins are aliased
-    `m`, further ones `m2`, `m3`, ...
+
+def hash_uniform(parts: list[exp.Expression | str]) -> exp.Expression:
+    """S7's hash_uniform(a, b, ...) (dialect/sampling.py), text parts as literals."""
+    return sampled_uniform([lit(p) if isinstance(p, str) else p for p in parts])
+
+
+# an override's scope -> (kind of object its scopeId names, offer-channel column `o` compared with its id)
+OVERRIDE_COLUMNS = {"offer": ("offers", "offer_id"), "category": ("categories", "category_id"),
+                    "channel": ("channels", "channel")}
+SCOPE_ORDER = ("offer", "category", "channel")  # S8: an offer override before a category's before a channel's
+
+
+def challenger_salt(ctx: FlowContext, cc: ChampionChallenger) -> str:
+    return cc.salt if cc.salt is not None else f"{ctx.flow.key}:challenger"
+
+
+def _model(ctx: FlowContext, ref: str, field_name: str) -> AlgorithmModel:
+    node = ctx.single(ScoreConfig)
+    return ctx.project.lookup("algorithmModels", ref, ctx.node_location(node.id, f"config.{field_name}"))
+
+
+def _override_match(ctx: FlowContext, i: int, o: ModelOverride) -> exp.Expression:
+    """The candidate rows (customers `c` x offer channels `o`) an override covers."""
+    kind, column = OVERRIDE_COLUMNS[o.scope]
+    if kind == "channels" and not ctx.project.all("channels"):
+        target = o.scope_id  # no channels declared: a channel is named by itself, as in flows
+    else:
+        node = ctx.single(ScoreConfig)
+        target = ctx.project.lookup(kind, o.scope_id, ctx.node_location(node.id, f"config.overrides[{i}].scopeId")).ref
+    return exp.EQ(this=col(column, "o"), expression=lit(target))
+
+
+def _chooser(ctx: FlowContext, champion: AlgorithmModel, models: dict[str, AlgorithmModel]) -> exp.Expression | None:
+    """The chosen model's id over a candidate row: overrides first (offer, category, channel; then config
+    order), then champion-challenger for the rows no override covers, else the champion."""
+    cfg: ScoreConfig = ctx.score
+    case = exp.case()
+    ordered = sorted(enumerate(cfg.overrides), key=lambda io: (SCOPE_ORDER.index(io[1].scope), io[0]))
+    for i, o in ordered:
+        model = _model(ctx, o.model_id, f"overrides[{i}].modelId")
+        models.setdefault(model.ref, model)
+        case = case.when(_override_match(ctx, i, o), lit(model.ref), copy=False)
+    cc = cfg.champion_challenger
+    if cc is not None:
+        challenger = _model(ctx, cc.challenger_model_id, "championChallenger.challengerModelId")
+        models.setdefault(challenger.ref, challenger)
+        drawn = hash_uniform([challenger_salt(ctx, cc), col("customer_id", "c")])
+        case = case.when(exp.LT(this=drawn, expression=lit(float(cc.traffic_percent) / 100.0)), lit(challenger.ref),
+                         copy=False)
+    if not case.args.get("ifs"):
+        return None
+    return case.else_(lit(champion.ref), copy=False)
+
+
+def model_choice(ctx: FlowContext) -> ModelChoice | None:
+    """The models of the flow's score (score node `modelId`, its overrides and challenger), or None.
+
+    Each model is planned by its engine (plan/models.py ENGINES); the champion's joins are aliased
+    `m`, further models' `m2`, `m3`, ... in the order the config names them.
     """
     if not ctx.score.model_id:
         return None
-    node = ctx.single(ScoreConfig)
-    model = ctx.project.lookup("algorithmModels", ctx.score.model_id, ctx.node_location(node.id, "config.modelId"))
-    return ModelChoice((ModelSlot(model, plan_engine(ctx, model, "m")),))
+    champion = _model(ctx, ctx.score.model_id, "modelId")
+    models: dict[str, AlgorithmModel] = {champion.ref: champion}
+    chooser = _chooser(ctx, champion, models)
+    slots = tuple(ModelSlot(m, plan_engine(ctx, m, "m" if n == 0 else f"m{n + 1}")) for n, m in enumerate(models.values()))
+    return ModelChoice(slots, chooser)
 
 
 @dataclass(frozen=True)
 class ScorePlan:
-    """The score of a candidate row, and the model whose propensity and uplift it reads (if any)."""
+    """The score of a candidate row, the models whose propensity and uplift it reads (if any), and the
+    arbitration profile that turns a model score into a composite (if any)."""
 
     expression: exp.Expression
     models: ModelChoice | None
+    arbitration: ArbitrationPlan | None = None
 
 
 def plan_score(ctx: FlowContext) -> ScorePlan:
-    return ScorePlan(score_expression(ctx), model_choice(ctx))
+    arbitration = plan_arbitration(ctx, ctx.features)
+    return ScorePlan(score_expression(ctx, arbitration), model_choice(ctx), arbitration)

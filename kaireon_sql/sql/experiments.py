@@ -91,6 +91,8 @@ UNIT_COLUMNS = {
     "customer_id": "Customer key.",
     "experiment_group": "'treatment' or 'holdout' (S5 bucket).",
     "source": "'decision_log' (kaireon_decision_log) or 'assignments_relation' (experiment.assignmentsRelation).",
+    "model_id": "The model that scored the customer's first-ranked decision of the run (S8); NULL without a model "
+                "or from assignmentsRelation.",
     "window_end": "as_of + outcomeWindowDays: outcomes count in (as_of, window_end], and never after the current as_of.",
     "window_complete": "True when window_end <= the current run's as_of: only these units enter the summary.",
     "conversions": "Number of `outcome` interactions of the customer in the window (any offer, channel or flow).",
@@ -104,7 +106,8 @@ def _log_units(ctx: FlowContext) -> exp.Select:
     return (
         exp.select(col("run_id", "l"), _as(exp.Min(this=col("as_of", "l")), "as_of"), col("customer_id", "l"),
                    _as(exp.Min(this=col("experiment_group", "l")), "experiment_group"),
-                   _as(lit("decision_log"), "source"))
+                   _as(lit("decision_log"), "source"),
+                   _as(exp.Min(this=exp.case().when(_eq(col("rank", "l"), lit(1)), col("model_id", "l"))), "model_id"))
         .from_(relation(DECISION_LOG).as_("l"))
         .where(_eq(col("decision_flow_key", "l"), lit(ctx.flow.key)))
         .group_by(col("run_id", "l"), col("customer_id", "l"))
@@ -120,7 +123,7 @@ def _relation_units(ctx: FlowContext, name: str) -> exp.Select:
         exp.select(_as(run_id, "run_id"), _as(exp.cast(col("as_of", "r"), "TIMESTAMP"), "as_of"),
                    _as(cast_text(col("customer_id", "r")), "customer_id"),
                    _as(cast_text(col("experiment_group", "r")), "experiment_group"),
-                   _as(lit("assignments_relation"), "source"))
+                   _as(lit("assignments_relation"), "source"), _as(cast_text(exp.null()), "model_id"))
         .from_(relation(name).as_("r"))
         .where(exp.and_(
             _eq(col("decision_flow_key", "r"), lit(ctx.flow.key)),
@@ -172,7 +175,7 @@ def units_model(ctx: FlowContext) -> exp.Select:
     return (
         exp.select(
             col("run_id", "a"), col("as_of", "a"), _as(lit(ctx.flow.key), "decision_flow_key"),
-            col("customer_id", "a"), col("experiment_group", "a"), col("source", "a"),
+            col("customer_id", "a"), col("experiment_group", "a"), col("source", "a"), col("model_id", "a"),
             _as(window_end, "window_end"),
             _as(exp.LTE(this=window_end.copy(), expression=col("as_of", "p")), "window_complete"),
             _as(conversions, "conversions"),
@@ -396,6 +399,27 @@ def summary_model(ctx: FlowContext) -> exp.Select:
     contrast_layer = _contrast_layer().from_(exp.paren(per_group).as_("a"))
     units = exp.select(exp.Star()).from_(relation(ctx.model("experiment_units")))
     return select.from_(exp.paren(contrast_layer).as_("a")).with_("u", as_=units)
+
+
+# ---- per-model comparison (S8: champion-challenger) ----------------------------------------------
+
+MODEL_COLUMNS = ("model_id", "customers", "conversions", "revenue_sum")
+
+
+def model_comparison(units_model: str) -> exp.Select:
+    """Per model_id of the treatment units whose window closed (all runs pooled): customers, customers
+    with a conversion, revenue. `kaireon experiments` adds rates, value per customer and the z-test
+    of each challenger against the champion (experiments/readout.py model_lines)."""
+    done = exp.and_(_eq(_u("window_complete"), exp.true()), _eq(_u("experiment_group"), lit("treatment")))
+    return (
+        exp.select(_u("model_id"), _as(exp.cast(exp.Count(this=exp.Star()), "BIGINT"), "customers"),
+                   _as(exp.cast(exp.Sum(this=_u("converted")), "BIGINT"), "conversions"),
+                   _as(cast_double(exp.Sum(this=_u("revenue"))), "revenue_sum"))
+        .from_(relation(units_model).as_("u"))
+        .where(done)
+        .group_by(_u("model_id"))
+        .order_by(_u("model_id"))
+    )
 
 
 # ---- training data --------------------------------------------------------------------------------

@@ -45,7 +45,7 @@ def decided_rows(plan: FlowPlan, rank, personalization: exp.Expression, delivere
             col("customer_id", "k"), col("channel", "k"), col("rank", "k"), col("offer_id", "k"),
             col("offer_name", "k"), col("category_name", "k"), col("priority", "k"), col("score", "k"),
             exp.alias_(personalization, "personalization", quoted=True),
-            col("experiment_group", "k"),
+            col("experiment_group", "k"), col("model_id", "k"),
         )
         .where(exp.and_(qualify_columns(rank.decided, "k"), which))
     )

@@ -85,9 +85,18 @@ def _chosen(choice: ModelChoice, values: list[exp.Expression]) -> exp.Expression
     return case.else_(values[0], copy=False)
 
 
+def _model_id(choice: ModelChoice | None) -> exp.Expression:
+    """The id of the model that scores the row (`chooser`), NULL without a model."""
+    if choice is None:
+        return cast_text(exp.null())
+    return choice.chooser.copy() if choice.chooser is not None else lit(choice.slots[0].model.ref)
+
+
 def _with_scores(plan: FlowPlan, query: exp.Select) -> exp.Select:
-    """Joins the flow's score models (if any) and selects `propensity` and `uplift` (priors without one)."""
+    """Joins the flow's score models (if any) and selects `propensity` and `uplift` (priors without one)
+    and `model_id` (the model that scores the row; NULL without one)."""
     choice = plan.score.models
+    query = query.select(exp.alias_(_model_id(choice), "model_id", quoted=True), copy=False)
     if choice is None:
         propensity, uplift = lit(PROPENSITY_PRIOR), lit(UPLIFT_PRIOR)
         return query.select(exp.alias_(propensity, "propensity", quoted=True), exp.alias_(uplift, "uplift", quoted=True), copy=False)

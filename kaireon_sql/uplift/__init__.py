@@ -4,6 +4,8 @@
     model.save("model.json")
     select = model_sql(model, "customer_features", keep=("customer_id",))  # render(select, engine("duckdb"))
     report = evaluate(y, model.uplift(table), t)
+    forest = fit_uplift(table, "treatment", "visit", learner="forest",
+                        forest=ForestParams(n_trees=200, max_depth=6, min_leaf=800))  # trees scored in SQL too
 """
 from importlib import import_module
 
@@ -12,7 +14,7 @@ from importlib import import_module
 _EXPORTS = {
     "MIN_PER_ARM": "dataset", "Table": "dataset", "UpliftDataError": "dataset", "UpliftDataWarning": "dataset",
     "load_table": "dataset", "table_from_arrays": "dataset",
-    "LEARNERS": "learners", "fit_arrays": "learners", "fit_uplift": "learners",
+    "LEARNERS": "learners", "fit_arrays": "learners", "fit_uplift": "learners", "ForestParams": "forest",
     "evaluate": "metrics", "qini_auc_score": "metrics", "qini_curve": "metrics", "uplift_at_k": "metrics",
     "uplift_auc_score": "metrics",
     "UpliftModel": "model",
@@ -28,7 +30,7 @@ def __getattr__(name: str):
 
 
 __all__ = [
-    "LEARNERS", "MIN_PER_ARM", "OUTPUT_COLUMNS", "Table", "Thresholds", "UpliftDataError", "UpliftDataWarning",
+    "ForestParams", "LEARNERS", "MIN_PER_ARM", "OUTPUT_COLUMNS", "Table", "Thresholds", "UpliftDataError", "UpliftDataWarning",
     "UpliftModel", "check_columns", "evaluate", "fit_arrays", "fit_uplift", "load_table", "model_sql",
     "qini_auc_score", "qini_curve", "required_columns", "table_from_arrays", "uplift_at_k", "uplift_auc_score",
 ]

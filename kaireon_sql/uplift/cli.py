@@ -12,6 +12,13 @@ from contextlib import contextmanager
 from pathlib import Path
 
 
+class ForestDefaults:
+    """forest.ForestParams' defaults, repeated here so that `kaireon --help` loads no numpy
+    (tests/test_uplift_forest_cli.py checks they agree)."""
+
+    n_trees, max_depth, min_leaf, criterion, sample_fraction = 200, 6, 100, "kl", 0.8
+
+
 def add_subcommands(sub) -> None:
     """Register `uplift` and its subcommands on the main parser's subparsers."""
     up = sub.add_parser("uplift", help="fit, score and evaluate uplift models (treated vs holdout)")
@@ -25,10 +32,31 @@ def add_subcommands(sub) -> None:
     data(f)
     f.add_argument("--treatment", required=True, help="0/1 column: 1 = got the offer, 0 = holdout")
     f.add_argument("--outcome", required=True, help="0/1 outcome column")
-    f.add_argument("--features", nargs="+", help="feature columns (default: every other column)")
-    f.add_argument("--learner", choices=["t", "s", "x", "ct"], default="t",
-                   help="t: two models, s: one model with treatment interactions, x: X-learner, ct: class transformation")
-    f.add_argument("--l2", default="1.0", help="L2 penalty on standardised coefficients, or 'auto' (inner CV)")
+    f.add_argument("--features", nargs="+",
+                   help="feature columns (default: every other column but ids, --post-treatment columns and columns "
+                        "derived from the treatment or the outcome, each left out with a note)")
+    f.add_argument("--post-treatment", nargs="+", default=[], metavar="COLUMN",
+                   help="columns measured after the treatment (other outcomes, say): never default features")
+    f.add_argument("--learner", choices=["t", "s", "x", "ct", "forest"], default="t",
+                   help="t: two models, s: one model with treatment interactions, x: X-learner, "
+                        "ct: class transformation, forest: uplift random forest")
+    f.add_argument("--log-transform", choices=["auto", "none"], default="auto",
+                   help="auto: strongly right-skewed non-negative numbers (Hillstrom's `history` spend, say) are "
+                        "taken as ln(1 + x); none: every number as it is (default auto)")
+    f.add_argument("--l2", default="1.0", help="L2 penalty on standardised coefficients, or 'auto' (inner CV); "
+                                               "for the forest, the penalty of its explanation surrogate")
+    forest = f.add_argument_group("forest learner")
+    forest.add_argument("--trees", type=int, default=ForestDefaults.n_trees, help="trees (default %(default)s)")
+    forest.add_argument("--depth", type=int, default=ForestDefaults.max_depth, help="maximum depth (default %(default)s)")
+    forest.add_argument("--min-leaf", type=int, default=ForestDefaults.min_leaf,
+                        help="fewest treated and fewest control rows in a leaf (default %(default)s)")
+    forest.add_argument("--criterion", choices=["kl", "ddp", "ed"], default=ForestDefaults.criterion,
+                        help="split criterion: kl (KL divergence), ddp (delta-delta-p), ed (Euclidean distance)")
+    forest.add_argument("--max-features", type=int, help="encoded columns tried per node (default all)")
+    forest.add_argument("--sample-fraction", type=float, default=ForestDefaults.sample_fraction,
+                        help="share of the rows each tree draws (default %(default)s)")
+    forest.add_argument("--not-honest", dest="honest", action="store_false",
+                        help="estimate the leaves on the rows that chose the splits (default: the other half)")
     f.add_argument("--seed", type=int, default=0)
     f.add_argument("--min-per-arm", type=int, default=30, help="fewest rows per arm to fit (default 30)")
     f.add_argument("--target-uplift", type=float, default=0.20, help="persuadable from this uplift (default 0.20)")
@@ -75,6 +103,7 @@ def _reported_warnings(command: str):
 
 def cmd_fit(args) -> int:
     from .dataset import UpliftDataError, load_table
+    from .forest import ForestParams
     from .learners import fit_uplift
     from .segments import Thresholds
 
@@ -86,15 +115,24 @@ def cmd_fit(args) -> int:
         thresholds = Thresholds(target_uplift=args.target_uplift, exclude_uplift=args.exclude_uplift)
     except ValueError as exc:
         raise UpliftDataError(str(exc)) from None
+    forest = None
+    if args.learner == "forest":
+        forest = ForestParams(n_trees=args.trees, max_depth=args.depth, min_leaf=args.min_leaf, criterion=args.criterion,
+                              max_features=args.max_features, sample_fraction=args.sample_fraction, honest=args.honest)
+        forest.check()
     with _reported_warnings("fit"):
         table = load_table(args.data, args.database)
         model = fit_uplift(table, args.treatment, args.outcome, args.features, args.learner, l2=l2, seed=args.seed,
-                           min_per_arm=args.min_per_arm, thresholds=thresholds, top_k=args.top_features)
+                           min_per_arm=args.min_per_arm, thresholds=thresholds, top_k=args.top_features,
+                           log_skewed=args.log_transform == "auto", forest=forest,
+                           post_treatment=tuple(args.post_treatment))
     model.save(args.out)
     tr = model.training
     mean_uplift = float(model.uplift(table).mean())
+    shape = (f"{forest.n_trees} trees of depth <= {forest.max_depth}, min leaf {forest.min_leaf}, {forest.criterion}"
+             if forest else f"l2={tr['l2']:g}")
     print(f"fitted {model.learner} learner on {tr['rows']} rows ({tr['treated']} treated, {tr['control']} control), "
-          f"{len(model.features)} feature(s), l2={tr['l2']:g}: observed uplift "
+          f"{len(model.features)} feature(s) ({', '.join(model.features)}), {shape}: observed uplift "
           f"{tr['outcome_rate_treated'] - tr['outcome_rate_control']:+.4f}, mean predicted {mean_uplift:+.4f}; "
           f"wrote {args.out}")
     return 0

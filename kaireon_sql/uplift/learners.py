@@ -9,8 +9,10 @@ from typing import Callable
 
 import numpy as np
 
-from .dataset import MIN_PER_ARM, Table, UpliftDataError, UpliftDataWarning, table_from_arrays, treatment_and_outcome
-from .encoding import FeatureEncoding, fit_encoding
+from .dataset import (MIN_PER_ARM, Table, UpliftDataError, UpliftDataWarning, table_from_arrays, treatment_and_outcome,
+                      warn)
+from .encoding import MAX_LEVELS, FeatureEncoding, fit_encoding
+from .forest import ForestParams, fit_forest
 from .metrics import qini_auc_score
 from .logistic import LinearHead, fit_logistic, fit_ridge
 from .model import LEARNERS, UpliftModel
@@ -79,10 +81,21 @@ def fit_ct(z, t, y, l2):
                 uplift_head=head, explain=head)
 
 
-FITTERS: dict[str, Callable] = {"t": fit_t, "s": fit_s, "x": fit_x, "ct": fit_ct}
+def forest_heads(z, t, y, l2: float, params: ForestParams, seed: int) -> dict:
+    """An uplift random forest (forest.py); `explain` is a ridge regression of its uplift on z, a
+    linear surrogate whose terms name each row's top features."""
+    with_offer, without_offer = fit_forest(z, t, y, params, seed)
+    uplift = with_offer.probability(z) - without_offer.probability(z)
+    return dict(with_offer=with_offer, without_offer=without_offer, uplift_kind="difference",
+                explain=fit_ridge(z, uplift, l2))
 
 
-def _heads(learner: str, z, t, y, l2: float) -> dict:
+FITTERS: dict[str, Callable] = {"t": fit_t, "s": fit_s, "x": fit_x, "ct": fit_ct, "forest": forest_heads}
+
+
+def _heads(learner: str, z, t, y, l2: float, forest: ForestParams | None = None, seed: int = 0) -> dict:
+    if learner == "forest":
+        return forest_heads(z, t.astype(float), y.astype(float), l2, forest or ForestParams(), seed)
     try:
         return FITTERS[learner](z, t.astype(float), y.astype(float), l2)
     except KeyError:
@@ -118,27 +131,83 @@ def choose_l2(learner: str, z, t, y, seed: int, grid=L2_GRID, folds: int = 3) ->
     return best, scores
 
 
-def default_features(table: Table, treatment: str, outcome: str) -> list[str]:
-    """Every column but the treatment, the outcome and id-like ones (`id`, `*_id`)."""
-    return [c for c in table.columns
-            if c not in (treatment, outcome) and c.lower() != "id" and not c.lower().endswith("_id")]
+# A column is taken as derived from the outcome when it is constant on at least this many rows of
+# one outcome class and varies on the other (e.g. `spend`: 0 whenever `visit` is 0).
+LEAK_MIN_ROWS = 100
+
+
+def post_treatment_reasons(table: Table, treatment: str, outcome: str, columns: list[str]) -> dict[str, str]:
+    """The columns among `columns` that look measured after the treatment, each with the reason:
+
+    - derived from the treatment: at most MAX_LEVELS distinct values (and at least 10 rows per
+      value on average), each of which occurs in one arm only (Hillstrom's `segment`, from which a
+      0/1 treatment column is made);
+    - derived from the outcome: constant (or NULL) on every row of one outcome class, at least
+      LEAK_MIN_ROWS of them, and varying on the other class (Hillstrom's `conversion` and `spend`
+      when the outcome is `visit`: both are 0 whenever `visit` is 0).
+    """
+    t = table.columns[treatment]
+    y = table.columns[outcome]
+    reasons: dict[str, str] = {}
+    for name in columns:
+        keys = _value_keys(table, name)
+        distinct = set(keys)
+        if 1 < len(distinct) <= min(MAX_LEVELS, len(keys) / 10):
+            arms = {}
+            for k, arm in zip(keys, t):
+                arms.setdefault(k, set()).add(arm)
+            if all(len(a) == 1 for a in arms.values()):
+                reasons[name] = f"derived from the treatment {treatment!r} (each of its values occurs in one arm only)"
+                continue
+        for cls in (0.0, 1.0):
+            here = [k for k, v in zip(keys, y) if v == cls]
+            there = {k for k, v in zip(keys, y) if v != cls}
+            if len(here) >= LEAK_MIN_ROWS and len(set(here)) == 1 and len(there) > 1:
+                reasons[name] = (f"derived from the outcome {outcome!r} (it is {here[0]!r} on every row where "
+                                 f"{outcome} = {int(cls)})")
+                break
+    return reasons
+
+
+def _value_keys(table: Table, name: str) -> list:
+    values = table.columns[name]
+    if table.kinds.get(name) == "text":
+        return list(values)
+    return [None if np.isnan(v) else float(v) for v in values]
+
+
+def default_features(table: Table, treatment: str, outcome: str, post_treatment: tuple[str, ...] = ()) -> list[str]:
+    """Every column but the treatment, the outcome, id-like ones (`id`, `*_id`), the `post_treatment`
+    columns named, and those `post_treatment_reasons` finds (each left out with a warning)."""
+    for name in post_treatment:
+        table.column(name, "post-treatment")
+    candidates = [c for c in table.columns
+                  if c not in (treatment, outcome) and c not in post_treatment
+                  and c.lower() != "id" and not c.lower().endswith("_id")]
+    if treatment not in table.columns or outcome not in table.columns:
+        return candidates  # treatment_and_outcome names the missing column
+    reasons = post_treatment_reasons(table, treatment, outcome, candidates)
+    for name, why in reasons.items():
+        warn(f"column {name!r} left out of the features: {why}; pass --features to choose them yourself")
+    return [c for c in candidates if c not in reasons]
 
 
 def fit_uplift(table: Table, treatment: str, outcome: str, features: list[str] | None = None, learner: str = "t",
                l2: float | str = 1.0, seed: int = 0, min_per_arm: int = MIN_PER_ARM,
-               thresholds: Thresholds = Thresholds(), top_k: int = 3, log_skewed: bool = True) -> UpliftModel:
-    """Fit one learner ('t', 's', 'x', 'ct') on a table; features default to `default_features`.
+               thresholds: Thresholds = Thresholds(), top_k: int = 3, log_skewed: bool = True,
+               forest: ForestParams | None = None, post_treatment: tuple[str, ...] = ()) -> UpliftModel:
+    """Fit one learner ('t', 's', 'x', 'ct', 'forest') on a table; features default to `default_features`.
 
     l2 is the L2 penalty on standardised coefficients (the loss is summed over rows; 1.0 is
     scikit-learn's C=1), or "auto" to pick it from L2_GRID by inner cross-validation (seeded).
     log_skewed: take strongly skewed non-negative numbers as ln(1 + x) (see `encoding`).
+    forest: how the 'forest' learner grows its trees (forest.ForestParams; seeded by `seed`).
+    post_treatment: columns measured after the treatment, never taken as default features.
     """
     if learner not in FITTERS:
         raise UpliftDataError(f"unknown learner {learner!r}; expected one of {', '.join(FITTERS)}")
-    if features is None:
-        features = default_features(table, treatment, outcome)
     for role, name in (("treatment", treatment), ("outcome", outcome)):
-        if name in features:
+        if name in (features or ()):
             raise UpliftDataError(f"the {role} column {name!r} cannot also be a feature")
     t, y = treatment_and_outcome(table, treatment, outcome, min_per_arm)
     started = time.perf_counter()
@@ -146,11 +215,16 @@ def fit_uplift(table: Table, treatment: str, outcome: str, features: list[str] |
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", UpliftDataWarning)
+            if features is None:
+                features = default_features(table, treatment, outcome, tuple(post_treatment))
             encoding = fit_encoding(table, list(features), log_skewed)
             z = encoding.matrix(table)
             training = {"rows": int(len(t)), "treated": int(t.sum()), "control": int(len(t) - t.sum()),
                         "outcome_rate_treated": float(y[t == 1].mean()),
                         "outcome_rate_control": float(y[t == 0].mean()), "seed": seed}
+            if l2 == "auto" and learner == "forest":
+                raise UpliftDataError("l2 'auto' tunes the logistic learners; the forest's l2 is its explanation "
+                                      "surrogate's penalty: give a number")
             if l2 == "auto":
                 l2_value, cv = choose_l2(learner, z, t, y, seed)
                 training["l2_cv_qini"] = {repr(k): v for k, v in cv.items()}
@@ -158,7 +232,10 @@ def fit_uplift(table: Table, treatment: str, outcome: str, features: list[str] |
                 l2_value = float(l2)
                 if l2_value < 0:
                     raise UpliftDataError(f"l2 must be >= 0, got {l2}")
-            heads = _heads(learner, z, t, y, l2_value)
+            if learner == "forest":
+                forest = forest or ForestParams()
+                training["forest"] = forest.to_json()
+            heads = _heads(learner, z, t, y, l2_value, forest, seed)
     finally:
         for w in caught:  # shown to the caller (also when the fit fails), and kept with the model
             warnings.warn(w.message, stacklevel=2)

@@ -14,6 +14,12 @@ Every learner reduces to the same shape, which is what makes SQL scoring one exp
 
 For X and CT the two probabilities come from the auxiliary two-model (T) fit, so uplift is then
 the learner's own estimate and need not equal p_with_offer - p_without_offer.
+
+The uplift random forest (`learner` "forest", forest.py) has tree heads instead of linear ones:
+p_with_offer and p_without_offer are the forest's averages of the treated and control leaf rates
+(each a `forest.TreeHead`, a sum of flat `trees.Tree`s), uplift is their difference, and `explain`
+is a linear surrogate (a ridge regression of the forest's uplift on the encoded columns) that
+names the top features.
 """
 from __future__ import annotations
 
@@ -26,6 +32,7 @@ import numpy as np
 
 from .dataset import Table, UpliftDataError
 from .encoding import FeatureEncoding
+from .forest import TreeHead
 from .logistic import LinearHead
 from .segments import Thresholds, segment, top_features
 
@@ -33,15 +40,16 @@ FORMAT = "kaireon-uplift-model"
 VERSION = 1
 UPLIFT_KINDS = ("difference", "linear", "class_transformation")
 LEARNERS = {"t": "two-model (T) learner", "s": "single-model (S) learner with treatment interactions",
-            "x": "X-learner", "ct": "class transformation"}
+            "x": "X-learner", "ct": "class transformation", "forest": "uplift random forest"}
+TREE_LEARNERS = ("forest",)  # learners whose with_offer / without_offer heads are tree ensembles
 
 
 @dataclass(frozen=True)
 class UpliftModel:
     learner: str
     encoding: FeatureEncoding
-    with_offer: LinearHead
-    without_offer: LinearHead
+    with_offer: LinearHead | TreeHead
+    without_offer: LinearHead | TreeHead
     uplift_kind: str
     explain: LinearHead
     uplift_head: LinearHead | None = None
@@ -56,6 +64,9 @@ class UpliftModel:
             raise ValueError(f"uplift_kind must be one of {UPLIFT_KINDS}")
         if (self.uplift_head is None) != (self.uplift_kind == "difference"):
             raise ValueError("an uplift head is needed exactly when uplift_kind is not 'difference'")
+        trees = self.learner in TREE_LEARNERS
+        if any(isinstance(h, TreeHead) != trees for h in (self.with_offer, self.without_offer)):
+            raise ValueError("tree heads exactly for the tree learners (" + ", ".join(TREE_LEARNERS) + ")")
 
     @property
     def features(self) -> list[str]:
@@ -122,7 +133,7 @@ class UpliftModel:
         scoring = data.get("scoring", {})
         return cls(
             learner=data["learner"], encoding=FeatureEncoding.from_json(data["encoding"]),
-            with_offer=LinearHead.from_json(heads["with_offer"]), without_offer=LinearHead.from_json(heads["without_offer"]),
+            with_offer=_head(heads["with_offer"]), without_offer=_head(heads["without_offer"]),
             uplift_kind=data["uplift_kind"], explain=LinearHead.from_json(heads["explain"]),
             uplift_head=LinearHead.from_json(heads["uplift"]) if "uplift" in heads else None,
             thresholds=Thresholds.from_json(scoring.get("thresholds", {})), top_k=int(scoring.get("top_features", 3)),
@@ -144,6 +155,10 @@ class UpliftModel:
         except json.JSONDecodeError as exc:
             raise UpliftDataError(f"model file {path} is not JSON: {exc}") from None
         return cls.from_json(data)
+
+
+def _head(data: dict) -> LinearHead | TreeHead:
+    return TreeHead.from_json(data) if "trees" in data else LinearHead.from_json(data)
 
 
 # ---- the saved form, checked before use (a model file is input: refused with where and what was expected) ----
@@ -189,6 +204,8 @@ def check_model_json(data) -> None:
     _expect(bad is None, str(bad), "a finite number (NaN and infinities are not allowed in a model file)")
     _expect(data.get("learner") in LEARNERS, "learner", f"one of {', '.join(LEARNERS)}")
     _expect(data.get("uplift_kind") in UPLIFT_KINDS, "uplift_kind", f"one of {', '.join(UPLIFT_KINDS)}")
+    _expect(data["learner"] not in TREE_LEARNERS or data["uplift_kind"] == "difference", "uplift_kind",
+            "'difference' for a tree learner")
     encoding = _object(data, "encoding", "")
     features, columns = encoding.get("features"), encoding.get("columns")
     _expect(isinstance(features, list) and len(features) > 0, "encoding.features", "a non-empty list")
@@ -222,6 +239,9 @@ def check_model_json(data) -> None:
                                                f"{data['uplift_kind']!r}")
     for name in names:
         head = _object(heads, name, "heads.")
+        if data["learner"] in TREE_LEARNERS and name != "explain":
+            _check_trees(head, f"heads.{name}", len(columns))
+            continue
         _expect(_is_number(head.get("intercept")), f"heads.{name}.intercept", "a number")
         coef = head.get("coef")
         _expect(isinstance(coef, list) and len(coef) == len(columns) and all(map(_is_number, coef)),
@@ -237,3 +257,30 @@ def check_model_json(data) -> None:
     for key in ("treatment", "outcome"):
         _expect(isinstance(data.get(key, ""), str), key, "text")
     _expect(isinstance(data.get("training", {}), dict), "training", "an object")
+
+
+_TREE_ARRAYS = ("feature", "threshold", "left", "right", "value", "missing_left")
+
+
+def _check_trees(head: dict, at: str, n_columns: int) -> None:
+    """A tree head: a non-empty list of flat trees over the encoded columns (trees.Tree's layout)."""
+    trees = head.get("trees")
+    _expect(set(head) == {"trees"} and isinstance(trees, list) and len(trees) > 0, at,
+            "an object with a non-empty list 'trees' (a tree learner's head)")
+    for i, tree in enumerate(trees):
+        here = f"{at}.trees[{i}]"
+        _expect(isinstance(tree, dict) and set(tree) == set(_TREE_ARRAYS), here,
+                f"an object with exactly the node arrays {', '.join(_TREE_ARRAYS)}")
+        n = len(tree["left"]) if isinstance(tree["left"], list) else -1
+        for key in _TREE_ARRAYS:
+            values = tree[key]
+            kind = (lambda v: isinstance(v, bool)) if key == "missing_left" else \
+                _is_number if key in ("threshold", "value") else (lambda v: isinstance(v, int) and not isinstance(v, bool))
+            _expect(isinstance(values, list) and len(values) == n and n > 0 and all(map(kind, values)),
+                    f"{here}.{key}", f"a list of {max(n, 1)} {'booleans' if key == 'missing_left' else 'numbers'}")
+        _expect(all(0 <= f < n_columns for f in tree["feature"]), f"{here}.feature",
+                f"encoded column numbers in 0..{n_columns - 1}")
+        for j in range(n):
+            if tree["left"][j] != -1:
+                _expect(j < tree["left"][j] < n and j < tree["right"][j] < n, f"{here}.left[{j}]",
+                        "children after their parent and inside the tree (or -1 for a leaf)")

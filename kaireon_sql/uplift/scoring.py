@@ -4,8 +4,9 @@
 
 built as five nested SELECTs so no sub-expression is written twice:
   encoded      z_j = (x - mean) / scale per encoded column (a NULL, NaN or +-inf number -> 0; text -> indicators)
-  linear       the heads' linear predictors, and one contribution per source feature
-  probability  sigmoid of the clamped predictors; |contribution| rounded to hundredths
+  linear       the heads' linear predictors (a forest's: its tree sums, trees.ensemble_sql), and one
+               contribution per source feature
+  probability  sigmoid of the clamped predictors (a forest's sums as they are); |contribution| rounded
   explained    uplift; each feature's 'name:+0.12' text and its rank among the features
   scored       segment; the top k texts joined by ', '
 
@@ -18,7 +19,9 @@ from sqlglot import exp
 
 from ..dialect import cast_text, finite_or_null, relation
 from .dataset import UpliftDataError
+from ..trees import ensemble_sql
 from .encoding import EncodedColumn
+from .forest import TreeHead
 from .logistic import ETA_LIMIT, LinearHead
 from .model import UpliftModel
 from .segments import SEGMENTS, SHOWN_MAX
@@ -77,7 +80,10 @@ def _encoded(column: EncodedColumn) -> exp.Expression:
     return exp.func("COALESCE", z, _num(0.0))
 
 
-def _linear(head: LinearHead, z_names: list[str]) -> exp.Expression:
+def _linear(head: LinearHead | TreeHead, z_names: list[str]) -> exp.Expression:
+    """A linear head's predictor, or a tree head's probability (its trees summed in order, trees.py)."""
+    if isinstance(head, TreeHead):
+        return ensemble_sql(head.trees, [_col(name) for name in z_names])
     out: exp.Expression = _num(head.intercept)
     for c, name in zip(head.coef, z_names):
         out = exp.Add(this=out, expression=exp.Mul(this=_num(c), expression=_col(name)))
@@ -125,8 +131,9 @@ def model_sql(model: UpliftModel, source: str | exp.Expression, keep: tuple[str,
     linear = _sub(kept, linear_cols, encoded, "encoded")
 
     scaled = [f"{_PREFIX}s{f}" for f in range(len(features))]
-    prob_cols = [exp.alias_(_sigmoid(_col(f"{_PREFIX}eta_with")), "p_with_offer", quoted=True),
-                 exp.alias_(_sigmoid(_col(f"{_PREFIX}eta_without")), "p_without_offer", quoted=True)]
+    prob_cols = [exp.alias_(_probability(model.with_offer, _col(f"{_PREFIX}eta_with")), "p_with_offer", quoted=True),
+                 exp.alias_(_probability(model.without_offer, _col(f"{_PREFIX}eta_without")), "p_without_offer",
+                            quoted=True)]
     if model.uplift_kind == "linear":
         prob_cols.append(exp.alias_(_clamp(_col(f"{_PREFIX}eta_uplift"), -1.0, 1.0), f"{_PREFIX}u", quoted=True))
     elif model.uplift_kind == "class_transformation":
@@ -175,6 +182,11 @@ def model_sql(model: UpliftModel, source: str | exp.Expression, keep: tuple[str,
     scored_cols = [p_with, p_without, u, exp.alias_(segment, "segment", quoted=True),
                    exp.alias_(top, "top_features", quoted=True)]
     return _sub(kept, scored_cols, explained, "explained")
+
+
+def _probability(head: LinearHead | TreeHead, predictor: exp.Expression) -> exp.Expression:
+    """sigmoid of a linear head's predictor; a tree head's column is already the probability."""
+    return predictor if isinstance(head, TreeHead) else _sigmoid(predictor)
 
 
 def _sub(kept, columns, inner: exp.Select, alias: str) -> exp.Select:

@@ -134,6 +134,7 @@ FROM (
       `c`.*,
       `o`.*,
       `p`.`as_of`,
+      'winback_uplift' AS `model_id`,
       COALESCE(CAST(`m`.`p_with_offer` AS FLOAT64), CAST(0.5 AS FLOAT64)) AS `propensity`,
       COALESCE(CAST(`m`.`uplift` AS FLOAT64), CAST(0.0 AS FLOAT64)) AS `uplift`
     FROM {{ ref('kaireon_winback__customers') }} AS `c`

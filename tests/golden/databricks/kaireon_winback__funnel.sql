@@ -70,6 +70,7 @@ CROSS JOIN (
         `c`.*,
         `o`.*,
         `p`.`as_of`,
+        'winback_uplift' AS `model_id`,
         COALESCE(CAST(`m`.`p_with_offer` AS DOUBLE), CAST(0.5 AS DOUBLE)) AS `propensity`,
         COALESCE(CAST(`m`.`uplift` AS DOUBLE), CAST(0.0 AS DOUBLE)) AS `uplift`
       FROM {{ ref('kaireon_winback__customers') }} AS `c`

@@ -14,5 +14,6 @@ SELECT
   `priority`,
   `score`,
   `personalization`,
-  `experiment_group`
+  `experiment_group`,
+  `model_id`
 FROM {{ ref('kaireon_winback__withheld_decisions') }}

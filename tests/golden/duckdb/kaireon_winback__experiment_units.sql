@@ -5,7 +5,8 @@ WITH "assigned" AS (
     MIN("l"."as_of") AS "as_of",
     "l"."customer_id",
     MIN("l"."experiment_group") AS "experiment_group",
-    'decision_log' AS "source"
+    'decision_log' AS "source",
+    MIN(CASE WHEN "l"."rank" = 1 THEN "l"."model_id" END) AS "model_id"
   FROM {{ ref('kaireon_decision_log') }} AS "l"
   WHERE
     "l"."decision_flow_key" = 'winback'
@@ -18,7 +19,8 @@ WITH "assigned" AS (
     CAST("r"."as_of" AS TIMESTAMP) AS "as_of",
     CAST("r"."customer_id" AS TEXT) AS "customer_id",
     CAST("r"."experiment_group" AS TEXT) AS "experiment_group",
-    'assignments_relation' AS "source"
+    'assignments_relation' AS "source",
+    CAST(NULL AS TEXT) AS "model_id"
   FROM {{ ref('demo_past_assignments') }} AS "r"
   WHERE
     "r"."decision_flow_key" = 'winback'
@@ -38,6 +40,7 @@ SELECT
   "a"."customer_id",
   "a"."experiment_group",
   "a"."source",
+  "a"."model_id",
   "a"."as_of" + INTERVAL '1209600' SECOND AS "window_end",
   "a"."as_of" + INTERVAL '1209600' SECOND <= "p"."as_of" AS "window_complete",
   CAST(COALESCE("o"."conversions", 0) AS BIGINT) AS "conversions",

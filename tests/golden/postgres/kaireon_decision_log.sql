@@ -15,6 +15,7 @@ SELECT
   "d"."score",
   "d"."personalization",
   "d"."experiment_group",
+  "d"."model_id",
   "d"."delivered"
 FROM (
   SELECT
@@ -33,6 +34,7 @@ FROM (
     "score",
     "personalization",
     "experiment_group",
+    "model_id",
     TRUE AS "delivered"
   FROM {{ ref('kaireon_decisions') }}
   UNION ALL
@@ -52,6 +54,7 @@ FROM (
     "score",
     "personalization",
     "experiment_group",
+    "model_id",
     FALSE AS "delivered"
   FROM {{ ref('kaireon_withheld_decisions') }}
 ) AS "d"

@@ -134,6 +134,7 @@ FROM (
       "c".*,
       "o".*,
       "p"."as_of",
+      'winback_uplift' AS "model_id",
       COALESCE(CAST("m"."p_with_offer" AS DOUBLE PRECISION), CAST(0.5 AS DOUBLE PRECISION)) AS "propensity",
       COALESCE(CAST("m"."uplift" AS DOUBLE PRECISION), CAST(0.0 AS DOUBLE PRECISION)) AS "uplift"
     FROM {{ ref('kaireon_winback__customers') }} AS "c"

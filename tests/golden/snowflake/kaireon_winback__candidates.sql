@@ -7,6 +7,7 @@ WITH "qualified" AS (
       "c".*,
       "o".*,
       "p"."as_of",
+      'winback_uplift' AS "model_id",
       COALESCE(CAST("m"."p_with_offer" AS DOUBLE), CAST(0.5 AS DOUBLE)) AS "propensity",
       COALESCE(CAST("m"."uplift" AS DOUBLE), CAST(0.0 AS DOUBLE)) AS "uplift"
     FROM {{ ref('kaireon_winback__customers') }} AS "c"
@@ -246,6 +247,7 @@ SELECT
   "uplift",
   "relevance",
   "score",
+  "model_id",
   "check_code",
   "quota_1_rank",
   "quota_1_left",

@@ -292,7 +292,8 @@ SELECT
     ) || '}'
     ELSE '{}'
   END AS "personalization",
-  "k"."experiment_group"
+  "k"."experiment_group",
+  "k"."model_id"
 FROM {{ ref('kaireon_winback__candidates') }} AS "k"
 CROSS JOIN {{ ref('kaireon_run_params') }} AS "p"
 WHERE
