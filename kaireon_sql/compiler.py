@@ -8,11 +8,13 @@ from functools import partial
 from sqlglot import exp
 
 from .config.flows import DecisionFlow
-from .config.models import AlgorithmModel, BehavioralMetric
+from .config.models import BAYESIAN, EPSILON_GREEDY, THOMPSON_BANDIT, AlgorithmModel, BehavioralMetric
 from .config.project import Project
+from .dbt_model import Model
 from .dialect import relation
 from .errors import ConfigError, ConfigErrors
 from .gc_passes import fewer_gc_passes
+from .learning import posterior_models
 from .plan import outputs
 from .plan.build_order import flows_in_order
 from .plan.context import HISTORY_MODEL, RUN_PARAMS, FlowContext, flow_model
@@ -37,19 +39,6 @@ from .sql.uplift import scores_sql
 
 STAGES = ["consent", "qualification", "filter", "contact_policy"]
 GROUPS = ["treatment", "holdout"]
-
-
-@dataclass
-class Model:
-    """One dbt model: its SQL (a sqlglot tree, or Jinja text for macro-backed models) and properties."""
-
-    name: str
-    sql: exp.Expression | str
-    description: str
-    columns: dict[str, dict] = field(default_factory=dict)  # name -> {description, data_tests}
-    tests: list[dict] = field(default_factory=list)
-    materialized: str = "table"
-    config: dict = field(default_factory=dict)  # further dbt config, e.g. incremental_strategy
 
 
 def _not_null(*names: str, **described: str) -> dict[str, dict]:
@@ -357,7 +346,12 @@ def _ncf_factors(project: Project, model: AlgorithmModel) -> list[Model]:
                   _not_null("offer_id", "b"), [_unique("offer_id")])]
 
 
-ENGINE_MODELS: dict[str, Callable[[Project, AlgorithmModel], list[Model]]] = {trained.NCF: _ncf_factors}
+ENGINE_MODELS: dict[str, Callable[[Project, AlgorithmModel], list[Model]]] = {
+    BAYESIAN: posterior_models,
+    EPSILON_GREEDY: posterior_models,
+    THOMPSON_BANDIT: posterior_models,
+    trained.NCF: lambda project, model: _ncf_factors(project, model) + posterior_models(project, model),
+}
 
 
 def _model_settings(build: _Build) -> list[Model]:
@@ -398,13 +392,16 @@ def _used_models(build: _Build) -> list[AlgorithmModel]:
 
 
 def _algorithm_models(build: _Build) -> list[Model]:
-    """The project-level models of every algorithm model the flows use (S8), before the flows read them."""
-    models: list[Model] = []
+    """The project-level models of every algorithm model the flows use (S8), before the flows read them.
+
+    A model several builders list (the shared kaireon_attribution) is kept once, where first listed."""
+    models: dict[str, Model] = {}
     for model in _used_models(build):
         builder = ENGINE_MODELS.get(model.model_type)
         if builder is not None:
-            models += _collecting(build, partial(builder, build.project, model))
-    return models
+            for built in _collecting(build, partial(builder, build.project, model)):
+                models.setdefault(built.name, built)
+    return list(models.values())
 
 
 def _flows(build: _Build) -> list[Model]:

@@ -198,7 +198,8 @@ class SparkBackend(Backend):
         # Models many others read are checkpointed (computed once, no SQL text to re-resolve);
         # the rest stay lazy views, computed by the one query that reads them.
         df = self.spark.sql(select_sql)
-        if name in ("kaireon_stg_interactions", "kaireon_offers") or name.endswith(("__customers", "__candidates")):
+        if name in ("kaireon_stg_interactions", "kaireon_offers", "kaireon_attribution") or name.endswith(
+                ("__customers", "__candidates", "__posterior")):
             df = df.localCheckpoint(eager=True)
         df.createOrReplaceTempView(name)
         self.views.append(name)

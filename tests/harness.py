@@ -23,9 +23,19 @@ _REF = re.compile(r"\{\{ ref\('([A-Za-z0-9_]+)'\) \}\}")
 _INCREMENTAL = re.compile(r"\{% if is_incremental\(\) %\}.*?\{% else %\}(.*?)\{% endif %\}", re.DOTALL)
 
 
+_OPTIONAL = re.compile(r"\{\{ kaireon_sql\.optional_relation\('[A-Za-z0-9_]+', \[([^\]]*)\], \[([^\]]*)\]\) \}\}")
+
+
+def _no_rows(m: re.Match) -> str:
+    """macros/optional_relation.sql before the relation's first build: its typed columns, no rows."""
+    names, types = ([v.strip().strip("'") for v in g.split(",")] for g in m.groups())
+    return "(SELECT " + ", ".join(f"CAST(NULL AS {t}) AS {c}" for c, t in zip(names, types)) + " LIMIT 0)"
+
+
 def first_build(sql: str) -> str:
-    """An incremental model as dbt builds it the first time (or with --full-refresh): the else branch."""
-    return _INCREMENTAL.sub(lambda m: m.group(1), sql)
+    """An incremental model as dbt builds it the first time (or with --full-refresh): the else branch;
+    a relation read as earlier builds left it (optional_relation) has no rows yet."""
+    return _OPTIONAL.sub(_no_rows, _INCREMENTAL.sub(lambda m: m.group(1), sql))
 
 
 def incremental_build(sql: str, this: str = "this") -> str:

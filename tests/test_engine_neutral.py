@@ -54,6 +54,8 @@ SAMPLES = {
     "Extreme": lambda: dialect.extreme([x.copy(), y.copy()], largest=False),
     "RegexMatch": lambda: dialect.regex_match(x.copy(), "^a.b$"),
     "Grouped": lambda: dialect.grouped(dialect.fmod(x.copy(), y.copy())),
+    "OptionalRelation": lambda: exp.Exists(this=exp.select("*").from_(
+        dialect.optional_relation("kaireon_decision_log", {"run_id": "text_type", "as_of": "TIMESTAMP"}))),
     "Bind": lambda: dialect.with_uniforms([x.copy(), y.copy()], 2, lambda u: exp.Add(this=u[0], expression=u[1])),
     "EpochSeconds": lambda: dialect.seconds_between(ts.copy(), ts.copy()).this,
 }

@@ -466,7 +466,7 @@ REFUSALS = {
     "includeTrace": (_mutate(lambda c: _node(c, "out")["config"].update(includeTrace=True)),
                      [FLOW, NODES + "[7].config.includeTrace'", "not supported yet"]),
     "model config": (_mutate(lambda c: c["algorithmModels"][0].update(config={"smoothingWeight": 10})),
-                     ["algorithmModels[0] 'M'", "field 'config.smoothingWeight'", "reads no settings"]),
+                     ["algorithmModels[0] 'M'", "field 'config'", "read from 'scoresRelation'"]),
     "keyColumn on a scoresRelation model": (_mutate(lambda c: c["algorithmModels"][0].update(keyColumn="cid")),
                                             ["algorithmModels[0] 'M'", "field 'keyColumn'", "for modelType 'uplift'"]),
     "inactive model used by the score node": (

@@ -372,10 +372,27 @@ STANDARD_OUTCOMES = ("impression", "click", "convert", "dismiss", "open",
                      "complaint", "unsubscribe", "hard_bounce", "spam_report")
 
 
+class DecisionLogInput(Model):
+    """Past decisions (S8) the attribution reads instead of kaireon_decision_log: a relation with
+    customer_id, offer_id, channel, as_of, run_id and model_id, every row a delivered decision."""
+
+    relation: str
+
+    @field_validator("relation")
+    @classmethod
+    def _relation(cls, v: str) -> str:
+        return check_relation(v)
+
+
 class InteractionHistory(Model):
     relation: str = "interaction_history"
     description: str | None = None
     custom_outcomes: list[str] = []
+    # S8 attribution (kaireon_attribution): outcomes that count as positive, attributed to the latest
+    # impression of the same customer and offer within attributionWindowDays before them
+    positive_outcomes: list[str] = Field(default=["click", "convert"], min_length=1)
+    attribution_window_days: float = Field(default=7, gt=0, le=3650)
+    decision_log: DecisionLogInput | None = None
 
     @property
     def outcomes(self) -> tuple[str, ...]:
@@ -385,3 +402,15 @@ class InteractionHistory(Model):
     @classmethod
     def _relation(cls, v: str) -> str:
         return check_relation(v)
+
+    @model_validator(mode="after")
+    def _positives(self) -> "InteractionHistory":
+        for i, outcome in enumerate(self.positive_outcomes):
+            if outcome == "impression" or outcome not in self.outcomes:
+                raise FieldError(f"positiveOutcomes[{i}]",
+                                 f"expected an outcome other than 'impression' (one of: "
+                                 f"{', '.join(o for o in self.outcomes if o != 'impression')}; others are declared "
+                                 f"in customOutcomes), got {shown(outcome)}")
+        if len(set(self.positive_outcomes)) != len(self.positive_outcomes):
+            raise FieldError("positiveOutcomes", "an outcome is listed twice")
+        return self

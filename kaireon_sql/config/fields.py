@@ -58,6 +58,12 @@ _MISSING_NEVER = "this rule type's value is never missing (the rule reads no nul
 _RULE_COMMON = {"multiplier": C("fit stage: the relevance factor when the rule fails; refused on eligibility "
                                 "and qualification rules, which drop the candidate instead")}
 
+_BAYESIAN = {
+    "smoothingWeight": C("m of the hierarchical shrinkage (default 10)"),
+    "windowDays": C("impressions (and their attributed positives) of the last windowDays days count (default 30)"),
+    "groupBy": C("customer fields: one rate per offer and group, shrunk toward the offer's"),
+}
+
 FIELDS: dict[type[BaseModel], dict[str, Entry]] = {
     # ---- catalogue ---------------------------------------------------------------------------
     catalog.Schema: _object(
@@ -161,7 +167,13 @@ FIELDS: dict[type[BaseModel], dict[str, Entry]] = {
         "relation": C("where the interaction history is"),
         "description": M("documentation"),
         "customOutcomes": C("outcome types rules and policies may name beyond the standard ones"),
+        "positiveOutcomes": C("outcomes the attribution (kaireon_attribution, S8) counts as positive; default "
+                              "click and convert"),
+        "attributionWindowDays": C("a positive is attributed to the latest impression at most this many days "
+                                   "before it (default 7)"),
+        "decisionLog": C("past decisions the attribution reads instead of kaireon_decision_log"),
     },
+    catalog.DecisionLogInput: {"relation": C("the relation of past decisions")},
     # ---- scoring and measurement -------------------------------------------------------------
     models.BehavioralMetric: _object(
         aggregation=C("count, sum, avg, min, max or ratio"),
@@ -173,15 +185,35 @@ FIELDS: dict[type[BaseModel], dict[str, Entry]] = {
                       "that value (realtime still takes count and sum only)"),
         status=C("only active metrics get a model; a metric_condition on a metric that is not active is refused")),
     models.AlgorithmModel: _object(
-        modelType=C("uplift: scored from `modelFile`; any other type needs `scoresRelation` and then documents "
-                    "how those scores were made"),
+        modelType=C("the engine (plan/models.py ENGINES): scorecard, bayesian, thompson_bandit and epsilon_greedy "
+                    "are computed in the warehouse (or read `scoresRelation` when given); uplift is scored from "
+                    "`modelFile`; any other type needs `scoresRelation` and then documents how those scores were made"),
         status=C("a score node or propensity rule referring to a model that is not active is refused (S8)"),
-        config=C("the engine's settings: gradient_boosted and neural_cf read theirs (docs/engines_trained.md); "
-                 "a key the model's engine does not read is refused (plan/trained.py settings_errors)"),
-        scoresRelation=C("relation of precomputed scores: customer_id, offer_id, propensity, uplift"),
+        config=C("the engine's settings: one class per modelType computed in the warehouse (scorecard, bayesian, "
+                 "thompson_bandit, epsilon_greedy, online_learner); gradient_boosted and neural_cf read theirs "
+                 "(docs/engines_trained.md; an unknown key is refused, plan/trained.py settings_errors); refused on "
+                 "other types and with `scoresRelation`"),
+        scoresRelation=C("relation of precomputed scores: customer_id, offer_id, propensity, uplift; a model "
+                         "computed in the warehouse reads these instead when given (and then takes no `config`)"),
         modelFile=C("a model written by `kaireon uplift fit`"),
         featuresRelation=C("the relation an uplift model is scored over"),
         keyColumn=C("the customer key column of an uplift model's features relation; refused on other models")),
+    models.BayesianConfig: _BAYESIAN,
+    models.EpsilonGreedyConfig: {
+        **_BAYESIAN,
+        "epsilon": C("share of customers exploring per run: hash_uniform(salt, run_id, customer_id) < epsilon"),
+        "salt": C("salt of the exploration hashes (default the model id)")},
+    models.ThompsonConfig: {
+        "windowDays": C("impressions (and their attributed positives) of the last windowDays days count (default 30)"),
+        "priorAlpha": C("a of the Beta(a + k, b + n - k) draw (default 1)"),
+        "priorBeta": C("b of the Beta(a + k, b + n - k) draw (default 1)"),
+        "salt": C("salt of the seeding hashes (default the model id)")},
+    models.ScorecardConfig: {"baseScore": C("the score before the terms"), "weights": C("the terms")},
+    models.ScorecardWeight: {"field": C("customer.<field> or offer.<field> (a number)"),
+                             "weight": C("the term's factor"), "bins": C("value ranges -> points (optional)")},
+    models.ScorecardBin: {"min": C("lowest value of the bin (inclusive; open when missing)"),
+                          "max": C("the bin's end (exclusive; open when missing)"),
+                          "points": C("what a value in the bin scores (times the weight)")},
     models.ArbitrationProfile: _object(
         weights=C("the weights of the composite score (S8)"),
         isDefault=C("the profile of flows whose score node has method model and names no profile"),
@@ -354,7 +386,14 @@ LABELS: dict[type[BaseModel], str] = {
     catalog.Channel: "channels[]", catalog.Placement: "placements[]", catalog.Offer: "offers[]",
     catalog.Budget: "offers[].budget", catalog.Schedule: "offers[].schedule", catalog.Creative: "creatives[]",
     catalog.Segment: "segments[]", catalog.InteractionHistory: "interactionHistory",
+    catalog.DecisionLogInput: "interactionHistory.decisionLog",
     models.BehavioralMetric: "behavioralMetrics[]", models.AlgorithmModel: "algorithmModels[]",
+    models.BayesianConfig: "algorithmModels[].config (bayesian)",
+    models.EpsilonGreedyConfig: "algorithmModels[].config (epsilon_greedy)",
+    models.ThompsonConfig: "algorithmModels[].config (thompson_bandit)",
+    models.ScorecardConfig: "algorithmModels[].config (scorecard)",
+    models.ScorecardWeight: "algorithmModels[].config (scorecard).weights[]",
+    models.ScorecardBin: "algorithmModels[].config (scorecard).weights[].bins[]",
     models.ArbitrationProfile: "arbitrationProfiles[]", models.ArbitrationWeights: "arbitrationProfiles[].weights",
     rules.QualificationRule: "qualificationRules[]",
     rules.AttributeCondition: "qualificationRules[].config (attribute_condition)",

@@ -21,6 +21,7 @@ from .base import TYPE_TAG, FieldError, label_of
 from .catalog import InteractionHistory
 from .flows import NODE_CONFIGS, RuleGroup, RuleLeaf
 from .policies import POLICY_CONFIGS
+from .models import MODEL_CONFIGS, UNTYPED
 from .project import KINDS, Project
 from .resolve import check_references
 from .rules import RULE_CONFIGS
@@ -31,7 +32,7 @@ SUFFIXES = (".yml", ".yaml", ".json")
 # Files kaireon writes that may sit in the config folder and are not config.
 ARTIFACT_FORMATS = ("kaireon-uplift-model", "kaireon-gradient-boosted-model", "kaireon-neural-cf-model")  # plan/trained.py FILE_FORMATS
 TOP_LEVEL = tuple(KINDS) + ("interactionHistory",)
-_TAGS = set(NODE_CONFIGS) | set(RULE_CONFIGS) | set(POLICY_CONFIGS)
+_TAGS = set(NODE_CONFIGS) | set(RULE_CONFIGS) | set(POLICY_CONFIGS) | set(MODEL_CONFIGS) | {UNTYPED}
 
 # Limits on what a config file may be, so that no file can make validation crash or hang.
 MAX_FILE_BYTES = 64 * 1024 * 1024  # a 20,000-offer catalogue is about 5 MB

@@ -1,25 +1,143 @@
 """Scoring and measurement objects: algorithm models, arbitration profiles, behavioral metrics."""
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, Union
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Discriminator, Field, Tag, field_validator, model_validator
 
-from .base import ConfigObject, FieldError, Model
+from .base import TYPE_TAG, ConfigObject, FieldError, Model, tag_config, variant, variants
 from .catalog import check_column, check_relation
 
 # Model types that read a 'scoresRelation' of precomputed scores; UPLIFT is scored from its 'modelFile'.
 MODEL_TYPES = (
     "scorecard", "bayesian", "gradient_boosted", "thompson_bandit", "epsilon_greedy", "neural_cf", "online_learner",
 )
+SCORECARD, BAYESIAN, GRADIENT_BOOSTED, THOMPSON_BANDIT, EPSILON_GREEDY, NEURAL_CF, ONLINE_LEARNER = MODEL_TYPES
 UPLIFT = "uplift"
 ModelType = Literal[MODEL_TYPES + (UPLIFT,)]
+
+
+class ModelConfig(Model):
+    """An algorithm model's typed `config`, one class per modelType (MODEL_CONFIGS), computed in the warehouse.
+
+    A model of such a type with a `scoresRelation` reads those precomputed scores instead (as every type did
+    before its engine was compiled) and takes no `config`: settings it would not read are refused."""
+
+
+_MAX_DAYS = 3650  # ten years of history: a window beyond is a typo
+
+
+def _customer_field(value: str) -> str:
+    """`customer.<field>`: a customer field (checked against the flows that use the model at plan time)."""
+    name = value[len("customer."):] if value.startswith("customer.") else ""
+    check_column(name)  # letters, digits and _
+    return value
+
+
+class BayesianConfig(ModelConfig):
+    """S8 bayesian: hierarchical shrinkage of attributed positives per offer (and groupBy customer fields)."""
+
+    kaireon_type: variant(BAYESIAN)
+    smoothing_weight: float = Field(default=10.0, gt=0, le=1e9)
+    window_days: float = Field(default=30.0, gt=0, le=_MAX_DAYS)
+    group_by: list[str] = Field(default=[], max_length=4)
+
+    @model_validator(mode="after")
+    def _groups(self) -> "BayesianConfig":
+        for i, name in enumerate(self.group_by):
+            try:
+                _customer_field(name)
+            except ValueError:
+                raise FieldError(f"groupBy[{i}]", f"expected customer.<field>, got {name!r}") from None
+        if len(set(self.group_by)) != len(self.group_by):
+            raise FieldError("groupBy", "a field is listed twice")
+        return self
+
+
+class EpsilonGreedyConfig(BayesianConfig):
+    """S8 epsilon_greedy: explore with probability epsilon (hash_uniform), else the bayesian propensity."""
+
+    kaireon_type: variant(EPSILON_GREEDY)
+    epsilon: float = Field(ge=0, le=1)
+    salt: str | None = Field(default=None, min_length=1, max_length=200)
+
+
+class ThompsonConfig(ModelConfig):
+    """S8 thompson_bandit: one Beta(priorAlpha + k, priorBeta + n - k) draw per customer and offer."""
+
+    kaireon_type: variant(THOMPSON_BANDIT)
+    window_days: float = Field(default=30.0, gt=0, le=_MAX_DAYS)
+    prior_alpha: float = Field(default=1.0, gt=0, le=1e9)
+    prior_beta: float = Field(default=1.0, gt=0, le=1e9)
+    salt: str | None = Field(default=None, min_length=1, max_length=200)
+
+
+class ScorecardBin(Model):
+    """A value range [min, max) (a missing bound is open) and the points a value in it scores."""
+
+    min: float | None = None
+    max: float | None = None
+    points: float
+
+    @model_validator(mode="after")
+    def _range(self) -> "ScorecardBin":
+        if self.min is not None and self.max is not None and not self.min < self.max:
+            raise FieldError("max", f"expected max > min ({self.min:g}), got {self.max:g}")
+        return self
+
+
+class ScorecardWeight(Model):
+    """One term: weight * the field's value, or weight * the points of the bin the value falls in."""
+
+    field: str
+    weight: float = Field(default=1.0, ge=-1e9, le=1e9)
+    bins: list[ScorecardBin] = Field(default=[], max_length=100)
+
+    @field_validator("field")
+    @classmethod
+    def _field(cls, v: str) -> str:
+        prefix, _, name = v.partition(".")
+        if prefix not in ("customer", "offer") or not name:
+            raise ValueError(f"expected customer.<field> or offer.<field>, got {v!r}")
+        return v
+
+
+class ScorecardConfig(ModelConfig):
+    """S8 scorecard: baseScore + the weighted terms, NULL terms 0, clipped to [0, 1]."""
+
+    kaireon_type: variant(SCORECARD)
+    base_score: float = Field(default=0.0, ge=-1e9, le=1e9)
+    weights: list[ScorecardWeight] = Field(min_length=1, max_length=200)
+
+    @model_validator(mode="after")
+    def _not_all_zero(self) -> "ScorecardConfig":
+        if all(w.weight == 0 for w in self.weights):
+            raise FieldError("weights", "every weight is 0: the score would be the constant baseScore; give a "
+                                        "field a non-zero weight")
+        return self
+
+
+# modelType -> the class of its `config` (one line per engine). A type without one takes no config.
+MODEL_CONFIGS: dict[str, type[ModelConfig]] = variants(
+    BayesianConfig, EpsilonGreedyConfig, ThompsonConfig, ScorecardConfig)
+UNTYPED = "untyped"  # the tag of a config of a modelType without a class: an (empty) mapping
+# Trained outside the warehouse (`kaireon train`): an untyped `config` whose keys plan/trained.py checks
+TRAINED = (GRADIENT_BOOSTED, NEURAL_CF)
+
+
+def _config_tag(value: Any) -> str:
+    kind = value.get(TYPE_TAG) if isinstance(value, dict) else getattr(value, "kaireon_type", None)
+    return kind if kind in MODEL_CONFIGS else UNTYPED
+
+
+AnyModelConfig = Annotated[Union[tuple(Annotated[c, Tag(t)] for t, c in MODEL_CONFIGS.items())
+                                 + (Annotated[dict[str, Any], Tag(UNTYPED)],)], Discriminator(_config_tag)]
 
 
 class AlgorithmModel(ConfigObject):
     model_type: ModelType
     status: Literal["active", "inactive", "draft", "training"] = "active"
-    config: dict[str, Any] = {}
+    config: AnyModelConfig = {}
     # A relation of precomputed scores: customer_id, offer_id (optional), propensity, uplift (optional)
     scores_relation: str | None = None
     # modelType uplift: a model saved by `kaireon uplift fit` (path relative to the config folder),
@@ -37,6 +155,29 @@ class AlgorithmModel(ConfigObject):
     @classmethod
     def _column(cls, v: str) -> str:
         return check_column(v)  # type: ignore[return-value]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _typed_config(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or data.get("scoresRelation") is not None:
+            return data  # precomputed scores: no settings (an untyped config, refused unless empty)
+        if data.get("modelType") in MODEL_CONFIGS and "config" not in data:
+            data = {**data, "config": {}}  # the type's defaults (and its required fields refused)
+        return tag_config(data, "modelType", MODEL_CONFIGS)
+
+    @property
+    def settings(self) -> ModelConfig | None:
+        """The typed config of a modelType with a class in MODEL_CONFIGS, else None."""
+        return self.config if isinstance(self.config, ModelConfig) else None
+
+    @model_validator(mode="after")
+    def _config_of_type(self) -> "AlgorithmModel":
+        if self.settings is None and self.config and not (self.model_type in TRAINED and not self.scores_relation):
+            why = ("its scores are read from 'scoresRelation', so no setting would be read; remove 'config' (or "
+                   "'scoresRelation', to compute the model in the warehouse)") if self.scores_relation else \
+                  "its scores come from 'scoresRelation' or 'modelFile'; remove it"
+            raise FieldError("config", f"modelType {self.model_type!r} takes no 'config' here: {why}")
+        return self
 
     @model_validator(mode="after")
     def _uplift(self) -> "AlgorithmModel":

@@ -14,7 +14,7 @@ from .numbers import MAX_DOUBLE, finite_or_null, known_number
 __all__ = ["MAX_DOUBLE", "arithmetic", "cast_double", "cast_text", "char_of", "checked_zone", "data_type", "extreme",
            "finite_or_null", "fmod", "grouped", "hex8_to_int", "hour_of", "integral", "iso_day_of_week", "json_object",
            "json_string", "json_value", "known_number", "known_zone", "local_time", "md5_bucket", "md5_hex",
-           "minus_seconds", "regex_match", "round_digits", "round_half_away", "truncate"]
+           "minus_seconds", "optional_relation", "regex_match", "round_digits", "round_half_away", "truncate"]
 
 
 def data_type(name: str) -> exp.DataType:
@@ -164,3 +164,10 @@ def extreme(xs: list[exp.Expression], largest: bool) -> exp.Expression:
     if len(xs) == 1:
         return xs[0]
     return nodes.Extreme(expressions=xs, largest=exp.Boolean(this=largest))
+
+
+def optional_relation(name: str, columns: dict[str, str]) -> exp.Table:
+    """The dbt model `name` as earlier builds left it (not a ref: no dependency), with `columns`
+    (name -> a type of data_type) typed; a missing column reads NULL, a model not built yet no rows."""
+    defs = [exp.ColumnDef(this=exp.to_identifier(c), kind=data_type(kind)) for c, kind in columns.items()]
+    return exp.Table(this=nodes.OptionalRelation(this=exp.Literal.string(name), expressions=defs))

@@ -148,6 +148,14 @@ class Grouped(exp.Expression, exp.Func, Neutral):
     arg_types = {"this": True}
 
 
+class OptionalRelation(exp.Expression, Neutral):
+    """A relation of this dbt project read WITHOUT ref() as earlier builds left it (no dependency, so no
+    cycle), with the typed columns `expressions` (ColumnDefs of EngineTypes): a column the relation lacks
+    reads NULL, and a relation not built yet reads as no rows. `this`: the model name (a Literal)."""
+
+    arg_types = {"this": True, "expressions": True}
+
+
 class Bind(exp.Expression, exp.Func, Neutral):
     """`this` (the body) with each of `expressions` computed once: the body reads value i as the Var
     `<name>_<i>` (`name` a Var). The values are of one type (doubles, or a single text)."""

@@ -38,6 +38,16 @@ class DbtIncrementalOnly(exp.Expression):
     arg_types = {"this": True}
 
 
+class DbtOptionalRelation(exp.Expression):
+    """dialect/nodes.OptionalRelation lowered for one engine: `types` are the engine's type names.
+
+    Rendered as {{ kaireon_sql.optional_relation('name', ['column', ...], ['TYPE', ...]) }}
+    (macros/optional_relation.sql): a subquery of the relation, or of no rows before its first build.
+    """
+
+    arg_types = {"this": True, "columns": True, "types": True}
+
+
 def this_relation() -> exp.Table:
     return exp.Table(this=DbtThis())
 
@@ -69,6 +79,22 @@ def _incremental_only_sql(gen, e: DbtIncrementalOnly) -> str:
 
 
 
+_TYPE = re.compile(r"^[A-Za-z][A-Za-z0-9_ (),]*\Z")
+
+
+def _jinja_list(values: list[str], pattern: re.Pattern) -> str:
+    for v in values:
+        if not pattern.match(v):
+            raise ValueError(f"not a name or type for an optional relation: {v!r}")
+    return "[" + ", ".join(f"'{v}'" for v in values) + "]"
+
+
+def _optional_sql(_gen, e: DbtOptionalRelation) -> str:
+    columns = _jinja_list([c.this for c in e.args["columns"]], _NAME)
+    types = _jinja_list([t.this for t in e.args["types"]], _TYPE)
+    return "{{ kaireon_sql.optional_relation(%s, %s, %s) }}" % (_jinja_list([e.name], _NAME)[1:-1], columns, types)
+
+
 # how the generator writes these nodes, on every engine
 RELATION_TRANSFORMS = {DbtRef: _ref_sql, DbtSource: _source_sql, DbtThis: _this_sql,
-                       DbtIncrementalOnly: _incremental_only_sql}
+                       DbtIncrementalOnly: _incremental_only_sql, DbtOptionalRelation: _optional_sql}

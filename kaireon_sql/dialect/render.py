@@ -18,7 +18,7 @@ from sqlglot.dialects.dialect import Dialect
 from . import nodes as n
 from . import numbers, text_sql
 from .engines import ENGINES, Engine
-from .relations import RELATION_TRANSFORMS
+from .relations import RELATION_TRANSFORMS, DbtOptionalRelation
 from .text import identifier_sql, literal_sql
 
 
@@ -36,6 +36,13 @@ def _json_value(node: n.JsonValue, eng: Engine) -> exp.Expression:
 
 def _arithmetic(node: n.Arithmetic, eng: Engine) -> exp.Expression:
     return numbers.arithmetic(node.text("op"), node.this, node.expression, eng)
+
+
+def _optional_relation(node: n.OptionalRelation, eng: Engine) -> exp.Expression:
+    """The column types (EngineTypes, lowered already) as the engine's type names."""
+    types = [exp.Literal.string(d.args["kind"].sql(dialect=eng.sqlglot)) for d in node.expressions]
+    names = [exp.Literal.string(d.name) for d in node.expressions]
+    return DbtOptionalRelation(this=node.this, columns=names, types=types)
 
 
 def _bind(node: n.Bind, eng: Engine) -> exp.Expression:
@@ -86,6 +93,7 @@ RENDERS: dict[type, Callable[[exp.Expression, Engine], exp.Expression]] = {
     n.Extreme: lambda e, eng: numbers.extreme(e.expressions, e.args["largest"].this, eng),
     n.RegexMatch: lambda e, eng: text_sql.regex_like(e.this, e.expression.this, eng),
     n.Grouped: lambda e, eng: numbers.grouped(e.this),
+    n.OptionalRelation: _optional_relation,
     n.Bind: _bind,
     n.EpochSeconds: lambda e, eng: text_sql.epoch_seconds(e.this, eng),
 }

@@ -13,65 +13,20 @@ checks every modelType has an entry.
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Callable
 
 from sqlglot import exp
 
-from ..config.models import MODEL_TYPES, UPLIFT, AlgorithmModel
-from ..dialect import cast_text
+from ..config.models import BAYESIAN, EPSILON_GREEDY, MODEL_TYPES, SCORECARD, THOMPSON_BANDIT, UPLIFT, AlgorithmModel
 from ..errors import UnsupportedFeature
 from . import trained
 from .context import FlowContext, col
+from .engine import (MODEL_PREFIX, EngineInput, EngineScore, ModelJoin, customer_key, model_relation,  # noqa: F401
+                     offer_key)
+from .learned import bayesian_engine, epsilon_greedy_engine, thompson_engine
+from .scorecard import scorecard_engine
 from .uplift import scores_model_name
-
-MODEL_PREFIX = "kaireon_model__"
-
-
-def model_relation(model: AlgorithmModel, part: str = "") -> str:
-    """The name of a project-level model of algorithm model `model` (e.g. its per-offer posterior)."""
-    slug = re.sub(r"[^a-z0-9]+", "_", model.ref.lower()).strip("_") or "model"
-    return MODEL_PREFIX + slug + (f"__{part}" if part else "")
-
-
-@dataclass(frozen=True)
-class ModelJoin:
-    """A relation left-joined to the candidate rows as `alias` on `on` (over the row's c, o, p and `alias`)."""
-
-    relation: str
-    alias: str
-    on: exp.Expression
-
-
-@dataclass(frozen=True)
-class EngineScore:
-    """What one model gives a candidate row: joins, then propensity (NULL: the prior) and uplift."""
-
-    joins: tuple[ModelJoin, ...]
-    propensity: exp.Expression
-    uplift: exp.Expression | None = None
-
-
-@dataclass(frozen=True)
-class EngineInput:
-    """What an engine plans from: the flow, the model, and the alias prefix of its joins (unique per model)."""
-
-    ctx: FlowContext
-    model: AlgorithmModel
-    alias: str
-
-    def join_alias(self, n: int = 0) -> str:
-        return self.alias if n == 0 else f"{self.alias}_{n}"
-
-
-def customer_key(alias: str) -> exp.Expression:
-    """The join of a per-customer relation `alias` (its customer_id read as text, as the customer keys are)."""
-    return exp.EQ(this=cast_text(col("customer_id", alias)), expression=col("customer_id", "c"))
-
-
-def offer_key(alias: str) -> exp.Expression:
-    return exp.EQ(this=col("offer_id", alias), expression=col("offer_id", "o"))
 
 
 def _uplift_engine(inp: EngineInput) -> EngineScore:
@@ -101,14 +56,10 @@ def _gradient_boosted(inp: EngineInput) -> EngineScore:
     return EngineScore((), trained.gbm_propensity(inp.ctx, inp.model))
 
 
-def _ncf_fallback(inp: EngineInput) -> EngineScore | None:
-    """HOOK (S8): what scores a neural_cf row whose customer or offer has no factors: the bayesian rate.
-
-    None until the bayesian engine is in ENGINES: such rows then read the prior (PROPENSITY_PRIOR).
-    Wire it as `ENGINES["bayesian"](EngineInput(inp.ctx, inp.model, inp.join_alias(2)))` and build
-    the bayesian's project-level models for neural_cf models too (compiler.ENGINE_MODELS).
-    """
-    return None
+def _ncf_fallback(inp: EngineInput) -> EngineScore:
+    """What scores a neural_cf row whose customer or offer has no factors: the bayesian rate (S8, m = 10,
+    30 days; its posterior model is built for the neural_cf model too, compiler.ENGINE_MODELS)."""
+    return bayesian_engine(EngineInput(inp.ctx, inp.model, inp.join_alias(2)))
 
 
 def _neural_cf(inp: EngineInput) -> EngineScore:
@@ -121,16 +72,27 @@ def _neural_cf(inp: EngineInput) -> EngineScore:
              ModelJoin(model_relation(inp.model, "offer_factors"), of, offer_key(of)))
     propensity = trained.ncf_propensity(cu, of, factors.k)
     fallback = _ncf_fallback(inp)
-    if fallback is None:
-        return EngineScore(joins, propensity)
     return EngineScore(joins + fallback.joins, exp.func("COALESCE", propensity, fallback.propensity))
+
+
+def in_warehouse(engine: Callable[[EngineInput], EngineScore]) -> Callable[[EngineInput], EngineScore]:
+    """An engine computed in the warehouse; a model of its type with a `scoresRelation` reads that instead
+    (config/models.py: such a model takes no `config`)."""
+    def plan(inp: EngineInput) -> EngineScore:
+        return _precomputed(inp) if inp.model.scores_relation else engine(inp)
+    return plan
 
 
 # Scoring engine (AlgorithmModel.modelType) -> planner. Every modelType has an entry
 # (tests/test_registries.py); an engine not compiled in the warehouse reads `scoresRelation`.
 ENGINES: dict[str, Callable[[EngineInput], EngineScore]] = {
     UPLIFT: _uplift_engine, **{name: _precomputed for name in MODEL_TYPES},
-    trained.GBM: _gradient_boosted, trained.NCF: _neural_cf}
+    BAYESIAN: in_warehouse(bayesian_engine),
+    EPSILON_GREEDY: in_warehouse(epsilon_greedy_engine),
+    THOMPSON_BANDIT: in_warehouse(thompson_engine),
+    SCORECARD: in_warehouse(scorecard_engine),
+    trained.GBM: _gradient_boosted, trained.NCF: _neural_cf,
+}
 
 
 def plan_engine(ctx: FlowContext, model: AlgorithmModel, alias: str) -> EngineScore:

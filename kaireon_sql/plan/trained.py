@@ -25,14 +25,14 @@ from pathlib import Path
 
 from sqlglot import exp
 
-from ..config.models import AlgorithmModel
+from ..config.models import GRADIENT_BOOSTED, NEURAL_CF, AlgorithmModel
 from ..config.project import Project
 from ..errors import ConfigError, Location
 from ..trees import Tree, ensemble_sql, number
 from .context import OFFER_COLUMNS, OFFER_FIELD_PREFIX, FlowContext, col, lit
 from .formulas import customer_value, offer_value
 
-GBM, NCF = "gradient_boosted", "neural_cf"
+GBM, NCF = GRADIENT_BOOSTED, NEURAL_CF
 FILE_FORMATS = {GBM: "kaireon-gradient-boosted-model", NCF: "kaireon-neural-cf-model"}
 # config keys each trained engine reads (scoring, or `kaireon train`: its training settings);
 # any other key is refused at validate time (`settings_errors`).
@@ -49,10 +49,12 @@ def slug(model: AlgorithmModel) -> str:
 
 
 def settings_errors(project: Project) -> list[ConfigError]:
-    """Unknown `config` keys of the trained engines' models, and `config` on models whose engine reads none."""
+    """Unknown `config` keys of the trained engines' models (other types' config is typed: config/models.py)."""
     errors = []
     for model in project.all("algorithmModels"):
-        allowed = SETTINGS.get(model.model_type, ())
+        if model.model_type not in SETTINGS or model.settings is not None:
+            continue
+        allowed = SETTINGS[model.model_type]
         for key in model.config:
             if key not in allowed:
                 expected = ", ".join(allowed) if allowed else f"none: modelType {model.model_type!r} reads no settings"
