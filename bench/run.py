@@ -61,6 +61,10 @@ def setup(data: Path, work: Path, threads: int, rejections: str, memory_limit: s
             "{{ config(materialized='view') }}\n" f"select * from read_parquet('{parquet}')\n", encoding="utf-8")
     shutil.rmtree(work / "decisioning", ignore_errors=True)
     flow.write((data / "offers.parquet").resolve(), work / "decisioning", rejections, scoring)
+    for name, content in (scoring or {}).get("files", {}).items():  # e.g. a trained model's file
+        path = work / "decisioning" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(content), encoding="utf-8")
     if not (work / "dbt_packages").exists():
         _run([_bin("dbt"), "deps", "--project-dir", str(work), "--profiles-dir", str(work)], work)
 

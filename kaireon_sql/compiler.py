@@ -8,13 +8,14 @@ from functools import partial
 from sqlglot import exp
 
 from .config.flows import DecisionFlow
-from .config.models import BAYESIAN, EPSILON_GREEDY, THOMPSON_BANDIT, AlgorithmModel, BehavioralMetric
+from .config.models import BAYESIAN, EPSILON_GREEDY, ONLINE_LEARNER, THOMPSON_BANDIT, AlgorithmModel, BehavioralMetric
 from .config.project import Project
 from .dbt_model import Model
 from .dialect import relation
 from .errors import ConfigError, ConfigErrors
 from .gc_passes import fewer_gc_passes
 from .learning import posterior_models
+from .learning_online import online_models
 from .plan import outputs
 from .plan.build_order import flows_in_order
 from .plan.context import HISTORY_MODEL, RUN_PARAMS, FlowContext, flow_model
@@ -351,6 +352,7 @@ ENGINE_MODELS: dict[str, Callable[[Project, AlgorithmModel], list[Model]]] = {
     EPSILON_GREEDY: posterior_models,
     THOMPSON_BANDIT: posterior_models,
     trained.NCF: lambda project, model: _ncf_factors(project, model) + posterior_models(project, model),
+    ONLINE_LEARNER: online_models,
 }
 
 

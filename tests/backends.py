@@ -199,7 +199,7 @@ class SparkBackend(Backend):
         # the rest stay lazy views, computed by the one query that reads them.
         df = self.spark.sql(select_sql)
         if name in ("kaireon_stg_interactions", "kaireon_offers", "kaireon_attribution") or name.endswith(
-                ("__customers", "__candidates", "__posterior")):
+                ("__customers", "__candidates", "__posterior", "__state")):
             df = df.localCheckpoint(eager=True)
         df.createOrReplaceTempView(name)
         self.views.append(name)

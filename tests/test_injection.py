@@ -260,6 +260,9 @@ NOT_IN_FILES = {
     "BayesianConfig.group_by": "customer.<field>: the field checked as a column name, resolved against the schemas",
     "EpsilonGreedyConfig.group_by": "customer.<field>: the field checked as a column name, resolved against the schemas",
     "EpsilonGreedyConfig.salt": "an escaped SQL literal (hashed)", "ThompsonConfig.salt": "an escaped SQL literal (hashed)",
+    "OnlineLearnerConfig.features": "customer.<field>: checked as a column name, resolved against a schema's declared "
+                                    "fields; reaches SQL as a quoted identifier and an escaped literal (the state's term)",
+    "OnlineLearnerConfig.schema_id": "a reference to a schema",
     "ScorecardWeight.field": "a formula identifier (customer.<field> | offer.<field>), resolved by the formula resolver",
     "InteractionHistory.positive_outcomes": "outcomes checked against the known ones: escaped SQL literals",
     "DecisionLogInput.relation": "check_relation: a dbt model or seed name or source('a', 'b')",

@@ -185,8 +185,8 @@ FIELDS: dict[type[BaseModel], dict[str, Entry]] = {
                       "that value (realtime still takes count and sum only)"),
         status=C("only active metrics get a model; a metric_condition on a metric that is not active is refused")),
     models.AlgorithmModel: _object(
-        modelType=C("the engine (plan/models.py ENGINES): scorecard, bayesian, thompson_bandit and epsilon_greedy "
-                    "are computed in the warehouse (or read `scoresRelation` when given); uplift is scored from "
+        modelType=C("the engine (plan/models.py ENGINES): scorecard, bayesian, thompson_bandit, epsilon_greedy "
+                    "and online_learner are computed in the warehouse (or read `scoresRelation` when given); uplift is scored from "
                     "`modelFile`; any other type needs `scoresRelation` and then documents how those scores were made"),
         status=C("a score node or propensity rule referring to a model that is not active is refused (S8)"),
         config=C("the engine's settings: one class per modelType computed in the warehouse (scorecard, bayesian, "
@@ -208,6 +208,12 @@ FIELDS: dict[type[BaseModel], dict[str, Entry]] = {
         "priorAlpha": C("a of the Beta(a + k, b + n - k) draw (default 1)"),
         "priorBeta": C("b of the Beta(a + k, b + n - k) draw (default 1)"),
         "salt": C("salt of the seeding hashes (default the model id)")},
+    models.OnlineLearnerConfig: {
+        "features": C("customer number fields x_j of sigmoid(b_o + sum w_j x_j)"),
+        "learningRate": C("step size of the run's gradient step"),
+        "regularization": C("L2 penalty on the feature weights in the gradient step"),
+        "priorIntercept": C("every offer's intercept before its first rows (the weights start at 0)"),
+        "schemaId": C("the schema the training rows read the features from")},
     models.ScorecardConfig: {"baseScore": C("the score before the terms"), "weights": C("the terms")},
     models.ScorecardWeight: {"field": C("customer.<field> or offer.<field> (a number)"),
                              "weight": C("the term's factor"), "bins": C("value ranges -> points (optional)")},
@@ -392,6 +398,7 @@ LABELS: dict[type[BaseModel], str] = {
     models.EpsilonGreedyConfig: "algorithmModels[].config (epsilon_greedy)",
     models.ThompsonConfig: "algorithmModels[].config (thompson_bandit)",
     models.ScorecardConfig: "algorithmModels[].config (scorecard)",
+    models.OnlineLearnerConfig: "algorithmModels[].config (online_learner)",
     models.ScorecardWeight: "algorithmModels[].config (scorecard).weights[]",
     models.ScorecardBin: "algorithmModels[].config (scorecard).weights[].bins[]",
     models.ArbitrationProfile: "arbitrationProfiles[]", models.ArbitrationWeights: "arbitrationProfiles[].weights",

@@ -117,9 +117,42 @@ class ScorecardConfig(ModelConfig):
         return self
 
 
+class OnlineLearnerConfig(ModelConfig):
+    """S8 online_learner (docs/online_learner.md): a logistic model, one full-batch gradient step per run.
+
+    `features` are customer number fields, `learningRate` the step size, `regularization` the L2
+    penalty on the feature weights, `priorIntercept` every offer's intercept before its first rows (the
+    weights start at 0); `schemaId` the schema the training rows read the features from (default: the
+    first schema declaring them all). Fields are checked against the schemas at plan time (plan/online.py).
+    """
+
+    kaireon_type: variant(ONLINE_LEARNER)
+    features: list[str] = Field(default=[], max_length=50)
+    learning_rate: float = Field(default=0.5, gt=0, le=1000)
+    regularization: float = Field(default=0.0, ge=0, le=1000)
+    prior_intercept: float = Field(default=0.0, ge=-50, le=50)
+    schema_id: str | None = Field(default=None, min_length=1, max_length=200)
+
+    @model_validator(mode="after")
+    def _features(self) -> "OnlineLearnerConfig":
+        for i, name in enumerate(self.features):
+            try:
+                _customer_field(name)
+            except ValueError:
+                raise FieldError(f"features[{i}]", f"expected customer.<field> (a number field), got {name!r}") from None
+        if len(set(self.features)) != len(self.features):
+            raise FieldError("features", "a feature is listed twice")
+        return self
+
+    @property
+    def fields(self) -> tuple[str, ...]:
+        """The customer field names of `features` (without the `customer.` prefix)."""
+        return tuple(f[len("customer."):] for f in self.features)
+
+
 # modelType -> the class of its `config` (one line per engine). A type without one takes no config.
 MODEL_CONFIGS: dict[str, type[ModelConfig]] = variants(
-    BayesianConfig, EpsilonGreedyConfig, ThompsonConfig, ScorecardConfig)
+    BayesianConfig, EpsilonGreedyConfig, ThompsonConfig, ScorecardConfig, OnlineLearnerConfig)
 UNTYPED = "untyped"  # the tag of a config of a modelType without a class: an (empty) mapping
 # Trained outside the warehouse (`kaireon train`): an untyped `config` whose keys plan/trained.py checks
 TRAINED = (GRADIENT_BOOSTED, NEURAL_CF)

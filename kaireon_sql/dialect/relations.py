@@ -38,6 +38,18 @@ class DbtIncrementalOnly(exp.Expression):
     arg_types = {"this": True}
 
 
+class DbtIncrementalElse(exp.Expression):
+    """SQL that differs between an incremental build and a full one: `this` when dbt builds
+    incrementally, `expression` on a first build or --full-refresh.
+
+    Rendered as {% if is_incremental() %}<this>{% else %}<expression>{% endif %}; e.g. a model's own
+    earlier rows, {{ this }}, read only when the relation exists (and not on --full-refresh), and a
+    typed subquery of no rows otherwise (incremental_this).
+    """
+
+    arg_types = {"this": True, "expression": True}
+
+
 class DbtOptionalRelation(exp.Expression):
     """dialect/nodes.OptionalRelation lowered for one engine: `types` are the engine's type names.
 
@@ -50,6 +62,11 @@ class DbtOptionalRelation(exp.Expression):
 
 def this_relation() -> exp.Table:
     return exp.Table(this=DbtThis())
+
+
+def incremental_this(empty: exp.Select) -> exp.Table:
+    """{{ this }} on an incremental build, else the subquery `empty` (the model's columns, no rows)."""
+    return exp.Table(this=DbtIncrementalElse(this=DbtThis(), expression=exp.paren(empty, copy=False)))
 
 
 def relation(name: str) -> exp.Table:
@@ -79,6 +96,10 @@ def _incremental_only_sql(gen, e: DbtIncrementalOnly) -> str:
 
 
 
+def _incremental_else_sql(gen, e: DbtIncrementalElse) -> str:
+    return "{%% if is_incremental() %%}%s{%% else %%}%s{%% endif %%}" % (gen.sql(e.this), gen.sql(e.expression))
+
+
 _TYPE = re.compile(r"^[A-Za-z][A-Za-z0-9_ (),]*\Z")
 
 
@@ -97,4 +118,5 @@ def _optional_sql(_gen, e: DbtOptionalRelation) -> str:
 
 # how the generator writes these nodes, on every engine
 RELATION_TRANSFORMS = {DbtRef: _ref_sql, DbtSource: _source_sql, DbtThis: _this_sql,
-                       DbtIncrementalOnly: _incremental_only_sql, DbtOptionalRelation: _optional_sql}
+                       DbtIncrementalOnly: _incremental_only_sql, DbtIncrementalElse: _incremental_else_sql,
+                       DbtOptionalRelation: _optional_sql}

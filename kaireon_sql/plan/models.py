@@ -18,13 +18,15 @@ from typing import Callable
 
 from sqlglot import exp
 
-from ..config.models import BAYESIAN, EPSILON_GREEDY, MODEL_TYPES, SCORECARD, THOMPSON_BANDIT, UPLIFT, AlgorithmModel
+from ..config.models import (BAYESIAN, EPSILON_GREEDY, MODEL_TYPES, ONLINE_LEARNER, SCORECARD, THOMPSON_BANDIT, UPLIFT,
+                             AlgorithmModel)
 from ..errors import UnsupportedFeature
 from . import trained
 from .context import FlowContext, col
 from .engine import (MODEL_PREFIX, EngineInput, EngineScore, ModelJoin, customer_key, model_relation,  # noqa: F401
                      offer_key)
 from .learned import bayesian_engine, epsilon_greedy_engine, thompson_engine
+from .online import online_engine
 from .scorecard import scorecard_engine
 from .uplift import scores_model_name
 
@@ -92,6 +94,7 @@ ENGINES: dict[str, Callable[[EngineInput], EngineScore]] = {
     THOMPSON_BANDIT: in_warehouse(thompson_engine),
     SCORECARD: in_warehouse(scorecard_engine),
     trained.GBM: _gradient_boosted, trained.NCF: _neural_cf,
+    ONLINE_LEARNER: in_warehouse(online_engine),
 }
 
 
