@@ -26,7 +26,7 @@ PER_CATEGORY = 20
 POSITIVE = ("click", "convert")
 GBM_FEATURES = [("customer.daysSinceLastPurchase", "number"), ("customer.lifetimePurchases", "number"),
                 ("customer.lifetimeRevenue", "number")]
-GBM_SETTINGS = {"maxIter": 5, "minSamplesLeaf": 3}
+GBM_SETTINGS = {"maxIter": 3, "minSamplesLeaf": 5, "maxLeafNodes": 4}  # small trees: the SQL is inlined per stage
 NCF_SETTINGS = {"factors": 3, "epochs": 40}
 
 MODELS = [
@@ -113,8 +113,9 @@ def _score(apparel: str, electronics: str, champion: str, challenger: str, key: 
 
 
 def _demo_config(folder, tables) -> None:
-    """decisioning/ of the repo; winback scores by model; winback_b, its twin without the experiment readout."""
+    """decisioning/ of the repo, winback scoring by model, and winback_b: its twin without the holdout."""
     shutil.copytree(REPO / "decisioning", folder)
+    (folder / "uplift.yml").unlink()  # the uplift model fed the formula score this flow no longer uses
     path = folder / "winback.yml"
     doc = yaml.safe_load(path.read_text(encoding="utf-8"))
     base = doc["decisionFlows"][0]
@@ -124,8 +125,8 @@ def _demo_config(folder, tables) -> None:
         f["key"], f["name"] = key, key
         score = next(n for n in f["draftConfig"]["nodes"] if n["type"] == "score")
         score["config"] = _score(*route, key)
-        if key != "winback":
-            f["draftConfig"]["flowConfig"]["experiment"].pop("assignmentsRelation", None)
+        if key != "winback":  # the holdout and its readout once (fewer models: Spark's time is per model)
+            f["draftConfig"]["flowConfig"].pop("experiment")
         flows.append(f)
     doc["decisionFlows"] = flows
     path.write_text(yaml.safe_dump(doc, sort_keys=False, allow_unicode=True), encoding="utf-8")
