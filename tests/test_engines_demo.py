@@ -135,7 +135,7 @@ def _demo_config(folder, tables) -> None:
     _model_files(folder, tables)
 
 
-@pytest.mark.slow  # ~4 s on DuckDB alone; with PostgreSQL and Spark ~25 s + ~80 s on the shared 2-core machine
+@pytest.mark.slow  # ~10 s on DuckDB alone, ~120 s with PostgreSQL and Spark (shared 2-core machine, load 10)
 def test_every_engine_scores_the_demo_flow_on_every_engine(tmp_path):
     tables = _tables()
     assert len(tables["demo_customers"].rows) == 3 * PER_CATEGORY
