@@ -15,7 +15,7 @@ from kaireon_sql.dialect import render
 from kaireon_sql.trees import Tree
 from kaireon_sql.uplift import Thresholds, UpliftDataError, UpliftModel, fit_uplift, model_sql, qini_auc_score
 from kaireon_sql.uplift.forest import ForestParams, TreeHead, bin_edges, fit_forest, predict_tree
-from uplift_data import synthetic
+from uplift_data import synthetic, with_skewed_spend
 
 FEATURES = ["x1", "x2", "cat", "spend"]
 SMALL = ForestParams(n_trees=8, max_depth=4, min_leaf=20)
@@ -23,10 +23,7 @@ SMALL = ForestParams(n_trees=8, max_depth=4, min_leaf=20)
 
 @pytest.fixture(scope="module")
 def data():
-    table, _ = synthetic(n=1500, seed=5, with_nulls=True)
-    table.columns["spend"] = np.random.default_rng(9).lognormal(0.0, 1.5, table.n_rows)
-    table.kinds["spend"] = "number"
-    return table
+    return with_skewed_spend()
 
 
 @pytest.fixture(scope="module")

@@ -9,18 +9,14 @@ from backends import open_backend
 from kaireon_sql.dialect import engine, render
 from kaireon_sql.uplift import OUTPUT_COLUMNS, Thresholds, UpliftDataError, check_columns, fit_uplift, model_sql
 from kaireon_sql.uplift.segments import signed_hundredths
-from uplift_data import synthetic
+from uplift_data import with_skewed_spend
 
 FEATURES = ["x1", "x2", "cat", "spend"]
 
 
 @pytest.fixture(scope="module")
 def data():
-    table, _ = synthetic(n=1500, seed=5, with_nulls=True)
-    # a skewed non-negative number (log-transformed by the encoding)
-    table.columns["spend"] = np.random.default_rng(9).lognormal(0.0, 1.5, table.n_rows)
-    table.kinds["spend"] = "number"
-    return table
+    return with_skewed_spend()
 
 
 @pytest.fixture(scope="module")

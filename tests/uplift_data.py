@@ -27,3 +27,11 @@ def synthetic(n: int = 8000, seed: int = 7, with_nulls: bool = False):
         columns["cat"] = cat.copy()
         columns["cat"][::89] = None
     return table_from_arrays(columns), p1 - p0
+
+
+def with_skewed_spend(n: int = 1500, seed: int = 5):
+    """`synthetic` with NULLs and a skewed non-negative number `spend` (log-transformed by the encoding)."""
+    table, _ = synthetic(n=n, seed=seed, with_nulls=True)
+    table.columns["spend"] = np.random.default_rng(9).lognormal(0.0, 1.5, table.n_rows)
+    table.kinds["spend"] = "number"
+    return table
