@@ -15,7 +15,7 @@ from kaireon_sql.dialect import render
 from kaireon_sql.trees import Tree
 from kaireon_sql.uplift import Thresholds, UpliftDataError, UpliftModel, fit_uplift, model_sql, qini_auc_score
 from kaireon_sql.uplift.forest import ForestParams, TreeHead, bin_edges, fit_forest, predict_tree
-from uplift_data import synthetic, with_skewed_spend
+from uplift_data import COLUMNS, table_rows, synthetic, with_skewed_spend
 
 FEATURES = ["x1", "x2", "cat", "spend"]
 SMALL = ForestParams(n_trees=8, max_depth=4, min_leaf=20)
@@ -129,14 +129,7 @@ def test_bad_forest_options_are_refused(data):
         fit_uplift(data, "treatment", "outcome", ["x1"], "forest", l2="auto", forest=SMALL)
 
 
-def _rows(table):
-    def num(v):
-        return None if np.isnan(v) else float(v)
-    return [(int(i), num(a), num(b), c, num(d))
-            for i, a, b, c, d in zip(*(table.columns[k] for k in ("customer_id", "x1", "x2", "cat", "spend")))]
-
-
-COLUMNS = {"customer_id": "INTEGER", "x1": "DOUBLE", "x2": "DOUBLE", "cat": "VARCHAR", "spend": "DOUBLE"}
+_rows = table_rows
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ from backends import open_backend
 from kaireon_sql.dialect import engine, render
 from kaireon_sql.uplift import OUTPUT_COLUMNS, Thresholds, UpliftDataError, check_columns, fit_uplift, model_sql
 from kaireon_sql.uplift.segments import signed_hundredths
-from uplift_data import with_skewed_spend
+from uplift_data import COLUMNS, table_rows, with_skewed_spend
 
 FEATURES = ["x1", "x2", "cat", "spend"]
 
@@ -38,14 +38,7 @@ def models(data):
                 for learner in ("t", "s", "x", "ct")}
 
 
-def _rows(table):
-    def num(v):
-        return None if np.isnan(v) else float(v)
-    return [(int(i), num(a), num(b), c, num(d))
-            for i, a, b, c, d in zip(*(table.columns[k] for k in ("customer_id", "x1", "x2", "cat", "spend")))]
-
-
-COLUMNS = {"customer_id": "INTEGER", "x1": "DOUBLE", "x2": "DOUBLE", "cat": "VARCHAR", "spend": "DOUBLE"}
+_rows = table_rows
 
 
 @pytest.mark.parametrize("engine_name", ["duckdb", "postgres", "spark"])

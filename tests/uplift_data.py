@@ -35,3 +35,14 @@ def with_skewed_spend(n: int = 1500, seed: int = 5):
     table.columns["spend"] = np.random.default_rng(9).lognormal(0.0, 1.5, table.n_rows)
     table.kinds["spend"] = "number"
     return table
+
+
+# with_skewed_spend's columns as a warehouse table: column types and rows (NaN as NULL)
+COLUMNS = {"customer_id": "INTEGER", "x1": "DOUBLE", "x2": "DOUBLE", "cat": "VARCHAR", "spend": "DOUBLE"}
+
+
+def table_rows(table):
+    def num(v):
+        return None if np.isnan(v) else float(v)
+    return [(int(i), num(a), num(b), c, num(d))
+            for i, a, b, c, d in zip(*(table.columns[k] for k in ("customer_id", "x1", "x2", "cat", "spend")))]
