@@ -6,6 +6,7 @@ import contextlib
 import sys
 from pathlib import Path
 
+from . import __version__
 from .errors import KaireonError
 
 
@@ -106,6 +107,7 @@ def cmd_init(args) -> int:
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="kaireon", description=__doc__)
+    p.add_argument("--version", action="version", version=f"kaireon {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
 
     def common(sp, compile_opts=True):
