@@ -9,8 +9,10 @@ from .context import FlowContext
 DECISION_COLUMNS = (
     "run_id", "as_of", "decision_flow_key", "decision_flow_version", "config_hash", "customer_id", "channel",
     "rank", "offer_id", "offer_name", "category_name", "priority", "score", "personalization", "experiment_group",
-    "model_id",
+    "model_id", "explored", "creative_id", "creative_name", "placement_id", "slot",
 )
+# Columns of the S7 pipeline's nodes, NULL (explored: FALSE) where a flow has no such node.
+PIPELINE_COLUMNS = ("explored", "creative_id", "creative_name", "placement_id", "slot")
 ASSIGNMENT_COLUMNS = ("run_id", "as_of", "decision_flow_key", "customer_id", "bucket", "experiment_group")
 REJECTION_COLUMNS = (
     "run_id", "as_of", "decision_flow_key", "customer_id", "offer_id", "offer_name", "channel",

@@ -8,6 +8,7 @@ from sqlglot import exp
 from ..config.flows import DIVERSITY, EXPLORE_EXPLOIT, ROUND_ROBIN, TOP_N, RankConfig
 from ..errors import UnsupportedFeature
 from .context import FlowContext, col, lit
+from .walk import WalkLimit
 
 # Rank methods (RankConfig.method) this version refuses, with why. The compiled ones are
 # sql.rank.RANK_METHODS; every method is in exactly one of the two (tests/test_registries.py).
@@ -21,11 +22,20 @@ REFUSED_RANK_METHODS = {
 
 @dataclass(frozen=True)
 class RankPlan:
-    """Rank `method` over the survivors in delivery `order`; the first `n` per customer are decided."""
+    """Rank `method` over the survivors in walk `order`; at most `n` per customer are decided (S7).
+
+    `columns`: (name, expression) computed over the scored candidates before the walk (a method's
+    order may read them, e.g. a round-robin position); `limits`: bounds of the method itself (a
+    diversity method's maxPerGroup), walked with the top N and the caps; `explored`: the decisions'
+    `explored` flag (None: FALSE).
+    """
 
     method: str
     n: int
     order: tuple[exp.Ordered, ...]
+    columns: tuple[tuple[str, exp.Expression], ...] = ()
+    limits: tuple[WalkLimit, ...] = ()
+    explored: exp.Expression | None = None
 
 
 def delivery_order(ctx: FlowContext) -> tuple[exp.Ordered, ...]:

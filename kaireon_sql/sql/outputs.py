@@ -29,6 +29,19 @@ def _from_candidates(ctx: FlowContext) -> exp.Select:
     return exp.select().from_(relation(ctx.model("candidates")).as_("k")).join(relation(RUN_PARAMS).as_("p"), join_type="cross")
 
 
+def pipeline_columns(plan: FlowPlan) -> list[exp.Expression]:
+    """The S7 nodes' decision columns (plan.outputs.PIPELINE_COLUMNS) over the candidates model `k`:
+    `explored` (the rank method's flag), creative, placement and slot; FALSE / NULL without such a node."""
+    explored = exp.false() if plan.rank.explored is None else qualify_columns(plan.rank.explored, "k")
+    return [
+        exp.alias_(explored, "explored", quoted=True),
+        exp.alias_(exp.cast(exp.null(), "VARCHAR"), "creative_id", quoted=True),
+        exp.alias_(exp.cast(exp.null(), "VARCHAR"), "creative_name", quoted=True),
+        exp.alias_(exp.cast(exp.null(), "VARCHAR"), "placement_id", quoted=True),
+        exp.alias_(exp.cast(exp.null(), "INT"), "slot", quoted=True),
+    ]
+
+
 def decided_rows(plan: FlowPlan, rank, personalization: exp.Expression, delivered: bool) -> exp.Select:
     """Survivors the rank decides (`rank`, a sql.rank.RankSQL): delivered (treatment, or priority_only
     holdout) or withheld. `personalization`: the JSON text over the candidates model `k`."""
@@ -45,7 +58,7 @@ def decided_rows(plan: FlowPlan, rank, personalization: exp.Expression, delivere
             col("customer_id", "k"), col("channel", "k"), col("rank", "k"), col("offer_id", "k"),
             col("offer_name", "k"), col("category_name", "k"), col("priority", "k"), col("score", "k"),
             exp.alias_(personalization, "personalization", quoted=True),
-            col("experiment_group", "k"), col("model_id", "k"),
+            col("experiment_group", "k"), col("model_id", "k"), *pipeline_columns(plan),
         )
         .where(exp.and_(qualify_columns(rank.decided, "k"), which))
     )

@@ -293,7 +293,12 @@ SELECT
     ELSE '{}'
   END AS `personalization`,
   `k`.`experiment_group`,
-  `k`.`model_id`
+  `k`.`model_id`,
+  FALSE AS `explored`,
+  CAST(NULL AS STRING) AS `creative_id`,
+  CAST(NULL AS STRING) AS `creative_name`,
+  CAST(NULL AS STRING) AS `placement_id`,
+  CAST(NULL AS INT64) AS `slot`
 FROM {{ ref('kaireon_winback__candidates') }} AS `k`
 CROSS JOIN {{ ref('kaireon_run_params') }} AS `p`
 WHERE

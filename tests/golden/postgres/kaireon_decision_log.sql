@@ -16,6 +16,11 @@ SELECT
   "d"."personalization",
   "d"."experiment_group",
   "d"."model_id",
+  "d"."explored",
+  "d"."creative_id",
+  "d"."creative_name",
+  "d"."placement_id",
+  "d"."slot",
   "d"."delivered"
 FROM (
   SELECT
@@ -35,6 +40,11 @@ FROM (
     "personalization",
     "experiment_group",
     "model_id",
+    "explored",
+    "creative_id",
+    "creative_name",
+    "placement_id",
+    "slot",
     TRUE AS "delivered"
   FROM {{ ref('kaireon_decisions') }}
   UNION ALL
@@ -55,6 +65,11 @@ FROM (
     "personalization",
     "experiment_group",
     "model_id",
+    "explored",
+    "creative_id",
+    "creative_name",
+    "placement_id",
+    "slot",
     FALSE AS "delivered"
   FROM {{ ref('kaireon_withheld_decisions') }}
 ) AS "d"

@@ -15,5 +15,10 @@ SELECT
   "score",
   "personalization",
   "experiment_group",
-  "model_id"
+  "model_id",
+  "explored",
+  "creative_id",
+  "creative_name",
+  "placement_id",
+  "slot"
 FROM {{ ref('kaireon_winback__withheld_decisions') }}
