@@ -542,23 +542,10 @@ def test_ignored_setting_is_refused(tmp_path, case):
     assert any(all(f in e for f in ["config.yml", *fragments]) for e in errors), errors
 
 
-def test_v1_fixed_stage_flow_gets_a_clear_message(tmp_path):
-    """Seed 001's fixed-stage pipeline: stages.inventory, .filter, .scoring, .ranking."""
-    config = rich_config()
-    config["decisionFlows"] = [{
-        "key": "legacy", "name": "Legacy flow",
-        "draftConfig": {"stages": {"inventory": {"scope": "all"}, "filter": {"rules": []},
-                                   "scoring": {"method": "priority"}, "ranking": {"maxCandidates": 3}}},
-    }]
-    errors = _errors(_write(tmp_path, config))
-    assert len(errors) == 1, errors
-    assert all(f in errors[0] for f in ["config.yml", "decisionFlows[0] 'Legacy flow'", "field 'draftConfig.stages'",
-                                        "v1 fixed-stage flows", "not supported yet", "version 2"]), errors
-
-
-def test_v1_stages_on_the_flow_itself_get_the_same_message(tmp_path):
+def test_v1_stages_on_the_flow_itself_get_a_clear_message(tmp_path):
+    """Seed 001's fixed-stage pipeline compiles (tests/test_v1_flows.py); its stages go inside the definition."""
     config = rich_config()
     config["decisionFlows"] = [{"key": "legacy", "name": "Legacy flow", "stages": {"inventory": {"scope": "all"}}}]
     errors = _errors(_write(tmp_path, config))
     assert len(errors) == 1 and all(f in errors[0] for f in ["decisionFlows[0] 'Legacy flow'", "field 'stages'",
-                                                             "v1 fixed-stage flows", "not supported yet"]), errors
+                                                             "fixed-stage (v1)", "draftConfig: {version: 1"]), errors

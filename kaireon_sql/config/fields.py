@@ -22,7 +22,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from ..errors import ConfigError, Location
-from . import catalog, flows, models, policies, rules
+from . import catalog, flows, models, policies, rules, v1
 from .project import KINDS, Project
 
 COMPILED, METADATA, REFUSED = "compiled", "metadata", "refused"
@@ -292,8 +292,17 @@ FIELDS: dict[type[BaseModel], dict[str, Entry]] = {
         status=C("'archived' is refused (the flow would still run); other statuses: a flow in the config "
                  "folder is taken as published (S2)"),
         draftConfig=C("the flow's definition"), config=C("the flow's definition")),
-    flows.FlowDefinition: {"version": C("2 (v1 fixed-stage flows are refused: not supported yet)"),
+    flows.FlowDefinition: {"version": C("2: a composable pipeline (1, or `stages`: a fixed-stage flow, below)"),
                            "flowConfig": C("flow settings"), "nodes": C("the pipeline")},
+    v1.FixedStageFlow: {"version": C("1: a fixed-stage flow, compiled to the equivalent v2 nodes (docs/v1_flows.md)"),
+                        "flowConfig": C("flow settings, as a v2 flow's"), "stages": C("the fixed stages")},
+    v1.Stages: {"inventory": C("an inventory node"), "enrichment": C("an enrich node (required)"),
+                "filter": C("qualify and contact_policy nodes, then a filter node when it has conditions"),
+                "scoring": C("a score node"), "ranking": C("a rank node"), "compute": C("a compute node")},
+    v1.FilterStage: {"qualification": C("the qualify node's config"),
+                     "contactPolicy": C("the contact_policy node's config"),
+                     "conditions": C("a filter node's conditions"), "mode": C("all or any, of the conditions"),
+                     "label": C("`rule_name` of the conditions' rejections (default 'filter')")},
     flows.FlowConfig: {
         "experiment": C("holdout and analysis"),
         "channel": C("the channel or channels decided (default the run's `channel` var); 'auto' is refused"),
@@ -411,6 +420,8 @@ LABELS: dict[type[BaseModel], str] = {
     policies.ContactPolicy: "contactPolicies[]",
     **{cls: f"contactPolicies[].config ({tag})" for tag, cls in policies.POLICY_CONFIGS.items()},
     flows.DecisionFlow: "decisionFlows[]", flows.FlowDefinition: "decisionFlows[].draftConfig (or config)",
+    v1.FixedStageFlow: "decisionFlows[].draftConfig (or config), version 1", v1.Stages: "….stages",
+    v1.FilterStage: "….stages.filter",
     flows.FlowConfig: "….flowConfig", flows.Experiment: "….flowConfig.experiment",
     flows.Rejections: "….flowConfig.rejections", flows.Node: "….nodes[]",
     **{cls: f"….nodes[].config ({tag})" for tag, cls in flows.NODE_CONFIGS.items()},

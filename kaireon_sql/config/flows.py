@@ -1,9 +1,9 @@
-"""Decision Flows (v2 composable pipeline): flow config and the 13 node types."""
+"""Decision Flows (v2 composable pipeline): flow config and the 13 node types; v1 stages in config/v1.py."""
 from __future__ import annotations
 
 from typing import Annotated, Any, ClassVar, Literal, Union
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Discriminator, Field, Tag, field_validator, model_validator
 
 from .base import TYPE_FIELD, ConfigObject, FieldError, Model, tag_config, variant, variants
 from .catalog import check_relation
@@ -320,36 +320,46 @@ class FlowDefinition(Model):
         return self
 
 
+# Fixed-stage (v1) definitions are compiled to v2 nodes at load time (config/v1.py); imported here, after
+# the node classes v1.py reuses.
+from .v1 import FixedStageFlow, V1Location  # noqa: E402
+
+
+def _definition_kind(data: Any) -> str:
+    """'v1' for a fixed-stage definition (`stages`, or `version: 1`), else 'v2'."""
+    if isinstance(data, FixedStageFlow):
+        return "v1"
+    if isinstance(data, dict) and ("stages" in data or data.get("version") == 1):
+        return "v1"
+    return "v2"
+
+
+AnyDefinition = Annotated[Union[Annotated[FlowDefinition, Tag("v2")], Annotated[FixedStageFlow, Tag("v1")]],
+                          Discriminator(_definition_kind)]
+DEFINITION_TAGS = ("v1", "v2")  # pydantic's union tags in error paths; the loader leaves them out
+
+
 class DecisionFlow(ConfigObject):
     key: str
     version: int = Field(default=1, ge=1)
     status: Literal["draft", "published", "active", "archived"] | None = None
-    draft_config: FlowDefinition | None = None
-    config: FlowDefinition | None = None
+    draft_config: AnyDefinition | None = None
+    config: AnyDefinition | None = None
 
     @model_validator(mode="before")
     @classmethod
     def _v1(cls, data: Any) -> Any:
-        """A fixed-stage (v1) flow gets a clear refusal instead of a list of schema errors."""
-        if isinstance(data, dict):
-            if "stages" in data:
-                raise FieldError("stages", "v1 fixed-stage flows (stages.inventory, stages.filter, stages.scoring, "
-                                           "stages.ranking) are not supported yet; expected a version 2 composable "
-                                           "pipeline: draftConfig: {version: 2, flowConfig: ..., nodes: [...]}")
-            for key in ("draftConfig", "config"):
-                definition = data.get(key)
-                if isinstance(definition, dict) and ("stages" in definition or definition.get("version") == 1):
-                    field = f"{key}.stages" if "stages" in definition else f"{key}.version"
-                    raise FieldError(field, "v1 fixed-stage flows (stages.inventory, stages.filter, stages.scoring, "
-                                            "stages.ranking) are not supported yet; expected a version 2 composable "
-                                            f"pipeline: {key}: {{version: 2, flowConfig: ..., nodes: [...]}} with "
-                                            "inventory, enrich, qualify, contact_policy, score and rank nodes")
+        """`stages` belongs inside the definition: a clear message instead of 'unknown field'."""
+        if isinstance(data, dict) and "stages" in data:
+            raise FieldError("stages", "a fixed-stage (v1) flow's stages go inside its definition; expected "
+                                       "draftConfig: {version: 1, flowConfig: ..., stages: {inventory: ..., "
+                                       "enrichment: ..., filter: ..., scoring: ..., ranking: ...}}")
         return data
 
     @model_validator(mode="after")
     def _one_definition(self) -> "DecisionFlow":
         if self.draft_config is None and self.config is None:
-            raise ValueError("a Decision Flow needs 'draftConfig' or 'config' with version 2 and nodes")
+            raise ValueError("a Decision Flow needs 'draftConfig' or 'config': version 2 with nodes, or version 1 with stages")
         if self.draft_config is not None and self.config is not None:
             raise ValueError("give either 'draftConfig' or 'config', not both")
         if self.status == "archived":
@@ -359,7 +369,20 @@ class DecisionFlow(ConfigObject):
 
     @property
     def definition(self) -> FlowDefinition:
-        return self.config or self.draft_config  # type: ignore[return-value]
+        """The v2 definition (a v1 flow's compiled nodes)."""
+        written = self.config or self.draft_config
+        return written.compiled if isinstance(written, FixedStageFlow) else written  # type: ignore[return-value]
+
+    @property
+    def fixed_stage(self) -> FixedStageFlow | None:
+        written = self.config or self.draft_config
+        return written if isinstance(written, FixedStageFlow) else None
+
+    @property
+    def location(self):
+        """Where the flow is; a v1 flow's node paths read as the stage paths the user wrote."""
+        v1 = self.fixed_stage
+        return self._location if v1 is None else V1Location.of(self._location, v1.node_paths)
 
     def names(self) -> list[str]:
         return [n for n in (self.id, self.key, self.name) if n is not None]

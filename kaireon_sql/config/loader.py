@@ -19,7 +19,8 @@ from ..errors import shown as echo
 from ..gc_passes import fewer_gc_passes
 from .base import TYPE_TAG, FieldError, label_of
 from .catalog import InteractionHistory
-from .flows import NODE_CONFIGS, RuleGroup, RuleLeaf
+from .flows import DEFINITION_TAGS, NODE_CONFIGS, FlowDefinition, RuleGroup, RuleLeaf
+from .v1 import FixedStageFlow
 from .policies import POLICY_CONFIGS
 from .models import MODEL_CONFIGS, UNTYPED
 from .project import KINDS, Project
@@ -383,6 +384,9 @@ def _model_at(root: type, loc: tuple) -> type | None:
         if part in ("RuleGroup", "RuleLeaf"):
             current = {"RuleGroup": RuleGroup, "RuleLeaf": RuleLeaf}[part]
             continue
+        if part in DEFINITION_TAGS and i > 0 and loc[i - 1] in ("draftConfig", "config"):
+            current = FixedStageFlow if part == "v1" else FlowDefinition
+            continue
         if part in _TAG_CLASSES and i > 0 and loc[i - 1] == "config":
             current = _TAG_CLASSES[part]
             continue
@@ -407,6 +411,8 @@ def _field_path(loc: tuple) -> str:
             continue
         if part in ("RuleGroup", "RuleLeaf") or part == TYPE_TAG:
             continue
+        if part in DEFINITION_TAGS and i > 0 and loc[i - 1] in ("draftConfig", "config"):
+            continue  # the v1 | v2 definition union's tag
         if isinstance(part, int):
             parts[-1:] = [f"{parts[-1]}[{part}]"] if parts else [f"[{part}]"]
         else:
