@@ -270,6 +270,10 @@ def _place_refused_object(config: dict, cls: type, alias: str, example: Any) -> 
             profile["weights"] = {alias: example}
         config["arbitrationProfiles"] = [profile]
         return "arbitrationProfiles[0]"
+    if cls.__name__ == "FormatTransform":
+        compute = next(n for n in nodes if n["type"] == "compute")
+        compute["config"]["transforms"] = [{"type": "format", "field": "boost", "pattern": "%.2f", alias: example}]
+        return f"field 'draftConfig.nodes[{nodes.index(compute)}].config.transforms[0]'"
     node_type = {"MatchCreativesConfig": "match_creatives", "GroupConfig": "group", "CallFlowConfig": "call_flow"}[cls.__name__]
     node_config = {"flowKey": "f"} if node_type == "call_flow" else {}
     nodes.append({"id": "extra", "type": node_type, "config": {**node_config, alias: example}})

@@ -3,11 +3,13 @@ from __future__ import annotations
 
 from typing import Annotated, Any, ClassVar, Literal, Union
 
-from pydantic import Discriminator, Field, Tag, field_validator, model_validator
+from pydantic import Discriminator, Field, PrivateAttr, Tag, field_validator, model_validator
 
 from .base import TYPE_FIELD, ConfigObject, FieldError, Model, tag_config, variant, variants
 from .catalog import check_relation
 from .rules import Operator, check_operand
+from .transforms import AnyTransform
+from .v1 import V1Location
 
 class NodeConfig(Model):
     pass
@@ -187,7 +189,7 @@ class ComputeConfig(NodeConfig):
     kaireon_type: variant("compute")
     overrides: list[ComputeOverride] = []
     extras: list[ComputedExtra] = []
-    transforms: list[dict[str, Any]] = []
+    transforms: list[AnyTransform] = []  # config/transforms.py; applied in order (plan/transforms.py)
 
 
 class Property(Model):
@@ -320,9 +322,82 @@ class FlowDefinition(Model):
         return self
 
 
-# Fixed-stage (v1) definitions are compiled to v2 nodes at load time (config/v1.py); imported here, after
-# the node classes v1.py reuses.
-from .v1 import FixedStageFlow, V1Location  # noqa: E402
+# ---- fixed-stage (v1) definitions, compiled to v2 nodes when they load (docs/v1_flows.md, config/v1.py) ----
+
+class FilterStage(Model):
+    """`stages.filter`: qualification rules, contact policies, then field conditions (the v2 phase-1 order)."""
+
+    qualification: QualifyConfig = QualifyConfig()
+    contact_policy: ContactPolicyConfig = ContactPolicyConfig()
+    conditions: list[FilterCondition] = []
+    mode: Literal["all", "any"] = "all"
+    label: str | None = None  # `rule_name` of the conditions' rejections (default 'filter')
+
+    @model_validator(mode="after")
+    def _conditions(self) -> "FilterStage":
+        for name in ("mode", "label"):
+            if name in self.model_fields_set and not self.conditions:
+                raise FieldError(name, f"{name!r} is only read with 'conditions' (the filter stage's field "
+                                       "conditions); add conditions or drop it")
+        return self
+
+
+class Stages(Model):
+    inventory: InventoryConfig = InventoryConfig()
+    enrichment: EnrichConfig
+    filter: FilterStage = FilterStage()
+    scoring: ScoreConfig = ScoreConfig()
+    ranking: RankConfig = RankConfig()
+    compute: ComputeConfig = ComputeConfig()
+
+
+class FixedStageFlow(Model):
+    """A v1 flow definition; `compiled` is the equivalent v2 definition every later stage reads."""
+
+    version: Literal[1] = 1
+    flow_config: FlowConfig = FlowConfig()
+    stages: Stages
+
+    _compiled: FlowDefinition | None = PrivateAttr(default=None)
+    _paths: tuple[str, ...] = PrivateAttr(default=())
+
+    @model_validator(mode="after")
+    def _compile(self) -> "FixedStageFlow":
+        nodes, paths = compile_stages(self.stages)
+        self._compiled = FlowDefinition.model_construct(version=2, flow_config=self.flow_config, nodes=nodes)
+        self._paths = tuple(paths)
+        return self
+
+    @property
+    def compiled(self) -> FlowDefinition:
+        return self._compiled  # type: ignore[return-value]
+
+    @property
+    def node_paths(self) -> tuple[str, ...]:
+        """Per compiled node (by index), the v1 path it comes from."""
+        return self._paths
+
+
+def _node(path: str, config, label: str | None = None) -> tuple[Node, str]:
+    """The v2 node of the stage at `path`; its id is the stage's name (the path's last part)."""
+    node_type = config.model_fields["kaireon_type"].default
+    node_id = path.rsplit(".", 1)[-1]
+    return Node.model_construct(id=node_id, type=node_type, phase=None, position=None, label=label,
+                                config=config), path
+
+
+def compile_stages(stages: Stages) -> tuple[list[Node], list[str]]:
+    """The v2 nodes of a v1 flow, in execution order, and per node the v1 path it comes from."""
+    f = stages.filter
+    out = [_node("stages.inventory", stages.inventory), _node("stages.enrichment", stages.enrichment),
+           _node("stages.filter.qualification", f.qualification),
+           _node("stages.filter.contactPolicy", f.contact_policy)]
+    if f.conditions:
+        out.append(_node("stages.filter", FilterConfig.model_construct(mode=f.mode, conditions=f.conditions), f.label))
+    out += [_node("stages.scoring", stages.scoring), _node("stages.ranking", stages.ranking),
+            _node("stages.compute", stages.compute)]
+    return [n for n, _ in out], [p for _, p in out]
+
 
 
 def _definition_kind(data: Any) -> str:

@@ -13,8 +13,10 @@ A v1 definition is `draftConfig` (or `config`) with `version: 1` (optional) and 
       ranking:     {method, maxCandidates, ...}                      -> a `rank` node
       compute:     {overrides, extras, transforms}                   -> a `compute` node (always present)
 
-Every stage block is the v2 node's config class itself, so its fields, defaults and checks are the
-v2 node's, and errors name the v1 path the user wrote. Everything later (planning, SQL, outputs) reads
+The stage models (FixedStageFlow, Stages, FilterStage) and compile_stages are in config/flows.py, next
+to the node classes they reuse (this module holds the paths, so flows.py imports it, not the reverse).
+Every stage block is the v2 node's config class itself, so its fields, defaults and checks are the v2
+node's, and errors name the v1 path the user wrote. Everything later (planning, SQL, outputs) reads
 only the compiled v2 definition, so a v1 flow and its hand-written v2 equivalent decide identically.
 Errors found after loading (references, formulas, plans) are reported at the v1 path too: a v1 flow's
 `location` rewrites `draftConfig.nodes[i]...` paths to the stage the node came from (V1Location).
@@ -23,89 +25,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Literal
-
-from pydantic import PrivateAttr, model_validator
 
 from ..errors import Location
-from .base import FieldError, Model
-from .flows import (ComputeConfig, ContactPolicyConfig, EnrichConfig, FilterCondition, FilterConfig, FlowConfig,
-                    FlowDefinition, InventoryConfig, Node, QualifyConfig, RankConfig, ScoreConfig)
-
-
-class FilterStage(Model):
-    """`stages.filter`: qualification rules, contact policies, then field conditions (the v2 phase-1 order)."""
-
-    qualification: QualifyConfig = QualifyConfig()
-    contact_policy: ContactPolicyConfig = ContactPolicyConfig()
-    conditions: list[FilterCondition] = []
-    mode: Literal["all", "any"] = "all"
-    label: str | None = None  # `rule_name` of the conditions' rejections (default 'filter')
-
-    @model_validator(mode="after")
-    def _conditions(self) -> "FilterStage":
-        for name in ("mode", "label"):
-            if name in self.model_fields_set and not self.conditions:
-                raise FieldError(name, f"{name!r} is only read with 'conditions' (the filter stage's field "
-                                       "conditions); add conditions or drop it")
-        return self
-
-
-class Stages(Model):
-    inventory: InventoryConfig = InventoryConfig()
-    enrichment: EnrichConfig
-    filter: FilterStage = FilterStage()
-    scoring: ScoreConfig = ScoreConfig()
-    ranking: RankConfig = RankConfig()
-    compute: ComputeConfig = ComputeConfig()
-
-
-class FixedStageFlow(Model):
-    """A v1 flow definition; `compiled` is the equivalent v2 definition every later stage reads."""
-
-    version: Literal[1] = 1
-    flow_config: FlowConfig = FlowConfig()
-    stages: Stages
-
-    _compiled: FlowDefinition | None = PrivateAttr(default=None)
-    _paths: tuple[str, ...] = PrivateAttr(default=())
-
-    @model_validator(mode="after")
-    def _compile(self) -> "FixedStageFlow":
-        nodes, paths = compile_stages(self.stages)
-        self._compiled = FlowDefinition.model_construct(version=2, flow_config=self.flow_config, nodes=nodes)
-        self._paths = tuple(paths)
-        return self
-
-    @property
-    def compiled(self) -> FlowDefinition:
-        return self._compiled  # type: ignore[return-value]
-
-    @property
-    def node_paths(self) -> tuple[str, ...]:
-        """Per compiled node (by index), the v1 path it comes from."""
-        return self._paths
-
-
-def _node(path: str, config, label: str | None = None) -> tuple[Node, str]:
-    """The v2 node of the stage at `path`; its id is the stage's name (the path's last part)."""
-    node_type = config.model_fields["kaireon_type"].default
-    node_id = path.rsplit(".", 1)[-1]
-    return Node.model_construct(id=node_id, type=node_type, phase=None, position=None, label=label,
-                                config=config), path
-
-
-def compile_stages(stages: Stages) -> tuple[list[Node], list[str]]:
-    """The v2 nodes of a v1 flow, in execution order, and per node the v1 path it comes from."""
-    f = stages.filter
-    out = [_node("stages.inventory", stages.inventory), _node("stages.enrichment", stages.enrichment),
-           _node("stages.filter.qualification", f.qualification),
-           _node("stages.filter.contactPolicy", f.contact_policy)]
-    if f.conditions:
-        out.append(_node("stages.filter", FilterConfig.model_construct(mode=f.mode, conditions=f.conditions), f.label))
-    out += [_node("stages.scoring", stages.scoring), _node("stages.ranking", stages.ranking),
-            _node("stages.compute", stages.compute)]
-    return [n for n, _ in out], [p for _, p in out]
 
 
 # `<key>.nodes[i]` (optionally `.config`, `.type`, `.id` or `.label`) and `<key>.nodes`, as plan and
