@@ -380,7 +380,7 @@ class FixedStageFlow(Model):
 
 def _node(path: str, config, label: str | None = None) -> tuple[Node, str]:
     """The v2 node of the stage at `path`; its id is the stage's name (the path's last part)."""
-    node_type = config.model_fields["kaireon_type"].default
+    node_type = type(config).model_fields["kaireon_type"].default
     node_id = path.rsplit(".", 1)[-1]
     return Node.model_construct(id=node_id, type=node_type, phase=None, position=None, label=label,
                                 config=config), path

@@ -6,6 +6,8 @@ branch) hold on every engine.
 """
 from __future__ import annotations
 
+from sqlglot import exp
+
 from ..config.transforms import ClampTransform, DefaultTransform, LookupTransform, RoundTransform
 from ..errors import ConfigError, Location
 from ..formula import Field, FormulaError
@@ -35,11 +37,13 @@ def _round(t: RoundTransform, kind: str, where: Location) -> Node:
 
 
 def _clamp(t: ClampTransform, kind: str, where: Location) -> Node:
+    """min(max(value, min), max): one read of the value (the SQL of a chain of transforms stays small);
+    apply_transform keeps a NULL value NULL (min and max skip NULL arguments, S5)."""
     tree: Node = VALUE
-    if t.max is not None:
-        tree = Ternary(Binary(">", VALUE, Num(t.max)), Num(t.max), tree)
     if t.min is not None:
-        tree = Ternary(Binary("<", VALUE, Num(t.min)), Num(t.min), tree)
+        tree = Call("max", (tree, Num(t.min)))
+    if t.max is not None:
+        tree = Call("min", (tree, Num(t.max)))
     return tree
 
 
@@ -64,7 +68,11 @@ def apply_transform(transform, value: Field, where: Location) -> Field:
     resolve = {"value": value}.get
     try:
         kind = formula.check(resolve)
-        return Field(kind, formula.to_sql(resolve, col("as_of")))
+        sql = formula.to_sql(resolve, col("as_of"))
+        if isinstance(transform, ClampTransform):  # NULL stays NULL
+            sql = exp.case().when(exp.Is(this=Formula("value", VALUE).to_sql(resolve, col("as_of")),
+                                         expression=exp.null()), exp.null()).else_(sql)
+        return Field(kind, sql)
     except FormulaError as exc:
         raise ConfigError(where, f"{transform.type} transform of {transform.field!r} (a {value.type}): "
                                  f"{exc}") from None
