@@ -27,6 +27,9 @@ HOMONYMS = {
     ("inventory", "flows.py"): 1,  # V1_STAGES: a stage of the refused v1 flow format
     ("filter", "flows.py"): 1,  # V1_STAGES
     ("score", "fields.py"): 1,  # the `score` field of a propensity_threshold rule
+    ("inventory", "fields.py"): 1,  # the v1 stages.inventory field (config/v1.py Stages)
+    ("filter", "fields.py"): 1,  # the v1 stages.filter field
+    ("compute", "fields.py"): 1,  # the v1 stages.compute field
     ("uplift", "rules.py"): 1,  # propensity_threshold's score kind, not the model type
 }
 

@@ -270,6 +270,10 @@ def _place_refused_object(config: dict, cls: type, alias: str, example: Any) -> 
             profile["weights"] = {alias: example}
         config["arbitrationProfiles"] = [profile]
         return "arbitrationProfiles[0]"
+    if cls.__name__ == "FormatTransform":
+        compute = next(n for n in nodes if n["type"] == "compute")
+        compute["config"]["transforms"] = [{"type": "format", "field": "boost", "pattern": "%.2f", alias: example}]
+        return f"field 'draftConfig.nodes[{nodes.index(compute)}].config.transforms[0]'"
     node_type = {"MatchCreativesConfig": "match_creatives", "GroupConfig": "group", "CallFlowConfig": "call_flow"}[cls.__name__]
     node_config = {"flowKey": "f"} if node_type == "call_flow" else {}
     nodes.append({"id": "extra", "type": node_type, "config": {**node_config, alias: example}})
@@ -542,23 +546,10 @@ def test_ignored_setting_is_refused(tmp_path, case):
     assert any(all(f in e for f in ["config.yml", *fragments]) for e in errors), errors
 
 
-def test_v1_fixed_stage_flow_gets_a_clear_message(tmp_path):
-    """Seed 001's fixed-stage pipeline: stages.inventory, .filter, .scoring, .ranking."""
-    config = rich_config()
-    config["decisionFlows"] = [{
-        "key": "legacy", "name": "Legacy flow",
-        "draftConfig": {"stages": {"inventory": {"scope": "all"}, "filter": {"rules": []},
-                                   "scoring": {"method": "priority"}, "ranking": {"maxCandidates": 3}}},
-    }]
-    errors = _errors(_write(tmp_path, config))
-    assert len(errors) == 1, errors
-    assert all(f in errors[0] for f in ["config.yml", "decisionFlows[0] 'Legacy flow'", "field 'draftConfig.stages'",
-                                        "v1 fixed-stage flows", "not supported yet", "version 2"]), errors
-
-
-def test_v1_stages_on_the_flow_itself_get_the_same_message(tmp_path):
+def test_v1_stages_on_the_flow_itself_get_a_clear_message(tmp_path):
+    """Seed 001's fixed-stage pipeline compiles (tests/test_v1_flows.py); its stages go inside the definition."""
     config = rich_config()
     config["decisionFlows"] = [{"key": "legacy", "name": "Legacy flow", "stages": {"inventory": {"scope": "all"}}}]
     errors = _errors(_write(tmp_path, config))
     assert len(errors) == 1 and all(f in errors[0] for f in ["decisionFlows[0] 'Legacy flow'", "field 'stages'",
-                                                             "v1 fixed-stage flows", "not supported yet"]), errors
+                                                             "fixed-stage (v1)", "draftConfig: {version: 1"]), errors

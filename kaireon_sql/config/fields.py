@@ -22,7 +22,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from ..errors import ConfigError, Location
-from . import catalog, flows, models, policies, rules
+from . import catalog, flows, models, policies, rules, transforms
 from .project import KINDS, Project
 
 COMPILED, METADATA, REFUSED = "compiled", "metadata", "refused"
@@ -292,8 +292,17 @@ FIELDS: dict[type[BaseModel], dict[str, Entry]] = {
         status=C("'archived' is refused (the flow would still run); other statuses: a flow in the config "
                  "folder is taken as published (S2)"),
         draftConfig=C("the flow's definition"), config=C("the flow's definition")),
-    flows.FlowDefinition: {"version": C("2 (v1 fixed-stage flows are refused: not supported yet)"),
+    flows.FlowDefinition: {"version": C("2: a composable pipeline (1, or `stages`: a fixed-stage flow, below)"),
                            "flowConfig": C("flow settings"), "nodes": C("the pipeline")},
+    flows.FixedStageFlow: {"version": C("1: a fixed-stage flow, compiled to the equivalent v2 nodes (docs/v1_flows.md)"),
+                        "flowConfig": C("flow settings, as a v2 flow's"), "stages": C("the fixed stages")},
+    flows.Stages: {"inventory": C("an inventory node"), "enrichment": C("an enrich node (required)"),
+                "filter": C("qualify and contact_policy nodes, then a filter node when it has conditions"),
+                "scoring": C("a score node"), "ranking": C("a rank node"), "compute": C("a compute node")},
+    flows.FilterStage: {"qualification": C("the qualify node's config"),
+                     "contactPolicy": C("the contact_policy node's config"),
+                     "conditions": C("a filter node's conditions"), "mode": C("all or any, of the conditions"),
+                     "label": C("`rule_name` of the conditions' rejections (default 'filter')")},
     flows.FlowConfig: {
         "experiment": C("holdout and analysis"),
         "channel": C("the channel or channels decided (default the run's `channel` var); 'auto' is refused"),
@@ -357,7 +366,20 @@ FIELDS: dict[type[BaseModel], dict[str, Entry]] = {
                        "maxCandidates": C("the top N")},
     flows.ComputeConfig: {"overrides": C("per-offer formulas of computed fields"),
                           "extras": C("further computed personalization fields"),
-                          "transforms": R("compute transforms", [{"name": "t"}])},
+                          "transforms": C("round, clamp, default and lookup rewrite a computed field or extra, "
+                                          "in order (docs/v1_flows.md); format is refused")},
+    transforms.RoundTransform: {"type": C("round"), "field": C("the computed field or extra"),
+                                "digits": C("digits kept, half away from zero (default 0)")},
+    transforms.ClampTransform: {"type": C("clamp"), "field": C("the computed field or extra"),
+                                "min": C("values below become min"), "max": C("values above become max")},
+    transforms.DefaultTransform: {"type": C("default"), "field": C("the computed field or extra"),
+                                  "value": C("the value when the field is NULL")},
+    transforms.LookupTransform: {"type": C("lookup"), "field": C("the computed field or extra"),
+                                 "mapping": C("value -> replacement"),
+                                 "default": C("the replacement of unmapped values (default: the value)")},
+    transforms.FormatTransform: {"type": R("part of a format transform", "format"),
+                                 "field": R("part of a format transform", "x"),
+                                 "pattern": R("part of a format transform", "%.2f")},
     flows.ComputeOverride: {"field": C("the computed field"), "formula": C("its formula"),
                             "offerId": C("the offer (default all)")},
     flows.ComputedExtra: {"name": C("the personalization key"), "formula": C("its formula"),
@@ -382,6 +404,8 @@ REFUSED_CLASSES: dict[type[BaseModel], str] = {
     flows.MatchCreativesConfig: "match_creatives nodes are not supported yet; remove the node",
     flows.GroupConfig: "group nodes are not supported yet; remove the node",
     flows.CallFlowConfig: "call_flow nodes are not supported yet; remove the node",
+    transforms.FormatTransform: "format transforms are not supported yet (no formula function formats a number as "
+                                "text); use round, or concat() in an extra",
 }
 
 
@@ -411,6 +435,8 @@ LABELS: dict[type[BaseModel], str] = {
     policies.ContactPolicy: "contactPolicies[]",
     **{cls: f"contactPolicies[].config ({tag})" for tag, cls in policies.POLICY_CONFIGS.items()},
     flows.DecisionFlow: "decisionFlows[]", flows.FlowDefinition: "decisionFlows[].draftConfig (or config)",
+    flows.FixedStageFlow: "decisionFlows[].draftConfig (or config), version 1", flows.Stages: "….stages",
+    flows.FilterStage: "….stages.filter",
     flows.FlowConfig: "….flowConfig", flows.Experiment: "….flowConfig.experiment",
     flows.Rejections: "….flowConfig.rejections", flows.Node: "….nodes[]",
     **{cls: f"….nodes[].config ({tag})" for tag, cls in flows.NODE_CONFIGS.items()},
@@ -418,7 +444,9 @@ LABELS: dict[type[BaseModel], str] = {
     flows.RuleLeaf: "….logic.conditions[] (a rule)", flows.FilterCondition: "….config (filter).conditions[]",
     flows.ScoreWeights: "….config (score).formula", flows.ModelOverride: "….config (score).overrides[]",
     flows.ChampionChallenger: "….config (score).championChallenger", flows.ComputeOverride: "….config (compute).overrides[]",
-    flows.ComputedExtra: "….config (compute).extras[]", flows.Property: "….config (set_properties).properties[]",
+    flows.ComputedExtra: "….config (compute).extras[]",
+    **{cls: f"….config (compute).transforms[] ({cls.model_fields['type'].annotation.__args__[0]})"
+       for cls in transforms.TRANSFORMS}, flows.Property: "….config (set_properties).properties[]",
 }
 
 

@@ -1,13 +1,15 @@
-"""Decision Flows (v2 composable pipeline): flow config and the 13 node types."""
+"""Decision Flows (v2 composable pipeline): flow config and the 13 node types; v1 stages in config/v1.py."""
 from __future__ import annotations
 
 from typing import Annotated, Any, ClassVar, Literal, Union
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Discriminator, Field, PrivateAttr, Tag, field_validator, model_validator
 
 from .base import TYPE_FIELD, ConfigObject, FieldError, Model, tag_config, variant, variants
 from .catalog import check_relation
 from .rules import Operator, check_operand
+from .transforms import AnyTransform
+from .v1 import V1Location
 
 class NodeConfig(Model):
     pass
@@ -187,7 +189,7 @@ class ComputeConfig(NodeConfig):
     kaireon_type: variant("compute")
     overrides: list[ComputeOverride] = []
     extras: list[ComputedExtra] = []
-    transforms: list[dict[str, Any]] = []
+    transforms: list[AnyTransform] = []  # config/transforms.py; applied in order (plan/transforms.py)
 
 
 class Property(Model):
@@ -320,36 +322,119 @@ class FlowDefinition(Model):
         return self
 
 
+# ---- fixed-stage (v1) definitions, compiled to v2 nodes when they load (docs/v1_flows.md, config/v1.py) ----
+
+class FilterStage(Model):
+    """`stages.filter`: qualification rules, contact policies, then field conditions (the v2 phase-1 order)."""
+
+    qualification: QualifyConfig = QualifyConfig()
+    contact_policy: ContactPolicyConfig = ContactPolicyConfig()
+    conditions: list[FilterCondition] = []
+    mode: Literal["all", "any"] = "all"
+    label: str | None = None  # `rule_name` of the conditions' rejections (default 'filter')
+
+    @model_validator(mode="after")
+    def _conditions(self) -> "FilterStage":
+        for name in ("mode", "label"):
+            if name in self.model_fields_set and not self.conditions:
+                raise FieldError(name, f"{name!r} is only read with 'conditions' (the filter stage's field "
+                                       "conditions); add conditions or drop it")
+        return self
+
+
+class Stages(Model):
+    inventory: InventoryConfig = InventoryConfig()
+    enrichment: EnrichConfig
+    filter: FilterStage = FilterStage()
+    scoring: ScoreConfig = ScoreConfig()
+    ranking: RankConfig = RankConfig()
+    compute: ComputeConfig = ComputeConfig()
+
+
+class FixedStageFlow(Model):
+    """A v1 flow definition; `compiled` is the equivalent v2 definition every later stage reads."""
+
+    version: Literal[1] = 1
+    flow_config: FlowConfig = FlowConfig()
+    stages: Stages
+
+    _compiled: FlowDefinition | None = PrivateAttr(default=None)
+    _paths: tuple[str, ...] = PrivateAttr(default=())
+
+    @model_validator(mode="after")
+    def _compile(self) -> "FixedStageFlow":
+        nodes, paths = compile_stages(self.stages)
+        self._compiled = FlowDefinition.model_construct(version=2, flow_config=self.flow_config, nodes=nodes)
+        self._paths = tuple(paths)
+        return self
+
+    @property
+    def compiled(self) -> FlowDefinition:
+        return self._compiled  # type: ignore[return-value]
+
+    @property
+    def node_paths(self) -> tuple[str, ...]:
+        """Per compiled node (by index), the v1 path it comes from."""
+        return self._paths
+
+
+def _node(path: str, config, label: str | None = None) -> tuple[Node, str]:
+    """The v2 node of the stage at `path`; its id is the stage's name (the path's last part)."""
+    node_type = type(config).model_fields["kaireon_type"].default
+    node_id = path.rsplit(".", 1)[-1]
+    return Node.model_construct(id=node_id, type=node_type, phase=None, position=None, label=label,
+                                config=config), path
+
+
+def compile_stages(stages: Stages) -> tuple[list[Node], list[str]]:
+    """The v2 nodes of a v1 flow, in execution order, and per node the v1 path it comes from."""
+    f = stages.filter
+    out = [_node("stages.inventory", stages.inventory), _node("stages.enrichment", stages.enrichment),
+           _node("stages.filter.qualification", f.qualification),
+           _node("stages.filter.contactPolicy", f.contact_policy)]
+    if f.conditions:
+        out.append(_node("stages.filter", FilterConfig.model_construct(mode=f.mode, conditions=f.conditions), f.label))
+    out += [_node("stages.scoring", stages.scoring), _node("stages.ranking", stages.ranking),
+            _node("stages.compute", stages.compute)]
+    return [n for n, _ in out], [p for _, p in out]
+
+
+
+def _definition_kind(data: Any) -> str:
+    """'v1' for a fixed-stage definition (`stages`, or `version: 1`), else 'v2'."""
+    if isinstance(data, FixedStageFlow):
+        return "v1"
+    if isinstance(data, dict) and ("stages" in data or data.get("version") == 1):
+        return "v1"
+    return "v2"
+
+
+AnyDefinition = Annotated[Union[Annotated[FlowDefinition, Tag("v2")], Annotated[FixedStageFlow, Tag("v1")]],
+                          Discriminator(_definition_kind)]
+DEFINITION_TAGS = ("v1", "v2")  # pydantic's union tags in error paths; the loader leaves them out
+
+
 class DecisionFlow(ConfigObject):
     key: str
     version: int = Field(default=1, ge=1)
     status: Literal["draft", "published", "active", "archived"] | None = None
-    draft_config: FlowDefinition | None = None
-    config: FlowDefinition | None = None
+    draft_config: AnyDefinition | None = None
+    config: AnyDefinition | None = None
 
     @model_validator(mode="before")
     @classmethod
     def _v1(cls, data: Any) -> Any:
-        """A fixed-stage (v1) flow gets a clear refusal instead of a list of schema errors."""
-        if isinstance(data, dict):
-            if "stages" in data:
-                raise FieldError("stages", "v1 fixed-stage flows (stages.inventory, stages.filter, stages.scoring, "
-                                           "stages.ranking) are not supported yet; expected a version 2 composable "
-                                           "pipeline: draftConfig: {version: 2, flowConfig: ..., nodes: [...]}")
-            for key in ("draftConfig", "config"):
-                definition = data.get(key)
-                if isinstance(definition, dict) and ("stages" in definition or definition.get("version") == 1):
-                    field = f"{key}.stages" if "stages" in definition else f"{key}.version"
-                    raise FieldError(field, "v1 fixed-stage flows (stages.inventory, stages.filter, stages.scoring, "
-                                            "stages.ranking) are not supported yet; expected a version 2 composable "
-                                            f"pipeline: {key}: {{version: 2, flowConfig: ..., nodes: [...]}} with "
-                                            "inventory, enrich, qualify, contact_policy, score and rank nodes")
+        """`stages` belongs inside the definition: a clear message instead of 'unknown field'."""
+        if isinstance(data, dict) and "stages" in data:
+            raise FieldError("stages", "a fixed-stage (v1) flow's stages go inside its definition; expected "
+                                       "draftConfig: {version: 1, flowConfig: ..., stages: {inventory: ..., "
+                                       "enrichment: ..., filter: ..., scoring: ..., ranking: ...}}")
         return data
 
     @model_validator(mode="after")
     def _one_definition(self) -> "DecisionFlow":
         if self.draft_config is None and self.config is None:
-            raise ValueError("a Decision Flow needs 'draftConfig' or 'config' with version 2 and nodes")
+            raise ValueError("a Decision Flow needs 'draftConfig' or 'config': version 2 with nodes, or version 1 with stages")
         if self.draft_config is not None and self.config is not None:
             raise ValueError("give either 'draftConfig' or 'config', not both")
         if self.status == "archived":
@@ -359,7 +444,20 @@ class DecisionFlow(ConfigObject):
 
     @property
     def definition(self) -> FlowDefinition:
-        return self.config or self.draft_config  # type: ignore[return-value]
+        """The v2 definition (a v1 flow's compiled nodes)."""
+        written = self.config or self.draft_config
+        return written.compiled if isinstance(written, FixedStageFlow) else written  # type: ignore[return-value]
+
+    @property
+    def fixed_stage(self) -> FixedStageFlow | None:
+        written = self.config or self.draft_config
+        return written if isinstance(written, FixedStageFlow) else None
+
+    @property
+    def location(self):
+        """Where the flow is; a v1 flow's node paths read as the stage paths the user wrote."""
+        v1 = self.fixed_stage
+        return self._location if v1 is None else V1Location.of(self._location, v1.node_paths)
 
     def names(self) -> list[str]:
         return [n for n in (self.id, self.key, self.name) if n is not None]

@@ -19,7 +19,9 @@ from ..errors import shown as echo
 from ..gc_passes import fewer_gc_passes
 from .base import TYPE_TAG, FieldError, label_of
 from .catalog import InteractionHistory
-from .flows import NODE_CONFIGS, RuleGroup, RuleLeaf
+from .flows import DEFINITION_TAGS, NODE_CONFIGS, FixedStageFlow, FlowDefinition, RuleGroup, RuleLeaf
+from .transforms import TRANSFORMS
+
 from .policies import POLICY_CONFIGS
 from .models import MODEL_CONFIGS, UNTYPED
 from .project import KINDS, Project
@@ -374,6 +376,9 @@ def _unwrap(annotation: Any) -> Any:
             return annotation
 
 
+TRANSFORM_TAGS = {cls.model_fields["type"].annotation.__args__[0]: cls for cls in TRANSFORMS}
+
+
 def _model_at(root: type, loc: tuple) -> type | None:
     """The pydantic model class found at a pydantic error location, best effort."""
     current: Any = root
@@ -382,6 +387,12 @@ def _model_at(root: type, loc: tuple) -> type | None:
             continue
         if part in ("RuleGroup", "RuleLeaf"):
             current = {"RuleGroup": RuleGroup, "RuleLeaf": RuleLeaf}[part]
+            continue
+        if part in DEFINITION_TAGS and i > 0 and loc[i - 1] in ("draftConfig", "config"):
+            current = FixedStageFlow if part == "v1" else FlowDefinition
+            continue
+        if part in TRANSFORM_TAGS and i > 1 and loc[i - 2] == "transforms":
+            current = TRANSFORM_TAGS[part]
             continue
         if part in _TAG_CLASSES and i > 0 and loc[i - 1] == "config":
             current = _TAG_CLASSES[part]
@@ -407,6 +418,10 @@ def _field_path(loc: tuple) -> str:
             continue
         if part in ("RuleGroup", "RuleLeaf") or part == TYPE_TAG:
             continue
+        if part in DEFINITION_TAGS and i > 0 and loc[i - 1] in ("draftConfig", "config"):
+            continue  # the v1 | v2 definition union's tag
+        if part in TRANSFORM_TAGS and i > 1 and loc[i - 2] == "transforms":
+            continue  # a compute transform's type
         if isinstance(part, int):
             parts[-1:] = [f"{parts[-1]}[{part}]"] if parts else [f"[{part}]"]
         else:

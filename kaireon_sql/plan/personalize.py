@@ -8,10 +8,11 @@ from sqlglot import exp
 from ..config.catalog import CustomField
 from ..config.flows import ComputeConfig, SetPropertiesConfig
 from ..dialect import columns_read, json_object
-from ..errors import ConfigError, UnsupportedFeature
+from ..errors import ConfigError
 from ..formula import Field
 from .context import OFFER_FIELD_PREFIX, FlowContext, col, lit
 from .formulas import check_output_type, compile_formula, resolver
+from .transforms import transformed, unknown_field
 
 
 class _CategoryFields:
@@ -82,10 +83,22 @@ def _compute_node(ctx: FlowContext):
     if len(computes) > 1:
         raise ConfigError(ctx.node_location(computes[1].id), "a flow takes at most one 'compute' node")
     compute = computes[0] if computes else None
-    if compute is not None and compute.config.transforms:
-        raise UnsupportedFeature(ctx.node_location(compute.id, "config.transforms"),
-                                 "compute transforms are not compiled by this version; use 'extras' formulas")
+    if compute is not None:
+        names = {cf.name for kind in ("categories", "subCategories") for owner in ctx.project.all(kind)
+                 for cf in owner.custom_fields if cf.type == "computed"} | {e.name for e in compute.config.extras}
+        for transform, where in _transforms(ctx, compute):
+            problem = unknown_field(transform, names, where)
+            if problem is not None:
+                raise problem
     return compute
+
+
+def _transforms(ctx: FlowContext, compute) -> list[tuple[object, object]]:
+    """(transform, its location) of the compute node, in order."""
+    if compute is None:
+        return []
+    return [(t, ctx.node_location(compute.id, f"config.transforms[{i}]"))
+            for i, t in enumerate(compute.config.transforms)]
 
 
 def _overrides(ctx: FlowContext, compute) -> dict[str, list]:
@@ -126,6 +139,7 @@ def _pairs_for(ctx: FlowContext, compute, overrides, properties, owners) -> list
             local_extras.append((extra.name, Field(kind, sql)))
     merged = dict(computed)
     merged.update(dict(local_extras))
+    merged = transformed(merged, _transforms(ctx, compute))
     merged.update(dict(properties))
     return [(name, f.type, f.sql) for name, f in merged.items()]
 
