@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import sys
 from pathlib import Path
 
@@ -28,7 +29,7 @@ def _load(args, project):
     return load_project(_config_dir(args, project), display_root=project.root)
 
 
-def _compile(args, project, lock: contextlib.ExitStack, quiet: bool = False):
+def _compile(args, project, lock: contextlib.ExitStack, quiet: bool = False, out=None, compiled: dict | None = None):
     """Validate and compile, then, holding the project lock (kept in `lock` for the caller), write."""
     from . import runner
     from .compiler import compile_project
@@ -50,10 +51,14 @@ def _compile(args, project, lock: contextlib.ExitStack, quiet: bool = False):
     files = model_files(models, eng, shown + "/")
     lock.enter_context(runner.project_lock(project, args.command))
     changed = write_models(files, Path(args.out).resolve() if args.out else project.out_dir)
+    if compiled is not None:  # for run: the flows in build order, the model files written and removed
+        from .plan.build_order import flows_in_order
+
+        compiled.update(flows=[f.key for f in flows_in_order(config.flows)], models=sorted(files), changed=changed)
     if not quiet:
         print(f"compiled {len(config.flows)} flow(s) for {eng.name} into "
               f"{args.out or project.out_dir.relative_to(project.root)}: {len(changed['written'])} written, "
-              f"{len(changed['unchanged'])} unchanged, {len(changed['removed'])} removed")
+              f"{len(changed['unchanged'])} unchanged, {len(changed['removed'])} removed", file=out or sys.stdout)
     return eng
 
 
@@ -79,15 +84,46 @@ def cmd_compile(args) -> int:
 
 
 def cmd_run(args) -> int:
-    from . import runner
+    from . import prune, run_summary, runner
 
-    variables = runner.run_vars(args.as_of, args.run_id, args.channel)  # refused before anything is written
+    variables = runner.run_vars(args.as_of, args.run_id, args.channel, args.vars)  # refused before anything is written
     project = _project(args)
+    as_json = args.output == "json"
+    log = sys.stderr if as_json else sys.stdout  # --output json: stdout holds the JSON only
+    quiet_dbt = args.quiet or args.quiet_dbt or as_json
+    progress = None if args.quiet or not quiet_dbt else runner.Progress(log)
+    compiled: dict = {}
     with contextlib.ExitStack() as lock:  # taken by _compile before it writes, held until the summary
-        eng = _compile(args, project, lock=lock)
-        runner.ensure_deps(project, quiet=args.quiet_dbt)
-        print(runner.build(project, variables, quiet=args.quiet_dbt))
-        print("\n".join(runner.summary(project, eng, variables).lines()))
+        eng = _compile(args, project, lock=lock, out=log, compiled=compiled)
+        project.ensure_duckdb_folder()
+        with contextlib.redirect_stdout(log):
+            runner.ensure_deps(project, quiet=quiet_dbt)
+            built = runner.build(project, variables, select=args.select or "+tag:kaireon", quiet=quiet_dbt,
+                                 exclude=args.exclude, threads=args.threads, full_refresh=args.full_refresh,
+                                 progress=progress)
+        print(built, file=log)
+        flows, logged = run_summary.summary(project, eng, variables, compiled["flows"])
+        stale = prune.stale_flows(compiled["changed"]["removed"], logged)
+    if as_json:
+        print(json.dumps({"build": built, "flows": [f.as_json() for f in flows],
+                          "no_longer_in_config": stale}, indent=2, default=str))
+    else:
+        print("\n".join(line for f in flows for line in f.lines()))
+    for line in prune.warning(stale):
+        print(line, file=sys.stderr)
+    return 0
+
+
+def cmd_prune(args) -> int:
+    from . import prune
+
+    project = _project(args)
+    compiled: dict = {}
+    with contextlib.ExitStack() as lock:
+        args.out = None
+        eng = _compile(args, project, lock=lock, quiet=True, compiled=compiled)
+        for line in prune.prune(project, eng, compiled["models"], compiled["flows"], args.yes, args.log_rows):
+            print(line)
     return 0
 
 
@@ -103,6 +139,16 @@ def cmd_init(args) -> int:
     for line in init_project(Path(args.project_dir).resolve(), package=args.package, force=args.force):
         print(line)
     return 0
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
+    return value
 
 
 def parser() -> argparse.ArgumentParser:
@@ -131,8 +177,23 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--as-of", help="timestamp to decide at, e.g. 2026-11-20T15:00:00Z (default: now)")
     r.add_argument("--run-id", help="run id (default: <flow key>@<as_of>)")
     r.add_argument("--channel", help="channel for flows without flowConfig.channel")
-    r.add_argument("--quiet-dbt", action="store_true", help="hide dbt's own log lines")
+    r.add_argument("-s", "--select", nargs="+", action="extend",
+                   help="dbt node selection, passed to dbt build (default: +tag:kaireon)")
+    r.add_argument("--exclude", nargs="+", action="extend", help="nodes to exclude, passed to dbt build")
+    r.add_argument("--threads", type=_positive_int, help="dbt threads (default: the profile's)")
+    r.add_argument("--full-refresh", action="store_true",
+                   help="rebuild incremental models (the decision log) and seeds from scratch")
+    r.add_argument("--vars", help="dbt vars (YAML or JSON mapping), merged with kaireon's own kaireon_* vars")
+    r.add_argument("--output", choices=("text", "json"), default="text", help="the summary's format (default text)")
+    r.add_argument("--quiet-dbt", action="store_true",
+                   help="hide dbt's own log lines; print one progress line per model instead")
+    r.add_argument("--quiet", "-q", action="store_true", help="no dbt log lines and no progress; only the summary")
     r.set_defaults(func=cmd_run)
+    pr = sub.add_parser("prune", help="list (or, with --yes, drop) relations and log rows of flows no longer in the config")
+    common(pr)
+    pr.add_argument("--yes", action="store_true", help="drop them (default: a dry run that lists what would go)")
+    pr.add_argument("--log-rows", action="store_true", help="also delete kaireon_decision_log rows of those flows")
+    pr.set_defaults(func=cmd_prune)
     x = sub.add_parser("experiments", help="holdout readout: incremental revenue and conversion lift with intervals")
     common(x, compile_opts=False)
     x.add_argument("--profiles-dir", help="folder of profiles.yml (default: as dbt looks it up)")

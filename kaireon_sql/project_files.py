@@ -52,6 +52,20 @@ class DbtProject:
 
     def engine_name(self) -> str:
         """The dbt adapter type of the selected target (duckdb, postgres, spark, ...)."""
+        return str(self.output()["type"])
+
+    def ensure_duckdb_folder(self) -> None:
+        """Create the folder of a DuckDB target's file (warehouse/ by default; dbt-duckdb does not)."""
+        output = self.output()
+        path = output.get("path")
+        if output["type"] != "duckdb" or not isinstance(path, str) or "{" in path or ":" in path.split("/")[0]:
+            return  # another engine, an env_var() path, :memory:, md:..., s3://...
+        folder = (self.root / path).parent
+        if not folder.exists():
+            folder.mkdir(parents=True, exist_ok=True)
+
+    def output(self) -> dict:
+        """The selected target's output of the profile (its 'type' one of ENGINES)."""
         profile_name = self.project_yml()["profile"]
         path = self.profiles_path()
         try:
@@ -69,4 +83,4 @@ class DbtProject:
         if kind not in ENGINES:
             raise KaireonError(f"{path}: target {target!r} has type {kind!r}; kaireon compiles for "
                                + ", ".join(ENGINES))
-        return kind
+        return output

@@ -6,8 +6,8 @@ import json
 import os
 import re
 import sys
+import threading
 import time
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Iterator
@@ -93,7 +93,7 @@ def _base_args(project: DbtProject) -> list[str]:
     return args
 
 
-def invoke(args: list[str], cwd: Path | None = None):
+def invoke(args: list[str], cwd: Path | None = None, callbacks: list | None = None):
     """Run dbt in-process. With `cwd`, dbt runs from that folder (relative profile paths, such as
     a DuckDB file, resolve against it) and the caller's working directory is restored after."""
     from dbt.cli.main import dbtRunner  # lazy: dbt takes seconds to import; only `run` needs it
@@ -102,7 +102,7 @@ def invoke(args: list[str], cwd: Path | None = None):
     try:
         if cwd is not None:
             os.chdir(cwd)
-        return dbtRunner().invoke(args)
+        return dbtRunner(callbacks=callbacks).invoke(args)
     finally:
         os.chdir(before)
 
@@ -194,25 +194,100 @@ def check_token(value: str, option: str) -> str:
     return value
 
 
-def run_vars(as_of: str | None, run_id: str | None, channel: str | None) -> str:
-    """The dbt --vars of a run, each value checked: as_of normalised to UTC ('...Z'), run_id and
-    channel tokens. Raises RunParamError before anything runs."""
-    values: dict[str, str] = {}
-    if as_of is not None:  # an empty value is refused, not read as "not given"
-        values["as_of"] = parse_as_of(as_of).strftime("%Y-%m-%dT%H:%M:%SZ")
-    if run_id is not None:
-        values["run_id"] = check_token(run_id, "--run-id")
-    if channel is not None:
-        values["channel"] = check_token(channel, "--channel")
-    return json.dumps(values)
+RUN_VARS = ("as_of", "run_id", "channel")  # dbt vars kaireon_<name>; the bare <name> is read when that is unset
 
 
-def build(project: DbtProject, variables: str, select: str = "+tag:kaireon", quiet: bool = False) -> str:
+def user_vars(text: str | None) -> dict:
+    """`--vars` as dbt reads it (a YAML or JSON mapping), refused before dbt starts when it is not one."""
+    if text is None:
+        return {}
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise RunParamError(f"--vars: expected a YAML or JSON mapping such as '{{my_var: 1}}'; "
+                            f"cannot parse {shown(text, 60)}: {str(exc).splitlines()[0]}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict) or not all(isinstance(k, str) for k in data):
+        raise RunParamError(f"--vars: expected a YAML or JSON mapping such as '{{my_var: 1}}', got {shown(text, 60)}")
+    return data
+
+
+def run_vars(as_of: str | None, run_id: str | None, channel: str | None, extra: str | None = None) -> str:
+    """The dbt --vars of a run: the user's `--vars` (`extra`) merged with kaireon_as_of (normalised to
+    UTC, '...Z'), kaireon_run_id and kaireon_channel, each checked. A value not given is passed as ''
+    (the macro's default), so a project's own bare `as_of` / `run_id` / `channel` vars are never read
+    as kaireon's. Raises RunParamError before anything runs."""
+    values = user_vars(extra)
+    flags = {"as_of": as_of, "run_id": run_id, "channel": channel}
+    for name in RUN_VARS:
+        key, given, in_vars = "kaireon_" + name, flags[name], values.get("kaireon_" + name)
+        if given is not None:  # an empty flag is refused: it is not "not given"
+            if in_vars not in (None, "") and str(in_vars) != given:
+                raise RunParamError(f"--{name.replace('_', '-')} {shown(given, 60)} and --vars {key} "
+                                    f"{shown(str(in_vars), 60)} disagree; give one of them")
+            values[key] = _checked(name, given, "--" + name.replace("_", "-"))
+        elif in_vars not in (None, ""):
+            values[key] = _checked(name, str(in_vars), f"--vars {key}")
+        else:
+            values[key] = ""
+    return json.dumps(values, default=str)  # a YAML date in --vars: its ISO text
+
+
+def _checked(name: str, value: str, option: str) -> str:
+    if name == "as_of":
+        try:
+            return parse_as_of(value).strftime("%Y-%m-%dT%H:%M:%SZ")
+        except RunParamError as exc:
+            raise RunParamError(str(exc).replace("--as-of", option, 1)) from None
+    return check_token(value, option)
+
+
+class Progress:
+    """A dbt event callback printing one line per finished model, seed or snapshot (and per failure):
+    how many of the build's nodes are done and the time since the build started."""
+
+    SHOWN = ("model", "seed", "snapshot")
+
+    def __init__(self, out=None):
+        self.out, self.start, self.done, self.total = out or sys.stdout, time.monotonic(), 0, None
+        self.lock = threading.Lock()  # dbt's threads call back concurrently
+        self._write("dbt build: parsing the project and starting the build ...")
+
+    def _write(self, line: str) -> None:
+        with self.lock:
+            self.out.write(line + "\n")
+            self.out.flush()
+
+    def __call__(self, msg) -> None:
+        name = msg.info.name
+        if name == "LogStartLine" and getattr(msg.data, "total", 0):
+            self.total = msg.data.total
+        elif name == "NodeFinished":
+            info = msg.data.node_info
+            with self.lock:
+                self.done += 1
+                done = self.done
+            if info.resource_type in self.SHOWN or info.node_status in ("error", "fail"):
+                self._write(f"  [{done}/{self.total or '?'}] {info.resource_type} {info.node_name}: "
+                            f"{info.node_status} ({time.monotonic() - self.start:.1f} s)")
+
+
+def build(project: DbtProject, variables: str, select: str | list[str] = "+tag:kaireon", quiet: bool = False,
+          exclude: list[str] | None = None, threads: int | None = None, full_refresh: bool = False,
+          progress: Progress | None = None) -> str:
     """dbt build of the kaireon models and what they read; returns a one-line account of it."""
-    args = ["build", "--select", select, "--vars", variables] + _base_args(project)
+    selected = [select] if isinstance(select, str) else list(select)
+    args = ["build", "--select", *selected, "--vars", variables] + _base_args(project)
+    if exclude:
+        args += ["--exclude", *exclude]
+    if threads is not None:
+        args += ["--threads", str(threads)]
+    if full_refresh:
+        args.append("--full-refresh")
     if quiet:
         args = ["--quiet"] + args
-    result = invoke(args, cwd=project.root)
+    result = invoke(args, cwd=project.root, callbacks=[progress] if progress else None)
     if not result.success:
         failed = []
         for r in getattr(result.result, "results", None) or []:
@@ -228,54 +303,11 @@ def build(project: DbtProject, variables: str, select: str = "+tag:kaireon", qui
 def query(project: DbtProject, select: exp.Expression, engine: Engine, variables: str = "{}") -> list[dict]:
     """Rows of a SELECT over project relations, through `dbt show` (works on every adapter)."""
     sql = render(select, engine, pretty=False)
-    result = invoke(["--log-level", "none", "show", "--inline", sql, "--limit", "-1", "--vars", variables]
+    # --no-write-json: target/run_results.json stays the build's, not this query's
+    result = invoke(["--no-write-json", "--log-level", "none", "show", "--inline", sql, "--limit", "-1", "--vars", variables]
                     + _base_args(project), cwd=project.root)
     if not result.success:
         raise DbtRunError(f"dbt show failed: {result.exception or 'see the dbt log'}")
     table = result.result.results[0].agate_table
     names = list(table.column_names)
     return [dict(zip(names, row)) for row in table.rows]
-
-
-@dataclass
-class Summary:
-    funnel: list[dict]
-    per_offer: list[dict]
-    reasons: list[dict]
-
-    def lines(self) -> list[str]:
-        out = []
-        for f in self.funnel:
-            out.append(
-                f"flow {f['decision_flow_key']} (run {f['run_id']}): {f['customers']} customers, "
-                f"{f['holdout_customers']} in holdout; {f['total_candidates']} candidates, "
-                f"{f['after_qualification']} after qualification, {f['after_contact_policy']} after contact policy; "
-                f"{f['decided']} decisions, {f['withheld']} withheld"
-            )
-        if self.per_offer:
-            out.append("decisions per offer:")
-            out += [f"  {r['decisions']:>7}  {r['offer_name']} ({r['offer_id']})" for r in self.per_offer]
-        else:
-            out.append("decisions per offer: none")
-        if self.reasons:
-            out.append("top rejection reasons:")
-            out += [f"  {r['n']:>7}  [{r['stage']}] {r['reason']}" for r in self.reasons]
-        return out
-
-
-def summary(project: DbtProject, engine: Engine, variables: str) -> Summary:
-    col = lambda n: exp.column(n, quoted=True)
-    count = exp.alias_(exp.Count(this=exp.Star()), "n", quoted=True)
-    funnel = exp.select("*").from_(relation("kaireon_funnel")).order_by(col("decision_flow_key"))
-    per_offer = (
-        exp.select(col("offer_id"), col("offer_name"), exp.alias_(exp.Count(this=exp.Star()), "decisions", quoted=True))
-        .from_(relation("kaireon_decisions")).group_by(col("offer_id"), col("offer_name"))
-        .order_by(exp.Ordered(this=col("decisions"), desc=True), col("offer_id"))
-    )
-    reasons = (
-        exp.select(col("stage"), col("reason"), count).from_(relation("kaireon_rejections"))
-        .group_by(col("stage"), col("reason"))
-        .order_by(exp.Ordered(this=col("n"), desc=True), col("reason")).limit(5)
-    )
-    return Summary(query(project, funnel, engine, variables), query(project, per_offer, engine, variables),
-                   query(project, reasons, engine, variables))

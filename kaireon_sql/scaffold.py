@@ -29,6 +29,7 @@ EXAMPLE_CONFIG = "kaireon_example.yml"
 EXAMPLE_SEEDS = ("kaireon_example_customers.csv", "kaireon_example_interactions.csv", "_kaireon_example_seeds.yml")
 EXAMPLE_AS_OF = "2026-11-20T15:00:00Z"
 MARKER = "written by `kaireon init`"
+WAREHOUSE_GITIGNORE = "warehouse/.gitignore"
 CONFIG_SUFFIXES = (".yml", ".yaml", ".json")
 
 
@@ -270,6 +271,9 @@ def _profile(plan: Plan, project: dict, new: bool) -> None:
         plan.lines.append(f"kept     your profile {profile!r} in {found} (no profiles.yml written)")
         return
     plan.file("profiles.yml", text)
+    if "profiles.yml" in plan.writes:  # the DuckDB file's folder, its file ignored by git
+        plan.file(WAREHOUSE_GITIGNORE, "# the DuckDB warehouse of profiles.yml (outside target/: `dbt clean` keeps it)\n"
+                                       "*\n!.gitignore\n", overwritable=False)
 
 
 def _profile_elsewhere(profile: str) -> Path | None:

@@ -24,7 +24,7 @@ def test_demo_cap_holds_across_two_flows(tmp_path):
     config["decisionFlows"].append(second)
     path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
     kaireon("run", "--as-of", AS_OF, "--quiet-dbt", cwd=project)
-    con = duckdb.connect(str(project / "target" / "kaireon_demo.duckdb"), read_only=True)
+    con = duckdb.connect(str(project / "warehouse" / "kaireon_demo.duckdb"), read_only=True)
     try:
         used = dict(con.execute(
             "select customer_id, count(*) from kaireon_stg_interactions where outcome = 'impression' "

@@ -14,7 +14,7 @@ COLUMNS = ("run_id, as_of, decision_flow_key, decision_flow_version, config_hash
 def _run(project, *args: str) -> dict[str, list[tuple]]:
     """`kaireon run` with `args`, then the log and this run's decisions and withheld decisions."""
     kaireon("run", *args, "--quiet-dbt", cwd=project)
-    con = duckdb.connect(str(project / "target" / "kaireon_demo.duckdb"), read_only=True)
+    con = duckdb.connect(str(project / "warehouse" / "kaireon_demo.duckdb"), read_only=True)
     try:
         def q(sql):
             return sorted(con.execute(sql).fetchall(), key=repr)

@@ -37,7 +37,7 @@ def _duckdb_rows(con, table):
 def reference(tmp_path_factory):
     project = copy_demo(tmp_path_factory.mktemp("duck"))
     kaireon("run", "--as-of", AS_OF, "--quiet-dbt", cwd=project)
-    con = duckdb.connect(str(project / "target" / "kaireon_demo.duckdb"), read_only=True)
+    con = duckdb.connect(str(project / "warehouse" / "kaireon_demo.duckdb"), read_only=True)
     return {t: _duckdb_rows(con, t) for t in S4_TABLES}
 
 

@@ -28,7 +28,7 @@ ENGINES_YML = {
 
 
 def _query(project, sql: str) -> list[dict]:
-    con = duckdb.connect(str(project / "target" / "kaireon_demo.duckdb"), read_only=True)
+    con = duckdb.connect(str(project / "warehouse" / "kaireon_demo.duckdb"), read_only=True)
     try:
         cur = con.execute(sql)
         names = [d[0] for d in cur.description]

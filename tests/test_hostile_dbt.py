@@ -208,7 +208,7 @@ def _build(project: Path, env: dict, target: str | None = None) -> None:
 
 
 def test_dbt_build_duckdb_values_intact(parsed, project):
-    path = project / "target" / "kaireon_demo.duckdb"
+    path = project / "warehouse" / "kaireon_demo.duckdb"
     con = duckdb.connect(str(path))
     _create_inputs(lambda sql, params: con.execute(sql.replace("%s", "?"), params), {})
     con.close()

@@ -147,7 +147,7 @@ def test_init_new_project_then_run(tmp_path, env):
     assert dbt_project["name"] == name and dbt_project["profile"] == "kaireon"
     assert dbt_project["flags"] == {"send_anonymous_usage_stats": False}
     profiles = yaml.safe_load((project / "profiles.yml").read_text())
-    assert profiles["kaireon"]["outputs"]["dev"] == {"type": "duckdb", "path": f"target/{name}.duckdb", "threads": 2}
+    assert profiles["kaireon"]["outputs"]["dev"] == {"type": "duckdb", "path": f"warehouse/{name}.duckdb", "threads": 2}
     entry = yaml.safe_load((project / "packages.yml").read_text())["packages"]
     assert len(entry) == 1 and (Path(entry[0]["local"]) / "dbt_project.yml").is_file()
 
@@ -159,7 +159,7 @@ def test_init_new_project_then_run(tmp_path, env):
 
     out = run(["kaireon", "run", "--project-dir", str(project), "--as-of", AS_OF], project, env)
     assert "running dbt deps" in out and "flow example_winback" in out
-    db = project / "target" / f"{name}.duckdb"
+    db = project / "warehouse" / f"{name}.duckdb"
     assert_decisions(db, project)
     # (d) nothing of the package's demo in the user's warehouse, even after a plain `dbt seed`
     run(["dbt", "seed", "--project-dir", str(project), "--vars", json.dumps({"as_of": AS_OF})], project, env)

@@ -74,7 +74,7 @@ def test_train_then_score_in_the_warehouse(tmp_path):
     flow.write_text(flow.read_text().replace("modelId: winback_uplift", "modelId: gbm"))
     # December: the impressions appended above no longer count against the monthly 3-touch cap
     kaireon("run", "--as-of", "2026-12-02T15:00:00Z", "--quiet-dbt", cwd=project)
-    con = duckdb.connect(str(project / "target" / "kaireon_demo.duckdb"), read_only=True)
+    con = duckdb.connect(str(project / "warehouse" / "kaireon_demo.duckdb"), read_only=True)
     try:
         rows = con.execute(
             'select k.propensity, c."cust__daysSinceLastPurchase", c."cust__lifetimeRevenue", c."cust__primaryCategory", '

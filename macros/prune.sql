@@ -1,0 +1,38 @@
+{#-
+  `kaireon prune` (kaireon_sql/prune.py) runs these through `dbt run-operation`.
+  kaireon_list_relations: logs, as one JSON line prefixed 'kaireon_relations ', the name and type of every
+    relation of the target schema whose name starts with 'kaireon_'.
+  kaireon_drop_relations(names): drops those relations of the target schema (looked up by name through
+    the adapter, never spliced into SQL).
+  kaireon_delete_log_rows(flows): deletes the decision-log rows of those flow keys; each key must be a
+    token (letters, digits, _ . : @ + -), checked here, so no other text reaches the DELETE.
+-#}
+{% macro kaireon_list_relations() -%}
+  {%- set schema_rel = api.Relation.create(database=target.database, schema=target.schema) -%}
+  {%- set names = [] -%}
+  {%- for r in adapter.list_relations_without_caching(schema_rel) -%}
+    {%- if (r.identifier | lower).startswith('kaireon_') -%}{%- do names.append([r.identifier | lower, r.type | string]) -%}{%- endif -%}
+  {%- endfor -%}
+  {{ log('kaireon_relations ' ~ tojson(names), info=True) }}
+{%- endmacro %}
+
+{% macro kaireon_drop_relations(names) -%}
+  {%- for name in names -%}
+    {%- set rel = adapter.get_relation(database=target.database, schema=target.schema, identifier=name) -%}
+    {%- if rel is not none -%}{%- do adapter.drop_relation(rel) -%}{%- endif -%}
+  {%- endfor -%}
+{%- endmacro %}
+
+{% macro kaireon_delete_log_rows(flows) -%}
+  {%- set rel = adapter.get_relation(database=target.database, schema=target.schema, identifier='kaireon_decision_log') -%}
+  {%- if rel is not none and flows -%}
+    {%- set keys = [] -%}
+    {%- for key in flows -%}
+      {%- if not modules.re.match('^[A-Za-z0-9_.:@+-]{1,200}\\Z', key | string) -%}
+        {{ exceptions.raise_compiler_error("kaireon_delete_log_rows: not a flow key: " ~ (key | string | tojson)) }}
+      {%- endif -%}
+      {%- do keys.append("'" ~ key ~ "'") -%}
+    {%- endfor -%}
+    {%- do run_query("delete from " ~ rel ~ " where " ~ adapter.quote('decision_flow_key') ~ " in (" ~ keys | join(', ') ~ ")") -%}
+  {%- endif -%}
+{%- endmacro %}
