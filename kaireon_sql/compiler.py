@@ -30,11 +30,14 @@ from .sql.common import DECISION_LOG
 from .sql.decision_log import LOG_COLUMNS, RUN_KEY, decision_log
 from .sql.history import staging_model
 from .sql.offers import offers_model
+from .sql.calls import called_model
 from .sql.candidates import candidates_model
 from .sql.customers import customers_model
 from .sql.outputs import assignments, decided_rows, funnel, rejections
 from .sql.personalization import personalization
 from .sql.rank import rank_sql
+from .sql.traces import traces_model
+from .plan.traces import TRACE_COLUMNS, TRACES_MODEL
 from .sql import trained as trained_sql
 from .sql.uplift import scores_sql
 
@@ -125,6 +128,7 @@ def _flow_models(plan: FlowPlan) -> list[Model]:
               f"Flow '{key}': customers with the fields its enrich node loads, holdout bucket and group, and "
               "history aggregates its rules read.",
               _not_null("customer_id", "bucket", "experiment_group"), [_unique("customer_id")]),
+        *_called_models(plan),
         Model(ctx.model("candidates"), candidates_model(plan, rank),
               f"Flow '{key}': the candidates past every narrowing check (of customers no customer-level "
               "contact policy blocks), with their fate: reject_code (NULL = survived), score and rank.",
@@ -143,7 +147,52 @@ def _flow_models(plan: FlowPlan) -> list[Model]:
         Model(ctx.model("funnel"), funnel(plan, rank),
               f"Flow '{key}': candidate counts per stage.",
               _not_null("run_id", "customers", "total_candidates"), [_unique("run_id", "decision_flow_key")]),
-    ]
+    ] + _trace_models(plan)
+
+
+def _called_models(plan: FlowPlan) -> list[Model]:
+    """A call_flow node's model: the called flow's candidates past its phase-1 nodes (docs/call_flow.md)."""
+    if plan.calls is None:
+        return []
+    return [Model(plan.calls.model, called_model(plan),
+                  f"Flow '{plan.ctx.flow.key}': the candidates of the flow it calls ('{plan.calls.called_key}') that "
+                  "passed every check of that flow, for this flow's customers; they join this flow's candidates.",
+                  _not_null("customer_id", "offer_id", "channel"), [_unique("customer_id", "offer_id", "channel")])]
+
+
+TRACE_DOCS = {
+    "source_flow_key": "The flow whose phase-1 nodes the candidate went through: this flow, or the flow its "
+                       "call_flow node calls.",
+    "checks": "JSON array text, one object per check of this flow in execution order: "
+              '{"stage": ..., "rule": ..., "passed": true|false}; [] for a called flow\'s candidate.',
+    "failed_checks": "How many of those checks the candidate failed.",
+    "score": "The score node's value for the candidate (computed for rejected candidates too).",
+    "rank": "Position among the customer's surviving candidates (the candidates model's rank); NULL when dropped "
+            "before the rank.",
+    "fate": "decided | withheld | rejected | ranked_out.",
+    "fate_stage": "For a rejected candidate: the stage of the first check, cap or budget that dropped it.",
+    "fate_rule": "For a rejected candidate: the rule, policy or budget that dropped it.",
+    "fate_reason": "For a rejected candidate: why, as in kaireon_rejections.",
+}
+
+
+def _trace_columns() -> dict[str, dict]:
+    cols = {c: {"description": TRACE_DOCS.get(c) or COLUMN_DOCS.get(c, "")} for c in TRACE_COLUMNS}
+    for c in ("run_id", "decision_flow_key", "customer_id", "offer_id", "channel", "fate", "checks"):
+        cols[c]["data_tests"] = ["not_null"]
+    cols["fate"]["data_tests"].append(_accepted(["decided", "withheld", "rejected", "ranked_out"]))
+    return cols
+
+
+def _trace_models(plan: FlowPlan) -> list[Model]:
+    """includeTrace: every candidate of the traced customers with its checks, score, rank and fate."""
+    if plan.traces is None:
+        return []
+    return [Model(plan.traces.model, traces_model(plan),
+                  f"Flow '{plan.ctx.flow.key}': decision traces of a share of customers "
+                  f"(decisionTraceSampleRate {plan.traces.rate:g}): every candidate with each check's result, score, "
+                  "rank and fate (docs/traces.md).", _trace_columns(),
+                  [_unique("run_id", "customer_id", "offer_id", "channel")])]
 
 
 def _zero_one() -> dict:
@@ -441,6 +490,17 @@ def _unions(build: _Build) -> list[Model]:
     return models
 
 
+def _traces_union(build: _Build) -> list[Model]:
+    """kaireon_traces: the traces of every flow with includeTrace (none without such a flow)."""
+    traced = [plan.traces.model for plan in build.plans if plan.traces is not None]
+    if not traced:
+        return []
+    docs = {c: {"description": v["description"]} for c, v in _trace_columns().items()}
+    return [Model(TRACES_MODEL, _union(traced, TRACE_COLUMNS), "Decision traces of every flow with includeTrace "
+                  "(S7): a share of customers, every candidate with its checks, score, rank and fate.", docs, [],
+                  materialized="view")]
+
+
 def _decision_log(build: _Build) -> list[Model]:
     cols = {c: {"description": COLUMN_DOCS.get(c, "")} for c in LOG_COLUMNS}
     for c in ("run_id", "as_of", "decision_flow_key", "customer_id", "channel", "offer_id", "delivered"):
@@ -498,6 +558,7 @@ BUILD_ORDER: tuple[tuple[str, Callable[[_Build], list[Model]]], ...] = (
     ("feature_logs", _feature_logs),
     ("collected_errors", _collected_errors),
     ("unions", _unions),
+    ("traces_union", _traces_union),
     ("decision_log", _decision_log),
     ("experiment_models", _experiments),
     ("experiments_union", _experiments_union),

@@ -389,21 +389,24 @@ FIELDS: dict[type[BaseModel], dict[str, Entry]] = {
     flows.ResponseConfig: {
         "responseFormat": R("only 'standard': decisions are the S4 tables; grouped responses (S7) come "
                             "later", "grouped"),
-        "includeTrace": R("decision traces (kaireon_traces, S7)", True),
+        "includeTrace": C("kaireon_traces and <flow>__traces: every candidate of sampled customers, with each "
+                          "check's result, score, rank and fate (docs/traces.md)"),
+        "decisionTraceSampleRate": C("the traced share: customers with hash_uniform('trace', run_id, customer_id) "
+                                     "below it (default 1)"),
     },
     flows.MatchCreativesConfig: {f: R("part of a match_creatives node", "x")
                                  for f in ("placementId", "channelId")},
     flows.GroupConfig: {"strategy": R("part of a group node", "priority_fill"),
                         "placementIds": R("part of a group node", ["p"])},
-    flows.CallFlowConfig: {"flowKey": R("part of a call_flow node", "other"),
-                           "merge": R("part of a call_flow node", "replace")},
+    flows.CallFlowConfig: {"flowKey": C("the called flow: its candidates past its phase-1 nodes join this flow's "
+                                        "(docs/call_flow.md)"),
+                           "merge": C("append (the only mode; 'replace' is refused)")},
 }
 
 # Whole objects refused: any instance is refused, whatever its fields.
 REFUSED_CLASSES: dict[type[BaseModel], str] = {
     flows.MatchCreativesConfig: "match_creatives nodes are not supported yet; remove the node",
     flows.GroupConfig: "group nodes are not supported yet; remove the node",
-    flows.CallFlowConfig: "call_flow nodes are not supported yet; remove the node",
     transforms.FormatTransform: "format transforms are not supported yet (no formula function formats a number as "
                                 "text); use round, or concat() in an extra",
 }

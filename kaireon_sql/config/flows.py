@@ -213,6 +213,15 @@ class ResponseConfig(NodeConfig):
     kaireon_type: variant("response")
     response_format: Literal["standard", "grouped"] = "standard"
     include_trace: bool = False
+    # S7: the customers with hash_uniform('trace', run_id, customer_id) below it are traced (docs/traces.md)
+    decision_trace_sample_rate: float = Field(default=1.0, ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _trace(self) -> "ResponseConfig":
+        if "decision_trace_sample_rate" in self.model_fields_set and not self.include_trace:
+            raise FieldError("decisionTraceSampleRate", "'decisionTraceSampleRate' is only read with "
+                                                        "includeTrace: true; set includeTrace or drop it")
+        return self
 
 
 class MatchCreativesConfig(NodeConfig):
@@ -231,6 +240,14 @@ class CallFlowConfig(NodeConfig):
     kaireon_type: variant("call_flow")
     flow_key: str
     merge: Literal["append", "replace"] = "append"
+
+    @model_validator(mode="after")
+    def _merge(self) -> "CallFlowConfig":
+        if self.merge == "replace":
+            raise FieldError("merge", "merge 'replace' (the called flow's candidates instead of the calling flow's) "
+                                      "is not supported; expected 'append' (the default): the called flow's "
+                                      "candidates join the calling flow's (docs/call_flow.md)")
+        return self
 
 
 NODE_CONFIGS: dict[str, type[NodeConfig]] = variants(

@@ -16,7 +16,7 @@ from sqlglot import exp
 
 from ..config.fields import REFUSED_CLASSES
 from ..config.flows import (
-    ComputeConfig, ContactPolicyConfig, EnrichConfig, FilterConfig, InventoryConfig, NodeConfig, QualifyConfig,
+    CallFlowConfig, ComputeConfig, ContactPolicyConfig, EnrichConfig, FilterConfig, InventoryConfig, NodeConfig, QualifyConfig,
     RankConfig, ResponseConfig, ScoreConfig, SetPropertiesConfig,
 )
 from ..config.project import Project
@@ -24,6 +24,7 @@ from ..errors import UnsupportedFeature
 from .offers import BUDGET_COLUMNS, SCHEDULE_COLUMNS, static_fields
 from .checks import Check, Quota, qualify_columns, reads_only
 from .build_order import earlier_decision_models
+from .calls import CallPlan, plan_calls
 from .context import OFFER_COLUMNS, OFFER_FIELD_PREFIX, FlowContext, lit
 from .enrich import EnrichPlan, plan_enrich
 from .features import FeatureSet, Features
@@ -34,6 +35,7 @@ from .personalize import PersonalizePlan, plan_personalize
 from .policies import contact_policies, names_budgets, offer_budgets
 from .rank import RankPlan, plan_rank
 from .score import ScorePlan, plan_score
+from .traces import TracePlan, plan_traces
 
 NARROWING = ("consent", "qualification", "filter")
 QUOTA_CODE_BASE = 1000  # reject codes of quotas: 1000 + the quota's position (checks are 1, 2, ...)
@@ -75,6 +77,7 @@ NODE_PLANNERS: dict[type[NodeConfig], Callable[[FlowContext, Features, object, _
     InventoryConfig: _flow_level, EnrichConfig: _flow_level, QualifyConfig: _qualify,
     ContactPolicyConfig: _contact_policy, FilterConfig: _filter, ScoreConfig: _flow_level, RankConfig: _flow_level,
     ComputeConfig: _flow_level, SetPropertiesConfig: _flow_level, ResponseConfig: _flow_level,
+    CallFlowConfig: _flow_level,  # plan/calls.py plan_calls
 }
 # Node types that validate but are not compiled by this version: refused when the config loads
 # (config/fields.py REFUSED_CLASSES, with the reason); refuse_uncompiled_nodes below is the backstop.
@@ -183,6 +186,8 @@ class FlowPlan:
     holdout: HoldoutPlan  # the experiment group's salt and threshold
     withholds: bool  # the holdout's decisions are withheld (kaireon_withheld_decisions), not delivered
     prior_decisions: tuple[str, ...]  # the earlier flows' decisions and withheld decisions models (S7)
+    calls: CallPlan | None = None  # the call_flow node: the called flow's candidates join (plan/calls.py)
+    traces: TracePlan | None = None  # includeTrace: the traced customers and the traces model (plan/traces.py)
 
     def codes(self):
         """(code, stage, name, reason) for every way a candidate can be dropped."""
@@ -216,6 +221,7 @@ def plan_flow(ctx: FlowContext) -> FlowPlan:
         rank=rank, personalize=personalize, customer_columns=customer, offer_columns=offer,
         candidate_columns=_candidate_columns(quotas, personalize), rejections=plan_rejections(ctx),
         holdout=plan_holdout(ctx), withholds=withholds(ctx), prior_decisions=earlier_decision_models(ctx),
+        calls=plan_calls(ctx), traces=plan_traces(ctx),
     )
 
 

@@ -131,10 +131,16 @@ def _with_aggregates(plan: FlowPlan, query: exp.Select) -> exp.Select:
     return query
 
 
-def pairs(plan: FlowPlan, keys: tuple[exp.Expression, ...] = ()) -> exp.Select:
-    """Customers `c` x the inventory's offer channels `o` (joined on `keys` when given), with what scoring reads."""
+def pairs(plan: FlowPlan, keys: tuple[exp.Expression, ...] = (), offers: exp.Expression | None = None,
+          joins: tuple[tuple[exp.Expression, exp.Expression], ...] = ()) -> exp.Select:
+    """Customers `c` x the inventory's offer channels `o` (joined on `keys` when given), with what scoring reads.
+
+    `offers`: another offer-channel relation `o` (sql/calls.py: the called flow's); `joins`: (relation, on)
+    inner-joined to `c` before the offers."""
     query = exp.select(all_of("c"), all_of("o"), col("as_of", "p")).from_(relation(plan.ctx.model("customers")).as_("c"))
-    offers = exp.paren(offer_channels(plan), copy=False).as_("o")
+    for joined, on in joins:
+        query = query.join(joined, on=on, copy=False)
+    offers = offers if offers is not None else exp.paren(offer_channels(plan), copy=False).as_("o")
     if keys:
         query = query.join(offers, on=exp.and_(*[k.copy() for k in keys]), copy=False)
     else:
@@ -159,7 +165,8 @@ def eligible_pairs(plan: FlowPlan, customers: exp.Expression) -> exp.Select:
 
 def all_pairs(plan: FlowPlan, customers: exp.Expression | None = None) -> exp.Select:
     """Every customer x offer x channel (of the customers `customers` selects, a customers-model
-    condition) with the code of its first failing check (`check_code`).
+    condition) with the code of its first failing check (`check_code`), and the called flow's candidates
+    (sql/calls.py, check_code NULL: their rejections stay the called flow's).
 
     Not on the decision path: the rejections model reads it when every rejection is recorded.
     """
@@ -168,4 +175,19 @@ def all_pairs(plan: FlowPlan, customers: exp.Expression | None = None) -> exp.Se
         query = query.where(customers, copy=False)
     checked = exp.select("*", exp.alias_(first_failing([(i, c.blocks) for i, c in enumerate(plan.checks, start=1)]),
                                          "check_code", quoted=True)).from_("pairs")
+    if plan.calls is not None:  # the called flow's candidates (sql/calls.py): no check of this flow dropped them
+        called = exp.select("*").from_(relation(plan.calls.model).as_("c"))
+        checked = exp.union(checked, called.where(customers.copy(), copy=False) if customers is not None else called,
+                            distinct=False)
     return checked.with_("pairs", as_=query, copy=False)
+
+
+def with_called(plan: FlowPlan, checked: exp.Select) -> exp.Expression:
+    """The checked candidates and the called flow's (plan.calls), which carry the called flow's relevance."""
+    if plan.calls is None:
+        return checked
+    keys = ("customer_id", "offer_id", "channel")
+    called = (exp.select(all_of("x"), col("relevance", "ck")).from_(relation(plan.calls.model).as_("x"))
+              .join(relation(plan.calls.called_candidates).as_("ck"),
+                    on=exp.and_(*[exp.EQ(this=col(k, "ck"), expression=col(k, "x")) for k in keys])))
+    return exp.union(checked, called, distinct=False)
