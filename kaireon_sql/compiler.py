@@ -35,6 +35,7 @@ from .sql.candidates import candidates_model
 from .sql.customers import customers_model
 from .sql.outputs import assignments, decided_rows, funnel, rejections
 from .sql.personalization import personalization
+from .sql.placements import GROUPED_COLUMNS, grouped_model, slots_model
 from .sql.rank import rank_sql
 from .sql.traces import traces_model
 from .plan.traces import TRACE_COLUMNS, TRACES_MODEL
@@ -96,12 +97,53 @@ def _decision_columns() -> dict[str, dict]:
     return cols
 
 
-def _decision_tests() -> list[dict]:
-    return [
+def _decision_tests(plan: FlowPlan) -> list[dict]:
+    tests = [
         _unique("run_id", "decision_flow_key", "customer_id", "rank"),
         _unique("run_id", "decision_flow_key", "customer_id", "offer_id", "channel"),
         {"kaireon_sql.rank_contiguous": {"arguments": {"partition_by": ["run_id", "decision_flow_key", "customer_id"]}}},
     ]
+    if plan.placements is not None:  # a group node: one decision per slot of a placement
+        tests.append(_unique("run_id", "decision_flow_key", "customer_id", "placement_id", "slot"))
+    return tests
+
+
+def _placement_models(plan: FlowPlan, rank) -> list[Model]:
+    """The group node's slots (sql/placements.py), read by the decisions and the funnel; none without one."""
+    if plan.placements is None:
+        return []
+    key = plan.ctx.flow.key
+    return [Model(plan.ctx.model("slots"), slots_model(plan, rank),
+                  f"Flow '{key}': the kept candidates that found a slot of the group node's placements (filled in "
+                  "the listed order, in rank order), with placement_id, slot and rank among the customer's slotted "
+                  "candidates.", _not_null("customer_id", "offer_id", "channel", "placement_id", "slot", "rank"),
+                  [_unique("customer_id", "offer_id", "channel"), _unique("customer_id", "placement_id", "slot"),
+                   {"kaireon_sql.rank_contiguous": {"arguments": {"partition_by": ["customer_id"]}}}])]
+
+
+GROUPED_DOCS = {
+    "placement_id": "The placement of the row's decisions (a group node); NULL without one.",
+    "channel": "The channel of the row's decisions (without a group node, the row's key); with a group node, "
+               "the placement's decisions' channel when they share one, else NULL.",
+    "decision_count": "Number of decisions in `decisions`.",
+    "decisions": "JSON array text of the decisions, in slot (group node) or rank order: objects with rank, slot, "
+                 "offer_id, offer_name, category_name, channel, placement_id, score, priority, explored, "
+                 "creative_id, creative_name, model_id and personalization (a JSON object).",
+}
+
+
+def _grouped_models(plan: FlowPlan) -> list[Model]:
+    """responseFormat grouped: one row per customer and placement (or channel) of the flow's decisions."""
+    if not plan.grouped:
+        return []
+    key = plan.ctx.flow.key
+    cols = {c: {"description": GROUPED_DOCS.get(c) or COLUMN_DOCS.get(c, "")} for c in GROUPED_COLUMNS}
+    for c in ("run_id", "decision_flow_key", "customer_id", "decision_count", "decisions"):
+        cols[c]["data_tests"] = ["not_null"]
+    return [Model(plan.ctx.model("decisions_grouped"), grouped_model(plan),
+                  f"Flow '{key}': its decisions grouped per customer and "
+                  f"{'placement' if plan.placements is not None else 'channel'}, as a JSON array (S7 response).",
+                  cols, [_unique("run_id", "decision_flow_key", "customer_id", "placement_id", "channel")])]
 
 
 def _assignment_columns() -> dict[str, dict]:
@@ -133,11 +175,13 @@ def _flow_models(plan: FlowPlan) -> list[Model]:
               f"Flow '{key}': the candidates past every narrowing check (of customers no customer-level "
               "contact policy blocks), with their fate: reject_code (NULL = survived), score and rank.",
               _not_null("customer_id", "offer_id", "channel"), [_unique("customer_id", "offer_id", "channel")]),
+        *_placement_models(plan, rank),
         Model(ctx.model("decisions"), decided_rows(plan, rank, personalized, delivered=True),
-              f"Flow '{key}': decisions to deliver.", _decision_columns(), _decision_tests()),
+              f"Flow '{key}': decisions to deliver.", _decision_columns(), _decision_tests(plan)),
+        *_grouped_models(plan),
         Model(ctx.model("withheld_decisions"), decided_rows(plan, rank, personalized.copy(), delivered=False),
               f"Flow '{key}': what holdout customers would have received (never delivered).",
-              _decision_columns(), _decision_tests()),
+              _decision_columns(), _decision_tests(plan)),
         Model(ctx.model("assignments"), assignments(plan),
               f"Flow '{key}': experiment group of every customer the flow evaluated.",
               _assignment_columns(), [_unique("run_id", "decision_flow_key", "customer_id")]),
@@ -499,6 +543,16 @@ def _traces_union(build: _Build) -> list[Model]:
     return [Model(TRACES_MODEL, _union(traced, TRACE_COLUMNS), "Decision traces of every flow with includeTrace "
                   "(S7): a share of customers, every candidate with its checks, score, rank and fate.", docs, [],
                   materialized="view")]
+def _grouped_union(build: _Build) -> list[Model]:
+    """kaireon_decisions_grouped: the grouped responses of every flow with responseFormat grouped."""
+    grouped = [m for fm in build.flow_models for m in fm if m.name.endswith("__decisions_grouped")]
+    if not grouped:
+        return []
+    return [Model("kaireon_decisions_grouped", _union([m.name for m in grouped], GROUPED_COLUMNS),
+                  "Grouped responses (S7), all flows with responseFormat grouped: one row per run, flow, customer "
+                  "and placement (or channel), its decisions as a JSON array in slot (or rank) order.",
+                  {c: {"description": v.get("description", "")} for c, v in grouped[0].columns.items()},
+                  [], materialized="view")]
 
 
 def _decision_log(build: _Build) -> list[Model]:
@@ -541,7 +595,8 @@ def _experiments_union(build: _Build) -> list[Model]:
 # - `collected_errors` raises every ConfigError of the steps above it together (history metrics,
 #   each uplift model, each flow), so one compile reports every problem; the steps after it assume
 #   every flow compiled (the unions read the first flow's column docs);
-# - the unions name the flows' tables; the decision log reads the unions; the experiment models
+# - the unions name the flows' tables (the grouped union those of flows with responseFormat grouped);
+#   the decision log reads the unions; the experiment models
 #   read the decision log; the experiments union reads the experiment summaries.
 # The list of models keeps this order, so written files and golden SQL stay the same.
 BUILD_ORDER: tuple[tuple[str, Callable[[_Build], list[Model]]], ...] = (
@@ -559,6 +614,7 @@ BUILD_ORDER: tuple[tuple[str, Callable[[_Build], list[Model]]], ...] = (
     ("collected_errors", _collected_errors),
     ("unions", _unions),
     ("traces_union", _traces_union),
+    ("grouped_union", _grouped_union),
     ("decision_log", _decision_log),
     ("experiment_models", _experiments),
     ("experiments_union", _experiments_union),

@@ -112,11 +112,12 @@ FIELDS: dict[type[BaseModel], dict[str, Entry]] = {
         requiresConsent=C("false: the channel needs no consent check; otherwise a flow using the channel needs a "
                           "consent field (refused at validate time without one)")),
     catalog.Placement: _object(
-        channelId=M("a checked reference to the placement's channel"),
-        slotType=M("display slot type"),
-        maxSlots=R("slots are filled by `group` nodes, not compiled yet; a flow with "
-                   "`flowConfig.placementId` does not limit its decisions to them", 2),
-        status=C("a flow deciding for a placement whose status is set and not 'active' is refused at validate time")),
+        channelId=C("the channel a group node fills the placement from (candidates on that channel); "
+                    "without one, any channel"),
+        slotType=M("display slot type (banner, widget, ...) for the downstream renderer"),
+        maxSlots=C("how many decisions a group node puts in the placement, slots 1..maxSlots (default 1)"),
+        status=C("a flow deciding for a placement (flowConfig.placementId or a group node) whose status is set "
+                 "and not 'active' is refused at validate time")),
     catalog.Offer: _object(
         name="`offer_name` in outputs; referable by name",
         key=C("`offer.key`; referable by key"),
@@ -326,7 +327,7 @@ FIELDS: dict[type[BaseModel], dict[str, Entry]] = {
     flows.Rejections: {"volume": C("all, sampled or none"),
                        "sampleRate": C("share of customers recorded with volume 'sampled'; refused with other volumes")},
     flows.Node: {"id": C("the node's id (`rule_name` of filter rejections without a label)"),
-                 "type": C("the node type; match_creatives, group and call_flow are refused"),
+                 "type": C("the node type; match_creatives and call_flow are refused"),
                  "phase": C("execution order"), "position": C("execution order"),
                  "label": C("`rule_name` of filter rejections; a display name for other nodes"),
                  "config": C("the node's settings")},
@@ -387,8 +388,9 @@ FIELDS: dict[type[BaseModel], dict[str, Entry]] = {
     flows.SetPropertiesConfig: {"properties": C("personalization properties")},
     flows.Property: {"name": C("the key"), "value": C("a constant"), "formula": C("a formula")},
     flows.ResponseConfig: {
-        "responseFormat": R("only 'standard': decisions are the S4 tables; grouped responses (S7) come "
-                            "later", "grouped"),
+        "responseFormat": C("standard: the S4 tables; grouped also builds <flow>__decisions_grouped and "
+                            "kaireon_decisions_grouped, one JSON array of decisions per customer and placement "
+                            "(or channel without a group node)"),
         "includeTrace": C("kaireon_traces and <flow>__traces: every candidate of sampled customers, with each "
                           "check's result, score, rank and fate (docs/traces.md)"),
         "decisionTraceSampleRate": C("the traced share: customers with hash_uniform('trace', run_id, customer_id) "
@@ -396,8 +398,9 @@ FIELDS: dict[type[BaseModel], dict[str, Entry]] = {
     },
     flows.MatchCreativesConfig: {f: R("part of a match_creatives node", "x")
                                  for f in ("placementId", "channelId")},
-    flows.GroupConfig: {"strategy": R("part of a group node", "priority_fill"),
-                        "placementIds": R("part of a group node", ["p"])},
+    flows.GroupConfig: {"strategy": C("priority_fill (the only strategy): placements filled in the listed order"),
+                        "placementIds": C("the placements, filled in this order with the kept candidates on "
+                                          "each one's channel, in rank order")},
     flows.CallFlowConfig: {"flowKey": C("the called flow: its candidates past its phase-1 nodes join this flow's "
                                         "(docs/call_flow.md)"),
                            "merge": C("append (the only mode; 'replace' is refused)")},
@@ -406,7 +409,6 @@ FIELDS: dict[type[BaseModel], dict[str, Entry]] = {
 # Whole objects refused: any instance is refused, whatever its fields.
 REFUSED_CLASSES: dict[type[BaseModel], str] = {
     flows.MatchCreativesConfig: "match_creatives nodes are not supported yet; remove the node",
-    flows.GroupConfig: "group nodes are not supported yet; remove the node",
     transforms.FormatTransform: "format transforms are not supported yet (no formula function formats a number as "
                                 "text); use round, or concat() in an extra",
 }

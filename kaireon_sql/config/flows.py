@@ -231,9 +231,25 @@ class MatchCreativesConfig(NodeConfig):
 
 
 class GroupConfig(NodeConfig):
+    """S7 placements: the listed placements are filled in order, each with up to its `maxSlots` of the
+    customer's kept candidates on its channel, in the rank node's final order (plan/placements.py)."""
+
     kaireon_type: variant("group")
     strategy: Literal["priority_fill"] = "priority_fill"
     placement_ids: list[str] = []
+
+    @model_validator(mode="after")
+    def _placements(self) -> "GroupConfig":
+        if not self.placement_ids:
+            raise FieldError("placementIds", "a group node fills the placements it lists; expected a non-empty "
+                                             "'placementIds' list of placement ids, filled in that order")
+        seen: set[str] = set()
+        for i, ref in enumerate(self.placement_ids):
+            if ref in seen:
+                raise FieldError(f"placementIds[{i}]", f"placement {ref!r} is listed twice; a placement is filled "
+                                                       "once, expected each id once")
+            seen.add(ref)
+        return self
 
 
 class CallFlowConfig(NodeConfig):

@@ -293,6 +293,10 @@ def _status_errors(project: Project) -> list[ConfigError]:
         fc = flow.definition.flow_config
         inactive("placements", fc.placement_id, flow.location.at(f"{key}.flowConfig.placementId"), "placement")
         for n, node in enumerate(flow.definition.nodes):
+            if isinstance(node.config, GroupConfig):
+                for i, ref in enumerate(node.config.placement_ids):
+                    inactive("placements", ref, flow.location.at(f"{key}.nodes[{n}].config.placementIds[{i}]"),
+                             "placement")
             if isinstance(node.config, ScoreConfig):
                 for path, ref in score_models(node.config):
                     inactive("algorithmModels", ref, flow.location.at(f"{key}.nodes[{n}].config.{path}"), "algorithm model")

@@ -130,6 +130,12 @@ def json_object(pairs: list[tuple[str, str, exp.Expression]]) -> exp.Expression:
                             expressions=[json_value(value, kind) for _, kind, value in pairs])
 
 
+def json_array_agg(texts: exp.Expression, order: exp.Expression) -> exp.Expression:
+    """Aggregate: JSON array text of a group's JSON value texts (json_object, json_value) in ascending `order`
+    (never NULL, unique in the group), written the same on every engine."""
+    return nodes.JsonArrayAgg(this=texts, order=order)
+
+
 def arithmetic(op: str, a: exp.Expression, b: exp.Expression) -> exp.Expression:
     """a <op> b for finite-or-NULL doubles (b non-zero for '/'): the IEEE result, NULL when it overflows."""
     if op not in ("+", "-", "*", "/"):

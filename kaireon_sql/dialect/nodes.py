@@ -82,9 +82,16 @@ class JsonString(exp.Expression, exp.Func, Neutral):
 
 
 class JsonValue(exp.Expression, exp.Func, Neutral):
-    """JSON text of one value; `kind` (Var): number, boolean or text."""
+    """JSON text of one value; `kind` (Var): number, boolean, text, or json (JSON text kept as is, NULL: null)."""
 
     arg_types = {"this": True, "kind": True}
+
+
+class JsonArrayAgg(exp.Expression, exp.Func, Neutral):
+    """Aggregate: JSON array text of the group's JSON value texts `this`, in ascending `order` (a key that
+    is never NULL and unique in the group), `[` and `]` around them, comma-separated, no spaces."""
+
+    arg_types = {"this": True, "order": True}
 
 
 class JsonObject(exp.Expression, exp.Func, Neutral):

@@ -29,7 +29,7 @@ def _type_name(node: n.EngineType, eng: Engine) -> str:
 
 def _json_value(node: n.JsonValue, eng: Engine) -> exp.Expression:
     kind = node.text("kind")
-    if kind not in ("number", "boolean", "text"):
+    if kind not in ("number", "boolean", "text", "json"):
         raise ValueError(f"not a JSON value kind: {kind!r}")
     return text_sql.json_value(node.this, kind, eng)
 
@@ -85,6 +85,7 @@ RENDERS: dict[type, Callable[[exp.Expression, Engine], exp.Expression]] = {
     n.JsonString: lambda e, eng: text_sql.json_string(e.this, eng),
     n.JsonValue: _json_value,
     n.JsonObject: lambda e, eng: text_sql.json_object([k.this for k in e.args["keys"]], e.expressions),
+    n.JsonArrayAgg: lambda e, eng: text_sql.json_array_agg(e.this, e.args["order"]),
     n.Arithmetic: _arithmetic,
     n.Fmod: lambda e, eng: numbers.fmod(e.this, e.expression, eng),
     n.Integral: lambda e, eng: numbers.integral(e.this, e.text("fn"), eng),

@@ -219,6 +219,8 @@ def json_value(value: exp.Expression, kind: str, eng: Engine) -> exp.Expression:
                 .when(whole, cast_text(exp.cast(value.copy(), "BIGINT"), eng))
                 .else_(_double_text(value, eng)))
         return exp.func("COALESCE", text, null)  # NULL x: every branch above is NULL
+    if kind == "json":  # JSON text already (a personalization object): kept as is
+        return exp.func("COALESCE", value, null)
     return exp.case().when(exp.Is(this=value, expression=exp.null()), null).else_(json_string(value, eng))
 
 
@@ -234,6 +236,17 @@ def json_object(keys: list[str], texts: list[exp.Expression]) -> exp.Expression:
         part = exp.DPipe(this=exp.Literal.string(prefix), expression=text, safe=False)
         out = part if out is None else exp.DPipe(this=out, expression=part, safe=False)
     return exp.DPipe(this=out, expression=exp.Literal.string("}"), safe=False)
+
+
+def json_array_agg(texts: exp.Expression, order: exp.Expression) -> exp.Expression:
+    """JSON array text of a group's JSON value texts in ascending `order`: the ordered string aggregate,
+    which sqlglot writes per dialect (STRING_AGG(x, ',' ORDER BY k), LISTAGG(x, ',') WITHIN GROUP (ORDER BY
+    k), ...); the key is never NULL, so no NULLS FIRST/LAST is written."""
+    ordered = exp.Order(this=texts, expressions=[exp.Ordered(this=order)])
+    joined = exp.GroupConcat(this=ordered, separator=exp.Literal.string(","))
+    inner = exp.func("COALESCE", joined, exp.Literal.string(""))
+    return exp.DPipe(this=exp.DPipe(this=exp.Literal.string("["), expression=inner, safe=False),
+                     expression=exp.Literal.string("]"), safe=False)
 
 
 def regex_like(value: exp.Expression, pattern: str, eng: Engine) -> exp.Expression:

@@ -16,8 +16,8 @@ from sqlglot import exp
 
 from ..config.fields import REFUSED_CLASSES
 from ..config.flows import (
-    CallFlowConfig, ComputeConfig, ContactPolicyConfig, EnrichConfig, FilterConfig, InventoryConfig, NodeConfig, QualifyConfig,
-    RankConfig, ResponseConfig, ScoreConfig, SetPropertiesConfig,
+    CallFlowConfig, ComputeConfig, ContactPolicyConfig, EnrichConfig, FilterConfig, GroupConfig, InventoryConfig,
+    NodeConfig, QualifyConfig, RankConfig, ResponseConfig, ScoreConfig, SetPropertiesConfig,
 )
 from ..config.project import Project
 from ..errors import UnsupportedFeature
@@ -32,6 +32,7 @@ from .inventory import InventoryPlan, plan_inventory
 from .narrowing import consent_checks, filter_checks, qualification
 from .outputs import HoldoutPlan, RejectionsPlan, plan_holdout, plan_rejections, withholds
 from .personalize import PersonalizePlan, plan_personalize
+from .placements import PlacementsPlan, plan_placements, plans_grouped
 from .policies import contact_policies, names_budgets, offer_budgets
 from .rank import RankPlan, plan_rank
 from .score import ScorePlan, plan_score
@@ -69,7 +70,7 @@ def _contact_policy(ctx: FlowContext, features: Features, node, out: _Checks) ->
 
 def _flow_level(ctx: FlowContext, features: Features, node, out: _Checks) -> None:
     """Planned once for the whole flow by build_plan (plan_inventory, ctx.fields, plan_score, plan_rank,
-    plan_personalize, flowConfig.responseFormat): no checks of its own."""
+    plan_personalize, plan_placements, responseFormat): no checks of its own."""
 
 
 # Flow node config class -> its planner, in the order refusals list the compiled node types.
@@ -78,6 +79,7 @@ NODE_PLANNERS: dict[type[NodeConfig], Callable[[FlowContext, Features, object, _
     ContactPolicyConfig: _contact_policy, FilterConfig: _filter, ScoreConfig: _flow_level, RankConfig: _flow_level,
     ComputeConfig: _flow_level, SetPropertiesConfig: _flow_level, ResponseConfig: _flow_level,
     CallFlowConfig: _flow_level,  # plan/calls.py plan_calls
+    GroupConfig: _flow_level,
 }
 # Node types that validate but are not compiled by this version: refused when the config loads
 # (config/fields.py REFUSED_CLASSES, with the reason); refuse_uncompiled_nodes below is the backstop.
@@ -188,6 +190,8 @@ class FlowPlan:
     prior_decisions: tuple[str, ...]  # the earlier flows' decisions and withheld decisions models (S7)
     calls: CallPlan | None = None  # the call_flow node: the called flow's candidates join (plan/calls.py)
     traces: TracePlan | None = None  # includeTrace: the traced customers and the traces model (plan/traces.py)
+    placements: PlacementsPlan | None = None  # the group node's placements (None: no group node)
+    grouped: bool = False  # responseFormat grouped: the <flow>__decisions_grouped model
 
     def codes(self):
         """(code, stage, name, reason) for every way a candidate can be dropped."""
@@ -222,6 +226,7 @@ def plan_flow(ctx: FlowContext) -> FlowPlan:
         candidate_columns=_candidate_columns(quotas, personalize), rejections=plan_rejections(ctx),
         holdout=plan_holdout(ctx), withholds=withholds(ctx), prior_decisions=earlier_decision_models(ctx),
         calls=plan_calls(ctx), traces=plan_traces(ctx),
+        placements=plan_placements(ctx), grouped=plans_grouped(ctx),
     )
 
 

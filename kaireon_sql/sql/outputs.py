@@ -37,9 +37,24 @@ def pipeline_columns(plan: FlowPlan) -> list[exp.Expression]:
         exp.alias_(explored, "explored", quoted=True),
         exp.alias_(exp.cast(exp.null(), "VARCHAR"), "creative_id", quoted=True),
         exp.alias_(exp.cast(exp.null(), "VARCHAR"), "creative_name", quoted=True),
-        exp.alias_(exp.cast(exp.null(), "VARCHAR"), "placement_id", quoted=True),
-        exp.alias_(exp.cast(exp.null(), "INT"), "slot", quoted=True),
+        _slotted(plan, "placement_id", "VARCHAR"),
+        _slotted(plan, "slot", "INT"),
     ]
+
+
+def _slotted(plan: FlowPlan, name: str, null_type: str) -> exp.Expression:
+    """A column of the group node's slots model `s` (sql/placements.py); a typed NULL without a group node."""
+    value = exp.cast(exp.null(), null_type) if plan.placements is None else col(name, "s")
+    return exp.alias_(value, name, quoted=True)
+
+
+def _with_slots(plan: FlowPlan, query: exp.Select, join_type: str = "inner") -> exp.Select:
+    """The candidates `k` joined to the slots `s` of the group node (sql/placements.py): kept candidates
+    without a slot are ranked out (an inner join drops them); unchanged without a group node."""
+    if plan.placements is None:
+        return query
+    on = exp.and_(*[exp.EQ(this=col(c, "s"), expression=col(c, "k")) for c in ("customer_id", "offer_id", "channel")])
+    return query.join(relation(plan.ctx.model("slots")).as_("s"), join_type=join_type, on=on)
 
 
 def decided_rows(plan: FlowPlan, rank, personalization: exp.Expression, delivered: bool) -> exp.Select:
@@ -49,13 +64,15 @@ def decided_rows(plan: FlowPlan, rank, personalization: exp.Expression, delivere
     holdout = exp.EQ(this=col("experiment_group", "k"), expression=lit("holdout"))
     withheld = holdout if plan.withholds else exp.false()
     which = exp.not_(withheld) if delivered else withheld
+    rank_column = col("rank", "k") if plan.placements is None else col("rank", "s")  # contiguous among slotted
     return (
-        _from_candidates(ctx)
+        _with_slots(plan, _from_candidates(ctx))
         .select(*_provenance(ctx))
         .select(
             exp.alias_(lit(ctx.flow.version), "decision_flow_version", quoted=True),
             exp.alias_(lit(ctx.config_hash), "config_hash", quoted=True),
-            col("customer_id", "k"), col("channel", "k"), col("rank", "k"), col("offer_id", "k"),
+            col("customer_id", "k"), col("channel", "k"), exp.alias_(rank_column, "rank", quoted=True),
+            col("offer_id", "k"),
             col("offer_name", "k"), col("category_name", "k"), col("priority", "k"), col("score", "k"),
             exp.alias_(personalization, "personalization", quoted=True),
             col("experiment_group", "k"), col("model_id", "k"), *pipeline_columns(plan),
@@ -145,14 +162,16 @@ def _candidate_counts(plan: FlowPlan, rank) -> exp.Select:
     ctx = plan.ctx
     survivor = exp.Is(this=col("reject_code", "k"), expression=exp.null())
     top = qualify_columns(rank.decided, "k")
+    if plan.placements is not None:  # a kept candidate without a slot is ranked out
+        top = exp.and_(top, exp.not_(exp.Is(this=col("slot", "s"), expression=exp.null())))
     holdout = exp.EQ(this=col("experiment_group", "k"), expression=lit("holdout"))
     withheld = exp.and_(top, holdout) if plan.withholds else exp.false()
-    return exp.select(
+    return _with_slots(plan, exp.select(
         _count("after_qualification"),
         exp.alias_(_count_if(survivor), "after_contact_policy", quoted=True),
         exp.alias_(_count_if(exp.and_(top, exp.not_(withheld))), "decided", quoted=True),
         exp.alias_(_count_if(withheld), "withheld", quoted=True),
-    ).from_(relation(ctx.model("candidates")).as_("k"))
+    ).from_(relation(ctx.model("candidates")).as_("k")), "left")
 
 
 def funnel(plan: FlowPlan, rank) -> exp.Select:
