@@ -16,8 +16,8 @@ from sqlglot import exp
 
 from ..config.fields import REFUSED_CLASSES
 from ..config.flows import (
-    ComputeConfig, ContactPolicyConfig, EnrichConfig, FilterConfig, InventoryConfig, NodeConfig, QualifyConfig,
-    RankConfig, ResponseConfig, ScoreConfig, SetPropertiesConfig,
+    ComputeConfig, ContactPolicyConfig, EnrichConfig, FilterConfig, InventoryConfig, MatchCreativesConfig, NodeConfig,
+    QualifyConfig, RankConfig, ResponseConfig, ScoreConfig, SetPropertiesConfig,
 )
 from ..config.project import Project
 from ..errors import UnsupportedFeature
@@ -25,6 +25,7 @@ from .offers import BUDGET_COLUMNS, SCHEDULE_COLUMNS, static_fields
 from .checks import Check, Quota, qualify_columns, reads_only
 from .build_order import earlier_decision_models
 from .context import OFFER_COLUMNS, OFFER_FIELD_PREFIX, FlowContext, lit
+from .creatives import COLUMNS as CREATIVE_COLUMNS, CreativePlan, creative_check, plan_creatives
 from .enrich import EnrichPlan, plan_enrich
 from .features import FeatureSet, Features
 from .inventory import InventoryPlan, plan_inventory
@@ -35,7 +36,7 @@ from .policies import contact_policies, names_budgets, offer_budgets
 from .rank import RankPlan, plan_rank
 from .score import ScorePlan, plan_score
 
-NARROWING = ("consent", "qualification", "filter")
+NARROWING = ("consent", "qualification", "filter", "match_creatives")
 QUOTA_CODE_BASE = 1000  # reject codes of quotas: 1000 + the quota's position (checks are 1, 2, ...)
 
 
@@ -65,6 +66,10 @@ def _contact_policy(ctx: FlowContext, features: Features, node, out: _Checks) ->
     out.budgets_named = out.budgets_named or names_budgets(ctx, node)
 
 
+def _match_creatives(ctx: FlowContext, features: Features, node, out: _Checks) -> None:
+    out.checks.append(creative_check(ctx, node))
+
+
 def _flow_level(ctx: FlowContext, features: Features, node, out: _Checks) -> None:
     """Planned once for the whole flow by build_plan (plan_inventory, ctx.fields, plan_score, plan_rank,
     plan_personalize, flowConfig.responseFormat): no checks of its own."""
@@ -75,6 +80,7 @@ NODE_PLANNERS: dict[type[NodeConfig], Callable[[FlowContext, Features, object, _
     InventoryConfig: _flow_level, EnrichConfig: _flow_level, QualifyConfig: _qualify,
     ContactPolicyConfig: _contact_policy, FilterConfig: _filter, ScoreConfig: _flow_level, RankConfig: _flow_level,
     ComputeConfig: _flow_level, SetPropertiesConfig: _flow_level, ResponseConfig: _flow_level,
+    MatchCreativesConfig: _match_creatives,
 }
 # Node types that validate but are not compiled by this version: refused when the config loads
 # (config/fields.py REFUSED_CLASSES, with the reason); refuse_uncompiled_nodes below is the backstop.
@@ -151,9 +157,10 @@ CANDIDATE_KEEP = ("customer_id", "offer_id", "channel", "experiment_group", "buc
                   "priority", "propensity", "uplift", "relevance", "score", "model_id", "check_code")
 
 
-def _candidate_columns(quotas: tuple[Quota, ...], personalize: PersonalizePlan) -> tuple[str, ...]:
+def _candidate_columns(quotas: tuple[Quota, ...], personalize: PersonalizePlan,
+                       creatives: CreativePlan | None = None) -> tuple[str, ...]:
     """Columns of the candidates model before `rank`: what the output models read."""
-    keep = list(CANDIDATE_KEEP)
+    keep = list(CANDIDATE_KEEP) + (list(CREATIVE_COLUMNS) if creatives is not None else [])
     for quota in quotas:
         keep += [quota.rank_column, quota.left_column]
     keep.append("reject_code")
@@ -183,6 +190,7 @@ class FlowPlan:
     holdout: HoldoutPlan  # the experiment group's salt and threshold
     withholds: bool  # the holdout's decisions are withheld (kaireon_withheld_decisions), not delivered
     prior_decisions: tuple[str, ...]  # the earlier flows' decisions and withheld decisions models (S7)
+    creatives: CreativePlan | None = None  # the match_creatives node's choice (None without one)
 
     def codes(self):
         """(code, stage, name, reason) for every way a candidate can be dropped."""
@@ -209,13 +217,15 @@ def plan_flow(ctx: FlowContext) -> FlowPlan:
     ctx.features = features  # a formula resolved after planning asks the snapshot, which refuses
     checks, quotas = tuple(planned.checks), _numbered(planned.quotas)
     customer, offer = _customer_columns(ctx, features), _offer_columns(ctx)
+    creatives = plan_creatives(ctx)
     return FlowPlan(
         ctx=ctx, features=features, enrich=plan_enrich(ctx), inventory=inventory, checks=checks, quotas=quotas,
         relevance=planned.relevance if planned.relevance is not None else lit(1.0),
         levels=_check_levels(checks, customer), join_keys=_join_keys(checks, customer, offer), score=score,
         rank=rank, personalize=personalize, customer_columns=customer, offer_columns=offer,
-        candidate_columns=_candidate_columns(quotas, personalize), rejections=plan_rejections(ctx),
+        candidate_columns=_candidate_columns(quotas, personalize, creatives), rejections=plan_rejections(ctx),
         holdout=plan_holdout(ctx), withholds=withholds(ctx), prior_decisions=earlier_decision_models(ctx),
+        creatives=creatives,
     )
 
 

@@ -157,6 +157,24 @@ def eligible_pairs(plan: FlowPlan, customers: exp.Expression) -> exp.Select:
     return query
 
 
+def with_creatives(plan: FlowPlan, source: str) -> tuple[list[tuple[str, exp.Select]], str]:
+    """CTEs adding the match_creatives node's columns (its draw, then creative_id and creative_name)
+    over the relation `source`, and the name of the last (`source` itself without the node)."""
+    if plan.creatives is None:
+        return [], source
+    ctes: list[tuple[str, exp.Select]] = []
+    for i, step in enumerate(plan.creatives.steps(), start=1):
+        columns = [exp.alias_(expression, name, quoted=True) for name, expression in step]
+        ctes.append((f"creatives_{i}", exp.select("*", *columns).from_(source)))
+        source = f"creatives_{i}"
+    return ctes, source
+
+
+def _reads_creative(plan: FlowPlan) -> bool:
+    """True when a check reads the candidate's creative (a creative-scoped policy of a flow with the node)."""
+    return any(c.name == "creative_id" for check in plan.checks for c in check.blocks.find_all(exp.Column))
+
+
 def all_pairs(plan: FlowPlan, customers: exp.Expression | None = None) -> exp.Select:
     """Every customer x offer x channel (of the customers `customers` selects, a customers-model
     condition) with the code of its first failing check (`check_code`).
@@ -166,6 +184,9 @@ def all_pairs(plan: FlowPlan, customers: exp.Expression | None = None) -> exp.Se
     query = pairs(plan)
     if customers is not None:
         query = query.where(customers, copy=False)
+    ctes, last = with_creatives(plan, "pairs") if _reads_creative(plan) else ([], "pairs")
     checked = exp.select("*", exp.alias_(first_failing([(i, c.blocks) for i, c in enumerate(plan.checks, start=1)]),
-                                         "check_code", quoted=True)).from_("pairs")
-    return checked.with_("pairs", as_=query, copy=False)
+                                         "check_code", quoted=True)).from_(last)
+    for name, cte in [("pairs", query), *ctes]:
+        checked = checked.with_(name, as_=cte, copy=False)
+    return checked
