@@ -133,7 +133,7 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--channel", help="channel for flows without flowConfig.channel")
     r.add_argument("--quiet-dbt", action="store_true", help="hide dbt's own log lines")
     r.set_defaults(func=cmd_run)
-    x = sub.add_parser("experiments", help="holdout readout: incremental revenue and conversion lift with intervals")
+    x = sub.add_parser("experiments", help="holdout readout: incremental revenue and conversion lift with intervals; per-creative A/B readout")
     common(x, compile_opts=False)
     x.add_argument("--profiles-dir", help="folder of profiles.yml (default: as dbt looks it up)")
     x.add_argument("--target", help="dbt target (default: the profile's)")
