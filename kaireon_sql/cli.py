@@ -194,7 +194,7 @@ def parser() -> argparse.ArgumentParser:
     pr.add_argument("--yes", action="store_true", help="drop them (default: a dry run that lists what would go)")
     pr.add_argument("--log-rows", action="store_true", help="also delete kaireon_decision_log rows of those flows")
     pr.set_defaults(func=cmd_prune)
-    x = sub.add_parser("experiments", help="holdout readout: incremental revenue and conversion lift with intervals")
+    x = sub.add_parser("experiments", help="holdout readout: incremental revenue and conversion lift with intervals; per-creative A/B readout")
     common(x, compile_opts=False)
     x.add_argument("--profiles-dir", help="folder of profiles.yml (default: as dbt looks it up)")
     x.add_argument("--target", help="dbt target (default: the profile's)")

@@ -147,7 +147,8 @@ def rich_config() -> dict:
                              "config": {"maxTotal": 3}}],
         "decisionFlows": [{
             **flow(standard_nodes(score={"method": "formula", "modelId": "m", "formula": {"propensityWeight": 1}},
-                                  extra=[]) + [{"id": "out", "type": "response", "config": {}}],
+                                  extra=[]) + [{"id": "out", "type": "response", "config": {}},
+                                               {"id": "mc", "type": "match_creatives", "config": {}}],
                    channel="email"),
             "description": "the flow",
         }],
@@ -305,8 +306,8 @@ def test_refused_field_is_refused_at_validate(rich, tmp_path, target):
 def test_refused_field_at_its_default_is_accepted(tmp_path):
     """A refused field at its default changes nothing: `responseFormat: standard`, `includeTrace: false`."""
     config = rich_config()
-    config["decisionFlows"][0]["draftConfig"]["nodes"][-1]["config"] = {"responseFormat": "standard",
-                                                                        "includeTrace": False}
+    response = next(n for n in config["decisionFlows"][0]["draftConfig"]["nodes"] if n["type"] == "response")
+    response["config"] = {"responseFormat": "standard", "includeTrace": False}
     config["algorithmModels"][0]["config"] = {}
     assert _errors(_write(tmp_path, config)) == []
 
@@ -532,10 +533,10 @@ REFUSALS = {
                                   ["schemas[0] 'customer'", "field 'fields[1].defaultValue'", "not supported yet"]),
     "archived flow": (_mutate(lambda c: c["decisionFlows"][0].update(status="archived")),
                       [FLOW, "field 'status'", "an archived flow would still run"]),
-    "match_creatives node": (
+    "a second match_creatives node": (
         _mutate(lambda c: c["decisionFlows"][0]["draftConfig"]["nodes"].append(
-            {"id": "mc", "type": "match_creatives", "config": {}})),
-        [FLOW, NODES + "[8].config'", "match_creatives nodes are not supported yet"]),
+            {"id": "mc2", "type": "match_creatives", "config": {"salt": "s"}})),
+        [FLOW, NODES + "[9]'", "a flow takes at most one 'match_creatives' node"]),
 }
 
 

@@ -150,13 +150,13 @@ FIELDS: dict[type[BaseModel], dict[str, Entry]] = {
     catalog.Creative: _object(
         offerId=C("the creative's offer: the scope of creative-scoped contact policies"),
         channelId=C("the creative's channel: narrows creative-scoped contact policies"),
-        placementId=R("creatives are not matched to candidates yet (match_creatives)", "p"),
-        status=R("creatives are not matched to candidates yet; a creative-scoped policy applies whatever "
-                 "the status", "inactive"),
+        placementId=C("a creative with a placement matches only the match_creatives node's placement (its "
+                      "`placementId`, else flowConfig.placementId); one without matches any"),
+        status=C("only active creatives (status active, the default) are matched to candidates"),
         content=M("the creative's content for the downstream sender"),
         templateType=M("template type for the downstream sender"),
-        weight=R("creatives are not matched to candidates yet, so no weighted choice is made", 2),
-        variant=M("variant label")),
+        weight=C("share of the weighted choice among the offer's matching creatives (default 1; 0: never chosen)"),
+        variant=M("variant label (the readout names creatives by id and name)")),
     catalog.Segment: _object(
         name="referable by name; the default `segmentValue`",
         relation=C("membership relation (customer, segment) rows"),
@@ -326,10 +326,10 @@ FIELDS: dict[type[BaseModel], dict[str, Entry]] = {
     },
     flows.Rejections: {"volume": C("all, sampled or none"),
                        "sampleRate": C("share of customers recorded with volume 'sampled'; refused with other volumes")},
-    flows.Node: {"id": C("the node's id (`rule_name` of filter rejections without a label)"),
-                 "type": C("the node type; match_creatives and call_flow are refused"),
+    flows.Node: {"id": C("the node's id (`rule_name` of filter and match_creatives rejections without a label)"),
+                 "type": C("the node type"),
                  "phase": C("execution order"), "position": C("execution order"),
-                 "label": C("`rule_name` of filter rejections; a display name for other nodes"),
+                 "label": C("`rule_name` of filter and match_creatives rejections; a display name for other nodes"),
                  "config": C("the node's settings")},
     flows.InventoryConfig: {"scope": C("all, category or manual"),
                             "categoryIds": C("the categories of scope 'category'; refused with other scopes"),
@@ -396,8 +396,12 @@ FIELDS: dict[type[BaseModel], dict[str, Entry]] = {
         "decisionTraceSampleRate": C("the traced share: customers with hash_uniform('trace', run_id, customer_id) "
                                      "below it (default 1)"),
     },
-    flows.MatchCreativesConfig: {f: R("part of a match_creatives node", "x")
-                                 for f in ("placementId", "channelId")},
+    flows.MatchCreativesConfig: {
+        "placementId": C("the placement creatives are matched for (default flowConfig.placementId)"),
+        "salt": C("salt of hash_uniform(salt, customer_id, offer_id, channel), the weighted choice (default the flow key)"),
+        "channelId": R("the candidate's channel picks its creatives (S7); a node-level channel would only reject "
+                       "the candidates of other channels", "email"),
+    },
     flows.GroupConfig: {"strategy": C("priority_fill (the only strategy): placements filled in the listed order"),
                         "placementIds": C("the placements, filled in this order with the kept candidates on "
                                           "each one's channel, in rank order")},
@@ -408,7 +412,6 @@ FIELDS: dict[type[BaseModel], dict[str, Entry]] = {
 
 # Whole objects refused: any instance is refused, whatever its fields.
 REFUSED_CLASSES: dict[type[BaseModel], str] = {
-    flows.MatchCreativesConfig: "match_creatives nodes are not supported yet; remove the node",
     transforms.FormatTransform: "format transforms are not supported yet (no formula function formats a number as "
                                 "text); use round, or concat() in an extra",
 }

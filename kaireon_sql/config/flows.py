@@ -225,9 +225,12 @@ class ResponseConfig(NodeConfig):
 
 
 class MatchCreativesConfig(NodeConfig):
+    """S7: each candidate gets one active creative of its offer on its channel, chosen by weight."""
+
     kaireon_type: variant("match_creatives")
-    placement_id: str | None = None
-    channel_id: str | None = None
+    placement_id: str | None = None  # default: flowConfig.placementId
+    channel_id: str | None = None  # refused (config/fields.py): the candidate's channel picks the creatives
+    salt: str | None = Field(default=None, min_length=1)  # of hash_uniform(salt, customer_id, offer_id, channel); default the flow key
 
 
 class GroupConfig(NodeConfig):

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from sqlglot import exp
 
-from ..config.flows import ScoreConfig
+from ..config.flows import MatchCreativesConfig, ScoreConfig
 from ..errors import DbtRunError, KaireonError
 
 SRM_ALPHA = 0.001
@@ -225,6 +225,73 @@ def model_lines(reference: str | None, stats: list[ModelStat]) -> list[str]:
     return out
 
 
+# ---- per creative (match_creatives A/B variants) ----------------------------------------------------
+
+@dataclass
+class CreativeStat:
+    """One creative of an offer: impressions (all runs up to as_of) with an attributed positive outcome, and
+    its test against the offer's first variant by id (None for that reference and when undefined)."""
+
+    offer_id: str
+    creative_id: str
+    impressions: int
+    conversions: int
+    difference: float | None = None  # rate - the reference's rate
+    low: float | None = None  # 95% interval of the difference (unpooled normal approximation)
+    high: float | None = None
+    z: float | None = None  # pooled two-proportion z
+    p: float | None = None  # two-sided
+
+    @property
+    def rate(self) -> float | None:
+        return self.conversions / self.impressions if self.impressions else None
+
+
+def difference_interval(x1: int, n1: int, x0: int, n0: int) -> tuple[float | None, float | None, float | None]:
+    """p1 - p0 and its 95% interval (p1 - p0) +- z_0.975 sqrt(p1 (1 - p1) / n1 + p0 (1 - p0) / n0)."""
+    if not n1 or not n0:
+        return None, None, None
+    from scipy.stats import norm
+
+    p1, p0 = x1 / n1, x0 / n0
+    half = float(norm.ppf(0.975)) * math.sqrt(p1 * (1 - p1) / n1 + p0 * (1 - p0) / n0)
+    return p1 - p0, p1 - p0 - half, p1 - p0 + half
+
+
+def creative_stats(rows: list[dict]) -> dict[str, list[CreativeStat]]:
+    """Per offer, its creatives by id, each after the first tested against the first (the reference)."""
+    by_offer: dict[str, list[CreativeStat]] = {}
+    for r in rows:
+        by_offer.setdefault(str(r["offer_id"]), []).append(
+            CreativeStat(str(r["offer_id"]), str(r["creative_id"]), int(r["impressions"] or 0), int(r["conversions"] or 0)))
+    for stats in by_offer.values():
+        stats.sort(key=lambda s: s.creative_id)
+        base = stats[0]
+        for s in stats[1:]:
+            s.difference, s.low, s.high = difference_interval(s.conversions, s.impressions, base.conversions,
+                                                              base.impressions)
+            s.z = two_proportion_z(s.conversions, s.impressions, base.conversions, base.impressions)
+            s.p = p_two_sided(s.z)
+    return dict(sorted(by_offer.items()))
+
+
+def creative_lines(stats: dict[str, list[CreativeStat]], names: dict[str, str]) -> list[str]:
+    if not stats:
+        return []
+    out = ["per creative (impressions with an attributed positive outcome; each variant against the offer's first "
+           "by id):"]
+    for offer, variants in stats.items():
+        out.append(f"  offer {offer}:")
+        for s in variants:
+            head = f"    {s.creative_id} ({names.get(s.creative_id, '?')}): {s.impressions} impressions, conversion {_pct(s.rate)}"
+            if s is variants[0]:
+                out.append(head + "; reference")
+                continue
+            interval = (f"[{_points(s.low)}, {_points(s.high)}]" if s.low is not None else NA)
+            out.append(head + f"; difference {_points(s.difference)} points {interval}, z = {_num(s.z)}, p = {_p(s.p)}")
+    return out
+
+
 # ---- chart ----------------------------------------------------------------------------------------
 
 def _esc(text: str) -> str:
@@ -410,17 +477,52 @@ def report(rows: list[dict], keys: list[str],
     return out, charted, status
 
 
+def creative_flows(config, flow_key: str | None) -> list[str]:
+    """Keys of the flows with a match_creatives node (the one asked for, when it has one)."""
+    return [f.key for f in config.flows if any(isinstance(n.config, MatchCreativesConfig) for n in f.definition.nodes)
+            and flow_key in (None, f.key)]
+
+
+def read_creatives(project, engine, config) -> dict[str, list[CreativeStat]]:
+    """Per offer, the per-creative readout over the attributed impressions (S8) of the config's creatives."""
+    from ..runner import query
+    from ..sql.attribution import attribution_sql
+    from ..sql.experiments import creative_comparison
+
+    select = creative_comparison(attribution_sql(config.interaction_history), [c.ref for c in config.all("creatives")])
+    try:
+        return creative_stats(query(project, select, engine))
+    except DbtRunError as exc:
+        raise NothingToAnalyse(f"cannot read the attributed impressions ({exc}); build the project first with "
+                               "`kaireon run`") from None
+
+
+def _creative_report(project, eng, config, flow_key: str | None) -> list[str]:
+    if not creative_flows(config, flow_key):
+        return []
+    names = {c.ref: c.name for c in config.all("creatives")}
+    return creative_lines(read_creatives(project, eng, config), names) or [
+        "per creative: no impression of a creative yet (interaction history rows with a creative_id)"]
+
+
 def cmd_experiments(args) -> int:
     from ..cli import _load, _project
     from ..dialect import engine
 
     project = _project(args)
     config = _load(args, project)
-    keys = analysed_flows(config, args.flow)
     eng = engine(args.engine or project.engine_name())
+    creatives = _creative_report(project, eng, config, args.flow)
+    try:
+        keys = analysed_flows(config, args.flow)
+    except NothingToAnalyse:
+        if not creatives:
+            raise
+        print("\n".join(creatives))  # a flow with creatives and no holdout: the A/B readout alone
+        return 0
     rows = read_rows(project, eng, keys)
     out, charted, status = report(rows, keys, read_models(project, eng, config, keys))
-    print("\n".join(out))
+    print("\n".join(out + ([""] if out and creatives else []) + creatives))
     if args.chart:
         path = Path(args.chart)
         write_chart(charted, path)

@@ -17,7 +17,7 @@ from sqlglot import exp
 from ..config.fields import REFUSED_CLASSES
 from ..config.flows import (
     CallFlowConfig, ComputeConfig, ContactPolicyConfig, EnrichConfig, FilterConfig, GroupConfig, InventoryConfig,
-    NodeConfig, QualifyConfig, RankConfig, ResponseConfig, ScoreConfig, SetPropertiesConfig,
+    MatchCreativesConfig, NodeConfig, QualifyConfig, RankConfig, ResponseConfig, ScoreConfig, SetPropertiesConfig,
 )
 from ..config.project import Project
 from ..errors import UnsupportedFeature
@@ -26,6 +26,7 @@ from .checks import Check, Quota, qualify_columns, reads_only
 from .build_order import earlier_decision_models
 from .calls import CallPlan, plan_calls
 from .context import OFFER_COLUMNS, OFFER_FIELD_PREFIX, FlowContext, lit
+from .creatives import COLUMNS as CREATIVE_COLUMNS, CreativePlan, creative_check, plan_creatives
 from .enrich import EnrichPlan, plan_enrich
 from .features import FeatureSet, Features
 from .inventory import InventoryPlan, plan_inventory
@@ -38,7 +39,7 @@ from .rank import RankPlan, plan_rank
 from .score import ScorePlan, plan_score
 from .traces import TracePlan, plan_traces
 
-NARROWING = ("consent", "qualification", "filter")
+NARROWING = ("consent", "qualification", "filter", "match_creatives")
 QUOTA_CODE_BASE = 1000  # reject codes of quotas: 1000 + the quota's position (checks are 1, 2, ...)
 
 
@@ -68,6 +69,10 @@ def _contact_policy(ctx: FlowContext, features: Features, node, out: _Checks) ->
     out.budgets_named = out.budgets_named or names_budgets(ctx, node)
 
 
+def _match_creatives(ctx: FlowContext, features: Features, node, out: _Checks) -> None:
+    out.checks.append(creative_check(ctx, node))
+
+
 def _flow_level(ctx: FlowContext, features: Features, node, out: _Checks) -> None:
     """Planned once for the whole flow by build_plan (plan_inventory, ctx.fields, plan_score, plan_rank,
     plan_personalize, plan_placements, responseFormat): no checks of its own."""
@@ -80,6 +85,7 @@ NODE_PLANNERS: dict[type[NodeConfig], Callable[[FlowContext, Features, object, _
     ComputeConfig: _flow_level, SetPropertiesConfig: _flow_level, ResponseConfig: _flow_level,
     CallFlowConfig: _flow_level,  # plan/calls.py plan_calls
     GroupConfig: _flow_level,
+    MatchCreativesConfig: _match_creatives,
 }
 # Node types that validate but are not compiled by this version: refused when the config loads
 # (config/fields.py REFUSED_CLASSES, with the reason); refuse_uncompiled_nodes below is the backstop.
@@ -156,9 +162,10 @@ CANDIDATE_KEEP = ("customer_id", "offer_id", "channel", "experiment_group", "buc
                   "priority", "propensity", "uplift", "relevance", "score", "model_id", "check_code")
 
 
-def _candidate_columns(quotas: tuple[Quota, ...], personalize: PersonalizePlan) -> tuple[str, ...]:
+def _candidate_columns(quotas: tuple[Quota, ...], personalize: PersonalizePlan,
+                       creatives: CreativePlan | None = None) -> tuple[str, ...]:
     """Columns of the candidates model before `rank`: what the output models read."""
-    keep = list(CANDIDATE_KEEP)
+    keep = list(CANDIDATE_KEEP) + (list(CREATIVE_COLUMNS) if creatives is not None else [])
     for quota in quotas:
         keep += [quota.rank_column, quota.left_column]
     keep.append("reject_code")
@@ -192,6 +199,7 @@ class FlowPlan:
     traces: TracePlan | None = None  # includeTrace: the traced customers and the traces model (plan/traces.py)
     placements: PlacementsPlan | None = None  # the group node's placements (None: no group node)
     grouped: bool = False  # responseFormat grouped: the <flow>__decisions_grouped model
+    creatives: CreativePlan | None = None  # the match_creatives node's choice (None without one)
 
     def codes(self):
         """(code, stage, name, reason) for every way a candidate can be dropped."""
@@ -218,15 +226,17 @@ def plan_flow(ctx: FlowContext) -> FlowPlan:
     ctx.features = features  # a formula resolved after planning asks the snapshot, which refuses
     checks, quotas = tuple(planned.checks), _numbered(planned.quotas)
     customer, offer = _customer_columns(ctx, features), _offer_columns(ctx)
+    creatives = plan_creatives(ctx)
     return FlowPlan(
         ctx=ctx, features=features, enrich=plan_enrich(ctx), inventory=inventory, checks=checks, quotas=quotas,
         relevance=planned.relevance if planned.relevance is not None else lit(1.0),
         levels=_check_levels(checks, customer), join_keys=_join_keys(checks, customer, offer), score=score,
         rank=rank, personalize=personalize, customer_columns=customer, offer_columns=offer,
-        candidate_columns=_candidate_columns(quotas, personalize), rejections=plan_rejections(ctx),
+        candidate_columns=_candidate_columns(quotas, personalize, creatives), rejections=plan_rejections(ctx),
         holdout=plan_holdout(ctx), withholds=withholds(ctx), prior_decisions=earlier_decision_models(ctx),
         calls=plan_calls(ctx), traces=plan_traces(ctx),
         placements=plan_placements(ctx), grouped=plans_grouped(ctx),
+        creatives=creatives,
     )
 
 

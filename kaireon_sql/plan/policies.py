@@ -24,6 +24,7 @@ from ..errors import ConfigError
 from .build_order import has_earlier_flows
 from .checks import Check, Quota, concat, text
 from .context import FlowContext, col, lit
+from .creatives import matches_creatives
 from .features import Features, history, impression
 from .scope import applies
 
@@ -72,9 +73,11 @@ class PolicyContext:
             ids = [lit(o.ref) for o in project.offers if o.category_id and project.find("categories", o.category_id) is cat]
             return exp.In(this=history("offer_id"), expressions=ids) if ids else exp.false()
         if p.scope == "creative":
-            # Rows of the creative, and (as candidates carry no creative until creatives are matched,
-            # scope.applies) untagged rows of its offer on its channel: the contacts this flow makes.
             creative = project.lookup("creatives", p.scope_id, p.location)
+            if matches_creatives(self.ctx):  # impressions of that creative (candidates carry theirs)
+                return exp.EQ(this=history("creative_id"), expression=lit(creative.ref))
+            # Without a match_creatives node: rows of the creative, and (as candidates carry no creative,
+            # scope.applies) untagged rows of its offer on its channel: the contacts this flow makes.
             untagged = [exp.Is(this=history("creative_id"), expression=exp.null()),
                         exp.EQ(this=history("offer_id"), expression=lit(project.lookup("offers", creative.offer_id, p.location).ref))]
             if creative.channel_id is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 from sqlglot import exp
 
 from .context import FlowContext, col, lit
+from .creatives import matches_creatives
 from .features import Features
 
 # scope -> (kind of referenced object, candidate column compared with its canonical id)
@@ -31,8 +32,10 @@ def applies(ctx: FlowContext, features: Features, obj) -> exp.Expression:
         same = flow_placement is not None and ctx.project.find("placements", flow_placement) is target
         return exp.true() if same else exp.false()
     if scope == "creative":
-        # Until creatives are matched to candidates, a creative's scope is its offer (and channel).
         creative = ctx.project.lookup("creatives", ref, obj.location.at("scopeId"))
+        if matches_creatives(ctx):  # candidates carry their creative (plan/creatives.py)
+            return exp.EQ(this=col("creative_id"), expression=lit(creative.ref))
+        # Without a match_creatives node, a creative's scope is its offer (and channel).
         offer = ctx.project.lookup("offers", creative.offer_id, creative.location.at("offerId"))
         same_offer = exp.EQ(this=col("offer_id"), expression=lit(offer.ref))
         if creative.channel_id is None:

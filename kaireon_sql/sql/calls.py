@@ -15,7 +15,7 @@ from ..plan.context import col
 from ..plan.flow import FlowPlan
 from ..plan.offers import OFFERS_MODEL
 from .common import all_of
-from .pairs import offer_channels, pairs
+from .pairs import offer_channels, pairs, with_creatives
 
 KEYS = ("customer_id", "offer_id", "channel")
 
@@ -48,5 +48,10 @@ def called_model(plan: FlowPlan) -> exp.Select:
     passed = exp.paren(_passed(plan), copy=False).as_("s")
     query = pairs(plan, keys=(_on("o", "s", ("offer_id", "channel")),), offers=_called_offers(plan),
                   joins=((passed, exp.EQ(this=col("customer_id", "s"), expression=col("customer_id", "c"))),))
-    return exp.select("*", exp.alias_(exp.cast(exp.null(), "INT"), "check_code", quoted=True)).from_(
-        exp.paren(query, copy=False).as_("called"))
+    # the calling flow's match_creatives node (before the call) picks their creatives too, in the columns every
+    # relation of pairs carries (sql/pairs.py with_creatives); one with no creative keeps NULL (no rejection here)
+    ctes, last = with_creatives(plan, "called")
+    out = exp.select("*", exp.alias_(exp.cast(exp.null(), "INT"), "check_code", quoted=True)).from_(last)
+    for name, cte in [("called", query), *ctes]:
+        out = out.with_(name, as_=cte, copy=False)
+    return out

@@ -23,7 +23,7 @@ from ..plan.checks import Quota
 from ..plan.context import col, lit
 from ..plan.flow import FlowPlan
 from .common import customer_passes, first_failing, row_number
-from .pairs import eligible_pairs, with_called
+from .pairs import eligible_pairs, with_called, with_creatives
 
 
 def _single_row_partition(plan: FlowPlan, quota: Quota) -> bool:
@@ -97,10 +97,11 @@ def candidates_model(plan: FlowPlan, rank) -> exp.Select:
     policies, scoring, within-run quotas and the rank (`rank`, a sql.rank.RankSQL) run on these rows.
     """
     policy = [(i, c.blocks) for i, c in plan.levels.pair_policy]
+    matched, last = with_creatives(plan, "qualified")  # the match_creatives node's creative (policies read it)
     ctes: list[tuple[str, exp.Select]] = [
-        ("qualified", eligible_pairs(plan, customer_passes("narrowing_code", "policy_code"))),
+        ("qualified", eligible_pairs(plan, customer_passes("narrowing_code", "policy_code"))), *matched,
         ("checked", with_called(plan, exp.select("*", exp.alias_(first_failing(policy), "check_code", quoted=True),
-                                                 exp.alias_(plan.relevance, "relevance", quoted=True)).from_("qualified"))),
+                                                 exp.alias_(plan.relevance, "relevance", quoted=True)).from_(last))),
         ("scored", exp.select("*", exp.alias_(plan.score.expression, "score", quoted=True)).from_("checked")),
     ]
     quotas = _Quotas("scored", exp.Is(this=col("check_code"), expression=exp.null()))

@@ -422,6 +422,28 @@ def model_comparison(units_model: str) -> exp.Select:
     )
 
 
+# ---- per-creative comparison (S7 match_creatives: the A/B readout) -------------------------------
+
+CREATIVE_COLUMNS = ("offer_id", "creative_id", "impressions", "conversions")
+
+
+def creative_comparison(attribution: exp.Expression, creative_ids: list[str]) -> exp.Select:
+    """Per offer and creative (of `creative_ids`), over `attribution` (the kaireon_attribution rows, S8):
+    impressions and impressions with an attributed positive outcome. `kaireon experiments` adds each
+    variant's rate and its z-test against the offer's first variant by id (experiments/readout.py)."""
+    a = lambda name: col(name, "a")  # noqa: E731
+    converted = exp.case().when(_eq(a("positive"), lit(1)), lit(1)).else_(lit(0))
+    ids = exp.In(this=a("creative_id"), expressions=[lit(c) for c in creative_ids]) if creative_ids else exp.false()
+    return (
+        exp.select(a("offer_id"), a("creative_id"), _as(exp.cast(exp.Count(this=exp.Star()), "BIGINT"), "impressions"),
+                   _as(exp.cast(exp.Sum(this=converted), "BIGINT"), "conversions"))
+        .from_(exp.paren(attribution).as_("a"))
+        .where(ids)
+        .group_by(a("offer_id"), a("creative_id"))
+        .order_by(a("offer_id"), a("creative_id"))
+    )
+
+
 # ---- training data --------------------------------------------------------------------------------
 
 TRAINING_FIXED = ("customer_id", "run_id", "as_of", "treatment", "outcome", "revenue")

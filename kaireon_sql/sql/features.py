@@ -79,7 +79,7 @@ def _contacts_of(model: str) -> exp.Select:
             col("customer_id", "d"), col("offer_id", "d"), col("channel", "d"),
             exp.alias_(lit("impression"), "outcome", quoted=True),
             exp.alias_(col("as_of", "p"), "occurred_at", quoted=True),
-            exp.alias_(cast_text(exp.null()), "creative_id", quoted=True),
+            exp.alias_(cast_text(col("creative_id", "d")), "creative_id", quoted=True),  # the flow's creative (NULL without one)
         )
         .from_(relation(model).as_("d"))
         .join(relation(RUN_PARAMS).as_("p"), join_type="cross")

@@ -35,8 +35,8 @@ def pipeline_columns(plan: FlowPlan) -> list[exp.Expression]:
     explored = exp.false() if plan.rank.explored is None else qualify_columns(plan.rank.explored, "k")
     return [
         exp.alias_(explored, "explored", quoted=True),
-        exp.alias_(exp.cast(exp.null(), "VARCHAR"), "creative_id", quoted=True),
-        exp.alias_(exp.cast(exp.null(), "VARCHAR"), "creative_name", quoted=True),
+        *[exp.alias_(exp.cast(exp.null(), "VARCHAR") if plan.creatives is None else col(c, "k"), c, quoted=True)
+          for c in ("creative_id", "creative_name")],
         _slotted(plan, "placement_id", "VARCHAR"),
         _slotted(plan, "slot", "INT"),
     ]

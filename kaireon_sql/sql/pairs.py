@@ -163,6 +163,19 @@ def eligible_pairs(plan: FlowPlan, customers: exp.Expression) -> exp.Select:
     return query
 
 
+def with_creatives(plan: FlowPlan, source: str) -> tuple[list[tuple[str, exp.Select]], str]:
+    """CTEs adding the match_creatives node's columns (its draw, then creative_id and creative_name)
+    over the relation `source`, and the name of the last (`source` itself without the node)."""
+    if plan.creatives is None:
+        return [], source
+    ctes: list[tuple[str, exp.Select]] = []
+    for i, step in enumerate(plan.creatives.steps(), start=1):
+        columns = [exp.alias_(expression, name, quoted=True) for name, expression in step]
+        ctes.append((f"creatives_{i}", exp.select("*", *columns).from_(source)))
+        source = f"creatives_{i}"
+    return ctes, source
+
+
 def all_pairs(plan: FlowPlan, customers: exp.Expression | None = None) -> exp.Select:
     """Every customer x offer x channel (of the customers `customers` selects, a customers-model
     condition) with the code of its first failing check (`check_code`), and the called flow's candidates
@@ -173,13 +186,18 @@ def all_pairs(plan: FlowPlan, customers: exp.Expression | None = None) -> exp.Se
     query = pairs(plan)
     if customers is not None:
         query = query.where(customers, copy=False)
+    # the creative columns whenever the flow has the node: every relation of pairs carries them in one place
+    # (the called flow's candidates too, sql/calls.py), so the unions line up
+    ctes, last = with_creatives(plan, "pairs")
     checked = exp.select("*", exp.alias_(first_failing([(i, c.blocks) for i, c in enumerate(plan.checks, start=1)]),
-                                         "check_code", quoted=True)).from_("pairs")
+                                         "check_code", quoted=True)).from_(last)
     if plan.calls is not None:  # the called flow's candidates (sql/calls.py): no check of this flow dropped them
         called = exp.select("*").from_(relation(plan.calls.model).as_("c"))
         checked = exp.union(checked, called.where(customers.copy(), copy=False) if customers is not None else called,
                             distinct=False)
-    return checked.with_("pairs", as_=query, copy=False)
+    for name, cte in [("pairs", query), *ctes]:
+        checked = checked.with_(name, as_=cte, copy=False)
+    return checked
 
 
 def with_called(plan: FlowPlan, checked: exp.Select) -> exp.Expression:
