@@ -363,8 +363,14 @@ FIELDS: dict[type[BaseModel], dict[str, Entry]] = {
                                "salt": C("the hash salt (default '<flow key>:challenger')")},
     flows.ScoreWeights: {f: C("a weight of S5's formula") for f in
                          ("propensityWeight", "relevanceWeight", "impactWeight", "emphasisWeight", "upliftWeight")},
-    flows.RankConfig: {"method": C("topN (other methods are refused: not compiled yet)"),
-                       "maxCandidates": C("the top N")},
+    flows.RankConfig: {"method": C("topN, diversity, round_robin or explore_exploit (S7, docs/rank_methods.md)"),
+                       "maxCandidates": C("the top N"),
+                       "maxPerGroup": C("diversity: at most k kept per group (default 1); refused with other methods"),
+                       "groupBy": C("diversity, round_robin: category (default), subCategory, channel or an offer "
+                                    "field; an unknown field is refused; refused with other methods"),
+                       "explorationRate": C("explore_exploit: the share e of customers who explore in a run "
+                                            "(required); refused with other methods"),
+                       "salt": C("explore_exploit: the hash salt (default the flow key); refused with other methods")},
     flows.ComputeConfig: {"overrides": C("per-offer formulas of computed fields"),
                           "extras": C("further computed personalization fields"),
                           "transforms": C("round, clamp, default and lookup rewrite a computed field or extra, "

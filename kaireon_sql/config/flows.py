@@ -167,10 +167,30 @@ RANK_METHOD_NAMES = ("topN", "diversity", "round_robin", "explore_exploit")
 TOP_N, DIVERSITY, ROUND_ROBIN, EXPLORE_EXPLOIT = RANK_METHOD_NAMES
 
 
+# RankConfig fields read by one or two methods only (S7); set for another method, they are refused (S10).
+# (camelCase name, snake_case attribute) -> the methods that read it.
+RANK_METHOD_FIELDS = {("maxPerGroup", "max_per_group"): (DIVERSITY,), ("groupBy", "group_by"): (DIVERSITY, ROUND_ROBIN),
+                      ("explorationRate", "exploration_rate"): (EXPLORE_EXPLOIT,), ("salt", "salt"): (EXPLORE_EXPLOIT,)}
+
+
 class RankConfig(NodeConfig):
     kaireon_type: variant("rank")
     method: Literal[RANK_METHOD_NAMES] = TOP_N
     max_candidates: int = Field(default=1, ge=1, le=1000)
+    max_per_group: int = Field(default=1, ge=1, le=1000)  # diversity: k kept per group
+    group_by: str = "category"  # diversity, round_robin: category | subCategory | channel | an offer field
+    exploration_rate: float | None = Field(default=None, ge=0, le=1)  # explore_exploit: e
+    salt: str | None = None  # explore_exploit: the hash salt (default the flow key)
+
+    @model_validator(mode="after")
+    def _method_fields(self) -> "RankConfig":
+        for (name, attribute), methods in RANK_METHOD_FIELDS.items():
+            if self.method not in methods and attribute in self.model_fields_set:
+                raise FieldError(name, f"{name!r} is only read by rank method(s) {', '.join(map(repr, methods))}, "
+                                       f"not {self.method!r}; drop it or change 'method'")
+        if self.method == EXPLORE_EXPLOIT and self.exploration_rate is None:
+            raise FieldError("explorationRate", "method 'explore_exploit' needs 'explorationRate', a number in [0, 1]")
+        return self
 
 
 class ComputedExtra(Model):

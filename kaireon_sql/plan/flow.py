@@ -162,10 +162,12 @@ CANDIDATE_KEEP = ("customer_id", "offer_id", "channel", "experiment_group", "buc
                   "priority", "propensity", "uplift", "relevance", "score", "model_id", "check_code")
 
 
-def _candidate_columns(quotas: tuple[Quota, ...], personalize: PersonalizePlan,
+def _candidate_columns(quotas: tuple[Quota, ...], personalize: PersonalizePlan, rank: RankPlan,
                        creatives: CreativePlan | None = None) -> tuple[str, ...]:
-    """Columns of the candidates model before `rank`: what the output models read."""
+    """Columns of the candidates model before `rank`: what the output models read (the rank method's
+    columns among them: decisions read `explored` from them)."""
     keep = list(CANDIDATE_KEEP) + (list(CREATIVE_COLUMNS) if creatives is not None else [])
+    keep += [name for name, _ in rank.columns]
     for quota in quotas:
         keep += [quota.rank_column, quota.left_column]
     keep.append("reject_code")
@@ -232,7 +234,7 @@ def plan_flow(ctx: FlowContext) -> FlowPlan:
         relevance=planned.relevance if planned.relevance is not None else lit(1.0),
         levels=_check_levels(checks, customer), join_keys=_join_keys(checks, customer, offer), score=score,
         rank=rank, personalize=personalize, customer_columns=customer, offer_columns=offer,
-        candidate_columns=_candidate_columns(quotas, personalize, creatives), rejections=plan_rejections(ctx),
+        candidate_columns=_candidate_columns(quotas, personalize, rank, creatives), rejections=plan_rejections(ctx),
         holdout=plan_holdout(ctx), withholds=withholds(ctx), prior_decisions=earlier_decision_models(ctx),
         calls=plan_calls(ctx), traces=plan_traces(ctx),
         placements=plan_placements(ctx), grouped=plans_grouped(ctx),

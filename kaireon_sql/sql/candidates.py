@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from sqlglot import exp
 from sqlglot.optimizer.simplify import simplify
 
-from ..plan.checks import Quota
+from ..plan.checks import Quota, never_null
 from ..plan.context import col, lit
 from ..plan.flow import FlowPlan
 from .common import customer_passes, first_failing, row_number
@@ -88,6 +88,35 @@ def _reject_code(plan: FlowPlan, trimmed: list[tuple[int, exp.Expression]]) -> e
     return reject
 
 
+def _rank_method(plan: FlowPlan, ctes: list[tuple[str, exp.Select]], quotas_from: bool) -> str:
+    """The rank method's columns and limits (plan.rank) until the walk replaces the quota CTEs: with
+    `quotas_from`, the columns CTE over `scored` (what the quotas read); else the limits CTE over
+    `decided` (each limit a ROW_NUMBER per its partition over the survivors, kept while <= remaining;
+    exact when the flow has no within-run caps). Returns the CTE the next stage reads."""
+    if quotas_from:
+        if not plan.rank.columns:
+            return "scored"
+        columns = [exp.alias_(e.copy(), n, quoted=True) for n, e in plan.rank.columns]
+        ctes.append(("rank_columns", exp.select("*", *columns).from_("scored")))
+        return "rank_columns"
+    survivor: exp.Expression = exp.Is(this=col("reject_code"), expression=exp.null())
+    columns = []
+    for i, limit in enumerate(plan.rank.limits):
+        flag = exp.case().when(survivor.copy(), lit(1)).else_(lit(0))
+        number = row_number([*[p.copy() for p in limit.partition], flag], plan.rank.order)
+        columns.append(exp.alias_(exp.case().when(survivor.copy(), number), f"rank__limit_{i}", quoted=True))
+    ctes.append(("rank_limited", exp.select("*", *columns).from_("decided")))
+    return "rank_limited"
+
+
+def _rank_survivor(plan: FlowPlan) -> exp.Expression:
+    """Past every check and quota, and within every limit of the rank method."""
+    survivor = exp.Is(this=col("reject_code"), expression=exp.null())
+    for i, limit in enumerate(plan.rank.limits):
+        survivor = exp.and_(survivor, never_null(exp.LTE(this=col(f"rank__limit_{i}"), expression=limit.remaining.copy())))
+    return survivor
+
+
 def candidates_model(plan: FlowPlan, rank) -> exp.Select:
     """The flow's eligible candidates (S6): never the customers x offers cross product.
 
@@ -104,16 +133,17 @@ def candidates_model(plan: FlowPlan, rank) -> exp.Select:
                                                  exp.alias_(plan.relevance, "relevance", quoted=True)).from_(last))),
         ("scored", exp.select("*", exp.alias_(plan.score.expression, "score", quoted=True)).from_("checked")),
     ]
-    quotas = _Quotas("scored", exp.Is(this=col("check_code"), expression=exp.null()))
+    quotas = _Quotas(_rank_method(plan, ctes, True), exp.Is(this=col("check_code"), expression=exp.null()))
     for i, quota in enumerate(plan.quotas, start=1):
         _add_quota(plan, quotas, quota, last=i == len(plan.quotas))
     ctes += quotas.ctes
     ctes.append(("decided", exp.select("*", exp.alias_(_reject_code(plan, quotas.trimmed), "reject_code", quoted=True))
                  .from_(quotas.previous)))
-    survivor = exp.Is(this=col("reject_code"), expression=exp.null())
+    source = _rank_method(plan, ctes, False) if plan.rank.limits else "decided"
     folded = quotas.folded.rank_column if quotas.folded is not None and len(quotas.trimmed) == 1 else None
     final = exp.select(*[col(c) for c in plan.candidate_columns],
-                       exp.alias_(rank.column(survivor, folded), "rank", quoted=True)).from_("decided")
+                       exp.alias_(rank.column(_rank_survivor(plan), None if plan.rank.limits else folded), "rank",
+                                  quoted=True)).from_(source)
     for name, query in ctes:
         final = final.with_(name, as_=query, copy=False)
     return final

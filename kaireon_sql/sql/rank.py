@@ -1,8 +1,9 @@
 """The rank stage: a survivor's position among its customer's candidates, and which positions are decided.
 
 One function per rank method (RANK_METHODS); the methods a version refuses are
-plan.rank.REFUSED_RANK_METHODS (refused when the plan is built). A new method is one function here
-and one entry in RANK_METHODS.
+plan.rank.REFUSED_RANK_METHODS (refused when the plan is built). Every method's order, columns and
+limits are planned (plan/rank.py), so the compiled methods share one function: the survivors' position
+in the method's walk order (plan.rank.order); the first `maxCandidates` are decided.
 """
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from dataclasses import dataclass
 
 from sqlglot import exp
 
-from ..config.flows import TOP_N
+from ..config.flows import RANK_METHOD_NAMES
 from ..plan.context import col, lit
 from ..plan.flow import FlowPlan
 from .common import row_number
@@ -27,8 +28,9 @@ class RankSQL:
     decided: exp.Expression
 
 
-def top_n(plan: FlowPlan) -> RankSQL:
-    """topN: survivors in delivery order; the first `maxCandidates` per customer are decided."""
+def walk_order(plan: FlowPlan) -> RankSQL:
+    """Survivors in the method's walk order (topN: delivery order); the first `maxCandidates` per customer
+    are decided."""
 
     def column(survivor: exp.Expression, folded_rank: str | None) -> exp.Expression:
         if folded_rank is not None:
@@ -42,7 +44,7 @@ def top_n(plan: FlowPlan) -> RankSQL:
 
 
 # Rank method (RankConfig.method) -> its SQL. Every method is here or in plan.rank.REFUSED_RANK_METHODS.
-RANK_METHODS: dict[str, Callable[[FlowPlan], RankSQL]] = {TOP_N: top_n}
+RANK_METHODS: dict[str, Callable[[FlowPlan], RankSQL]] = {method: walk_order for method in RANK_METHOD_NAMES}
 
 
 def rank_sql(plan: FlowPlan) -> RankSQL:
