@@ -42,7 +42,7 @@ from .plan.traces import TRACE_COLUMNS, TRACES_MODEL
 from .sql import trained as trained_sql
 from .sql.uplift import scores_sql
 
-STAGES = ["consent", "qualification", "filter", "contact_policy"]
+STAGES = ["consent", "qualification", "filter", "match_creatives", "contact_policy"]
 GROUPS = ["treatment", "holdout"]
 
 

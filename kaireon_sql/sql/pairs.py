@@ -176,6 +176,17 @@ def with_creatives(plan: FlowPlan, source: str) -> tuple[list[tuple[str, exp.Sel
     return ctes, source
 
 
+def nested_creatives(plan: FlowPlan, query: exp.Select) -> exp.Select:
+    """`query` with the match_creatives node's columns added (as with_creatives, in nested subqueries where
+    a CTE cannot go); `query` itself without the node."""
+    if plan.creatives is None:
+        return query
+    for i, step in enumerate(plan.creatives.steps(), start=1):
+        columns = [exp.alias_(expression, name, quoted=True) for name, expression in step]
+        query = exp.select("*", *columns).from_(exp.paren(query, copy=False).as_(f"creatives_{i}"))
+    return query
+
+
 def all_pairs(plan: FlowPlan, customers: exp.Expression | None = None) -> exp.Select:
     """Every customer x offer x channel (of the customers `customers` selects, a customers-model
     condition) with the code of its first failing check (`check_code`), and the called flow's candidates

@@ -18,7 +18,7 @@ from ..plan.context import RUN_PARAMS, col, lit
 from ..plan.flow import FlowPlan
 from ..plan.traces import TRACE_SALT
 from .common import all_of, first_failing
-from .pairs import pairs
+from .pairs import nested_creatives, pairs
 
 KEYS = ("customer_id", "offer_id", "channel")
 
@@ -68,7 +68,7 @@ def _own(plan: FlowPlan) -> exp.Select:
         "*", exp.alias_(first_failing(checks), "check_code", quoted=True),
         exp.alias_(plan.relevance, "relevance", quoted=True), exp.alias_(lit(plan.ctx.flow.key), "source_flow_key", quoted=True),
         exp.alias_(_checks_json(plan), "checks", quoted=True), exp.alias_(_failed(plan), "failed_checks", quoted=True),
-    ).from_(exp.paren(pairs(plan).where(_sampled(plan), copy=False), copy=False).as_("own")))
+    ).from_(exp.paren(nested_creatives(plan, pairs(plan).where(_sampled(plan), copy=False)), copy=False).as_("own")))
 
 
 def _called(plan: FlowPlan) -> exp.Select:
