@@ -81,7 +81,8 @@ def cmd_compile(args) -> int:
 def cmd_run(args) -> int:
     from . import runner
 
-    variables = runner.run_vars(args.as_of, args.run_id, args.channel)  # refused before anything is written
+    variables = runner.run_vars(args.as_of, args.run_id, args.channel,  # refused before anything is written
+                                attributes=args.attributes)
     project = _project(args)
     with contextlib.ExitStack() as lock:  # taken by _compile before it writes, held until the summary
         eng = _compile(args, project, lock=lock)
@@ -131,6 +132,8 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--as-of", help="timestamp to decide at, e.g. 2026-11-20T15:00:00Z (default: now)")
     r.add_argument("--run-id", help="run id (default: <flow key>@<as_of>)")
     r.add_argument("--channel", help="channel for flows without flowConfig.channel")
+    r.add_argument("--attributes", help='run attributes as a JSON object, read as attributes.<name> in formulas, '
+                                        'e.g. \'{"season": "winter"}\'')
     r.add_argument("--quiet-dbt", action="store_true", help="hide dbt's own log lines")
     r.set_defaults(func=cmd_run)
     x = sub.add_parser("experiments", help="holdout readout: incremental revenue and conversion lift with intervals")

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import re
 import sys
@@ -194,16 +195,50 @@ def check_token(value: str, option: str) -> str:
     return value
 
 
-def run_vars(as_of: str | None, run_id: str | None, channel: str | None) -> str:
+ATTRIBUTE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")  # a formula identifier (macros/run_attributes.sql)
+
+
+def _attribute_text(value) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)) and math.isfinite(value):
+        return str(value)
+    raise RunParamError(f"--attributes: expected text, a number, true/false or null as a value, got {shown(value, 60)}")
+
+
+def attribute_vars(text: str) -> dict:
+    """--attributes (a JSON object) as the `attributes` var: every value as {hex: <UTF-8 hex>}, so no '{' of a
+    value reaches dbt (which renders string vars as Jinja) and no value reaches SQL as text."""
+    try:
+        parsed = json.loads(text)
+    except ValueError as exc:
+        raise RunParamError(f"--attributes: expected a JSON object such as '{{\"season\": \"winter\"}}' ({exc})") from None
+    if not isinstance(parsed, dict):
+        raise RunParamError(f"--attributes: expected a JSON object of names to values, got {shown(parsed, 60)}")
+    out: dict = {}
+    for name, value in parsed.items():
+        if not ATTRIBUTE_NAME.fullmatch(name):
+            raise RunParamError(f"--attributes: an attribute name is 1-63 letters, digits or _, not starting with "
+                                f"a digit; got {shown(name, 60)}")
+        text_value = _attribute_text(value)
+        out[name] = None if text_value is None else {"hex": text_value.encode("utf-8").hex()}
+    return out
+
+
+def run_vars(as_of: str | None, run_id: str | None, channel: str | None, attributes: str | None = None) -> str:
     """The dbt --vars of a run, each value checked: as_of normalised to UTC ('...Z'), run_id and
-    channel tokens. Raises RunParamError before anything runs."""
-    values: dict[str, str] = {}
+    channel tokens, attributes hex-encoded (attribute_vars). Raises RunParamError before anything runs."""
+    values: dict = {}
     if as_of is not None:  # an empty value is refused, not read as "not given"
         values["as_of"] = parse_as_of(as_of).strftime("%Y-%m-%dT%H:%M:%SZ")
     if run_id is not None:
         values["run_id"] = check_token(run_id, "--run-id")
     if channel is not None:
         values["channel"] = check_token(channel, "--channel")
+    if attributes is not None:
+        values["attributes"] = attribute_vars(attributes)
     return json.dumps(values)
 
 

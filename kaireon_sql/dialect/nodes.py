@@ -45,6 +45,19 @@ class Md5Hex(exp.Expression, exp.Func, Neutral):
     arg_types = {"this": True}
 
 
+class HexText(exp.Expression, exp.Func, Neutral):
+    """The UTF-8 text whose bytes the hex string `this` spells (lowercase hex; run attributes)."""
+
+    arg_types = {"this": True}
+
+
+class RunAttribute(exp.Expression, exp.Func, Neutral):
+    """The run attribute named `this` (a string Literal), as text: a scalar subquery of the relation
+    `relation` (a string Literal) decoding its value_hex; NULL when the run has no such attribute."""
+
+    arg_types = {"this": True, "relation": True}
+
+
 class LocalTime(exp.Expression, exp.Func, Neutral):
     """Wall-clock time in `zone` of a naive UTC timestamp `this` (DST-correct)."""
 

@@ -18,7 +18,7 @@ from sqlglot.dialects.dialect import Dialect
 from . import nodes as n
 from . import numbers, text_sql
 from .engines import ENGINES, Engine
-from .relations import RELATION_TRANSFORMS, DbtOptionalRelation
+from .relations import RELATION_TRANSFORMS, DbtOptionalRelation, relation
 from .text import identifier_sql, literal_sql
 
 
@@ -70,6 +70,18 @@ def _bind(node: n.Bind, eng: Engine) -> exp.Expression:
     return exp.Subquery(this=exp.select(body).from_(inner.subquery("_l")))
 
 
+_ATTRIBUTES_ALIAS = "_kattr"  # the attributes relation inside a run attribute's subquery (not a column of the row)
+
+
+def _run_attribute(node: n.RunAttribute, eng: Engine) -> exp.Expression:
+    """(SELECT <value_hex as text> FROM <relation> _kattr WHERE _kattr.attribute_name = '<name>'): one row or none."""
+    value = text_sql.hex_text(exp.column("value_hex", table=_ATTRIBUTES_ALIAS, quoted=True), eng)
+    name = exp.EQ(this=exp.column("attribute_name", table=_ATTRIBUTES_ALIAS, quoted=True),
+                  expression=exp.Literal.string(node.name))
+    source = relation(node.text("relation")).as_(_ATTRIBUTES_ALIAS)
+    return exp.Subquery(this=exp.select(value).from_(source).where(name))
+
+
 # node class -> how it is written for an engine (its operands lowered already)
 RENDERS: dict[type, Callable[[exp.Expression, Engine], exp.Expression]] = {
     n.CastText: lambda e, eng: text_sql.cast_text(e.this, eng),
@@ -77,6 +89,8 @@ RENDERS: dict[type, Callable[[exp.Expression, Engine], exp.Expression]] = {
     n.EngineType: lambda e, eng: text_sql.data_type(_type_name(e, eng), eng),
     n.HexToInt: lambda e, eng: text_sql.hex8_to_int(e.this, eng),
     n.Md5Hex: lambda e, eng: text_sql.md5_hex(e.this, eng),
+    n.HexText: lambda e, eng: text_sql.hex_text(e.this, eng),
+    n.RunAttribute: _run_attribute,
     n.LocalTime: lambda e, eng: text_sql.local_time(e.this, e.args["zone"], eng),
     n.KnownZone: lambda e, eng: text_sql.known_zone(e.this, eng, e.args["listed"].this),
     n.IsoDayOfWeek: lambda e, eng: text_sql.iso_day_of_week(e.this, eng),
@@ -126,7 +140,7 @@ def columns_read(expression: exp.Expression) -> list[exp.Column]:
 
     Lowering puts the operands of a neutral node at depths that do not depend on the engine where these
     columns first appear, so the reference rendering (DuckDB's) gives every engine's order."""
-    return list(lower(expression, _REFERENCE).find_all(exp.Column))
+    return [c for c in lower(expression, _REFERENCE).find_all(exp.Column) if c.table != _ATTRIBUTES_ALIAS]
 
 
 def _regexp_instr_sql(gen, e: exp.RegexpLike) -> str:
