@@ -11,14 +11,14 @@ from .config.flows import DecisionFlow
 from .config.models import BAYESIAN, EPSILON_GREEDY, ONLINE_LEARNER, THOMPSON_BANDIT, AlgorithmModel, BehavioralMetric
 from .config.project import Project
 from .dbt_model import Model
-from .dialect import RunAttribute, relation
+from .dialect import relation
 from .errors import ConfigError, ConfigErrors
 from .gc_passes import fewer_gc_passes
 from .learning import posterior_models
 from .learning_online import online_models
 from .plan import outputs
 from .plan.build_order import flows_in_order
-from .plan.context import HISTORY_MODEL, RUN_ATTRIBUTES, RUN_PARAMS, FlowContext, flow_model
+from .plan.context import HISTORY_MODEL, RUN_PARAMS, FlowContext, flow_model
 from .plan.flow import FlowPlan, plan_flow, refuse_uncompiled_nodes
 from .plan.formula_check import formula_errors
 from .plan.offers import OFFERS_MODEL
@@ -247,18 +247,6 @@ def _run_params(build: _Build) -> list[Model]:
     return [Model(RUN_PARAMS, "{{ kaireon_sql.run_params() }}",
                   "Run parameters: as_of (UTC), as_of_text, run_id and channel, from dbt vars (S3).",
                   _not_null("as_of", "as_of_text"))]
-
-
-def _run_attributes(build: _Build) -> list[Model]:
-    """The run attributes (S7, macros/run_attributes.sql), when a flow's formula reads `attributes.<name>`."""
-    reads = any(isinstance(m.sql, exp.Expression) and m.sql.find(RunAttribute) is not None
-                for models in build.flow_models for m in models)
-    if not reads:
-        return []
-    return [Model(RUN_ATTRIBUTES, "{{ kaireon_sql.run_attributes() }}",
-                  "Run attributes (attributes.<name> in formulas), from the dbt var `attributes`: one row per "
-                  "attribute, its UTF-8 value as lowercase hex (no var text reaches SQL otherwise).",
-                  _not_null("attribute_name"), [_unique("attribute_name")])]
 
 
 def _offers(build: _Build) -> list[Model]:
@@ -507,7 +495,6 @@ BUILD_ORDER: tuple[tuple[str, Callable[[_Build], list[Model]]], ...] = (
     ("plans", _plans),
     ("algorithm_models", _algorithm_models),
     ("flows", _flows),
-    ("run_attributes", _run_attributes),
     ("feature_logs", _feature_logs),
     ("collected_errors", _collected_errors),
     ("unions", _unions),

@@ -1,8 +1,9 @@
 {#-
   The run attributes (attributes.<name> in formulas, S7), from the dbt var `attributes`: a mapping of
-  names to values. One row per attribute: attribute_name, and value_hex, the lowercase hex of the
-  value's UTF-8 text, which the generated SQL decodes (dialect hex_text). So no attribute value ever
-  reaches SQL as text: quotes, semicolons, comments or Jinja in a value are data.
+  names to values. A formula reading attributes.x compiles to {{ kaireon_sql.run_attribute('x') }}
+  inside the engine's hex decoding (dialect hex_text): the macro writes '<lowercase hex of the value's
+  UTF-8 text>' (only 0-9 a-f), or a typed NULL when the run has no attribute x. So no attribute value
+  ever reaches SQL as text: quotes, semicolons, comments or Jinja in a value are data.
   - a name is 1-63 letters, digits or _, not starting with a digit (a formula identifier);
   - a value is text, a number (its text, as Jinja writes it), true/false (the text 'true'/'false'),
     null (NULL), or {hex: '<lowercase hex of UTF-8>'}, as `kaireon run --attributes` passes every
@@ -10,22 +11,15 @@
     has no '{'.
   Anything else stops the run with a message naming the attribute.
 -#}
-{% macro run_attributes() -%}
+{% macro run_attribute(name) -%}
   {%- set attributes = var('attributes', {}) -%}
   {%- if attributes is none -%}{%- set attributes = {} -%}{%- endif -%}
   {%- if attributes is not mapping -%}
     {{ exceptions.raise_compiler_error("var 'attributes': expected a mapping of attribute names to values, got " ~ (attributes | string | tojson)) }}
   {%- endif -%}
-  {%- set rows = [] -%}
-  {%- for name in attributes | sort -%}
-    {%- do rows.append((kaireon_sql.checked_attribute_name(name), kaireon_sql.attribute_hex(name, attributes[name]))) -%}
-  {%- endfor -%}
-select cast(null as {{ dbt.type_string() }}) as {{ adapter.quote('attribute_name') }},
-  cast(null as {{ dbt.type_string() }}) as {{ adapter.quote('value_hex') }}
-where 1 = 0
-{%- for name, hex in rows %}
-union all select '{{ name }}', {{ "'" ~ hex ~ "'" if hex is not none else "cast(null as " ~ dbt.type_string() ~ ")" }}
-{%- endfor %}
+  {%- for key in attributes -%}{%- do kaireon_sql.checked_attribute_name(key) -%}{%- endfor -%}
+  {%- set hex = kaireon_sql.attribute_hex(name, attributes[name]) if name in attributes else none -%}
+  {{- "'" ~ hex ~ "'" if hex is not none else "cast(null as " ~ dbt.type_string() ~ ")" -}}
 {%- endmacro %}
 
 {% macro checked_attribute_name(name) -%}

@@ -240,12 +240,15 @@ def open_backend(name: str) -> Backend:
         pytest.skip(f"{name} not available: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
 
 
-ATTRIBUTE_COLUMNS = {"attribute_name": "VARCHAR", "value_hex": "VARCHAR"}
+_ATTRIBUTE = re.compile(r"\{\{ kaireon_sql\.run_attribute\('([A-Za-z0-9_]+)'\) \}\}")
 
 
-def attribute_rows(attributes: dict | None) -> list[tuple]:
-    """kaireon_run_attributes as macros/run_attributes.sql writes it: each value's UTF-8 text as hex."""
-    return [(k, None if v is None else str(v).encode("utf-8").hex()) for k, v in sorted((attributes or {}).items())]
+def with_attributes(sql: str, attributes: dict | None, text_type: str) -> str:
+    """The run attributes as macros/run_attributes.sql writes them: each value's UTF-8 text as a hex literal."""
+    def value(m: re.Match) -> str:
+        v = (attributes or {}).get(m.group(1))
+        return f"CAST(NULL AS {text_type})" if v is None else "'" + str(v).encode("utf-8").hex() + "'"
+    return _ATTRIBUTE.sub(value, sql)
 
 
 def run_models_on(backend: Backend, models: dict[str, str], tables: dict, as_of: str = "2026-11-20 15:00:00",
@@ -253,7 +256,6 @@ def run_models_on(backend: Backend, models: dict[str, str], tables: dict, as_of:
     """Create input tables and every compiled model (in order) on `backend`."""
     for name, table in tables.items():
         backend.create_table(name, table.columns, table.rows)
-    backend.create_table("kaireon_run_attributes", ATTRIBUTE_COLUMNS, attribute_rows(attributes))
     backend.create_table(
         "kaireon_run_params",
         {"as_of": "TIMESTAMP", "as_of_text": "VARCHAR", "run_id": "VARCHAR", "channel": "VARCHAR"},
@@ -262,8 +264,9 @@ def run_models_on(backend: Backend, models: dict[str, str], tables: dict, as_of:
     from harness import first_build  # noqa: PLC0415
 
     for name, sql in models.items():
-        if name in ("kaireon_run_params", "kaireon_run_attributes"):
+        if name == "kaireon_run_params":
             continue
         # incremental models (the decision log) as their first build; experiment models read the log
+        sql = with_attributes(sql, attributes, backend.column_type("VARCHAR"))
         backend.create_as(name, backend.model_sql(first_build(sql)))
     return backend

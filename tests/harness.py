@@ -94,14 +94,12 @@ def run_models(models: dict[str, str], tables: dict[str, Table], as_of: str = "2
         "CAST(? AS VARCHAR) AS run_id, CAST(? AS VARCHAR) AS channel",
         [as_of, as_of_text, run_id, channel],
     )
-    from backends import attribute_rows  # noqa: PLC0415
+    from backends import with_attributes  # noqa: PLC0415
 
-    con.execute("CREATE TABLE kaireon_run_attributes (attribute_name VARCHAR, value_hex VARCHAR)")
-    for row in attribute_rows(attributes):
-        con.execute("INSERT INTO kaireon_run_attributes VALUES (?, ?)", list(row))
     for name, sql in models.items():
-        if name in ("kaireon_run_params", "kaireon_run_attributes"):
+        if name == "kaireon_run_params":
             continue
+        sql = with_attributes(sql, attributes, "VARCHAR")
         body = first_build("\n".join(line for line in sql.splitlines() if not line.startswith("--")))
         con.execute(f'CREATE TABLE "{name}" AS {_REF.sub(lambda m: chr(34) + m.group(1) + chr(34), body)}')
     return con

@@ -85,13 +85,6 @@ def test_hostile_attributes_are_data_on_every_engine(built):
     assert rejected == {"a2", "a3"}  # a NULL category fails the comparison (S5)
 
 
-def test_a_flow_without_attributes_has_no_attributes_model(tmp_path):
-    plain = {**CONFIG, "decisionFlows": [flow(standard_nodes(), key="plain")]}
-    folder = write_config(tmp_path / "d", {"schemas": [__import__("harness").schema()], **plain})
-    names = [m.name for m in compile_project(load_project(folder))]
-    assert "kaireon_run_attributes" not in names and "kaireon_run_params" in names
-
-
 def _errors(tmp_path, formula: str) -> list[str]:
     nodes = standard_nodes()
     nodes[-1]["config"] = {"extras": [{"name": "x", "formula": formula}]}
@@ -183,16 +176,13 @@ def test_kaireon_run_passes_hostile_attributes_intact(dbt_project):
     plain = {"quote": "it's", "backslash": "a\\'b\\", "sql": "'); DROP TABLE customers; --", "n": 2.5, "t": True,
              "z": None}
     dbt = str(Path(sys.executable).with_name("dbt"))
-    proc = subprocess.run([dbt, "run", "--select", "kaireon_run_attributes", "--vars", json.dumps({"attributes": plain}),
-                           "--project-dir", str(dbt_project), "--profiles-dir", str(dbt_project)],
+    sql = "select " + ", ".join(f"{{{{ kaireon_sql.run_attribute('{k}') }}}} as {k}" for k in [*plain, "nope"])
+    proc = subprocess.run([dbt, "--log-format", "json", "show", "--inline", sql, "--vars", json.dumps({"attributes": plain}),
+                           "--output", "json", "--project-dir", str(dbt_project), "--profiles-dir", str(dbt_project)],
                           cwd=dbt_project, capture_output=True, text=True, env=env)
     assert proc.returncode == 0, proc.stdout[-4000:]
-    con = duckdb.connect(str(dbt_project / "target" / "kaireon_demo.duckdb"), read_only=True)
-    try:
-        stored = dict(con.execute("SELECT attribute_name, value_hex FROM kaireon_run_attributes").fetchall())
-        assert con.execute("SELECT COUNT(*) FROM customers").fetchone()[0] == len(CUSTOMERS)
-    finally:
-        con.close()
-    decoded = {k: None if v is None else bytes.fromhex(v).decode() for k, v in stored.items()}
+    shown = next(json.loads(json.loads(line)["data"]["preview"]) for line in proc.stdout.splitlines()
+                 if '"preview"' in line)[0]
+    decoded = {k: None if v is None else bytes.fromhex(v).decode() for k, v in shown.items()}
     assert decoded == {"quote": "it's", "backslash": "a\\'b\\", "sql": "'); DROP TABLE customers; --", "n": "2.5",
-                       "t": "true", "z": None}
+                       "t": "true", "z": None, "nope": None}

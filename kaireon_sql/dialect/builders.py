@@ -41,9 +41,9 @@ def hex_text(hex_string: exp.Expression) -> exp.Expression:
     return nodes.HexText(this=hex_string)
 
 
-def run_attribute(name: str, relation_name: str) -> exp.Expression:
-    """The run attribute `name` (text, NULL when absent), read from the attributes relation."""
-    return nodes.RunAttribute(this=exp.Literal.string(name), relation=exp.Literal.string(relation_name))
+def run_attribute(name: str) -> exp.Expression:
+    """The run attribute `name` (text, NULL when absent): the dbt var `attributes`, through a macro."""
+    return nodes.RunAttribute(this=exp.Literal.string(name))
 
 
 def md5_hex(text: exp.Expression) -> exp.Expression:

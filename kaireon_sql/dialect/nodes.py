@@ -52,10 +52,10 @@ class HexText(exp.Expression, exp.Func, Neutral):
 
 
 class RunAttribute(exp.Expression, exp.Func, Neutral):
-    """The run attribute named `this` (a string Literal), as text: a scalar subquery of the relation
-    `relation` (a string Literal) decoding its value_hex; NULL when the run has no such attribute."""
+    """The run attribute named `this` (a string Literal), as text; NULL when the run has no such attribute.
+    Its value is written by a macro at dbt time as a hex literal (only [0-9a-f]), decoded here (hex_text)."""
 
-    arg_types = {"this": True, "relation": True}
+    arg_types = {"this": True}
 
 
 class LocalTime(exp.Expression, exp.Func, Neutral):

@@ -18,7 +18,7 @@ from sqlglot.dialects.dialect import Dialect
 from . import nodes as n
 from . import numbers, text_sql
 from .engines import ENGINES, Engine
-from .relations import RELATION_TRANSFORMS, DbtOptionalRelation, relation
+from .relations import RELATION_TRANSFORMS, DbtOptionalRelation, DbtRunAttribute
 from .text import identifier_sql, literal_sql
 
 
@@ -70,16 +70,9 @@ def _bind(node: n.Bind, eng: Engine) -> exp.Expression:
     return exp.Subquery(this=exp.select(body).from_(inner.subquery("_l")))
 
 
-_ATTRIBUTES_ALIAS = "_kattr"  # the attributes relation inside a run attribute's subquery (not a column of the row)
-
-
 def _run_attribute(node: n.RunAttribute, eng: Engine) -> exp.Expression:
-    """(SELECT <value_hex as text> FROM <relation> _kattr WHERE _kattr.attribute_name = '<name>'): one row or none."""
-    value = text_sql.hex_text(exp.column("value_hex", table=_ATTRIBUTES_ALIAS, quoted=True), eng)
-    name = exp.EQ(this=exp.column("attribute_name", table=_ATTRIBUTES_ALIAS, quoted=True),
-                  expression=exp.Literal.string(node.name))
-    source = relation(node.text("relation")).as_(_ATTRIBUTES_ALIAS)
-    return exp.Subquery(this=exp.select(value).from_(source).where(name))
+    """The attribute's hex (written by the macro at dbt time: inert, only [0-9a-f]) as text."""
+    return text_sql.hex_text(DbtRunAttribute(this=node.name), eng)
 
 
 # node class -> how it is written for an engine (its operands lowered already)
@@ -140,7 +133,7 @@ def columns_read(expression: exp.Expression) -> list[exp.Column]:
 
     Lowering puts the operands of a neutral node at depths that do not depend on the engine where these
     columns first appear, so the reference rendering (DuckDB's) gives every engine's order."""
-    return [c for c in lower(expression, _REFERENCE).find_all(exp.Column) if c.table != _ATTRIBUTES_ALIAS]
+    return list(lower(expression, _REFERENCE).find_all(exp.Column))
 
 
 def _regexp_instr_sql(gen, e: exp.RegexpLike) -> str:

@@ -10,7 +10,7 @@ from ..formula import Field, FormulaError, parse_formula
 from .metrics import counts_as_zero
 from ..config.base import IDENTIFIER
 from ..dialect import run_attribute
-from .context import ATTRIBUTES_PREFIX, OFFER_COLUMNS, OFFER_FIELD_PREFIX, RUN_ATTRIBUTES, FlowContext, col
+from .context import ATTRIBUTES_PREFIX, OFFER_COLUMNS, OFFER_FIELD_PREFIX, FlowContext, col
 
 # Metric dimensions a candidate row can pick a value of (a customer x offer x channel row has no
 # creative or outcome to pick one by).
@@ -59,10 +59,10 @@ def metric_number(ctx: FlowContext, ref: str) -> Field:
 
 def attribute_text(name: str) -> Field | None:
     """`attributes.<name>`: the run attribute (the dbt var `attributes`), as text; NULL when the run has none
-    of that name. The value reaches SQL only as hex (macros/run_attributes.sql), decoded here."""
+    of that name. The value reaches SQL only as hex (macros/run_attributes.sql), decoded by the engine."""
     if not IDENTIFIER.match(name) or len(name) > 63:
         return None
-    return Field("text", run_attribute(name, RUN_ATTRIBUTES))
+    return Field("text", run_attribute(name))
 
 
 def resolver(ctx: FlowContext, bare: Mapping[str, Field] | None = None) -> Callable[[str], Field | None]:
