@@ -289,7 +289,7 @@ NOT_IN_FILES = {
     "FilterCondition.field": "a formula identifier, resolved", "FilterCondition.value_formula": "a formula (tree)",
     "ScoreConfig.expression": "a formula (tree)", "ScoreConfig.model_id": "a reference",
     "ComputeOverride.field": "a computed field name, resolved", "ComputeOverride.formula": "a formula (tree)",
-    "ComputeOverride.offer_id": "a reference", "ComputeConfig.transforms": "refused at compile (not compiled)",
+    "ComputeOverride.offer_id": "a reference",
     "Property.formula": "a formula (tree)",
     "MatchCreativesConfig.placement_id": "a reference", "MatchCreativesConfig.channel_id": "a reference",
     "GroupConfig.placement_ids": "references", "CallFlowConfig.flow_key": "a reference (node refused at compile)",
