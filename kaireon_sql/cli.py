@@ -86,7 +86,8 @@ def cmd_compile(args) -> int:
 def cmd_run(args) -> int:
     from . import prune, run_summary, runner
 
-    variables = runner.run_vars(args.as_of, args.run_id, args.channel, args.vars)  # refused before anything is written
+    variables = runner.run_vars(args.as_of, args.run_id, args.channel, args.vars,  # refused before anything is written
+                                attributes=args.attributes)
     project = _project(args)
     as_json = args.output == "json"
     log = sys.stderr if as_json else sys.stdout  # --output json: stdout holds the JSON only
@@ -188,6 +189,8 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--quiet-dbt", action="store_true",
                    help="hide dbt's own log lines; print one progress line per model instead")
     r.add_argument("--quiet", "-q", action="store_true", help="no dbt log lines and no progress; only the summary")
+    r.add_argument("--attributes", help='run attributes as a JSON object, read as attributes.<name> in formulas, '
+                                        'e.g. \'{"season": "winter"}\'')
     r.set_defaults(func=cmd_run)
     pr = sub.add_parser("prune", help="list (or, with --yes, drop) relations and log rows of flows no longer in the config")
     common(pr)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import re
 import sys
@@ -197,6 +198,38 @@ def check_token(value: str, option: str) -> str:
 RUN_VARS = ("as_of", "run_id", "channel")  # dbt vars kaireon_<name>; the bare <name> is read when that is unset
 
 
+ATTRIBUTE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")  # a formula identifier (macros/run_attributes.sql)
+
+
+def _attribute_text(value) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)) and math.isfinite(value):
+        return str(value)
+    raise RunParamError(f"--attributes: expected text, a number, true/false or null as a value, got {shown(value, 60)}")
+
+
+def attribute_vars(text: str) -> dict:
+    """--attributes (a JSON object) as the `attributes` var: every value as {hex: <UTF-8 hex>}, so no '{' of a
+    value reaches dbt (which renders string vars as Jinja) and no value reaches SQL as text."""
+    try:
+        parsed = json.loads(text)
+    except ValueError as exc:
+        raise RunParamError(f"--attributes: expected a JSON object such as '{{\"season\": \"winter\"}}' ({exc})") from None
+    if not isinstance(parsed, dict):
+        raise RunParamError(f"--attributes: expected a JSON object of names to values, got {shown(parsed, 60)}")
+    out: dict = {}
+    for name, value in parsed.items():
+        if not ATTRIBUTE_NAME.fullmatch(name):
+            raise RunParamError(f"--attributes: an attribute name is 1-63 letters, digits or _, not starting with "
+                                f"a digit; got {shown(name, 60)}")
+        text_value = _attribute_text(value)
+        out[name] = None if text_value is None else {"hex": text_value.encode("utf-8").hex()}
+    return out
+
+
 def user_vars(text: str | None) -> dict:
     """`--vars` as dbt reads it (a YAML or JSON mapping), refused before dbt starts when it is not one."""
     if text is None:
@@ -213,11 +246,13 @@ def user_vars(text: str | None) -> dict:
     return data
 
 
-def run_vars(as_of: str | None, run_id: str | None, channel: str | None, extra: str | None = None) -> str:
+def run_vars(as_of: str | None, run_id: str | None, channel: str | None, extra: str | None = None,
+             attributes: str | None = None) -> str:
     """The dbt --vars of a run: the user's `--vars` (`extra`) merged with kaireon_as_of (normalised to
-    UTC, '...Z'), kaireon_run_id and kaireon_channel, each checked. A value not given is passed as ''
-    (the macro's default), so a project's own bare `as_of` / `run_id` / `channel` vars are never read
-    as kaireon's. Raises RunParamError before anything runs."""
+    UTC, '...Z'), kaireon_run_id and kaireon_channel, each checked, and `attributes` (--attributes,
+    hex-encoded by attribute_vars). A value not given is passed as '' (the macro's default), so a
+    project's own bare `as_of` / `run_id` / `channel` vars are never read as kaireon's. Raises
+    RunParamError before anything runs."""
     values = user_vars(extra)
     flags = {"as_of": as_of, "run_id": run_id, "channel": channel}
     for name in RUN_VARS:
@@ -231,6 +266,10 @@ def run_vars(as_of: str | None, run_id: str | None, channel: str | None, extra: 
             values[key] = _checked(name, str(in_vars), f"--vars {key}")
         else:
             values[key] = ""
+    if attributes is not None:
+        if values.get("attributes") is not None:
+            raise RunParamError("--attributes and --vars attributes: give one of them")
+        values["attributes"] = attribute_vars(attributes)
     return json.dumps(values, default=str)  # a YAML date in --vars: its ISO text
 
 

@@ -240,8 +240,19 @@ def open_backend(name: str) -> Backend:
         pytest.skip(f"{name} not available: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
 
 
+_ATTRIBUTE = re.compile(r"\{\{ kaireon_sql\.run_attribute\('([A-Za-z0-9_]+)'\) \}\}")
+
+
+def with_attributes(sql: str, attributes: dict | None, text_type: str) -> str:
+    """The run attributes as macros/run_attributes.sql writes them: each value's UTF-8 text as a hex literal."""
+    def value(m: re.Match) -> str:
+        v = (attributes or {}).get(m.group(1))
+        return f"CAST(NULL AS {text_type})" if v is None else "'" + str(v).encode("utf-8").hex() + "'"
+    return _ATTRIBUTE.sub(value, sql)
+
+
 def run_models_on(backend: Backend, models: dict[str, str], tables: dict, as_of: str = "2026-11-20 15:00:00",
-                  run_id: str | None = None, channel: str | None = None) -> Backend:
+                  run_id: str | None = None, channel: str | None = None, attributes: dict | None = None) -> Backend:
     """Create input tables and every compiled model (in order) on `backend`."""
     for name, table in tables.items():
         backend.create_table(name, table.columns, table.rows)
@@ -256,5 +267,6 @@ def run_models_on(backend: Backend, models: dict[str, str], tables: dict, as_of:
         if name == "kaireon_run_params":
             continue
         # incremental models (the decision log) as their first build; experiment models read the log
+        sql = with_attributes(sql, attributes, backend.column_type("VARCHAR"))
         backend.create_as(name, backend.model_sql(first_build(sql)))
     return backend

@@ -72,13 +72,15 @@ def compile_sql(config_dir: Path, eng=DUCKDB) -> CompiledModels:
 
 
 def run_models(models: dict[str, str], tables: dict[str, Table], as_of: str = "2026-11-20 15:00:00",
-               run_id: str | None = None, channel: str | None = None) -> duckdb.DuckDBPyConnection:
+               run_id: str | None = None, channel: str | None = None,
+               attributes: dict | None = None) -> duckdb.DuckDBPyConnection:
     config_dir = getattr(models, "config_dir", None)
     if config_dir is not None and cross_engine_names():
         # Every scenario also runs on the other engines (S5): each S4 table must equal DuckDB's.
         from cross_engine import assert_same_on_engines
 
-        assert_same_on_engines(config_dir, tables, cross_engine_names(), as_of=as_of, run_id=run_id, channel=channel)
+        assert_same_on_engines(config_dir, tables, cross_engine_names(), as_of=as_of, run_id=run_id, channel=channel,
+                               attributes=attributes)
     con = duckdb.connect()
     for name, table in tables.items():
         cols = ", ".join(f'"{c}" {t}' for c, t in table.columns.items())
@@ -92,9 +94,12 @@ def run_models(models: dict[str, str], tables: dict[str, Table], as_of: str = "2
         "CAST(? AS VARCHAR) AS run_id, CAST(? AS VARCHAR) AS channel",
         [as_of, as_of_text, run_id, channel],
     )
+    from backends import with_attributes  # noqa: PLC0415
+
     for name, sql in models.items():
         if name == "kaireon_run_params":
             continue
+        sql = with_attributes(sql, attributes, "VARCHAR")
         body = first_build("\n".join(line for line in sql.splitlines() if not line.startswith("--")))
         con.execute(f'CREATE TABLE "{name}" AS {_REF.sub(lambda m: chr(34) + m.group(1) + chr(34), body)}')
     return con

@@ -78,7 +78,8 @@ CORPUS_FIELDS = {
     "Node.label", "FilterCondition.value", "Property.name", "Property.value", "ComputedExtra.name",
     "ComputedExtra.formula", "SchemaField.column", "Segment.customer_column", "Segment.segment_column",
     "AlgorithmModel.id", "ModelOverride.model_id", "ModelOverride.scope_id", "ChampionChallenger.challenger_model_id",
-    "ChampionChallenger.salt",
+    "ChampionChallenger.salt", "DefaultTransform.field", "DefaultTransform.value", "LookupTransform.field",
+    "LookupTransform.mapping",
 }
 # flow two scores with these models (model_id in its decisions): an override for offer 0, the challenger for
 # customers with hash_uniform(CHALLENGER_SALT, customer_id) < 0.5, else the champion
@@ -174,7 +175,11 @@ def corpus_config() -> dict:
             {"id": "rank", "type": "rank", "config": {"method": "topN", "maxCandidates": 1}},
             {"id": "compute", "type": "compute", "config": {"extras": [
                 {"name": CORPUS["env_var"], "formula": f"concat({formula_string(CORPUS['run_query'])}, '')",
-                 "outputType": "text"}]}},
+                 "outputType": "text"}],
+                # transforms whose literals reach SQL; the extra is never NULL nor a mapped key, so it stays
+                "transforms": [{"type": "default", "field": CORPUS["env_var"], "value": CORPUS["yaml_tag"]},
+                               {"type": "lookup", "field": CORPUS["env_var"],
+                                "mapping": {CORPUS["endraw"]: CORPUS["control"]}}]}},
             {"id": "props", "type": "set_properties", "config": {"properties": [
                 {"name": "t", "formula": "offer.tier"},
                 {"name": CORPUS["raw_block"], "value": CORPUS["endraw"]},

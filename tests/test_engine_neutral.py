@@ -57,6 +57,8 @@ SAMPLES = {
     "OptionalRelation": lambda: exp.Exists(this=exp.select("*").from_(
         dialect.optional_relation("kaireon_decision_log", {"run_id": "text_type", "as_of": "TIMESTAMP"}))),
     "Bind": lambda: dialect.with_uniforms([x.copy(), y.copy()], 2, lambda u: exp.Add(this=u[0], expression=u[1])),
+    "HexText": lambda: dialect.hex_text(x.copy()),
+    "RunAttribute": lambda: dialect.run_attribute("season"),
     "EpochSeconds": lambda: dialect.seconds_between(ts.copy(), ts.copy()).this,
 }
 

@@ -46,7 +46,7 @@ HOSTILE = {
 }
 
 AS_OF = "2026-11-20 15:00:00"
-JINJA_ALLOWED = re.compile(r"\{\{ (ref\('[A-Za-z0-9_]+'\)|source\('[A-Za-z0-9_]+', '[A-Za-z0-9_]+'\)|kaireon_sql\.run_params\(\)|this) \}\}"
+JINJA_ALLOWED = re.compile(r"\{\{ (ref\('[A-Za-z0-9_]+'\)|source\('[A-Za-z0-9_]+', '[A-Za-z0-9_]+'\)|kaireon_sql\.run_params\(\)|kaireon_sql\.run_attribute\('[A-Za-z0-9_]+'\)|this) \}\}"
                            r"|\{% (if is_incremental\(\)|else|endif) %\}")  # {{ this }} and the guard of incremental models
 
 

@@ -223,6 +223,11 @@ def test_run_vars_normalise_as_of_to_utc():
 
 # Fields whose text never reaches a generated file (model SQL, properties yml, comments, dbt vars).
 NOT_IN_FILES = {
+    "RoundTransform.field": "a name matched against the computed fields and extras (like DefaultTransform.field)",
+    "ClampTransform.field": "a name matched against the computed fields and extras",
+    "LookupTransform.default": "a literal of the lookup's formula tree, as LookupTransform.mapping's values",
+    "FormatTransform.field": "refused (format transforms)", "FormatTransform.pattern": "refused (format transforms)",
+    "FilterStage.label": "copied to the compiled filter node's label: Node.label's path (hostile-tested)",
     "*.description": "documentation of the config; never copied into a model or its properties",
     "ScoreConfig.arbitration_profile_id": "a reference key",
     "AlgorithmModel.name": "in the uplift model's description, through jinja_text like BehavioralMetric.name",
@@ -284,7 +289,7 @@ NOT_IN_FILES = {
     "FilterCondition.field": "a formula identifier, resolved", "FilterCondition.value_formula": "a formula (tree)",
     "ScoreConfig.expression": "a formula (tree)", "ScoreConfig.model_id": "a reference",
     "ComputeOverride.field": "a computed field name, resolved", "ComputeOverride.formula": "a formula (tree)",
-    "ComputeOverride.offer_id": "a reference", "ComputeConfig.transforms": "refused at compile (not compiled)",
+    "ComputeOverride.offer_id": "a reference",
     "Property.formula": "a formula (tree)",
     "MatchCreativesConfig.placement_id": "a reference", "MatchCreativesConfig.channel_id": "a reference",
     "GroupConfig.placement_ids": "references", "CallFlowConfig.flow_key": "a reference (node refused at compile)",

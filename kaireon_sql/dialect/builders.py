@@ -36,6 +36,16 @@ def hex8_to_int(hex_text: exp.Expression) -> exp.Expression:
     return nodes.HexToInt(this=hex_text)
 
 
+def hex_text(hex_string: exp.Expression) -> exp.Expression:
+    """The UTF-8 text whose bytes the hex string spells."""
+    return nodes.HexText(this=hex_string)
+
+
+def run_attribute(name: str) -> exp.Expression:
+    """The run attribute `name` (text, NULL when absent): the dbt var `attributes`, through a macro."""
+    return nodes.RunAttribute(this=exp.Literal.string(name))
+
+
 def md5_hex(text: exp.Expression) -> exp.Expression:
     """md5 of the UTF-8 bytes of `text` as 32 lowercase hex characters."""
     return nodes.Md5Hex(this=text)

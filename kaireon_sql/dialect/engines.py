@@ -82,6 +82,11 @@ class Engine:
     # it in the session zone) | DATE_PART(EPOCH_MICROSECOND, ts) / 1e6 (Snowflake's EPOCH_SECOND is whole)
     # | UNIX_MICROS(TIMESTAMP(ts)) / 1e6 (BigQuery DATETIME) | TO_UNIXTIME(ts) (Trino)
     epoch: str = "epoch"  # epoch | extract | fields | micros_part | unix_micros | to_unixtime
+    # UTF-8 text of a hex string (run attributes reach SQL only as hex, macros/run_attributes.sql):
+    # DECODE(UNHEX(h)) (DuckDB) | CONVERT_FROM(DECODE(h, 'hex'), 'UTF8') (PostgreSQL) | DECODE(UNHEX(h), 'UTF-8')
+    # (Spark) | HEX_DECODE_STRING(h) (Snowflake) | SAFE_CONVERT_BYTES_TO_STRING(FROM_HEX(h)) (BigQuery)
+    # | FROM_UTF8(FROM_HEX(h)) (Trino)
+    hex_text: str = "decode_unhex"  # decode_unhex | convert_from | decode_utf8 | hex_decode_string | bytes | from_utf8
 
 
 ENGINES: dict[str, Engine] = {
@@ -89,28 +94,31 @@ ENGINES: dict[str, Engine] = {
     # no `%` for double precision (exact fmod from the IEEE bits); float8 overflow and underflow to zero raise
     "postgres": Engine("postgres", "postgres", double_type="DOUBLE PRECISION", hex_to_int="bit32", iso_dow="extract",
                        double_mod="bits", double_raises=True, let="fenced_subquery", zone_list="catalog_view",
-                       text_holds_nul=False, unquoted_case="lower", epoch="extract"),
+                       text_holds_nul=False, unquoted_case="lower", epoch="extract", hex_text="convert_from"),
     "spark": Engine("spark", "spark", text_type="STRING", hex_to_int="conv", local_time="from_utc",
                     iso_dow="sunday_first", regex_end="\\z", zone_list="try_reflect", double_text="java",
-                    let="array_lambda", floor_bigint=True, trunc_double=False, epoch="fields"),
+                    let="array_lambda", floor_bigint=True, trunc_double=False, epoch="fields", hex_text="decode_utf8"),
     # transpiled only
     "databricks": Engine("databricks", "databricks", text_type="STRING", hex_to_int="conv", local_time="from_utc",
                          iso_dow="sunday_first", regex_end="\\z", zone_list="try_reflect", double_text="java",
-                         let="array_lambda", floor_bigint=True, trunc_double=False, epoch="fields"),
+                         let="array_lambda", floor_bigint=True, trunc_double=False, epoch="fields", hex_text="decode_utf8"),
     # transpiled only: TO_NUMBER(x, 'XXXXXXXX') reads hex; CONVERT_TIMEZONE(src, dst, ntz); DATE_TRUNC('WEEK')
     # follows the WEEK_START parameter, DAYOFWEEKISO does not; no inline regex flags: REGEXP_INSTR's 's' parameter
     "snowflake": Engine("snowflake", "snowflake", hex_to_int="to_number", local_time="convert_timezone",
-                        iso_week_unit=None, regex="instr", regex_prefix="", unquoted_case="upper", epoch="micros_part"),
+                        iso_week_unit=None, regex="instr", regex_prefix="", unquoted_case="upper", epoch="micros_part",
+                        hex_text="hex_decode_string"),
     # transpiled only: MD5 returns BYTES (sqlglot adds TO_HEX); CAST('0x..' AS INT64) reads hex; naive
     # timestamps are DATETIME; EXTRACT(DAYOFWEEK) is 1 = Sunday; MOD takes no FLOAT64; LEAST is NULL on any NULL
     "bigquery": Engine("bigquery", "bigquery", text_type="STRING", double_type="FLOAT64", local_time="datetime",
                        iso_dow="sunday_first", iso_week_unit="ISOWEEK", datetime_trunc=True, interval_number=True,
-                       double_mod="trunc", chr_function="code_points", least_skips_null=False, epoch="unix_micros"),
+                       double_mod="trunc", chr_function="code_points", least_skips_null=False, epoch="unix_micros",
+                       hex_text="bytes"),
     # transpiled only: MD5 on varbinary, FROM_BASE(x, 16); AT TIME ZONE on a naive timestamp would read it in
     # the session zone, so it is tagged UTC first; DAY_OF_WEEK and DATE_TRUNC('week') are ISO; regexes in
     # Joni's Java syntax; LEAST is NULL on any NULL
     "trino": Engine("trino", "trino", md5="varbinary", hex_to_int="from_base", local_time="with_timezone",
-                    regex_end="\\z", least_skips_null=False, unquoted_case="lower", epoch="to_unixtime"),
+                    regex_end="\\z", least_skips_null=False, unquoted_case="lower", epoch="to_unixtime",
+                    hex_text="from_utf8"),
 }
 
 

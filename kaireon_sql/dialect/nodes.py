@@ -45,6 +45,19 @@ class Md5Hex(exp.Expression, exp.Func, Neutral):
     arg_types = {"this": True}
 
 
+class HexText(exp.Expression, exp.Func, Neutral):
+    """The UTF-8 text whose bytes the hex string `this` spells (lowercase hex; run attributes)."""
+
+    arg_types = {"this": True}
+
+
+class RunAttribute(exp.Expression, exp.Func, Neutral):
+    """The run attribute named `this` (a string Literal), as text; NULL when the run has no such attribute.
+    Its value is written by a macro at dbt time as a hex literal (only [0-9a-f]), decoded here (hex_text)."""
+
+    arg_types = {"this": True}
+
+
 class LocalTime(exp.Expression, exp.Func, Neutral):
     """Wall-clock time in `zone` of a naive UTC timestamp `this` (DST-correct)."""
 

@@ -15,6 +15,7 @@ from sqlglot import exp
 from sqlglot.dialects.dialect import Dialect
 
 from .engines import Engine
+from .relations import RELATION_TRANSFORMS
 
 
 def grouped(e: exp.Expression) -> exp.Expression:
@@ -73,7 +74,8 @@ def _unqualified_column_sql(gen, e: exp.Column) -> str:
 
 _base = type(Dialect.get_or_raise(None))
 _KEY_DIALECT = type("KaireonKey", (_base,), {"Generator": type("Generator", (_base.generator_class,), {
-    "TRANSFORMS": {**_base.generator_class.TRANSFORMS, exp.Column: _unqualified_column_sql}})})()
+    "TRANSFORMS": {**_base.generator_class.TRANSFORMS, **RELATION_TRANSFORMS,  # a run attribute's subquery
+                   exp.Column: _unqualified_column_sql}})})()
 
 
 def _key_sql(v: exp.Expression) -> str:

@@ -110,6 +110,22 @@ def _jinja_list(values: list[str], pattern: re.Pattern) -> str:
     return "[" + ", ".join(f"'{v}'" for v in values) + "]"
 
 
+class DbtRunAttribute(exp.Expression):
+    """The hex of the run attribute `this` (a name), as the macro writes it: {{ kaireon_sql.run_attribute('x') }}
+    renders '<lowercase hex of its UTF-8 text>' or a typed NULL (macros/run_attributes.sql)."""
+
+    arg_types = {"this": True}
+
+
+_ATTRIBUTE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}\Z")
+
+
+def _run_attribute_sql(_gen, e: DbtRunAttribute) -> str:
+    if not _ATTRIBUTE.match(e.name):
+        raise ValueError(f"not a run attribute name: {e.name!r}")
+    return "{{ kaireon_sql.run_attribute('%s') }}" % e.name
+
+
 def _optional_sql(_gen, e: DbtOptionalRelation) -> str:
     columns = _jinja_list([c.this for c in e.args["columns"]], _NAME)
     types = _jinja_list([t.this for t in e.args["types"]], _TYPE)
@@ -119,4 +135,4 @@ def _optional_sql(_gen, e: DbtOptionalRelation) -> str:
 # how the generator writes these nodes, on every engine
 RELATION_TRANSFORMS = {DbtRef: _ref_sql, DbtSource: _source_sql, DbtThis: _this_sql,
                        DbtIncrementalOnly: _incremental_only_sql, DbtIncrementalElse: _incremental_else_sql,
-                       DbtOptionalRelation: _optional_sql}
+                       DbtOptionalRelation: _optional_sql, DbtRunAttribute: _run_attribute_sql}

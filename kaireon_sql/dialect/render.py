@@ -18,7 +18,7 @@ from sqlglot.dialects.dialect import Dialect
 from . import nodes as n
 from . import numbers, text_sql
 from .engines import ENGINES, Engine
-from .relations import RELATION_TRANSFORMS, DbtOptionalRelation
+from .relations import RELATION_TRANSFORMS, DbtOptionalRelation, DbtRunAttribute
 from .text import identifier_sql, literal_sql
 
 
@@ -70,6 +70,11 @@ def _bind(node: n.Bind, eng: Engine) -> exp.Expression:
     return exp.Subquery(this=exp.select(body).from_(inner.subquery("_l")))
 
 
+def _run_attribute(node: n.RunAttribute, eng: Engine) -> exp.Expression:
+    """The attribute's hex (written by the macro at dbt time: inert, only [0-9a-f]) as text."""
+    return text_sql.hex_text(DbtRunAttribute(this=node.name), eng)
+
+
 # node class -> how it is written for an engine (its operands lowered already)
 RENDERS: dict[type, Callable[[exp.Expression, Engine], exp.Expression]] = {
     n.CastText: lambda e, eng: text_sql.cast_text(e.this, eng),
@@ -77,6 +82,8 @@ RENDERS: dict[type, Callable[[exp.Expression, Engine], exp.Expression]] = {
     n.EngineType: lambda e, eng: text_sql.data_type(_type_name(e, eng), eng),
     n.HexToInt: lambda e, eng: text_sql.hex8_to_int(e.this, eng),
     n.Md5Hex: lambda e, eng: text_sql.md5_hex(e.this, eng),
+    n.HexText: lambda e, eng: text_sql.hex_text(e.this, eng),
+    n.RunAttribute: _run_attribute,
     n.LocalTime: lambda e, eng: text_sql.local_time(e.this, e.args["zone"], eng),
     n.KnownZone: lambda e, eng: text_sql.known_zone(e.this, eng, e.args["listed"].this),
     n.IsoDayOfWeek: lambda e, eng: text_sql.iso_day_of_week(e.this, eng),

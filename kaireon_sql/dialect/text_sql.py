@@ -74,6 +74,24 @@ def md5_hex(text: exp.Expression, eng: Engine) -> exp.Expression:
     return exp.MD5(this=text)
 
 
+def hex_text(hex_string: exp.Expression, eng: Engine) -> exp.Expression:
+    """The UTF-8 text whose bytes the hex string spells (Engine.hex_text)."""
+    def call(name: str, *args: exp.Expression) -> exp.Expression:
+        return exp.Anonymous(this=name, expressions=list(args))
+
+    if eng.hex_text == "convert_from":
+        return call("CONVERT_FROM", call("DECODE", hex_string, exp.Literal.string("hex")), exp.Literal.string("UTF8"))
+    if eng.hex_text == "decode_utf8":
+        return call("DECODE", call("UNHEX", hex_string), exp.Literal.string("UTF-8"))
+    if eng.hex_text == "hex_decode_string":
+        return call("HEX_DECODE_STRING", hex_string)
+    if eng.hex_text == "bytes":
+        return call("SAFE_CONVERT_BYTES_TO_STRING", call("FROM_HEX", hex_string))
+    if eng.hex_text == "from_utf8":
+        return call("FROM_UTF8", call("FROM_HEX", hex_string))
+    return call("DECODE", call("UNHEX", hex_string))
+
+
 def local_time(utc_ts: exp.Expression, zone: exp.Expression, eng: Engine) -> exp.Expression:
     """Wall-clock time in `zone` of a naive UTC timestamp (DST-correct)."""
     if eng.local_time == "from_utc":

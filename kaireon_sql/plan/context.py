@@ -18,6 +18,7 @@ from ..config.project import Project
 from ..errors import ConfigError, Location
 
 RUN_PARAMS = "kaireon_run_params"  # the run's as_of, run_id and channel (one row)
+ATTRIBUTES_PREFIX = "attributes."
 HISTORY_MODEL = "kaireon_stg_interactions"  # typed interaction history (S3)
 # S8 attribution: one row per impression (occurred_at <= as_of) with its attributed positive outcome
 ATTRIBUTION_MODEL = "kaireon_attribution"

@@ -26,8 +26,8 @@ from ..config.catalog import CustomField
 from ..config.flows import ComputeConfig, DecisionFlow, EnrichConfig, FilterConfig, ScoreConfig, SetPropertiesConfig
 from ..config.project import Project
 from ..errors import ConfigError, Location
-from .context import OFFER_COLUMNS
-from .formulas import READABLE_DIMENSIONS, check_output_type
+from .context import ATTRIBUTES_PREFIX, OFFER_COLUMNS
+from .formulas import READABLE_DIMENSIONS, attribute_text, check_output_type
 from .offers import static_fields
 from ..formula import Field, FormulaError, Resolver, parse_formula
 
@@ -79,6 +79,8 @@ def resolver(scope: Scope) -> Resolver:
                 return None if kind is None else _field(kind)
         if ident.startswith("metrics."):
             return _metric(scope.project, ident[len("metrics."):])
+        if ident.startswith(ATTRIBUTES_PREFIX):
+            return attribute_text(ident[len(ATTRIBUTES_PREFIX):])
         if "." not in ident and scope.bare is not None:
             return scope.bare(ident)
         return None

@@ -8,7 +8,9 @@ from sqlglot import exp
 from ..errors import ConfigError, Location
 from ..formula import Field, FormulaError, parse_formula
 from .metrics import counts_as_zero
-from .context import OFFER_COLUMNS, OFFER_FIELD_PREFIX, FlowContext, col
+from ..config.base import IDENTIFIER
+from ..dialect import run_attribute
+from .context import ATTRIBUTES_PREFIX, OFFER_COLUMNS, OFFER_FIELD_PREFIX, FlowContext, col
 
 # Metric dimensions a candidate row can pick a value of (a customer x offer x channel row has no
 # creative or outcome to pick one by).
@@ -55,6 +57,14 @@ def metric_number(ctx: FlowContext, ref: str) -> Field:
     return Field("number", exp.cast(value, "DOUBLE"))
 
 
+def attribute_text(name: str) -> Field | None:
+    """`attributes.<name>`: the run attribute (the dbt var `attributes`), as text; NULL when the run has none
+    of that name. The value reaches SQL only as hex (macros/run_attributes.sql), decoded by the engine."""
+    if not IDENTIFIER.match(name) or len(name) > 63:
+        return None
+    return Field("text", run_attribute(name))
+
+
 def resolver(ctx: FlowContext, bare: Mapping[str, Field] | None = None) -> Callable[[str], Field | None]:
     """Identifier -> Field for formulas evaluated on a candidate row."""
 
@@ -65,6 +75,8 @@ def resolver(ctx: FlowContext, bare: Mapping[str, Field] | None = None) -> Calla
             return offer_value(ctx, ident[len("offer."):])
         if ident.startswith("metrics."):
             return metric_number(ctx, ident[len("metrics."):])
+        if ident.startswith(ATTRIBUTES_PREFIX):
+            return attribute_text(ident[len(ATTRIBUTES_PREFIX):])
         if "." not in ident and bare is not None:
             return bare.get(ident)
         return None

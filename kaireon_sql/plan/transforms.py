@@ -13,6 +13,7 @@ from ..errors import ConfigError, Location
 from ..formula import Field, FormulaError
 from ..formula.api import Formula
 from ..formula.nodes import Binary, Call, Ident, Node, Num, Str, Ternary
+from ..dialect import bind
 from .context import col
 
 VALUE = Ident("value")
@@ -62,20 +63,26 @@ TREES = {RoundTransform: _round, ClampTransform: _clamp, DefaultTransform: _defa
 
 
 def apply_transform(transform, value: Field, where: Location) -> Field:
-    """`value` rewritten by `transform`, or a ConfigError at `where` (the transform) saying why."""
+    """`value` rewritten by `transform`, or a ConfigError at `where` (the transform) saying why.
+
+    The value is bound once (dialect.bind): a transform reads it several times (round, clamp's NULL
+    check, each lookup key), and a chain of transforms would otherwise repeat the SQL of its input."""
     tree = TREES[type(transform)](transform, value.type if value.type != "boolean" else "number", where)
     formula = Formula(f"{transform.type} transform", tree)
-    resolve = {"value": value}.get
     try:
-        kind = formula.check(resolve)
-        sql = formula.to_sql(resolve, col("as_of"))
-        if isinstance(transform, ClampTransform):  # NULL stays NULL
-            sql = exp.case().when(exp.Is(this=Formula("value", VALUE).to_sql(resolve, col("as_of")),
-                                         expression=exp.null()), exp.null()).else_(sql)
-        return Field(kind, sql)
+        kind = formula.check({"value": value}.get)
     except FormulaError as exc:
         raise ConfigError(where, f"{transform.type} transform of {transform.field!r} (a {value.type}): "
                                  f"{exc}") from None
+
+    def body(refs: list[exp.Expression]) -> exp.Expression:
+        resolve = {"value": Field(value.type, refs[0])}.get
+        sql = formula.to_sql(resolve, col("as_of"))
+        if isinstance(transform, ClampTransform):  # NULL stays NULL
+            sql = exp.case().when(exp.Is(this=refs[0].copy(), expression=exp.null()), exp.null()).else_(sql)
+        return sql
+
+    return Field(kind, bind([value.sql], body))
 
 
 def transformed(pairs: dict[str, Field], transforms: list[tuple[object, Location]]) -> dict[str, Field]:
