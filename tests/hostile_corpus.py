@@ -78,8 +78,8 @@ CORPUS_FIELDS = {
     "Node.label", "FilterCondition.value", "Property.name", "Property.value", "ComputedExtra.name",
     "ComputedExtra.formula", "SchemaField.column", "Segment.customer_column", "Segment.segment_column",
     "AlgorithmModel.id", "ModelOverride.model_id", "ModelOverride.scope_id", "ChampionChallenger.challenger_model_id",
-    "ChampionChallenger.salt", "DefaultTransform.field", "DefaultTransform.value", "LookupTransform.field",
-    "LookupTransform.mapping",
+    "ChampionChallenger.salt", "Creative.id", "Creative.name", "MatchCreativesConfig.salt", "DefaultTransform.field",
+    "DefaultTransform.value", "LookupTransform.field", "LookupTransform.mapping",
 }
 # flow two scores with these models (model_id in its decisions): an override for offer 0, the challenger for
 # customers with hash_uniform(CHALLENGER_SALT, customer_id) < 0.5, else the champion
@@ -87,6 +87,9 @@ CHAMPION = "model:" + CORPUS["env_var"]
 CHALLENGER = "model:" + CORPUS["very_long"]
 OVERRIDE = "model:" + CORPUS["unbalanced_open"]
 CHALLENGER_SALT = CORPUS["line_separator"]
+# flow one matches creatives (S7): offer i has creatives "cr:" + value i (weight 1) and "cr2:" + value i (weight 3),
+# chosen by hash_uniform(MATCH_SALT, customer_id, offer_id, channel)
+MATCH_SALT = CORPUS["yaml_document"] + CORPUS["carriage_return"]
 
 # Warehouse column names that the column policy accepts (quoted in SQL): a schema field and the
 # segment relation's columns are named with these in the corpus project.
@@ -163,9 +166,9 @@ def corpus_config() -> dict:
                    "championChallenger": {"challengerModelId": CHALLENGER, "trafficPercent": 50,
                                           "salt": CHALLENGER_SALT}}
 
-    def nodes(label: str, filter_value: str, score: dict | None = None) -> list[dict]:
+    def nodes(label: str, filter_value: str, score: dict | None = None, match: list[dict] = ()) -> list[dict]:
         return [
-            {"id": "inv", "type": "inventory", "label": label, "config": {"scope": "all"}},
+            {"id": "inv", "type": "inventory", "label": label, "config": {"scope": "all"}}, *match,
             {"id": "enr", "type": "enrich", "config": {"sources": [{"schemaId": "customer", "lookupKey": "customer_id"}]}},
             {"id": "qual", "type": "qualify", "config": {"mode": "all"}},
             {"id": "flt", "type": "filter", "label": label, "config": {"conditions": [
@@ -189,7 +192,8 @@ def corpus_config() -> dict:
     flows = [
         {"key": CORPUS["env_var"], "name": CORPUS["yaml_tag"], "draftConfig": {"version": 2, "flowConfig": {
             "channel": CHANNEL_ONE, "experiment": {"enabled": True, "holdoutPercent": 50, "salt": CORPUS["run_query"]}},
-            "nodes": nodes(CORPUS["endraw"], CORPUS["raw_block"])}},
+            "nodes": nodes(CORPUS["endraw"], CORPUS["raw_block"], match=[
+                {"id": "mc", "type": "match_creatives", "label": CORPUS["closers"], "config": {"salt": MATCH_SALT}}])}},
         {"key": CORPUS["unbalanced_open"] + " flow two", "name": "two", "draftConfig": {"version": 2, "flowConfig": {
             "channel": CHANNEL_TWO},
             "nodes": nodes(CORPUS["unbalanced_comment"], CORPUS["unbalanced_stmt"], model_score)}},
@@ -201,6 +205,8 @@ def corpus_config() -> dict:
         ]}],
         "interactionHistory": {"relation": "source('raw', 'history')"},
         "categories": categories, "channels": channels, "offers": offers, "segments": segments,
+        "creatives": [c for v in vals for c in ({"id": "cr:" + v, "name": "crname:" + v, "offerId": v},
+                                                {"id": "cr2:" + v, "name": v, "offerId": v, "weight": 3})],
         "qualificationRules": rules, "contactPolicies": policies, "behavioralMetrics": metrics,
         "algorithmModels": models, "decisionFlows": flows,
     }

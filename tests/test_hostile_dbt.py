@@ -148,8 +148,9 @@ def _check_outputs(query) -> None:
     tables = {r["t"] for r in query("select table_name as t from information_schema.tables")}
     assert "pwned" not in tables
     got = query("select decision_flow_key, customer_id, offer_id, offer_name, category_name, channel, personalization, "
-                "'d' as kind from kaireon_decisions union all select decision_flow_key, customer_id, offer_id, offer_name, "
-                "category_name, channel, personalization, 'w' as kind from kaireon_withheld_decisions")
+                "creative_id, creative_name, 'd' as kind from kaireon_decisions union all select decision_flow_key, "
+                "customer_id, offer_id, offer_name, category_name, channel, personalization, creative_id, creative_name, "
+                "'w' as kind from kaireon_withheld_decisions")
     by_flow: dict[str, dict[str, dict]] = {k: {} for k in keys}
     for r in got:
         assert r["customer_id"] not in by_flow[r["decision_flow_key"]], r
@@ -164,6 +165,7 @@ def _check_outputs(query) -> None:
         for i in expected[key]:
             r, v = by_flow[key][f"c{i:02d}"], vals[i]
             assert (r["offer_id"], r["offer_name"], r["category_name"], r["channel"]) == (v, hc.offer_name(v), v, channel)
+            assert (r["creative_id"], r["creative_name"]) == (_creative(f"c{i:02d}", v) if key == keys[0] else (None, None))
             assert json.loads(r["personalization"], strict=False) == {
                 "greeting": v + "!", hc.CORPUS["env_var"]: salt, "t": v if i % 2 == 0 else "default:" + v,
                 hc.CORPUS["raw_block"]: hc.CORPUS["endraw"], hc.CORPUS["line_separator"]: hc.CORPUS["control"]}
@@ -194,6 +196,12 @@ def _check_outputs(query) -> None:
     assert models == {f"c{i:02d}": chosen(i) for i in expected[keys[1]]}
     funnel = query("select decision_flow_key, run_id from kaireon_funnel")
     assert sorted((r["decision_flow_key"], r["run_id"]) for r in funnel) == sorted((k, f"{k}@{AS_OF}") for k in keys)
+
+
+def _creative(customer: str, offer: str) -> tuple[str, str]:
+    """S7: flow one's creative of a decision, from md5: "cr2:" + offer (weight 3, first by id) or "cr:" + offer."""
+    u = int(hashlib.md5(f"{hc.MATCH_SALT}:{customer}:{offer}:{hc.CHANNEL_ONE}".encode()).hexdigest()[:8], 16) / 4294967296
+    return ("cr2:" + offer, offer) if u < 0.75 else ("cr:" + offer, "crname:" + offer)
 
 
 def _sql_text(value: str) -> str:

@@ -7,7 +7,7 @@ SELECT
   '5596d53e430ded41' AS "config_hash",
   "k"."customer_id",
   "k"."channel",
-  "k"."rank",
+  "k"."rank" AS "rank",
   "k"."offer_id",
   "k"."offer_name",
   "k"."category_name",
