@@ -78,7 +78,7 @@ CORPUS_FIELDS = {
     "Node.label", "FilterCondition.value", "Property.name", "Property.value", "ComputedExtra.name",
     "ComputedExtra.formula", "SchemaField.column", "Segment.customer_column", "Segment.segment_column",
     "AlgorithmModel.id", "ModelOverride.model_id", "ModelOverride.scope_id", "ChampionChallenger.challenger_model_id",
-    "ChampionChallenger.salt",
+    "ChampionChallenger.salt", "RankConfig.salt",
 }
 # flow two scores with these models (model_id in its decisions): an override for offer 0, the challenger for
 # customers with hash_uniform(CHALLENGER_SALT, customer_id) < 0.5, else the champion
@@ -86,6 +86,10 @@ CHAMPION = "model:" + CORPUS["env_var"]
 CHALLENGER = "model:" + CORPUS["very_long"]
 OVERRIDE = "model:" + CORPUS["unbalanced_open"]
 CHALLENGER_SALT = CORPUS["line_separator"]
+# flow two ranks by explore_exploit with a hostile salt (each customer has one candidate: the same decisions;
+# `explored` iff hash_uniform(EXPLORE_SALT, run_id, customer_id) < 0.5)
+EXPLORE_SALT = CORPUS["run_query"] + CORPUS["yaml_tag"]
+EXPLORE_RANK = {"method": "explore_exploit", "maxCandidates": 1, "explorationRate": 0.5, "salt": EXPLORE_SALT}
 
 # Warehouse column names that the column policy accepts (quoted in SQL): a schema field and the
 # segment relation's columns are named with these in the corpus project.
@@ -162,7 +166,7 @@ def corpus_config() -> dict:
                    "championChallenger": {"challengerModelId": CHALLENGER, "trafficPercent": 50,
                                           "salt": CHALLENGER_SALT}}
 
-    def nodes(label: str, filter_value: str, score: dict | None = None) -> list[dict]:
+    def nodes(label: str, filter_value: str, score: dict | None = None, rank: dict | None = None) -> list[dict]:
         return [
             {"id": "inv", "type": "inventory", "label": label, "config": {"scope": "all"}},
             {"id": "enr", "type": "enrich", "config": {"sources": [{"schemaId": "customer", "lookupKey": "customer_id"}]}},
@@ -171,7 +175,7 @@ def corpus_config() -> dict:
                 {"field": "customer.category", "operator": "neq", "value": filter_value}]}},
             {"id": "cp", "type": "contact_policy", "config": {"mode": "all"}},
             {"id": "score", "type": "score", "config": score or {"method": "priority"}},
-            {"id": "rank", "type": "rank", "config": {"method": "topN", "maxCandidates": 1}},
+            {"id": "rank", "type": "rank", "config": rank or {"method": "topN", "maxCandidates": 1}},
             {"id": "compute", "type": "compute", "config": {"extras": [
                 {"name": CORPUS["env_var"], "formula": f"concat({formula_string(CORPUS['run_query'])}, '')",
                  "outputType": "text"}]}},
@@ -187,7 +191,7 @@ def corpus_config() -> dict:
             "nodes": nodes(CORPUS["endraw"], CORPUS["raw_block"])}},
         {"key": CORPUS["unbalanced_open"] + " flow two", "name": "two", "draftConfig": {"version": 2, "flowConfig": {
             "channel": CHANNEL_TWO},
-            "nodes": nodes(CORPUS["unbalanced_comment"], CORPUS["unbalanced_stmt"], model_score)}},
+            "nodes": nodes(CORPUS["unbalanced_comment"], CORPUS["unbalanced_stmt"], model_score, EXPLORE_RANK)}},
     ]
     return {
         "schemas": [{"id": "customer", "name": "customer", "relation": "source('raw', 'customers')", "fields": [
