@@ -1,7 +1,7 @@
 """Property (DuckDB): for random offers and customers, every rank method's decisions (which candidates, in
 which final position, explored or not) equal the Python reference written from S7's text
 (test_rank_methods.reference). Scores and priorities come from small integer ranges, so ties are common;
-some offers have no category (one group of their own). A bounded number of examples by default; more with
+some offers have no category or sub-category (one group of their own); groupBy category or subCategory. A bounded number of examples by default; more with
 KAIREON_SLOW=1 (the slow test).
 """
 from __future__ import annotations
@@ -18,22 +18,25 @@ from harness import compile_sql, customers_table, flow, history_table, rows, run
 from test_rank_methods import AS_OF, AS_OF_TEXT, DIVERSITY, EXPLORE, ROUND_ROBIN, TOP, Cand, reference
 
 METHODS = (TOP, DIVERSITY, ROUND_ROBIN, EXPLORE)
+# (category, businessValue, margin, priority, subCategory)
 offer_specs = st.lists(st.tuples(st.sampled_from(["A", "B", "C", None]), st.integers(0, 3), st.integers(0, 2),
-                                 st.integers(0, 2)), min_size=1, max_size=7)  # (category, businessValue, margin, priority)
+                                 st.integers(0, 2), st.sampled_from(["sA", "sB", None])), min_size=1, max_size=7)
 case = st.fixed_dictionaries({
     "offers": offer_specs, "days": st.lists(st.integers(0, 2), min_size=1, max_size=4),
     "n": st.integers(1, 4), "k": st.integers(1, 2), "rate": st.sampled_from([0.0, 0.3, 0.7, 1.0]),
+    "group_by": st.sampled_from(["category", "subCategory"]),
 })
 
 
 def _config(c: dict) -> dict:
     offers = []
-    for i, (cat, bv, margin, priority) in enumerate(c["offers"]):
+    for i, (cat, bv, margin, priority, sub) in enumerate(c["offers"]):
         offer = {"id": f"o{i}", "name": f"O{i}", "businessValue": bv, "margin": margin, "priority": priority}
-        if cat is not None:
-            offer["categoryId"] = cat
+        offer.update({k: v for k, v in (("categoryId", cat), ("subCategoryId", sub)) if v is not None})
         offers.append(offer)
-    extra = {TOP: {}, DIVERSITY: {"maxPerGroup": c["k"]}, ROUND_ROBIN: {}, EXPLORE: {"explorationRate": c["rate"]}}
+    grouped = {"groupBy": c["group_by"]}
+    extra = {TOP: {}, DIVERSITY: {"maxPerGroup": c["k"], **grouped}, ROUND_ROBIN: grouped,
+             EXPLORE: {"explorationRate": c["rate"]}}
     flows = [flow([{"id": "inv", "type": "inventory", "config": {"scope": "all"}},
                    {"id": "enr", "type": "enrich", "config": {"sources": [{"schemaId": "customer", "lookupKey": "customer_id"}]}},
                    {"id": "score", "type": "score", "config": {"method": "expression",
@@ -41,14 +44,16 @@ def _config(c: dict) -> dict:
                    {"id": "rank", "type": "rank", "config": {"method": m, "maxCandidates": c["n"], **extra[m]}}], key=m)
              for m in METHODS]
     return {"schemas": [schema()], "interactionHistory": {"relation": "history"},
-            "categories": [{"id": x, "name": x} for x in "ABC"], "offers": offers, "decisionFlows": flows}
+            "categories": [{"id": x, "name": x} for x in "ABC"],
+            "subCategories": [{"id": x, "name": x, "categoryId": "A"} for x in ("sA", "sB")],
+            "offers": offers, "decisionFlows": flows}
 
 
 def _expected(c: dict, method: str) -> list[tuple]:
     out = []
     for j, days in enumerate(c["days"]):
-        cands = [Cand(f"o{i}", float(bv + days * margin), float(priority), cat)
-                 for i, (cat, bv, margin, priority) in enumerate(c["offers"])]
+        cands = [Cand(f"o{i}", float(bv + days * margin), float(priority), cat if c["group_by"] == "category" else sub)
+                 for i, (cat, bv, margin, priority, sub) in enumerate(c["offers"])]
         kept, explored = reference(method, cands, c["n"], c["k"], c["rate"], method, f"{method}@{AS_OF_TEXT}", f"c{j}")
         out += [(f"c{j}", r, x.offer_id, explored) for r, x in enumerate(kept, start=1)]
     return out
