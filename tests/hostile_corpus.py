@@ -79,7 +79,7 @@ CORPUS_FIELDS = {
     "ComputedExtra.formula", "SchemaField.column", "Segment.customer_column", "Segment.segment_column",
     "AlgorithmModel.id", "ModelOverride.model_id", "ModelOverride.scope_id", "ChampionChallenger.challenger_model_id",
     "ChampionChallenger.salt", "Creative.id", "Creative.name", "MatchCreativesConfig.salt", "DefaultTransform.field",
-    "DefaultTransform.value", "LookupTransform.field", "LookupTransform.mapping",
+    "DefaultTransform.value", "LookupTransform.field", "LookupTransform.mapping", "RankConfig.salt",
 }
 # flow two scores with these models (model_id in its decisions): an override for offer 0, the challenger for
 # customers with hash_uniform(CHALLENGER_SALT, customer_id) < 0.5, else the champion
@@ -90,6 +90,10 @@ CHALLENGER_SALT = CORPUS["line_separator"]
 # flow one matches creatives (S7): offer i has creatives "cr:" + value i (weight 1) and "cr2:" + value i (weight 3),
 # chosen by hash_uniform(MATCH_SALT, customer_id, offer_id, channel)
 MATCH_SALT = CORPUS["yaml_document"] + CORPUS["carriage_return"]
+# flow two ranks by explore_exploit with a hostile salt (each customer has one candidate: the same decisions;
+# `explored` iff hash_uniform(EXPLORE_SALT, run_id, customer_id) < 0.5)
+EXPLORE_SALT = CORPUS["run_query"] + CORPUS["yaml_tag"]
+EXPLORE_RANK = {"method": "explore_exploit", "maxCandidates": 1, "explorationRate": 0.5, "salt": EXPLORE_SALT}
 
 # Warehouse column names that the column policy accepts (quoted in SQL): a schema field and the
 # segment relation's columns are named with these in the corpus project.
@@ -166,7 +170,8 @@ def corpus_config() -> dict:
                    "championChallenger": {"challengerModelId": CHALLENGER, "trafficPercent": 50,
                                           "salt": CHALLENGER_SALT}}
 
-    def nodes(label: str, filter_value: str, score: dict | None = None, match: list[dict] = ()) -> list[dict]:
+    def nodes(label: str, filter_value: str, score: dict | None = None, rank: dict | None = None,
+              match: list[dict] = ()) -> list[dict]:
         return [
             {"id": "inv", "type": "inventory", "label": label, "config": {"scope": "all"}}, *match,
             {"id": "enr", "type": "enrich", "config": {"sources": [{"schemaId": "customer", "lookupKey": "customer_id"}]}},
@@ -175,7 +180,7 @@ def corpus_config() -> dict:
                 {"field": "customer.category", "operator": "neq", "value": filter_value}]}},
             {"id": "cp", "type": "contact_policy", "config": {"mode": "all"}},
             {"id": "score", "type": "score", "config": score or {"method": "priority"}},
-            {"id": "rank", "type": "rank", "config": {"method": "topN", "maxCandidates": 1}},
+            {"id": "rank", "type": "rank", "config": rank or {"method": "topN", "maxCandidates": 1}},
             {"id": "compute", "type": "compute", "config": {"extras": [
                 {"name": CORPUS["env_var"], "formula": f"concat({formula_string(CORPUS['run_query'])}, '')",
                  "outputType": "text"}],
@@ -196,7 +201,7 @@ def corpus_config() -> dict:
                 {"id": "mc", "type": "match_creatives", "label": CORPUS["closers"], "config": {"salt": MATCH_SALT}}])}},
         {"key": CORPUS["unbalanced_open"] + " flow two", "name": "two", "draftConfig": {"version": 2, "flowConfig": {
             "channel": CHANNEL_TWO},
-            "nodes": nodes(CORPUS["unbalanced_comment"], CORPUS["unbalanced_stmt"], model_score)}},
+            "nodes": nodes(CORPUS["unbalanced_comment"], CORPUS["unbalanced_stmt"], model_score, EXPLORE_RANK)}},
     ]
     return {
         "schemas": [{"id": "customer", "name": "customer", "relation": "source('raw', 'customers')", "fields": [

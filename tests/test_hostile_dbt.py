@@ -194,6 +194,11 @@ def _check_outputs(query) -> None:
         u = int(hashlib.md5(f"{hc.CHALLENGER_SALT}:c{i:02d}".encode()).hexdigest()[:8], 16) / 4294967296
         return hc.CHALLENGER if u < 0.5 else hc.CHAMPION
     assert models == {f"c{i:02d}": chosen(i) for i in expected[keys[1]]}
+    # flow two's rank (explore_exploit, S7) by the hostile salt and the run id
+    explored = {r["customer_id"]: r["explored"] for r in query(
+        "select customer_id, explored from kaireon_decisions where decision_flow_key = " + _sql_text(keys[1]))}
+    assert explored == {f"c{i:02d}": int(hashlib.md5(f"{hc.EXPLORE_SALT}:{keys[1]}@{AS_OF}:c{i:02d}".encode())
+                                         .hexdigest()[:8], 16) / 4294967296 < 0.5 for i in expected[keys[1]]}
     funnel = query("select decision_flow_key, run_id from kaireon_funnel")
     assert sorted((r["decision_flow_key"], r["run_id"]) for r in funnel) == sorted((k, f"{k}@{AS_OF}") for k in keys)
 

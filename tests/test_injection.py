@@ -263,6 +263,8 @@ NOT_IN_FILES = {
     "AlgorithmModel.config": "a typed config per modelType (below); other types take none",
     "BayesianConfig.group_by": "customer.<field>: the field checked as a column name, resolved against the schemas",
     "EpsilonGreedyConfig.group_by": "customer.<field>: the field checked as a column name, resolved against the schemas",
+    "RankConfig.group_by": "a keyword or an offer field name, resolved to a column of the offers model at validate "
+                           "(an unknown one is refused)",
     "EpsilonGreedyConfig.salt": "an escaped SQL literal (hashed)", "ThompsonConfig.salt": "an escaped SQL literal (hashed)",
     "OnlineLearnerConfig.features": "customer.<field>: checked as a column name, resolved against a schema's declared "
                                     "fields; reaches SQL as a quoted identifier and an escaped literal (the state's term)",

@@ -67,7 +67,8 @@ def test_every_variant_has_one_compiler_or_refusal(name):
 def test_a_variant_without_a_compiler_fails():
     variants = _literal(RankConfig, "method") + ["new_method"]
     assert _problems(variants, RANK_METHODS, REFUSED_RANK_METHODS) == ["new_method: neither a compiler nor a refusal"]
-    assert _problems(variants[:1], RANK_METHODS, {variants[0]: "refused"}) == [f"{variants[0]}: both"]
+    compiled = {variants[0]: RANK_METHODS[variants[0]]}
+    assert _problems(variants[:1], compiled, {variants[0]: "refused"}) == [f"{variants[0]}: both"]
 
 
 def test_refusals_are_loud():
