@@ -93,11 +93,13 @@ def _decision_columns() -> dict[str, dict]:
     return cols
 
 
-def _decision_tests() -> list[dict]:
+def _decision_tests(per_channel: bool) -> list[dict]:
+    """`rank` is unique and contiguous per customer, or per customer and channel with rank.config.perChannel."""
+    within = ["run_id", "decision_flow_key", "customer_id"] + (["channel"] if per_channel else [])
     return [
-        _unique("run_id", "decision_flow_key", "customer_id", "rank"),
+        _unique(*within, "rank"),
         _unique("run_id", "decision_flow_key", "customer_id", "offer_id", "channel"),
-        {"kaireon_sql.rank_contiguous": {"arguments": {"partition_by": ["run_id", "decision_flow_key", "customer_id"]}}},
+        {"kaireon_sql.rank_contiguous": {"arguments": {"partition_by": within}}},
     ]
 
 
@@ -125,15 +127,15 @@ def _flow_models(plan: FlowPlan) -> list[Model]:
               f"Flow '{key}': customers with the fields its enrich node loads, holdout bucket and group, and "
               "history aggregates its rules read.",
               _not_null("customer_id", "bucket", "experiment_group"), [_unique("customer_id")]),
-        Model(ctx.model("candidates"), candidates_model(plan, rank),
+        Model(ctx.model("candidates"), candidates_model(plan),
               f"Flow '{key}': the candidates past every narrowing check (of customers no customer-level "
-              "contact policy blocks), with their fate: reject_code (NULL = survived), score and rank.",
+              "contact policy blocks), with their fate: reject_code (NULL = kept or ranked out), score and rank (NULL = not kept).",
               _not_null("customer_id", "offer_id", "channel"), [_unique("customer_id", "offer_id", "channel")]),
         Model(ctx.model("decisions"), decided_rows(plan, rank, personalized, delivered=True),
-              f"Flow '{key}': decisions to deliver.", _decision_columns(), _decision_tests()),
+              f"Flow '{key}': decisions to deliver.", _decision_columns(), _decision_tests(plan.rank.per_channel)),
         Model(ctx.model("withheld_decisions"), decided_rows(plan, rank, personalized.copy(), delivered=False),
               f"Flow '{key}': what holdout customers would have received (never delivered).",
-              _decision_columns(), _decision_tests()),
+              _decision_columns(), _decision_tests(plan.rank.per_channel)),
         Model(ctx.model("assignments"), assignments(plan),
               f"Flow '{key}': experiment group of every customer the flow evaluated.",
               _assignment_columns(), [_unique("run_id", "decision_flow_key", "customer_id")]),

@@ -302,6 +302,9 @@ FIELDS: dict[type[BaseModel], dict[str, Entry]] = {
         "runOrder": C("order of the flows of one build (ascending, then flow key): a flow's caps and budgets "
                       "count the decisions of the flows before it (S7)"),
         "arbitrationProfileId": C("the arbitration profile of a model score (the score node's own wins)"),
+        "allowSameOfferOnSeveralChannels": C("true: an offer may go to a customer on several of the flow's channels "
+                                             "in one run (default: one channel per offer, the first in list order "
+                                             "that has a contact left)"),
     },
     flows.Experiment: {
         "enabled": C("turns the holdout on"),
@@ -354,7 +357,9 @@ FIELDS: dict[type[BaseModel], dict[str, Entry]] = {
     flows.ScoreWeights: {f: C("a weight of S5's formula") for f in
                          ("propensityWeight", "relevanceWeight", "impactWeight", "emphasisWeight", "upliftWeight")},
     flows.RankConfig: {"method": C("topN (other methods are refused: not compiled yet)"),
-                       "maxCandidates": C("the top N")},
+                       "maxCandidates": C("the top N"),
+                       "perChannel": C("maxCandidates counts per customer and channel (default: per customer, "
+                                       "across channels); `rank` is then the position within customer and channel")},
     flows.ComputeConfig: {"overrides": C("per-offer formulas of computed fields"),
                           "extras": C("further computed personalization fields"),
                           "transforms": R("compute transforms", [{"name": "t"}])},

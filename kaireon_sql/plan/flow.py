@@ -31,9 +31,10 @@ from .inventory import InventoryPlan, plan_inventory
 from .narrowing import consent_checks, filter_checks, qualification
 from .outputs import HoldoutPlan, RejectionsPlan, plan_holdout, plan_rejections, withholds
 from .personalize import PersonalizePlan, plan_personalize
-from .policies import contact_policies, names_budgets, offer_budgets
+from .policies import contact_policies, names_budgets, offer_budgets, walk_limits
 from .rank import RankPlan, plan_rank
 from .score import ScorePlan, plan_score
+from .walk import WalkPlan, plan_walk
 
 NARROWING = ("consent", "qualification", "filter")
 QUOTA_CODE_BASE = 1000  # reject codes of quotas: 1000 + the quota's position (checks are 1, 2, ...)
@@ -151,11 +152,9 @@ CANDIDATE_KEEP = ("customer_id", "offer_id", "channel", "experiment_group", "buc
                   "priority", "propensity", "uplift", "relevance", "score", "model_id", "check_code")
 
 
-def _candidate_columns(quotas: tuple[Quota, ...], personalize: PersonalizePlan) -> tuple[str, ...]:
+def _candidate_columns(personalize: PersonalizePlan) -> tuple[str, ...]:
     """Columns of the candidates model before `rank`: what the output models read."""
     keep = list(CANDIDATE_KEEP)
-    for quota in quotas:
-        keep += [quota.rank_column, quota.left_column]
     keep.append("reject_code")
     return tuple(dict.fromkeys(keep + list(personalize.columns)))
 
@@ -175,6 +174,7 @@ class FlowPlan:
     join_keys: tuple[exp.Expression, ...]  # customers `c` x offer channels `o` join conditions
     score: ScorePlan
     rank: RankPlan
+    walk: WalkPlan  # the top N, the caps and the rank method's limits walked together; budgets after (S7)
     personalize: PersonalizePlan
     customer_columns: frozenset[str]  # customers-model columns checks may read
     offer_columns: frozenset[str]  # offers-model columns
@@ -196,6 +196,14 @@ def _numbered(quotas: list[Quota]) -> tuple[Quota, ...]:
     return tuple(q.numbered(i, QUOTA_CODE_BASE + i) for i, q in enumerate(quotas, start=1))
 
 
+def _walk(ctx: FlowContext, rank: RankPlan, quotas: tuple[Quota, ...], inventory: InventoryPlan) -> WalkPlan:
+    """S7: one channel per offer unless allowSameOfferOnSeveralChannels (a limit only where an offer has several)."""
+    several = not inventory.one_channel_per_offer()
+    one_channel = several and not ctx.definition.flow_config.allow_same_offer_on_several_channels
+    caps, budgets = walk_limits(quotas, one_channel or not several)
+    return plan_walk(rank, caps, tuple(budgets), one_channel, len(inventory.channels or ()))
+
+
 def plan_flow(ctx: FlowContext) -> FlowPlan:
     """The plan of a flow whose context is built (and whose node types were checked)."""
     registry = Features(ctx)
@@ -213,8 +221,8 @@ def plan_flow(ctx: FlowContext) -> FlowPlan:
         ctx=ctx, features=features, enrich=plan_enrich(ctx), inventory=inventory, checks=checks, quotas=quotas,
         relevance=planned.relevance if planned.relevance is not None else lit(1.0),
         levels=_check_levels(checks, customer), join_keys=_join_keys(checks, customer, offer), score=score,
-        rank=rank, personalize=personalize, customer_columns=customer, offer_columns=offer,
-        candidate_columns=_candidate_columns(quotas, personalize), rejections=plan_rejections(ctx),
+        rank=rank, walk=_walk(ctx, rank, quotas, inventory), personalize=personalize, customer_columns=customer,
+        offer_columns=offer, candidate_columns=_candidate_columns(personalize), rejections=plan_rejections(ctx),
         holdout=plan_holdout(ctx), withholds=withholds(ctx), prior_decisions=earlier_decision_models(ctx),
     )
 
