@@ -7,9 +7,10 @@ among them) has fewer kept candidates ahead than it has room for. Set-based, in 
 in the candidate's partition. An undecided candidate is passed over when a limit it falls under is full
 (k >= remaining), and kept when every such limit has room even if all undecided ahead are kept
 (k + u < remaining); else it stays undecided. The first undecided candidate of a customer sees exact counts,
-so it is always decided. A candidate passed over is a rejection of the first full coded limit (a cap) only
-when no uncoded limit (the top N, the rank method's, one channel per offer) is full, i.e. when it would
-otherwise have been kept; else it is ranked out.
+so it is always decided. Once all are decided, one more pass counts the kept candidates ahead exactly: a
+candidate passed over is a rejection of the first full coded limit (a cap, in priority order) only when no
+uncoded limit (the top N, the rank method's, one channel per offer) is full at its turn, i.e. when it
+would otherwise have been kept; else it is ranked out.
 
 When every limit counts every candidate of the top N's partition (WalkPlan.prefix), the kept candidates are
 the first min(remaining) of the order: one ROW_NUMBER, no rounds.
@@ -81,8 +82,8 @@ def _code(limits: tuple[WalkLimit, ...], full: list[exp.Expression]) -> exp.Expr
 
 
 def _round(walk: WalkPlan, out: Walked, name: str, t: int) -> None:
-    """Round t: decide the undecided candidates whose counts ahead settle them."""
-    state, code = col(out.state), col(out.code)
+    """Round t: decide the undecided candidates whose counts ahead settle them (kept or passed over)."""
+    state = col(out.state)
     undecided = exp.Is(this=state.copy(), expression=exp.null())
     windows, full, sure = [], [], []
     for i, limit in enumerate(walk.limits):
@@ -97,18 +98,28 @@ def _round(walk: WalkPlan, out: Walked, name: str, t: int) -> None:
     out.add(f"{name}_w{t}", exp.select("*", *windows).from_(out.previous))
     new_state = (exp.case().when(exp.not_(undecided.copy()), state.copy())
                  .when(exp.or_(*[f.copy() for f in full]), lit(0)).when(exp.and_(*sure), lit(1)))
-    new_code = exp.case().when(exp.not_(undecided.copy()), code.copy()).else_(_code(walk.limits, full))
-    out.state, out.code = f"{name}_s{t}", f"{name}_c{t}"
-    out.add(f"{name}_{t}", exp.select("*", exp.alias_(new_state, out.state, quoted=True),
-                                      exp.alias_(new_code, out.code, quoted=True)).from_(out.previous))
+    out.state = f"{name}_s{t}"
+    out.add(f"{name}_{t}", exp.select("*", exp.alias_(new_state, out.state, quoted=True)).from_(out.previous))
+
+
+def _codes(walk: WalkPlan, out: Walked, name: str, alive: exp.Expression) -> None:
+    """Once every candidate is decided: a passed-over candidate's code from the exact counts at its turn."""
+    kept = exp.EQ(this=col(out.state), expression=lit(1))
+    windows = [exp.alias_(_ahead(limit, walk.order, kept.copy()), f"{name}_k_{i}", quoted=True)
+               for i, limit in enumerate(walk.limits)]
+    out.add(f"{name}_k", exp.select("*", *windows).from_(out.previous))
+    full = [_full(limit, col(f"{name}_k_{i}")) for i, limit in enumerate(walk.limits)]
+    passed = exp.and_(alive.copy(), exp.not_(never_null(kept.copy())))
+    out.code = f"{name}_c"
+    out.add(f"{name}_c", exp.select("*", exp.alias_(exp.case().when(passed, _code(walk.limits, full)), out.code,
+                                                    quoted=True)).from_(out.previous))
 
 
 def _start(out: Walked, name: str, alive: exp.Expression) -> None:
     """Round 0: the candidates in the walk are undecided, the others passed over (no code of the walk's)."""
     state = exp.case().when(alive, exp.cast(exp.null(), "INT")).else_(lit(0))
-    out.state, out.code = f"{name}_s0", f"{name}_c0"
-    out.add(f"{name}_0", exp.select("*", exp.alias_(state, out.state, quoted=True),
-                                    exp.alias_(exp.cast(exp.null(), "INT"), out.code, quoted=True)).from_(out.previous))
+    out.state = f"{name}_s0"
+    out.add(f"{name}_0", exp.select("*", exp.alias_(state, out.state, quoted=True)).from_(out.previous))
 
 
 def _prefix(walk: WalkPlan, out: Walked, name: str, alive: exp.Expression) -> None:
@@ -137,6 +148,7 @@ def walk_ctes(walk: WalkPlan, source: str, alive: exp.Expression, name: str) -> 
     _start(out, name, alive)
     for t in range(1, walk.rounds + 1):
         _round(walk, out, name, t)
+    _codes(walk, out, name, alive)
     return out
 
 
@@ -213,7 +225,7 @@ def _ranked(walk: WalkPlan, kept: exp.Expression, position: str | None) -> exp.E
 
 def _with_budget(walk: WalkPlan, out: Walked, alive: exp.Expression) -> Decided:
     budget = walk.budgets[0]
-    first_state, first_code = out.state, out.code
+    first_code = out.code
     again = _first_allocation(budget, out, alive)
     second = walk_ctes(walk, out.previous, again, "backfill")
     out.ctes += second.ctes
@@ -223,7 +235,6 @@ def _with_budget(walk: WalkPlan, out: Walked, alive: exp.Expression) -> Decided:
             .when(exp.and_(alive.copy(), exp.not_(again.copy())), col(first_code))
             .when(col("budget_2_cut"), lit(budget.code)).when(kept.copy(), exp.cast(exp.null(), "INT"))
             .else_(col(out.code)))
-    del first_state
     return Decided(out.ctes, out.previous, kept, code, _ranked(walk, kept, None))
 
 

@@ -206,8 +206,7 @@ WITH "qualified" AS (
 ), "walk_0" AS (
   SELECT
     *,
-    CASE WHEN "check_code" IS NULL THEN CAST(NULL AS INT) ELSE 0 END AS "walk_s0",
-    CAST(NULL AS INT) AS "walk_c0"
+    CASE WHEN "check_code" IS NULL THEN CAST(NULL AS INT) ELSE 0 END AS "walk_s0"
   FROM "scored"
 ), "walk_w1" AS (
   SELECT
@@ -265,22 +264,7 @@ WITH "qualified" AS (
         ), TRUE)
       )
       THEN 1
-    END AS "walk_s1",
-    CASE
-      WHEN NOT "walk_s0" IS NULL
-      THEN "walk_c0"
-      ELSE CASE
-        WHEN COALESCE(TRUE, FALSE) AND COALESCE(0 >= (
-          3
-        ), FALSE)
-        THEN CAST(NULL AS INT)
-        WHEN COALESCE(TRUE AND NOT FALSE AND TRUE, FALSE)
-        AND COALESCE(0 >= (
-          3 - COALESCE("agg__0", 0)
-        ), FALSE)
-        THEN 1001
-      END
-    END AS "walk_c1"
+    END AS "walk_s1"
   FROM "walk_w1"
 ), "walk_w2" AS (
   SELECT
@@ -360,22 +344,7 @@ WITH "qualified" AS (
         ), TRUE)
       )
       THEN 1
-    END AS "walk_s2",
-    CASE
-      WHEN NOT "walk_s1" IS NULL
-      THEN "walk_c1"
-      ELSE CASE
-        WHEN COALESCE(TRUE, FALSE) AND COALESCE("walk_k2_0" >= (
-          3
-        ), FALSE)
-        THEN CAST(NULL AS INT)
-        WHEN COALESCE(TRUE AND NOT FALSE AND TRUE, FALSE)
-        AND COALESCE("walk_k2_1" >= (
-          3 - COALESCE("agg__0", 0)
-        ), FALSE)
-        THEN 1001
-      END
-    END AS "walk_c2"
+    END AS "walk_s2"
   FROM "walk_w2"
 ), "walk_w3" AS (
   SELECT
@@ -455,22 +424,7 @@ WITH "qualified" AS (
         ), TRUE)
       )
       THEN 1
-    END AS "walk_s3",
-    CASE
-      WHEN NOT "walk_s2" IS NULL
-      THEN "walk_c2"
-      ELSE CASE
-        WHEN COALESCE(TRUE, FALSE) AND COALESCE("walk_k3_0" >= (
-          3
-        ), FALSE)
-        THEN CAST(NULL AS INT)
-        WHEN COALESCE(TRUE AND NOT FALSE AND TRUE, FALSE)
-        AND COALESCE("walk_k3_1" >= (
-          3 - COALESCE("agg__0", 0)
-        ), FALSE)
-        THEN 1001
-      END
-    END AS "walk_c3"
+    END AS "walk_s3"
   FROM "walk_w3"
 ), "walk_w4" AS (
   SELECT
@@ -550,22 +504,7 @@ WITH "qualified" AS (
         ), TRUE)
       )
       THEN 1
-    END AS "walk_s4",
-    CASE
-      WHEN NOT "walk_s3" IS NULL
-      THEN "walk_c3"
-      ELSE CASE
-        WHEN COALESCE(TRUE, FALSE) AND COALESCE("walk_k4_0" >= (
-          3
-        ), FALSE)
-        THEN CAST(NULL AS INT)
-        WHEN COALESCE(TRUE AND NOT FALSE AND TRUE, FALSE)
-        AND COALESCE("walk_k4_1" >= (
-          3 - COALESCE("agg__0", 0)
-        ), FALSE)
-        THEN 1001
-      END
-    END AS "walk_c4"
+    END AS "walk_s4"
   FROM "walk_w4"
 ), "walk_w5" AS (
   SELECT
@@ -645,22 +584,7 @@ WITH "qualified" AS (
         ), TRUE)
       )
       THEN 1
-    END AS "walk_s5",
-    CASE
-      WHEN NOT "walk_s4" IS NULL
-      THEN "walk_c4"
-      ELSE CASE
-        WHEN COALESCE(TRUE, FALSE) AND COALESCE("walk_k5_0" >= (
-          3
-        ), FALSE)
-        THEN CAST(NULL AS INT)
-        WHEN COALESCE(TRUE AND NOT FALSE AND TRUE, FALSE)
-        AND COALESCE("walk_k5_1" >= (
-          3 - COALESCE("agg__0", 0)
-        ), FALSE)
-        THEN 1001
-      END
-    END AS "walk_c5"
+    END AS "walk_s5"
   FROM "walk_w5"
 ), "walk_w6" AS (
   SELECT
@@ -740,22 +664,7 @@ WITH "qualified" AS (
         ), TRUE)
       )
       THEN 1
-    END AS "walk_s6",
-    CASE
-      WHEN NOT "walk_s5" IS NULL
-      THEN "walk_c5"
-      ELSE CASE
-        WHEN COALESCE(TRUE, FALSE) AND COALESCE("walk_k6_0" >= (
-          3
-        ), FALSE)
-        THEN CAST(NULL AS INT)
-        WHEN COALESCE(TRUE AND NOT FALSE AND TRUE, FALSE)
-        AND COALESCE("walk_k6_1" >= (
-          3 - COALESCE("agg__0", 0)
-        ), FALSE)
-        THEN 1001
-      END
-    END AS "walk_c6"
+    END AS "walk_s6"
   FROM "walk_w6"
 ), "walk_w7" AS (
   SELECT
@@ -835,27 +744,56 @@ WITH "qualified" AS (
         ), TRUE)
       )
       THEN 1
-    END AS "walk_s7",
+    END AS "walk_s7"
+  FROM "walk_w7"
+), "walk_k" AS (
+  SELECT
+    *,
+    COALESCE(
+      SUM(CASE WHEN COALESCE(TRUE, FALSE) AND "walk_s7" = 1 THEN 1 ELSE 0 END) OVER (
+        PARTITION BY "customer_id"
+        ORDER BY "score" DESC, "priority" DESC, "offer_id" ASC, "channel" ASC
+        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+      ),
+      0
+    ) AS "walk_k_0",
+    COALESCE(
+      SUM(
+        CASE
+          WHEN COALESCE(TRUE AND NOT FALSE AND TRUE, FALSE) AND "walk_s7" = 1
+          THEN 1
+          ELSE 0
+        END
+      ) OVER (
+        PARTITION BY "customer_id"
+        ORDER BY "score" DESC, "priority" DESC, "offer_id" ASC, "channel" ASC
+        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+      ),
+      0
+    ) AS "walk_k_1"
+  FROM "walk_7"
+), "walk_c" AS (
+  SELECT
+    *,
     CASE
-      WHEN NOT "walk_s6" IS NULL
-      THEN "walk_c6"
-      ELSE CASE
-        WHEN COALESCE(TRUE, FALSE) AND COALESCE("walk_k7_0" >= (
+      WHEN "check_code" IS NULL AND NOT COALESCE("walk_s7" = 1, FALSE)
+      THEN CASE
+        WHEN COALESCE(TRUE, FALSE) AND COALESCE("walk_k_0" >= (
           3
         ), FALSE)
         THEN CAST(NULL AS INT)
         WHEN COALESCE(TRUE AND NOT FALSE AND TRUE, FALSE)
-        AND COALESCE("walk_k7_1" >= (
+        AND COALESCE("walk_k_1" >= (
           3 - COALESCE("agg__0", 0)
         ), FALSE)
         THEN 1001
       END
-    END AS "walk_c7"
-  FROM "walk_w7"
+    END AS "walk_c"
+  FROM "walk_k"
 ), "decided" AS (
   SELECT
     *,
-    COALESCE("check_code", "walk_c7") AS "reject_code",
+    COALESCE("check_code", "walk_c") AS "reject_code",
     CASE
       WHEN COALESCE("walk_s7" = 1, FALSE)
       THEN ROW_NUMBER() OVER (
@@ -863,7 +801,7 @@ WITH "qualified" AS (
         ORDER BY "score" DESC, "priority" DESC, "offer_id" ASC, "channel" ASC
       )
     END AS "rank"
-  FROM "walk_7"
+  FROM "walk_c"
 )
 SELECT
   "customer_id",
