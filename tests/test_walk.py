@@ -139,3 +139,11 @@ def test_sql_walk_matches_the_reference(data):
 @given(data=st.data())
 def test_sql_walk_matches_the_reference_slow(data):
     _check(40, data)
+
+
+def test_top_n_without_caps_is_one_row_number(tmp_path):
+    """No cap, one channel: the walk is a single ROW_NUMBER (no rounds, no running sums)."""
+    config = {"schemas": [schema()], "interactionHistory": {"relation": "history"},
+              "offers": [{"id": o, "name": o} for o in OFFERS], "decisionFlows": [flow(standard_nodes(top_n=2))]}
+    sql = compile_sql(write_config(tmp_path / "decisioning", config))["kaireon_f__candidates"].upper()
+    assert sql.count("ROW_NUMBER()") == 1 and "SUM(" not in sql

@@ -201,7 +201,10 @@ def _walk(ctx: FlowContext, rank: RankPlan, quotas: tuple[Quota, ...], inventory
     several = not inventory.one_channel_per_offer()
     one_channel = several and not ctx.definition.flow_config.allow_same_offer_on_several_channels
     caps, budgets = walk_limits(quotas, one_channel or not several)
-    return plan_walk(rank, caps, tuple(budgets), one_channel, len(inventory.channels or ()))
+    offers = len(ctx.project.offers)
+    pairs = len(inventory.offer_channels) if inventory.offer_channels is not None else offers * len(inventory.channels or "x")
+    return plan_walk(rank, caps, tuple(budgets), one_channel, len(inventory.channels or ()),
+                     min(pairs, offers) if one_channel else pairs)
 
 
 def plan_flow(ctx: FlowContext) -> FlowPlan:

@@ -29,12 +29,6 @@ TOP_N_LIMIT = "top N"
 ONE_CHANNEL_LIMIT = "one channel per offer"
 
 
-def is_customer(limit: WalkLimit) -> bool:
-    """True when the limit counts every candidate of a customer (partition customer_id, applies TRUE)."""
-    names = [p.name if isinstance(p, exp.Column) else None for p in limit.partition]
-    return names == ["customer_id"] and limit.applies == exp.true()
-
-
 @dataclass(frozen=True)
 class WalkPlan:
     """The walk of one flow (S7): `limits` in the order rejection codes are looked up (the top N, the caps in
@@ -73,12 +67,14 @@ def one_channel_limit() -> WalkLimit:
     return WalkLimit(ONE_CHANNEL_LIMIT, (col("customer_id"), col("offer_id")), lit(1))
 
 
-def plan_walk(rank, caps: list[WalkLimit], budgets: tuple, one_channel: bool, channels: int) -> WalkPlan:
+def plan_walk(rank, caps: list[WalkLimit], budgets: tuple, one_channel: bool, channels: int,
+              candidates: int) -> WalkPlan:
     """The walk of a flow from its rank plan (`rank`, a plan.rank.RankPlan), the caps (WalkLimit, in
-    execution order), the budgets, whether one channel per offer applies and how many channels it decides."""
+    execution order), the budgets, whether one channel per offer applies, how many channels it decides and
+    the most candidates (or offers, with one channel per offer) a customer can keep."""
     partition = (col("customer_id"), col("channel")) if rank.per_channel else (col("customer_id"),)
     limits = [top_n_limit(rank.n, partition), *caps, *rank.limits]
     if one_channel:
         limits.append(one_channel_limit())
-    keeps = rank.n * (max(channels, 1) if rank.per_channel else 1)
+    keeps = min(rank.n * (max(channels, 1) if rank.per_channel else 1), max(candidates, 1))
     return WalkPlan(tuple(limits), rank.order, tuple(budgets), keeps, partition)
