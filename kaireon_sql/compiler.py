@@ -98,10 +98,13 @@ def _decision_columns() -> dict[str, dict]:
 
 
 def _decision_tests(plan: FlowPlan) -> list[dict]:
+    """`rank` is unique and contiguous per customer, or per customer and channel with rank.config.perChannel;
+    with a group node, one decision per slot of a placement."""
+    within = ["run_id", "decision_flow_key", "customer_id"] + (["channel"] if plan.rank.per_channel else [])
     tests = [
-        _unique("run_id", "decision_flow_key", "customer_id", "rank"),
+        _unique(*within, "rank"),
         _unique("run_id", "decision_flow_key", "customer_id", "offer_id", "channel"),
-        {"kaireon_sql.rank_contiguous": {"arguments": {"partition_by": ["run_id", "decision_flow_key", "customer_id"]}}},
+        {"kaireon_sql.rank_contiguous": {"arguments": {"partition_by": within}}},
     ]
     if plan.placements is not None:  # a group node: one decision per slot of a placement
         tests.append(_unique("run_id", "decision_flow_key", "customer_id", "placement_id", "slot"))
@@ -171,9 +174,9 @@ def _flow_models(plan: FlowPlan) -> list[Model]:
               "history aggregates its rules read.",
               _not_null("customer_id", "bucket", "experiment_group"), [_unique("customer_id")]),
         *_called_models(plan),
-        Model(ctx.model("candidates"), candidates_model(plan, rank),
+        Model(ctx.model("candidates"), candidates_model(plan),
               f"Flow '{key}': the candidates past every narrowing check (of customers no customer-level "
-              "contact policy blocks), with their fate: reject_code (NULL = survived), score and rank.",
+              "contact policy blocks), with their fate: reject_code (NULL = kept or ranked out), score and rank (NULL = not kept).",
               _not_null("customer_id", "offer_id", "channel"), [_unique("customer_id", "offer_id", "channel")]),
         *_placement_models(plan, rank),
         Model(ctx.model("decisions"), decided_rows(plan, rank, personalized, delivered=True),

@@ -157,6 +157,8 @@ def spark_session():
             SparkSession.builder.master("local[2]").appName("kaireon-tests")
             .config("spark.sql.session.timeZone", "UTC")
             .config("spark.sql.shuffle.partitions", "1")
+            # the walk (sql/walk.py) is a chain of up to 2N+1 rounds of CTEs: more than the default 100 passes
+            .config("spark.sql.analyzer.maxIterations", "1000")
             # tiny test data: compiling code and re-planning cost more than they save
             .config("spark.sql.codegen.wholeStage", "false")
             .config("spark.sql.adaptive.enabled", "false")

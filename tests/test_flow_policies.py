@@ -34,8 +34,8 @@ def offers(n=1, priority=50):
     return [{"id": f"o{i}", "name": f"O{i}", "priority": priority - i} for i in range(1, n + 1)]
 
 
-def priority_flow(top_n=5, channel="email"):
-    return flow(standard_nodes(top_n=top_n, score={"method": "priority"}), channel=channel)
+def priority_flow(top_n=5, channel="email", **flow_config):
+    return flow(standard_nodes(top_n=top_n, score={"method": "priority"}), channel=channel, **flow_config)
 
 
 def decided(con):
@@ -196,7 +196,7 @@ def imp(cid, at, outcome="impression", channel="email", offer="x"):
 def monthly_cap(tmp_path_factory):
     config = {"offers": offers(3), "contactPolicies": [
         {"name": "3-touch monthly", "ruleType": "customer_total_cap", "config": {"maxTotal": 3, "periodType": "monthly"}}],
-        "decisionFlows": [priority_flow(channel=["email", "sms"])]}
+        "decisionFlows": [priority_flow(channel=["email", "sms"], allowSameOfferOnSeveralChannels=True)]}
     models = compiled(tmp_path_factory, "monthly", config)
     history = [
         # at_cap: 3 impressions this month (one on sms: every channel counts)

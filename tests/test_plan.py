@@ -101,9 +101,9 @@ def test_quotas_carry_their_code_and_columns(built):
     for plan in built:
         for i, quota in enumerate(plan.quotas, start=1):
             assert quota.code == QUOTA_CODE_BASE + i and quota.cte == f"quota_{i}"
-            assert (quota.rank_column, quota.left_column, quota.alive_column) == (
-                f"quota_{i}_rank", f"quota_{i}_left", f"quota_{i}_alive")
-            assert {quota.rank_column, quota.left_column} <= set(plan.candidate_columns)
+        # every cap of a customer is a limit of the walk with its code (or never binds), budgets after it
+        codes = {limit.code for limit in plan.walk.limits} | {b.code for b in plan.walk.budgets}
+        assert codes - {None} <= {q.code for q in plan.quotas}
         assert [c for c, *_ in plan.codes()][len(plan.checks):] == [q.code for q in plan.quotas]
 
 

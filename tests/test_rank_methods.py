@@ -229,7 +229,6 @@ def test_ranked_out_is_not_a_rejection(built):
 
 # ---- caps: exact only with the walk ------------------------------------------------------------------------
 
-@pytest.mark.skip(reason="needs the walk (branch walk)")
 def test_diversity_with_a_cap(tmp_path):
     """Diversity (one per category, N 2) under a customer_total_cap of 2: the walk keeps o1 (A), ranks o2 (A)
     out without using the cap, keeps o4 (B). Trimming the cap before the rank method would spend the cap on o2."""

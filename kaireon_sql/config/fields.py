@@ -312,6 +312,9 @@ FIELDS: dict[type[BaseModel], dict[str, Entry]] = {
         "runOrder": C("order of the flows of one build (ascending, then flow key): a flow's caps and budgets "
                       "count the decisions of the flows before it (S7)"),
         "arbitrationProfileId": C("the arbitration profile of a model score (the score node's own wins)"),
+        "allowSameOfferOnSeveralChannels": C("true: an offer may go to a customer on several of the flow's channels "
+                                             "in one run (default: one channel per offer, the first in list order "
+                                             "that has a contact left)"),
     },
     flows.Experiment: {
         "enabled": C("turns the holdout on"),
@@ -370,7 +373,9 @@ FIELDS: dict[type[BaseModel], dict[str, Entry]] = {
                                     "field; an unknown field is refused; refused with other methods"),
                        "explorationRate": C("explore_exploit: the share e of customers who explore in a run "
                                             "(required); refused with other methods"),
-                       "salt": C("explore_exploit: the hash salt (default the flow key); refused with other methods")},
+                       "salt": C("explore_exploit: the hash salt (default the flow key); refused with other methods"),
+                       "perChannel": C("maxCandidates counts per customer and channel (default: per customer, "
+                                       "across channels); `rank` is then the position within customer and channel")},
     flows.ComputeConfig: {"overrides": C("per-offer formulas of computed fields"),
                           "extras": C("further computed personalization fields"),
                           "transforms": C("round, clamp, default and lookup rewrite a computed field or extra, "

@@ -177,6 +177,7 @@ class RankConfig(NodeConfig):
     kaireon_type: variant("rank")
     method: Literal[RANK_METHOD_NAMES] = TOP_N
     max_candidates: int = Field(default=1, ge=1, le=1000)
+    per_channel: bool = False  # S7: maxCandidates counts per customer and channel (default: per customer)
     max_per_group: int = Field(default=1, ge=1, le=1000)  # diversity: k kept per group
     group_by: str = "category"  # diversity, round_robin: category | subCategory | channel | an offer field
     exploration_rate: float | None = Field(default=None, ge=0, le=1)  # explore_exploit: e
@@ -350,6 +351,7 @@ class FlowConfig(Model):
     rejections: Rejections = Rejections()
     arbitration_profile_id: str | None = None
     run_order: int = 0  # S7: flows of one build are decided by runOrder, then key
+    allow_same_offer_on_several_channels: bool = False  # S7: default one channel per offer per customer per run
 
     @field_validator("channel")
     @classmethod

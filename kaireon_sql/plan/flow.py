@@ -34,10 +34,11 @@ from .narrowing import consent_checks, filter_checks, qualification
 from .outputs import HoldoutPlan, RejectionsPlan, plan_holdout, plan_rejections, withholds
 from .personalize import PersonalizePlan, plan_personalize
 from .placements import PlacementsPlan, plan_placements, plans_grouped
-from .policies import contact_policies, names_budgets, offer_budgets
+from .policies import contact_policies, names_budgets, offer_budgets, walk_limits
 from .rank import RankPlan, plan_rank
 from .score import ScorePlan, plan_score
 from .traces import TracePlan, plan_traces
+from .walk import WalkPlan, plan_walk
 
 NARROWING = ("consent", "qualification", "filter", "match_creatives")
 QUOTA_CODE_BASE = 1000  # reject codes of quotas: 1000 + the quota's position (checks are 1, 2, ...)
@@ -162,14 +163,12 @@ CANDIDATE_KEEP = ("customer_id", "offer_id", "channel", "experiment_group", "buc
                   "priority", "propensity", "uplift", "relevance", "score", "model_id", "check_code")
 
 
-def _candidate_columns(quotas: tuple[Quota, ...], personalize: PersonalizePlan, rank: RankPlan,
+def _candidate_columns(personalize: PersonalizePlan, rank: RankPlan,
                        creatives: CreativePlan | None = None) -> tuple[str, ...]:
     """Columns of the candidates model before `rank`: what the output models read (the rank method's
     columns among them: decisions read `explored` from them)."""
     keep = list(CANDIDATE_KEEP) + (list(CREATIVE_COLUMNS) if creatives is not None else [])
     keep += [name for name, _ in rank.columns]
-    for quota in quotas:
-        keep += [quota.rank_column, quota.left_column]
     keep.append("reject_code")
     return tuple(dict.fromkeys(keep + list(personalize.columns)))
 
@@ -189,6 +188,7 @@ class FlowPlan:
     join_keys: tuple[exp.Expression, ...]  # customers `c` x offer channels `o` join conditions
     score: ScorePlan
     rank: RankPlan
+    walk: WalkPlan  # the top N, the caps and the rank method's limits walked together; budgets after (S7)
     personalize: PersonalizePlan
     customer_columns: frozenset[str]  # customers-model columns checks may read
     offer_columns: frozenset[str]  # offers-model columns
@@ -215,6 +215,19 @@ def _numbered(quotas: list[Quota]) -> tuple[Quota, ...]:
     return tuple(q.numbered(i, QUOTA_CODE_BASE + i) for i, q in enumerate(quotas, start=1))
 
 
+def _walk(ctx: FlowContext, rank: RankPlan, quotas: tuple[Quota, ...], inventory: InventoryPlan) -> WalkPlan:
+    """S7: one channel per offer unless allowSameOfferOnSeveralChannels (a limit only where an offer has several)."""
+    several = not inventory.one_channel_per_offer()
+    one_channel = several and not ctx.definition.flow_config.allow_same_offer_on_several_channels
+    caps, budgets = walk_limits(quotas, one_channel or not several)
+    offers = len(ctx.project.offers)
+    pairs = len(inventory.offer_channels) if inventory.offer_channels is not None else offers * len(inventory.channels or "x")
+    if ctx.single(CallFlowConfig) is not None:  # a called flow adds offers of its own inventory
+        pairs = offers * len(inventory.channels or "x")
+    return plan_walk(rank, caps, tuple(budgets), one_channel, len(inventory.channels or ()),
+                     min(pairs, offers) if one_channel else pairs)
+
+
 def plan_flow(ctx: FlowContext) -> FlowPlan:
     """The plan of a flow whose context is built (and whose node types were checked)."""
     registry = Features(ctx)
@@ -233,8 +246,9 @@ def plan_flow(ctx: FlowContext) -> FlowPlan:
         ctx=ctx, features=features, enrich=plan_enrich(ctx), inventory=inventory, checks=checks, quotas=quotas,
         relevance=planned.relevance if planned.relevance is not None else lit(1.0),
         levels=_check_levels(checks, customer), join_keys=_join_keys(checks, customer, offer), score=score,
-        rank=rank, personalize=personalize, customer_columns=customer, offer_columns=offer,
-        candidate_columns=_candidate_columns(quotas, personalize, rank, creatives), rejections=plan_rejections(ctx),
+        rank=rank, walk=_walk(ctx, rank, quotas, inventory), personalize=personalize, customer_columns=customer,
+        offer_columns=offer, candidate_columns=_candidate_columns(personalize, rank, creatives),
+        rejections=plan_rejections(ctx),
         holdout=plan_holdout(ctx), withholds=withholds(ctx), prior_decisions=earlier_decision_models(ctx),
         calls=plan_calls(ctx), traces=plan_traces(ctx),
         placements=plan_placements(ctx), grouped=plans_grouped(ctx),

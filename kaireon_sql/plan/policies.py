@@ -27,6 +27,7 @@ from .context import FlowContext, col, lit
 from .creatives import matches_creatives
 from .features import Features, history, impression
 from .scope import applies
+from .walk import WalkLimit
 
 PERIODS = {"daily": ("DAY", "today"), "weekly": ("WEEK", "this ISO week"), "monthly": ("MONTH", "this month")}
 DAY_NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
@@ -395,3 +396,23 @@ def contact_policies(ctx: FlowContext, features: Features, node) -> tuple[list[C
         checks += policy_checks
         quotas += policy_quotas
     return checks, quotas
+
+
+def _one_per_partition(quota: Quota, one_channel: bool) -> bool:
+    """True when a kept candidate is alone in the quota's partition (customer and offer, one channel per
+    offer): with its paired check blocking at nothing left, such a quota never passes a candidate over."""
+    names = {p.name for p in quota.partition if isinstance(p, exp.Column)}
+    return one_channel and quota.paired_check and {"customer_id", "offer_id"} <= names
+
+
+def walk_limits(quotas: tuple[Quota, ...], one_channel: bool) -> tuple[list[WalkLimit], list[Quota]]:
+    """The numbered quotas as the walk's limits (S7; the customer's caps, with their reject codes) and the
+    offer budgets (partitioned by offer across customers: applied after the walk)."""
+    limits, budgets = [], []
+    for quota in quotas:
+        first = quota.partition[0]
+        if not (isinstance(first, exp.Column) and first.name == "customer_id"):
+            budgets.append(quota)
+        elif not _one_per_partition(quota, one_channel):
+            limits.append(WalkLimit(quota.name, quota.partition, quota.remaining, quota.applies, quota.code))
+    return limits, budgets

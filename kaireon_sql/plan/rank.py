@@ -14,7 +14,7 @@ are ordered: the columns' windows partition on that flag, so a rejected candidat
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlglot import exp
 
@@ -54,10 +54,12 @@ class RankPlan:
     columns: tuple[tuple[str, exp.Expression], ...] = ()
     limits: tuple[WalkLimit, ...] = ()
     explored: exp.Expression | None = None
+    per_channel: bool = False  # rank.config.perChannel: N counts per customer and channel
 
 
 def delivery_order(ctx: FlowContext) -> tuple[exp.Ordered, ...]:
-    """S5 tie-breaking: score desc, priority desc, offer id asc (then channel).
+    """S5 tie-breaking: score desc, priority desc, offer id asc, then the channel's position in the flow's
+    channel list (S7: candidates of one offer in list order, not alphabetically).
 
     Holdout customers under controlGroupAction 'priority_only' are ordered by priority alone.
     """
@@ -68,7 +70,7 @@ def delivery_order(ctx: FlowContext) -> tuple[exp.Ordered, ...]:
         exp.Ordered(this=score, desc=True, nulls_first=False),
         exp.Ordered(this=col("priority"), desc=True, nulls_first=False),
         exp.Ordered(this=col("offer_id"), desc=False, nulls_first=False),
-        exp.Ordered(this=col("channel"), desc=False, nulls_first=False),
+        exp.Ordered(this=channel_position(ctx), desc=False, nulls_first=False),
     )
 
 
@@ -140,6 +142,16 @@ def _explore_exploit(ctx: FlowContext, node, order) -> RankPlan:
 _METHODS = {DIVERSITY: _diversity, ROUND_ROBIN: _round_robin, EXPLORE_EXPLOIT: _explore_exploit}
 
 
+def channel_position(ctx: FlowContext) -> exp.Expression:
+    """The candidate's channel's position in flowConfig.channel (the channel itself when the run's var decides)."""
+    if ctx.channels is None or len(ctx.channels) < 2:
+        return col("channel")
+    position = exp.case()
+    for i, channel in enumerate(ctx.channels, start=1):
+        position = position.when(exp.EQ(this=col("channel"), expression=lit(channel)), lit(i), copy=False)
+    return position
+
+
 def plan_rank(ctx: FlowContext) -> RankPlan:
     node = ctx.single(RankConfig)
     if node is None:
@@ -147,5 +159,7 @@ def plan_rank(ctx: FlowContext) -> RankPlan:
     if node.config.method in REFUSED_RANK_METHODS:
         raise UnsupportedFeature(ctx.node_location(node.id, "config.method"), REFUSED_RANK_METHODS[node.config.method])
     if node.config.method in _METHODS:
-        return _METHODS[node.config.method](ctx, node, delivery_order(ctx))
-    return RankPlan(node.config.method, node.config.max_candidates, delivery_order(ctx))
+        planned = _METHODS[node.config.method](ctx, node, delivery_order(ctx))
+    else:
+        planned = RankPlan(node.config.method, node.config.max_candidates, delivery_order(ctx))
+    return replace(planned, per_channel=node.config.per_channel)

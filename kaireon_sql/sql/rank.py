@@ -1,9 +1,10 @@
-"""The rank stage: a survivor's position among its customer's candidates, and which positions are decided.
+"""The rank stage: which rows of the candidates model are decisions.
 
-One function per rank method (RANK_METHODS); the methods a version refuses are
-plan.rank.REFUSED_RANK_METHODS (refused when the plan is built). Every method's order, columns and
-limits are planned (plan/rank.py), so the compiled methods share one function: the survivors' position
-in the method's walk order (plan.rank.order); the first `maxCandidates` are decided.
+Every rank method is walked the same way (sql/walk.py): its order (plan.rank.order), its columns
+(plan.rank.columns, computed before the walk) and its limits (plan.rank.limits) are the plan's; the walk
+keeps at most `maxCandidates` per customer (or customer and channel) together with the caps, and numbers
+the kept candidates (`rank`). One entry per compiled method in RANK_METHODS; the methods a version refuses
+are plan.rank.REFUSED_RANK_METHODS (refused when the plan is built).
 """
 from __future__ import annotations
 
@@ -13,38 +14,24 @@ from dataclasses import dataclass
 from sqlglot import exp
 
 from ..config.flows import RANK_METHOD_NAMES
-from ..plan.context import col, lit
+from ..plan.context import col
 from ..plan.flow import FlowPlan
-from .common import row_number
 
 
 @dataclass(frozen=True)
 class RankSQL:
-    """column(survivor, folded_rank): the `rank` column of the candidates model, from the survivor
-    predicate and the rank column of a quota whose window is the rank's (or None); decided: which
-    candidates-model rows (column `rank`) are decisions."""
+    """decided: which candidates-model rows (column `rank`, set for the candidates the walk keeps) are decisions."""
 
-    column: Callable[[exp.Expression, str | None], exp.Expression]
     decided: exp.Expression
 
 
-def walk_order(plan: FlowPlan) -> RankSQL:
-    """Survivors in the method's walk order (topN: delivery order); the first `maxCandidates` per customer
-    are decided."""
-
-    def column(survivor: exp.Expression, folded_rank: str | None) -> exp.Expression:
-        if folded_rank is not None:
-            # The only trimming quota keeps each customer's first `left` candidates in delivery order:
-            # the survivors are a prefix of that order, and their quota rank is their rank.
-            return exp.case().when(survivor, col(folded_rank))
-        flag = exp.case().when(survivor, lit(1)).else_(lit(0))
-        return exp.case().when(survivor, row_number([col("customer_id"), flag], plan.rank.order))
-
-    return RankSQL(column, exp.LTE(this=col("rank"), expression=lit(plan.rank.n)))
+def walked(plan: FlowPlan) -> RankSQL:
+    """Any method: the candidates the walk keeps (a `rank`) are decided."""
+    return RankSQL(exp.not_(exp.Is(this=col("rank"), expression=exp.null())))
 
 
 # Rank method (RankConfig.method) -> its SQL. Every method is here or in plan.rank.REFUSED_RANK_METHODS.
-RANK_METHODS: dict[str, Callable[[FlowPlan], RankSQL]] = {method: walk_order for method in RANK_METHOD_NAMES}
+RANK_METHODS: dict[str, Callable[[FlowPlan], RankSQL]] = {method: walked for method in RANK_METHOD_NAMES}
 
 
 def rank_sql(plan: FlowPlan) -> RankSQL:

@@ -302,4 +302,4 @@ SELECT
 FROM {{ ref('kaireon_winback__candidates') }} AS `k`
 CROSS JOIN {{ ref('kaireon_run_params') }} AS `p`
 WHERE
-  `k`.`rank` <= 3 AND NOT `k`.`experiment_group` = 'holdout'
+  NOT `k`.`rank` IS NULL AND NOT `k`.`experiment_group` = 'holdout'

@@ -203,36 +203,605 @@ WITH "qualified" AS (
       END
     ) / CAST(1.6 AS DOUBLE) AS "score"
   FROM "checked"
-), "quota_1" AS (
+), "walk_0" AS (
   SELECT
     *,
-    CASE
-      WHEN "check_code" IS NULL AND (
-        TRUE AND NOT FALSE AND TRUE
-      )
-      THEN ROW_NUMBER() OVER (
-        PARTITION BY "customer_id", CASE
-          WHEN "check_code" IS NULL AND (
-            TRUE AND NOT FALSE AND TRUE
-          )
+    CASE WHEN "check_code" IS NULL THEN CAST(NULL AS INTEGER) ELSE 0 END AS "walk_s0"
+  FROM "scored"
+), "walk_w1" AS (
+  SELECT
+    *,
+    COALESCE(
+      SUM(CASE WHEN COALESCE(TRUE, FALSE) AND "walk_s0" IS NULL THEN 1 ELSE 0 END) OVER (
+        PARTITION BY "customer_id"
+        ORDER BY "score" DESC, "priority" DESC, "offer_id" ASC, "channel" ASC
+        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+      ),
+      0
+    ) AS "walk_u1_0",
+    COALESCE(
+      SUM(
+        CASE
+          WHEN COALESCE(TRUE AND NOT FALSE AND TRUE, FALSE) AND "walk_s0" IS NULL
           THEN 1
           ELSE 0
         END
+      ) OVER (
+        PARTITION BY "customer_id"
         ORDER BY "score" DESC, "priority" DESC, "offer_id" ASC, "channel" ASC
-      )
-    END AS "quota_1_rank",
-    3 - COALESCE("agg__0", 0) AS "quota_1_left"
-  FROM "scored"
-), "decided" AS (
+        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+      ),
+      0
+    ) AS "walk_u1_1"
+  FROM "walk_0"
+), "walk_1" AS (
   SELECT
     *,
     CASE
-      WHEN NOT "check_code" IS NULL
-      THEN "check_code"
-      WHEN COALESCE("quota_1_rank" > "quota_1_left", FALSE)
-      THEN 1001
-    END AS "reject_code"
-  FROM "quota_1"
+      WHEN NOT "walk_s0" IS NULL
+      THEN "walk_s0"
+      WHEN (
+        COALESCE(TRUE, FALSE) AND COALESCE(0 >= (
+          3
+        ), FALSE)
+      )
+      OR (
+        COALESCE(TRUE AND NOT FALSE AND TRUE, FALSE)
+        AND COALESCE(0 >= (
+          3 - COALESCE("agg__0", 0)
+        ), FALSE)
+      )
+      THEN 0
+      WHEN (
+        NOT COALESCE(TRUE, FALSE) OR COALESCE(0 + "walk_u1_0" < (
+          3
+        ), TRUE)
+      )
+      AND (
+        NOT COALESCE(TRUE AND NOT FALSE AND TRUE, FALSE)
+        OR COALESCE(0 + "walk_u1_1" < (
+          3 - COALESCE("agg__0", 0)
+        ), TRUE)
+      )
+      THEN 1
+    END AS "walk_s1"
+  FROM "walk_w1"
+), "walk_w2" AS (
+  SELECT
+    *,
+    COALESCE(
+      SUM(CASE WHEN COALESCE(TRUE, FALSE) AND "walk_s1" = 1 THEN 1 ELSE 0 END) OVER (
+        PARTITION BY "customer_id"
+        ORDER BY "score" DESC, "priority" DESC, "offer_id" ASC, "channel" ASC
+        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+      ),
+      0
+    ) AS "walk_k2_0",
+    COALESCE(
+      SUM(CASE WHEN COALESCE(TRUE, FALSE) AND "walk_s1" IS NULL THEN 1 ELSE 0 END) OVER (
+        PARTITION BY "customer_id"
+        ORDER BY "score" DESC, "priority" DESC, "offer_id" ASC, "channel" ASC
+        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+      ),
+      0
+    ) AS "walk_u2_0",
+    COALESCE(
+      SUM(
+        CASE
+          WHEN COALESCE(TRUE AND NOT FALSE AND TRUE, FALSE) AND "walk_s1" = 1
+          THEN 1
+          ELSE 0
+        END
+      ) OVER (
+        PARTITION BY "customer_id"
+        ORDER BY "score" DESC, "priority" DESC, "offer_id" ASC, "channel" ASC
+        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+      ),
+      0
+    ) AS "walk_k2_1",
+    COALESCE(
+      SUM(
+        CASE
+          WHEN COALESCE(TRUE AND NOT FALSE AND TRUE, FALSE) AND "walk_s1" IS NULL
+          THEN 1
+          ELSE 0
+        END
+      ) OVER (
+        PARTITION BY "customer_id"
+        ORDER BY "score" DESC, "priority" DESC, "offer_id" ASC, "channel" ASC
+        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+      ),
+      0
+    ) AS "walk_u2_1"
+  FROM "walk_1"
+), "walk_2" AS (
+  SELECT
+    *,
+    CASE
+      WHEN NOT "walk_s1" IS NULL
+      THEN "walk_s1"
+      WHEN (
+        COALESCE(TRUE, FALSE) AND COALESCE("walk_k2_0" >= (
+          3
+        ), FALSE)
+      )
+      OR (
+        COALESCE(TRUE AND NOT FALSE AND TRUE, FALSE)
+        AND COALESCE("walk_k2_1" >= (
+          3 - COALESCE("agg__0", 0)
+        ), FALSE)
+      )
+      THEN 0
+      WHEN (
+        NOT COALESCE(TRUE, FALSE) OR COALESCE("walk_k2_0" + "walk_u2_0" < (
+          3
+        ), TRUE)
+      )
+      AND (
+        NOT COALESCE(TRUE AND NOT FALSE AND TRUE, FALSE)
+        OR COALESCE("walk_k2_1" + "walk_u2_1" < (
+          3 - COALESCE("agg__0", 0)
+        ), TRUE)
+      )
+      THEN 1
+    END AS "walk_s2"
+  FROM "walk_w2"
+), "walk_w3" AS (
+  SELECT
+    *,
+    COALESCE(
+      SUM(CASE WHEN COALESCE(TRUE, FALSE) AND "walk_s2" = 1 THEN 1 ELSE 0 END) OVER (
+        PARTITION BY "customer_id"
+        ORDER BY "score" DESC, "priority" DESC, "offer_id" ASC, "channel" ASC
+        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+      ),
+      0
+    ) AS "walk_k3_0",
+    COALESCE(
+      SUM(CASE WHEN COALESCE(TRUE, FALSE) AND "walk_s2" IS NULL THEN 1 ELSE 0 END) OVER (
+        PARTITION BY "customer_id"
+        ORDER BY "score" DESC, "priority" DESC, "offer_id" ASC, "channel" ASC
+        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+      ),
+      0
+    ) AS "walk_u3_0",
+    COALESCE(
+      SUM(
+        CASE
+          WHEN COALESCE(TRUE AND NOT FALSE AND TRUE, FALSE) AND "walk_s2" = 1
+          THEN 1
+          ELSE 0
+        END
+      ) OVER (
+        PARTITION BY "customer_id"
+        ORDER BY "score" DESC, "priority" DESC, "offer_id" ASC, "channel" ASC
+        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+      ),
+      0
+    ) AS "walk_k3_1",
+    COALESCE(
+      SUM(
+        CASE
+          WHEN COALESCE(TRUE AND NOT FALSE AND TRUE, FALSE) AND "walk_s2" IS NULL
+          THEN 1
+          ELSE 0
+        END
+      ) OVER (
+        PARTITION BY "customer_id"
+        ORDER BY "score" DESC, "priority" DESC, "offer_id" ASC, "channel" ASC
+        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+      ),
+      0
+    ) AS "walk_u3_1"
+  FROM "walk_2"
+), "walk_3" AS (
+  SELECT
+    *,
+    CASE
+      WHEN NOT "walk_s2" IS NULL
+      THEN "walk_s2"
+      WHEN (
+        COALESCE(TRUE, FALSE) AND COALESCE("walk_k3_0" >= (
+          3
+        ), FALSE)
+      )
+      OR (
+        COALESCE(TRUE AND NOT FALSE AND TRUE, FALSE)
+        AND COALESCE("walk_k3_1" >= (
+          3 - COALESCE("agg__0", 0)
+        ), FALSE)
+      )
+      THEN 0
+      WHEN (
+        NOT COALESCE(TRUE, FALSE) OR COALESCE("walk_k3_0" + "walk_u3_0" < (
+          3
+        ), TRUE)
+      )
+      AND (
+        NOT COALESCE(TRUE AND NOT FALSE AND TRUE, FALSE)
+        OR COALESCE("walk_k3_1" + "walk_u3_1" < (
+          3 - COALESCE("agg__0", 0)
+        ), TRUE)
+      )
+      THEN 1
+    END AS "walk_s3"
+  FROM "walk_w3"
+), "walk_w4" AS (
+  SELECT
+    *,
+    COALESCE(
+      SUM(CASE WHEN COALESCE(TRUE, FALSE) AND "walk_s3" = 1 THEN 1 ELSE 0 END) OVER (
+        PARTITION BY "customer_id"
+        ORDER BY "score" DESC, "priority" DESC, "offer_id" ASC, "channel" ASC
+        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+      ),
+      0
+    ) AS "walk_k4_0",
+    COALESCE(
+      SUM(CASE WHEN COALESCE(TRUE, FALSE) AND "walk_s3" IS NULL THEN 1 ELSE 0 END) OVER (
+        PARTITION BY "customer_id"
+        ORDER BY "score" DESC, "priority" DESC, "offer_id" ASC, "channel" ASC
+        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+      ),
+      0
+    ) AS "walk_u4_0",
+    COALESCE(
+      SUM(
+        CASE
+          WHEN COALESCE(TRUE AND NOT FALSE AND TRUE, FALSE) AND "walk_s3" = 1
+          THEN 1
+          ELSE 0
+        END
+      ) OVER (
+        PARTITION BY "customer_id"
+        ORDER BY "score" DESC, "priority" DESC, "offer_id" ASC, "channel" ASC
+        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+      ),
+      0
+    ) AS "walk_k4_1",
+    COALESCE(
+      SUM(
+        CASE
+          WHEN COALESCE(TRUE AND NOT FALSE AND TRUE, FALSE) AND "walk_s3" IS NULL
+          THEN 1
+          ELSE 0
+        END
+      ) OVER (
+        PARTITION BY "customer_id"
+        ORDER BY "score" DESC, "priority" DESC, "offer_id" ASC, "channel" ASC
+        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+      ),
+      0
+    ) AS "walk_u4_1"
+  FROM "walk_3"
+), "walk_4" AS (
+  SELECT
+    *,
+    CASE
+      WHEN NOT "walk_s3" IS NULL
+      THEN "walk_s3"
+      WHEN (
+        COALESCE(TRUE, FALSE) AND COALESCE("walk_k4_0" >= (
+          3
+        ), FALSE)
+      )
+      OR (
+        COALESCE(TRUE AND NOT FALSE AND TRUE, FALSE)
+        AND COALESCE("walk_k4_1" >= (
+          3 - COALESCE("agg__0", 0)
+        ), FALSE)
+      )
+      THEN 0
+      WHEN (
+        NOT COALESCE(TRUE, FALSE) OR COALESCE("walk_k4_0" + "walk_u4_0" < (
+          3
+        ), TRUE)
+      )
+      AND (
+        NOT COALESCE(TRUE AND NOT FALSE AND TRUE, FALSE)
+        OR COALESCE("walk_k4_1" + "walk_u4_1" < (
+          3 - COALESCE("agg__0", 0)
+        ), TRUE)
+      )
+      THEN 1
+    END AS "walk_s4"
+  FROM "walk_w4"
+), "walk_w5" AS (
+  SELECT
+    *,
+    COALESCE(
+      SUM(CASE WHEN COALESCE(TRUE, FALSE) AND "walk_s4" = 1 THEN 1 ELSE 0 END) OVER (
+        PARTITION BY "customer_id"
+        ORDER BY "score" DESC, "priority" DESC, "offer_id" ASC, "channel" ASC
+        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+      ),
+      0
+    ) AS "walk_k5_0",
+    COALESCE(
+      SUM(CASE WHEN COALESCE(TRUE, FALSE) AND "walk_s4" IS NULL THEN 1 ELSE 0 END) OVER (
+        PARTITION BY "customer_id"
+        ORDER BY "score" DESC, "priority" DESC, "offer_id" ASC, "channel" ASC
+        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+      ),
+      0
+    ) AS "walk_u5_0",
+    COALESCE(
+      SUM(
+        CASE
+          WHEN COALESCE(TRUE AND NOT FALSE AND TRUE, FALSE) AND "walk_s4" = 1
+          THEN 1
+          ELSE 0
+        END
+      ) OVER (
+        PARTITION BY "customer_id"
+        ORDER BY "score" DESC, "priority" DESC, "offer_id" ASC, "channel" ASC
+        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+      ),
+      0
+    ) AS "walk_k5_1",
+    COALESCE(
+      SUM(
+        CASE
+          WHEN COALESCE(TRUE AND NOT FALSE AND TRUE, FALSE) AND "walk_s4" IS NULL
+          THEN 1
+          ELSE 0
+        END
+      ) OVER (
+        PARTITION BY "customer_id"
+        ORDER BY "score" DESC, "priority" DESC, "offer_id" ASC, "channel" ASC
+        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+      ),
+      0
+    ) AS "walk_u5_1"
+  FROM "walk_4"
+), "walk_5" AS (
+  SELECT
+    *,
+    CASE
+      WHEN NOT "walk_s4" IS NULL
+      THEN "walk_s4"
+      WHEN (
+        COALESCE(TRUE, FALSE) AND COALESCE("walk_k5_0" >= (
+          3
+        ), FALSE)
+      )
+      OR (
+        COALESCE(TRUE AND NOT FALSE AND TRUE, FALSE)
+        AND COALESCE("walk_k5_1" >= (
+          3 - COALESCE("agg__0", 0)
+        ), FALSE)
+      )
+      THEN 0
+      WHEN (
+        NOT COALESCE(TRUE, FALSE) OR COALESCE("walk_k5_0" + "walk_u5_0" < (
+          3
+        ), TRUE)
+      )
+      AND (
+        NOT COALESCE(TRUE AND NOT FALSE AND TRUE, FALSE)
+        OR COALESCE("walk_k5_1" + "walk_u5_1" < (
+          3 - COALESCE("agg__0", 0)
+        ), TRUE)
+      )
+      THEN 1
+    END AS "walk_s5"
+  FROM "walk_w5"
+), "walk_w6" AS (
+  SELECT
+    *,
+    COALESCE(
+      SUM(CASE WHEN COALESCE(TRUE, FALSE) AND "walk_s5" = 1 THEN 1 ELSE 0 END) OVER (
+        PARTITION BY "customer_id"
+        ORDER BY "score" DESC, "priority" DESC, "offer_id" ASC, "channel" ASC
+        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+      ),
+      0
+    ) AS "walk_k6_0",
+    COALESCE(
+      SUM(CASE WHEN COALESCE(TRUE, FALSE) AND "walk_s5" IS NULL THEN 1 ELSE 0 END) OVER (
+        PARTITION BY "customer_id"
+        ORDER BY "score" DESC, "priority" DESC, "offer_id" ASC, "channel" ASC
+        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+      ),
+      0
+    ) AS "walk_u6_0",
+    COALESCE(
+      SUM(
+        CASE
+          WHEN COALESCE(TRUE AND NOT FALSE AND TRUE, FALSE) AND "walk_s5" = 1
+          THEN 1
+          ELSE 0
+        END
+      ) OVER (
+        PARTITION BY "customer_id"
+        ORDER BY "score" DESC, "priority" DESC, "offer_id" ASC, "channel" ASC
+        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+      ),
+      0
+    ) AS "walk_k6_1",
+    COALESCE(
+      SUM(
+        CASE
+          WHEN COALESCE(TRUE AND NOT FALSE AND TRUE, FALSE) AND "walk_s5" IS NULL
+          THEN 1
+          ELSE 0
+        END
+      ) OVER (
+        PARTITION BY "customer_id"
+        ORDER BY "score" DESC, "priority" DESC, "offer_id" ASC, "channel" ASC
+        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+      ),
+      0
+    ) AS "walk_u6_1"
+  FROM "walk_5"
+), "walk_6" AS (
+  SELECT
+    *,
+    CASE
+      WHEN NOT "walk_s5" IS NULL
+      THEN "walk_s5"
+      WHEN (
+        COALESCE(TRUE, FALSE) AND COALESCE("walk_k6_0" >= (
+          3
+        ), FALSE)
+      )
+      OR (
+        COALESCE(TRUE AND NOT FALSE AND TRUE, FALSE)
+        AND COALESCE("walk_k6_1" >= (
+          3 - COALESCE("agg__0", 0)
+        ), FALSE)
+      )
+      THEN 0
+      WHEN (
+        NOT COALESCE(TRUE, FALSE) OR COALESCE("walk_k6_0" + "walk_u6_0" < (
+          3
+        ), TRUE)
+      )
+      AND (
+        NOT COALESCE(TRUE AND NOT FALSE AND TRUE, FALSE)
+        OR COALESCE("walk_k6_1" + "walk_u6_1" < (
+          3 - COALESCE("agg__0", 0)
+        ), TRUE)
+      )
+      THEN 1
+    END AS "walk_s6"
+  FROM "walk_w6"
+), "walk_w7" AS (
+  SELECT
+    *,
+    COALESCE(
+      SUM(CASE WHEN COALESCE(TRUE, FALSE) AND "walk_s6" = 1 THEN 1 ELSE 0 END) OVER (
+        PARTITION BY "customer_id"
+        ORDER BY "score" DESC, "priority" DESC, "offer_id" ASC, "channel" ASC
+        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+      ),
+      0
+    ) AS "walk_k7_0",
+    COALESCE(
+      SUM(CASE WHEN COALESCE(TRUE, FALSE) AND "walk_s6" IS NULL THEN 1 ELSE 0 END) OVER (
+        PARTITION BY "customer_id"
+        ORDER BY "score" DESC, "priority" DESC, "offer_id" ASC, "channel" ASC
+        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+      ),
+      0
+    ) AS "walk_u7_0",
+    COALESCE(
+      SUM(
+        CASE
+          WHEN COALESCE(TRUE AND NOT FALSE AND TRUE, FALSE) AND "walk_s6" = 1
+          THEN 1
+          ELSE 0
+        END
+      ) OVER (
+        PARTITION BY "customer_id"
+        ORDER BY "score" DESC, "priority" DESC, "offer_id" ASC, "channel" ASC
+        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+      ),
+      0
+    ) AS "walk_k7_1",
+    COALESCE(
+      SUM(
+        CASE
+          WHEN COALESCE(TRUE AND NOT FALSE AND TRUE, FALSE) AND "walk_s6" IS NULL
+          THEN 1
+          ELSE 0
+        END
+      ) OVER (
+        PARTITION BY "customer_id"
+        ORDER BY "score" DESC, "priority" DESC, "offer_id" ASC, "channel" ASC
+        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+      ),
+      0
+    ) AS "walk_u7_1"
+  FROM "walk_6"
+), "walk_7" AS (
+  SELECT
+    *,
+    CASE
+      WHEN NOT "walk_s6" IS NULL
+      THEN "walk_s6"
+      WHEN (
+        COALESCE(TRUE, FALSE) AND COALESCE("walk_k7_0" >= (
+          3
+        ), FALSE)
+      )
+      OR (
+        COALESCE(TRUE AND NOT FALSE AND TRUE, FALSE)
+        AND COALESCE("walk_k7_1" >= (
+          3 - COALESCE("agg__0", 0)
+        ), FALSE)
+      )
+      THEN 0
+      WHEN (
+        NOT COALESCE(TRUE, FALSE) OR COALESCE("walk_k7_0" + "walk_u7_0" < (
+          3
+        ), TRUE)
+      )
+      AND (
+        NOT COALESCE(TRUE AND NOT FALSE AND TRUE, FALSE)
+        OR COALESCE("walk_k7_1" + "walk_u7_1" < (
+          3 - COALESCE("agg__0", 0)
+        ), TRUE)
+      )
+      THEN 1
+    END AS "walk_s7"
+  FROM "walk_w7"
+), "walk_k" AS (
+  SELECT
+    *,
+    COALESCE(
+      SUM(CASE WHEN COALESCE(TRUE, FALSE) AND "walk_s7" = 1 THEN 1 ELSE 0 END) OVER (
+        PARTITION BY "customer_id"
+        ORDER BY "score" DESC, "priority" DESC, "offer_id" ASC, "channel" ASC
+        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+      ),
+      0
+    ) AS "walk_k_0",
+    COALESCE(
+      SUM(
+        CASE
+          WHEN COALESCE(TRUE AND NOT FALSE AND TRUE, FALSE) AND "walk_s7" = 1
+          THEN 1
+          ELSE 0
+        END
+      ) OVER (
+        PARTITION BY "customer_id"
+        ORDER BY "score" DESC, "priority" DESC, "offer_id" ASC, "channel" ASC
+        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+      ),
+      0
+    ) AS "walk_k_1"
+  FROM "walk_7"
+), "walk_c" AS (
+  SELECT
+    *,
+    CASE
+      WHEN "check_code" IS NULL AND NOT COALESCE("walk_s7" = 1, FALSE)
+      THEN CASE
+        WHEN COALESCE(TRUE, FALSE) AND COALESCE("walk_k_0" >= (
+          3
+        ), FALSE)
+        THEN CAST(NULL AS INTEGER)
+        WHEN COALESCE(TRUE AND NOT FALSE AND TRUE, FALSE)
+        AND COALESCE("walk_k_1" >= (
+          3 - COALESCE("agg__0", 0)
+        ), FALSE)
+        THEN 1001
+      END
+    END AS "walk_c"
+  FROM "walk_k"
+), "decided" AS (
+  SELECT
+    *,
+    COALESCE("check_code", "walk_c") AS "reject_code",
+    CASE
+      WHEN COALESCE("walk_s7" = 1, FALSE)
+      THEN ROW_NUMBER() OVER (
+        PARTITION BY "customer_id", CASE WHEN COALESCE("walk_s7" = 1, FALSE) THEN 1 ELSE 0 END
+        ORDER BY "score" DESC, "priority" DESC, "offer_id" ASC, "channel" ASC
+      )
+    END AS "rank"
+  FROM "walk_c"
 )
 SELECT
   "customer_id",
@@ -249,10 +818,8 @@ SELECT
   "score",
   "model_id",
   "check_code",
-  "quota_1_rank",
-  "quota_1_left",
   "reject_code",
   "cust__lifetimeRevenue",
   "cust__lifetimePurchases",
-  CASE WHEN "reject_code" IS NULL THEN "quota_1_rank" END AS "rank"
+  "rank"
 FROM "decided"

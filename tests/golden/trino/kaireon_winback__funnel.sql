@@ -46,16 +46,20 @@ CROSS JOIN (
     SUM(CASE WHEN "k"."reject_code" IS NULL THEN 1 ELSE 0 END) AS "after_contact_policy",
     SUM(
       CASE
-        WHEN "k"."rank" <= 3
+        WHEN NOT "k"."rank" IS NULL
         AND NOT (
-          "k"."rank" <= 3 AND "k"."experiment_group" = 'holdout'
+          NOT "k"."rank" IS NULL AND "k"."experiment_group" = 'holdout'
         )
         THEN 1
         ELSE 0
       END
     ) AS "decided",
     SUM(
-      CASE WHEN "k"."rank" <= 3 AND "k"."experiment_group" = 'holdout' THEN 1 ELSE 0 END
+      CASE
+        WHEN NOT "k"."rank" IS NULL AND "k"."experiment_group" = 'holdout'
+        THEN 1
+        ELSE 0
+      END
     ) AS "withheld"
   FROM {{ ref('kaireon_winback__candidates') }} AS "k"
 ) AS "ca"
