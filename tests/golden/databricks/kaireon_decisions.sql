@@ -22,3 +22,51 @@ SELECT
   `placement_id`,
   `slot`
 FROM {{ ref('kaireon_winback__decisions') }}
+UNION ALL
+SELECT
+  `run_id`,
+  `as_of`,
+  `decision_flow_key`,
+  `decision_flow_version`,
+  `config_hash`,
+  `customer_id`,
+  `channel`,
+  `rank`,
+  `offer_id`,
+  `offer_name`,
+  `category_name`,
+  `priority`,
+  `score`,
+  `personalization`,
+  `experiment_group`,
+  `model_id`,
+  `explored`,
+  `creative_id`,
+  `creative_name`,
+  `placement_id`,
+  `slot`
+FROM {{ ref('kaireon_loyalty_boost__decisions') }}
+UNION ALL
+SELECT
+  `run_id`,
+  `as_of`,
+  `decision_flow_key`,
+  `decision_flow_version`,
+  `config_hash`,
+  `customer_id`,
+  `channel`,
+  `rank`,
+  `offer_id`,
+  `offer_name`,
+  `category_name`,
+  `priority`,
+  `score`,
+  `personalization`,
+  `experiment_group`,
+  `model_id`,
+  `explored`,
+  `creative_id`,
+  `creative_name`,
+  `placement_id`,
+  `slot`
+FROM {{ ref('kaireon_cross_sell__decisions') }}

@@ -76,7 +76,8 @@ CROSS JOIN (
         "p"."as_of",
         'winback_uplift' AS "model_id",
         COALESCE(CAST("m"."p_with_offer" AS DOUBLE), CAST(0.5 AS DOUBLE)) AS "propensity",
-        COALESCE(CAST("m"."uplift" AS DOUBLE), CAST(0.0 AS DOUBLE)) AS "uplift"
+        COALESCE(CAST("m"."uplift" AS DOUBLE), CAST(0.0 AS DOUBLE)) AS "uplift",
+        "ao"."agg__0"
       FROM {{ ref('kaireon_winback__customers') }} AS "c"
       CROSS JOIN (
         SELECT
@@ -99,6 +100,33 @@ CROSS JOIN (
       CROSS JOIN {{ ref('kaireon_run_params') }} AS "p"
       LEFT JOIN {{ ref('kaireon_uplift__winback_uplift') }} AS "m"
         ON CAST("m"."customer_id" AS TEXT) = "c"."customer_id"
+      LEFT JOIN (
+        SELECT
+          CAST("h"."customer_id" AS TEXT) AS "customer_id",
+          CAST("h"."offer_id" AS TEXT) AS "offer_id",
+          SUM(
+            CASE
+              WHEN "h"."outcome" = 'impression'
+              AND "h"."occurred_at" > "p"."as_of" - INTERVAL '604800' SECOND
+              AND "h"."offer_id" IN ('rw_double_points')
+              THEN 1
+              ELSE 0
+            END
+          ) AS "agg__0"
+        FROM {{ ref('kaireon_stg_interactions') }} AS "h"
+        CROSS JOIN {{ ref('kaireon_run_params') }} AS "p"
+        WHERE
+          "h"."occurred_at" <= "p"."as_of"
+          AND (
+            "h"."outcome" = 'impression'
+            AND "h"."occurred_at" > "p"."as_of" - INTERVAL '604800' SECOND
+            AND "h"."offer_id" IN ('rw_double_points')
+          )
+        GROUP BY
+          "h"."customer_id",
+          "h"."offer_id"
+      ) AS "ao"
+        ON "ao"."customer_id" = "c"."customer_id" AND "ao"."offer_id" = "o"."offer_id"
       WHERE
         "c"."narrowing_code" IS NULL AND NOT "c"."policy_code" IS NULL
     ) AS "pairs"
@@ -146,6 +174,15 @@ CROSS JOIN (
           WHEN "cust__primaryCategory" IS NULL
           THEN FALSE
           ELSE "cust__primaryCategory" = 'apparel'
+        END,
+        FALSE
+      )
+      AND NOT COALESCE(
+        "category_id" = 'cross_sell'
+        AND NOT CASE
+          WHEN "cust__daysSinceLastPurchase" IS NULL
+          THEN FALSE
+          ELSE "cust__daysSinceLastPurchase" <= 60
         END,
         FALSE
       )
@@ -236,6 +273,15 @@ CROSS JOIN (
           WHEN "cust__primaryCategory" IS NULL
           THEN FALSE
           ELSE "cust__primaryCategory" = 'home'
+        END,
+        FALSE
+      )
+      AND NOT COALESCE(
+        "category_id" = 'rewards'
+        AND NOT CASE
+          WHEN "cust__lifetimePurchases" IS NULL
+          THEN FALSE
+          ELSE "cust__lifetimePurchases" >= 5
         END,
         FALSE
       )

@@ -12,3 +12,31 @@ SELECT
   "rule_name",
   "reason"
 FROM {{ ref('kaireon_winback__rejections') }}
+UNION ALL
+SELECT
+  "run_id",
+  "as_of",
+  "decision_flow_key",
+  "customer_id",
+  "offer_id",
+  "offer_name",
+  "channel",
+  "experiment_group",
+  "stage",
+  "rule_name",
+  "reason"
+FROM {{ ref('kaireon_loyalty_boost__rejections') }}
+UNION ALL
+SELECT
+  "run_id",
+  "as_of",
+  "decision_flow_key",
+  "customer_id",
+  "offer_id",
+  "offer_name",
+  "channel",
+  "experiment_group",
+  "stage",
+  "rule_name",
+  "reason"
+FROM {{ ref('kaireon_cross_sell__rejections') }}

@@ -9,7 +9,8 @@ WITH "qualified" AS (
       "p"."as_of",
       'winback_uplift' AS "model_id",
       COALESCE(CAST("m"."p_with_offer" AS DOUBLE PRECISION), CAST(0.5 AS DOUBLE PRECISION)) AS "propensity",
-      COALESCE(CAST("m"."uplift" AS DOUBLE PRECISION), CAST(0.0 AS DOUBLE PRECISION)) AS "uplift"
+      COALESCE(CAST("m"."uplift" AS DOUBLE PRECISION), CAST(0.0 AS DOUBLE PRECISION)) AS "uplift",
+      "ao"."agg__0"
     FROM {{ ref('kaireon_winback__customers') }} AS "c"
     CROSS JOIN (
       SELECT
@@ -32,6 +33,33 @@ WITH "qualified" AS (
     CROSS JOIN {{ ref('kaireon_run_params') }} AS "p"
     LEFT JOIN {{ ref('kaireon_uplift__winback_uplift') }} AS "m"
       ON CAST("m"."customer_id" AS VARCHAR) = "c"."customer_id"
+    LEFT JOIN (
+      SELECT
+        CAST("h"."customer_id" AS VARCHAR) AS "customer_id",
+        CAST("h"."offer_id" AS VARCHAR) AS "offer_id",
+        SUM(
+          CASE
+            WHEN "h"."outcome" = 'impression'
+            AND "h"."occurred_at" > "p"."as_of" - INTERVAL '604800 SECOND'
+            AND "h"."offer_id" IN ('rw_double_points')
+            THEN 1
+            ELSE 0
+          END
+        ) AS "agg__0"
+      FROM {{ ref('kaireon_stg_interactions') }} AS "h"
+      CROSS JOIN {{ ref('kaireon_run_params') }} AS "p"
+      WHERE
+        "h"."occurred_at" <= "p"."as_of"
+        AND (
+          "h"."outcome" = 'impression'
+          AND "h"."occurred_at" > "p"."as_of" - INTERVAL '604800 SECOND'
+          AND "h"."offer_id" IN ('rw_double_points')
+        )
+      GROUP BY
+        "h"."customer_id",
+        "h"."offer_id"
+    ) AS "ao"
+      ON "ao"."customer_id" = "c"."customer_id" AND "ao"."offer_id" = "o"."offer_id"
     WHERE
       "c"."narrowing_code" IS NULL AND "c"."policy_code" IS NULL
   ) AS "pairs"
@@ -79,6 +107,15 @@ WITH "qualified" AS (
         WHEN "cust__primaryCategory" IS NULL
         THEN FALSE
         ELSE "cust__primaryCategory" = 'apparel'
+      END,
+      FALSE
+    )
+    AND NOT COALESCE(
+      "category_id" = 'cross_sell'
+      AND NOT CASE
+        WHEN "cust__daysSinceLastPurchase" IS NULL
+        THEN FALSE
+        ELSE "cust__daysSinceLastPurchase" <= 60
       END,
       FALSE
     )
@@ -172,10 +209,22 @@ WITH "qualified" AS (
       END,
       FALSE
     )
+    AND NOT COALESCE(
+      "category_id" = 'rewards'
+      AND NOT CASE
+        WHEN "cust__lifetimePurchases" IS NULL
+        THEN FALSE
+        ELSE "cust__lifetimePurchases" >= 5
+      END,
+      FALSE
+    )
 ), "checked" AS (
   SELECT
     *,
-    CAST(NULL AS INT) AS "check_code",
+    CASE
+      WHEN "category_id" = 'rewards' AND NOT FALSE AND COALESCE("agg__0", 0) >= 1
+      THEN 20
+    END AS "check_code",
     CAST(1.0 AS DOUBLE PRECISION) AS "relevance"
   FROM "qualified"
 ), "scored" AS (
@@ -248,7 +297,7 @@ WITH "qualified" AS (
       OR (
         COALESCE(TRUE AND NOT FALSE AND TRUE, FALSE)
         AND COALESCE(0 >= (
-          3 - COALESCE("agg__0", 0)
+          3 - COALESCE("agg__1", 0)
         ), FALSE)
       )
       THEN 0
@@ -260,7 +309,7 @@ WITH "qualified" AS (
       AND (
         NOT COALESCE(TRUE AND NOT FALSE AND TRUE, FALSE)
         OR COALESCE(0 + "walk_u1_1" < (
-          3 - COALESCE("agg__0", 0)
+          3 - COALESCE("agg__1", 0)
         ), TRUE)
       )
       THEN 1
@@ -328,7 +377,7 @@ WITH "qualified" AS (
       OR (
         COALESCE(TRUE AND NOT FALSE AND TRUE, FALSE)
         AND COALESCE("walk_k2_1" >= (
-          3 - COALESCE("agg__0", 0)
+          3 - COALESCE("agg__1", 0)
         ), FALSE)
       )
       THEN 0
@@ -340,7 +389,7 @@ WITH "qualified" AS (
       AND (
         NOT COALESCE(TRUE AND NOT FALSE AND TRUE, FALSE)
         OR COALESCE("walk_k2_1" + "walk_u2_1" < (
-          3 - COALESCE("agg__0", 0)
+          3 - COALESCE("agg__1", 0)
         ), TRUE)
       )
       THEN 1
@@ -408,7 +457,7 @@ WITH "qualified" AS (
       OR (
         COALESCE(TRUE AND NOT FALSE AND TRUE, FALSE)
         AND COALESCE("walk_k3_1" >= (
-          3 - COALESCE("agg__0", 0)
+          3 - COALESCE("agg__1", 0)
         ), FALSE)
       )
       THEN 0
@@ -420,7 +469,7 @@ WITH "qualified" AS (
       AND (
         NOT COALESCE(TRUE AND NOT FALSE AND TRUE, FALSE)
         OR COALESCE("walk_k3_1" + "walk_u3_1" < (
-          3 - COALESCE("agg__0", 0)
+          3 - COALESCE("agg__1", 0)
         ), TRUE)
       )
       THEN 1
@@ -488,7 +537,7 @@ WITH "qualified" AS (
       OR (
         COALESCE(TRUE AND NOT FALSE AND TRUE, FALSE)
         AND COALESCE("walk_k4_1" >= (
-          3 - COALESCE("agg__0", 0)
+          3 - COALESCE("agg__1", 0)
         ), FALSE)
       )
       THEN 0
@@ -500,7 +549,7 @@ WITH "qualified" AS (
       AND (
         NOT COALESCE(TRUE AND NOT FALSE AND TRUE, FALSE)
         OR COALESCE("walk_k4_1" + "walk_u4_1" < (
-          3 - COALESCE("agg__0", 0)
+          3 - COALESCE("agg__1", 0)
         ), TRUE)
       )
       THEN 1
@@ -568,7 +617,7 @@ WITH "qualified" AS (
       OR (
         COALESCE(TRUE AND NOT FALSE AND TRUE, FALSE)
         AND COALESCE("walk_k5_1" >= (
-          3 - COALESCE("agg__0", 0)
+          3 - COALESCE("agg__1", 0)
         ), FALSE)
       )
       THEN 0
@@ -580,7 +629,7 @@ WITH "qualified" AS (
       AND (
         NOT COALESCE(TRUE AND NOT FALSE AND TRUE, FALSE)
         OR COALESCE("walk_k5_1" + "walk_u5_1" < (
-          3 - COALESCE("agg__0", 0)
+          3 - COALESCE("agg__1", 0)
         ), TRUE)
       )
       THEN 1
@@ -648,7 +697,7 @@ WITH "qualified" AS (
       OR (
         COALESCE(TRUE AND NOT FALSE AND TRUE, FALSE)
         AND COALESCE("walk_k6_1" >= (
-          3 - COALESCE("agg__0", 0)
+          3 - COALESCE("agg__1", 0)
         ), FALSE)
       )
       THEN 0
@@ -660,7 +709,7 @@ WITH "qualified" AS (
       AND (
         NOT COALESCE(TRUE AND NOT FALSE AND TRUE, FALSE)
         OR COALESCE("walk_k6_1" + "walk_u6_1" < (
-          3 - COALESCE("agg__0", 0)
+          3 - COALESCE("agg__1", 0)
         ), TRUE)
       )
       THEN 1
@@ -728,7 +777,7 @@ WITH "qualified" AS (
       OR (
         COALESCE(TRUE AND NOT FALSE AND TRUE, FALSE)
         AND COALESCE("walk_k7_1" >= (
-          3 - COALESCE("agg__0", 0)
+          3 - COALESCE("agg__1", 0)
         ), FALSE)
       )
       THEN 0
@@ -740,7 +789,7 @@ WITH "qualified" AS (
       AND (
         NOT COALESCE(TRUE AND NOT FALSE AND TRUE, FALSE)
         OR COALESCE("walk_k7_1" + "walk_u7_1" < (
-          3 - COALESCE("agg__0", 0)
+          3 - COALESCE("agg__1", 0)
         ), TRUE)
       )
       THEN 1
@@ -784,9 +833,9 @@ WITH "qualified" AS (
         THEN CAST(NULL AS INT)
         WHEN COALESCE(TRUE AND NOT FALSE AND TRUE, FALSE)
         AND COALESCE("walk_k_1" >= (
-          3 - COALESCE("agg__0", 0)
+          3 - COALESCE("agg__1", 0)
         ), FALSE)
-        THEN 1001
+        THEN 1002
       END
     END AS "walk_c"
   FROM "walk_k"

@@ -10,9 +10,9 @@ SELECT
       CAST(EXTRACT(HOUR FROM "as_of" AT TIME ZONE 'UTC' AT TIME ZONE 'America/New_York') AS INT) BETWEEN 8 AND 20,
       FALSE
     )
-    THEN 17
-    WHEN TRUE AND NOT FALSE AND COALESCE("agg__0", 0) >= 3
-    THEN 18
+    THEN 19
+    WHEN TRUE AND NOT FALSE AND COALESCE("agg__1", 0) >= 3
+    THEN 21
   END AS "policy_code"
 FROM (
   SELECT
@@ -35,7 +35,7 @@ FROM (
     (
       CAST(CAST('x' || SUBSTRING(MD5('winback:' || CAST("s0"."customer_id" AS VARCHAR)) FROM 1 FOR 8) AS BIT(32)) AS BIGINT)
     ) % 10000 AS "bucket",
-    "a"."agg__0"
+    "a"."agg__1"
   FROM {{ ref('demo_customers') }} AS "s0"
   LEFT JOIN (
     SELECT
@@ -47,7 +47,7 @@ FROM (
           THEN 1
           ELSE 0
         END
-      ) AS "agg__0"
+      ) AS "agg__1"
     FROM {{ ref('kaireon_stg_interactions') }} AS "h"
     CROSS JOIN {{ ref('kaireon_run_params') }} AS "p"
     WHERE

@@ -10,9 +10,9 @@ SELECT
       CAST(DATE_PART(HOUR, CONVERT_TIMEZONE('UTC', 'America/New_York', "as_of")) AS INT) BETWEEN 8 AND 20,
       FALSE
     )
-    THEN 17
-    WHEN TRUE AND NOT FALSE AND COALESCE("agg__0", 0) >= 3
-    THEN 18
+    THEN 19
+    WHEN TRUE AND NOT FALSE AND COALESCE("agg__1", 0) >= 3
+    THEN 21
   END AS "policy_code"
 FROM (
   SELECT
@@ -38,7 +38,7 @@ FROM (
         'XXXXXXXX'
       )
     ) % 10000 AS "bucket",
-    "a"."agg__0"
+    "a"."agg__1"
   FROM {{ ref('demo_customers') }} AS "s0"
   LEFT JOIN (
     SELECT
@@ -50,7 +50,7 @@ FROM (
           THEN 1
           ELSE 0
         END
-      ) AS "agg__0"
+      ) AS "agg__1"
     FROM {{ ref('kaireon_stg_interactions') }} AS "h"
     CROSS JOIN {{ ref('kaireon_run_params') }} AS "p"
     WHERE

@@ -7,3 +7,21 @@ SELECT
   `bucket`,
   `experiment_group`
 FROM {{ ref('kaireon_winback__assignments') }}
+UNION ALL
+SELECT
+  `run_id`,
+  `as_of`,
+  `decision_flow_key`,
+  `customer_id`,
+  `bucket`,
+  `experiment_group`
+FROM {{ ref('kaireon_loyalty_boost__assignments') }}
+UNION ALL
+SELECT
+  `run_id`,
+  `as_of`,
+  `decision_flow_key`,
+  `customer_id`,
+  `bucket`,
+  `experiment_group`
+FROM {{ ref('kaireon_cross_sell__assignments') }}

@@ -12,3 +12,31 @@ SELECT
   "decided",
   "withheld"
 FROM {{ ref('kaireon_winback__funnel') }}
+UNION ALL
+SELECT
+  "run_id",
+  "as_of",
+  "decision_flow_key",
+  "decision_flow_version",
+  "customers",
+  "holdout_customers",
+  "total_candidates",
+  "after_qualification",
+  "after_contact_policy",
+  "decided",
+  "withheld"
+FROM {{ ref('kaireon_loyalty_boost__funnel') }}
+UNION ALL
+SELECT
+  "run_id",
+  "as_of",
+  "decision_flow_key",
+  "decision_flow_version",
+  "customers",
+  "holdout_customers",
+  "total_candidates",
+  "after_qualification",
+  "after_contact_policy",
+  "decided",
+  "withheld"
+FROM {{ ref('kaireon_cross_sell__funnel') }}

@@ -42,10 +42,18 @@ SELECT
     WHEN COALESCE("r"."check_code", "k"."reject_code") = 16
     THEN 'qualification'
     WHEN COALESCE("r"."check_code", "k"."reject_code") = 17
-    THEN 'contact_policy'
+    THEN 'qualification'
     WHEN COALESCE("r"."check_code", "k"."reject_code") = 18
+    THEN 'qualification'
+    WHEN COALESCE("r"."check_code", "k"."reject_code") = 19
+    THEN 'contact_policy'
+    WHEN COALESCE("r"."check_code", "k"."reject_code") = 20
+    THEN 'contact_policy'
+    WHEN COALESCE("r"."check_code", "k"."reject_code") = 21
     THEN 'contact_policy'
     WHEN COALESCE("r"."check_code", "k"."reject_code") = 1001
+    THEN 'contact_policy'
+    WHEN COALESCE("r"."check_code", "k"."reject_code") = 1002
     THEN 'contact_policy'
   END AS "stage",
   CASE
@@ -62,30 +70,38 @@ SELECT
     WHEN COALESCE("r"."check_code", "k"."reject_code") = 6
     THEN 'apparel — matches prior category'
     WHEN COALESCE("r"."check_code", "k"."reject_code") = 7
-    THEN 'electronics — 3+ lifetime purchases'
+    THEN 'cross-sell — bought recently (<= 60d)'
     WHEN COALESCE("r"."check_code", "k"."reject_code") = 8
-    THEN 'electronics — lapsed <= 365d'
+    THEN 'electronics — 3+ lifetime purchases'
     WHEN COALESCE("r"."check_code", "k"."reject_code") = 9
-    THEN 'electronics — lapsed >= 90d'
+    THEN 'electronics — lapsed <= 365d'
     WHEN COALESCE("r"."check_code", "k"."reject_code") = 10
-    THEN 'electronics — lifetime revenue >= 50'
+    THEN 'electronics — lapsed >= 90d'
     WHEN COALESCE("r"."check_code", "k"."reject_code") = 11
-    THEN 'electronics — matches prior category'
+    THEN 'electronics — lifetime revenue >= 50'
     WHEN COALESCE("r"."check_code", "k"."reject_code") = 12
-    THEN 'home — 3+ lifetime purchases'
+    THEN 'electronics — matches prior category'
     WHEN COALESCE("r"."check_code", "k"."reject_code") = 13
-    THEN 'home — lapsed <= 365d'
+    THEN 'home — 3+ lifetime purchases'
     WHEN COALESCE("r"."check_code", "k"."reject_code") = 14
-    THEN 'home — lapsed >= 90d'
+    THEN 'home — lapsed <= 365d'
     WHEN COALESCE("r"."check_code", "k"."reject_code") = 15
-    THEN 'home — lifetime revenue >= 50'
+    THEN 'home — lapsed >= 90d'
     WHEN COALESCE("r"."check_code", "k"."reject_code") = 16
-    THEN 'home — matches prior category'
+    THEN 'home — lifetime revenue >= 50'
     WHEN COALESCE("r"."check_code", "k"."reject_code") = 17
-    THEN 'Quiet hours 21:00-08:00'
+    THEN 'home — matches prior category'
     WHEN COALESCE("r"."check_code", "k"."reject_code") = 18
+    THEN 'rewards — 5+ lifetime purchases'
+    WHEN COALESCE("r"."check_code", "k"."reject_code") = 19
+    THEN 'Quiet hours 21:00-08:00'
+    WHEN COALESCE("r"."check_code", "k"."reject_code") = 20
+    THEN 'Rewards: each offer once a week'
+    WHEN COALESCE("r"."check_code", "k"."reject_code") = 21
     THEN 'Winback 3-touch monthly cap'
     WHEN COALESCE("r"."check_code", "k"."reject_code") = 1001
+    THEN 'Rewards: each offer once a week'
+    WHEN COALESCE("r"."check_code", "k"."reject_code") = 1002
     THEN 'Winback 3-touch monthly cap'
   END AS "rule_name",
   CASE
@@ -102,31 +118,39 @@ SELECT
     WHEN COALESCE("r"."check_code", "k"."reject_code") = 6
     THEN 'Qualification rule ''apparel — matches prior category'' not met: requires customer.primaryCategory = ''apparel'''
     WHEN COALESCE("r"."check_code", "k"."reject_code") = 7
-    THEN 'Qualification rule ''electronics — 3+ lifetime purchases'' not met: requires customer.lifetimePurchases >= 3'
+    THEN 'Qualification rule ''cross-sell — bought recently (<= 60d)'' not met: requires customer.daysSinceLastPurchase <= 60'
     WHEN COALESCE("r"."check_code", "k"."reject_code") = 8
-    THEN 'Qualification rule ''electronics — lapsed <= 365d'' not met: requires customer.daysSinceLastPurchase <= 365'
+    THEN 'Qualification rule ''electronics — 3+ lifetime purchases'' not met: requires customer.lifetimePurchases >= 3'
     WHEN COALESCE("r"."check_code", "k"."reject_code") = 9
-    THEN 'Qualification rule ''electronics — lapsed >= 90d'' not met: requires customer.daysSinceLastPurchase >= 90'
+    THEN 'Qualification rule ''electronics — lapsed <= 365d'' not met: requires customer.daysSinceLastPurchase <= 365'
     WHEN COALESCE("r"."check_code", "k"."reject_code") = 10
-    THEN 'Qualification rule ''electronics — lifetime revenue >= 50'' not met: requires customer.lifetimeRevenue >= 50'
+    THEN 'Qualification rule ''electronics — lapsed >= 90d'' not met: requires customer.daysSinceLastPurchase >= 90'
     WHEN COALESCE("r"."check_code", "k"."reject_code") = 11
-    THEN 'Qualification rule ''electronics — matches prior category'' not met: requires customer.primaryCategory = ''electronics'''
+    THEN 'Qualification rule ''electronics — lifetime revenue >= 50'' not met: requires customer.lifetimeRevenue >= 50'
     WHEN COALESCE("r"."check_code", "k"."reject_code") = 12
-    THEN 'Qualification rule ''home — 3+ lifetime purchases'' not met: requires customer.lifetimePurchases >= 3'
+    THEN 'Qualification rule ''electronics — matches prior category'' not met: requires customer.primaryCategory = ''electronics'''
     WHEN COALESCE("r"."check_code", "k"."reject_code") = 13
-    THEN 'Qualification rule ''home — lapsed <= 365d'' not met: requires customer.daysSinceLastPurchase <= 365'
+    THEN 'Qualification rule ''home — 3+ lifetime purchases'' not met: requires customer.lifetimePurchases >= 3'
     WHEN COALESCE("r"."check_code", "k"."reject_code") = 14
-    THEN 'Qualification rule ''home — lapsed >= 90d'' not met: requires customer.daysSinceLastPurchase >= 90'
+    THEN 'Qualification rule ''home — lapsed <= 365d'' not met: requires customer.daysSinceLastPurchase <= 365'
     WHEN COALESCE("r"."check_code", "k"."reject_code") = 15
-    THEN 'Qualification rule ''home — lifetime revenue >= 50'' not met: requires customer.lifetimeRevenue >= 50'
+    THEN 'Qualification rule ''home — lapsed >= 90d'' not met: requires customer.daysSinceLastPurchase >= 90'
     WHEN COALESCE("r"."check_code", "k"."reject_code") = 16
-    THEN 'Qualification rule ''home — matches prior category'' not met: requires customer.primaryCategory = ''home'''
+    THEN 'Qualification rule ''home — lifetime revenue >= 50'' not met: requires customer.lifetimeRevenue >= 50'
     WHEN COALESCE("r"."check_code", "k"."reject_code") = 17
-    THEN 'Time window: current hour ' || CAST(CAST(EXTRACT(HOUR FROM CAST(AT_TIMEZONE(WITH_TIMEZONE("r"."as_of", 'UTC'), 'America/New_York') AS TIMESTAMP)) AS INTEGER) AS VARCHAR) || ' outside allowed range 8-21'
+    THEN 'Qualification rule ''home — matches prior category'' not met: requires customer.primaryCategory = ''home'''
     WHEN COALESCE("r"."check_code", "k"."reject_code") = 18
-    THEN 'Customer total cap ''Winback 3-touch monthly cap'': ' || CAST(COALESCE("r"."agg__0", 0) AS VARCHAR) || ' of 3 contacts used this month'
+    THEN 'Qualification rule ''rewards — 5+ lifetime purchases'' not met: requires customer.lifetimePurchases >= 5'
+    WHEN COALESCE("r"."check_code", "k"."reject_code") = 19
+    THEN 'Time window: current hour ' || CAST(CAST(EXTRACT(HOUR FROM CAST(AT_TIMEZONE(WITH_TIMEZONE("r"."as_of", 'UTC'), 'America/New_York') AS TIMESTAMP)) AS INTEGER) AS VARCHAR) || ' outside allowed range 8-21'
+    WHEN COALESCE("r"."check_code", "k"."reject_code") = 20
+    THEN 'Frequency cap ''Rewards: each offer once a week'' (contacts of this offer in the last 7 days): ' || CAST(COALESCE("r"."agg__0", 0) AS VARCHAR) || ' of 1 used'
+    WHEN COALESCE("r"."check_code", "k"."reject_code") = 21
+    THEN 'Customer total cap ''Winback 3-touch monthly cap'': ' || CAST(COALESCE("r"."agg__1", 0) AS VARCHAR) || ' of 3 contacts used this month'
     WHEN COALESCE("r"."check_code", "k"."reject_code") = 1001
-    THEN 'Customer total cap ''Winback 3-touch monthly cap'': ' || CAST(COALESCE("r"."agg__0", 0) AS VARCHAR) || ' of 3 contacts used this month; better-ranked offers of this run take the rest'
+    THEN 'Frequency cap ''Rewards: each offer once a week'' (contacts of this offer in the last 7 days): ' || CAST(COALESCE("r"."agg__0", 0) AS VARCHAR) || ' of 1 used; better-ranked offers of this run take the rest'
+    WHEN COALESCE("r"."check_code", "k"."reject_code") = 1002
+    THEN 'Customer total cap ''Winback 3-touch monthly cap'': ' || CAST(COALESCE("r"."agg__1", 0) AS VARCHAR) || ' of 3 contacts used this month; better-ranked offers of this run take the rest'
   END AS "reason"
 FROM (
   WITH "pairs" AS (
@@ -136,7 +160,8 @@ FROM (
       "p"."as_of",
       'winback_uplift' AS "model_id",
       COALESCE(CAST("m"."p_with_offer" AS DOUBLE), CAST(0.5 AS DOUBLE)) AS "propensity",
-      COALESCE(CAST("m"."uplift" AS DOUBLE), CAST(0.0 AS DOUBLE)) AS "uplift"
+      COALESCE(CAST("m"."uplift" AS DOUBLE), CAST(0.0 AS DOUBLE)) AS "uplift",
+      "ao"."agg__0"
     FROM {{ ref('kaireon_winback__customers') }} AS "c"
     CROSS JOIN (
       SELECT
@@ -159,6 +184,33 @@ FROM (
     CROSS JOIN {{ ref('kaireon_run_params') }} AS "p"
     LEFT JOIN {{ ref('kaireon_uplift__winback_uplift') }} AS "m"
       ON CAST("m"."customer_id" AS VARCHAR) = "c"."customer_id"
+    LEFT JOIN (
+      SELECT
+        CAST("h"."customer_id" AS VARCHAR) AS "customer_id",
+        CAST("h"."offer_id" AS VARCHAR) AS "offer_id",
+        SUM(
+          CASE
+            WHEN "h"."outcome" = 'impression'
+            AND "h"."occurred_at" > "p"."as_of" - INTERVAL '604800' SECOND
+            AND "h"."offer_id" IN ('rw_double_points')
+            THEN 1
+            ELSE 0
+          END
+        ) AS "agg__0"
+      FROM {{ ref('kaireon_stg_interactions') }} AS "h"
+      CROSS JOIN {{ ref('kaireon_run_params') }} AS "p"
+      WHERE
+        "h"."occurred_at" <= "p"."as_of"
+        AND (
+          "h"."outcome" = 'impression'
+          AND "h"."occurred_at" > "p"."as_of" - INTERVAL '604800' SECOND
+          AND "h"."offer_id" IN ('rw_double_points')
+        )
+      GROUP BY
+        "h"."customer_id",
+        "h"."offer_id"
+    ) AS "ao"
+      ON "ao"."customer_id" = "c"."customer_id" AND "ao"."offer_id" = "o"."offer_id"
   )
   SELECT
     *,
@@ -200,85 +252,101 @@ FROM (
         ELSE "cust__primaryCategory" = 'apparel'
       END
       THEN 6
+      WHEN "category_id" = 'cross_sell'
+      AND NOT CASE
+        WHEN "cust__daysSinceLastPurchase" IS NULL
+        THEN FALSE
+        ELSE "cust__daysSinceLastPurchase" <= 60
+      END
+      THEN 7
       WHEN "offer_id" = 'winback_electronics'
       AND NOT CASE
         WHEN "cust__lifetimePurchases" IS NULL
         THEN FALSE
         ELSE "cust__lifetimePurchases" >= 3
-      END
-      THEN 7
-      WHEN "offer_id" = 'winback_electronics'
-      AND NOT CASE
-        WHEN "cust__daysSinceLastPurchase" IS NULL
-        THEN FALSE
-        ELSE "cust__daysSinceLastPurchase" <= 365
       END
       THEN 8
       WHEN "offer_id" = 'winback_electronics'
       AND NOT CASE
         WHEN "cust__daysSinceLastPurchase" IS NULL
         THEN FALSE
-        ELSE "cust__daysSinceLastPurchase" >= 90
+        ELSE "cust__daysSinceLastPurchase" <= 365
       END
       THEN 9
+      WHEN "offer_id" = 'winback_electronics'
+      AND NOT CASE
+        WHEN "cust__daysSinceLastPurchase" IS NULL
+        THEN FALSE
+        ELSE "cust__daysSinceLastPurchase" >= 90
+      END
+      THEN 10
       WHEN "offer_id" = 'winback_electronics'
       AND NOT CASE
         WHEN "cust__lifetimeRevenue" IS NULL
         THEN FALSE
         ELSE "cust__lifetimeRevenue" >= 50
       END
-      THEN 10
+      THEN 11
       WHEN "offer_id" = 'winback_electronics'
       AND NOT CASE
         WHEN "cust__primaryCategory" IS NULL
         THEN FALSE
         ELSE "cust__primaryCategory" = 'electronics'
       END
-      THEN 11
+      THEN 12
       WHEN "offer_id" = 'winback_home'
       AND NOT CASE
         WHEN "cust__lifetimePurchases" IS NULL
         THEN FALSE
         ELSE "cust__lifetimePurchases" >= 3
       END
-      THEN 12
+      THEN 13
       WHEN "offer_id" = 'winback_home'
       AND NOT CASE
         WHEN "cust__daysSinceLastPurchase" IS NULL
         THEN FALSE
         ELSE "cust__daysSinceLastPurchase" <= 365
       END
-      THEN 13
+      THEN 14
       WHEN "offer_id" = 'winback_home'
       AND NOT CASE
         WHEN "cust__daysSinceLastPurchase" IS NULL
         THEN FALSE
         ELSE "cust__daysSinceLastPurchase" >= 90
       END
-      THEN 14
+      THEN 15
       WHEN "offer_id" = 'winback_home'
       AND NOT CASE
         WHEN "cust__lifetimeRevenue" IS NULL
         THEN FALSE
         ELSE "cust__lifetimeRevenue" >= 50
       END
-      THEN 15
+      THEN 16
       WHEN "offer_id" = 'winback_home'
       AND NOT CASE
         WHEN "cust__primaryCategory" IS NULL
         THEN FALSE
         ELSE "cust__primaryCategory" = 'home'
       END
-      THEN 16
+      THEN 17
+      WHEN "category_id" = 'rewards'
+      AND NOT CASE
+        WHEN "cust__lifetimePurchases" IS NULL
+        THEN FALSE
+        ELSE "cust__lifetimePurchases" >= 5
+      END
+      THEN 18
       WHEN TRUE
       AND NOT FALSE
       AND NOT COALESCE(
         CAST(EXTRACT(HOUR FROM CAST(AT_TIMEZONE(WITH_TIMEZONE("as_of", 'UTC'), 'America/New_York') AS TIMESTAMP)) AS INTEGER) BETWEEN 8 AND 20,
         FALSE
       )
-      THEN 17
-      WHEN TRUE AND NOT FALSE AND COALESCE("agg__0", 0) >= 3
-      THEN 18
+      THEN 19
+      WHEN "category_id" = 'rewards' AND NOT FALSE AND COALESCE("agg__0", 0) >= 1
+      THEN 20
+      WHEN TRUE AND NOT FALSE AND COALESCE("agg__1", 0) >= 3
+      THEN 21
     END AS "check_code"
   FROM "pairs"
 ) AS "r"
