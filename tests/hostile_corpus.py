@@ -78,7 +78,7 @@ CORPUS_FIELDS = {
     "Node.label", "FilterCondition.value", "Property.name", "Property.value", "ComputedExtra.name",
     "ComputedExtra.formula", "SchemaField.column", "Segment.customer_column", "Segment.segment_column",
     "AlgorithmModel.id", "ModelOverride.model_id", "ModelOverride.scope_id", "ChampionChallenger.challenger_model_id",
-    "ChampionChallenger.salt",
+    "ChampionChallenger.salt", "Placement.id", "Placement.channel_id", "GroupConfig.placement_ids",
 }
 # flow two scores with these models (model_id in its decisions): an override for offer 0, the challenger for
 # customers with hash_uniform(CHALLENGER_SALT, customer_id) < 0.5, else the champion
@@ -95,6 +95,8 @@ COLUMN_SEGMENT = "seg`ment"
 
 
 CHANNEL_ONE = CORPUS["yaml_anchor"] + " one"
+# flow one's group node fills this placement (on channel one) and its response is grouped
+PLACEMENT = "placement:" + CORPUS["run_query"] + CORPUS["env_var"]
 CHANNEL_TWO = CORPUS["line_comment"] + "\u2028" + CORPUS["brace_run"]
 SEGMENT_RULES = ("env_var", "run_query", "control", "line_separator", "yaml_tag", "very_long")
 
@@ -184,7 +186,9 @@ def corpus_config() -> dict:
     flows = [
         {"key": CORPUS["env_var"], "name": CORPUS["yaml_tag"], "draftConfig": {"version": 2, "flowConfig": {
             "channel": CHANNEL_ONE, "experiment": {"enabled": True, "holdoutPercent": 50, "salt": CORPUS["run_query"]}},
-            "nodes": nodes(CORPUS["endraw"], CORPUS["raw_block"])}},
+            "nodes": nodes(CORPUS["endraw"], CORPUS["raw_block"]) + [
+                {"id": "grp", "type": "group", "config": {"placementIds": [PLACEMENT]}},
+                {"id": "resp", "type": "response", "config": {"responseFormat": "grouped"}}]}},
         {"key": CORPUS["unbalanced_open"] + " flow two", "name": "two", "draftConfig": {"version": 2, "flowConfig": {
             "channel": CHANNEL_TWO},
             "nodes": nodes(CORPUS["unbalanced_comment"], CORPUS["unbalanced_stmt"], model_score)}},
@@ -196,6 +200,7 @@ def corpus_config() -> dict:
         ]}],
         "interactionHistory": {"relation": "source('raw', 'history')"},
         "categories": categories, "channels": channels, "offers": offers, "segments": segments,
+        "placements": [{"id": PLACEMENT, "name": "hero", "channelId": CHANNEL_ONE}],
         "qualificationRules": rules, "contactPolicies": policies, "behavioralMetrics": metrics,
         "algorithmModels": models, "decisionFlows": flows,
     }
