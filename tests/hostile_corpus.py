@@ -79,7 +79,8 @@ CORPUS_FIELDS = {
     "ComputedExtra.formula", "SchemaField.column", "Segment.customer_column", "Segment.segment_column",
     "AlgorithmModel.id", "ModelOverride.model_id", "ModelOverride.scope_id", "ChampionChallenger.challenger_model_id",
     "ChampionChallenger.salt", "Creative.id", "Creative.name", "MatchCreativesConfig.salt", "DefaultTransform.field",
-    "DefaultTransform.value", "LookupTransform.field", "LookupTransform.mapping", "RankConfig.salt",
+    "DefaultTransform.value", "LookupTransform.field", "LookupTransform.mapping", "RankConfig.salt", "Placement.id",
+    "Placement.channel_id", "GroupConfig.placement_ids",
 }
 # flow two scores with these models (model_id in its decisions): an override for offer 0, the challenger for
 # customers with hash_uniform(CHALLENGER_SALT, customer_id) < 0.5, else the champion
@@ -103,6 +104,8 @@ COLUMN_SEGMENT = "seg`ment"
 
 
 CHANNEL_ONE = CORPUS["yaml_anchor"] + " one"
+# flow one's group node fills this placement (on channel one) and its response is grouped
+PLACEMENT = "placement:" + CORPUS["run_query"] + CORPUS["env_var"]
 CHANNEL_TWO = CORPUS["line_comment"] + "\u2028" + CORPUS["brace_run"]
 SEGMENT_RULES = ("env_var", "run_query", "control", "line_separator", "yaml_tag", "very_long")
 
@@ -198,7 +201,9 @@ def corpus_config() -> dict:
         {"key": CORPUS["env_var"], "name": CORPUS["yaml_tag"], "draftConfig": {"version": 2, "flowConfig": {
             "channel": CHANNEL_ONE, "experiment": {"enabled": True, "holdoutPercent": 50, "salt": CORPUS["run_query"]}},
             "nodes": nodes(CORPUS["endraw"], CORPUS["raw_block"], match=[
-                {"id": "mc", "type": "match_creatives", "label": CORPUS["closers"], "config": {"salt": MATCH_SALT}}])}},
+                {"id": "mc", "type": "match_creatives", "label": CORPUS["closers"], "config": {"salt": MATCH_SALT}}]) + [
+                {"id": "grp", "type": "group", "config": {"placementIds": [PLACEMENT]}},
+                {"id": "resp", "type": "response", "config": {"responseFormat": "grouped"}}]}},
         {"key": CORPUS["unbalanced_open"] + " flow two", "name": "two", "draftConfig": {"version": 2, "flowConfig": {
             "channel": CHANNEL_TWO},
             "nodes": nodes(CORPUS["unbalanced_comment"], CORPUS["unbalanced_stmt"], model_score, EXPLORE_RANK)}},
@@ -212,6 +217,7 @@ def corpus_config() -> dict:
         "categories": categories, "channels": channels, "offers": offers, "segments": segments,
         "creatives": [c for v in vals for c in ({"id": "cr:" + v, "name": "crname:" + v, "offerId": v},
                                                 {"id": "cr2:" + v, "name": v, "offerId": v, "weight": 3})],
+        "placements": [{"id": PLACEMENT, "name": "hero", "channelId": CHANNEL_ONE}],
         "qualificationRules": rules, "contactPolicies": policies, "behavioralMetrics": metrics,
         "algorithmModels": models, "decisionFlows": flows,
     }

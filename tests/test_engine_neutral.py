@@ -46,6 +46,7 @@ SAMPLES = {
     "JsonString": lambda: dialect.json_string(x.copy()),
     "JsonValue": lambda: dialect.json_value(x.copy(), "number"),
     "JsonObject": lambda: dialect.json_object([("a", "text", x.copy()), ("b", "boolean", y.copy())]),
+    "JsonArrayAgg": lambda: dialect.json_array_agg(dialect.json_object([("a", "json", x.copy())]), y.copy()),
     "Arithmetic": lambda: dialect.arithmetic("*", x.copy(), y.copy()),
     "Fmod": lambda: dialect.fmod(x.copy(), y.copy()),
     "Integral": lambda: dialect.integral(x.copy(), "trunc"),

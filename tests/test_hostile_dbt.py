@@ -199,6 +199,19 @@ def _check_outputs(query) -> None:
         "select customer_id, explored from kaireon_decisions where decision_flow_key = " + _sql_text(keys[1]))}
     assert explored == {f"c{i:02d}": int(hashlib.md5(f"{hc.EXPLORE_SALT}:{keys[1]}@{AS_OF}:c{i:02d}".encode())
                                          .hexdigest()[:8], 16) / 4294967296 < 0.5 for i in expected[keys[1]]}
+    # flow one's group node puts each decision in the hostile placement; its grouped response holds them intact
+    slotted = query("select customer_id, offer_id, placement_id, slot from kaireon_decisions where decision_flow_key = "
+                    + _sql_text(keys[0]))
+    assert slotted and all((r["placement_id"], r["slot"]) == (hc.PLACEMENT, 1) for r in slotted)
+    grouped = query("select customer_id, placement_id, channel, decisions from kaireon_decisions_grouped")
+    assert sorted(r["customer_id"] for r in grouped) == sorted(r["customer_id"] for r in slotted)
+    for r in grouped:
+        [element] = json.loads(r["decisions"])
+        v = vals[int(r["customer_id"][1:])]
+        assert (r["placement_id"], r["channel"]) == (hc.PLACEMENT, hc.CHANNEL_ONE)
+        assert (element["offer_id"], element["offer_name"], element["placement_id"], element["slot"]) == (
+            v, hc.offer_name(v), hc.PLACEMENT, 1)
+        assert element["personalization"][hc.CORPUS["raw_block"]] == hc.CORPUS["endraw"]
     funnel = query("select decision_flow_key, run_id from kaireon_funnel")
     assert sorted((r["decision_flow_key"], r["run_id"]) for r in funnel) == sorted((k, f"{k}@{AS_OF}") for k in keys)
 

@@ -466,8 +466,6 @@ def _mutate(fn):
 FLOW = "decisionFlows[0] 'f'"
 NODES = "field 'draftConfig.nodes"
 REFUSALS = {
-    "responseFormat grouped": (_mutate(lambda c: _node(c, "out")["config"].update(responseFormat="grouped")),
-                               [FLOW, NODES + "[7].config.responseFormat'", "not supported yet"]),
     "includeTrace": (_mutate(lambda c: _node(c, "out")["config"].update(includeTrace=True)),
                      [FLOW, NODES + "[7].config.includeTrace'", "not supported yet"]),
     "model config": (_mutate(lambda c: c["algorithmModels"][0].update(config={"smoothingWeight": 10})),

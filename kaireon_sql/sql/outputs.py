@@ -64,15 +64,15 @@ def decided_rows(plan: FlowPlan, rank, personalization: exp.Expression, delivere
     holdout = exp.EQ(this=col("experiment_group", "k"), expression=lit("holdout"))
     withheld = holdout if plan.withholds else exp.false()
     which = exp.not_(withheld) if delivered else withheld
-    rank_column = col("rank", "k") if plan.placements is None else col("rank", "s")  # contiguous among slotted
+    # with a group node, the rank among the customer's slotted candidates (contiguous)
+    rank_column = col("rank", "k") if plan.placements is None else exp.alias_(col("rank", "s"), "rank", quoted=True)
     return (
         _with_slots(plan, _from_candidates(ctx))
         .select(*_provenance(ctx))
         .select(
             exp.alias_(lit(ctx.flow.version), "decision_flow_version", quoted=True),
             exp.alias_(lit(ctx.config_hash), "config_hash", quoted=True),
-            col("customer_id", "k"), col("channel", "k"), exp.alias_(rank_column, "rank", quoted=True),
-            col("offer_id", "k"),
+            col("customer_id", "k"), col("channel", "k"), rank_column, col("offer_id", "k"),
             col("offer_name", "k"), col("category_name", "k"), col("priority", "k"), col("score", "k"),
             exp.alias_(personalization, "personalization", quoted=True),
             col("experiment_group", "k"), col("model_id", "k"), *pipeline_columns(plan),

@@ -34,8 +34,9 @@ ELEMENT = (("rank", "number", "rank"), ("slot", "number", "slot"), ("offer_id", 
 
 
 def _order(table: str) -> list[exp.Ordered]:
-    """The rank node's final order (rank), then offer and channel (ranks are unique per customer)."""
-    return [exp.Ordered(this=col(c, table), desc=False, nulls_first=False) for c in ("rank", "offer_id", "channel")]
+    """The rank node's final order: `rank`, unique among a customer's kept candidates (a dbt test of the
+    decisions), so it needs no tie-break."""
+    return [exp.Ordered(this=col("rank", table), desc=False, nulls_first=False)]
 
 
 def _kept(plan: FlowPlan, decided: exp.Expression) -> exp.Select:
