@@ -304,3 +304,73 @@ def test_readout_statistics_match_scipy(built):
     assert "A1 (A one): 402 impressions, conversion 9.95%; reference" in text
     assert f"A2 (A two): 400 impressions, conversion 17.50%; difference {100 * d:+.2f} points " \
            f"[{100 * low:+.2f}, {100 * high:+.2f}], z = " in text
+
+
+def test_readout_command_reads_the_attributed_impressions(built, monkeypatch):
+    """`kaireon experiments` on a flow with creatives: the query it sends is creative_comparison over the
+    attribution, and its rows print as the per-creative readout (a flow without a holdout gets it alone)."""
+    from kaireon_sql import runner
+    from kaireon_sql.experiments import readout
+
+    project = load_project(built["folder"])
+    sent = []
+
+    def query(_project, select, _engine):
+        sent.append(select)
+        return built["duckdb"]["readout"]
+    monkeypatch.setattr(runner, "query", query)
+    assert readout.creative_flows(project, None) == ["fe", "fs"] and readout.creative_flows(project, "fs") == ["fs"]
+    text = "\n".join(readout._creative_report(None, engine("duckdb"), project, None))
+    ids = [c.ref for c in project.all("creatives")]
+    want = creative_comparison(attribution_sql(project.interaction_history), ids)
+    assert render(sent[0], engine("duckdb")) == render(want, engine("duckdb"))
+    assert text.startswith("per creative") and "offer o_ab:" in text and "A1 (A one): 402 impressions" in text
+    assert f"{W_IDS[1]} ({W_NAMES[W_IDS[1]]}): 100 impressions, conversion 9.00%; reference" in text
+
+
+# ---- bad config -----------------------------------------------------------------------------------
+
+def _errors(tmp_path, node_config: dict, creatives=None, second: bool = False) -> str:
+    from kaireon_sql.errors import ConfigError, ConfigErrors
+
+    cfg = config()
+    cfg["creatives"] = creatives if creatives is not None else cfg["creatives"]
+    match = {"id": "mc", "type": "match_creatives", "config": node_config}
+    cfg["decisionFlows"] = [flow(_nodes(True, match, []) + ([dict(match, id="mc2")] if second else []), key="fe")]
+    with pytest.raises((ConfigError, ConfigErrors)) as info:
+        compile_sql(write_json_config(tmp_path / "decisioning", cfg))
+    return str(info.value)
+
+
+@pytest.mark.parametrize("node_config, creatives, fragments", [
+    ({"channelId": "email"}, None, ["decisionFlows[0] 'f", "config.channelId", "not supported yet",
+                                    "the candidate's channel picks its creatives"]),
+    ({"placementId": "nowhere"}, None, ["config.placementId", "unknown placement 'nowhere'"]),
+    ({"salt": ""}, None, ["config.salt", "at least 1 character"]),
+    ({}, [{"id": "x", "name": "X", "offerId": "no_offer"}], ["creatives[0] 'X'", "offerId", "unknown offer 'no_offer'"]),
+    ({}, [{"id": "x", "name": "X", "offerId": "o_ab", "weight": -1}], ["creatives[0] 'X'", "weight",
+                                                                       "expected a number >= 0, got -1"]),
+])
+def test_bad_config_is_refused_naming_the_field(tmp_path, node_config, creatives, fragments):
+    message = _errors(tmp_path, node_config, creatives)
+    assert "config.yml" in message and all(f in message for f in fragments), message
+
+
+def test_a_second_match_creatives_node_is_refused(tmp_path):
+    assert "a flow takes at most one 'match_creatives' node" in _errors(tmp_path, {}, second=True)
+
+
+def test_candidates_render_and_parse_back_on_every_engine(built):
+    """The candidates model with creatives compiles for all seven engines and reads back in each dialect."""
+    import re
+
+    import sqlglot
+
+    from kaireon_sql.dialect import ENGINES
+
+    for name in ENGINES:
+        sql = first_build(compile_sql(built["folder"], engine(name))["kaireon_fe__candidates"])
+        assert "creative_draw" in sql, name
+        sql = re.sub(r"\{\{ ref\('([A-Za-z0-9_]+)'\) \}\}", r"ref__\1", sql)
+        tree = sqlglot.parse_one(sql, read=engine(name).sqlglot)
+        assert isinstance(tree, sqlglot.exp.Select), name
