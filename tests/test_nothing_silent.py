@@ -463,8 +463,9 @@ NODES = "field 'draftConfig.nodes"
 REFUSALS = {
     "responseFormat grouped": (_mutate(lambda c: _node(c, "out")["config"].update(responseFormat="grouped")),
                                [FLOW, NODES + "[7].config.responseFormat'", "not supported yet"]),
-    "includeTrace": (_mutate(lambda c: _node(c, "out")["config"].update(includeTrace=True)),
-                     [FLOW, NODES + "[7].config.includeTrace'", "not supported yet"]),
+    "decisionTraceSampleRate without includeTrace": (
+        _mutate(lambda c: _node(c, "out")["config"].update(decisionTraceSampleRate=0.5)),
+        [FLOW, NODES + "[7].config.decisionTraceSampleRate'", "only read with includeTrace: true"]),
     "model config": (_mutate(lambda c: c["algorithmModels"][0].update(config={"smoothingWeight": 10})),
                      ["algorithmModels[0] 'M'", "field 'config'", "read from 'scoresRelation'"]),
     "keyColumn on a scoresRelation model": (_mutate(lambda c: c["algorithmModels"][0].update(keyColumn="cid")),
