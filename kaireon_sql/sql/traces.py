@@ -10,9 +10,11 @@ decisions), `withheld` (in its withheld decisions), else `ranked_out` (docs/trac
 """
 from __future__ import annotations
 
+import json
+
 from sqlglot import exp
 
-from ..dialect import hash_uniform, json_object, relation
+from ..dialect import hash_uniform, relation
 from ..plan.checks import concat, never_null, qualify_columns
 from ..plan.context import RUN_PARAMS, col, lit
 from ..plan.flow import FlowPlan
@@ -29,7 +31,7 @@ def _run_id(plan: FlowPlan) -> exp.Expression:
 
 
 def _sampled(plan: FlowPlan) -> exp.Expression:
-    """hash_uniform('trace', run_id, customer_id) < decisionTraceSampleRate (every customer at rate 1)."""
+    """hash_uniform('trace', run_id, customer_id) < decisionTraceSampleRate, over the customers `c` and run `p`."""
     if plan.traces.rate >= 1:
         return exp.true()
     if plan.traces.rate <= 0:
@@ -38,18 +40,28 @@ def _sampled(plan: FlowPlan) -> exp.Expression:
     return exp.LT(this=drawn, expression=lit(plan.traces.rate))
 
 
+def _traced(plan: FlowPlan) -> tuple[tuple[exp.Expression, exp.Expression], ...]:
+    """The traced customers as a join (one md5 per customer, before the customers meet the offers); none at rate 1."""
+    if plan.traces.rate >= 1:
+        return ()
+    traced = (exp.select(col("customer_id", "c")).from_(relation(plan.ctx.model("customers")).as_("c"))
+              .join(relation(RUN_PARAMS).as_("p"), join_type="cross").where(_sampled(plan)))
+    return ((exp.paren(traced, copy=False).as_("ts"), exp.EQ(this=col("customer_id", "ts"), expression=col("customer_id", "c"))),)
+
+
 def _checks_json(plan: FlowPlan) -> exp.Expression:
-    """JSON array text: {"stage", "rule", "passed"} for every check of the flow, in execution order."""
+    """JSON array text: {"stage", "rule", "passed"} for every check of the flow, in execution order.
+
+    The constant parts are JSON text written here (json.dumps) and reach SQL as escaped string literals
+    (lit); per row only `true` / `false` is chosen, so every engine writes the same text, cheaply."""
     if not plan.checks:
         return lit("[]")
-    parts: list[exp.Expression | str] = ["["]
+    parts: list[exp.Expression | str] = []
     for i, check in enumerate(plan.checks):
-        passed = exp.not_(never_null(check.blocks.copy()))
-        parts += [","] if i else []
-        # names are config text: a SQL string literal (lit), JSON-escaped by the engine-neutral JsonValue
-        parts.append(json_object([("stage", "text", lit(check.stage)), ("rule", "text", lit(check.name)),
-                                  ("passed", "boolean", passed)]))
-    return concat(*parts, "]")
+        head = json.dumps({"stage": check.stage, "rule": check.name}, ensure_ascii=False)[:-1] + ', "passed": '
+        parts.append(("[" if i == 0 else "}, ") + head)
+        parts.append(exp.case().when(never_null(check.blocks.copy()), lit("false")).else_(lit("true")))
+    return concat(*parts, "}]")
 
 
 def _failed(plan: FlowPlan) -> exp.Expression:
@@ -68,7 +80,7 @@ def _own(plan: FlowPlan) -> exp.Select:
         "*", exp.alias_(first_failing(checks), "check_code", quoted=True),
         exp.alias_(plan.relevance, "relevance", quoted=True), exp.alias_(lit(plan.ctx.flow.key), "source_flow_key", quoted=True),
         exp.alias_(_checks_json(plan), "checks", quoted=True), exp.alias_(_failed(plan), "failed_checks", quoted=True),
-    ).from_(exp.paren(pairs(plan).where(_sampled(plan), copy=False), copy=False).as_("own")))
+    ).from_(exp.paren(pairs(plan, joins=_traced(plan)), copy=False).as_("own")))
 
 
 def _called(plan: FlowPlan) -> exp.Select:
@@ -79,7 +91,7 @@ def _called(plan: FlowPlan) -> exp.Select:
             .from_(relation(calls.model).as_("c"))
             .join(relation(calls.called_candidates).as_("ck"), on=_on("ck", "c"))
             .join(relation(RUN_PARAMS).as_("p"), join_type="cross")
-            .where(_sampled(plan)))
+            .where(_sampled(plan)))  # a few rows per customer: the draw per row is cheap
 
 
 def _on(left: str, right: str) -> exp.Expression:
