@@ -1,10 +1,11 @@
 """Sub-flows (S7 `call_flow`) and decision traces (S7 `includeTrace`), one build per engine.
 
-One config, four flows: `sub` (runOrder 0) offers b, c, d with a cooldown on c; `main` (runOrder 1)
-offers a and b (b needs customer.days >= 50) and calls `sub`; `share` traces a share of its customers
-(decisionTraceSampleRate 0.3, a 50% holdout); `zero` traces nobody (rate 0). Every expected value comes
-from the Python model below (md5 with hashlib), never from a run. With KAIREON_CROSS_ENGINE the build also
-runs on PostgreSQL and Spark and every S4 table and kaireon_traces must equal DuckDB's row for row.
+One config, two flows: `sub` (runOrder 0) offers b, c, d with a cooldown on c, a 50% holdout, and traces
+a share of its customers (decisionTraceSampleRate 0.3); `main` (runOrder 1) offers a and b (b needs
+customer.days >= 50), calls `sub` and traces every customer (rate 1). Rate 0 is a DuckDB-only build.
+Every expected value comes from the Python model below (md5 with hashlib), never from a run. With
+KAIREON_CROSS_ENGINE the build also runs on PostgreSQL and Spark and every S4 table and the traces must
+equal DuckDB's row for row.
 """
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from harness import (compile_sql, cross_engine_names, customers_table, flow, his
                      schema, write_config)
 from kaireon_sql.config import load_project
 from kaireon_sql.compiler import compile_project
-from kaireon_sql.dialect import engine
+from kaireon_sql.dialect import ENGINES, engine
 from kaireon_sql.errors import ConfigError, ConfigErrors
 
 AS_OF = "2026-11-20 15:00:00"
@@ -72,17 +73,14 @@ def config() -> dict:
               "config": {"attribute": "customer.days", "operator": "gte", "value": 50}}]
     policies = [{"name": "rest after c", "ruleType": "cooldown", "scope": "offer", "scopeId": "c",
                  "config": {"cooldownHours": 24}}]
-    sub = flow([inventory("b", "c", "d"), enrich(), {"id": "cp", "type": "contact_policy", "config": {}}, *tail(3)],
-               key="sub", runOrder=0)
+    sub = flow([inventory("b", "c", "d"), enrich(), {"id": "cp", "type": "contact_policy", "config": {}},
+                *tail(3, {"includeTrace": True, "decisionTraceSampleRate": 0.3})],
+               key="sub", runOrder=0, experiment={"enabled": True, "holdoutPercent": 50})
     main = flow([inventory("a", "b"), enrich(), {"id": "q", "type": "qualify", "config": {}},
                  {"id": "call", "type": "call_flow", "config": {"flowKey": "sub"}},
                  *tail(3, {"includeTrace": True})], key="main", runOrder=1)
-    share = flow([inventory("a", "b"), enrich(), *tail(1, {"includeTrace": True, "decisionTraceSampleRate": 0.3})],
-                 key="share", runOrder=2, experiment={"enabled": True, "holdoutPercent": 50})
-    zero = flow([inventory("a"), enrich(), *tail(1, {"includeTrace": True, "decisionTraceSampleRate": 0})],
-                key="zero", runOrder=3)
     return {"schemas": [schema()], "interactionHistory": {"relation": "history"}, "offers": offers,
-            "qualificationRules": rules, "contactPolicies": policies, "decisionFlows": [sub, main, share, zero]}
+            "qualificationRules": rules, "contactPolicies": policies, "decisionFlows": [sub, main]}
 
 
 def tables() -> dict:
@@ -109,7 +107,7 @@ def main_decided(i: int) -> list[str]:
 
 # ---- one build per engine -------------------------------------------------------------------------
 
-TRACES = ("kaireon_traces", "kaireon_sub__decisions", "kaireon_sub__rejections")
+TRACES = ("kaireon_traces", "kaireon_main__called")
 
 
 @pytest.fixture(scope="module")
@@ -206,21 +204,48 @@ def test_traces_hold_every_candidate_with_its_fate(built):
         assert (r["rank"] is None) == failed
 
 
-def test_trace_sample_rates(built):
+def test_trace_sample_rate_a_share(built):
     _, con = built
-    share = _traces(con, "share")
-    sampled = {c for c in CUSTOMERS if hash_uniform("trace", run_id("share"), c) < 0.3}
+    traces = _traces(con, "sub")
+    sampled = {c for c in CUSTOMERS if hash_uniform("trace", run_id("sub"), c) < 0.3}
     assert 0 < len(sampled) < len(CUSTOMERS)
-    assert {c for c, _ in share} == sampled
-    for c in sampled:  # every candidate of a sampled customer: a (decided or withheld), b (ranked out)
-        held = holdout("share", c, 50)
-        assert share[(c, "a")]["fate"] == ("withheld" if held else "decided")
-        assert share[(c, "b")]["fate"] == "ranked_out"
-    assert _traces(con, "zero") == {}
+    assert {c for c, _ in traces} == sampled
+    for c in sampled:  # every candidate of a sampled customer: b and d kept (decided or withheld), c unless cooled
+        kept = "withheld" if holdout("sub", c, 50) else "decided"
+        assert traces[(c, "b")]["fate"] == kept and traces[(c, "d")]["fate"] == kept
+        blocked = cooled(CUSTOMERS.index(c))
+        assert traces[(c, "c")]["fate"] == ("rejected" if blocked else kept)
+        assert traces[(c, "c")]["fate_rule"] == ("rest after c" if blocked else None)
     assert len(_traces(con, "main")) == sum(len(main_candidates(i)) + (days(i) < 50) for i in range(len(CUSTOMERS)))
-    assert rows(con, "select count(*) as n from kaireon_sub__decisions")[0]["n"] > 0
-    tables_ = {r["table_name"] for r in rows(con, "select table_name from information_schema.tables")}
-    assert "kaireon_sub__traces" not in tables_  # no includeTrace: no traces model
+
+
+def test_the_calling_flows_experiment_applies(built):
+    """sub holds out half of its customers; main has no holdout: main delivers sub's candidates to all."""
+    _, con = built
+    held = {c for c in CUSTOMERS if holdout("sub", c, 50)}
+    assert 0 < len(held) < len(CUSTOMERS)
+    got = rows(con, "select customer_id, offer_id, experiment_group from kaireon_decisions where decision_flow_key = 'main'")
+    assert {r["experiment_group"] for r in got} == {"treatment"}
+    assert held <= {r["customer_id"] for r in got if r["offer_id"] in ("c", "d")}  # sub's offers, delivered
+    assert rows(con, "select count(*) as n from kaireon_withheld_decisions where decision_flow_key = 'main'")[0]["n"] == 0
+
+
+def test_trace_sample_rate_zero_and_no_trace(tmp_path):
+    """Rate 0 traces nobody; a flow without includeTrace has no traces model (DuckDB only: no other engine)."""
+    cfg = config()
+    sub, main = cfg["decisionFlows"]
+    sub["draftConfig"]["nodes"][-1]["config"] = {"includeTrace": True, "decisionTraceSampleRate": 0}
+    main["draftConfig"]["nodes"].pop()  # no response node
+    models = compile_sql(write_config(tmp_path / "decisioning", cfg))
+    assert "kaireon_sub__traces" in models and "kaireon_main__traces" not in models
+    models.config_dir = None
+    con = run_models(models, tables(), as_of=AS_OF)
+    assert rows(con, "select count(*) as n from kaireon_traces")[0]["n"] == 0
+    assert rows(con, "select count(*) as n from kaireon_sub__candidates")[0]["n"] > 0
+    cfg["decisionFlows"] = [sub]
+    sub["draftConfig"]["nodes"].pop()
+    models = compile_sql(write_config(tmp_path / "none" / "decisioning", cfg))
+    assert not any("traces" in m for m in models)
 
 
 # ---- validate-time refusals -------------------------------------------------------------------------
@@ -299,14 +324,22 @@ def test_merge_replace_and_two_calls_are_refused(tmp_path):
     assert any("decisionFlows[1] 'main'" in e and "config.merge" in e and "expected 'append'" in e
                for e in errors), errors
     cfg = config()
-    _flows(cfg)["main"].insert(4, _call("zero"))
+    _flows(cfg)["main"].insert(4, _call("sub", "call_again"))
     errors = _errors(tmp_path / "two", cfg)
     assert any("decisionFlows[1] 'main'" in e and "at most one 'call_flow' node" in e for e in errors), errors
 
 
 def test_sample_rate_without_include_trace_is_refused(tmp_path):
     cfg = config()
-    _flows(cfg)["share"][-1]["config"] = {"decisionTraceSampleRate": 0.5}
+    _flows(cfg)["main"][-1]["config"] = {"decisionTraceSampleRate": 0.5}
     errors = _errors(tmp_path, cfg)
-    assert any("decisionFlows[2] 'share'" in e and "decisionTraceSampleRate" in e and "includeTrace" in e
+    assert any("decisionFlows[1] 'main'" in e and "decisionTraceSampleRate" in e and "includeTrace" in e
                for e in errors), errors
+
+
+def test_renders_for_every_engine(built):
+    """The called-candidates and traces trees render for all seven engines (no engine choice in them)."""
+    folder, _ = built
+    for name in ENGINES:
+        models = compile_sql(folder, engine(name))
+        assert "kaireon_main__called" in models and "kaireon_traces" in models

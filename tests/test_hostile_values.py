@@ -311,6 +311,46 @@ def experiment_salt(v):
     return Place(c, [customer(cid) for cid in ids], v + ":", check)  # compiled as salt || ':' || customer_id
 
 
+def _calling_flow(config: dict) -> list[dict]:
+    """The flow `f` on offer o1 calling the flow `key` of the caller's choosing, with includeTrace."""
+    nodes = standard_nodes(score={"method": "priority"})
+    nodes[0]["config"] = {"scope": "manual", "offerIds": ["o1"]}
+    nodes.insert(4, {"id": "call", "type": "call_flow", "config": {"flowKey": "sub"}})
+    nodes.append({"id": "out", "type": "response", "config": {"includeTrace": True}})
+    config["offers"].append({"id": "o2", "name": "Offer 2", "categoryId": "c1", "priority": 5})
+    config["decisionFlows"] = [flow(standard_nodes(score={"method": "priority"}), key="sub", runOrder=-1),
+                               flow(nodes)]
+    return nodes
+
+
+def called_flow_key(v):
+    """A called flow's key: a model name through model_slug, a literal in kaireon_traces.source_flow_key."""
+    c = base_config()
+    _calling_flow(c)[4]["config"]["flowKey"] = v
+    c["decisionFlows"][0]["key"] = v
+
+    def check(con, v):
+        got = rows(con, "select offer_id from kaireon_decisions where decision_flow_key = 'f' order by offer_id")
+        assert [r["offer_id"] for r in got] == ["o1", "o2"]
+        traces = rows(con, "select offer_id, source_flow_key from kaireon_traces order by offer_id")
+        assert traces == [{"offer_id": "o1", "source_flow_key": "f"}, {"offer_id": "o2", "source_flow_key": v}]
+    return Place(c, [customer("c1")], v, check)
+
+
+def trace_rule_name(v):
+    """A rule name in the traces' checks JSON (escaped by the engine-neutral JSON text)."""
+    c = _rule(base_config(), v, {"attribute": "customer.purchases", "operator": "gte", "value": 3})
+    c["decisionFlows"][0]["draftConfig"]["nodes"].append(
+        {"id": "out", "type": "response", "config": {"includeTrace": True}})
+
+    def check(con, v):
+        got = rows(con, "select customer_id, checks, fate, fate_rule from kaireon_traces order by customer_id")
+        assert [(r["customer_id"], r["fate"], r["fate_rule"]) for r in got] == [("c1", "decided", None),
+                                                                              ("c2", "rejected", v)]
+        assert json.loads(got[1]["checks"])[-1] == {"stage": "qualification", "rule": v, "passed": False}
+    return Place(c, [customer("c1"), customer("c2", purchases=1)], v, check)
+
+
 PLACES: dict[str, Callable[[str], Place]] = {
     "offer_id": offer_id, "offer_name": offer_name, "category_name": category_name,
     "rule_eq": rule_eq, "rule_in": rule_in, "rule_contains": rule_contains, "rule_starts_with": rule_starts_with,
@@ -320,6 +360,7 @@ PLACES: dict[str, Callable[[str], Place]] = {
     "offer_custom_text": offer_custom_text, "segment_name": segment_name, "segment_value": segment_value,
     "segment_id": segment_id, "channel_undeclared": channel_undeclared, "channel_declared": channel_declared,
     "flow_key": flow_key, "experiment_salt": experiment_salt,
+    "called_flow_key": called_flow_key, "trace_rule_name": trace_rule_name,
 }
 
 

@@ -293,7 +293,7 @@ NOT_IN_FILES = {
     "ComputeOverride.offer_id": "a reference",
     "Property.formula": "a formula (tree)",
     "MatchCreativesConfig.placement_id": "a reference", "MatchCreativesConfig.channel_id": "a reference",
-    "CallFlowConfig.flow_key": "a reference (node refused at compile)",
+    "CallFlowConfig.flow_key": "a reference (model names from model_slug; text as escaped literals)",
     "Node.id": "a node id, only in error messages",
     "Experiment.outcome": "an outcome: an escaped SQL literal (analysis models)",
     "Experiment.revenue_outcome": "an outcome: an escaped SQL literal (analysis models)",

@@ -466,8 +466,9 @@ def _mutate(fn):
 FLOW = "decisionFlows[0] 'f'"
 NODES = "field 'draftConfig.nodes"
 REFUSALS = {
-    "includeTrace": (_mutate(lambda c: _node(c, "out")["config"].update(includeTrace=True)),
-                     [FLOW, NODES + "[7].config.includeTrace'", "not supported yet"]),
+    "decisionTraceSampleRate without includeTrace": (
+        _mutate(lambda c: _node(c, "out")["config"].update(decisionTraceSampleRate=0.5)),
+        [FLOW, NODES + "[7].config.decisionTraceSampleRate'", "only read with includeTrace: true"]),
     "model config": (_mutate(lambda c: c["algorithmModels"][0].update(config={"smoothingWeight": 10})),
                      ["algorithmModels[0] 'M'", "field 'config'", "read from 'scoresRelation'"]),
     "keyColumn on a scoresRelation model": (_mutate(lambda c: c["algorithmModels"][0].update(keyColumn="cid")),

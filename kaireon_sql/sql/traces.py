@@ -10,9 +10,11 @@ decisions), `withheld` (in its withheld decisions), else `ranked_out` (docs/trac
 """
 from __future__ import annotations
 
+import json
+
 from sqlglot import exp
 
-from ..dialect import hash_uniform, json_object, relation
+from ..dialect import hash_uniform, relation
 from ..plan.checks import concat, never_null, qualify_columns
 from ..plan.context import RUN_PARAMS, col, lit
 from ..plan.flow import FlowPlan
@@ -29,7 +31,7 @@ def _run_id(plan: FlowPlan) -> exp.Expression:
 
 
 def _sampled(plan: FlowPlan) -> exp.Expression:
-    """hash_uniform('trace', run_id, customer_id) < decisionTraceSampleRate (every customer at rate 1)."""
+    """hash_uniform('trace', run_id, customer_id) < decisionTraceSampleRate, over the customers `c` and run `p`."""
     if plan.traces.rate >= 1:
         return exp.true()
     if plan.traces.rate <= 0:
@@ -38,48 +40,67 @@ def _sampled(plan: FlowPlan) -> exp.Expression:
     return exp.LT(this=drawn, expression=lit(plan.traces.rate))
 
 
+def _traced(plan: FlowPlan) -> tuple[tuple[exp.Expression, exp.Expression], ...]:
+    """The traced customers as a join (one md5 per customer, before the customers meet the offers); none at rate 1."""
+    if plan.traces.rate >= 1:
+        return ()
+    traced = (exp.select(col("customer_id", "c")).from_(relation(plan.ctx.model("customers")).as_("c"))
+              .join(relation(RUN_PARAMS).as_("p"), join_type="cross").where(_sampled(plan)))
+    return ((exp.paren(traced, copy=False).as_("ts"), exp.EQ(this=col("customer_id", "ts"), expression=col("customer_id", "c"))),)
+
+
+def _result(i: int) -> str:
+    return f"trace_failed_{i}"  # the i-th check's result (TRUE: it drops the candidate), evaluated once a row
+
+
 def _checks_json(plan: FlowPlan) -> exp.Expression:
-    """JSON array text: {"stage", "rule", "passed"} for every check of the flow, in execution order."""
+    """JSON array text: {"stage", "rule", "passed"} for every check of the flow, in execution order.
+
+    The constant parts are JSON text written here (json.dumps) and reach SQL as escaped string literals
+    (lit); per row only `true` / `false` is chosen, so every engine writes the same text, cheaply."""
     if not plan.checks:
         return lit("[]")
-    parts: list[exp.Expression | str] = ["["]
-    for i, check in enumerate(plan.checks):
-        passed = exp.not_(never_null(check.blocks.copy()))
-        parts += [","] if i else []
-        # names are config text: a SQL string literal (lit), JSON-escaped by the engine-neutral JsonValue
-        parts.append(json_object([("stage", "text", lit(check.stage)), ("rule", "text", lit(check.name)),
-                                  ("passed", "boolean", passed)]))
-    return concat(*parts, "]")
+    parts: list[exp.Expression | str] = []
+    for i, check in enumerate(plan.checks, start=1):
+        head = json.dumps({"stage": check.stage, "rule": check.name}, ensure_ascii=False)[:-1] + ', "passed": '
+        parts.append(("[" if i == 1 else "}, ") + head)
+        parts.append(exp.case().when(col(_result(i)), lit("false")).else_(lit("true")))
+    return concat(*parts, "}]")
 
 
 def _failed(plan: FlowPlan) -> exp.Expression:
-    if not plan.checks:
-        return lit(0)
     total: exp.Expression = lit(0)
-    for check in plan.checks:
-        total = exp.Add(this=total, expression=exp.case().when(never_null(check.blocks.copy()), lit(1)).else_(lit(0)))
+    for i in range(1, len(plan.checks) + 1):
+        total = exp.Add(this=total, expression=exp.case().when(col(_result(i)), lit(1)).else_(lit(0)))
     return total
 
 
+def _traced_columns(plan: FlowPlan) -> list[exp.Expression]:
+    return [exp.alias_(lit(plan.ctx.flow.key), "source_flow_key", quoted=True),
+            exp.alias_(_checks_json(plan), "checks", quoted=True), exp.alias_(_failed(plan), "failed_checks", quoted=True)]
+
+
 def _own(plan: FlowPlan) -> exp.Select:
-    """The flow's own pairs of traced customers, each check's result and the first failing check."""
+    """The flow's own pairs of traced customers: the first failing check, then each check's result once."""
     checks = [(i, c.blocks) for i, c in enumerate(plan.checks, start=1)]
-    return (exp.select(
-        "*", exp.alias_(first_failing(checks), "check_code", quoted=True),
-        exp.alias_(plan.relevance, "relevance", quoted=True), exp.alias_(lit(plan.ctx.flow.key), "source_flow_key", quoted=True),
-        exp.alias_(_checks_json(plan), "checks", quoted=True), exp.alias_(_failed(plan), "failed_checks", quoted=True),
-    ).from_(exp.paren(nested_creatives(plan, pairs(plan).where(_sampled(plan), copy=False)), copy=False).as_("own")))
+    coded = exp.select("*", exp.alias_(first_failing(checks), "check_code", quoted=True)).from_(
+        exp.paren(nested_creatives(plan, pairs(plan, joins=_traced(plan))), copy=False).as_("own"))
+    results = exp.select("*", *[exp.alias_(never_null(blocks.copy()), _result(i), quoted=True) for i, blocks in checks])
+    return (exp.select("*", exp.alias_(plan.relevance, "relevance", quoted=True), *_traced_columns(plan))
+            .from_(exp.paren(results.from_(exp.paren(coded, copy=False).as_("coded")), copy=False).as_("checked")))
 
 
 def _called(plan: FlowPlan) -> exp.Select:
     """The called flow's candidates of traced customers: no check of this flow ran on them."""
     calls = plan.calls
-    return (exp.select(all_of("c"), col("relevance", "ck"), exp.alias_(lit(calls.called_key), "source_flow_key", quoted=True),
+    unchecked = [exp.alias_(exp.false(), _result(i), quoted=True) for i in range(1, len(plan.checks) + 1)]
+    return (exp.select(all_of("c"), *unchecked, col("relevance", "ck"),
+                       exp.alias_(lit(calls.called_key), "source_flow_key", quoted=True),
                        exp.alias_(lit("[]"), "checks", quoted=True), exp.alias_(lit(0), "failed_checks", quoted=True))
             .from_(relation(calls.model).as_("c"))
             .join(relation(calls.called_candidates).as_("ck"), on=_on("ck", "c"))
             .join(relation(RUN_PARAMS).as_("p"), join_type="cross")
-            .where(_sampled(plan)))
+            .where(_sampled(plan)))  # a few rows per customer: the draw per row is cheap
 
 
 def _on(left: str, right: str) -> exp.Expression:
