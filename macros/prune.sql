@@ -8,9 +8,8 @@
     token (letters, digits, _ . : @ + -), checked here, so no other text reaches the DELETE.
 -#}
 {% macro kaireon_list_relations() -%}
-  {%- set schema_rel = api.Relation.create(database=target.database, schema=target.schema) -%}
   {%- set names = [] -%}
-  {%- for r in adapter.list_relations_without_caching(schema_rel) -%}
+  {%- for r in adapter.list_relations(target.database, target.schema) -%}
     {%- if (r.identifier | lower).startswith('kaireon_') -%}{%- do names.append([r.identifier | lower, r.type | string]) -%}{%- endif -%}
   {%- endfor -%}
   {{ log('kaireon_relations ' ~ tojson(names), info=True) }}
