@@ -92,13 +92,13 @@ def cmd_run(args) -> int:
     as_json = args.output == "json"
     log = sys.stderr if as_json else sys.stdout  # --output json: stdout holds the JSON only
     quiet_dbt = args.quiet or args.quiet_dbt or as_json
-    progress = None if args.quiet or not quiet_dbt else runner.Progress(log)
     compiled: dict = {}
     with contextlib.ExitStack() as lock:  # taken by _compile before it writes, held until the summary
         eng = _compile(args, project, lock=lock, out=log, compiled=compiled)
         project.ensure_duckdb_folder()
         with contextlib.redirect_stdout(log):
             runner.ensure_deps(project, quiet=quiet_dbt)
+            progress = None if args.quiet or not quiet_dbt else runner.Progress(log)
             built = runner.build(project, variables, select=args.select or "+tag:kaireon", quiet=quiet_dbt,
                                  exclude=args.exclude, threads=args.threads, full_refresh=args.full_refresh,
                                  progress=progress)

@@ -164,6 +164,14 @@ def _rejection_columns() -> dict[str, dict]:
     return cols
 
 
+def _customer_tests(plan: FlowPlan) -> list[dict]:
+    """The customers model's data checks: one row per customer, and each customer time zone column a
+    known zone name (a warning naming the customers and values; they are rejected as S5 says)."""
+    zones = [{"kaireon_sql.known_time_zone": {"arguments": {"zone_column": z.column, "hour_column": z.hour}}}
+             for z in plan.features.zones]
+    return [_unique("customer_id"), *zones]
+
+
 def _flow_models(plan: FlowPlan) -> list[Model]:
     """One flow's S4 models from its plan: each stage's SQL, with the model's dbt properties."""
     ctx, key = plan.ctx, plan.ctx.flow.key
@@ -172,7 +180,7 @@ def _flow_models(plan: FlowPlan) -> list[Model]:
         Model(ctx.model("customers"), customers_model(plan),
               f"Flow '{key}': customers with the fields its enrich node loads, holdout bucket and group, and "
               "history aggregates its rules read.",
-              _not_null("customer_id", "bucket", "experiment_group"), [_unique("customer_id")]),
+              _not_null("customer_id", "bucket", "experiment_group"), _customer_tests(plan)),
         *_called_models(plan),
         Model(ctx.model("candidates"), candidates_model(plan),
               f"Flow '{key}': the candidates past every narrowing check (of customers no customer-level "

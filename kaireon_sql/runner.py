@@ -326,17 +326,22 @@ def build(project: DbtProject, variables: str, select: str | list[str] = "+tag:k
         args.append("--full-refresh")
     if quiet:
         args = ["--quiet"] + args
-    result = invoke(args, cwd=project.root, callbacks=[progress] if progress else None)
+    warned: list[str] = []
+    callbacks = [progress] if progress else []
+    callbacks.append(lambda msg: warned.append(msg.data.msg) if msg.info.name == "JinjaLogWarning"
+                     and str(msg.data.msg).startswith("kaireon: ") else None)
+    result = invoke(args, cwd=project.root, callbacks=callbacks)
     if not result.success:
         failed = []
         for r in getattr(result.result, "results", None) or []:
             if str(getattr(r, "status", "")) in ("error", "fail"):
                 failed.append(f"{r.node.name}: {r.message}")
         detail = ("\n  " + "\n  ".join(failed)) if failed else (f": {result.exception}" if result.exception else "")
-        raise DbtRunError(f"dbt build failed{detail}")
+        raise DbtRunError(f"dbt build failed{detail}" + "".join(f"\n  warning: {w[9:]}" for w in warned))
     statuses = [str(getattr(r, "status", "")) for r in getattr(result.result, "results", None) or []]
     counts = {s: statuses.count(s) for s in dict.fromkeys(statuses)}
-    return "dbt build: " + ", ".join(f"{n} {s}" for s, n in counts.items())
+    return "dbt build: " + ", ".join(f"{n} {s}" for s, n in counts.items()) + "".join(
+        f"\nwarning: {w[len('kaireon: '):]}" for w in dict.fromkeys(warned))  # the data checks' (known_time_zone)
 
 
 def query(project: DbtProject, select: exp.Expression, engine: Engine, variables: str = "{}") -> list[dict]:

@@ -123,13 +123,23 @@ def _package_entry(package: str | None, root: Path) -> dict:
         _check_package_root(target, f"--package {package}")
         shown = str(given) if given.is_absolute() else os.path.relpath(target, root)
         return {"local": shown}
-    here = Path(__file__).resolve().parent.parent
-    if not _package_root_name(here) == PACKAGE_NAME:
+    here = installed_package()
+    if here is None:
         raise KaireonError(
-            f"the dbt package kaireon_sql (dbt_project.yml with macros/) is not next to the installed Python "
-            f"package in {here}; pass --package with the path of a kaireon-sql checkout or its git URL "
-            f"(https://.../kaireon-sql.git#<revision>)")
+            f"the dbt package kaireon_sql (dbt_project.yml with macros/) is neither in the installed Python "
+            f"package ({Path(__file__).resolve().parent / 'dbt_package'}) nor next to it; pass --package with "
+            f"the path of a kaireon-sql checkout or its git URL (https://.../kaireon-sql.git#<revision>)")
     return {"local": str(here)}
+
+
+def installed_package() -> Path | None:
+    """The dbt package of this installation: kaireon_sql/dbt_package/ of a wheel (setup.py puts it
+    there), else the checkout this module runs from (an editable install), else None."""
+    module = Path(__file__).resolve().parent
+    for folder in (module / "dbt_package", module.parent):
+        if _package_root_name(folder) == PACKAGE_NAME and (folder / "macros").is_dir():
+            return folder
+    return None
 
 
 def _package_root_name(folder: Path) -> str | None:

@@ -8,10 +8,16 @@
     token (letters, digits, _ . : @ + -), checked here, so no other text reaches the DELETE.
 -#}
 {% macro kaireon_list_relations() -%}
+  {#- dbt's own list_relations_without_caching (an agate table: name and type on DuckDB and PostgreSQL,
+      tableName on Spark's SHOW TABLE EXTENDED). -#}
   {%- set schema_rel = api.Relation.create(database=target.database, schema=target.schema) -%}
+  {%- set found = list_relations_without_caching(schema_rel) -%}
+  {%- set columns = found.column_names | map('lower') | list -%}
   {%- set names = [] -%}
-  {%- for r in adapter.list_relations_without_caching(schema_rel) -%}
-    {%- if (r.identifier | lower).startswith('kaireon_') -%}{%- do names.append([r.identifier | lower, r.type | string]) -%}{%- endif -%}
+  {%- for row in found.rows -%}
+    {%- set name = (row[columns.index('name')] if 'name' in columns else row[columns.index('tablename')]) | string | lower -%}
+    {%- set kind = (row[columns.index('type')] | string | lower) if 'type' in columns else 'relation' -%}
+    {%- if name.startswith('kaireon_') -%}{%- do names.append([name, kind]) -%}{%- endif -%}
   {%- endfor -%}
   {{ log('kaireon_relations ' ~ tojson(names), info=True) }}
 {%- endmacro %}

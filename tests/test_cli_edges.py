@@ -3,6 +3,7 @@ nothing (found reviewing issue 10): each is refused with a message, before anyth
 from __future__ import annotations
 
 import copy
+import json
 
 import pytest
 
@@ -54,6 +55,10 @@ def test_policy_and_weight_numbers_written_as_text_must_be_finite(tmp_path, caps
     (["--as-of", ""], "--as-of: expected an ISO 8601 timestamp"),
     (["--run-id", ""], "--run-id: expected 1-200 characters"),
     (["--channel", ""], "--channel: expected 1-200 characters"),
+    (["--as-of", "2026-13-20"], "--as-of: not a valid date and time (month must be in 1..12)"),  # before dbt starts
+    (["--vars", "[1, 2]"], "--vars: expected a YAML or JSON mapping"),
+    (["--vars", "{kaireon_run_id: 'a b'}"], "--vars kaireon_run_id: expected 1-200 characters"),
+    (["--as-of", "2026-11-20", "--vars", "{kaireon_as_of: '2026-11-21'}"], "disagree"),
     (["--engine", "oracle"], "unknown engine 'oracle'"),
     (["--engine", ""], "unknown engine ''"),
 ])
@@ -83,6 +88,48 @@ def test_an_unwritable_out_folder_is_a_message(tmp_path, capsys):
 
 
 def test_run_vars_keep_four_digit_years():
-    assert runner.run_vars("1900-01-01T23:59:00+23:59", None, None) == '{"as_of": "1900-01-01T00:00:00Z"}'
+    assert json.loads(runner.run_vars("1900-01-01T23:59:00+23:59", None, None))["kaireon_as_of"] == "1900-01-01T00:00:00Z"
     with pytest.raises(runner.RunParamError):
         runner.run_vars("1900-01-01T00:00:00+00:01", None, None)
+
+
+def test_run_vars_merge_the_users_vars_and_leave_the_old_names_to_them():
+    merged = json.loads(runner.run_vars(None, "r1", None, "{my_var: [1, 2], as_of: theirs, day: 2026-11-20}"))
+    assert merged == {"my_var": [1, 2], "as_of": "theirs", "day": "2026-11-20", "kaireon_as_of": "",
+                      "kaireon_run_id": "r1", "kaireon_channel": ""}
+    assert json.loads(runner.run_vars(None, None, None, "{kaireon_as_of: '2026-11-20T10:00:00-05:00'}"))[
+        "kaireon_as_of"] == "2026-11-20T15:00:00Z"
+
+
+def test_threads_must_be_positive(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["run", "--threads", "0"])
+    assert "expected a whole number of at least 1" in capsys.readouterr().err
+
+
+def test_summary_blocks_per_flow_in_build_order_with_placements_and_creatives():
+    from kaireon_sql import prune
+    from kaireon_sql.run_summary import assemble
+
+    funnel = [{"decision_flow_key": k, "run_id": f"{k}@t", "customers": 3, "holdout_customers": 0,
+               "total_candidates": 6, "after_qualification": 5, "after_contact_policy": 4, "decided": d,
+               "withheld": 0} for k, d in (("a_first", 1), ("z_second", 3))]
+    row = lambda kind, flow, k1, k2, n: {"kind": kind, "flow": flow, "k1": k1, "k2": k2, "n": n}  # noqa: E731
+    counts = [row("offer", "z_second", "o1", "Offer 1", 2), row("offer", "z_second", "o2", "Offer 2", 1),
+              row("channel", "z_second", "push", None, 1), row("channel", "z_second", "email", None, 2),
+              row("placement", "z_second", "hero", None, 2), row("creative", "z_second", "c1", "Creative 1", 3),
+              row("offer", "a_first", "o1", "Offer 1", 1), row("channel", "a_first", "email", None, 1),
+              *[row("reason", "a_first", "qualification", f"r{i}", 10 - i) for i in range(7)]]
+    flows = assemble(funnel, counts, ["z_second", "a_first"])  # runOrder: z_second is built first
+    assert [f.flow for f in flows] == ["z_second", "a_first"]
+    second, first = [f.lines() for f in flows]
+    assert second[1] == "  by channel: email 2, push 1"
+    assert "  placements: 1 (hero 2)" in second and "  creatives: 1 (c1 3)" in second
+    assert not any("placements" in line or "creatives" in line for line in first)
+    assert [line.split()[-1] for line in first if "[qualification]" in line] == ["r0", "r1", "r2", "r3", "r4"]
+    as_json = flows[0].as_json()
+    assert as_json["decisions"] == 3 and as_json["placements"] == {"hero": 2}
+    assert as_json["creatives"] == [{"creative_id": "c1", "creative_name": "Creative 1", "decisions": 3}]
+    warned = prune.warning(prune.stale_flows(["kaireon_old__decisions.sql", "_kaireon_models.yml"], {"old": 4}))
+    assert "kaireon_old__decisions" in warned[0] and "old (4 rows)" in warned[1] and "kaireon prune" in warned[2]
+    assert prune.warning(prune.stale_flows([], {})) == []

@@ -13,6 +13,8 @@ hostile corpus project (hostile_corpus.CORPUS_FIELDS), nor refused by the identi
 """
 from __future__ import annotations
 
+import json
+
 import re
 import types
 import typing
@@ -213,10 +215,12 @@ def test_run_params_are_refused_before_anything_is_written(tmp_path, capsys, arg
 
 
 def test_run_vars_normalise_as_of_to_utc():
-    assert runner.run_vars("2026-11-20T15:00:00+23:59", "r-1@x", "email") == (
-        '{"as_of": "2026-11-19T15:01:00Z", "run_id": "r-1@x", "channel": "email"}')
-    assert runner.run_vars("2026-11-20 10:00-05:00", None, None) == '{"as_of": "2026-11-20T15:00:00Z"}'
-    assert runner.run_vars("2026-11-20", None, None) == '{"as_of": "2026-11-20T00:00:00Z"}'
+    assert json.loads(runner.run_vars("2026-11-20T15:00:00+23:59", "r-1@x", "email")) == {
+        "kaireon_as_of": "2026-11-19T15:01:00Z", "kaireon_run_id": "r-1@x", "kaireon_channel": "email"}
+    empty = {"kaireon_run_id": "", "kaireon_channel": ""}
+    assert json.loads(runner.run_vars("2026-11-20 10:00-05:00", None, None)) == {
+        "kaireon_as_of": "2026-11-20T15:00:00Z", **empty}
+    assert json.loads(runner.run_vars("2026-11-20", None, None)) == {"kaireon_as_of": "2026-11-20T00:00:00Z", **empty}
 
 
 # ---- the field inventory -------------------------------------------------------------------------

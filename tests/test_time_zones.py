@@ -128,3 +128,30 @@ def test_config_zone_is_refused_with_a_message(tmp_path, zone, fragment):
     matching = [e for e in errors if all(f in e for f in [F, "contactPolicies[2] 'bad'", "field 'config.timezone'", fragment])]
     assert matching, errors
     assert all(len(e) < 400 for e in errors)
+
+
+def test_customer_zones_get_a_data_check_that_runs_before_the_decisions(tmp_path):
+    """Issue 16 item 3: the customers model of a flow reading customer.<zone> has a known_time_zone test
+    (severity warn, so S5's per-row rejection stands); tests/test_cli_wheel.py runs it in a dbt build and
+    checks that it names the customers and values. A flow with a fixed zone gets no such test."""
+    import yaml
+
+    from kaireon_sql.compiler import compile_project
+    from kaireon_sql.config import load_project
+    from kaireon_sql.writer import model_files
+
+    def customers_tests(config_dir) -> list:
+        files = model_files(compile_project(load_project(config_dir)), engine("duckdb"), "")
+        models = {m["name"]: m for m in yaml.safe_load(files["_kaireon_models.yml"])["models"]}
+        (name,) = [n for n in models if n.endswith("__customers")]
+        return models[name]["data_tests"]
+
+    checks = [t for t in customers_tests(_config(tmp_path)) if "kaireon_sql.known_time_zone" in t]
+    assert [c["kaireon_sql.known_time_zone"]["arguments"] for c in checks] == [
+        {"zone_column": checks[0]["kaireon_sql.known_time_zone"]["arguments"]["zone_column"], "hour_column": "tz0_hour"}]
+    fixed = write_config(tmp_path / "fixed", {
+        "schemas": [schema()], "interactionHistory": {"relation": "history"}, "offers": offers(),
+        "contactPolicies": [{"name": "NY hours", "ruleType": "time_window",
+                             "config": {"startHour": 8, "endHour": 21, "timezone": "America/New_York"}}],
+        "decisionFlows": [priority_flow()]})
+    assert not [t for t in customers_tests(fixed) if "kaireon_sql.known_time_zone" in t]
