@@ -7,7 +7,7 @@ SELECT
   '39be83e4a16bc56c' AS `config_hash`,
   `k`.`customer_id`,
   `k`.`channel`,
-  `k`.`rank` AS `rank`,
+  `k`.`rank`,
   `k`.`offer_id`,
   `k`.`offer_name`,
   `k`.`category_name`,

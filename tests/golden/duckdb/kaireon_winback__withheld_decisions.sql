@@ -7,7 +7,7 @@ SELECT
   'f39cbd30ac03a602' AS "config_hash",
   "k"."customer_id",
   "k"."channel",
-  "k"."rank" AS "rank",
+  "k"."rank",
   "k"."offer_id",
   "k"."offer_name",
   "k"."category_name",

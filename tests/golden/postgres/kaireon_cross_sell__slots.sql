@@ -5,10 +5,7 @@ SELECT
   "s"."channel",
   "s"."placement_id",
   "s"."slot",
-  ROW_NUMBER() OVER (
-    PARTITION BY "s"."customer_id"
-    ORDER BY "s"."rank" ASC, "s"."offer_id" ASC, "s"."channel" ASC
-  ) AS "rank"
+  ROW_NUMBER() OVER (PARTITION BY "s"."customer_id" ORDER BY "s"."rank" ASC) AS "rank"
 FROM (
   SELECT
     "n1"."customer_id",
@@ -29,7 +26,7 @@ FROM (
         WHEN "g1"."placement_id" IS NULL AND "g1"."channel" = 'push'
         THEN ROW_NUMBER() OVER (
           PARTITION BY "g1"."customer_id", CASE WHEN "g1"."placement_id" IS NULL AND "g1"."channel" = 'push' THEN 1 ELSE 0 END
-          ORDER BY "g1"."rank" ASC, "g1"."offer_id" ASC, "g1"."channel" ASC
+          ORDER BY "g1"."rank" ASC
         )
       END AS "pos"
     FROM (
@@ -52,7 +49,7 @@ FROM (
             WHEN "g0"."placement_id" IS NULL AND "g0"."channel" = 'email'
             THEN ROW_NUMBER() OVER (
               PARTITION BY "g0"."customer_id", CASE WHEN "g0"."placement_id" IS NULL AND "g0"."channel" = 'email' THEN 1 ELSE 0 END
-              ORDER BY "g0"."rank" ASC, "g0"."offer_id" ASC, "g0"."channel" ASC
+              ORDER BY "g0"."rank" ASC
             )
           END AS "pos"
         FROM (

@@ -182,1184 +182,613 @@ FROM (
   FROM (
     SELECT
       *,
-      CASE
-        WHEN "channel" = 'email' AND NOT COALESCE("cust__consentEmail", FALSE)
-        THEN 1
-        WHEN "offer_id" = 'winback_apparel'
-        AND NOT CASE
-          WHEN "cust__lifetimePurchases" IS NULL
-          THEN FALSE
-          ELSE "cust__lifetimePurchases" >= 3
-        END
-        THEN 2
-        WHEN "offer_id" = 'winback_apparel'
-        AND NOT CASE
-          WHEN "cust__daysSinceLastPurchase" IS NULL
-          THEN FALSE
-          ELSE "cust__daysSinceLastPurchase" <= 365
-        END
-        THEN 3
-        WHEN "offer_id" = 'winback_apparel'
-        AND NOT CASE
-          WHEN "cust__daysSinceLastPurchase" IS NULL
-          THEN FALSE
-          ELSE "cust__daysSinceLastPurchase" >= 90
-        END
-        THEN 4
-        WHEN "offer_id" = 'winback_apparel'
-        AND NOT CASE
-          WHEN "cust__lifetimeRevenue" IS NULL
-          THEN FALSE
-          ELSE "cust__lifetimeRevenue" >= 50
-        END
-        THEN 5
-        WHEN "offer_id" = 'winback_apparel'
-        AND NOT CASE
-          WHEN "cust__primaryCategory" IS NULL
-          THEN FALSE
-          ELSE "cust__primaryCategory" = 'apparel'
-        END
-        THEN 6
-        WHEN "category_id" = 'cross_sell'
-        AND NOT CASE
-          WHEN "cust__daysSinceLastPurchase" IS NULL
-          THEN FALSE
-          ELSE "cust__daysSinceLastPurchase" <= 60
-        END
-        THEN 7
-        WHEN "offer_id" = 'winback_electronics'
-        AND NOT CASE
-          WHEN "cust__lifetimePurchases" IS NULL
-          THEN FALSE
-          ELSE "cust__lifetimePurchases" >= 3
-        END
-        THEN 8
-        WHEN "offer_id" = 'winback_electronics'
-        AND NOT CASE
-          WHEN "cust__daysSinceLastPurchase" IS NULL
-          THEN FALSE
-          ELSE "cust__daysSinceLastPurchase" <= 365
-        END
-        THEN 9
-        WHEN "offer_id" = 'winback_electronics'
-        AND NOT CASE
-          WHEN "cust__daysSinceLastPurchase" IS NULL
-          THEN FALSE
-          ELSE "cust__daysSinceLastPurchase" >= 90
-        END
-        THEN 10
-        WHEN "offer_id" = 'winback_electronics'
-        AND NOT CASE
-          WHEN "cust__lifetimeRevenue" IS NULL
-          THEN FALSE
-          ELSE "cust__lifetimeRevenue" >= 50
-        END
-        THEN 11
-        WHEN "offer_id" = 'winback_electronics'
-        AND NOT CASE
-          WHEN "cust__primaryCategory" IS NULL
-          THEN FALSE
-          ELSE "cust__primaryCategory" = 'electronics'
-        END
-        THEN 12
-        WHEN "offer_id" = 'winback_home'
-        AND NOT CASE
-          WHEN "cust__lifetimePurchases" IS NULL
-          THEN FALSE
-          ELSE "cust__lifetimePurchases" >= 3
-        END
-        THEN 13
-        WHEN "offer_id" = 'winback_home'
-        AND NOT CASE
-          WHEN "cust__daysSinceLastPurchase" IS NULL
-          THEN FALSE
-          ELSE "cust__daysSinceLastPurchase" <= 365
-        END
-        THEN 14
-        WHEN "offer_id" = 'winback_home'
-        AND NOT CASE
-          WHEN "cust__daysSinceLastPurchase" IS NULL
-          THEN FALSE
-          ELSE "cust__daysSinceLastPurchase" >= 90
-        END
-        THEN 15
-        WHEN "offer_id" = 'winback_home'
-        AND NOT CASE
-          WHEN "cust__lifetimeRevenue" IS NULL
-          THEN FALSE
-          ELSE "cust__lifetimeRevenue" >= 50
-        END
-        THEN 16
-        WHEN "offer_id" = 'winback_home'
-        AND NOT CASE
-          WHEN "cust__primaryCategory" IS NULL
-          THEN FALSE
-          ELSE "cust__primaryCategory" = 'home'
-        END
-        THEN 17
-        WHEN "category_id" = 'rewards'
-        AND NOT CASE
-          WHEN "cust__lifetimePurchases" IS NULL
-          THEN FALSE
-          ELSE "cust__lifetimePurchases" >= 5
-        END
-        THEN 18
-        WHEN TRUE
-        AND NOT FALSE
-        AND NOT COALESCE(
-          CAST(EXTRACT(HOUR FROM CAST(AT_TIMEZONE(WITH_TIMEZONE("as_of", 'UTC'), 'America/New_York') AS TIMESTAMP)) AS INTEGER) BETWEEN 8 AND 20,
-          FALSE
-        )
-        THEN 19
-        WHEN "category_id" = 'rewards'
-        AND NOT FALSE
-        AND (
-          COALESCE("agg__0", 0) + COALESCE("agg__1", 0)
-        ) >= 1
-        THEN 20
-        WHEN NOT COALESCE(
-          (
-            "channel" = 'email'
-            AND "offer_id" IN ('xs_warranty', 'xs_accessories', 'xs_care_kit', 'rw_double_points')
-          )
-          OR (
-            "channel" = 'push' AND "offer_id" IN ('xs_accessories', 'rw_double_points')
-          ),
-          FALSE
-        )
-        THEN 21
-      END AS "check_code",
       CAST(1.0 AS DOUBLE) AS "relevance",
       'cross_sell' AS "source_flow_key",
-      '[' || '{"stage":' || CASE WHEN 'consent' IS NULL THEN 'null' ELSE '"' || 'consent' || '"' END || ',"rule":' || CASE
-        WHEN 'Consent (email)' IS NULL
-        THEN 'null'
-        ELSE '"' || 'Consent (email)' || '"'
-      END || ',"passed":' || CASE
-        WHEN NOT COALESCE("channel" = 'email' AND NOT COALESCE("cust__consentEmail", FALSE), FALSE)
-        THEN 'true'
-        WHEN NOT NOT COALESCE("channel" = 'email' AND NOT COALESCE("cust__consentEmail", FALSE), FALSE)
-        THEN 'false'
-        ELSE 'null'
-      END || '}' || ',' || '{"stage":' || CASE WHEN 'qualification' IS NULL THEN 'null' ELSE '"' || 'qualification' || '"' END || ',"rule":' || CASE
-        WHEN 'apparel — 3+ lifetime purchases' IS NULL
-        THEN 'null'
-        ELSE '"' || 'apparel — 3+ lifetime purchases' || '"'
-      END || ',"passed":' || CASE
-        WHEN NOT COALESCE(
-          "offer_id" = 'winback_apparel'
-          AND NOT CASE
-            WHEN "cust__lifetimePurchases" IS NULL
-            THEN FALSE
-            ELSE "cust__lifetimePurchases" >= 3
-          END,
-          FALSE
-        )
-        THEN 'true'
-        WHEN NOT NOT COALESCE(
-          "offer_id" = 'winback_apparel'
-          AND NOT CASE
-            WHEN "cust__lifetimePurchases" IS NULL
-            THEN FALSE
-            ELSE "cust__lifetimePurchases" >= 3
-          END,
-          FALSE
-        )
-        THEN 'false'
-        ELSE 'null'
-      END || '}' || ',' || '{"stage":' || CASE WHEN 'qualification' IS NULL THEN 'null' ELSE '"' || 'qualification' || '"' END || ',"rule":' || CASE
-        WHEN 'apparel — lapsed <= 365d' IS NULL
-        THEN 'null'
-        ELSE '"' || 'apparel — lapsed <= 365d' || '"'
-      END || ',"passed":' || CASE
-        WHEN NOT COALESCE(
-          "offer_id" = 'winback_apparel'
-          AND NOT CASE
-            WHEN "cust__daysSinceLastPurchase" IS NULL
-            THEN FALSE
-            ELSE "cust__daysSinceLastPurchase" <= 365
-          END,
-          FALSE
-        )
-        THEN 'true'
-        WHEN NOT NOT COALESCE(
-          "offer_id" = 'winback_apparel'
-          AND NOT CASE
-            WHEN "cust__daysSinceLastPurchase" IS NULL
-            THEN FALSE
-            ELSE "cust__daysSinceLastPurchase" <= 365
-          END,
-          FALSE
-        )
-        THEN 'false'
-        ELSE 'null'
-      END || '}' || ',' || '{"stage":' || CASE WHEN 'qualification' IS NULL THEN 'null' ELSE '"' || 'qualification' || '"' END || ',"rule":' || CASE
-        WHEN 'apparel — lapsed >= 90d' IS NULL
-        THEN 'null'
-        ELSE '"' || 'apparel — lapsed >= 90d' || '"'
-      END || ',"passed":' || CASE
-        WHEN NOT COALESCE(
-          "offer_id" = 'winback_apparel'
-          AND NOT CASE
-            WHEN "cust__daysSinceLastPurchase" IS NULL
-            THEN FALSE
-            ELSE "cust__daysSinceLastPurchase" >= 90
-          END,
-          FALSE
-        )
-        THEN 'true'
-        WHEN NOT NOT COALESCE(
-          "offer_id" = 'winback_apparel'
-          AND NOT CASE
-            WHEN "cust__daysSinceLastPurchase" IS NULL
-            THEN FALSE
-            ELSE "cust__daysSinceLastPurchase" >= 90
-          END,
-          FALSE
-        )
-        THEN 'false'
-        ELSE 'null'
-      END || '}' || ',' || '{"stage":' || CASE WHEN 'qualification' IS NULL THEN 'null' ELSE '"' || 'qualification' || '"' END || ',"rule":' || CASE
-        WHEN 'apparel — lifetime revenue >= 50' IS NULL
-        THEN 'null'
-        ELSE '"' || 'apparel — lifetime revenue >= 50' || '"'
-      END || ',"passed":' || CASE
-        WHEN NOT COALESCE(
-          "offer_id" = 'winback_apparel'
-          AND NOT CASE
-            WHEN "cust__lifetimeRevenue" IS NULL
-            THEN FALSE
-            ELSE "cust__lifetimeRevenue" >= 50
-          END,
-          FALSE
-        )
-        THEN 'true'
-        WHEN NOT NOT COALESCE(
-          "offer_id" = 'winback_apparel'
-          AND NOT CASE
-            WHEN "cust__lifetimeRevenue" IS NULL
-            THEN FALSE
-            ELSE "cust__lifetimeRevenue" >= 50
-          END,
-          FALSE
-        )
-        THEN 'false'
-        ELSE 'null'
-      END || '}' || ',' || '{"stage":' || CASE WHEN 'qualification' IS NULL THEN 'null' ELSE '"' || 'qualification' || '"' END || ',"rule":' || CASE
-        WHEN 'apparel — matches prior category' IS NULL
-        THEN 'null'
-        ELSE '"' || 'apparel — matches prior category' || '"'
-      END || ',"passed":' || CASE
-        WHEN NOT COALESCE(
-          "offer_id" = 'winback_apparel'
-          AND NOT CASE
-            WHEN "cust__primaryCategory" IS NULL
-            THEN FALSE
-            ELSE "cust__primaryCategory" = 'apparel'
-          END,
-          FALSE
-        )
-        THEN 'true'
-        WHEN NOT NOT COALESCE(
-          "offer_id" = 'winback_apparel'
-          AND NOT CASE
-            WHEN "cust__primaryCategory" IS NULL
-            THEN FALSE
-            ELSE "cust__primaryCategory" = 'apparel'
-          END,
-          FALSE
-        )
-        THEN 'false'
-        ELSE 'null'
-      END || '}' || ',' || '{"stage":' || CASE WHEN 'qualification' IS NULL THEN 'null' ELSE '"' || 'qualification' || '"' END || ',"rule":' || CASE
-        WHEN 'cross-sell — bought recently (<= 60d)' IS NULL
-        THEN 'null'
-        ELSE '"' || 'cross-sell — bought recently (<= 60d)' || '"'
-      END || ',"passed":' || CASE
-        WHEN NOT COALESCE(
-          "category_id" = 'cross_sell'
-          AND NOT CASE
-            WHEN "cust__daysSinceLastPurchase" IS NULL
-            THEN FALSE
-            ELSE "cust__daysSinceLastPurchase" <= 60
-          END,
-          FALSE
-        )
-        THEN 'true'
-        WHEN NOT NOT COALESCE(
-          "category_id" = 'cross_sell'
-          AND NOT CASE
-            WHEN "cust__daysSinceLastPurchase" IS NULL
-            THEN FALSE
-            ELSE "cust__daysSinceLastPurchase" <= 60
-          END,
-          FALSE
-        )
-        THEN 'false'
-        ELSE 'null'
-      END || '}' || ',' || '{"stage":' || CASE WHEN 'qualification' IS NULL THEN 'null' ELSE '"' || 'qualification' || '"' END || ',"rule":' || CASE
-        WHEN 'electronics — 3+ lifetime purchases' IS NULL
-        THEN 'null'
-        ELSE '"' || 'electronics — 3+ lifetime purchases' || '"'
-      END || ',"passed":' || CASE
-        WHEN NOT COALESCE(
-          "offer_id" = 'winback_electronics'
-          AND NOT CASE
-            WHEN "cust__lifetimePurchases" IS NULL
-            THEN FALSE
-            ELSE "cust__lifetimePurchases" >= 3
-          END,
-          FALSE
-        )
-        THEN 'true'
-        WHEN NOT NOT COALESCE(
-          "offer_id" = 'winback_electronics'
-          AND NOT CASE
-            WHEN "cust__lifetimePurchases" IS NULL
-            THEN FALSE
-            ELSE "cust__lifetimePurchases" >= 3
-          END,
-          FALSE
-        )
-        THEN 'false'
-        ELSE 'null'
-      END || '}' || ',' || '{"stage":' || CASE WHEN 'qualification' IS NULL THEN 'null' ELSE '"' || 'qualification' || '"' END || ',"rule":' || CASE
-        WHEN 'electronics — lapsed <= 365d' IS NULL
-        THEN 'null'
-        ELSE '"' || 'electronics — lapsed <= 365d' || '"'
-      END || ',"passed":' || CASE
-        WHEN NOT COALESCE(
-          "offer_id" = 'winback_electronics'
-          AND NOT CASE
-            WHEN "cust__daysSinceLastPurchase" IS NULL
-            THEN FALSE
-            ELSE "cust__daysSinceLastPurchase" <= 365
-          END,
-          FALSE
-        )
-        THEN 'true'
-        WHEN NOT NOT COALESCE(
-          "offer_id" = 'winback_electronics'
-          AND NOT CASE
-            WHEN "cust__daysSinceLastPurchase" IS NULL
-            THEN FALSE
-            ELSE "cust__daysSinceLastPurchase" <= 365
-          END,
-          FALSE
-        )
-        THEN 'false'
-        ELSE 'null'
-      END || '}' || ',' || '{"stage":' || CASE WHEN 'qualification' IS NULL THEN 'null' ELSE '"' || 'qualification' || '"' END || ',"rule":' || CASE
-        WHEN 'electronics — lapsed >= 90d' IS NULL
-        THEN 'null'
-        ELSE '"' || 'electronics — lapsed >= 90d' || '"'
-      END || ',"passed":' || CASE
-        WHEN NOT COALESCE(
-          "offer_id" = 'winback_electronics'
-          AND NOT CASE
-            WHEN "cust__daysSinceLastPurchase" IS NULL
-            THEN FALSE
-            ELSE "cust__daysSinceLastPurchase" >= 90
-          END,
-          FALSE
-        )
-        THEN 'true'
-        WHEN NOT NOT COALESCE(
-          "offer_id" = 'winback_electronics'
-          AND NOT CASE
-            WHEN "cust__daysSinceLastPurchase" IS NULL
-            THEN FALSE
-            ELSE "cust__daysSinceLastPurchase" >= 90
-          END,
-          FALSE
-        )
-        THEN 'false'
-        ELSE 'null'
-      END || '}' || ',' || '{"stage":' || CASE WHEN 'qualification' IS NULL THEN 'null' ELSE '"' || 'qualification' || '"' END || ',"rule":' || CASE
-        WHEN 'electronics — lifetime revenue >= 50' IS NULL
-        THEN 'null'
-        ELSE '"' || 'electronics — lifetime revenue >= 50' || '"'
-      END || ',"passed":' || CASE
-        WHEN NOT COALESCE(
-          "offer_id" = 'winback_electronics'
-          AND NOT CASE
-            WHEN "cust__lifetimeRevenue" IS NULL
-            THEN FALSE
-            ELSE "cust__lifetimeRevenue" >= 50
-          END,
-          FALSE
-        )
-        THEN 'true'
-        WHEN NOT NOT COALESCE(
-          "offer_id" = 'winback_electronics'
-          AND NOT CASE
-            WHEN "cust__lifetimeRevenue" IS NULL
-            THEN FALSE
-            ELSE "cust__lifetimeRevenue" >= 50
-          END,
-          FALSE
-        )
-        THEN 'false'
-        ELSE 'null'
-      END || '}' || ',' || '{"stage":' || CASE WHEN 'qualification' IS NULL THEN 'null' ELSE '"' || 'qualification' || '"' END || ',"rule":' || CASE
-        WHEN 'electronics — matches prior category' IS NULL
-        THEN 'null'
-        ELSE '"' || 'electronics — matches prior category' || '"'
-      END || ',"passed":' || CASE
-        WHEN NOT COALESCE(
-          "offer_id" = 'winback_electronics'
-          AND NOT CASE
-            WHEN "cust__primaryCategory" IS NULL
-            THEN FALSE
-            ELSE "cust__primaryCategory" = 'electronics'
-          END,
-          FALSE
-        )
-        THEN 'true'
-        WHEN NOT NOT COALESCE(
-          "offer_id" = 'winback_electronics'
-          AND NOT CASE
-            WHEN "cust__primaryCategory" IS NULL
-            THEN FALSE
-            ELSE "cust__primaryCategory" = 'electronics'
-          END,
-          FALSE
-        )
-        THEN 'false'
-        ELSE 'null'
-      END || '}' || ',' || '{"stage":' || CASE WHEN 'qualification' IS NULL THEN 'null' ELSE '"' || 'qualification' || '"' END || ',"rule":' || CASE
-        WHEN 'home — 3+ lifetime purchases' IS NULL
-        THEN 'null'
-        ELSE '"' || 'home — 3+ lifetime purchases' || '"'
-      END || ',"passed":' || CASE
-        WHEN NOT COALESCE(
-          "offer_id" = 'winback_home'
-          AND NOT CASE
-            WHEN "cust__lifetimePurchases" IS NULL
-            THEN FALSE
-            ELSE "cust__lifetimePurchases" >= 3
-          END,
-          FALSE
-        )
-        THEN 'true'
-        WHEN NOT NOT COALESCE(
-          "offer_id" = 'winback_home'
-          AND NOT CASE
-            WHEN "cust__lifetimePurchases" IS NULL
-            THEN FALSE
-            ELSE "cust__lifetimePurchases" >= 3
-          END,
-          FALSE
-        )
-        THEN 'false'
-        ELSE 'null'
-      END || '}' || ',' || '{"stage":' || CASE WHEN 'qualification' IS NULL THEN 'null' ELSE '"' || 'qualification' || '"' END || ',"rule":' || CASE
-        WHEN 'home — lapsed <= 365d' IS NULL
-        THEN 'null'
-        ELSE '"' || 'home — lapsed <= 365d' || '"'
-      END || ',"passed":' || CASE
-        WHEN NOT COALESCE(
-          "offer_id" = 'winback_home'
-          AND NOT CASE
-            WHEN "cust__daysSinceLastPurchase" IS NULL
-            THEN FALSE
-            ELSE "cust__daysSinceLastPurchase" <= 365
-          END,
-          FALSE
-        )
-        THEN 'true'
-        WHEN NOT NOT COALESCE(
-          "offer_id" = 'winback_home'
-          AND NOT CASE
-            WHEN "cust__daysSinceLastPurchase" IS NULL
-            THEN FALSE
-            ELSE "cust__daysSinceLastPurchase" <= 365
-          END,
-          FALSE
-        )
-        THEN 'false'
-        ELSE 'null'
-      END || '}' || ',' || '{"stage":' || CASE WHEN 'qualification' IS NULL THEN 'null' ELSE '"' || 'qualification' || '"' END || ',"rule":' || CASE
-        WHEN 'home — lapsed >= 90d' IS NULL
-        THEN 'null'
-        ELSE '"' || 'home — lapsed >= 90d' || '"'
-      END || ',"passed":' || CASE
-        WHEN NOT COALESCE(
-          "offer_id" = 'winback_home'
-          AND NOT CASE
-            WHEN "cust__daysSinceLastPurchase" IS NULL
-            THEN FALSE
-            ELSE "cust__daysSinceLastPurchase" >= 90
-          END,
-          FALSE
-        )
-        THEN 'true'
-        WHEN NOT NOT COALESCE(
-          "offer_id" = 'winback_home'
-          AND NOT CASE
-            WHEN "cust__daysSinceLastPurchase" IS NULL
-            THEN FALSE
-            ELSE "cust__daysSinceLastPurchase" >= 90
-          END,
-          FALSE
-        )
-        THEN 'false'
-        ELSE 'null'
-      END || '}' || ',' || '{"stage":' || CASE WHEN 'qualification' IS NULL THEN 'null' ELSE '"' || 'qualification' || '"' END || ',"rule":' || CASE
-        WHEN 'home — lifetime revenue >= 50' IS NULL
-        THEN 'null'
-        ELSE '"' || 'home — lifetime revenue >= 50' || '"'
-      END || ',"passed":' || CASE
-        WHEN NOT COALESCE(
-          "offer_id" = 'winback_home'
-          AND NOT CASE
-            WHEN "cust__lifetimeRevenue" IS NULL
-            THEN FALSE
-            ELSE "cust__lifetimeRevenue" >= 50
-          END,
-          FALSE
-        )
-        THEN 'true'
-        WHEN NOT NOT COALESCE(
-          "offer_id" = 'winback_home'
-          AND NOT CASE
-            WHEN "cust__lifetimeRevenue" IS NULL
-            THEN FALSE
-            ELSE "cust__lifetimeRevenue" >= 50
-          END,
-          FALSE
-        )
-        THEN 'false'
-        ELSE 'null'
-      END || '}' || ',' || '{"stage":' || CASE WHEN 'qualification' IS NULL THEN 'null' ELSE '"' || 'qualification' || '"' END || ',"rule":' || CASE
-        WHEN 'home — matches prior category' IS NULL
-        THEN 'null'
-        ELSE '"' || 'home — matches prior category' || '"'
-      END || ',"passed":' || CASE
-        WHEN NOT COALESCE(
-          "offer_id" = 'winback_home'
-          AND NOT CASE
-            WHEN "cust__primaryCategory" IS NULL
-            THEN FALSE
-            ELSE "cust__primaryCategory" = 'home'
-          END,
-          FALSE
-        )
-        THEN 'true'
-        WHEN NOT NOT COALESCE(
-          "offer_id" = 'winback_home'
-          AND NOT CASE
-            WHEN "cust__primaryCategory" IS NULL
-            THEN FALSE
-            ELSE "cust__primaryCategory" = 'home'
-          END,
-          FALSE
-        )
-        THEN 'false'
-        ELSE 'null'
-      END || '}' || ',' || '{"stage":' || CASE WHEN 'qualification' IS NULL THEN 'null' ELSE '"' || 'qualification' || '"' END || ',"rule":' || CASE
-        WHEN 'rewards — 5+ lifetime purchases' IS NULL
-        THEN 'null'
-        ELSE '"' || 'rewards — 5+ lifetime purchases' || '"'
-      END || ',"passed":' || CASE
-        WHEN NOT COALESCE(
-          "category_id" = 'rewards'
-          AND NOT CASE
-            WHEN "cust__lifetimePurchases" IS NULL
-            THEN FALSE
-            ELSE "cust__lifetimePurchases" >= 5
-          END,
-          FALSE
-        )
-        THEN 'true'
-        WHEN NOT NOT COALESCE(
-          "category_id" = 'rewards'
-          AND NOT CASE
-            WHEN "cust__lifetimePurchases" IS NULL
-            THEN FALSE
-            ELSE "cust__lifetimePurchases" >= 5
-          END,
-          FALSE
-        )
-        THEN 'false'
-        ELSE 'null'
-      END || '}' || ',' || '{"stage":' || CASE
-        WHEN 'contact_policy' IS NULL
-        THEN 'null'
-        ELSE '"' || 'contact_policy' || '"'
-      END || ',"rule":' || CASE
-        WHEN 'Quiet hours 21:00-08:00' IS NULL
-        THEN 'null'
-        ELSE '"' || 'Quiet hours 21:00-08:00' || '"'
-      END || ',"passed":' || CASE
-        WHEN NOT COALESCE(
-          TRUE
-          AND NOT FALSE
-          AND NOT COALESCE(
-            CAST(EXTRACT(HOUR FROM CAST(AT_TIMEZONE(WITH_TIMEZONE("as_of", 'UTC'), 'America/New_York') AS TIMESTAMP)) AS INTEGER) BETWEEN 8 AND 20,
-            FALSE
-          ),
-          FALSE
-        )
-        THEN 'true'
-        WHEN NOT NOT COALESCE(
-          TRUE
-          AND NOT FALSE
-          AND NOT COALESCE(
-            CAST(EXTRACT(HOUR FROM CAST(AT_TIMEZONE(WITH_TIMEZONE("as_of", 'UTC'), 'America/New_York') AS TIMESTAMP)) AS INTEGER) BETWEEN 8 AND 20,
-            FALSE
-          ),
-          FALSE
-        )
-        THEN 'false'
-        ELSE 'null'
-      END || '}' || ',' || '{"stage":' || CASE
-        WHEN 'contact_policy' IS NULL
-        THEN 'null'
-        ELSE '"' || 'contact_policy' || '"'
-      END || ',"rule":' || CASE
-        WHEN 'Rewards: each offer once a week' IS NULL
-        THEN 'null'
-        ELSE '"' || 'Rewards: each offer once a week' || '"'
-      END || ',"passed":' || CASE
-        WHEN NOT COALESCE(
-          "category_id" = 'rewards'
-          AND NOT FALSE
-          AND (
-            COALESCE("agg__0", 0) + COALESCE("agg__1", 0)
-          ) >= 1,
-          FALSE
-        )
-        THEN 'true'
-        WHEN NOT NOT COALESCE(
-          "category_id" = 'rewards'
-          AND NOT FALSE
-          AND (
-            COALESCE("agg__0", 0) + COALESCE("agg__1", 0)
-          ) >= 1,
-          FALSE
-        )
-        THEN 'false'
-        ELSE 'null'
-      END || '}' || ',' || '{"stage":' || CASE
-        WHEN 'match_creatives' IS NULL
-        THEN 'null'
-        ELSE '"' || 'match_creatives' || '"'
-      END || ',"rule":' || CASE WHEN 'creatives' IS NULL THEN 'null' ELSE '"' || 'creatives' || '"' END || ',"passed":' || CASE
-        WHEN NOT COALESCE(
-          NOT COALESCE(
-            (
-              "channel" = 'email'
-              AND "offer_id" IN ('xs_warranty', 'xs_accessories', 'xs_care_kit', 'rw_double_points')
-            )
-            OR (
-              "channel" = 'push' AND "offer_id" IN ('xs_accessories', 'rw_double_points')
-            ),
-            FALSE
-          ),
-          FALSE
-        )
-        THEN 'true'
-        WHEN NOT NOT COALESCE(
-          NOT COALESCE(
-            (
-              "channel" = 'email'
-              AND "offer_id" IN ('xs_warranty', 'xs_accessories', 'xs_care_kit', 'rw_double_points')
-            )
-            OR (
-              "channel" = 'push' AND "offer_id" IN ('xs_accessories', 'rw_double_points')
-            ),
-            FALSE
-          ),
-          FALSE
-        )
-        THEN 'false'
-        ELSE 'null'
-      END || '}' || ']' AS "checks",
-      0 + CASE
-        WHEN COALESCE("channel" = 'email' AND NOT COALESCE("cust__consentEmail", FALSE), FALSE)
-        THEN 1
-        ELSE 0
-      END + CASE
-        WHEN COALESCE(
-          "offer_id" = 'winback_apparel'
-          AND NOT CASE
-            WHEN "cust__lifetimePurchases" IS NULL
-            THEN FALSE
-            ELSE "cust__lifetimePurchases" >= 3
-          END,
-          FALSE
-        )
-        THEN 1
-        ELSE 0
-      END + CASE
-        WHEN COALESCE(
-          "offer_id" = 'winback_apparel'
-          AND NOT CASE
-            WHEN "cust__daysSinceLastPurchase" IS NULL
-            THEN FALSE
-            ELSE "cust__daysSinceLastPurchase" <= 365
-          END,
-          FALSE
-        )
-        THEN 1
-        ELSE 0
-      END + CASE
-        WHEN COALESCE(
-          "offer_id" = 'winback_apparel'
-          AND NOT CASE
-            WHEN "cust__daysSinceLastPurchase" IS NULL
-            THEN FALSE
-            ELSE "cust__daysSinceLastPurchase" >= 90
-          END,
-          FALSE
-        )
-        THEN 1
-        ELSE 0
-      END + CASE
-        WHEN COALESCE(
-          "offer_id" = 'winback_apparel'
-          AND NOT CASE
-            WHEN "cust__lifetimeRevenue" IS NULL
-            THEN FALSE
-            ELSE "cust__lifetimeRevenue" >= 50
-          END,
-          FALSE
-        )
-        THEN 1
-        ELSE 0
-      END + CASE
-        WHEN COALESCE(
-          "offer_id" = 'winback_apparel'
-          AND NOT CASE
-            WHEN "cust__primaryCategory" IS NULL
-            THEN FALSE
-            ELSE "cust__primaryCategory" = 'apparel'
-          END,
-          FALSE
-        )
-        THEN 1
-        ELSE 0
-      END + CASE
-        WHEN COALESCE(
-          "category_id" = 'cross_sell'
-          AND NOT CASE
-            WHEN "cust__daysSinceLastPurchase" IS NULL
-            THEN FALSE
-            ELSE "cust__daysSinceLastPurchase" <= 60
-          END,
-          FALSE
-        )
-        THEN 1
-        ELSE 0
-      END + CASE
-        WHEN COALESCE(
-          "offer_id" = 'winback_electronics'
-          AND NOT CASE
-            WHEN "cust__lifetimePurchases" IS NULL
-            THEN FALSE
-            ELSE "cust__lifetimePurchases" >= 3
-          END,
-          FALSE
-        )
-        THEN 1
-        ELSE 0
-      END + CASE
-        WHEN COALESCE(
-          "offer_id" = 'winback_electronics'
-          AND NOT CASE
-            WHEN "cust__daysSinceLastPurchase" IS NULL
-            THEN FALSE
-            ELSE "cust__daysSinceLastPurchase" <= 365
-          END,
-          FALSE
-        )
-        THEN 1
-        ELSE 0
-      END + CASE
-        WHEN COALESCE(
-          "offer_id" = 'winback_electronics'
-          AND NOT CASE
-            WHEN "cust__daysSinceLastPurchase" IS NULL
-            THEN FALSE
-            ELSE "cust__daysSinceLastPurchase" >= 90
-          END,
-          FALSE
-        )
-        THEN 1
-        ELSE 0
-      END + CASE
-        WHEN COALESCE(
-          "offer_id" = 'winback_electronics'
-          AND NOT CASE
-            WHEN "cust__lifetimeRevenue" IS NULL
-            THEN FALSE
-            ELSE "cust__lifetimeRevenue" >= 50
-          END,
-          FALSE
-        )
-        THEN 1
-        ELSE 0
-      END + CASE
-        WHEN COALESCE(
-          "offer_id" = 'winback_electronics'
-          AND NOT CASE
-            WHEN "cust__primaryCategory" IS NULL
-            THEN FALSE
-            ELSE "cust__primaryCategory" = 'electronics'
-          END,
-          FALSE
-        )
-        THEN 1
-        ELSE 0
-      END + CASE
-        WHEN COALESCE(
-          "offer_id" = 'winback_home'
-          AND NOT CASE
-            WHEN "cust__lifetimePurchases" IS NULL
-            THEN FALSE
-            ELSE "cust__lifetimePurchases" >= 3
-          END,
-          FALSE
-        )
-        THEN 1
-        ELSE 0
-      END + CASE
-        WHEN COALESCE(
-          "offer_id" = 'winback_home'
-          AND NOT CASE
-            WHEN "cust__daysSinceLastPurchase" IS NULL
-            THEN FALSE
-            ELSE "cust__daysSinceLastPurchase" <= 365
-          END,
-          FALSE
-        )
-        THEN 1
-        ELSE 0
-      END + CASE
-        WHEN COALESCE(
-          "offer_id" = 'winback_home'
-          AND NOT CASE
-            WHEN "cust__daysSinceLastPurchase" IS NULL
-            THEN FALSE
-            ELSE "cust__daysSinceLastPurchase" >= 90
-          END,
-          FALSE
-        )
-        THEN 1
-        ELSE 0
-      END + CASE
-        WHEN COALESCE(
-          "offer_id" = 'winback_home'
-          AND NOT CASE
-            WHEN "cust__lifetimeRevenue" IS NULL
-            THEN FALSE
-            ELSE "cust__lifetimeRevenue" >= 50
-          END,
-          FALSE
-        )
-        THEN 1
-        ELSE 0
-      END + CASE
-        WHEN COALESCE(
-          "offer_id" = 'winback_home'
-          AND NOT CASE
-            WHEN "cust__primaryCategory" IS NULL
-            THEN FALSE
-            ELSE "cust__primaryCategory" = 'home'
-          END,
-          FALSE
-        )
-        THEN 1
-        ELSE 0
-      END + CASE
-        WHEN COALESCE(
-          "category_id" = 'rewards'
-          AND NOT CASE
-            WHEN "cust__lifetimePurchases" IS NULL
-            THEN FALSE
-            ELSE "cust__lifetimePurchases" >= 5
-          END,
-          FALSE
-        )
-        THEN 1
-        ELSE 0
-      END + CASE
-        WHEN COALESCE(
-          TRUE
-          AND NOT FALSE
-          AND NOT COALESCE(
-            CAST(EXTRACT(HOUR FROM CAST(AT_TIMEZONE(WITH_TIMEZONE("as_of", 'UTC'), 'America/New_York') AS TIMESTAMP)) AS INTEGER) BETWEEN 8 AND 20,
-            FALSE
-          ),
-          FALSE
-        )
-        THEN 1
-        ELSE 0
-      END + CASE
-        WHEN COALESCE(
-          "category_id" = 'rewards'
-          AND NOT FALSE
-          AND (
-            COALESCE("agg__0", 0) + COALESCE("agg__1", 0)
-          ) >= 1,
-          FALSE
-        )
-        THEN 1
-        ELSE 0
-      END + CASE
-        WHEN COALESCE(
-          NOT COALESCE(
-            (
-              "channel" = 'email'
-              AND "offer_id" IN ('xs_warranty', 'xs_accessories', 'xs_care_kit', 'rw_double_points')
-            )
-            OR (
-              "channel" = 'push' AND "offer_id" IN ('xs_accessories', 'rw_double_points')
-            ),
-            FALSE
-          ),
-          FALSE
-        )
-        THEN 1
-        ELSE 0
-      END AS "failed_checks"
+      '[{"stage": "consent", "rule": "Consent (email)", "passed": ' || CASE WHEN "trace_failed_1" THEN 'false' ELSE 'true' END || '}, {"stage": "qualification", "rule": "apparel — 3+ lifetime purchases", "passed": ' || CASE WHEN "trace_failed_2" THEN 'false' ELSE 'true' END || '}, {"stage": "qualification", "rule": "apparel — lapsed <= 365d", "passed": ' || CASE WHEN "trace_failed_3" THEN 'false' ELSE 'true' END || '}, {"stage": "qualification", "rule": "apparel — lapsed >= 90d", "passed": ' || CASE WHEN "trace_failed_4" THEN 'false' ELSE 'true' END || '}, {"stage": "qualification", "rule": "apparel — lifetime revenue >= 50", "passed": ' || CASE WHEN "trace_failed_5" THEN 'false' ELSE 'true' END || '}, {"stage": "qualification", "rule": "apparel — matches prior category", "passed": ' || CASE WHEN "trace_failed_6" THEN 'false' ELSE 'true' END || '}, {"stage": "qualification", "rule": "cross-sell — bought recently (<= 60d)", "passed": ' || CASE WHEN "trace_failed_7" THEN 'false' ELSE 'true' END || '}, {"stage": "qualification", "rule": "electronics — 3+ lifetime purchases", "passed": ' || CASE WHEN "trace_failed_8" THEN 'false' ELSE 'true' END || '}, {"stage": "qualification", "rule": "electronics — lapsed <= 365d", "passed": ' || CASE WHEN "trace_failed_9" THEN 'false' ELSE 'true' END || '}, {"stage": "qualification", "rule": "electronics — lapsed >= 90d", "passed": ' || CASE WHEN "trace_failed_10" THEN 'false' ELSE 'true' END || '}, {"stage": "qualification", "rule": "electronics — lifetime revenue >= 50", "passed": ' || CASE WHEN "trace_failed_11" THEN 'false' ELSE 'true' END || '}, {"stage": "qualification", "rule": "electronics — matches prior category", "passed": ' || CASE WHEN "trace_failed_12" THEN 'false' ELSE 'true' END || '}, {"stage": "qualification", "rule": "home — 3+ lifetime purchases", "passed": ' || CASE WHEN "trace_failed_13" THEN 'false' ELSE 'true' END || '}, {"stage": "qualification", "rule": "home — lapsed <= 365d", "passed": ' || CASE WHEN "trace_failed_14" THEN 'false' ELSE 'true' END || '}, {"stage": "qualification", "rule": "home — lapsed >= 90d", "passed": ' || CASE WHEN "trace_failed_15" THEN 'false' ELSE 'true' END || '}, {"stage": "qualification", "rule": "home — lifetime revenue >= 50", "passed": ' || CASE WHEN "trace_failed_16" THEN 'false' ELSE 'true' END || '}, {"stage": "qualification", "rule": "home — matches prior category", "passed": ' || CASE WHEN "trace_failed_17" THEN 'false' ELSE 'true' END || '}, {"stage": "qualification", "rule": "rewards — 5+ lifetime purchases", "passed": ' || CASE WHEN "trace_failed_18" THEN 'false' ELSE 'true' END || '}, {"stage": "contact_policy", "rule": "Quiet hours 21:00-08:00", "passed": ' || CASE WHEN "trace_failed_19" THEN 'false' ELSE 'true' END || '}, {"stage": "contact_policy", "rule": "Rewards: each offer once a week", "passed": ' || CASE WHEN "trace_failed_20" THEN 'false' ELSE 'true' END || '}, {"stage": "match_creatives", "rule": "creatives", "passed": ' || CASE WHEN "trace_failed_21" THEN 'false' ELSE 'true' END || '}]' AS "checks",
+      0 + CASE WHEN "trace_failed_1" THEN 1 ELSE 0 END + CASE WHEN "trace_failed_2" THEN 1 ELSE 0 END + CASE WHEN "trace_failed_3" THEN 1 ELSE 0 END + CASE WHEN "trace_failed_4" THEN 1 ELSE 0 END + CASE WHEN "trace_failed_5" THEN 1 ELSE 0 END + CASE WHEN "trace_failed_6" THEN 1 ELSE 0 END + CASE WHEN "trace_failed_7" THEN 1 ELSE 0 END + CASE WHEN "trace_failed_8" THEN 1 ELSE 0 END + CASE WHEN "trace_failed_9" THEN 1 ELSE 0 END + CASE WHEN "trace_failed_10" THEN 1 ELSE 0 END + CASE WHEN "trace_failed_11" THEN 1 ELSE 0 END + CASE WHEN "trace_failed_12" THEN 1 ELSE 0 END + CASE WHEN "trace_failed_13" THEN 1 ELSE 0 END + CASE WHEN "trace_failed_14" THEN 1 ELSE 0 END + CASE WHEN "trace_failed_15" THEN 1 ELSE 0 END + CASE WHEN "trace_failed_16" THEN 1 ELSE 0 END + CASE WHEN "trace_failed_17" THEN 1 ELSE 0 END + CASE WHEN "trace_failed_18" THEN 1 ELSE 0 END + CASE WHEN "trace_failed_19" THEN 1 ELSE 0 END + CASE WHEN "trace_failed_20" THEN 1 ELSE 0 END + CASE WHEN "trace_failed_21" THEN 1 ELSE 0 END AS "failed_checks"
     FROM (
       SELECT
         *,
-        CASE
-          WHEN "offer_id" = 'xs_warranty'
-          THEN CASE
-            WHEN "channel" = 'email'
-            THEN CASE
-              WHEN "creative_draw" < CAST(0.5 AS DOUBLE)
-              THEN 'warranty_a'
-              ELSE 'warranty_b'
-            END
-            ELSE CAST(NULL AS VARCHAR)
-          END
-          WHEN "offer_id" = 'xs_accessories'
-          THEN CASE
-            WHEN "channel" = 'email'
-            THEN 'accessories_email'
-            WHEN "channel" = 'push'
-            THEN 'push_generic_xs'
-            ELSE CAST(NULL AS VARCHAR)
-          END
-          WHEN "offer_id" = 'xs_care_kit'
-          THEN CASE WHEN "channel" = 'email' THEN 'care_kit_email' ELSE CAST(NULL AS VARCHAR) END
-          WHEN "offer_id" = 'rw_double_points'
-          THEN CASE
-            WHEN "channel" = 'email'
-            THEN 'points_email'
-            WHEN "channel" = 'push'
-            THEN 'push_points'
-            ELSE CAST(NULL AS VARCHAR)
-          END
-          ELSE CAST(NULL AS VARCHAR)
-        END AS "creative_id",
-        CASE
-          WHEN "offer_id" = 'xs_warranty'
-          THEN CASE
-            WHEN "channel" = 'email'
-            THEN CASE
-              WHEN "creative_draw" < CAST(0.5 AS DOUBLE)
-              THEN 'Warranty A: peace of mind'
-              ELSE 'Warranty B: 3 years free repairs'
-            END
-            ELSE CAST(NULL AS VARCHAR)
-          END
-          WHEN "offer_id" = 'xs_accessories'
-          THEN CASE
-            WHEN "channel" = 'email'
-            THEN 'Accessories e-mail'
-            WHEN "channel" = 'push'
-            THEN 'Push: picked for you'
-            ELSE CAST(NULL AS VARCHAR)
-          END
-          WHEN "offer_id" = 'xs_care_kit'
-          THEN CASE WHEN "channel" = 'email' THEN 'Care kit e-mail' ELSE CAST(NULL AS VARCHAR) END
-          WHEN "offer_id" = 'rw_double_points'
-          THEN CASE
-            WHEN "channel" = 'email'
-            THEN 'Double points e-mail'
-            WHEN "channel" = 'push'
-            THEN 'Push: double points'
-            ELSE CAST(NULL AS VARCHAR)
-          END
-          ELSE CAST(NULL AS VARCHAR)
-        END AS "creative_name"
+        COALESCE("channel" = 'email' AND NOT COALESCE("cust__consentEmail", FALSE), FALSE) AS "trace_failed_1",
+        COALESCE(
+          "offer_id" = 'winback_apparel'
+          AND NOT CASE
+            WHEN "cust__lifetimePurchases" IS NULL
+            THEN FALSE
+            ELSE "cust__lifetimePurchases" >= 3
+          END,
+          FALSE
+        ) AS "trace_failed_2",
+        COALESCE(
+          "offer_id" = 'winback_apparel'
+          AND NOT CASE
+            WHEN "cust__daysSinceLastPurchase" IS NULL
+            THEN FALSE
+            ELSE "cust__daysSinceLastPurchase" <= 365
+          END,
+          FALSE
+        ) AS "trace_failed_3",
+        COALESCE(
+          "offer_id" = 'winback_apparel'
+          AND NOT CASE
+            WHEN "cust__daysSinceLastPurchase" IS NULL
+            THEN FALSE
+            ELSE "cust__daysSinceLastPurchase" >= 90
+          END,
+          FALSE
+        ) AS "trace_failed_4",
+        COALESCE(
+          "offer_id" = 'winback_apparel'
+          AND NOT CASE
+            WHEN "cust__lifetimeRevenue" IS NULL
+            THEN FALSE
+            ELSE "cust__lifetimeRevenue" >= 50
+          END,
+          FALSE
+        ) AS "trace_failed_5",
+        COALESCE(
+          "offer_id" = 'winback_apparel'
+          AND NOT CASE
+            WHEN "cust__primaryCategory" IS NULL
+            THEN FALSE
+            ELSE "cust__primaryCategory" = 'apparel'
+          END,
+          FALSE
+        ) AS "trace_failed_6",
+        COALESCE(
+          "category_id" = 'cross_sell'
+          AND NOT CASE
+            WHEN "cust__daysSinceLastPurchase" IS NULL
+            THEN FALSE
+            ELSE "cust__daysSinceLastPurchase" <= 60
+          END,
+          FALSE
+        ) AS "trace_failed_7",
+        COALESCE(
+          "offer_id" = 'winback_electronics'
+          AND NOT CASE
+            WHEN "cust__lifetimePurchases" IS NULL
+            THEN FALSE
+            ELSE "cust__lifetimePurchases" >= 3
+          END,
+          FALSE
+        ) AS "trace_failed_8",
+        COALESCE(
+          "offer_id" = 'winback_electronics'
+          AND NOT CASE
+            WHEN "cust__daysSinceLastPurchase" IS NULL
+            THEN FALSE
+            ELSE "cust__daysSinceLastPurchase" <= 365
+          END,
+          FALSE
+        ) AS "trace_failed_9",
+        COALESCE(
+          "offer_id" = 'winback_electronics'
+          AND NOT CASE
+            WHEN "cust__daysSinceLastPurchase" IS NULL
+            THEN FALSE
+            ELSE "cust__daysSinceLastPurchase" >= 90
+          END,
+          FALSE
+        ) AS "trace_failed_10",
+        COALESCE(
+          "offer_id" = 'winback_electronics'
+          AND NOT CASE
+            WHEN "cust__lifetimeRevenue" IS NULL
+            THEN FALSE
+            ELSE "cust__lifetimeRevenue" >= 50
+          END,
+          FALSE
+        ) AS "trace_failed_11",
+        COALESCE(
+          "offer_id" = 'winback_electronics'
+          AND NOT CASE
+            WHEN "cust__primaryCategory" IS NULL
+            THEN FALSE
+            ELSE "cust__primaryCategory" = 'electronics'
+          END,
+          FALSE
+        ) AS "trace_failed_12",
+        COALESCE(
+          "offer_id" = 'winback_home'
+          AND NOT CASE
+            WHEN "cust__lifetimePurchases" IS NULL
+            THEN FALSE
+            ELSE "cust__lifetimePurchases" >= 3
+          END,
+          FALSE
+        ) AS "trace_failed_13",
+        COALESCE(
+          "offer_id" = 'winback_home'
+          AND NOT CASE
+            WHEN "cust__daysSinceLastPurchase" IS NULL
+            THEN FALSE
+            ELSE "cust__daysSinceLastPurchase" <= 365
+          END,
+          FALSE
+        ) AS "trace_failed_14",
+        COALESCE(
+          "offer_id" = 'winback_home'
+          AND NOT CASE
+            WHEN "cust__daysSinceLastPurchase" IS NULL
+            THEN FALSE
+            ELSE "cust__daysSinceLastPurchase" >= 90
+          END,
+          FALSE
+        ) AS "trace_failed_15",
+        COALESCE(
+          "offer_id" = 'winback_home'
+          AND NOT CASE
+            WHEN "cust__lifetimeRevenue" IS NULL
+            THEN FALSE
+            ELSE "cust__lifetimeRevenue" >= 50
+          END,
+          FALSE
+        ) AS "trace_failed_16",
+        COALESCE(
+          "offer_id" = 'winback_home'
+          AND NOT CASE
+            WHEN "cust__primaryCategory" IS NULL
+            THEN FALSE
+            ELSE "cust__primaryCategory" = 'home'
+          END,
+          FALSE
+        ) AS "trace_failed_17",
+        COALESCE(
+          "category_id" = 'rewards'
+          AND NOT CASE
+            WHEN "cust__lifetimePurchases" IS NULL
+            THEN FALSE
+            ELSE "cust__lifetimePurchases" >= 5
+          END,
+          FALSE
+        ) AS "trace_failed_18",
+        COALESCE(
+          TRUE
+          AND NOT FALSE
+          AND NOT COALESCE(
+            CAST(EXTRACT(HOUR FROM CAST(AT_TIMEZONE(WITH_TIMEZONE("as_of", 'UTC'), 'America/New_York') AS TIMESTAMP)) AS INTEGER) BETWEEN 8 AND 20,
+            FALSE
+          ),
+          FALSE
+        ) AS "trace_failed_19",
+        COALESCE(
+          "category_id" = 'rewards'
+          AND NOT FALSE
+          AND (
+            COALESCE("agg__0", 0) + COALESCE("agg__1", 0)
+          ) >= 1,
+          FALSE
+        ) AS "trace_failed_20",
+        COALESCE(
+          NOT COALESCE(
+            (
+              "channel" = 'email'
+              AND "offer_id" IN ('xs_warranty', 'xs_accessories', 'xs_care_kit', 'rw_double_points')
+            )
+            OR (
+              "channel" = 'push' AND "offer_id" IN ('xs_accessories', 'rw_double_points')
+            ),
+            FALSE
+          ),
+          FALSE
+        ) AS "trace_failed_21"
       FROM (
         SELECT
           *,
           CASE
-            WHEN "offer_id" IN ('xs_warranty')
-            THEN CAST(FROM_BASE(
-              SUBSTR(
-                LOWER(
-                  TO_HEX(
-                    MD5(
-                      TO_UTF8(
-                        'cross_sell' || ':' || COALESCE(CAST("customer_id" AS VARCHAR), '') || ':' || COALESCE(CAST("offer_id" AS VARCHAR), '') || ':' || COALESCE(CAST("channel" AS VARCHAR), '')
-                      )
-                    )
-                  )
-                ),
-                1,
-                8
+            WHEN "channel" = 'email' AND NOT COALESCE("cust__consentEmail", FALSE)
+            THEN 1
+            WHEN "offer_id" = 'winback_apparel'
+            AND NOT CASE
+              WHEN "cust__lifetimePurchases" IS NULL
+              THEN FALSE
+              ELSE "cust__lifetimePurchases" >= 3
+            END
+            THEN 2
+            WHEN "offer_id" = 'winback_apparel'
+            AND NOT CASE
+              WHEN "cust__daysSinceLastPurchase" IS NULL
+              THEN FALSE
+              ELSE "cust__daysSinceLastPurchase" <= 365
+            END
+            THEN 3
+            WHEN "offer_id" = 'winback_apparel'
+            AND NOT CASE
+              WHEN "cust__daysSinceLastPurchase" IS NULL
+              THEN FALSE
+              ELSE "cust__daysSinceLastPurchase" >= 90
+            END
+            THEN 4
+            WHEN "offer_id" = 'winback_apparel'
+            AND NOT CASE
+              WHEN "cust__lifetimeRevenue" IS NULL
+              THEN FALSE
+              ELSE "cust__lifetimeRevenue" >= 50
+            END
+            THEN 5
+            WHEN "offer_id" = 'winback_apparel'
+            AND NOT CASE
+              WHEN "cust__primaryCategory" IS NULL
+              THEN FALSE
+              ELSE "cust__primaryCategory" = 'apparel'
+            END
+            THEN 6
+            WHEN "category_id" = 'cross_sell'
+            AND NOT CASE
+              WHEN "cust__daysSinceLastPurchase" IS NULL
+              THEN FALSE
+              ELSE "cust__daysSinceLastPurchase" <= 60
+            END
+            THEN 7
+            WHEN "offer_id" = 'winback_electronics'
+            AND NOT CASE
+              WHEN "cust__lifetimePurchases" IS NULL
+              THEN FALSE
+              ELSE "cust__lifetimePurchases" >= 3
+            END
+            THEN 8
+            WHEN "offer_id" = 'winback_electronics'
+            AND NOT CASE
+              WHEN "cust__daysSinceLastPurchase" IS NULL
+              THEN FALSE
+              ELSE "cust__daysSinceLastPurchase" <= 365
+            END
+            THEN 9
+            WHEN "offer_id" = 'winback_electronics'
+            AND NOT CASE
+              WHEN "cust__daysSinceLastPurchase" IS NULL
+              THEN FALSE
+              ELSE "cust__daysSinceLastPurchase" >= 90
+            END
+            THEN 10
+            WHEN "offer_id" = 'winback_electronics'
+            AND NOT CASE
+              WHEN "cust__lifetimeRevenue" IS NULL
+              THEN FALSE
+              ELSE "cust__lifetimeRevenue" >= 50
+            END
+            THEN 11
+            WHEN "offer_id" = 'winback_electronics'
+            AND NOT CASE
+              WHEN "cust__primaryCategory" IS NULL
+              THEN FALSE
+              ELSE "cust__primaryCategory" = 'electronics'
+            END
+            THEN 12
+            WHEN "offer_id" = 'winback_home'
+            AND NOT CASE
+              WHEN "cust__lifetimePurchases" IS NULL
+              THEN FALSE
+              ELSE "cust__lifetimePurchases" >= 3
+            END
+            THEN 13
+            WHEN "offer_id" = 'winback_home'
+            AND NOT CASE
+              WHEN "cust__daysSinceLastPurchase" IS NULL
+              THEN FALSE
+              ELSE "cust__daysSinceLastPurchase" <= 365
+            END
+            THEN 14
+            WHEN "offer_id" = 'winback_home'
+            AND NOT CASE
+              WHEN "cust__daysSinceLastPurchase" IS NULL
+              THEN FALSE
+              ELSE "cust__daysSinceLastPurchase" >= 90
+            END
+            THEN 15
+            WHEN "offer_id" = 'winback_home'
+            AND NOT CASE
+              WHEN "cust__lifetimeRevenue" IS NULL
+              THEN FALSE
+              ELSE "cust__lifetimeRevenue" >= 50
+            END
+            THEN 16
+            WHEN "offer_id" = 'winback_home'
+            AND NOT CASE
+              WHEN "cust__primaryCategory" IS NULL
+              THEN FALSE
+              ELSE "cust__primaryCategory" = 'home'
+            END
+            THEN 17
+            WHEN "category_id" = 'rewards'
+            AND NOT CASE
+              WHEN "cust__lifetimePurchases" IS NULL
+              THEN FALSE
+              ELSE "cust__lifetimePurchases" >= 5
+            END
+            THEN 18
+            WHEN TRUE
+            AND NOT FALSE
+            AND NOT COALESCE(
+              CAST(EXTRACT(HOUR FROM CAST(AT_TIMEZONE(WITH_TIMEZONE("as_of", 'UTC'), 'America/New_York') AS TIMESTAMP)) AS INTEGER) BETWEEN 8 AND 20,
+              FALSE
+            )
+            THEN 19
+            WHEN "category_id" = 'rewards'
+            AND NOT FALSE
+            AND (
+              COALESCE("agg__0", 0) + COALESCE("agg__1", 0)
+            ) >= 1
+            THEN 20
+            WHEN NOT COALESCE(
+              (
+                "channel" = 'email'
+                AND "offer_id" IN ('xs_warranty', 'xs_accessories', 'xs_care_kit', 'rw_double_points')
+              )
+              OR (
+                "channel" = 'push' AND "offer_id" IN ('xs_accessories', 'rw_double_points')
               ),
-              16
-            ) AS DOUBLE) / CAST(4294967296.0 AS DOUBLE)
-          END AS "creative_draw"
+              FALSE
+            )
+            THEN 21
+          END AS "check_code"
         FROM (
           SELECT
-            "c".*,
-            "o".*,
-            "p"."as_of",
-            CAST(NULL AS VARCHAR) AS "model_id",
-            CAST(0.5 AS DOUBLE) AS "propensity",
-            CAST(0.0 AS DOUBLE) AS "uplift",
-            "ao"."agg__0",
-            "po"."agg__1"
-          FROM {{ ref('kaireon_cross_sell__customers') }} AS "c"
-          CROSS JOIN (
-            SELECT
-              "o".*,
-              "ch"."channel"
-            FROM (
-              SELECT
-                *
-              FROM {{ ref('kaireon_offers') }}
-              WHERE
-                "offer_status" IN ('active') AND "category_id" IN ('cross_sell')
-            ) AS "o"
-            CROSS JOIN (
-              SELECT
-                CAST("v"."channel" AS VARCHAR) AS "channel"
-              FROM (VALUES
-                ('email'),
-                ('push')) AS "v"("channel")
-            ) AS "ch"
-          ) AS "o"
-          CROSS JOIN {{ ref('kaireon_run_params') }} AS "p"
-          LEFT JOIN (
-            SELECT
-              CAST("h"."customer_id" AS VARCHAR) AS "customer_id",
-              CAST("h"."offer_id" AS VARCHAR) AS "offer_id",
-              SUM(
-                CASE
-                  WHEN "h"."outcome" = 'impression'
-                  AND "h"."occurred_at" > "p"."as_of" - INTERVAL '604800' SECOND
-                  AND "h"."offer_id" IN ('rw_double_points')
-                  THEN 1
-                  ELSE 0
+            *,
+            CASE
+              WHEN "offer_id" = 'xs_warranty'
+              THEN CASE
+                WHEN "channel" = 'email'
+                THEN CASE
+                  WHEN "creative_draw" < CAST(0.5 AS DOUBLE)
+                  THEN 'warranty_a'
+                  ELSE 'warranty_b'
                 END
-              ) AS "agg__0"
-            FROM {{ ref('kaireon_stg_interactions') }} AS "h"
-            CROSS JOIN {{ ref('kaireon_run_params') }} AS "p"
-            WHERE
-              "h"."occurred_at" <= "p"."as_of"
-              AND (
-                "h"."outcome" = 'impression'
-                AND "h"."occurred_at" > "p"."as_of" - INTERVAL '604800' SECOND
-                AND "h"."offer_id" IN ('rw_double_points')
-              )
-            GROUP BY
-              "h"."customer_id",
-              "h"."offer_id"
-          ) AS "ao"
-            ON "ao"."customer_id" = "c"."customer_id" AND "ao"."offer_id" = "o"."offer_id"
-          LEFT JOIN (
-            SELECT
-              "h"."customer_id",
-              "h"."offer_id",
-              SUM(
-                CASE
-                  WHEN "h"."outcome" = 'impression'
-                  AND "h"."occurred_at" > "p"."as_of" - INTERVAL '604800' SECOND
-                  AND "h"."offer_id" IN ('rw_double_points')
-                  THEN 1
-                  ELSE 0
+                ELSE CAST(NULL AS VARCHAR)
+              END
+              WHEN "offer_id" = 'xs_accessories'
+              THEN CASE
+                WHEN "channel" = 'email'
+                THEN 'accessories_email'
+                WHEN "channel" = 'push'
+                THEN 'push_generic_xs'
+                ELSE CAST(NULL AS VARCHAR)
+              END
+              WHEN "offer_id" = 'xs_care_kit'
+              THEN CASE WHEN "channel" = 'email' THEN 'care_kit_email' ELSE CAST(NULL AS VARCHAR) END
+              WHEN "offer_id" = 'rw_double_points'
+              THEN CASE
+                WHEN "channel" = 'email'
+                THEN 'points_email'
+                WHEN "channel" = 'push'
+                THEN 'push_points'
+                ELSE CAST(NULL AS VARCHAR)
+              END
+              ELSE CAST(NULL AS VARCHAR)
+            END AS "creative_id",
+            CASE
+              WHEN "offer_id" = 'xs_warranty'
+              THEN CASE
+                WHEN "channel" = 'email'
+                THEN CASE
+                  WHEN "creative_draw" < CAST(0.5 AS DOUBLE)
+                  THEN 'Warranty A: peace of mind'
+                  ELSE 'Warranty B: 3 years free repairs'
                 END
-              ) AS "agg__1"
-            FROM (
-              SELECT
-                "d"."customer_id",
-                "d"."offer_id",
-                "d"."channel",
-                'impression' AS "outcome",
-                "p"."as_of" AS "occurred_at",
-                CAST("d"."creative_id" AS VARCHAR) AS "creative_id"
-              FROM {{ ref('kaireon_winback__decisions') }} AS "d"
-              CROSS JOIN {{ ref('kaireon_run_params') }} AS "p"
-              WHERE
-                "d"."as_of" = "p"."as_of"
-              UNION ALL
-              SELECT
-                "d"."customer_id",
-                "d"."offer_id",
-                "d"."channel",
-                'impression' AS "outcome",
-                "p"."as_of" AS "occurred_at",
-                CAST("d"."creative_id" AS VARCHAR) AS "creative_id"
-              FROM {{ ref('kaireon_winback__withheld_decisions') }} AS "d"
-              CROSS JOIN {{ ref('kaireon_run_params') }} AS "p"
-              WHERE
-                "d"."as_of" = "p"."as_of"
-              UNION ALL
-              SELECT
-                "d"."customer_id",
-                "d"."offer_id",
-                "d"."channel",
-                'impression' AS "outcome",
-                "p"."as_of" AS "occurred_at",
-                CAST("d"."creative_id" AS VARCHAR) AS "creative_id"
-              FROM {{ ref('kaireon_loyalty_boost__decisions') }} AS "d"
-              CROSS JOIN {{ ref('kaireon_run_params') }} AS "p"
-              WHERE
-                "d"."as_of" = "p"."as_of"
-              UNION ALL
-              SELECT
-                "d"."customer_id",
-                "d"."offer_id",
-                "d"."channel",
-                'impression' AS "outcome",
-                "p"."as_of" AS "occurred_at",
-                CAST("d"."creative_id" AS VARCHAR) AS "creative_id"
-              FROM {{ ref('kaireon_loyalty_boost__withheld_decisions') }} AS "d"
-              CROSS JOIN {{ ref('kaireon_run_params') }} AS "p"
-              WHERE
-                "d"."as_of" = "p"."as_of"
-            ) AS "h"
-            CROSS JOIN {{ ref('kaireon_run_params') }} AS "p"
-            GROUP BY
-              "h"."customer_id",
-              "h"."offer_id"
-          ) AS "po"
-            ON "po"."customer_id" = "c"."customer_id" AND "po"."offer_id" = "o"."offer_id"
-          WHERE
-            CAST(FROM_BASE(
-              SUBSTR(
-                LOWER(
-                  TO_HEX(
-                    MD5(
-                      TO_UTF8(
-                        'trace' || ':' || COALESCE(CAST(COALESCE("p"."run_id", 'cross_sell@' || "p"."as_of_text") AS VARCHAR), '') || ':' || COALESCE(CAST("c"."customer_id" AS VARCHAR), '')
+                ELSE CAST(NULL AS VARCHAR)
+              END
+              WHEN "offer_id" = 'xs_accessories'
+              THEN CASE
+                WHEN "channel" = 'email'
+                THEN 'Accessories e-mail'
+                WHEN "channel" = 'push'
+                THEN 'Push: picked for you'
+                ELSE CAST(NULL AS VARCHAR)
+              END
+              WHEN "offer_id" = 'xs_care_kit'
+              THEN CASE WHEN "channel" = 'email' THEN 'Care kit e-mail' ELSE CAST(NULL AS VARCHAR) END
+              WHEN "offer_id" = 'rw_double_points'
+              THEN CASE
+                WHEN "channel" = 'email'
+                THEN 'Double points e-mail'
+                WHEN "channel" = 'push'
+                THEN 'Push: double points'
+                ELSE CAST(NULL AS VARCHAR)
+              END
+              ELSE CAST(NULL AS VARCHAR)
+            END AS "creative_name"
+          FROM (
+            SELECT
+              *,
+              CASE
+                WHEN "offer_id" IN ('xs_warranty')
+                THEN CAST(FROM_BASE(
+                  SUBSTR(
+                    LOWER(
+                      TO_HEX(
+                        MD5(
+                          TO_UTF8(
+                            'cross_sell' || ':' || COALESCE(CAST("customer_id" AS VARCHAR), '') || ':' || COALESCE(CAST("offer_id" AS VARCHAR), '') || ':' || COALESCE(CAST("channel" AS VARCHAR), '')
+                          )
+                        )
                       )
-                    )
+                    ),
+                    1,
+                    8
+                  ),
+                  16
+                ) AS DOUBLE) / CAST(4294967296.0 AS DOUBLE)
+              END AS "creative_draw"
+            FROM (
+              SELECT
+                "c".*,
+                "o".*,
+                "p"."as_of",
+                CAST(NULL AS VARCHAR) AS "model_id",
+                CAST(0.5 AS DOUBLE) AS "propensity",
+                CAST(0.0 AS DOUBLE) AS "uplift",
+                "ao"."agg__0",
+                "po"."agg__1"
+              FROM {{ ref('kaireon_cross_sell__customers') }} AS "c"
+              JOIN (
+                SELECT
+                  "c"."customer_id"
+                FROM {{ ref('kaireon_cross_sell__customers') }} AS "c"
+                CROSS JOIN {{ ref('kaireon_run_params') }} AS "p"
+                WHERE
+                  CAST(FROM_BASE(
+                    SUBSTR(
+                      LOWER(
+                        TO_HEX(
+                          MD5(
+                            TO_UTF8(
+                              'trace' || ':' || COALESCE(CAST(COALESCE("p"."run_id", 'cross_sell@' || "p"."as_of_text") AS VARCHAR), '') || ':' || COALESCE(CAST("c"."customer_id" AS VARCHAR), '')
+                            )
+                          )
+                        )
+                      ),
+                      1,
+                      8
+                    ),
+                    16
+                  ) AS DOUBLE) / CAST(4294967296.0 AS DOUBLE) < CAST(0.05 AS DOUBLE)
+              ) AS "ts"
+                ON "ts"."customer_id" = "c"."customer_id"
+              CROSS JOIN (
+                SELECT
+                  "o".*,
+                  "ch"."channel"
+                FROM (
+                  SELECT
+                    *
+                  FROM {{ ref('kaireon_offers') }}
+                  WHERE
+                    "offer_status" IN ('active') AND "category_id" IN ('cross_sell')
+                ) AS "o"
+                CROSS JOIN (
+                  SELECT
+                    CAST("v"."channel" AS VARCHAR) AS "channel"
+                  FROM (VALUES
+                    ('email'),
+                    ('push')) AS "v"("channel")
+                ) AS "ch"
+              ) AS "o"
+              CROSS JOIN {{ ref('kaireon_run_params') }} AS "p"
+              LEFT JOIN (
+                SELECT
+                  CAST("h"."customer_id" AS VARCHAR) AS "customer_id",
+                  CAST("h"."offer_id" AS VARCHAR) AS "offer_id",
+                  SUM(
+                    CASE
+                      WHEN "h"."outcome" = 'impression'
+                      AND "h"."occurred_at" > "p"."as_of" - INTERVAL '604800' SECOND
+                      AND "h"."offer_id" IN ('rw_double_points')
+                      THEN 1
+                      ELSE 0
+                    END
+                  ) AS "agg__0"
+                FROM {{ ref('kaireon_stg_interactions') }} AS "h"
+                CROSS JOIN {{ ref('kaireon_run_params') }} AS "p"
+                WHERE
+                  "h"."occurred_at" <= "p"."as_of"
+                  AND (
+                    "h"."outcome" = 'impression'
+                    AND "h"."occurred_at" > "p"."as_of" - INTERVAL '604800' SECOND
+                    AND "h"."offer_id" IN ('rw_double_points')
                   )
-                ),
-                1,
-                8
-              ),
-              16
-            ) AS DOUBLE) / CAST(4294967296.0 AS DOUBLE) < CAST(0.05 AS DOUBLE)
-        ) AS "creatives_1"
-      ) AS "creatives_2"
-    ) AS "own"
+                GROUP BY
+                  "h"."customer_id",
+                  "h"."offer_id"
+              ) AS "ao"
+                ON "ao"."customer_id" = "c"."customer_id" AND "ao"."offer_id" = "o"."offer_id"
+              LEFT JOIN (
+                SELECT
+                  "h"."customer_id",
+                  "h"."offer_id",
+                  SUM(
+                    CASE
+                      WHEN "h"."outcome" = 'impression'
+                      AND "h"."occurred_at" > "p"."as_of" - INTERVAL '604800' SECOND
+                      AND "h"."offer_id" IN ('rw_double_points')
+                      THEN 1
+                      ELSE 0
+                    END
+                  ) AS "agg__1"
+                FROM (
+                  SELECT
+                    "d"."customer_id",
+                    "d"."offer_id",
+                    "d"."channel",
+                    'impression' AS "outcome",
+                    "p"."as_of" AS "occurred_at",
+                    CAST("d"."creative_id" AS VARCHAR) AS "creative_id"
+                  FROM {{ ref('kaireon_winback__decisions') }} AS "d"
+                  CROSS JOIN {{ ref('kaireon_run_params') }} AS "p"
+                  WHERE
+                    "d"."as_of" = "p"."as_of"
+                  UNION ALL
+                  SELECT
+                    "d"."customer_id",
+                    "d"."offer_id",
+                    "d"."channel",
+                    'impression' AS "outcome",
+                    "p"."as_of" AS "occurred_at",
+                    CAST("d"."creative_id" AS VARCHAR) AS "creative_id"
+                  FROM {{ ref('kaireon_winback__withheld_decisions') }} AS "d"
+                  CROSS JOIN {{ ref('kaireon_run_params') }} AS "p"
+                  WHERE
+                    "d"."as_of" = "p"."as_of"
+                  UNION ALL
+                  SELECT
+                    "d"."customer_id",
+                    "d"."offer_id",
+                    "d"."channel",
+                    'impression' AS "outcome",
+                    "p"."as_of" AS "occurred_at",
+                    CAST("d"."creative_id" AS VARCHAR) AS "creative_id"
+                  FROM {{ ref('kaireon_loyalty_boost__decisions') }} AS "d"
+                  CROSS JOIN {{ ref('kaireon_run_params') }} AS "p"
+                  WHERE
+                    "d"."as_of" = "p"."as_of"
+                  UNION ALL
+                  SELECT
+                    "d"."customer_id",
+                    "d"."offer_id",
+                    "d"."channel",
+                    'impression' AS "outcome",
+                    "p"."as_of" AS "occurred_at",
+                    CAST("d"."creative_id" AS VARCHAR) AS "creative_id"
+                  FROM {{ ref('kaireon_loyalty_boost__withheld_decisions') }} AS "d"
+                  CROSS JOIN {{ ref('kaireon_run_params') }} AS "p"
+                  WHERE
+                    "d"."as_of" = "p"."as_of"
+                ) AS "h"
+                CROSS JOIN {{ ref('kaireon_run_params') }} AS "p"
+                GROUP BY
+                  "h"."customer_id",
+                  "h"."offer_id"
+              ) AS "po"
+                ON "po"."customer_id" = "c"."customer_id" AND "po"."offer_id" = "o"."offer_id"
+            ) AS "creatives_1"
+          ) AS "creatives_2"
+        ) AS "own"
+      ) AS "coded"
+    ) AS "checked"
     UNION ALL
     SELECT
       "c".*,
+      FALSE AS "trace_failed_1",
+      FALSE AS "trace_failed_2",
+      FALSE AS "trace_failed_3",
+      FALSE AS "trace_failed_4",
+      FALSE AS "trace_failed_5",
+      FALSE AS "trace_failed_6",
+      FALSE AS "trace_failed_7",
+      FALSE AS "trace_failed_8",
+      FALSE AS "trace_failed_9",
+      FALSE AS "trace_failed_10",
+      FALSE AS "trace_failed_11",
+      FALSE AS "trace_failed_12",
+      FALSE AS "trace_failed_13",
+      FALSE AS "trace_failed_14",
+      FALSE AS "trace_failed_15",
+      FALSE AS "trace_failed_16",
+      FALSE AS "trace_failed_17",
+      FALSE AS "trace_failed_18",
+      FALSE AS "trace_failed_19",
+      FALSE AS "trace_failed_20",
+      FALSE AS "trace_failed_21",
       "ck"."relevance",
       'loyalty_boost' AS "source_flow_key",
       '[]' AS "checks",
