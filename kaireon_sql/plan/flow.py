@@ -219,10 +219,13 @@ def _walk(ctx: FlowContext, rank: RankPlan, quotas: tuple[Quota, ...], inventory
     """S7: one channel per offer unless allowSameOfferOnSeveralChannels (a limit only where an offer has several)."""
     several = not inventory.one_channel_per_offer()
     one_channel = several and not ctx.definition.flow_config.allow_same_offer_on_several_channels
-    caps, budgets = walk_limits(quotas, one_channel or not several)
+    # a called flow's candidates (call_flow) skip this flow's checks: its caps must then walk them, even the
+    # per-offer ones whose paired check alone would do for its own candidates
+    called = ctx.single(CallFlowConfig) is not None
+    caps, budgets = walk_limits(quotas, (one_channel or not several) and not called)
     offers = len(ctx.project.offers)
     pairs = len(inventory.offer_channels) if inventory.offer_channels is not None else offers * len(inventory.channels or "x")
-    if ctx.single(CallFlowConfig) is not None:  # a called flow adds offers of its own inventory
+    if called:  # a called flow adds offers of its own inventory
         pairs = offers * len(inventory.channels or "x")
     return plan_walk(rank, caps, tuple(budgets), one_channel, len(inventory.channels or ()),
                      min(pairs, offers) if one_channel else pairs)
