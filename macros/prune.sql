@@ -2,8 +2,8 @@
   `kaireon prune` (kaireon_sql/prune.py) runs these through `dbt run-operation`.
   kaireon_list_relations: logs, as one JSON line prefixed 'kaireon_relations ', the name and type of every
     relation of the target schema whose name starts with 'kaireon_'.
-  kaireon_drop_relations(names): drops those relations of the target schema (looked up by name through
-    the adapter, never spliced into SQL).
+  kaireon_drop_relations(names): drops those relations of the target schema (each looked up by name
+    through the adapter first: only a relation the adapter found, rendered by it, reaches the DROP).
   kaireon_delete_log_rows(flows): deletes the decision-log rows of those flow keys; each key must be a
     token (letters, digits, _ . : @ + -), checked here, so no other text reaches the DELETE.
 -#}
@@ -25,8 +25,9 @@
 {% macro kaireon_drop_relations(names) -%}
   {%- for name in names -%}
     {%- set rel = adapter.get_relation(database=target.database, schema=target.schema, identifier=name) -%}
-    {%- if rel is not none -%}{%- do adapter.drop_relation(rel) -%}{%- endif -%}
+    {%- if rel is not none -%}{%- do run_query("drop " ~ rel.type ~ " if exists " ~ rel) -%}{%- endif -%}
   {%- endfor -%}
+  {%- do adapter.commit() if names -%}  {#- run_query opened the transaction; run-operation does not commit it -#}
 {%- endmacro %}
 
 {% macro kaireon_delete_log_rows(flows) -%}
@@ -40,5 +41,6 @@
       {%- do keys.append("'" ~ key ~ "'") -%}
     {%- endfor -%}
     {%- do run_query("delete from " ~ rel ~ " where " ~ adapter.quote('decision_flow_key') ~ " in (" ~ keys | join(', ') ~ ")") -%}
+    {%- do adapter.commit() -%}
   {%- endif -%}
 {%- endmacro %}

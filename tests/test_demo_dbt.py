@@ -154,7 +154,8 @@ def test_funnel_and_summary(morning):
     assert f["total_candidates"] == 3 * len(groups)
     assert (f["decided"], f["withheld"]) == (len(delivered), len(withheld))
     assert f"{len(delivered)} decisions, {len(withheld)} withheld" in proc.stdout
-    assert "decisions per offer:" in proc.stdout and "top rejection reasons:" in proc.stdout
+    assert "  top offers:" in proc.stdout and "  top rejection reasons:" in proc.stdout  # one block per flow
+    assert "  by channel: email " + str(len(delivered)) in proc.stdout
 
 
 def test_two_am_in_new_york_decides_nothing(night):
