@@ -431,8 +431,15 @@ WITH `qualified` AS (
       0
     ) AS `walk_u1_0`,
     COALESCE(
-      SUM(CASE WHEN COALESCE(TRUE, FALSE) AND `walk_s0` IS NULL THEN 1 ELSE 0 END) OVER (
-        PARTITION BY `customer_id`, COALESCE(`category_id`, `category_label`)
+      SUM(
+        CASE
+          WHEN COALESCE(`category_id` = 'rewards' AND NOT FALSE AND TRUE, FALSE)
+          AND `walk_s0` IS NULL
+          THEN 1
+          ELSE 0
+        END
+      ) OVER (
+        PARTITION BY `customer_id`, `offer_id`
         ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'push' THEN 2 END ASC
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
@@ -440,12 +447,20 @@ WITH `qualified` AS (
     ) AS `walk_u1_1`,
     COALESCE(
       SUM(CASE WHEN COALESCE(TRUE, FALSE) AND `walk_s0` IS NULL THEN 1 ELSE 0 END) OVER (
+        PARTITION BY `customer_id`, COALESCE(`category_id`, `category_label`)
+        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'push' THEN 2 END ASC
+        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+      ),
+      0
+    ) AS `walk_u1_2`,
+    COALESCE(
+      SUM(CASE WHEN COALESCE(TRUE, FALSE) AND `walk_s0` IS NULL THEN 1 ELSE 0 END) OVER (
         PARTITION BY `customer_id`, `offer_id`
         ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'push' THEN 2 END ASC
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
       0
-    ) AS `walk_u1_2`
+    ) AS `walk_u1_3`
   FROM `walk_0`
 ), `walk_1` AS (
   SELECT
@@ -456,6 +471,14 @@ WITH `qualified` AS (
       WHEN (
         COALESCE(TRUE, FALSE) AND COALESCE(0 >= (
           2
+        ), FALSE)
+      )
+      OR (
+        COALESCE(`category_id` = 'rewards' AND NOT FALSE AND TRUE, FALSE)
+        AND COALESCE(0 >= (
+          1 - (
+            COALESCE(`agg__0`, 0) + COALESCE(`agg__1`, 0)
+          )
         ), FALSE)
       )
       OR (
@@ -475,12 +498,23 @@ WITH `qualified` AS (
         ), TRUE)
       )
       AND (
-        NOT COALESCE(TRUE, FALSE) OR COALESCE(0 + `walk_u1_1` < (
+        NOT COALESCE(`category_id` = 'rewards' AND NOT FALSE AND TRUE, FALSE)
+        OR COALESCE(
+          0 + `walk_u1_1` < (
+            1 - (
+              COALESCE(`agg__0`, 0) + COALESCE(`agg__1`, 0)
+            )
+          ),
+          TRUE
+        )
+      )
+      AND (
+        NOT COALESCE(TRUE, FALSE) OR COALESCE(0 + `walk_u1_2` < (
           1
         ), TRUE)
       )
       AND (
-        NOT COALESCE(TRUE, FALSE) OR COALESCE(0 + `walk_u1_2` < (
+        NOT COALESCE(TRUE, FALSE) OR COALESCE(0 + `walk_u1_3` < (
           1
         ), TRUE)
       )
@@ -507,16 +541,30 @@ WITH `qualified` AS (
       0
     ) AS `walk_u2_0`,
     COALESCE(
-      SUM(CASE WHEN COALESCE(TRUE, FALSE) AND `walk_s1` = 1 THEN 1 ELSE 0 END) OVER (
-        PARTITION BY `customer_id`, COALESCE(`category_id`, `category_label`)
+      SUM(
+        CASE
+          WHEN COALESCE(`category_id` = 'rewards' AND NOT FALSE AND TRUE, FALSE)
+          AND `walk_s1` = 1
+          THEN 1
+          ELSE 0
+        END
+      ) OVER (
+        PARTITION BY `customer_id`, `offer_id`
         ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'push' THEN 2 END ASC
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
       0
     ) AS `walk_k2_1`,
     COALESCE(
-      SUM(CASE WHEN COALESCE(TRUE, FALSE) AND `walk_s1` IS NULL THEN 1 ELSE 0 END) OVER (
-        PARTITION BY `customer_id`, COALESCE(`category_id`, `category_label`)
+      SUM(
+        CASE
+          WHEN COALESCE(`category_id` = 'rewards' AND NOT FALSE AND TRUE, FALSE)
+          AND `walk_s1` IS NULL
+          THEN 1
+          ELSE 0
+        END
+      ) OVER (
+        PARTITION BY `customer_id`, `offer_id`
         ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'push' THEN 2 END ASC
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
@@ -524,7 +572,7 @@ WITH `qualified` AS (
     ) AS `walk_u2_1`,
     COALESCE(
       SUM(CASE WHEN COALESCE(TRUE, FALSE) AND `walk_s1` = 1 THEN 1 ELSE 0 END) OVER (
-        PARTITION BY `customer_id`, `offer_id`
+        PARTITION BY `customer_id`, COALESCE(`category_id`, `category_label`)
         ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'push' THEN 2 END ASC
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
@@ -532,12 +580,28 @@ WITH `qualified` AS (
     ) AS `walk_k2_2`,
     COALESCE(
       SUM(CASE WHEN COALESCE(TRUE, FALSE) AND `walk_s1` IS NULL THEN 1 ELSE 0 END) OVER (
+        PARTITION BY `customer_id`, COALESCE(`category_id`, `category_label`)
+        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'push' THEN 2 END ASC
+        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+      ),
+      0
+    ) AS `walk_u2_2`,
+    COALESCE(
+      SUM(CASE WHEN COALESCE(TRUE, FALSE) AND `walk_s1` = 1 THEN 1 ELSE 0 END) OVER (
         PARTITION BY `customer_id`, `offer_id`
         ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'push' THEN 2 END ASC
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
       0
-    ) AS `walk_u2_2`
+    ) AS `walk_k2_3`,
+    COALESCE(
+      SUM(CASE WHEN COALESCE(TRUE, FALSE) AND `walk_s1` IS NULL THEN 1 ELSE 0 END) OVER (
+        PARTITION BY `customer_id`, `offer_id`
+        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'push' THEN 2 END ASC
+        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+      ),
+      0
+    ) AS `walk_u2_3`
   FROM `walk_1`
 ), `walk_2` AS (
   SELECT
@@ -551,12 +615,23 @@ WITH `qualified` AS (
         ), FALSE)
       )
       OR (
-        COALESCE(TRUE, FALSE) AND COALESCE(`walk_k2_1` >= (
+        COALESCE(`category_id` = 'rewards' AND NOT FALSE AND TRUE, FALSE)
+        AND COALESCE(
+          `walk_k2_1` >= (
+            1 - (
+              COALESCE(`agg__0`, 0) + COALESCE(`agg__1`, 0)
+            )
+          ),
+          FALSE
+        )
+      )
+      OR (
+        COALESCE(TRUE, FALSE) AND COALESCE(`walk_k2_2` >= (
           1
         ), FALSE)
       )
       OR (
-        COALESCE(TRUE, FALSE) AND COALESCE(`walk_k2_2` >= (
+        COALESCE(TRUE, FALSE) AND COALESCE(`walk_k2_3` >= (
           1
         ), FALSE)
       )
@@ -567,12 +642,23 @@ WITH `qualified` AS (
         ), TRUE)
       )
       AND (
-        NOT COALESCE(TRUE, FALSE) OR COALESCE(`walk_k2_1` + `walk_u2_1` < (
+        NOT COALESCE(`category_id` = 'rewards' AND NOT FALSE AND TRUE, FALSE)
+        OR COALESCE(
+          `walk_k2_1` + `walk_u2_1` < (
+            1 - (
+              COALESCE(`agg__0`, 0) + COALESCE(`agg__1`, 0)
+            )
+          ),
+          TRUE
+        )
+      )
+      AND (
+        NOT COALESCE(TRUE, FALSE) OR COALESCE(`walk_k2_2` + `walk_u2_2` < (
           1
         ), TRUE)
       )
       AND (
-        NOT COALESCE(TRUE, FALSE) OR COALESCE(`walk_k2_2` + `walk_u2_2` < (
+        NOT COALESCE(TRUE, FALSE) OR COALESCE(`walk_k2_3` + `walk_u2_3` < (
           1
         ), TRUE)
       )
@@ -599,16 +685,30 @@ WITH `qualified` AS (
       0
     ) AS `walk_u3_0`,
     COALESCE(
-      SUM(CASE WHEN COALESCE(TRUE, FALSE) AND `walk_s2` = 1 THEN 1 ELSE 0 END) OVER (
-        PARTITION BY `customer_id`, COALESCE(`category_id`, `category_label`)
+      SUM(
+        CASE
+          WHEN COALESCE(`category_id` = 'rewards' AND NOT FALSE AND TRUE, FALSE)
+          AND `walk_s2` = 1
+          THEN 1
+          ELSE 0
+        END
+      ) OVER (
+        PARTITION BY `customer_id`, `offer_id`
         ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'push' THEN 2 END ASC
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
       0
     ) AS `walk_k3_1`,
     COALESCE(
-      SUM(CASE WHEN COALESCE(TRUE, FALSE) AND `walk_s2` IS NULL THEN 1 ELSE 0 END) OVER (
-        PARTITION BY `customer_id`, COALESCE(`category_id`, `category_label`)
+      SUM(
+        CASE
+          WHEN COALESCE(`category_id` = 'rewards' AND NOT FALSE AND TRUE, FALSE)
+          AND `walk_s2` IS NULL
+          THEN 1
+          ELSE 0
+        END
+      ) OVER (
+        PARTITION BY `customer_id`, `offer_id`
         ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'push' THEN 2 END ASC
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
@@ -616,7 +716,7 @@ WITH `qualified` AS (
     ) AS `walk_u3_1`,
     COALESCE(
       SUM(CASE WHEN COALESCE(TRUE, FALSE) AND `walk_s2` = 1 THEN 1 ELSE 0 END) OVER (
-        PARTITION BY `customer_id`, `offer_id`
+        PARTITION BY `customer_id`, COALESCE(`category_id`, `category_label`)
         ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'push' THEN 2 END ASC
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
@@ -624,12 +724,28 @@ WITH `qualified` AS (
     ) AS `walk_k3_2`,
     COALESCE(
       SUM(CASE WHEN COALESCE(TRUE, FALSE) AND `walk_s2` IS NULL THEN 1 ELSE 0 END) OVER (
+        PARTITION BY `customer_id`, COALESCE(`category_id`, `category_label`)
+        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'push' THEN 2 END ASC
+        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+      ),
+      0
+    ) AS `walk_u3_2`,
+    COALESCE(
+      SUM(CASE WHEN COALESCE(TRUE, FALSE) AND `walk_s2` = 1 THEN 1 ELSE 0 END) OVER (
         PARTITION BY `customer_id`, `offer_id`
         ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'push' THEN 2 END ASC
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
       0
-    ) AS `walk_u3_2`
+    ) AS `walk_k3_3`,
+    COALESCE(
+      SUM(CASE WHEN COALESCE(TRUE, FALSE) AND `walk_s2` IS NULL THEN 1 ELSE 0 END) OVER (
+        PARTITION BY `customer_id`, `offer_id`
+        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'push' THEN 2 END ASC
+        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+      ),
+      0
+    ) AS `walk_u3_3`
   FROM `walk_2`
 ), `walk_3` AS (
   SELECT
@@ -643,12 +759,23 @@ WITH `qualified` AS (
         ), FALSE)
       )
       OR (
-        COALESCE(TRUE, FALSE) AND COALESCE(`walk_k3_1` >= (
+        COALESCE(`category_id` = 'rewards' AND NOT FALSE AND TRUE, FALSE)
+        AND COALESCE(
+          `walk_k3_1` >= (
+            1 - (
+              COALESCE(`agg__0`, 0) + COALESCE(`agg__1`, 0)
+            )
+          ),
+          FALSE
+        )
+      )
+      OR (
+        COALESCE(TRUE, FALSE) AND COALESCE(`walk_k3_2` >= (
           1
         ), FALSE)
       )
       OR (
-        COALESCE(TRUE, FALSE) AND COALESCE(`walk_k3_2` >= (
+        COALESCE(TRUE, FALSE) AND COALESCE(`walk_k3_3` >= (
           1
         ), FALSE)
       )
@@ -659,12 +786,23 @@ WITH `qualified` AS (
         ), TRUE)
       )
       AND (
-        NOT COALESCE(TRUE, FALSE) OR COALESCE(`walk_k3_1` + `walk_u3_1` < (
+        NOT COALESCE(`category_id` = 'rewards' AND NOT FALSE AND TRUE, FALSE)
+        OR COALESCE(
+          `walk_k3_1` + `walk_u3_1` < (
+            1 - (
+              COALESCE(`agg__0`, 0) + COALESCE(`agg__1`, 0)
+            )
+          ),
+          TRUE
+        )
+      )
+      AND (
+        NOT COALESCE(TRUE, FALSE) OR COALESCE(`walk_k3_2` + `walk_u3_2` < (
           1
         ), TRUE)
       )
       AND (
-        NOT COALESCE(TRUE, FALSE) OR COALESCE(`walk_k3_2` + `walk_u3_2` < (
+        NOT COALESCE(TRUE, FALSE) OR COALESCE(`walk_k3_3` + `walk_u3_3` < (
           1
         ), TRUE)
       )
@@ -691,16 +829,30 @@ WITH `qualified` AS (
       0
     ) AS `walk_u4_0`,
     COALESCE(
-      SUM(CASE WHEN COALESCE(TRUE, FALSE) AND `walk_s3` = 1 THEN 1 ELSE 0 END) OVER (
-        PARTITION BY `customer_id`, COALESCE(`category_id`, `category_label`)
+      SUM(
+        CASE
+          WHEN COALESCE(`category_id` = 'rewards' AND NOT FALSE AND TRUE, FALSE)
+          AND `walk_s3` = 1
+          THEN 1
+          ELSE 0
+        END
+      ) OVER (
+        PARTITION BY `customer_id`, `offer_id`
         ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'push' THEN 2 END ASC
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
       0
     ) AS `walk_k4_1`,
     COALESCE(
-      SUM(CASE WHEN COALESCE(TRUE, FALSE) AND `walk_s3` IS NULL THEN 1 ELSE 0 END) OVER (
-        PARTITION BY `customer_id`, COALESCE(`category_id`, `category_label`)
+      SUM(
+        CASE
+          WHEN COALESCE(`category_id` = 'rewards' AND NOT FALSE AND TRUE, FALSE)
+          AND `walk_s3` IS NULL
+          THEN 1
+          ELSE 0
+        END
+      ) OVER (
+        PARTITION BY `customer_id`, `offer_id`
         ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'push' THEN 2 END ASC
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
@@ -708,7 +860,7 @@ WITH `qualified` AS (
     ) AS `walk_u4_1`,
     COALESCE(
       SUM(CASE WHEN COALESCE(TRUE, FALSE) AND `walk_s3` = 1 THEN 1 ELSE 0 END) OVER (
-        PARTITION BY `customer_id`, `offer_id`
+        PARTITION BY `customer_id`, COALESCE(`category_id`, `category_label`)
         ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'push' THEN 2 END ASC
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
@@ -716,12 +868,28 @@ WITH `qualified` AS (
     ) AS `walk_k4_2`,
     COALESCE(
       SUM(CASE WHEN COALESCE(TRUE, FALSE) AND `walk_s3` IS NULL THEN 1 ELSE 0 END) OVER (
+        PARTITION BY `customer_id`, COALESCE(`category_id`, `category_label`)
+        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'push' THEN 2 END ASC
+        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+      ),
+      0
+    ) AS `walk_u4_2`,
+    COALESCE(
+      SUM(CASE WHEN COALESCE(TRUE, FALSE) AND `walk_s3` = 1 THEN 1 ELSE 0 END) OVER (
         PARTITION BY `customer_id`, `offer_id`
         ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'push' THEN 2 END ASC
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
       0
-    ) AS `walk_u4_2`
+    ) AS `walk_k4_3`,
+    COALESCE(
+      SUM(CASE WHEN COALESCE(TRUE, FALSE) AND `walk_s3` IS NULL THEN 1 ELSE 0 END) OVER (
+        PARTITION BY `customer_id`, `offer_id`
+        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'push' THEN 2 END ASC
+        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+      ),
+      0
+    ) AS `walk_u4_3`
   FROM `walk_3`
 ), `walk_4` AS (
   SELECT
@@ -735,12 +903,23 @@ WITH `qualified` AS (
         ), FALSE)
       )
       OR (
-        COALESCE(TRUE, FALSE) AND COALESCE(`walk_k4_1` >= (
+        COALESCE(`category_id` = 'rewards' AND NOT FALSE AND TRUE, FALSE)
+        AND COALESCE(
+          `walk_k4_1` >= (
+            1 - (
+              COALESCE(`agg__0`, 0) + COALESCE(`agg__1`, 0)
+            )
+          ),
+          FALSE
+        )
+      )
+      OR (
+        COALESCE(TRUE, FALSE) AND COALESCE(`walk_k4_2` >= (
           1
         ), FALSE)
       )
       OR (
-        COALESCE(TRUE, FALSE) AND COALESCE(`walk_k4_2` >= (
+        COALESCE(TRUE, FALSE) AND COALESCE(`walk_k4_3` >= (
           1
         ), FALSE)
       )
@@ -751,12 +930,23 @@ WITH `qualified` AS (
         ), TRUE)
       )
       AND (
-        NOT COALESCE(TRUE, FALSE) OR COALESCE(`walk_k4_1` + `walk_u4_1` < (
+        NOT COALESCE(`category_id` = 'rewards' AND NOT FALSE AND TRUE, FALSE)
+        OR COALESCE(
+          `walk_k4_1` + `walk_u4_1` < (
+            1 - (
+              COALESCE(`agg__0`, 0) + COALESCE(`agg__1`, 0)
+            )
+          ),
+          TRUE
+        )
+      )
+      AND (
+        NOT COALESCE(TRUE, FALSE) OR COALESCE(`walk_k4_2` + `walk_u4_2` < (
           1
         ), TRUE)
       )
       AND (
-        NOT COALESCE(TRUE, FALSE) OR COALESCE(`walk_k4_2` + `walk_u4_2` < (
+        NOT COALESCE(TRUE, FALSE) OR COALESCE(`walk_k4_3` + `walk_u4_3` < (
           1
         ), TRUE)
       )
@@ -783,16 +973,30 @@ WITH `qualified` AS (
       0
     ) AS `walk_u5_0`,
     COALESCE(
-      SUM(CASE WHEN COALESCE(TRUE, FALSE) AND `walk_s4` = 1 THEN 1 ELSE 0 END) OVER (
-        PARTITION BY `customer_id`, COALESCE(`category_id`, `category_label`)
+      SUM(
+        CASE
+          WHEN COALESCE(`category_id` = 'rewards' AND NOT FALSE AND TRUE, FALSE)
+          AND `walk_s4` = 1
+          THEN 1
+          ELSE 0
+        END
+      ) OVER (
+        PARTITION BY `customer_id`, `offer_id`
         ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'push' THEN 2 END ASC
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
       0
     ) AS `walk_k5_1`,
     COALESCE(
-      SUM(CASE WHEN COALESCE(TRUE, FALSE) AND `walk_s4` IS NULL THEN 1 ELSE 0 END) OVER (
-        PARTITION BY `customer_id`, COALESCE(`category_id`, `category_label`)
+      SUM(
+        CASE
+          WHEN COALESCE(`category_id` = 'rewards' AND NOT FALSE AND TRUE, FALSE)
+          AND `walk_s4` IS NULL
+          THEN 1
+          ELSE 0
+        END
+      ) OVER (
+        PARTITION BY `customer_id`, `offer_id`
         ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'push' THEN 2 END ASC
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
@@ -800,7 +1004,7 @@ WITH `qualified` AS (
     ) AS `walk_u5_1`,
     COALESCE(
       SUM(CASE WHEN COALESCE(TRUE, FALSE) AND `walk_s4` = 1 THEN 1 ELSE 0 END) OVER (
-        PARTITION BY `customer_id`, `offer_id`
+        PARTITION BY `customer_id`, COALESCE(`category_id`, `category_label`)
         ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'push' THEN 2 END ASC
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
@@ -808,12 +1012,28 @@ WITH `qualified` AS (
     ) AS `walk_k5_2`,
     COALESCE(
       SUM(CASE WHEN COALESCE(TRUE, FALSE) AND `walk_s4` IS NULL THEN 1 ELSE 0 END) OVER (
+        PARTITION BY `customer_id`, COALESCE(`category_id`, `category_label`)
+        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'push' THEN 2 END ASC
+        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+      ),
+      0
+    ) AS `walk_u5_2`,
+    COALESCE(
+      SUM(CASE WHEN COALESCE(TRUE, FALSE) AND `walk_s4` = 1 THEN 1 ELSE 0 END) OVER (
         PARTITION BY `customer_id`, `offer_id`
         ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'push' THEN 2 END ASC
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
       0
-    ) AS `walk_u5_2`
+    ) AS `walk_k5_3`,
+    COALESCE(
+      SUM(CASE WHEN COALESCE(TRUE, FALSE) AND `walk_s4` IS NULL THEN 1 ELSE 0 END) OVER (
+        PARTITION BY `customer_id`, `offer_id`
+        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'push' THEN 2 END ASC
+        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+      ),
+      0
+    ) AS `walk_u5_3`
   FROM `walk_4`
 ), `walk_5` AS (
   SELECT
@@ -827,12 +1047,23 @@ WITH `qualified` AS (
         ), FALSE)
       )
       OR (
-        COALESCE(TRUE, FALSE) AND COALESCE(`walk_k5_1` >= (
+        COALESCE(`category_id` = 'rewards' AND NOT FALSE AND TRUE, FALSE)
+        AND COALESCE(
+          `walk_k5_1` >= (
+            1 - (
+              COALESCE(`agg__0`, 0) + COALESCE(`agg__1`, 0)
+            )
+          ),
+          FALSE
+        )
+      )
+      OR (
+        COALESCE(TRUE, FALSE) AND COALESCE(`walk_k5_2` >= (
           1
         ), FALSE)
       )
       OR (
-        COALESCE(TRUE, FALSE) AND COALESCE(`walk_k5_2` >= (
+        COALESCE(TRUE, FALSE) AND COALESCE(`walk_k5_3` >= (
           1
         ), FALSE)
       )
@@ -843,12 +1074,23 @@ WITH `qualified` AS (
         ), TRUE)
       )
       AND (
-        NOT COALESCE(TRUE, FALSE) OR COALESCE(`walk_k5_1` + `walk_u5_1` < (
+        NOT COALESCE(`category_id` = 'rewards' AND NOT FALSE AND TRUE, FALSE)
+        OR COALESCE(
+          `walk_k5_1` + `walk_u5_1` < (
+            1 - (
+              COALESCE(`agg__0`, 0) + COALESCE(`agg__1`, 0)
+            )
+          ),
+          TRUE
+        )
+      )
+      AND (
+        NOT COALESCE(TRUE, FALSE) OR COALESCE(`walk_k5_2` + `walk_u5_2` < (
           1
         ), TRUE)
       )
       AND (
-        NOT COALESCE(TRUE, FALSE) OR COALESCE(`walk_k5_2` + `walk_u5_2` < (
+        NOT COALESCE(TRUE, FALSE) OR COALESCE(`walk_k5_3` + `walk_u5_3` < (
           1
         ), TRUE)
       )
@@ -867,8 +1109,15 @@ WITH `qualified` AS (
       0
     ) AS `walk_k_0`,
     COALESCE(
-      SUM(CASE WHEN COALESCE(TRUE, FALSE) AND `walk_s5` = 1 THEN 1 ELSE 0 END) OVER (
-        PARTITION BY `customer_id`, COALESCE(`category_id`, `category_label`)
+      SUM(
+        CASE
+          WHEN COALESCE(`category_id` = 'rewards' AND NOT FALSE AND TRUE, FALSE)
+          AND `walk_s5` = 1
+          THEN 1
+          ELSE 0
+        END
+      ) OVER (
+        PARTITION BY `customer_id`, `offer_id`
         ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'push' THEN 2 END ASC
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
@@ -876,12 +1125,20 @@ WITH `qualified` AS (
     ) AS `walk_k_1`,
     COALESCE(
       SUM(CASE WHEN COALESCE(TRUE, FALSE) AND `walk_s5` = 1 THEN 1 ELSE 0 END) OVER (
+        PARTITION BY `customer_id`, COALESCE(`category_id`, `category_label`)
+        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'push' THEN 2 END ASC
+        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+      ),
+      0
+    ) AS `walk_k_2`,
+    COALESCE(
+      SUM(CASE WHEN COALESCE(TRUE, FALSE) AND `walk_s5` = 1 THEN 1 ELSE 0 END) OVER (
         PARTITION BY `customer_id`, `offer_id`
         ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'push' THEN 2 END ASC
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
       0
-    ) AS `walk_k_2`
+    ) AS `walk_k_3`
   FROM `walk_5`
 ), `walk_c` AS (
   SELECT
@@ -895,16 +1152,26 @@ WITH `qualified` AS (
           ), FALSE)
         )
         OR (
-          COALESCE(TRUE, FALSE) AND COALESCE(`walk_k_1` >= (
-            1
-          ), FALSE)
-        )
-        OR (
           COALESCE(TRUE, FALSE) AND COALESCE(`walk_k_2` >= (
             1
           ), FALSE)
         )
+        OR (
+          COALESCE(TRUE, FALSE) AND COALESCE(`walk_k_3` >= (
+            1
+          ), FALSE)
+        )
         THEN CAST(NULL AS INT64)
+        WHEN COALESCE(`category_id` = 'rewards' AND NOT FALSE AND TRUE, FALSE)
+        AND COALESCE(
+          `walk_k_1` >= (
+            1 - (
+              COALESCE(`agg__0`, 0) + COALESCE(`agg__1`, 0)
+            )
+          ),
+          FALSE
+        )
+        THEN 1001
       END
     END AS `walk_c`
   FROM `walk_k`

@@ -172,7 +172,7 @@ FROM (
           *
         FROM {{ ref('kaireon_offers') }}
         WHERE
-          `offer_status` IN ('active')
+          `offer_status` IN ('active') AND `category_id` IN ('winback')
       ) AS `o`
       CROSS JOIN (
         SELECT

@@ -435,8 +435,15 @@ WITH `qualified` AS (
       0
     ) AS `walk_u1_0`,
     COALESCE(
-      SUM(CASE WHEN COALESCE(TRUE, FALSE) AND `walk_s0` IS NULL THEN 1 ELSE 0 END) OVER (
-        PARTITION BY `customer_id`, COALESCE(`category_id`, `category_label`)
+      SUM(
+        CASE
+          WHEN COALESCE(`category_id` = 'rewards' AND NOT FALSE AND TRUE, FALSE)
+          AND `walk_s0` IS NULL
+          THEN 1
+          ELSE 0
+        END
+      ) OVER (
+        PARTITION BY `customer_id`, `offer_id`
         ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC NULLS LAST, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'push' THEN 2 END ASC NULLS LAST
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
@@ -444,12 +451,20 @@ WITH `qualified` AS (
     ) AS `walk_u1_1`,
     COALESCE(
       SUM(CASE WHEN COALESCE(TRUE, FALSE) AND `walk_s0` IS NULL THEN 1 ELSE 0 END) OVER (
+        PARTITION BY `customer_id`, COALESCE(`category_id`, `category_label`)
+        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC NULLS LAST, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'push' THEN 2 END ASC NULLS LAST
+        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+      ),
+      0
+    ) AS `walk_u1_2`,
+    COALESCE(
+      SUM(CASE WHEN COALESCE(TRUE, FALSE) AND `walk_s0` IS NULL THEN 1 ELSE 0 END) OVER (
         PARTITION BY `customer_id`, `offer_id`
         ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC NULLS LAST, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'push' THEN 2 END ASC NULLS LAST
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
       0
-    ) AS `walk_u1_2`
+    ) AS `walk_u1_3`
   FROM `walk_0`
 ), `walk_1` AS (
   SELECT
@@ -460,6 +475,14 @@ WITH `qualified` AS (
       WHEN (
         COALESCE(TRUE, FALSE) AND COALESCE(0 >= (
           2
+        ), FALSE)
+      )
+      OR (
+        COALESCE(`category_id` = 'rewards' AND NOT FALSE AND TRUE, FALSE)
+        AND COALESCE(0 >= (
+          1 - (
+            COALESCE(`agg__0`, 0) + COALESCE(`agg__1`, 0)
+          )
         ), FALSE)
       )
       OR (
@@ -479,12 +502,23 @@ WITH `qualified` AS (
         ), TRUE)
       )
       AND (
-        NOT COALESCE(TRUE, FALSE) OR COALESCE(0 + `walk_u1_1` < (
+        NOT COALESCE(`category_id` = 'rewards' AND NOT FALSE AND TRUE, FALSE)
+        OR COALESCE(
+          0 + `walk_u1_1` < (
+            1 - (
+              COALESCE(`agg__0`, 0) + COALESCE(`agg__1`, 0)
+            )
+          ),
+          TRUE
+        )
+      )
+      AND (
+        NOT COALESCE(TRUE, FALSE) OR COALESCE(0 + `walk_u1_2` < (
           1
         ), TRUE)
       )
       AND (
-        NOT COALESCE(TRUE, FALSE) OR COALESCE(0 + `walk_u1_2` < (
+        NOT COALESCE(TRUE, FALSE) OR COALESCE(0 + `walk_u1_3` < (
           1
         ), TRUE)
       )
@@ -511,16 +545,30 @@ WITH `qualified` AS (
       0
     ) AS `walk_u2_0`,
     COALESCE(
-      SUM(CASE WHEN COALESCE(TRUE, FALSE) AND `walk_s1` = 1 THEN 1 ELSE 0 END) OVER (
-        PARTITION BY `customer_id`, COALESCE(`category_id`, `category_label`)
+      SUM(
+        CASE
+          WHEN COALESCE(`category_id` = 'rewards' AND NOT FALSE AND TRUE, FALSE)
+          AND `walk_s1` = 1
+          THEN 1
+          ELSE 0
+        END
+      ) OVER (
+        PARTITION BY `customer_id`, `offer_id`
         ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC NULLS LAST, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'push' THEN 2 END ASC NULLS LAST
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
       0
     ) AS `walk_k2_1`,
     COALESCE(
-      SUM(CASE WHEN COALESCE(TRUE, FALSE) AND `walk_s1` IS NULL THEN 1 ELSE 0 END) OVER (
-        PARTITION BY `customer_id`, COALESCE(`category_id`, `category_label`)
+      SUM(
+        CASE
+          WHEN COALESCE(`category_id` = 'rewards' AND NOT FALSE AND TRUE, FALSE)
+          AND `walk_s1` IS NULL
+          THEN 1
+          ELSE 0
+        END
+      ) OVER (
+        PARTITION BY `customer_id`, `offer_id`
         ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC NULLS LAST, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'push' THEN 2 END ASC NULLS LAST
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
@@ -528,7 +576,7 @@ WITH `qualified` AS (
     ) AS `walk_u2_1`,
     COALESCE(
       SUM(CASE WHEN COALESCE(TRUE, FALSE) AND `walk_s1` = 1 THEN 1 ELSE 0 END) OVER (
-        PARTITION BY `customer_id`, `offer_id`
+        PARTITION BY `customer_id`, COALESCE(`category_id`, `category_label`)
         ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC NULLS LAST, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'push' THEN 2 END ASC NULLS LAST
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
@@ -536,12 +584,28 @@ WITH `qualified` AS (
     ) AS `walk_k2_2`,
     COALESCE(
       SUM(CASE WHEN COALESCE(TRUE, FALSE) AND `walk_s1` IS NULL THEN 1 ELSE 0 END) OVER (
+        PARTITION BY `customer_id`, COALESCE(`category_id`, `category_label`)
+        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC NULLS LAST, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'push' THEN 2 END ASC NULLS LAST
+        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+      ),
+      0
+    ) AS `walk_u2_2`,
+    COALESCE(
+      SUM(CASE WHEN COALESCE(TRUE, FALSE) AND `walk_s1` = 1 THEN 1 ELSE 0 END) OVER (
         PARTITION BY `customer_id`, `offer_id`
         ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC NULLS LAST, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'push' THEN 2 END ASC NULLS LAST
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
       0
-    ) AS `walk_u2_2`
+    ) AS `walk_k2_3`,
+    COALESCE(
+      SUM(CASE WHEN COALESCE(TRUE, FALSE) AND `walk_s1` IS NULL THEN 1 ELSE 0 END) OVER (
+        PARTITION BY `customer_id`, `offer_id`
+        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC NULLS LAST, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'push' THEN 2 END ASC NULLS LAST
+        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+      ),
+      0
+    ) AS `walk_u2_3`
   FROM `walk_1`
 ), `walk_2` AS (
   SELECT
@@ -555,12 +619,23 @@ WITH `qualified` AS (
         ), FALSE)
       )
       OR (
-        COALESCE(TRUE, FALSE) AND COALESCE(`walk_k2_1` >= (
+        COALESCE(`category_id` = 'rewards' AND NOT FALSE AND TRUE, FALSE)
+        AND COALESCE(
+          `walk_k2_1` >= (
+            1 - (
+              COALESCE(`agg__0`, 0) + COALESCE(`agg__1`, 0)
+            )
+          ),
+          FALSE
+        )
+      )
+      OR (
+        COALESCE(TRUE, FALSE) AND COALESCE(`walk_k2_2` >= (
           1
         ), FALSE)
       )
       OR (
-        COALESCE(TRUE, FALSE) AND COALESCE(`walk_k2_2` >= (
+        COALESCE(TRUE, FALSE) AND COALESCE(`walk_k2_3` >= (
           1
         ), FALSE)
       )
@@ -571,12 +646,23 @@ WITH `qualified` AS (
         ), TRUE)
       )
       AND (
-        NOT COALESCE(TRUE, FALSE) OR COALESCE(`walk_k2_1` + `walk_u2_1` < (
+        NOT COALESCE(`category_id` = 'rewards' AND NOT FALSE AND TRUE, FALSE)
+        OR COALESCE(
+          `walk_k2_1` + `walk_u2_1` < (
+            1 - (
+              COALESCE(`agg__0`, 0) + COALESCE(`agg__1`, 0)
+            )
+          ),
+          TRUE
+        )
+      )
+      AND (
+        NOT COALESCE(TRUE, FALSE) OR COALESCE(`walk_k2_2` + `walk_u2_2` < (
           1
         ), TRUE)
       )
       AND (
-        NOT COALESCE(TRUE, FALSE) OR COALESCE(`walk_k2_2` + `walk_u2_2` < (
+        NOT COALESCE(TRUE, FALSE) OR COALESCE(`walk_k2_3` + `walk_u2_3` < (
           1
         ), TRUE)
       )
@@ -603,16 +689,30 @@ WITH `qualified` AS (
       0
     ) AS `walk_u3_0`,
     COALESCE(
-      SUM(CASE WHEN COALESCE(TRUE, FALSE) AND `walk_s2` = 1 THEN 1 ELSE 0 END) OVER (
-        PARTITION BY `customer_id`, COALESCE(`category_id`, `category_label`)
+      SUM(
+        CASE
+          WHEN COALESCE(`category_id` = 'rewards' AND NOT FALSE AND TRUE, FALSE)
+          AND `walk_s2` = 1
+          THEN 1
+          ELSE 0
+        END
+      ) OVER (
+        PARTITION BY `customer_id`, `offer_id`
         ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC NULLS LAST, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'push' THEN 2 END ASC NULLS LAST
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
       0
     ) AS `walk_k3_1`,
     COALESCE(
-      SUM(CASE WHEN COALESCE(TRUE, FALSE) AND `walk_s2` IS NULL THEN 1 ELSE 0 END) OVER (
-        PARTITION BY `customer_id`, COALESCE(`category_id`, `category_label`)
+      SUM(
+        CASE
+          WHEN COALESCE(`category_id` = 'rewards' AND NOT FALSE AND TRUE, FALSE)
+          AND `walk_s2` IS NULL
+          THEN 1
+          ELSE 0
+        END
+      ) OVER (
+        PARTITION BY `customer_id`, `offer_id`
         ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC NULLS LAST, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'push' THEN 2 END ASC NULLS LAST
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
@@ -620,7 +720,7 @@ WITH `qualified` AS (
     ) AS `walk_u3_1`,
     COALESCE(
       SUM(CASE WHEN COALESCE(TRUE, FALSE) AND `walk_s2` = 1 THEN 1 ELSE 0 END) OVER (
-        PARTITION BY `customer_id`, `offer_id`
+        PARTITION BY `customer_id`, COALESCE(`category_id`, `category_label`)
         ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC NULLS LAST, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'push' THEN 2 END ASC NULLS LAST
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
@@ -628,12 +728,28 @@ WITH `qualified` AS (
     ) AS `walk_k3_2`,
     COALESCE(
       SUM(CASE WHEN COALESCE(TRUE, FALSE) AND `walk_s2` IS NULL THEN 1 ELSE 0 END) OVER (
+        PARTITION BY `customer_id`, COALESCE(`category_id`, `category_label`)
+        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC NULLS LAST, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'push' THEN 2 END ASC NULLS LAST
+        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+      ),
+      0
+    ) AS `walk_u3_2`,
+    COALESCE(
+      SUM(CASE WHEN COALESCE(TRUE, FALSE) AND `walk_s2` = 1 THEN 1 ELSE 0 END) OVER (
         PARTITION BY `customer_id`, `offer_id`
         ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC NULLS LAST, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'push' THEN 2 END ASC NULLS LAST
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
       0
-    ) AS `walk_u3_2`
+    ) AS `walk_k3_3`,
+    COALESCE(
+      SUM(CASE WHEN COALESCE(TRUE, FALSE) AND `walk_s2` IS NULL THEN 1 ELSE 0 END) OVER (
+        PARTITION BY `customer_id`, `offer_id`
+        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC NULLS LAST, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'push' THEN 2 END ASC NULLS LAST
+        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+      ),
+      0
+    ) AS `walk_u3_3`
   FROM `walk_2`
 ), `walk_3` AS (
   SELECT
@@ -647,12 +763,23 @@ WITH `qualified` AS (
         ), FALSE)
       )
       OR (
-        COALESCE(TRUE, FALSE) AND COALESCE(`walk_k3_1` >= (
+        COALESCE(`category_id` = 'rewards' AND NOT FALSE AND TRUE, FALSE)
+        AND COALESCE(
+          `walk_k3_1` >= (
+            1 - (
+              COALESCE(`agg__0`, 0) + COALESCE(`agg__1`, 0)
+            )
+          ),
+          FALSE
+        )
+      )
+      OR (
+        COALESCE(TRUE, FALSE) AND COALESCE(`walk_k3_2` >= (
           1
         ), FALSE)
       )
       OR (
-        COALESCE(TRUE, FALSE) AND COALESCE(`walk_k3_2` >= (
+        COALESCE(TRUE, FALSE) AND COALESCE(`walk_k3_3` >= (
           1
         ), FALSE)
       )
@@ -663,12 +790,23 @@ WITH `qualified` AS (
         ), TRUE)
       )
       AND (
-        NOT COALESCE(TRUE, FALSE) OR COALESCE(`walk_k3_1` + `walk_u3_1` < (
+        NOT COALESCE(`category_id` = 'rewards' AND NOT FALSE AND TRUE, FALSE)
+        OR COALESCE(
+          `walk_k3_1` + `walk_u3_1` < (
+            1 - (
+              COALESCE(`agg__0`, 0) + COALESCE(`agg__1`, 0)
+            )
+          ),
+          TRUE
+        )
+      )
+      AND (
+        NOT COALESCE(TRUE, FALSE) OR COALESCE(`walk_k3_2` + `walk_u3_2` < (
           1
         ), TRUE)
       )
       AND (
-        NOT COALESCE(TRUE, FALSE) OR COALESCE(`walk_k3_2` + `walk_u3_2` < (
+        NOT COALESCE(TRUE, FALSE) OR COALESCE(`walk_k3_3` + `walk_u3_3` < (
           1
         ), TRUE)
       )
@@ -695,16 +833,30 @@ WITH `qualified` AS (
       0
     ) AS `walk_u4_0`,
     COALESCE(
-      SUM(CASE WHEN COALESCE(TRUE, FALSE) AND `walk_s3` = 1 THEN 1 ELSE 0 END) OVER (
-        PARTITION BY `customer_id`, COALESCE(`category_id`, `category_label`)
+      SUM(
+        CASE
+          WHEN COALESCE(`category_id` = 'rewards' AND NOT FALSE AND TRUE, FALSE)
+          AND `walk_s3` = 1
+          THEN 1
+          ELSE 0
+        END
+      ) OVER (
+        PARTITION BY `customer_id`, `offer_id`
         ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC NULLS LAST, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'push' THEN 2 END ASC NULLS LAST
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
       0
     ) AS `walk_k4_1`,
     COALESCE(
-      SUM(CASE WHEN COALESCE(TRUE, FALSE) AND `walk_s3` IS NULL THEN 1 ELSE 0 END) OVER (
-        PARTITION BY `customer_id`, COALESCE(`category_id`, `category_label`)
+      SUM(
+        CASE
+          WHEN COALESCE(`category_id` = 'rewards' AND NOT FALSE AND TRUE, FALSE)
+          AND `walk_s3` IS NULL
+          THEN 1
+          ELSE 0
+        END
+      ) OVER (
+        PARTITION BY `customer_id`, `offer_id`
         ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC NULLS LAST, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'push' THEN 2 END ASC NULLS LAST
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
@@ -712,7 +864,7 @@ WITH `qualified` AS (
     ) AS `walk_u4_1`,
     COALESCE(
       SUM(CASE WHEN COALESCE(TRUE, FALSE) AND `walk_s3` = 1 THEN 1 ELSE 0 END) OVER (
-        PARTITION BY `customer_id`, `offer_id`
+        PARTITION BY `customer_id`, COALESCE(`category_id`, `category_label`)
         ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC NULLS LAST, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'push' THEN 2 END ASC NULLS LAST
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
@@ -720,12 +872,28 @@ WITH `qualified` AS (
     ) AS `walk_k4_2`,
     COALESCE(
       SUM(CASE WHEN COALESCE(TRUE, FALSE) AND `walk_s3` IS NULL THEN 1 ELSE 0 END) OVER (
+        PARTITION BY `customer_id`, COALESCE(`category_id`, `category_label`)
+        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC NULLS LAST, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'push' THEN 2 END ASC NULLS LAST
+        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+      ),
+      0
+    ) AS `walk_u4_2`,
+    COALESCE(
+      SUM(CASE WHEN COALESCE(TRUE, FALSE) AND `walk_s3` = 1 THEN 1 ELSE 0 END) OVER (
         PARTITION BY `customer_id`, `offer_id`
         ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC NULLS LAST, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'push' THEN 2 END ASC NULLS LAST
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
       0
-    ) AS `walk_u4_2`
+    ) AS `walk_k4_3`,
+    COALESCE(
+      SUM(CASE WHEN COALESCE(TRUE, FALSE) AND `walk_s3` IS NULL THEN 1 ELSE 0 END) OVER (
+        PARTITION BY `customer_id`, `offer_id`
+        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC NULLS LAST, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'push' THEN 2 END ASC NULLS LAST
+        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+      ),
+      0
+    ) AS `walk_u4_3`
   FROM `walk_3`
 ), `walk_4` AS (
   SELECT
@@ -739,12 +907,23 @@ WITH `qualified` AS (
         ), FALSE)
       )
       OR (
-        COALESCE(TRUE, FALSE) AND COALESCE(`walk_k4_1` >= (
+        COALESCE(`category_id` = 'rewards' AND NOT FALSE AND TRUE, FALSE)
+        AND COALESCE(
+          `walk_k4_1` >= (
+            1 - (
+              COALESCE(`agg__0`, 0) + COALESCE(`agg__1`, 0)
+            )
+          ),
+          FALSE
+        )
+      )
+      OR (
+        COALESCE(TRUE, FALSE) AND COALESCE(`walk_k4_2` >= (
           1
         ), FALSE)
       )
       OR (
-        COALESCE(TRUE, FALSE) AND COALESCE(`walk_k4_2` >= (
+        COALESCE(TRUE, FALSE) AND COALESCE(`walk_k4_3` >= (
           1
         ), FALSE)
       )
@@ -755,12 +934,23 @@ WITH `qualified` AS (
         ), TRUE)
       )
       AND (
-        NOT COALESCE(TRUE, FALSE) OR COALESCE(`walk_k4_1` + `walk_u4_1` < (
+        NOT COALESCE(`category_id` = 'rewards' AND NOT FALSE AND TRUE, FALSE)
+        OR COALESCE(
+          `walk_k4_1` + `walk_u4_1` < (
+            1 - (
+              COALESCE(`agg__0`, 0) + COALESCE(`agg__1`, 0)
+            )
+          ),
+          TRUE
+        )
+      )
+      AND (
+        NOT COALESCE(TRUE, FALSE) OR COALESCE(`walk_k4_2` + `walk_u4_2` < (
           1
         ), TRUE)
       )
       AND (
-        NOT COALESCE(TRUE, FALSE) OR COALESCE(`walk_k4_2` + `walk_u4_2` < (
+        NOT COALESCE(TRUE, FALSE) OR COALESCE(`walk_k4_3` + `walk_u4_3` < (
           1
         ), TRUE)
       )
@@ -787,16 +977,30 @@ WITH `qualified` AS (
       0
     ) AS `walk_u5_0`,
     COALESCE(
-      SUM(CASE WHEN COALESCE(TRUE, FALSE) AND `walk_s4` = 1 THEN 1 ELSE 0 END) OVER (
-        PARTITION BY `customer_id`, COALESCE(`category_id`, `category_label`)
+      SUM(
+        CASE
+          WHEN COALESCE(`category_id` = 'rewards' AND NOT FALSE AND TRUE, FALSE)
+          AND `walk_s4` = 1
+          THEN 1
+          ELSE 0
+        END
+      ) OVER (
+        PARTITION BY `customer_id`, `offer_id`
         ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC NULLS LAST, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'push' THEN 2 END ASC NULLS LAST
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
       0
     ) AS `walk_k5_1`,
     COALESCE(
-      SUM(CASE WHEN COALESCE(TRUE, FALSE) AND `walk_s4` IS NULL THEN 1 ELSE 0 END) OVER (
-        PARTITION BY `customer_id`, COALESCE(`category_id`, `category_label`)
+      SUM(
+        CASE
+          WHEN COALESCE(`category_id` = 'rewards' AND NOT FALSE AND TRUE, FALSE)
+          AND `walk_s4` IS NULL
+          THEN 1
+          ELSE 0
+        END
+      ) OVER (
+        PARTITION BY `customer_id`, `offer_id`
         ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC NULLS LAST, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'push' THEN 2 END ASC NULLS LAST
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
@@ -804,7 +1008,7 @@ WITH `qualified` AS (
     ) AS `walk_u5_1`,
     COALESCE(
       SUM(CASE WHEN COALESCE(TRUE, FALSE) AND `walk_s4` = 1 THEN 1 ELSE 0 END) OVER (
-        PARTITION BY `customer_id`, `offer_id`
+        PARTITION BY `customer_id`, COALESCE(`category_id`, `category_label`)
         ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC NULLS LAST, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'push' THEN 2 END ASC NULLS LAST
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
@@ -812,12 +1016,28 @@ WITH `qualified` AS (
     ) AS `walk_k5_2`,
     COALESCE(
       SUM(CASE WHEN COALESCE(TRUE, FALSE) AND `walk_s4` IS NULL THEN 1 ELSE 0 END) OVER (
+        PARTITION BY `customer_id`, COALESCE(`category_id`, `category_label`)
+        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC NULLS LAST, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'push' THEN 2 END ASC NULLS LAST
+        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+      ),
+      0
+    ) AS `walk_u5_2`,
+    COALESCE(
+      SUM(CASE WHEN COALESCE(TRUE, FALSE) AND `walk_s4` = 1 THEN 1 ELSE 0 END) OVER (
         PARTITION BY `customer_id`, `offer_id`
         ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC NULLS LAST, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'push' THEN 2 END ASC NULLS LAST
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
       0
-    ) AS `walk_u5_2`
+    ) AS `walk_k5_3`,
+    COALESCE(
+      SUM(CASE WHEN COALESCE(TRUE, FALSE) AND `walk_s4` IS NULL THEN 1 ELSE 0 END) OVER (
+        PARTITION BY `customer_id`, `offer_id`
+        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC NULLS LAST, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'push' THEN 2 END ASC NULLS LAST
+        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+      ),
+      0
+    ) AS `walk_u5_3`
   FROM `walk_4`
 ), `walk_5` AS (
   SELECT
@@ -831,12 +1051,23 @@ WITH `qualified` AS (
         ), FALSE)
       )
       OR (
-        COALESCE(TRUE, FALSE) AND COALESCE(`walk_k5_1` >= (
+        COALESCE(`category_id` = 'rewards' AND NOT FALSE AND TRUE, FALSE)
+        AND COALESCE(
+          `walk_k5_1` >= (
+            1 - (
+              COALESCE(`agg__0`, 0) + COALESCE(`agg__1`, 0)
+            )
+          ),
+          FALSE
+        )
+      )
+      OR (
+        COALESCE(TRUE, FALSE) AND COALESCE(`walk_k5_2` >= (
           1
         ), FALSE)
       )
       OR (
-        COALESCE(TRUE, FALSE) AND COALESCE(`walk_k5_2` >= (
+        COALESCE(TRUE, FALSE) AND COALESCE(`walk_k5_3` >= (
           1
         ), FALSE)
       )
@@ -847,12 +1078,23 @@ WITH `qualified` AS (
         ), TRUE)
       )
       AND (
-        NOT COALESCE(TRUE, FALSE) OR COALESCE(`walk_k5_1` + `walk_u5_1` < (
+        NOT COALESCE(`category_id` = 'rewards' AND NOT FALSE AND TRUE, FALSE)
+        OR COALESCE(
+          `walk_k5_1` + `walk_u5_1` < (
+            1 - (
+              COALESCE(`agg__0`, 0) + COALESCE(`agg__1`, 0)
+            )
+          ),
+          TRUE
+        )
+      )
+      AND (
+        NOT COALESCE(TRUE, FALSE) OR COALESCE(`walk_k5_2` + `walk_u5_2` < (
           1
         ), TRUE)
       )
       AND (
-        NOT COALESCE(TRUE, FALSE) OR COALESCE(`walk_k5_2` + `walk_u5_2` < (
+        NOT COALESCE(TRUE, FALSE) OR COALESCE(`walk_k5_3` + `walk_u5_3` < (
           1
         ), TRUE)
       )
@@ -871,8 +1113,15 @@ WITH `qualified` AS (
       0
     ) AS `walk_k_0`,
     COALESCE(
-      SUM(CASE WHEN COALESCE(TRUE, FALSE) AND `walk_s5` = 1 THEN 1 ELSE 0 END) OVER (
-        PARTITION BY `customer_id`, COALESCE(`category_id`, `category_label`)
+      SUM(
+        CASE
+          WHEN COALESCE(`category_id` = 'rewards' AND NOT FALSE AND TRUE, FALSE)
+          AND `walk_s5` = 1
+          THEN 1
+          ELSE 0
+        END
+      ) OVER (
+        PARTITION BY `customer_id`, `offer_id`
         ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC NULLS LAST, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'push' THEN 2 END ASC NULLS LAST
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
@@ -880,12 +1129,20 @@ WITH `qualified` AS (
     ) AS `walk_k_1`,
     COALESCE(
       SUM(CASE WHEN COALESCE(TRUE, FALSE) AND `walk_s5` = 1 THEN 1 ELSE 0 END) OVER (
+        PARTITION BY `customer_id`, COALESCE(`category_id`, `category_label`)
+        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC NULLS LAST, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'push' THEN 2 END ASC NULLS LAST
+        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+      ),
+      0
+    ) AS `walk_k_2`,
+    COALESCE(
+      SUM(CASE WHEN COALESCE(TRUE, FALSE) AND `walk_s5` = 1 THEN 1 ELSE 0 END) OVER (
         PARTITION BY `customer_id`, `offer_id`
         ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC NULLS LAST, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'push' THEN 2 END ASC NULLS LAST
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
       0
-    ) AS `walk_k_2`
+    ) AS `walk_k_3`
   FROM `walk_5`
 ), `walk_c` AS (
   SELECT
@@ -899,16 +1156,26 @@ WITH `qualified` AS (
           ), FALSE)
         )
         OR (
-          COALESCE(TRUE, FALSE) AND COALESCE(`walk_k_1` >= (
-            1
-          ), FALSE)
-        )
-        OR (
           COALESCE(TRUE, FALSE) AND COALESCE(`walk_k_2` >= (
             1
           ), FALSE)
         )
+        OR (
+          COALESCE(TRUE, FALSE) AND COALESCE(`walk_k_3` >= (
+            1
+          ), FALSE)
+        )
         THEN CAST(NULL AS INT)
+        WHEN COALESCE(`category_id` = 'rewards' AND NOT FALSE AND TRUE, FALSE)
+        AND COALESCE(
+          `walk_k_1` >= (
+            1 - (
+              COALESCE(`agg__0`, 0) + COALESCE(`agg__1`, 0)
+            )
+          ),
+          FALSE
+        )
+        THEN 1001
       END
     END AS `walk_c`
   FROM `walk_k`

@@ -30,7 +30,7 @@ CROSS JOIN (
         *
       FROM {{ ref('kaireon_offers') }}
       WHERE
-        "offer_status" IN ('active')
+        "offer_status" IN ('active') AND "category_id" IN ('winback')
     ) AS "o"
     CROSS JOIN (
       SELECT
@@ -88,7 +88,7 @@ CROSS JOIN (
             *
           FROM {{ ref('kaireon_offers') }}
           WHERE
-            "offer_status" IN ('active')
+            "offer_status" IN ('active') AND "category_id" IN ('winback')
         ) AS "o"
         CROSS JOIN (
           SELECT

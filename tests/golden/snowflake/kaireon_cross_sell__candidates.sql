@@ -434,8 +434,15 @@ WITH "qualified" AS (
       0
     ) AS "walk_u1_0",
     COALESCE(
-      SUM(CASE WHEN COALESCE(TRUE, FALSE) AND "walk_s0" IS NULL THEN 1 ELSE 0 END) OVER (
-        PARTITION BY "customer_id", COALESCE("category_id", "category_label")
+      SUM(
+        CASE
+          WHEN COALESCE("category_id" = 'rewards' AND NOT FALSE AND TRUE, FALSE)
+          AND "walk_s0" IS NULL
+          THEN 1
+          ELSE 0
+        END
+      ) OVER (
+        PARTITION BY "customer_id", "offer_id"
         ORDER BY "score" DESC NULLS LAST, "priority" DESC NULLS LAST, "offer_id" ASC, CASE WHEN "channel" = 'email' THEN 1 WHEN "channel" = 'push' THEN 2 END ASC
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
@@ -443,12 +450,20 @@ WITH "qualified" AS (
     ) AS "walk_u1_1",
     COALESCE(
       SUM(CASE WHEN COALESCE(TRUE, FALSE) AND "walk_s0" IS NULL THEN 1 ELSE 0 END) OVER (
+        PARTITION BY "customer_id", COALESCE("category_id", "category_label")
+        ORDER BY "score" DESC NULLS LAST, "priority" DESC NULLS LAST, "offer_id" ASC, CASE WHEN "channel" = 'email' THEN 1 WHEN "channel" = 'push' THEN 2 END ASC
+        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+      ),
+      0
+    ) AS "walk_u1_2",
+    COALESCE(
+      SUM(CASE WHEN COALESCE(TRUE, FALSE) AND "walk_s0" IS NULL THEN 1 ELSE 0 END) OVER (
         PARTITION BY "customer_id", "offer_id"
         ORDER BY "score" DESC NULLS LAST, "priority" DESC NULLS LAST, "offer_id" ASC, CASE WHEN "channel" = 'email' THEN 1 WHEN "channel" = 'push' THEN 2 END ASC
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
       0
-    ) AS "walk_u1_2"
+    ) AS "walk_u1_3"
   FROM "walk_0"
 ), "walk_1" AS (
   SELECT
@@ -459,6 +474,14 @@ WITH "qualified" AS (
       WHEN (
         COALESCE(TRUE, FALSE) AND COALESCE(0 >= (
           2
+        ), FALSE)
+      )
+      OR (
+        COALESCE("category_id" = 'rewards' AND NOT FALSE AND TRUE, FALSE)
+        AND COALESCE(0 >= (
+          1 - (
+            COALESCE("agg__0", 0) + COALESCE("agg__1", 0)
+          )
         ), FALSE)
       )
       OR (
@@ -478,12 +501,23 @@ WITH "qualified" AS (
         ), TRUE)
       )
       AND (
-        NOT COALESCE(TRUE, FALSE) OR COALESCE(0 + "walk_u1_1" < (
+        NOT COALESCE("category_id" = 'rewards' AND NOT FALSE AND TRUE, FALSE)
+        OR COALESCE(
+          0 + "walk_u1_1" < (
+            1 - (
+              COALESCE("agg__0", 0) + COALESCE("agg__1", 0)
+            )
+          ),
+          TRUE
+        )
+      )
+      AND (
+        NOT COALESCE(TRUE, FALSE) OR COALESCE(0 + "walk_u1_2" < (
           1
         ), TRUE)
       )
       AND (
-        NOT COALESCE(TRUE, FALSE) OR COALESCE(0 + "walk_u1_2" < (
+        NOT COALESCE(TRUE, FALSE) OR COALESCE(0 + "walk_u1_3" < (
           1
         ), TRUE)
       )
@@ -510,16 +544,30 @@ WITH "qualified" AS (
       0
     ) AS "walk_u2_0",
     COALESCE(
-      SUM(CASE WHEN COALESCE(TRUE, FALSE) AND "walk_s1" = 1 THEN 1 ELSE 0 END) OVER (
-        PARTITION BY "customer_id", COALESCE("category_id", "category_label")
+      SUM(
+        CASE
+          WHEN COALESCE("category_id" = 'rewards' AND NOT FALSE AND TRUE, FALSE)
+          AND "walk_s1" = 1
+          THEN 1
+          ELSE 0
+        END
+      ) OVER (
+        PARTITION BY "customer_id", "offer_id"
         ORDER BY "score" DESC NULLS LAST, "priority" DESC NULLS LAST, "offer_id" ASC, CASE WHEN "channel" = 'email' THEN 1 WHEN "channel" = 'push' THEN 2 END ASC
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
       0
     ) AS "walk_k2_1",
     COALESCE(
-      SUM(CASE WHEN COALESCE(TRUE, FALSE) AND "walk_s1" IS NULL THEN 1 ELSE 0 END) OVER (
-        PARTITION BY "customer_id", COALESCE("category_id", "category_label")
+      SUM(
+        CASE
+          WHEN COALESCE("category_id" = 'rewards' AND NOT FALSE AND TRUE, FALSE)
+          AND "walk_s1" IS NULL
+          THEN 1
+          ELSE 0
+        END
+      ) OVER (
+        PARTITION BY "customer_id", "offer_id"
         ORDER BY "score" DESC NULLS LAST, "priority" DESC NULLS LAST, "offer_id" ASC, CASE WHEN "channel" = 'email' THEN 1 WHEN "channel" = 'push' THEN 2 END ASC
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
@@ -527,7 +575,7 @@ WITH "qualified" AS (
     ) AS "walk_u2_1",
     COALESCE(
       SUM(CASE WHEN COALESCE(TRUE, FALSE) AND "walk_s1" = 1 THEN 1 ELSE 0 END) OVER (
-        PARTITION BY "customer_id", "offer_id"
+        PARTITION BY "customer_id", COALESCE("category_id", "category_label")
         ORDER BY "score" DESC NULLS LAST, "priority" DESC NULLS LAST, "offer_id" ASC, CASE WHEN "channel" = 'email' THEN 1 WHEN "channel" = 'push' THEN 2 END ASC
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
@@ -535,12 +583,28 @@ WITH "qualified" AS (
     ) AS "walk_k2_2",
     COALESCE(
       SUM(CASE WHEN COALESCE(TRUE, FALSE) AND "walk_s1" IS NULL THEN 1 ELSE 0 END) OVER (
+        PARTITION BY "customer_id", COALESCE("category_id", "category_label")
+        ORDER BY "score" DESC NULLS LAST, "priority" DESC NULLS LAST, "offer_id" ASC, CASE WHEN "channel" = 'email' THEN 1 WHEN "channel" = 'push' THEN 2 END ASC
+        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+      ),
+      0
+    ) AS "walk_u2_2",
+    COALESCE(
+      SUM(CASE WHEN COALESCE(TRUE, FALSE) AND "walk_s1" = 1 THEN 1 ELSE 0 END) OVER (
         PARTITION BY "customer_id", "offer_id"
         ORDER BY "score" DESC NULLS LAST, "priority" DESC NULLS LAST, "offer_id" ASC, CASE WHEN "channel" = 'email' THEN 1 WHEN "channel" = 'push' THEN 2 END ASC
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
       0
-    ) AS "walk_u2_2"
+    ) AS "walk_k2_3",
+    COALESCE(
+      SUM(CASE WHEN COALESCE(TRUE, FALSE) AND "walk_s1" IS NULL THEN 1 ELSE 0 END) OVER (
+        PARTITION BY "customer_id", "offer_id"
+        ORDER BY "score" DESC NULLS LAST, "priority" DESC NULLS LAST, "offer_id" ASC, CASE WHEN "channel" = 'email' THEN 1 WHEN "channel" = 'push' THEN 2 END ASC
+        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+      ),
+      0
+    ) AS "walk_u2_3"
   FROM "walk_1"
 ), "walk_2" AS (
   SELECT
@@ -554,12 +618,23 @@ WITH "qualified" AS (
         ), FALSE)
       )
       OR (
-        COALESCE(TRUE, FALSE) AND COALESCE("walk_k2_1" >= (
+        COALESCE("category_id" = 'rewards' AND NOT FALSE AND TRUE, FALSE)
+        AND COALESCE(
+          "walk_k2_1" >= (
+            1 - (
+              COALESCE("agg__0", 0) + COALESCE("agg__1", 0)
+            )
+          ),
+          FALSE
+        )
+      )
+      OR (
+        COALESCE(TRUE, FALSE) AND COALESCE("walk_k2_2" >= (
           1
         ), FALSE)
       )
       OR (
-        COALESCE(TRUE, FALSE) AND COALESCE("walk_k2_2" >= (
+        COALESCE(TRUE, FALSE) AND COALESCE("walk_k2_3" >= (
           1
         ), FALSE)
       )
@@ -570,12 +645,23 @@ WITH "qualified" AS (
         ), TRUE)
       )
       AND (
-        NOT COALESCE(TRUE, FALSE) OR COALESCE("walk_k2_1" + "walk_u2_1" < (
+        NOT COALESCE("category_id" = 'rewards' AND NOT FALSE AND TRUE, FALSE)
+        OR COALESCE(
+          "walk_k2_1" + "walk_u2_1" < (
+            1 - (
+              COALESCE("agg__0", 0) + COALESCE("agg__1", 0)
+            )
+          ),
+          TRUE
+        )
+      )
+      AND (
+        NOT COALESCE(TRUE, FALSE) OR COALESCE("walk_k2_2" + "walk_u2_2" < (
           1
         ), TRUE)
       )
       AND (
-        NOT COALESCE(TRUE, FALSE) OR COALESCE("walk_k2_2" + "walk_u2_2" < (
+        NOT COALESCE(TRUE, FALSE) OR COALESCE("walk_k2_3" + "walk_u2_3" < (
           1
         ), TRUE)
       )
@@ -602,16 +688,30 @@ WITH "qualified" AS (
       0
     ) AS "walk_u3_0",
     COALESCE(
-      SUM(CASE WHEN COALESCE(TRUE, FALSE) AND "walk_s2" = 1 THEN 1 ELSE 0 END) OVER (
-        PARTITION BY "customer_id", COALESCE("category_id", "category_label")
+      SUM(
+        CASE
+          WHEN COALESCE("category_id" = 'rewards' AND NOT FALSE AND TRUE, FALSE)
+          AND "walk_s2" = 1
+          THEN 1
+          ELSE 0
+        END
+      ) OVER (
+        PARTITION BY "customer_id", "offer_id"
         ORDER BY "score" DESC NULLS LAST, "priority" DESC NULLS LAST, "offer_id" ASC, CASE WHEN "channel" = 'email' THEN 1 WHEN "channel" = 'push' THEN 2 END ASC
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
       0
     ) AS "walk_k3_1",
     COALESCE(
-      SUM(CASE WHEN COALESCE(TRUE, FALSE) AND "walk_s2" IS NULL THEN 1 ELSE 0 END) OVER (
-        PARTITION BY "customer_id", COALESCE("category_id", "category_label")
+      SUM(
+        CASE
+          WHEN COALESCE("category_id" = 'rewards' AND NOT FALSE AND TRUE, FALSE)
+          AND "walk_s2" IS NULL
+          THEN 1
+          ELSE 0
+        END
+      ) OVER (
+        PARTITION BY "customer_id", "offer_id"
         ORDER BY "score" DESC NULLS LAST, "priority" DESC NULLS LAST, "offer_id" ASC, CASE WHEN "channel" = 'email' THEN 1 WHEN "channel" = 'push' THEN 2 END ASC
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
@@ -619,7 +719,7 @@ WITH "qualified" AS (
     ) AS "walk_u3_1",
     COALESCE(
       SUM(CASE WHEN COALESCE(TRUE, FALSE) AND "walk_s2" = 1 THEN 1 ELSE 0 END) OVER (
-        PARTITION BY "customer_id", "offer_id"
+        PARTITION BY "customer_id", COALESCE("category_id", "category_label")
         ORDER BY "score" DESC NULLS LAST, "priority" DESC NULLS LAST, "offer_id" ASC, CASE WHEN "channel" = 'email' THEN 1 WHEN "channel" = 'push' THEN 2 END ASC
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
@@ -627,12 +727,28 @@ WITH "qualified" AS (
     ) AS "walk_k3_2",
     COALESCE(
       SUM(CASE WHEN COALESCE(TRUE, FALSE) AND "walk_s2" IS NULL THEN 1 ELSE 0 END) OVER (
+        PARTITION BY "customer_id", COALESCE("category_id", "category_label")
+        ORDER BY "score" DESC NULLS LAST, "priority" DESC NULLS LAST, "offer_id" ASC, CASE WHEN "channel" = 'email' THEN 1 WHEN "channel" = 'push' THEN 2 END ASC
+        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+      ),
+      0
+    ) AS "walk_u3_2",
+    COALESCE(
+      SUM(CASE WHEN COALESCE(TRUE, FALSE) AND "walk_s2" = 1 THEN 1 ELSE 0 END) OVER (
         PARTITION BY "customer_id", "offer_id"
         ORDER BY "score" DESC NULLS LAST, "priority" DESC NULLS LAST, "offer_id" ASC, CASE WHEN "channel" = 'email' THEN 1 WHEN "channel" = 'push' THEN 2 END ASC
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
       0
-    ) AS "walk_u3_2"
+    ) AS "walk_k3_3",
+    COALESCE(
+      SUM(CASE WHEN COALESCE(TRUE, FALSE) AND "walk_s2" IS NULL THEN 1 ELSE 0 END) OVER (
+        PARTITION BY "customer_id", "offer_id"
+        ORDER BY "score" DESC NULLS LAST, "priority" DESC NULLS LAST, "offer_id" ASC, CASE WHEN "channel" = 'email' THEN 1 WHEN "channel" = 'push' THEN 2 END ASC
+        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+      ),
+      0
+    ) AS "walk_u3_3"
   FROM "walk_2"
 ), "walk_3" AS (
   SELECT
@@ -646,12 +762,23 @@ WITH "qualified" AS (
         ), FALSE)
       )
       OR (
-        COALESCE(TRUE, FALSE) AND COALESCE("walk_k3_1" >= (
+        COALESCE("category_id" = 'rewards' AND NOT FALSE AND TRUE, FALSE)
+        AND COALESCE(
+          "walk_k3_1" >= (
+            1 - (
+              COALESCE("agg__0", 0) + COALESCE("agg__1", 0)
+            )
+          ),
+          FALSE
+        )
+      )
+      OR (
+        COALESCE(TRUE, FALSE) AND COALESCE("walk_k3_2" >= (
           1
         ), FALSE)
       )
       OR (
-        COALESCE(TRUE, FALSE) AND COALESCE("walk_k3_2" >= (
+        COALESCE(TRUE, FALSE) AND COALESCE("walk_k3_3" >= (
           1
         ), FALSE)
       )
@@ -662,12 +789,23 @@ WITH "qualified" AS (
         ), TRUE)
       )
       AND (
-        NOT COALESCE(TRUE, FALSE) OR COALESCE("walk_k3_1" + "walk_u3_1" < (
+        NOT COALESCE("category_id" = 'rewards' AND NOT FALSE AND TRUE, FALSE)
+        OR COALESCE(
+          "walk_k3_1" + "walk_u3_1" < (
+            1 - (
+              COALESCE("agg__0", 0) + COALESCE("agg__1", 0)
+            )
+          ),
+          TRUE
+        )
+      )
+      AND (
+        NOT COALESCE(TRUE, FALSE) OR COALESCE("walk_k3_2" + "walk_u3_2" < (
           1
         ), TRUE)
       )
       AND (
-        NOT COALESCE(TRUE, FALSE) OR COALESCE("walk_k3_2" + "walk_u3_2" < (
+        NOT COALESCE(TRUE, FALSE) OR COALESCE("walk_k3_3" + "walk_u3_3" < (
           1
         ), TRUE)
       )
@@ -694,16 +832,30 @@ WITH "qualified" AS (
       0
     ) AS "walk_u4_0",
     COALESCE(
-      SUM(CASE WHEN COALESCE(TRUE, FALSE) AND "walk_s3" = 1 THEN 1 ELSE 0 END) OVER (
-        PARTITION BY "customer_id", COALESCE("category_id", "category_label")
+      SUM(
+        CASE
+          WHEN COALESCE("category_id" = 'rewards' AND NOT FALSE AND TRUE, FALSE)
+          AND "walk_s3" = 1
+          THEN 1
+          ELSE 0
+        END
+      ) OVER (
+        PARTITION BY "customer_id", "offer_id"
         ORDER BY "score" DESC NULLS LAST, "priority" DESC NULLS LAST, "offer_id" ASC, CASE WHEN "channel" = 'email' THEN 1 WHEN "channel" = 'push' THEN 2 END ASC
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
       0
     ) AS "walk_k4_1",
     COALESCE(
-      SUM(CASE WHEN COALESCE(TRUE, FALSE) AND "walk_s3" IS NULL THEN 1 ELSE 0 END) OVER (
-        PARTITION BY "customer_id", COALESCE("category_id", "category_label")
+      SUM(
+        CASE
+          WHEN COALESCE("category_id" = 'rewards' AND NOT FALSE AND TRUE, FALSE)
+          AND "walk_s3" IS NULL
+          THEN 1
+          ELSE 0
+        END
+      ) OVER (
+        PARTITION BY "customer_id", "offer_id"
         ORDER BY "score" DESC NULLS LAST, "priority" DESC NULLS LAST, "offer_id" ASC, CASE WHEN "channel" = 'email' THEN 1 WHEN "channel" = 'push' THEN 2 END ASC
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
@@ -711,7 +863,7 @@ WITH "qualified" AS (
     ) AS "walk_u4_1",
     COALESCE(
       SUM(CASE WHEN COALESCE(TRUE, FALSE) AND "walk_s3" = 1 THEN 1 ELSE 0 END) OVER (
-        PARTITION BY "customer_id", "offer_id"
+        PARTITION BY "customer_id", COALESCE("category_id", "category_label")
         ORDER BY "score" DESC NULLS LAST, "priority" DESC NULLS LAST, "offer_id" ASC, CASE WHEN "channel" = 'email' THEN 1 WHEN "channel" = 'push' THEN 2 END ASC
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
@@ -719,12 +871,28 @@ WITH "qualified" AS (
     ) AS "walk_k4_2",
     COALESCE(
       SUM(CASE WHEN COALESCE(TRUE, FALSE) AND "walk_s3" IS NULL THEN 1 ELSE 0 END) OVER (
+        PARTITION BY "customer_id", COALESCE("category_id", "category_label")
+        ORDER BY "score" DESC NULLS LAST, "priority" DESC NULLS LAST, "offer_id" ASC, CASE WHEN "channel" = 'email' THEN 1 WHEN "channel" = 'push' THEN 2 END ASC
+        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+      ),
+      0
+    ) AS "walk_u4_2",
+    COALESCE(
+      SUM(CASE WHEN COALESCE(TRUE, FALSE) AND "walk_s3" = 1 THEN 1 ELSE 0 END) OVER (
         PARTITION BY "customer_id", "offer_id"
         ORDER BY "score" DESC NULLS LAST, "priority" DESC NULLS LAST, "offer_id" ASC, CASE WHEN "channel" = 'email' THEN 1 WHEN "channel" = 'push' THEN 2 END ASC
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
       0
-    ) AS "walk_u4_2"
+    ) AS "walk_k4_3",
+    COALESCE(
+      SUM(CASE WHEN COALESCE(TRUE, FALSE) AND "walk_s3" IS NULL THEN 1 ELSE 0 END) OVER (
+        PARTITION BY "customer_id", "offer_id"
+        ORDER BY "score" DESC NULLS LAST, "priority" DESC NULLS LAST, "offer_id" ASC, CASE WHEN "channel" = 'email' THEN 1 WHEN "channel" = 'push' THEN 2 END ASC
+        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+      ),
+      0
+    ) AS "walk_u4_3"
   FROM "walk_3"
 ), "walk_4" AS (
   SELECT
@@ -738,12 +906,23 @@ WITH "qualified" AS (
         ), FALSE)
       )
       OR (
-        COALESCE(TRUE, FALSE) AND COALESCE("walk_k4_1" >= (
+        COALESCE("category_id" = 'rewards' AND NOT FALSE AND TRUE, FALSE)
+        AND COALESCE(
+          "walk_k4_1" >= (
+            1 - (
+              COALESCE("agg__0", 0) + COALESCE("agg__1", 0)
+            )
+          ),
+          FALSE
+        )
+      )
+      OR (
+        COALESCE(TRUE, FALSE) AND COALESCE("walk_k4_2" >= (
           1
         ), FALSE)
       )
       OR (
-        COALESCE(TRUE, FALSE) AND COALESCE("walk_k4_2" >= (
+        COALESCE(TRUE, FALSE) AND COALESCE("walk_k4_3" >= (
           1
         ), FALSE)
       )
@@ -754,12 +933,23 @@ WITH "qualified" AS (
         ), TRUE)
       )
       AND (
-        NOT COALESCE(TRUE, FALSE) OR COALESCE("walk_k4_1" + "walk_u4_1" < (
+        NOT COALESCE("category_id" = 'rewards' AND NOT FALSE AND TRUE, FALSE)
+        OR COALESCE(
+          "walk_k4_1" + "walk_u4_1" < (
+            1 - (
+              COALESCE("agg__0", 0) + COALESCE("agg__1", 0)
+            )
+          ),
+          TRUE
+        )
+      )
+      AND (
+        NOT COALESCE(TRUE, FALSE) OR COALESCE("walk_k4_2" + "walk_u4_2" < (
           1
         ), TRUE)
       )
       AND (
-        NOT COALESCE(TRUE, FALSE) OR COALESCE("walk_k4_2" + "walk_u4_2" < (
+        NOT COALESCE(TRUE, FALSE) OR COALESCE("walk_k4_3" + "walk_u4_3" < (
           1
         ), TRUE)
       )
@@ -786,16 +976,30 @@ WITH "qualified" AS (
       0
     ) AS "walk_u5_0",
     COALESCE(
-      SUM(CASE WHEN COALESCE(TRUE, FALSE) AND "walk_s4" = 1 THEN 1 ELSE 0 END) OVER (
-        PARTITION BY "customer_id", COALESCE("category_id", "category_label")
+      SUM(
+        CASE
+          WHEN COALESCE("category_id" = 'rewards' AND NOT FALSE AND TRUE, FALSE)
+          AND "walk_s4" = 1
+          THEN 1
+          ELSE 0
+        END
+      ) OVER (
+        PARTITION BY "customer_id", "offer_id"
         ORDER BY "score" DESC NULLS LAST, "priority" DESC NULLS LAST, "offer_id" ASC, CASE WHEN "channel" = 'email' THEN 1 WHEN "channel" = 'push' THEN 2 END ASC
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
       0
     ) AS "walk_k5_1",
     COALESCE(
-      SUM(CASE WHEN COALESCE(TRUE, FALSE) AND "walk_s4" IS NULL THEN 1 ELSE 0 END) OVER (
-        PARTITION BY "customer_id", COALESCE("category_id", "category_label")
+      SUM(
+        CASE
+          WHEN COALESCE("category_id" = 'rewards' AND NOT FALSE AND TRUE, FALSE)
+          AND "walk_s4" IS NULL
+          THEN 1
+          ELSE 0
+        END
+      ) OVER (
+        PARTITION BY "customer_id", "offer_id"
         ORDER BY "score" DESC NULLS LAST, "priority" DESC NULLS LAST, "offer_id" ASC, CASE WHEN "channel" = 'email' THEN 1 WHEN "channel" = 'push' THEN 2 END ASC
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
@@ -803,7 +1007,7 @@ WITH "qualified" AS (
     ) AS "walk_u5_1",
     COALESCE(
       SUM(CASE WHEN COALESCE(TRUE, FALSE) AND "walk_s4" = 1 THEN 1 ELSE 0 END) OVER (
-        PARTITION BY "customer_id", "offer_id"
+        PARTITION BY "customer_id", COALESCE("category_id", "category_label")
         ORDER BY "score" DESC NULLS LAST, "priority" DESC NULLS LAST, "offer_id" ASC, CASE WHEN "channel" = 'email' THEN 1 WHEN "channel" = 'push' THEN 2 END ASC
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
@@ -811,12 +1015,28 @@ WITH "qualified" AS (
     ) AS "walk_k5_2",
     COALESCE(
       SUM(CASE WHEN COALESCE(TRUE, FALSE) AND "walk_s4" IS NULL THEN 1 ELSE 0 END) OVER (
+        PARTITION BY "customer_id", COALESCE("category_id", "category_label")
+        ORDER BY "score" DESC NULLS LAST, "priority" DESC NULLS LAST, "offer_id" ASC, CASE WHEN "channel" = 'email' THEN 1 WHEN "channel" = 'push' THEN 2 END ASC
+        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+      ),
+      0
+    ) AS "walk_u5_2",
+    COALESCE(
+      SUM(CASE WHEN COALESCE(TRUE, FALSE) AND "walk_s4" = 1 THEN 1 ELSE 0 END) OVER (
         PARTITION BY "customer_id", "offer_id"
         ORDER BY "score" DESC NULLS LAST, "priority" DESC NULLS LAST, "offer_id" ASC, CASE WHEN "channel" = 'email' THEN 1 WHEN "channel" = 'push' THEN 2 END ASC
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
       0
-    ) AS "walk_u5_2"
+    ) AS "walk_k5_3",
+    COALESCE(
+      SUM(CASE WHEN COALESCE(TRUE, FALSE) AND "walk_s4" IS NULL THEN 1 ELSE 0 END) OVER (
+        PARTITION BY "customer_id", "offer_id"
+        ORDER BY "score" DESC NULLS LAST, "priority" DESC NULLS LAST, "offer_id" ASC, CASE WHEN "channel" = 'email' THEN 1 WHEN "channel" = 'push' THEN 2 END ASC
+        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+      ),
+      0
+    ) AS "walk_u5_3"
   FROM "walk_4"
 ), "walk_5" AS (
   SELECT
@@ -830,12 +1050,23 @@ WITH "qualified" AS (
         ), FALSE)
       )
       OR (
-        COALESCE(TRUE, FALSE) AND COALESCE("walk_k5_1" >= (
+        COALESCE("category_id" = 'rewards' AND NOT FALSE AND TRUE, FALSE)
+        AND COALESCE(
+          "walk_k5_1" >= (
+            1 - (
+              COALESCE("agg__0", 0) + COALESCE("agg__1", 0)
+            )
+          ),
+          FALSE
+        )
+      )
+      OR (
+        COALESCE(TRUE, FALSE) AND COALESCE("walk_k5_2" >= (
           1
         ), FALSE)
       )
       OR (
-        COALESCE(TRUE, FALSE) AND COALESCE("walk_k5_2" >= (
+        COALESCE(TRUE, FALSE) AND COALESCE("walk_k5_3" >= (
           1
         ), FALSE)
       )
@@ -846,12 +1077,23 @@ WITH "qualified" AS (
         ), TRUE)
       )
       AND (
-        NOT COALESCE(TRUE, FALSE) OR COALESCE("walk_k5_1" + "walk_u5_1" < (
+        NOT COALESCE("category_id" = 'rewards' AND NOT FALSE AND TRUE, FALSE)
+        OR COALESCE(
+          "walk_k5_1" + "walk_u5_1" < (
+            1 - (
+              COALESCE("agg__0", 0) + COALESCE("agg__1", 0)
+            )
+          ),
+          TRUE
+        )
+      )
+      AND (
+        NOT COALESCE(TRUE, FALSE) OR COALESCE("walk_k5_2" + "walk_u5_2" < (
           1
         ), TRUE)
       )
       AND (
-        NOT COALESCE(TRUE, FALSE) OR COALESCE("walk_k5_2" + "walk_u5_2" < (
+        NOT COALESCE(TRUE, FALSE) OR COALESCE("walk_k5_3" + "walk_u5_3" < (
           1
         ), TRUE)
       )
@@ -870,8 +1112,15 @@ WITH "qualified" AS (
       0
     ) AS "walk_k_0",
     COALESCE(
-      SUM(CASE WHEN COALESCE(TRUE, FALSE) AND "walk_s5" = 1 THEN 1 ELSE 0 END) OVER (
-        PARTITION BY "customer_id", COALESCE("category_id", "category_label")
+      SUM(
+        CASE
+          WHEN COALESCE("category_id" = 'rewards' AND NOT FALSE AND TRUE, FALSE)
+          AND "walk_s5" = 1
+          THEN 1
+          ELSE 0
+        END
+      ) OVER (
+        PARTITION BY "customer_id", "offer_id"
         ORDER BY "score" DESC NULLS LAST, "priority" DESC NULLS LAST, "offer_id" ASC, CASE WHEN "channel" = 'email' THEN 1 WHEN "channel" = 'push' THEN 2 END ASC
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
@@ -879,12 +1128,20 @@ WITH "qualified" AS (
     ) AS "walk_k_1",
     COALESCE(
       SUM(CASE WHEN COALESCE(TRUE, FALSE) AND "walk_s5" = 1 THEN 1 ELSE 0 END) OVER (
+        PARTITION BY "customer_id", COALESCE("category_id", "category_label")
+        ORDER BY "score" DESC NULLS LAST, "priority" DESC NULLS LAST, "offer_id" ASC, CASE WHEN "channel" = 'email' THEN 1 WHEN "channel" = 'push' THEN 2 END ASC
+        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+      ),
+      0
+    ) AS "walk_k_2",
+    COALESCE(
+      SUM(CASE WHEN COALESCE(TRUE, FALSE) AND "walk_s5" = 1 THEN 1 ELSE 0 END) OVER (
         PARTITION BY "customer_id", "offer_id"
         ORDER BY "score" DESC NULLS LAST, "priority" DESC NULLS LAST, "offer_id" ASC, CASE WHEN "channel" = 'email' THEN 1 WHEN "channel" = 'push' THEN 2 END ASC
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
       0
-    ) AS "walk_k_2"
+    ) AS "walk_k_3"
   FROM "walk_5"
 ), "walk_c" AS (
   SELECT
@@ -898,16 +1155,26 @@ WITH "qualified" AS (
           ), FALSE)
         )
         OR (
-          COALESCE(TRUE, FALSE) AND COALESCE("walk_k_1" >= (
-            1
-          ), FALSE)
-        )
-        OR (
           COALESCE(TRUE, FALSE) AND COALESCE("walk_k_2" >= (
             1
           ), FALSE)
         )
+        OR (
+          COALESCE(TRUE, FALSE) AND COALESCE("walk_k_3" >= (
+            1
+          ), FALSE)
+        )
         THEN CAST(NULL AS INT)
+        WHEN COALESCE("category_id" = 'rewards' AND NOT FALSE AND TRUE, FALSE)
+        AND COALESCE(
+          "walk_k_1" >= (
+            1 - (
+              COALESCE("agg__0", 0) + COALESCE("agg__1", 0)
+            )
+          ),
+          FALSE
+        )
+        THEN 1001
       END
     END AS "walk_c"
   FROM "walk_k"

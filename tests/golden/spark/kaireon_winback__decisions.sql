@@ -4,7 +4,7 @@ SELECT
   `p`.`as_of` AS `as_of`,
   'winback' AS `decision_flow_key`,
   1 AS `decision_flow_version`,
-  'f39cbd30ac03a602' AS `config_hash`,
+  'cdcf4c0f0458485b' AS `config_hash`,
   `k`.`customer_id`,
   `k`.`channel`,
   `k`.`rank`,

@@ -440,8 +440,15 @@ WITH "qualified" AS (
       0
     ) AS "walk_u1_0",
     COALESCE(
-      SUM(CASE WHEN COALESCE(TRUE, FALSE) AND "walk_s0" IS NULL THEN 1 ELSE 0 END) OVER (
-        PARTITION BY "customer_id", COALESCE("category_id", "category_label")
+      SUM(
+        CASE
+          WHEN COALESCE("category_id" = 'rewards' AND NOT FALSE AND TRUE, FALSE)
+          AND "walk_s0" IS NULL
+          THEN 1
+          ELSE 0
+        END
+      ) OVER (
+        PARTITION BY "customer_id", "offer_id"
         ORDER BY "score" DESC, "priority" DESC, "offer_id" ASC, CASE WHEN "channel" = 'email' THEN 1 WHEN "channel" = 'push' THEN 2 END ASC
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
@@ -449,12 +456,20 @@ WITH "qualified" AS (
     ) AS "walk_u1_1",
     COALESCE(
       SUM(CASE WHEN COALESCE(TRUE, FALSE) AND "walk_s0" IS NULL THEN 1 ELSE 0 END) OVER (
+        PARTITION BY "customer_id", COALESCE("category_id", "category_label")
+        ORDER BY "score" DESC, "priority" DESC, "offer_id" ASC, CASE WHEN "channel" = 'email' THEN 1 WHEN "channel" = 'push' THEN 2 END ASC
+        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+      ),
+      0
+    ) AS "walk_u1_2",
+    COALESCE(
+      SUM(CASE WHEN COALESCE(TRUE, FALSE) AND "walk_s0" IS NULL THEN 1 ELSE 0 END) OVER (
         PARTITION BY "customer_id", "offer_id"
         ORDER BY "score" DESC, "priority" DESC, "offer_id" ASC, CASE WHEN "channel" = 'email' THEN 1 WHEN "channel" = 'push' THEN 2 END ASC
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
       0
-    ) AS "walk_u1_2"
+    ) AS "walk_u1_3"
   FROM "walk_0"
 ), "walk_1" AS (
   SELECT
@@ -465,6 +480,14 @@ WITH "qualified" AS (
       WHEN (
         COALESCE(TRUE, FALSE) AND COALESCE(0 >= (
           2
+        ), FALSE)
+      )
+      OR (
+        COALESCE("category_id" = 'rewards' AND NOT FALSE AND TRUE, FALSE)
+        AND COALESCE(0 >= (
+          1 - (
+            COALESCE("agg__0", 0) + COALESCE("agg__1", 0)
+          )
         ), FALSE)
       )
       OR (
@@ -484,12 +507,23 @@ WITH "qualified" AS (
         ), TRUE)
       )
       AND (
-        NOT COALESCE(TRUE, FALSE) OR COALESCE(0 + "walk_u1_1" < (
+        NOT COALESCE("category_id" = 'rewards' AND NOT FALSE AND TRUE, FALSE)
+        OR COALESCE(
+          0 + "walk_u1_1" < (
+            1 - (
+              COALESCE("agg__0", 0) + COALESCE("agg__1", 0)
+            )
+          ),
+          TRUE
+        )
+      )
+      AND (
+        NOT COALESCE(TRUE, FALSE) OR COALESCE(0 + "walk_u1_2" < (
           1
         ), TRUE)
       )
       AND (
-        NOT COALESCE(TRUE, FALSE) OR COALESCE(0 + "walk_u1_2" < (
+        NOT COALESCE(TRUE, FALSE) OR COALESCE(0 + "walk_u1_3" < (
           1
         ), TRUE)
       )
@@ -516,16 +550,30 @@ WITH "qualified" AS (
       0
     ) AS "walk_u2_0",
     COALESCE(
-      SUM(CASE WHEN COALESCE(TRUE, FALSE) AND "walk_s1" = 1 THEN 1 ELSE 0 END) OVER (
-        PARTITION BY "customer_id", COALESCE("category_id", "category_label")
+      SUM(
+        CASE
+          WHEN COALESCE("category_id" = 'rewards' AND NOT FALSE AND TRUE, FALSE)
+          AND "walk_s1" = 1
+          THEN 1
+          ELSE 0
+        END
+      ) OVER (
+        PARTITION BY "customer_id", "offer_id"
         ORDER BY "score" DESC, "priority" DESC, "offer_id" ASC, CASE WHEN "channel" = 'email' THEN 1 WHEN "channel" = 'push' THEN 2 END ASC
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
       0
     ) AS "walk_k2_1",
     COALESCE(
-      SUM(CASE WHEN COALESCE(TRUE, FALSE) AND "walk_s1" IS NULL THEN 1 ELSE 0 END) OVER (
-        PARTITION BY "customer_id", COALESCE("category_id", "category_label")
+      SUM(
+        CASE
+          WHEN COALESCE("category_id" = 'rewards' AND NOT FALSE AND TRUE, FALSE)
+          AND "walk_s1" IS NULL
+          THEN 1
+          ELSE 0
+        END
+      ) OVER (
+        PARTITION BY "customer_id", "offer_id"
         ORDER BY "score" DESC, "priority" DESC, "offer_id" ASC, CASE WHEN "channel" = 'email' THEN 1 WHEN "channel" = 'push' THEN 2 END ASC
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
@@ -533,7 +581,7 @@ WITH "qualified" AS (
     ) AS "walk_u2_1",
     COALESCE(
       SUM(CASE WHEN COALESCE(TRUE, FALSE) AND "walk_s1" = 1 THEN 1 ELSE 0 END) OVER (
-        PARTITION BY "customer_id", "offer_id"
+        PARTITION BY "customer_id", COALESCE("category_id", "category_label")
         ORDER BY "score" DESC, "priority" DESC, "offer_id" ASC, CASE WHEN "channel" = 'email' THEN 1 WHEN "channel" = 'push' THEN 2 END ASC
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
@@ -541,12 +589,28 @@ WITH "qualified" AS (
     ) AS "walk_k2_2",
     COALESCE(
       SUM(CASE WHEN COALESCE(TRUE, FALSE) AND "walk_s1" IS NULL THEN 1 ELSE 0 END) OVER (
+        PARTITION BY "customer_id", COALESCE("category_id", "category_label")
+        ORDER BY "score" DESC, "priority" DESC, "offer_id" ASC, CASE WHEN "channel" = 'email' THEN 1 WHEN "channel" = 'push' THEN 2 END ASC
+        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+      ),
+      0
+    ) AS "walk_u2_2",
+    COALESCE(
+      SUM(CASE WHEN COALESCE(TRUE, FALSE) AND "walk_s1" = 1 THEN 1 ELSE 0 END) OVER (
         PARTITION BY "customer_id", "offer_id"
         ORDER BY "score" DESC, "priority" DESC, "offer_id" ASC, CASE WHEN "channel" = 'email' THEN 1 WHEN "channel" = 'push' THEN 2 END ASC
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
       0
-    ) AS "walk_u2_2"
+    ) AS "walk_k2_3",
+    COALESCE(
+      SUM(CASE WHEN COALESCE(TRUE, FALSE) AND "walk_s1" IS NULL THEN 1 ELSE 0 END) OVER (
+        PARTITION BY "customer_id", "offer_id"
+        ORDER BY "score" DESC, "priority" DESC, "offer_id" ASC, CASE WHEN "channel" = 'email' THEN 1 WHEN "channel" = 'push' THEN 2 END ASC
+        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+      ),
+      0
+    ) AS "walk_u2_3"
   FROM "walk_1"
 ), "walk_2" AS (
   SELECT
@@ -560,12 +624,23 @@ WITH "qualified" AS (
         ), FALSE)
       )
       OR (
-        COALESCE(TRUE, FALSE) AND COALESCE("walk_k2_1" >= (
+        COALESCE("category_id" = 'rewards' AND NOT FALSE AND TRUE, FALSE)
+        AND COALESCE(
+          "walk_k2_1" >= (
+            1 - (
+              COALESCE("agg__0", 0) + COALESCE("agg__1", 0)
+            )
+          ),
+          FALSE
+        )
+      )
+      OR (
+        COALESCE(TRUE, FALSE) AND COALESCE("walk_k2_2" >= (
           1
         ), FALSE)
       )
       OR (
-        COALESCE(TRUE, FALSE) AND COALESCE("walk_k2_2" >= (
+        COALESCE(TRUE, FALSE) AND COALESCE("walk_k2_3" >= (
           1
         ), FALSE)
       )
@@ -576,12 +651,23 @@ WITH "qualified" AS (
         ), TRUE)
       )
       AND (
-        NOT COALESCE(TRUE, FALSE) OR COALESCE("walk_k2_1" + "walk_u2_1" < (
+        NOT COALESCE("category_id" = 'rewards' AND NOT FALSE AND TRUE, FALSE)
+        OR COALESCE(
+          "walk_k2_1" + "walk_u2_1" < (
+            1 - (
+              COALESCE("agg__0", 0) + COALESCE("agg__1", 0)
+            )
+          ),
+          TRUE
+        )
+      )
+      AND (
+        NOT COALESCE(TRUE, FALSE) OR COALESCE("walk_k2_2" + "walk_u2_2" < (
           1
         ), TRUE)
       )
       AND (
-        NOT COALESCE(TRUE, FALSE) OR COALESCE("walk_k2_2" + "walk_u2_2" < (
+        NOT COALESCE(TRUE, FALSE) OR COALESCE("walk_k2_3" + "walk_u2_3" < (
           1
         ), TRUE)
       )
@@ -608,16 +694,30 @@ WITH "qualified" AS (
       0
     ) AS "walk_u3_0",
     COALESCE(
-      SUM(CASE WHEN COALESCE(TRUE, FALSE) AND "walk_s2" = 1 THEN 1 ELSE 0 END) OVER (
-        PARTITION BY "customer_id", COALESCE("category_id", "category_label")
+      SUM(
+        CASE
+          WHEN COALESCE("category_id" = 'rewards' AND NOT FALSE AND TRUE, FALSE)
+          AND "walk_s2" = 1
+          THEN 1
+          ELSE 0
+        END
+      ) OVER (
+        PARTITION BY "customer_id", "offer_id"
         ORDER BY "score" DESC, "priority" DESC, "offer_id" ASC, CASE WHEN "channel" = 'email' THEN 1 WHEN "channel" = 'push' THEN 2 END ASC
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
       0
     ) AS "walk_k3_1",
     COALESCE(
-      SUM(CASE WHEN COALESCE(TRUE, FALSE) AND "walk_s2" IS NULL THEN 1 ELSE 0 END) OVER (
-        PARTITION BY "customer_id", COALESCE("category_id", "category_label")
+      SUM(
+        CASE
+          WHEN COALESCE("category_id" = 'rewards' AND NOT FALSE AND TRUE, FALSE)
+          AND "walk_s2" IS NULL
+          THEN 1
+          ELSE 0
+        END
+      ) OVER (
+        PARTITION BY "customer_id", "offer_id"
         ORDER BY "score" DESC, "priority" DESC, "offer_id" ASC, CASE WHEN "channel" = 'email' THEN 1 WHEN "channel" = 'push' THEN 2 END ASC
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
@@ -625,7 +725,7 @@ WITH "qualified" AS (
     ) AS "walk_u3_1",
     COALESCE(
       SUM(CASE WHEN COALESCE(TRUE, FALSE) AND "walk_s2" = 1 THEN 1 ELSE 0 END) OVER (
-        PARTITION BY "customer_id", "offer_id"
+        PARTITION BY "customer_id", COALESCE("category_id", "category_label")
         ORDER BY "score" DESC, "priority" DESC, "offer_id" ASC, CASE WHEN "channel" = 'email' THEN 1 WHEN "channel" = 'push' THEN 2 END ASC
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
@@ -633,12 +733,28 @@ WITH "qualified" AS (
     ) AS "walk_k3_2",
     COALESCE(
       SUM(CASE WHEN COALESCE(TRUE, FALSE) AND "walk_s2" IS NULL THEN 1 ELSE 0 END) OVER (
+        PARTITION BY "customer_id", COALESCE("category_id", "category_label")
+        ORDER BY "score" DESC, "priority" DESC, "offer_id" ASC, CASE WHEN "channel" = 'email' THEN 1 WHEN "channel" = 'push' THEN 2 END ASC
+        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+      ),
+      0
+    ) AS "walk_u3_2",
+    COALESCE(
+      SUM(CASE WHEN COALESCE(TRUE, FALSE) AND "walk_s2" = 1 THEN 1 ELSE 0 END) OVER (
         PARTITION BY "customer_id", "offer_id"
         ORDER BY "score" DESC, "priority" DESC, "offer_id" ASC, CASE WHEN "channel" = 'email' THEN 1 WHEN "channel" = 'push' THEN 2 END ASC
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
       0
-    ) AS "walk_u3_2"
+    ) AS "walk_k3_3",
+    COALESCE(
+      SUM(CASE WHEN COALESCE(TRUE, FALSE) AND "walk_s2" IS NULL THEN 1 ELSE 0 END) OVER (
+        PARTITION BY "customer_id", "offer_id"
+        ORDER BY "score" DESC, "priority" DESC, "offer_id" ASC, CASE WHEN "channel" = 'email' THEN 1 WHEN "channel" = 'push' THEN 2 END ASC
+        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+      ),
+      0
+    ) AS "walk_u3_3"
   FROM "walk_2"
 ), "walk_3" AS (
   SELECT
@@ -652,12 +768,23 @@ WITH "qualified" AS (
         ), FALSE)
       )
       OR (
-        COALESCE(TRUE, FALSE) AND COALESCE("walk_k3_1" >= (
+        COALESCE("category_id" = 'rewards' AND NOT FALSE AND TRUE, FALSE)
+        AND COALESCE(
+          "walk_k3_1" >= (
+            1 - (
+              COALESCE("agg__0", 0) + COALESCE("agg__1", 0)
+            )
+          ),
+          FALSE
+        )
+      )
+      OR (
+        COALESCE(TRUE, FALSE) AND COALESCE("walk_k3_2" >= (
           1
         ), FALSE)
       )
       OR (
-        COALESCE(TRUE, FALSE) AND COALESCE("walk_k3_2" >= (
+        COALESCE(TRUE, FALSE) AND COALESCE("walk_k3_3" >= (
           1
         ), FALSE)
       )
@@ -668,12 +795,23 @@ WITH "qualified" AS (
         ), TRUE)
       )
       AND (
-        NOT COALESCE(TRUE, FALSE) OR COALESCE("walk_k3_1" + "walk_u3_1" < (
+        NOT COALESCE("category_id" = 'rewards' AND NOT FALSE AND TRUE, FALSE)
+        OR COALESCE(
+          "walk_k3_1" + "walk_u3_1" < (
+            1 - (
+              COALESCE("agg__0", 0) + COALESCE("agg__1", 0)
+            )
+          ),
+          TRUE
+        )
+      )
+      AND (
+        NOT COALESCE(TRUE, FALSE) OR COALESCE("walk_k3_2" + "walk_u3_2" < (
           1
         ), TRUE)
       )
       AND (
-        NOT COALESCE(TRUE, FALSE) OR COALESCE("walk_k3_2" + "walk_u3_2" < (
+        NOT COALESCE(TRUE, FALSE) OR COALESCE("walk_k3_3" + "walk_u3_3" < (
           1
         ), TRUE)
       )
@@ -700,16 +838,30 @@ WITH "qualified" AS (
       0
     ) AS "walk_u4_0",
     COALESCE(
-      SUM(CASE WHEN COALESCE(TRUE, FALSE) AND "walk_s3" = 1 THEN 1 ELSE 0 END) OVER (
-        PARTITION BY "customer_id", COALESCE("category_id", "category_label")
+      SUM(
+        CASE
+          WHEN COALESCE("category_id" = 'rewards' AND NOT FALSE AND TRUE, FALSE)
+          AND "walk_s3" = 1
+          THEN 1
+          ELSE 0
+        END
+      ) OVER (
+        PARTITION BY "customer_id", "offer_id"
         ORDER BY "score" DESC, "priority" DESC, "offer_id" ASC, CASE WHEN "channel" = 'email' THEN 1 WHEN "channel" = 'push' THEN 2 END ASC
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
       0
     ) AS "walk_k4_1",
     COALESCE(
-      SUM(CASE WHEN COALESCE(TRUE, FALSE) AND "walk_s3" IS NULL THEN 1 ELSE 0 END) OVER (
-        PARTITION BY "customer_id", COALESCE("category_id", "category_label")
+      SUM(
+        CASE
+          WHEN COALESCE("category_id" = 'rewards' AND NOT FALSE AND TRUE, FALSE)
+          AND "walk_s3" IS NULL
+          THEN 1
+          ELSE 0
+        END
+      ) OVER (
+        PARTITION BY "customer_id", "offer_id"
         ORDER BY "score" DESC, "priority" DESC, "offer_id" ASC, CASE WHEN "channel" = 'email' THEN 1 WHEN "channel" = 'push' THEN 2 END ASC
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
@@ -717,7 +869,7 @@ WITH "qualified" AS (
     ) AS "walk_u4_1",
     COALESCE(
       SUM(CASE WHEN COALESCE(TRUE, FALSE) AND "walk_s3" = 1 THEN 1 ELSE 0 END) OVER (
-        PARTITION BY "customer_id", "offer_id"
+        PARTITION BY "customer_id", COALESCE("category_id", "category_label")
         ORDER BY "score" DESC, "priority" DESC, "offer_id" ASC, CASE WHEN "channel" = 'email' THEN 1 WHEN "channel" = 'push' THEN 2 END ASC
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
@@ -725,12 +877,28 @@ WITH "qualified" AS (
     ) AS "walk_k4_2",
     COALESCE(
       SUM(CASE WHEN COALESCE(TRUE, FALSE) AND "walk_s3" IS NULL THEN 1 ELSE 0 END) OVER (
+        PARTITION BY "customer_id", COALESCE("category_id", "category_label")
+        ORDER BY "score" DESC, "priority" DESC, "offer_id" ASC, CASE WHEN "channel" = 'email' THEN 1 WHEN "channel" = 'push' THEN 2 END ASC
+        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+      ),
+      0
+    ) AS "walk_u4_2",
+    COALESCE(
+      SUM(CASE WHEN COALESCE(TRUE, FALSE) AND "walk_s3" = 1 THEN 1 ELSE 0 END) OVER (
         PARTITION BY "customer_id", "offer_id"
         ORDER BY "score" DESC, "priority" DESC, "offer_id" ASC, CASE WHEN "channel" = 'email' THEN 1 WHEN "channel" = 'push' THEN 2 END ASC
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
       0
-    ) AS "walk_u4_2"
+    ) AS "walk_k4_3",
+    COALESCE(
+      SUM(CASE WHEN COALESCE(TRUE, FALSE) AND "walk_s3" IS NULL THEN 1 ELSE 0 END) OVER (
+        PARTITION BY "customer_id", "offer_id"
+        ORDER BY "score" DESC, "priority" DESC, "offer_id" ASC, CASE WHEN "channel" = 'email' THEN 1 WHEN "channel" = 'push' THEN 2 END ASC
+        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+      ),
+      0
+    ) AS "walk_u4_3"
   FROM "walk_3"
 ), "walk_4" AS (
   SELECT
@@ -744,12 +912,23 @@ WITH "qualified" AS (
         ), FALSE)
       )
       OR (
-        COALESCE(TRUE, FALSE) AND COALESCE("walk_k4_1" >= (
+        COALESCE("category_id" = 'rewards' AND NOT FALSE AND TRUE, FALSE)
+        AND COALESCE(
+          "walk_k4_1" >= (
+            1 - (
+              COALESCE("agg__0", 0) + COALESCE("agg__1", 0)
+            )
+          ),
+          FALSE
+        )
+      )
+      OR (
+        COALESCE(TRUE, FALSE) AND COALESCE("walk_k4_2" >= (
           1
         ), FALSE)
       )
       OR (
-        COALESCE(TRUE, FALSE) AND COALESCE("walk_k4_2" >= (
+        COALESCE(TRUE, FALSE) AND COALESCE("walk_k4_3" >= (
           1
         ), FALSE)
       )
@@ -760,12 +939,23 @@ WITH "qualified" AS (
         ), TRUE)
       )
       AND (
-        NOT COALESCE(TRUE, FALSE) OR COALESCE("walk_k4_1" + "walk_u4_1" < (
+        NOT COALESCE("category_id" = 'rewards' AND NOT FALSE AND TRUE, FALSE)
+        OR COALESCE(
+          "walk_k4_1" + "walk_u4_1" < (
+            1 - (
+              COALESCE("agg__0", 0) + COALESCE("agg__1", 0)
+            )
+          ),
+          TRUE
+        )
+      )
+      AND (
+        NOT COALESCE(TRUE, FALSE) OR COALESCE("walk_k4_2" + "walk_u4_2" < (
           1
         ), TRUE)
       )
       AND (
-        NOT COALESCE(TRUE, FALSE) OR COALESCE("walk_k4_2" + "walk_u4_2" < (
+        NOT COALESCE(TRUE, FALSE) OR COALESCE("walk_k4_3" + "walk_u4_3" < (
           1
         ), TRUE)
       )
@@ -792,16 +982,30 @@ WITH "qualified" AS (
       0
     ) AS "walk_u5_0",
     COALESCE(
-      SUM(CASE WHEN COALESCE(TRUE, FALSE) AND "walk_s4" = 1 THEN 1 ELSE 0 END) OVER (
-        PARTITION BY "customer_id", COALESCE("category_id", "category_label")
+      SUM(
+        CASE
+          WHEN COALESCE("category_id" = 'rewards' AND NOT FALSE AND TRUE, FALSE)
+          AND "walk_s4" = 1
+          THEN 1
+          ELSE 0
+        END
+      ) OVER (
+        PARTITION BY "customer_id", "offer_id"
         ORDER BY "score" DESC, "priority" DESC, "offer_id" ASC, CASE WHEN "channel" = 'email' THEN 1 WHEN "channel" = 'push' THEN 2 END ASC
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
       0
     ) AS "walk_k5_1",
     COALESCE(
-      SUM(CASE WHEN COALESCE(TRUE, FALSE) AND "walk_s4" IS NULL THEN 1 ELSE 0 END) OVER (
-        PARTITION BY "customer_id", COALESCE("category_id", "category_label")
+      SUM(
+        CASE
+          WHEN COALESCE("category_id" = 'rewards' AND NOT FALSE AND TRUE, FALSE)
+          AND "walk_s4" IS NULL
+          THEN 1
+          ELSE 0
+        END
+      ) OVER (
+        PARTITION BY "customer_id", "offer_id"
         ORDER BY "score" DESC, "priority" DESC, "offer_id" ASC, CASE WHEN "channel" = 'email' THEN 1 WHEN "channel" = 'push' THEN 2 END ASC
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
@@ -809,7 +1013,7 @@ WITH "qualified" AS (
     ) AS "walk_u5_1",
     COALESCE(
       SUM(CASE WHEN COALESCE(TRUE, FALSE) AND "walk_s4" = 1 THEN 1 ELSE 0 END) OVER (
-        PARTITION BY "customer_id", "offer_id"
+        PARTITION BY "customer_id", COALESCE("category_id", "category_label")
         ORDER BY "score" DESC, "priority" DESC, "offer_id" ASC, CASE WHEN "channel" = 'email' THEN 1 WHEN "channel" = 'push' THEN 2 END ASC
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
@@ -817,12 +1021,28 @@ WITH "qualified" AS (
     ) AS "walk_k5_2",
     COALESCE(
       SUM(CASE WHEN COALESCE(TRUE, FALSE) AND "walk_s4" IS NULL THEN 1 ELSE 0 END) OVER (
+        PARTITION BY "customer_id", COALESCE("category_id", "category_label")
+        ORDER BY "score" DESC, "priority" DESC, "offer_id" ASC, CASE WHEN "channel" = 'email' THEN 1 WHEN "channel" = 'push' THEN 2 END ASC
+        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+      ),
+      0
+    ) AS "walk_u5_2",
+    COALESCE(
+      SUM(CASE WHEN COALESCE(TRUE, FALSE) AND "walk_s4" = 1 THEN 1 ELSE 0 END) OVER (
         PARTITION BY "customer_id", "offer_id"
         ORDER BY "score" DESC, "priority" DESC, "offer_id" ASC, CASE WHEN "channel" = 'email' THEN 1 WHEN "channel" = 'push' THEN 2 END ASC
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
       0
-    ) AS "walk_u5_2"
+    ) AS "walk_k5_3",
+    COALESCE(
+      SUM(CASE WHEN COALESCE(TRUE, FALSE) AND "walk_s4" IS NULL THEN 1 ELSE 0 END) OVER (
+        PARTITION BY "customer_id", "offer_id"
+        ORDER BY "score" DESC, "priority" DESC, "offer_id" ASC, CASE WHEN "channel" = 'email' THEN 1 WHEN "channel" = 'push' THEN 2 END ASC
+        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+      ),
+      0
+    ) AS "walk_u5_3"
   FROM "walk_4"
 ), "walk_5" AS (
   SELECT
@@ -836,12 +1056,23 @@ WITH "qualified" AS (
         ), FALSE)
       )
       OR (
-        COALESCE(TRUE, FALSE) AND COALESCE("walk_k5_1" >= (
+        COALESCE("category_id" = 'rewards' AND NOT FALSE AND TRUE, FALSE)
+        AND COALESCE(
+          "walk_k5_1" >= (
+            1 - (
+              COALESCE("agg__0", 0) + COALESCE("agg__1", 0)
+            )
+          ),
+          FALSE
+        )
+      )
+      OR (
+        COALESCE(TRUE, FALSE) AND COALESCE("walk_k5_2" >= (
           1
         ), FALSE)
       )
       OR (
-        COALESCE(TRUE, FALSE) AND COALESCE("walk_k5_2" >= (
+        COALESCE(TRUE, FALSE) AND COALESCE("walk_k5_3" >= (
           1
         ), FALSE)
       )
@@ -852,12 +1083,23 @@ WITH "qualified" AS (
         ), TRUE)
       )
       AND (
-        NOT COALESCE(TRUE, FALSE) OR COALESCE("walk_k5_1" + "walk_u5_1" < (
+        NOT COALESCE("category_id" = 'rewards' AND NOT FALSE AND TRUE, FALSE)
+        OR COALESCE(
+          "walk_k5_1" + "walk_u5_1" < (
+            1 - (
+              COALESCE("agg__0", 0) + COALESCE("agg__1", 0)
+            )
+          ),
+          TRUE
+        )
+      )
+      AND (
+        NOT COALESCE(TRUE, FALSE) OR COALESCE("walk_k5_2" + "walk_u5_2" < (
           1
         ), TRUE)
       )
       AND (
-        NOT COALESCE(TRUE, FALSE) OR COALESCE("walk_k5_2" + "walk_u5_2" < (
+        NOT COALESCE(TRUE, FALSE) OR COALESCE("walk_k5_3" + "walk_u5_3" < (
           1
         ), TRUE)
       )
@@ -876,8 +1118,15 @@ WITH "qualified" AS (
       0
     ) AS "walk_k_0",
     COALESCE(
-      SUM(CASE WHEN COALESCE(TRUE, FALSE) AND "walk_s5" = 1 THEN 1 ELSE 0 END) OVER (
-        PARTITION BY "customer_id", COALESCE("category_id", "category_label")
+      SUM(
+        CASE
+          WHEN COALESCE("category_id" = 'rewards' AND NOT FALSE AND TRUE, FALSE)
+          AND "walk_s5" = 1
+          THEN 1
+          ELSE 0
+        END
+      ) OVER (
+        PARTITION BY "customer_id", "offer_id"
         ORDER BY "score" DESC, "priority" DESC, "offer_id" ASC, CASE WHEN "channel" = 'email' THEN 1 WHEN "channel" = 'push' THEN 2 END ASC
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
@@ -885,12 +1134,20 @@ WITH "qualified" AS (
     ) AS "walk_k_1",
     COALESCE(
       SUM(CASE WHEN COALESCE(TRUE, FALSE) AND "walk_s5" = 1 THEN 1 ELSE 0 END) OVER (
+        PARTITION BY "customer_id", COALESCE("category_id", "category_label")
+        ORDER BY "score" DESC, "priority" DESC, "offer_id" ASC, CASE WHEN "channel" = 'email' THEN 1 WHEN "channel" = 'push' THEN 2 END ASC
+        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+      ),
+      0
+    ) AS "walk_k_2",
+    COALESCE(
+      SUM(CASE WHEN COALESCE(TRUE, FALSE) AND "walk_s5" = 1 THEN 1 ELSE 0 END) OVER (
         PARTITION BY "customer_id", "offer_id"
         ORDER BY "score" DESC, "priority" DESC, "offer_id" ASC, CASE WHEN "channel" = 'email' THEN 1 WHEN "channel" = 'push' THEN 2 END ASC
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
       0
-    ) AS "walk_k_2"
+    ) AS "walk_k_3"
   FROM "walk_5"
 ), "walk_c" AS (
   SELECT
@@ -904,16 +1161,26 @@ WITH "qualified" AS (
           ), FALSE)
         )
         OR (
-          COALESCE(TRUE, FALSE) AND COALESCE("walk_k_1" >= (
-            1
-          ), FALSE)
-        )
-        OR (
           COALESCE(TRUE, FALSE) AND COALESCE("walk_k_2" >= (
             1
           ), FALSE)
         )
+        OR (
+          COALESCE(TRUE, FALSE) AND COALESCE("walk_k_3" >= (
+            1
+          ), FALSE)
+        )
         THEN CAST(NULL AS INTEGER)
+        WHEN COALESCE("category_id" = 'rewards' AND NOT FALSE AND TRUE, FALSE)
+        AND COALESCE(
+          "walk_k_1" >= (
+            1 - (
+              COALESCE("agg__0", 0) + COALESCE("agg__1", 0)
+            )
+          ),
+          FALSE
+        )
+        THEN 1001
       END
     END AS "walk_c"
   FROM "walk_k"
