@@ -1,4 +1,5 @@
-"""The shipped demo through real dbt: the winback story of seed 000, checked against a Python oracle."""
+"""The shipped demo through real dbt: the winback story of seed 000, checked against a Python oracle (the
+winback flow's own models), and the second demo flow, cross_sell with its sub-flow loyalty_boost (seed 001)."""
 import csv
 import hashlib
 import json
@@ -70,17 +71,17 @@ def oracle(as_of=datetime(2026, 11, 20, 15, 0, 0)):
 def test_decisions_match_the_oracle(morning):
     proc, con = morning
     delivered, withheld, groups = oracle()
-    got = {(r["customer_id"], r["offer_id"]) for r in _q(con, "select customer_id, offer_id from kaireon_decisions")}
-    got_withheld = {(r["customer_id"], r["offer_id"]) for r in _q(con, "select customer_id, offer_id from kaireon_withheld_decisions")}
+    got = {(r["customer_id"], r["offer_id"]) for r in _q(con, "select customer_id, offer_id from kaireon_winback__decisions")}
+    got_withheld = {(r["customer_id"], r["offer_id"]) for r in _q(con, "select customer_id, offer_id from kaireon_winback__withheld_decisions")}
     assert got == delivered and got_withheld == withheld
     assert len(delivered) > 100 and len(withheld) > 10
-    assigned = {r["customer_id"]: r["experiment_group"] for r in _q(con, "select customer_id, experiment_group from kaireon_assignments")}
+    assigned = {r["customer_id"]: r["experiment_group"] for r in _q(con, "select customer_id, experiment_group from kaireon_winback__assignments")}
     assert assigned == groups
 
 
 def test_cust_lapsed_1_gets_apparel_with_loyalty_score(morning):
     _, con = morning
-    rows = _q(con, "select * from kaireon_decisions where customer_id = 'cust_lapsed_1'")
+    rows = _q(con, "select * from kaireon_winback__decisions where customer_id = 'cust_lapsed_1'")
     assert len(rows) == 1
     d = rows[0]
     assert (d["offer_id"], d["offer_name"], d["rank"], d["category_name"], d["priority"]) == (
@@ -93,7 +94,7 @@ def test_cust_lapsed_1_gets_apparel_with_loyalty_score(morning):
     p_with, uplift = _python_uplift("cust_lapsed_1")
     expected = (0.4 * p_with + 0.2 * 1 + 0.3 * 0.30 + 0.1 * 0.70 + 0.6 * max(-1.0, min(1.0, uplift))) / 1.6
     assert d["score"] == pytest.approx(expected, abs=1e-9)
-    rejected = _q(con, "select offer_id, stage, rule_name from kaireon_rejections where customer_id = 'cust_lapsed_1' order by 1")
+    rejected = _q(con, "select offer_id, stage, rule_name from kaireon_winback__rejections where customer_id = 'cust_lapsed_1' order by 1")
     assert rejected == [
         {"offer_id": "winback_electronics", "stage": "qualification", "rule_name": "electronics — matches prior category"},
         {"offer_id": "winback_home", "stage": "qualification", "rule_name": "home — matches prior category"},
@@ -136,12 +137,12 @@ def test_uplift_is_scored_inside_dbt_build(morning):
 
 def test_story_customers(morning):
     _, con = morning
-    reasons = {(r["customer_id"], r["offer_id"]): r for r in _q(con, "select * from kaireon_rejections")}
+    reasons = {(r["customer_id"], r["offer_id"]): r for r in _q(con, "select * from kaireon_winback__rejections")}
     assert reasons[("cust_capped_1", "winback_home")]["reason"] == (
         "Customer total cap 'Winback 3-touch monthly cap': 3 of 3 contacts used this month")
     assert reasons[("cust_noconsent_1", "winback_electronics")]["stage"] == "consent"
     assert reasons[("cust_cold_1", "winback_home")]["rule_name"] == "home — lapsed <= 365d"
-    decided = {r["customer_id"] for r in _q(con, "select customer_id from kaireon_decisions")}
+    decided = {r["customer_id"] for r in _q(con, "select customer_id from kaireon_winback__decisions")}
     assert {"cust_twotouch_1", "cust_quote_'1"} <= decided
     assert not {"cust_active_1", "cust_cold_1", "cust_tirekicker_1", "cust_noconsent_1", "cust_capped_1"} & decided
 
@@ -149,7 +150,7 @@ def test_story_customers(morning):
 def test_funnel_and_summary(morning):
     proc, con = morning
     delivered, withheld, groups = oracle()
-    [f] = _q(con, "select * from kaireon_funnel")
+    [f] = _q(con, "select * from kaireon_winback__funnel")
     assert f["customers"] == len(groups) and f["holdout_customers"] == sum(g == "holdout" for g in groups.values())
     assert f["total_candidates"] == 3 * len(groups)
     assert (f["decided"], f["withheld"]) == (len(delivered), len(withheld))
@@ -160,12 +161,93 @@ def test_funnel_and_summary(morning):
 
 def test_two_am_in_new_york_decides_nothing(night):
     proc, con = night
-    assert _q(con, "select count(*) as n from kaireon_decisions") == [{"n": 0}]
-    assert _q(con, "select count(*) as n from kaireon_withheld_decisions") == [{"n": 0}]
-    rows = _q(con, "select stage, reason from kaireon_rejections where customer_id = 'cust_lapsed_1' and offer_id = 'winback_apparel'")
+    assert _q(con, "select count(*) as n from kaireon_winback__decisions") == [{"n": 0}]
+    assert _q(con, "select count(*) as n from kaireon_winback__withheld_decisions") == [{"n": 0}]
+    rows = _q(con, "select stage, reason from kaireon_winback__rejections where customer_id = 'cust_lapsed_1' and offer_id = 'winback_apparel'")
     assert rows == [{"stage": "contact_policy", "reason": "Time window: current hour 2 outside allowed range 8-21"}]
-    policy = _q(con, "select distinct reason from kaireon_rejections where stage = 'contact_policy'")
+    policy = _q(con, "select distinct reason from kaireon_winback__rejections where stage = 'contact_policy'")
     assert policy == [{"reason": "Time window: current hour 2 outside allowed range 8-21"}]
-    [f] = _q(con, "select after_qualification, after_contact_policy, decided from kaireon_funnel")
+    [f] = _q(con, "select after_qualification, after_contact_policy, decided from kaireon_winback__funnel")
     assert f["after_qualification"] > 0 and f["after_contact_policy"] == 0 and f["decided"] == 0
     assert "0 decisions" in proc.stdout
+
+
+def _readme_summary() -> list[str]:
+    """The summary block the README's demo section quotes (the code block after 'one summary block per flow')."""
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    start = text.index("```\n", text.index("one summary\nblock per flow")) + 4
+    return text[start:text.index("```", start)].rstrip("\n").split("\n")
+
+
+def test_readme_quotes_what_the_demo_prints(morning):
+    """Issue 16: the figures in the README come from the current code. Every quoted line is a line the demo
+    printed, in the same order ('...' stands for lines left out)."""
+    proc, _ = morning
+    printed = proc.stdout.splitlines()
+    quoted = _readme_summary()
+    assert len(quoted) > 20 and quoted[0].startswith("compiled 3 flow(s)")
+    at = 0
+    for line in quoted:
+        if line.strip() == "...":
+            continue
+        assert line in printed[at:], f"README quotes a line the demo no longer prints: {line!r}"
+        at = printed.index(line, at) + 1
+
+
+# ---- the second demo flow: cross_sell (decisioning/cross_sell.yml) ---------------------------------------
+
+def _u(*parts) -> float:
+    """S7's hash_uniform."""
+    return int(hashlib.md5(":".join(parts).encode()).hexdigest()[:8], 16) / 4294967296
+
+
+def test_cross_sell_fills_placements_with_creatives(morning):
+    proc, con = morning
+    rows = _q(con, "select * from kaireon_cross_sell__decisions")
+    assert len(rows) > 500
+    slots = Counter((r["customer_id"], r["placement_id"]) for r in rows)
+    assert {p for _, p in slots} == {"email_hero", "push_banner"}
+    assert all(n <= (2 if p == "email_hero" else 1) for (_, p), n in slots.items())
+    assert any(n == 2 for (_, p), n in slots.items() if p == "email_hero")
+    assert all(r["channel"] == ("email" if r["placement_id"] == "email_hero" else "push") for r in rows)
+    # diversity: one offer per category and customer; one channel per offer
+    categories = Counter((r["customer_id"], r["category_name"]) for r in rows)
+    assert max(categories.values()) == 1
+    assert max(Counter((r["customer_id"], r["offer_id"]) for r in rows).values()) == 1
+    # the warranty e-mail's 50/50 split: the variant S7's weighted choice gives (salt: the flow key)
+    warranty = [r for r in rows if r["offer_id"] == "xs_warranty"]
+    assert warranty
+    for r in warranty:
+        expected = "warranty_a" if _u("cross_sell", r["customer_id"], "xs_warranty", r["channel"]) < 0.5 else "warranty_b"
+        assert r["creative_id"] == expected
+    split = Counter(r["creative_id"] for r in warranty)
+    assert abs(split["warranty_a"] - split["warranty_b"]) < 4 * len(warranty) ** 0.5
+
+
+def test_cross_sell_never_repeats_the_sub_flow_offer(morning):
+    """loyalty_boost decides first; its offer reaches cross_sell through call_flow, where the weekly rewards cap
+    (each offer once a week) counts loyalty_boost's decisions of this build: nobody gets it twice."""
+    proc, con = morning
+    both = _q(con, "select customer_id, offer_id, count(*) as n from kaireon_decisions group by 1, 2 having count(*) > 1")
+    assert both == []
+    called = _q(con, "select count(*) as n from kaireon_cross_sell__called")
+    assert called[0]["n"] > 0
+    capped = _q(con, "select count(*) as n from kaireon_cross_sell__rejections where offer_id = 'rw_double_points' "
+                     "and rule_name = 'Rewards: each offer once a week'")
+    assert capped[0]["n"] > 0
+
+
+def test_cross_sell_grouped_response_and_traces(morning):
+    proc, con = morning
+    decisions = Counter((r["customer_id"], r["placement_id"]) for r in _q(
+        con, "select customer_id, placement_id from kaireon_cross_sell__decisions"))
+    grouped = _q(con, "select customer_id, placement_id, decision_count, decisions from kaireon_decisions_grouped "
+                      "where decision_flow_key = 'cross_sell'")
+    assert {(g["customer_id"], g["placement_id"]): g["decision_count"] for g in grouped} == dict(decisions)
+    for g in grouped:
+        assert [e["slot"] for e in json.loads(g["decisions"])] == list(range(1, g["decision_count"] + 1))
+    run = "cross_sell@2026-11-20T15:00:00Z"
+    traced = {r["customer_id"] for r in _q(con, "select distinct customer_id from kaireon_traces")}
+    with open(SEEDS / "demo_customers.csv", newline="", encoding="utf-8") as fh:
+        expected = {c["customer_id"] for c in csv.DictReader(fh) if _u("trace", run, c["customer_id"]) < 0.05}
+    assert traced == expected and 100 < len(traced) < 200
