@@ -23,4 +23,5 @@ if [[ ",$ENGINES," == *,postgres,* ]]; then
   bash scripts/postgres.sh start
   trap 'bash scripts/postgres.sh stop' EXIT
 fi
-.venv/bin/python -m pytest -n 2 "$@"
+# --dist loadfile: a module runs on one worker, so its module-scoped dbt builds (one per engine) run once
+.venv/bin/python -m pytest -n 2 --dist loadfile "$@"
