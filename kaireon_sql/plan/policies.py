@@ -117,6 +117,14 @@ class PolicyContext:
                      tuple(order) if order is not None else None, paired_check)
 
 
+def _trimmed(used: exp.Expression, maximum: int, text: exp.Expression) -> exp.Expression:
+    """A cap's walk rejection: `text` alone when the contacts were used before this flow decided (a called
+    flow's candidate, which skips this flow's checks), else that the better-ranked offers of this run took
+    the rest."""
+    taken = concat(text.copy(), "; better-ranked offers of this run take the rest")
+    return exp.case().when(exp.GTE(this=used.copy(), expression=lit(maximum)), text).else_(taken)
+
+
 def _cap(pc: PolicyContext, used: exp.Expression, maximum: int, label: str, partition=None,
          applies_to: exp.Expression | None = None) -> tuple[Check, Quota]:
     """Block at the maximum; keep the run within what is left."""
@@ -128,7 +136,7 @@ def _cap(pc: PolicyContext, used: exp.Expression, maximum: int, label: str, part
     return (
         pc.check(block_when, concat(prefix, used_text, f" of {maximum} used")),
         pc.quota(exp.Sub(this=lit(maximum), expression=used),
-                 concat(prefix, used_text, f" of {maximum} used; better-ranked offers of this run take the rest"),
+                 _trimmed(used, maximum, concat(prefix, used_text, f" of {maximum} used")),
                  partition=partition, applies_to=applies_to, paired_check=True),
     )
 
@@ -193,8 +201,8 @@ def _customer_total_cap(pc: PolicyContext, cfg: CustomerTotalCap):
     check = pc.check(exp.GTE(this=used, expression=lit(cfg.max_total)),
                      concat(label, used_text, f" of {cfg.max_total} contacts used {period_text}"))
     quota = pc.quota(exp.Sub(this=lit(cfg.max_total), expression=used),
-                     concat(label, used_text, f" of {cfg.max_total} contacts used {period_text}; "
-                            "better-ranked offers of this run take the rest"), paired_check=True)
+                     _trimmed(used, cfg.max_total, concat(label, used_text, f" of {cfg.max_total} contacts used {period_text}")),
+                     paired_check=True)
     return [check], [quota]
 
 

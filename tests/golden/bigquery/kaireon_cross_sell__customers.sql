@@ -10,7 +10,7 @@ SELECT
       CAST(EXTRACT(HOUR FROM DATETIME(TIMESTAMP(`as_of`), 'America/New_York')) AS INT64) BETWEEN 8 AND 20,
       FALSE
     )
-    THEN 19
+    THEN 20
   END AS `policy_code`
 FROM (
   SELECT

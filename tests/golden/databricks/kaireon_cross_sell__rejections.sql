@@ -19,7 +19,7 @@ WITH `pairs` AS (
         *
       FROM {{ ref('kaireon_offers') }}
       WHERE
-        `offer_status` IN ('active') AND `category_id` IN ('cross_sell')
+        `offer_status` IN ('active') AND `category_id` IN ('cross_sell', 'accessories')
     ) AS `o`
     CROSS JOIN (
       SELECT
@@ -257,10 +257,12 @@ SELECT
     WHEN COALESCE(`r`.`check_code`, `k`.`reject_code`) = 18
     THEN 'qualification'
     WHEN COALESCE(`r`.`check_code`, `k`.`reject_code`) = 19
-    THEN 'contact_policy'
+    THEN 'qualification'
     WHEN COALESCE(`r`.`check_code`, `k`.`reject_code`) = 20
     THEN 'contact_policy'
     WHEN COALESCE(`r`.`check_code`, `k`.`reject_code`) = 21
+    THEN 'contact_policy'
+    WHEN COALESCE(`r`.`check_code`, `k`.`reject_code`) = 22
     THEN 'match_creatives'
     WHEN COALESCE(`r`.`check_code`, `k`.`reject_code`) = 1001
     THEN 'contact_policy'
@@ -269,44 +271,46 @@ SELECT
     WHEN COALESCE(`r`.`check_code`, `k`.`reject_code`) = 1
     THEN 'Consent (email)'
     WHEN COALESCE(`r`.`check_code`, `k`.`reject_code`) = 2
-    THEN 'apparel — 3+ lifetime purchases'
+    THEN 'accessories — bought recently (<= 60d)'
     WHEN COALESCE(`r`.`check_code`, `k`.`reject_code`) = 3
-    THEN 'apparel — lapsed <= 365d'
+    THEN 'apparel — 3+ lifetime purchases'
     WHEN COALESCE(`r`.`check_code`, `k`.`reject_code`) = 4
-    THEN 'apparel — lapsed >= 90d'
+    THEN 'apparel — lapsed <= 365d'
     WHEN COALESCE(`r`.`check_code`, `k`.`reject_code`) = 5
-    THEN 'apparel — lifetime revenue >= 50'
+    THEN 'apparel — lapsed >= 90d'
     WHEN COALESCE(`r`.`check_code`, `k`.`reject_code`) = 6
-    THEN 'apparel — matches prior category'
+    THEN 'apparel — lifetime revenue >= 50'
     WHEN COALESCE(`r`.`check_code`, `k`.`reject_code`) = 7
-    THEN 'cross-sell — bought recently (<= 60d)'
+    THEN 'apparel — matches prior category'
     WHEN COALESCE(`r`.`check_code`, `k`.`reject_code`) = 8
-    THEN 'electronics — 3+ lifetime purchases'
+    THEN 'cross-sell — bought recently (<= 60d)'
     WHEN COALESCE(`r`.`check_code`, `k`.`reject_code`) = 9
-    THEN 'electronics — lapsed <= 365d'
+    THEN 'electronics — 3+ lifetime purchases'
     WHEN COALESCE(`r`.`check_code`, `k`.`reject_code`) = 10
-    THEN 'electronics — lapsed >= 90d'
+    THEN 'electronics — lapsed <= 365d'
     WHEN COALESCE(`r`.`check_code`, `k`.`reject_code`) = 11
-    THEN 'electronics — lifetime revenue >= 50'
+    THEN 'electronics — lapsed >= 90d'
     WHEN COALESCE(`r`.`check_code`, `k`.`reject_code`) = 12
-    THEN 'electronics — matches prior category'
+    THEN 'electronics — lifetime revenue >= 50'
     WHEN COALESCE(`r`.`check_code`, `k`.`reject_code`) = 13
-    THEN 'home — 3+ lifetime purchases'
+    THEN 'electronics — matches prior category'
     WHEN COALESCE(`r`.`check_code`, `k`.`reject_code`) = 14
-    THEN 'home — lapsed <= 365d'
+    THEN 'home — 3+ lifetime purchases'
     WHEN COALESCE(`r`.`check_code`, `k`.`reject_code`) = 15
-    THEN 'home — lapsed >= 90d'
+    THEN 'home — lapsed <= 365d'
     WHEN COALESCE(`r`.`check_code`, `k`.`reject_code`) = 16
-    THEN 'home — lifetime revenue >= 50'
+    THEN 'home — lapsed >= 90d'
     WHEN COALESCE(`r`.`check_code`, `k`.`reject_code`) = 17
-    THEN 'home — matches prior category'
+    THEN 'home — lifetime revenue >= 50'
     WHEN COALESCE(`r`.`check_code`, `k`.`reject_code`) = 18
-    THEN 'rewards — 5+ lifetime purchases'
+    THEN 'home — matches prior category'
     WHEN COALESCE(`r`.`check_code`, `k`.`reject_code`) = 19
-    THEN 'Quiet hours 21:00-08:00'
+    THEN 'rewards — 5+ lifetime purchases'
     WHEN COALESCE(`r`.`check_code`, `k`.`reject_code`) = 20
-    THEN 'Rewards: each offer once a week'
+    THEN 'Quiet hours 21:00-08:00'
     WHEN COALESCE(`r`.`check_code`, `k`.`reject_code`) = 21
+    THEN 'Rewards: each offer once a week'
+    WHEN COALESCE(`r`.`check_code`, `k`.`reject_code`) = 22
     THEN 'creatives'
     WHEN COALESCE(`r`.`check_code`, `k`.`reject_code`) = 1001
     THEN 'Rewards: each offer once a week'
@@ -315,51 +319,61 @@ SELECT
     WHEN COALESCE(`r`.`check_code`, `k`.`reject_code`) = 1
     THEN 'Consent: customer has not consented to email (consentEmail is not true)'
     WHEN COALESCE(`r`.`check_code`, `k`.`reject_code`) = 2
-    THEN 'Qualification rule \'apparel — 3+ lifetime purchases\' not met: requires customer.lifetimePurchases >= 3'
+    THEN 'Qualification rule \'accessories — bought recently (<= 60d)\' not met: requires customer.daysSinceLastPurchase <= 60'
     WHEN COALESCE(`r`.`check_code`, `k`.`reject_code`) = 3
-    THEN 'Qualification rule \'apparel — lapsed <= 365d\' not met: requires customer.daysSinceLastPurchase <= 365'
+    THEN 'Qualification rule \'apparel — 3+ lifetime purchases\' not met: requires customer.lifetimePurchases >= 3'
     WHEN COALESCE(`r`.`check_code`, `k`.`reject_code`) = 4
-    THEN 'Qualification rule \'apparel — lapsed >= 90d\' not met: requires customer.daysSinceLastPurchase >= 90'
+    THEN 'Qualification rule \'apparel — lapsed <= 365d\' not met: requires customer.daysSinceLastPurchase <= 365'
     WHEN COALESCE(`r`.`check_code`, `k`.`reject_code`) = 5
-    THEN 'Qualification rule \'apparel — lifetime revenue >= 50\' not met: requires customer.lifetimeRevenue >= 50'
+    THEN 'Qualification rule \'apparel — lapsed >= 90d\' not met: requires customer.daysSinceLastPurchase >= 90'
     WHEN COALESCE(`r`.`check_code`, `k`.`reject_code`) = 6
-    THEN 'Qualification rule \'apparel — matches prior category\' not met: requires customer.primaryCategory = \'apparel\''
+    THEN 'Qualification rule \'apparel — lifetime revenue >= 50\' not met: requires customer.lifetimeRevenue >= 50'
     WHEN COALESCE(`r`.`check_code`, `k`.`reject_code`) = 7
-    THEN 'Qualification rule \'cross-sell — bought recently (<= 60d)\' not met: requires customer.daysSinceLastPurchase <= 60'
+    THEN 'Qualification rule \'apparel — matches prior category\' not met: requires customer.primaryCategory = \'apparel\''
     WHEN COALESCE(`r`.`check_code`, `k`.`reject_code`) = 8
-    THEN 'Qualification rule \'electronics — 3+ lifetime purchases\' not met: requires customer.lifetimePurchases >= 3'
+    THEN 'Qualification rule \'cross-sell — bought recently (<= 60d)\' not met: requires customer.daysSinceLastPurchase <= 60'
     WHEN COALESCE(`r`.`check_code`, `k`.`reject_code`) = 9
-    THEN 'Qualification rule \'electronics — lapsed <= 365d\' not met: requires customer.daysSinceLastPurchase <= 365'
+    THEN 'Qualification rule \'electronics — 3+ lifetime purchases\' not met: requires customer.lifetimePurchases >= 3'
     WHEN COALESCE(`r`.`check_code`, `k`.`reject_code`) = 10
-    THEN 'Qualification rule \'electronics — lapsed >= 90d\' not met: requires customer.daysSinceLastPurchase >= 90'
+    THEN 'Qualification rule \'electronics — lapsed <= 365d\' not met: requires customer.daysSinceLastPurchase <= 365'
     WHEN COALESCE(`r`.`check_code`, `k`.`reject_code`) = 11
-    THEN 'Qualification rule \'electronics — lifetime revenue >= 50\' not met: requires customer.lifetimeRevenue >= 50'
+    THEN 'Qualification rule \'electronics — lapsed >= 90d\' not met: requires customer.daysSinceLastPurchase >= 90'
     WHEN COALESCE(`r`.`check_code`, `k`.`reject_code`) = 12
-    THEN 'Qualification rule \'electronics — matches prior category\' not met: requires customer.primaryCategory = \'electronics\''
+    THEN 'Qualification rule \'electronics — lifetime revenue >= 50\' not met: requires customer.lifetimeRevenue >= 50'
     WHEN COALESCE(`r`.`check_code`, `k`.`reject_code`) = 13
-    THEN 'Qualification rule \'home — 3+ lifetime purchases\' not met: requires customer.lifetimePurchases >= 3'
+    THEN 'Qualification rule \'electronics — matches prior category\' not met: requires customer.primaryCategory = \'electronics\''
     WHEN COALESCE(`r`.`check_code`, `k`.`reject_code`) = 14
-    THEN 'Qualification rule \'home — lapsed <= 365d\' not met: requires customer.daysSinceLastPurchase <= 365'
+    THEN 'Qualification rule \'home — 3+ lifetime purchases\' not met: requires customer.lifetimePurchases >= 3'
     WHEN COALESCE(`r`.`check_code`, `k`.`reject_code`) = 15
-    THEN 'Qualification rule \'home — lapsed >= 90d\' not met: requires customer.daysSinceLastPurchase >= 90'
+    THEN 'Qualification rule \'home — lapsed <= 365d\' not met: requires customer.daysSinceLastPurchase <= 365'
     WHEN COALESCE(`r`.`check_code`, `k`.`reject_code`) = 16
-    THEN 'Qualification rule \'home — lifetime revenue >= 50\' not met: requires customer.lifetimeRevenue >= 50'
+    THEN 'Qualification rule \'home — lapsed >= 90d\' not met: requires customer.daysSinceLastPurchase >= 90'
     WHEN COALESCE(`r`.`check_code`, `k`.`reject_code`) = 17
-    THEN 'Qualification rule \'home — matches prior category\' not met: requires customer.primaryCategory = \'home\''
+    THEN 'Qualification rule \'home — lifetime revenue >= 50\' not met: requires customer.lifetimeRevenue >= 50'
     WHEN COALESCE(`r`.`check_code`, `k`.`reject_code`) = 18
-    THEN 'Qualification rule \'rewards — 5+ lifetime purchases\' not met: requires customer.lifetimePurchases >= 5'
+    THEN 'Qualification rule \'home — matches prior category\' not met: requires customer.primaryCategory = \'home\''
     WHEN COALESCE(`r`.`check_code`, `k`.`reject_code`) = 19
-    THEN 'Time window: current hour ' || CAST(CAST(EXTRACT(HOUR FROM FROM_UTC_TIMESTAMP(`r`.`as_of`, 'America/New_York')) AS INT) AS STRING) || ' outside allowed range 8-21'
+    THEN 'Qualification rule \'rewards — 5+ lifetime purchases\' not met: requires customer.lifetimePurchases >= 5'
     WHEN COALESCE(`r`.`check_code`, `k`.`reject_code`) = 20
+    THEN 'Time window: current hour ' || CAST(CAST(EXTRACT(HOUR FROM FROM_UTC_TIMESTAMP(`r`.`as_of`, 'America/New_York')) AS INT) AS STRING) || ' outside allowed range 8-21'
+    WHEN COALESCE(`r`.`check_code`, `k`.`reject_code`) = 21
     THEN 'Frequency cap \'Rewards: each offer once a week\' (contacts of this offer in the last 7 days): ' || CAST((
       COALESCE(`r`.`agg__0`, 0) + COALESCE(`r`.`agg__1`, 0)
     ) AS STRING) || ' of 1 used'
-    WHEN COALESCE(`r`.`check_code`, `k`.`reject_code`) = 21
+    WHEN COALESCE(`r`.`check_code`, `k`.`reject_code`) = 22
     THEN 'Match creatives \'creatives\': no active creative of the offer with a positive weight on channel ' || `r`.`channel` || ''
     WHEN COALESCE(`r`.`check_code`, `k`.`reject_code`) = 1001
-    THEN 'Frequency cap \'Rewards: each offer once a week\' (contacts of this offer in the last 7 days): ' || CAST((
-      COALESCE(`r`.`agg__0`, 0) + COALESCE(`r`.`agg__1`, 0)
-    ) AS STRING) || ' of 1 used; better-ranked offers of this run take the rest'
+    THEN CASE
+      WHEN (
+        COALESCE(`r`.`agg__0`, 0) + COALESCE(`r`.`agg__1`, 0)
+      ) >= 1
+      THEN 'Frequency cap \'Rewards: each offer once a week\' (contacts of this offer in the last 7 days): ' || CAST((
+        COALESCE(`r`.`agg__0`, 0) + COALESCE(`r`.`agg__1`, 0)
+      ) AS STRING) || ' of 1 used'
+      ELSE 'Frequency cap \'Rewards: each offer once a week\' (contacts of this offer in the last 7 days): ' || CAST((
+        COALESCE(`r`.`agg__0`, 0) + COALESCE(`r`.`agg__1`, 0)
+      ) AS STRING) || ' of 1 used' || '; better-ranked offers of this run take the rest'
+    END
   END AS `reason`
 FROM (
   SELECT
@@ -367,138 +381,145 @@ FROM (
     CASE
       WHEN `channel` = 'email' AND NOT COALESCE(`cust__consentEmail`, FALSE)
       THEN 1
+      WHEN `category_id` = 'accessories'
+      AND NOT CASE
+        WHEN `cust__daysSinceLastPurchase` IS NULL
+        THEN FALSE
+        ELSE `cust__daysSinceLastPurchase` <= 60
+      END
+      THEN 2
       WHEN `offer_id` = 'winback_apparel'
       AND NOT CASE
         WHEN `cust__lifetimePurchases` IS NULL
         THEN FALSE
         ELSE `cust__lifetimePurchases` >= 3
-      END
-      THEN 2
-      WHEN `offer_id` = 'winback_apparel'
-      AND NOT CASE
-        WHEN `cust__daysSinceLastPurchase` IS NULL
-        THEN FALSE
-        ELSE `cust__daysSinceLastPurchase` <= 365
       END
       THEN 3
       WHEN `offer_id` = 'winback_apparel'
       AND NOT CASE
         WHEN `cust__daysSinceLastPurchase` IS NULL
         THEN FALSE
-        ELSE `cust__daysSinceLastPurchase` >= 90
+        ELSE `cust__daysSinceLastPurchase` <= 365
       END
       THEN 4
+      WHEN `offer_id` = 'winback_apparel'
+      AND NOT CASE
+        WHEN `cust__daysSinceLastPurchase` IS NULL
+        THEN FALSE
+        ELSE `cust__daysSinceLastPurchase` >= 90
+      END
+      THEN 5
       WHEN `offer_id` = 'winback_apparel'
       AND NOT CASE
         WHEN `cust__lifetimeRevenue` IS NULL
         THEN FALSE
         ELSE `cust__lifetimeRevenue` >= 50
       END
-      THEN 5
+      THEN 6
       WHEN `offer_id` = 'winback_apparel'
       AND NOT CASE
         WHEN `cust__primaryCategory` IS NULL
         THEN FALSE
         ELSE `cust__primaryCategory` = 'apparel'
       END
-      THEN 6
+      THEN 7
       WHEN `category_id` = 'cross_sell'
       AND NOT CASE
         WHEN `cust__daysSinceLastPurchase` IS NULL
         THEN FALSE
         ELSE `cust__daysSinceLastPurchase` <= 60
       END
-      THEN 7
+      THEN 8
       WHEN `offer_id` = 'winback_electronics'
       AND NOT CASE
         WHEN `cust__lifetimePurchases` IS NULL
         THEN FALSE
         ELSE `cust__lifetimePurchases` >= 3
-      END
-      THEN 8
-      WHEN `offer_id` = 'winback_electronics'
-      AND NOT CASE
-        WHEN `cust__daysSinceLastPurchase` IS NULL
-        THEN FALSE
-        ELSE `cust__daysSinceLastPurchase` <= 365
       END
       THEN 9
       WHEN `offer_id` = 'winback_electronics'
       AND NOT CASE
         WHEN `cust__daysSinceLastPurchase` IS NULL
         THEN FALSE
-        ELSE `cust__daysSinceLastPurchase` >= 90
+        ELSE `cust__daysSinceLastPurchase` <= 365
       END
       THEN 10
+      WHEN `offer_id` = 'winback_electronics'
+      AND NOT CASE
+        WHEN `cust__daysSinceLastPurchase` IS NULL
+        THEN FALSE
+        ELSE `cust__daysSinceLastPurchase` >= 90
+      END
+      THEN 11
       WHEN `offer_id` = 'winback_electronics'
       AND NOT CASE
         WHEN `cust__lifetimeRevenue` IS NULL
         THEN FALSE
         ELSE `cust__lifetimeRevenue` >= 50
       END
-      THEN 11
+      THEN 12
       WHEN `offer_id` = 'winback_electronics'
       AND NOT CASE
         WHEN `cust__primaryCategory` IS NULL
         THEN FALSE
         ELSE `cust__primaryCategory` = 'electronics'
       END
-      THEN 12
+      THEN 13
       WHEN `offer_id` = 'winback_home'
       AND NOT CASE
         WHEN `cust__lifetimePurchases` IS NULL
         THEN FALSE
         ELSE `cust__lifetimePurchases` >= 3
       END
-      THEN 13
+      THEN 14
       WHEN `offer_id` = 'winback_home'
       AND NOT CASE
         WHEN `cust__daysSinceLastPurchase` IS NULL
         THEN FALSE
         ELSE `cust__daysSinceLastPurchase` <= 365
       END
-      THEN 14
+      THEN 15
       WHEN `offer_id` = 'winback_home'
       AND NOT CASE
         WHEN `cust__daysSinceLastPurchase` IS NULL
         THEN FALSE
         ELSE `cust__daysSinceLastPurchase` >= 90
       END
-      THEN 15
+      THEN 16
       WHEN `offer_id` = 'winback_home'
       AND NOT CASE
         WHEN `cust__lifetimeRevenue` IS NULL
         THEN FALSE
         ELSE `cust__lifetimeRevenue` >= 50
       END
-      THEN 16
+      THEN 17
       WHEN `offer_id` = 'winback_home'
       AND NOT CASE
         WHEN `cust__primaryCategory` IS NULL
         THEN FALSE
         ELSE `cust__primaryCategory` = 'home'
       END
-      THEN 17
+      THEN 18
       WHEN `category_id` = 'rewards'
       AND NOT CASE
         WHEN `cust__lifetimePurchases` IS NULL
         THEN FALSE
         ELSE `cust__lifetimePurchases` >= 5
       END
-      THEN 18
+      THEN 19
       WHEN TRUE
       AND NOT FALSE
       AND NOT COALESCE(
         CAST(EXTRACT(HOUR FROM FROM_UTC_TIMESTAMP(`as_of`, 'America/New_York')) AS INT) BETWEEN 8 AND 20,
         FALSE
       )
-      THEN 19
+      THEN 20
       WHEN `category_id` = 'rewards'
       AND NOT FALSE
       AND (
         COALESCE(`agg__0`, 0) + COALESCE(`agg__1`, 0)
       ) >= 1
-      THEN 20
+      THEN 21
       WHEN NOT COALESCE(
         (
           `channel` = 'email'
@@ -509,7 +530,7 @@ FROM (
         ),
         FALSE
       )
-      THEN 21
+      THEN 22
     END AS `check_code`
   FROM `creatives_2`
   UNION ALL

@@ -30,7 +30,7 @@ CROSS JOIN (
         *
       FROM {{ ref('kaireon_offers') }}
       WHERE
-        "offer_status" IN ('active') AND "category_id" IN ('cross_sell')
+        "offer_status" IN ('active') AND "category_id" IN ('cross_sell', 'accessories')
     ) AS "o"
     CROSS JOIN (
       SELECT
@@ -102,7 +102,7 @@ CROSS JOIN (
             *
           FROM {{ ref('kaireon_offers') }}
           WHERE
-            "offer_status" IN ('active') AND "category_id" IN ('cross_sell')
+            "offer_status" IN ('active') AND "category_id" IN ('cross_sell', 'accessories')
         ) AS "o"
         CROSS JOIN (
           SELECT
@@ -213,6 +213,15 @@ CROSS JOIN (
     ) AS "pairs"
     WHERE
       NOT COALESCE("channel" = 'email' AND NOT COALESCE("cust__consentEmail", FALSE), FALSE)
+      AND NOT COALESCE(
+        "category_id" = 'accessories'
+        AND NOT CASE
+          WHEN "cust__daysSinceLastPurchase" IS NULL
+          THEN FALSE
+          ELSE "cust__daysSinceLastPurchase" <= 60
+        END,
+        FALSE
+      )
       AND NOT COALESCE(
         "offer_id" = 'winback_apparel'
         AND NOT CASE

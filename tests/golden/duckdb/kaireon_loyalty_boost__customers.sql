@@ -10,7 +10,7 @@ SELECT
       CAST(EXTRACT(HOUR FROM "as_of" AT TIME ZONE 'UTC' AT TIME ZONE 'America/New_York') AS INT) BETWEEN 8 AND 20,
       FALSE
     )
-    THEN 19
+    THEN 20
   END AS "policy_code"
 FROM (
   SELECT

@@ -133,6 +133,15 @@ CROSS JOIN (
     WHERE
       NOT COALESCE("channel" = 'email' AND NOT COALESCE("cust__consentEmail", FALSE), FALSE)
       AND NOT COALESCE(
+        "category_id" = 'accessories'
+        AND NOT CASE
+          WHEN "cust__daysSinceLastPurchase" IS NULL
+          THEN FALSE
+          ELSE "cust__daysSinceLastPurchase" <= 60
+        END,
+        FALSE
+      )
+      AND NOT COALESCE(
         "offer_id" = 'winback_apparel'
         AND NOT CASE
           WHEN "cust__lifetimePurchases" IS NULL

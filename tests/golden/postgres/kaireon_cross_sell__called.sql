@@ -49,7 +49,7 @@ WITH "called" AS (
           *
         FROM {{ ref('kaireon_offers') }}
         WHERE
-          "offer_status" IN ('active') AND "category_id" IN ('cross_sell')
+          "offer_status" IN ('active') AND "category_id" IN ('cross_sell', 'accessories')
       ) AS "o"
       CROSS JOIN (
         SELECT

@@ -22,7 +22,7 @@ WITH "qualified" AS (
           *
         FROM {{ ref('kaireon_offers') }}
         WHERE
-          "offer_status" IN ('active') AND "category_id" IN ('cross_sell')
+          "offer_status" IN ('active') AND "category_id" IN ('cross_sell', 'accessories')
       ) AS "o"
       CROSS JOIN (
         SELECT
@@ -133,6 +133,15 @@ WITH "qualified" AS (
   ) AS "pairs"
   WHERE
     NOT COALESCE("channel" = 'email' AND NOT COALESCE("cust__consentEmail", FALSE), FALSE)
+    AND NOT COALESCE(
+      "category_id" = 'accessories'
+      AND NOT CASE
+        WHEN "cust__daysSinceLastPurchase" IS NULL
+        THEN FALSE
+        ELSE "cust__daysSinceLastPurchase" <= 60
+      END,
+      FALSE
+    )
     AND NOT COALESCE(
       "offer_id" = 'winback_apparel'
       AND NOT CASE
@@ -384,7 +393,7 @@ WITH "qualified" AS (
       AND (
         COALESCE("agg__0", 0) + COALESCE("agg__1", 0)
       ) >= 1
-      THEN 20
+      THEN 21
     END AS "check_code",
     CAST(1.0 AS DOUBLE PRECISION) AS "relevance"
   FROM "creatives_2"

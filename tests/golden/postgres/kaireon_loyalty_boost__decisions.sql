@@ -4,7 +4,7 @@ SELECT
   "p"."as_of" AS "as_of",
   'loyalty_boost' AS "decision_flow_key",
   1 AS "decision_flow_version",
-  '39be83e4a16bc56c' AS "config_hash",
+  '2b92032fc16ab91e' AS "config_hash",
   "k"."customer_id",
   "k"."channel",
   "k"."rank",

@@ -10,7 +10,7 @@ SELECT
       CAST(DATE_PART(HOUR, CONVERT_TIMEZONE('UTC', 'America/New_York', "as_of")) AS INT) BETWEEN 8 AND 20,
       FALSE
     )
-    THEN 19
+    THEN 20
   END AS "policy_code"
 FROM (
   SELECT

@@ -110,6 +110,15 @@ WITH "qualified" AS (
   WHERE
     NOT COALESCE("channel" = 'email' AND NOT COALESCE("cust__consentEmail", FALSE), FALSE)
     AND NOT COALESCE(
+      "category_id" = 'accessories'
+      AND NOT CASE
+        WHEN "cust__daysSinceLastPurchase" IS NULL
+        THEN FALSE
+        ELSE "cust__daysSinceLastPurchase" <= 60
+      END,
+      FALSE
+    )
+    AND NOT COALESCE(
       "offer_id" = 'winback_apparel'
       AND NOT CASE
         WHEN "cust__lifetimePurchases" IS NULL
@@ -271,7 +280,7 @@ WITH "qualified" AS (
       AND (
         COALESCE("agg__0", 0) + COALESCE("agg__1", 0)
       ) >= 1
-      THEN 20
+      THEN 21
     END AS "check_code",
     CAST(1.0 AS DOUBLE) AS "relevance"
   FROM "qualified"

@@ -10,9 +10,9 @@ SELECT
       CAST(DATE_PART(HOUR, CONVERT_TIMEZONE('UTC', 'America/New_York', "as_of")) AS INT) BETWEEN 8 AND 20,
       FALSE
     )
-    THEN 19
+    THEN 20
     WHEN TRUE AND NOT FALSE AND COALESCE("agg__1", 0) >= 3
-    THEN 21
+    THEN 22
   END AS "policy_code"
 FROM (
   SELECT

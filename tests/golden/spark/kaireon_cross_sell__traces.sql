@@ -60,10 +60,12 @@ SELECT
     WHEN COALESCE(`t`.`check_code`, `k`.`reject_code`) = 18
     THEN 'qualification'
     WHEN COALESCE(`t`.`check_code`, `k`.`reject_code`) = 19
-    THEN 'contact_policy'
+    THEN 'qualification'
     WHEN COALESCE(`t`.`check_code`, `k`.`reject_code`) = 20
     THEN 'contact_policy'
     WHEN COALESCE(`t`.`check_code`, `k`.`reject_code`) = 21
+    THEN 'contact_policy'
+    WHEN COALESCE(`t`.`check_code`, `k`.`reject_code`) = 22
     THEN 'match_creatives'
     WHEN COALESCE(`t`.`check_code`, `k`.`reject_code`) = 1001
     THEN 'contact_policy'
@@ -73,44 +75,46 @@ SELECT
     WHEN COALESCE(`t`.`check_code`, `k`.`reject_code`) = 1
     THEN 'Consent (email)'
     WHEN COALESCE(`t`.`check_code`, `k`.`reject_code`) = 2
-    THEN 'apparel — 3+ lifetime purchases'
+    THEN 'accessories — bought recently (<= 60d)'
     WHEN COALESCE(`t`.`check_code`, `k`.`reject_code`) = 3
-    THEN 'apparel — lapsed <= 365d'
+    THEN 'apparel — 3+ lifetime purchases'
     WHEN COALESCE(`t`.`check_code`, `k`.`reject_code`) = 4
-    THEN 'apparel — lapsed >= 90d'
+    THEN 'apparel — lapsed <= 365d'
     WHEN COALESCE(`t`.`check_code`, `k`.`reject_code`) = 5
-    THEN 'apparel — lifetime revenue >= 50'
+    THEN 'apparel — lapsed >= 90d'
     WHEN COALESCE(`t`.`check_code`, `k`.`reject_code`) = 6
-    THEN 'apparel — matches prior category'
+    THEN 'apparel — lifetime revenue >= 50'
     WHEN COALESCE(`t`.`check_code`, `k`.`reject_code`) = 7
-    THEN 'cross-sell — bought recently (<= 60d)'
+    THEN 'apparel — matches prior category'
     WHEN COALESCE(`t`.`check_code`, `k`.`reject_code`) = 8
-    THEN 'electronics — 3+ lifetime purchases'
+    THEN 'cross-sell — bought recently (<= 60d)'
     WHEN COALESCE(`t`.`check_code`, `k`.`reject_code`) = 9
-    THEN 'electronics — lapsed <= 365d'
+    THEN 'electronics — 3+ lifetime purchases'
     WHEN COALESCE(`t`.`check_code`, `k`.`reject_code`) = 10
-    THEN 'electronics — lapsed >= 90d'
+    THEN 'electronics — lapsed <= 365d'
     WHEN COALESCE(`t`.`check_code`, `k`.`reject_code`) = 11
-    THEN 'electronics — lifetime revenue >= 50'
+    THEN 'electronics — lapsed >= 90d'
     WHEN COALESCE(`t`.`check_code`, `k`.`reject_code`) = 12
-    THEN 'electronics — matches prior category'
+    THEN 'electronics — lifetime revenue >= 50'
     WHEN COALESCE(`t`.`check_code`, `k`.`reject_code`) = 13
-    THEN 'home — 3+ lifetime purchases'
+    THEN 'electronics — matches prior category'
     WHEN COALESCE(`t`.`check_code`, `k`.`reject_code`) = 14
-    THEN 'home — lapsed <= 365d'
+    THEN 'home — 3+ lifetime purchases'
     WHEN COALESCE(`t`.`check_code`, `k`.`reject_code`) = 15
-    THEN 'home — lapsed >= 90d'
+    THEN 'home — lapsed <= 365d'
     WHEN COALESCE(`t`.`check_code`, `k`.`reject_code`) = 16
-    THEN 'home — lifetime revenue >= 50'
+    THEN 'home — lapsed >= 90d'
     WHEN COALESCE(`t`.`check_code`, `k`.`reject_code`) = 17
-    THEN 'home — matches prior category'
+    THEN 'home — lifetime revenue >= 50'
     WHEN COALESCE(`t`.`check_code`, `k`.`reject_code`) = 18
-    THEN 'rewards — 5+ lifetime purchases'
+    THEN 'home — matches prior category'
     WHEN COALESCE(`t`.`check_code`, `k`.`reject_code`) = 19
-    THEN 'Quiet hours 21:00-08:00'
+    THEN 'rewards — 5+ lifetime purchases'
     WHEN COALESCE(`t`.`check_code`, `k`.`reject_code`) = 20
-    THEN 'Rewards: each offer once a week'
+    THEN 'Quiet hours 21:00-08:00'
     WHEN COALESCE(`t`.`check_code`, `k`.`reject_code`) = 21
+    THEN 'Rewards: each offer once a week'
+    WHEN COALESCE(`t`.`check_code`, `k`.`reject_code`) = 22
     THEN 'creatives'
     WHEN COALESCE(`t`.`check_code`, `k`.`reject_code`) = 1001
     THEN 'Rewards: each offer once a week'
@@ -120,51 +124,61 @@ SELECT
     WHEN COALESCE(`t`.`check_code`, `k`.`reject_code`) = 1
     THEN 'Consent: customer has not consented to email (consentEmail is not true)'
     WHEN COALESCE(`t`.`check_code`, `k`.`reject_code`) = 2
-    THEN 'Qualification rule \'apparel — 3+ lifetime purchases\' not met: requires customer.lifetimePurchases >= 3'
+    THEN 'Qualification rule \'accessories — bought recently (<= 60d)\' not met: requires customer.daysSinceLastPurchase <= 60'
     WHEN COALESCE(`t`.`check_code`, `k`.`reject_code`) = 3
-    THEN 'Qualification rule \'apparel — lapsed <= 365d\' not met: requires customer.daysSinceLastPurchase <= 365'
+    THEN 'Qualification rule \'apparel — 3+ lifetime purchases\' not met: requires customer.lifetimePurchases >= 3'
     WHEN COALESCE(`t`.`check_code`, `k`.`reject_code`) = 4
-    THEN 'Qualification rule \'apparel — lapsed >= 90d\' not met: requires customer.daysSinceLastPurchase >= 90'
+    THEN 'Qualification rule \'apparel — lapsed <= 365d\' not met: requires customer.daysSinceLastPurchase <= 365'
     WHEN COALESCE(`t`.`check_code`, `k`.`reject_code`) = 5
-    THEN 'Qualification rule \'apparel — lifetime revenue >= 50\' not met: requires customer.lifetimeRevenue >= 50'
+    THEN 'Qualification rule \'apparel — lapsed >= 90d\' not met: requires customer.daysSinceLastPurchase >= 90'
     WHEN COALESCE(`t`.`check_code`, `k`.`reject_code`) = 6
-    THEN 'Qualification rule \'apparel — matches prior category\' not met: requires customer.primaryCategory = \'apparel\''
+    THEN 'Qualification rule \'apparel — lifetime revenue >= 50\' not met: requires customer.lifetimeRevenue >= 50'
     WHEN COALESCE(`t`.`check_code`, `k`.`reject_code`) = 7
-    THEN 'Qualification rule \'cross-sell — bought recently (<= 60d)\' not met: requires customer.daysSinceLastPurchase <= 60'
+    THEN 'Qualification rule \'apparel — matches prior category\' not met: requires customer.primaryCategory = \'apparel\''
     WHEN COALESCE(`t`.`check_code`, `k`.`reject_code`) = 8
-    THEN 'Qualification rule \'electronics — 3+ lifetime purchases\' not met: requires customer.lifetimePurchases >= 3'
+    THEN 'Qualification rule \'cross-sell — bought recently (<= 60d)\' not met: requires customer.daysSinceLastPurchase <= 60'
     WHEN COALESCE(`t`.`check_code`, `k`.`reject_code`) = 9
-    THEN 'Qualification rule \'electronics — lapsed <= 365d\' not met: requires customer.daysSinceLastPurchase <= 365'
+    THEN 'Qualification rule \'electronics — 3+ lifetime purchases\' not met: requires customer.lifetimePurchases >= 3'
     WHEN COALESCE(`t`.`check_code`, `k`.`reject_code`) = 10
-    THEN 'Qualification rule \'electronics — lapsed >= 90d\' not met: requires customer.daysSinceLastPurchase >= 90'
+    THEN 'Qualification rule \'electronics — lapsed <= 365d\' not met: requires customer.daysSinceLastPurchase <= 365'
     WHEN COALESCE(`t`.`check_code`, `k`.`reject_code`) = 11
-    THEN 'Qualification rule \'electronics — lifetime revenue >= 50\' not met: requires customer.lifetimeRevenue >= 50'
+    THEN 'Qualification rule \'electronics — lapsed >= 90d\' not met: requires customer.daysSinceLastPurchase >= 90'
     WHEN COALESCE(`t`.`check_code`, `k`.`reject_code`) = 12
-    THEN 'Qualification rule \'electronics — matches prior category\' not met: requires customer.primaryCategory = \'electronics\''
+    THEN 'Qualification rule \'electronics — lifetime revenue >= 50\' not met: requires customer.lifetimeRevenue >= 50'
     WHEN COALESCE(`t`.`check_code`, `k`.`reject_code`) = 13
-    THEN 'Qualification rule \'home — 3+ lifetime purchases\' not met: requires customer.lifetimePurchases >= 3'
+    THEN 'Qualification rule \'electronics — matches prior category\' not met: requires customer.primaryCategory = \'electronics\''
     WHEN COALESCE(`t`.`check_code`, `k`.`reject_code`) = 14
-    THEN 'Qualification rule \'home — lapsed <= 365d\' not met: requires customer.daysSinceLastPurchase <= 365'
+    THEN 'Qualification rule \'home — 3+ lifetime purchases\' not met: requires customer.lifetimePurchases >= 3'
     WHEN COALESCE(`t`.`check_code`, `k`.`reject_code`) = 15
-    THEN 'Qualification rule \'home — lapsed >= 90d\' not met: requires customer.daysSinceLastPurchase >= 90'
+    THEN 'Qualification rule \'home — lapsed <= 365d\' not met: requires customer.daysSinceLastPurchase <= 365'
     WHEN COALESCE(`t`.`check_code`, `k`.`reject_code`) = 16
-    THEN 'Qualification rule \'home — lifetime revenue >= 50\' not met: requires customer.lifetimeRevenue >= 50'
+    THEN 'Qualification rule \'home — lapsed >= 90d\' not met: requires customer.daysSinceLastPurchase >= 90'
     WHEN COALESCE(`t`.`check_code`, `k`.`reject_code`) = 17
-    THEN 'Qualification rule \'home — matches prior category\' not met: requires customer.primaryCategory = \'home\''
+    THEN 'Qualification rule \'home — lifetime revenue >= 50\' not met: requires customer.lifetimeRevenue >= 50'
     WHEN COALESCE(`t`.`check_code`, `k`.`reject_code`) = 18
-    THEN 'Qualification rule \'rewards — 5+ lifetime purchases\' not met: requires customer.lifetimePurchases >= 5'
+    THEN 'Qualification rule \'home — matches prior category\' not met: requires customer.primaryCategory = \'home\''
     WHEN COALESCE(`t`.`check_code`, `k`.`reject_code`) = 19
-    THEN 'Time window: current hour ' || CAST(CAST(EXTRACT(HOUR FROM FROM_UTC_TIMESTAMP(`t`.`as_of`, 'America/New_York')) AS INT) AS STRING) || ' outside allowed range 8-21'
+    THEN 'Qualification rule \'rewards — 5+ lifetime purchases\' not met: requires customer.lifetimePurchases >= 5'
     WHEN COALESCE(`t`.`check_code`, `k`.`reject_code`) = 20
+    THEN 'Time window: current hour ' || CAST(CAST(EXTRACT(HOUR FROM FROM_UTC_TIMESTAMP(`t`.`as_of`, 'America/New_York')) AS INT) AS STRING) || ' outside allowed range 8-21'
+    WHEN COALESCE(`t`.`check_code`, `k`.`reject_code`) = 21
     THEN 'Frequency cap \'Rewards: each offer once a week\' (contacts of this offer in the last 7 days): ' || CAST((
       COALESCE(`t`.`agg__0`, 0) + COALESCE(`t`.`agg__1`, 0)
     ) AS STRING) || ' of 1 used'
-    WHEN COALESCE(`t`.`check_code`, `k`.`reject_code`) = 21
+    WHEN COALESCE(`t`.`check_code`, `k`.`reject_code`) = 22
     THEN 'Match creatives \'creatives\': no active creative of the offer with a positive weight on channel ' || `t`.`channel` || ''
     WHEN COALESCE(`t`.`check_code`, `k`.`reject_code`) = 1001
-    THEN 'Frequency cap \'Rewards: each offer once a week\' (contacts of this offer in the last 7 days): ' || CAST((
-      COALESCE(`t`.`agg__0`, 0) + COALESCE(`t`.`agg__1`, 0)
-    ) AS STRING) || ' of 1 used; better-ranked offers of this run take the rest'
+    THEN CASE
+      WHEN (
+        COALESCE(`t`.`agg__0`, 0) + COALESCE(`t`.`agg__1`, 0)
+      ) >= 1
+      THEN 'Frequency cap \'Rewards: each offer once a week\' (contacts of this offer in the last 7 days): ' || CAST((
+        COALESCE(`t`.`agg__0`, 0) + COALESCE(`t`.`agg__1`, 0)
+      ) AS STRING) || ' of 1 used'
+      ELSE 'Frequency cap \'Rewards: each offer once a week\' (contacts of this offer in the last 7 days): ' || CAST((
+        COALESCE(`t`.`agg__0`, 0) + COALESCE(`t`.`agg__1`, 0)
+      ) AS STRING) || ' of 1 used' || '; better-ranked offers of this run take the rest'
+    END
     ELSE CAST(NULL AS STRING)
   END AS `fate_reason`
 FROM (
@@ -184,27 +198,27 @@ FROM (
       *,
       CAST(1.0 AS DOUBLE) AS `relevance`,
       'cross_sell' AS `source_flow_key`,
-      '[{"stage": "consent", "rule": "Consent (email)", "passed": ' || CASE WHEN `trace_failed_1` THEN 'false' ELSE 'true' END || '}, {"stage": "qualification", "rule": "apparel — 3+ lifetime purchases", "passed": ' || CASE WHEN `trace_failed_2` THEN 'false' ELSE 'true' END || '}, {"stage": "qualification", "rule": "apparel — lapsed <= 365d", "passed": ' || CASE WHEN `trace_failed_3` THEN 'false' ELSE 'true' END || '}, {"stage": "qualification", "rule": "apparel — lapsed >= 90d", "passed": ' || CASE WHEN `trace_failed_4` THEN 'false' ELSE 'true' END || '}, {"stage": "qualification", "rule": "apparel — lifetime revenue >= 50", "passed": ' || CASE WHEN `trace_failed_5` THEN 'false' ELSE 'true' END || '}, {"stage": "qualification", "rule": "apparel — matches prior category", "passed": ' || CASE WHEN `trace_failed_6` THEN 'false' ELSE 'true' END || '}, {"stage": "qualification", "rule": "cross-sell — bought recently (<= 60d)", "passed": ' || CASE WHEN `trace_failed_7` THEN 'false' ELSE 'true' END || '}, {"stage": "qualification", "rule": "electronics — 3+ lifetime purchases", "passed": ' || CASE WHEN `trace_failed_8` THEN 'false' ELSE 'true' END || '}, {"stage": "qualification", "rule": "electronics — lapsed <= 365d", "passed": ' || CASE WHEN `trace_failed_9` THEN 'false' ELSE 'true' END || '}, {"stage": "qualification", "rule": "electronics — lapsed >= 90d", "passed": ' || CASE WHEN `trace_failed_10` THEN 'false' ELSE 'true' END || '}, {"stage": "qualification", "rule": "electronics — lifetime revenue >= 50", "passed": ' || CASE WHEN `trace_failed_11` THEN 'false' ELSE 'true' END || '}, {"stage": "qualification", "rule": "electronics — matches prior category", "passed": ' || CASE WHEN `trace_failed_12` THEN 'false' ELSE 'true' END || '}, {"stage": "qualification", "rule": "home — 3+ lifetime purchases", "passed": ' || CASE WHEN `trace_failed_13` THEN 'false' ELSE 'true' END || '}, {"stage": "qualification", "rule": "home — lapsed <= 365d", "passed": ' || CASE WHEN `trace_failed_14` THEN 'false' ELSE 'true' END || '}, {"stage": "qualification", "rule": "home — lapsed >= 90d", "passed": ' || CASE WHEN `trace_failed_15` THEN 'false' ELSE 'true' END || '}, {"stage": "qualification", "rule": "home — lifetime revenue >= 50", "passed": ' || CASE WHEN `trace_failed_16` THEN 'false' ELSE 'true' END || '}, {"stage": "qualification", "rule": "home — matches prior category", "passed": ' || CASE WHEN `trace_failed_17` THEN 'false' ELSE 'true' END || '}, {"stage": "qualification", "rule": "rewards — 5+ lifetime purchases", "passed": ' || CASE WHEN `trace_failed_18` THEN 'false' ELSE 'true' END || '}, {"stage": "contact_policy", "rule": "Quiet hours 21:00-08:00", "passed": ' || CASE WHEN `trace_failed_19` THEN 'false' ELSE 'true' END || '}, {"stage": "contact_policy", "rule": "Rewards: each offer once a week", "passed": ' || CASE WHEN `trace_failed_20` THEN 'false' ELSE 'true' END || '}, {"stage": "match_creatives", "rule": "creatives", "passed": ' || CASE WHEN `trace_failed_21` THEN 'false' ELSE 'true' END || '}]' AS `checks`,
-      0 + CASE WHEN `trace_failed_1` THEN 1 ELSE 0 END + CASE WHEN `trace_failed_2` THEN 1 ELSE 0 END + CASE WHEN `trace_failed_3` THEN 1 ELSE 0 END + CASE WHEN `trace_failed_4` THEN 1 ELSE 0 END + CASE WHEN `trace_failed_5` THEN 1 ELSE 0 END + CASE WHEN `trace_failed_6` THEN 1 ELSE 0 END + CASE WHEN `trace_failed_7` THEN 1 ELSE 0 END + CASE WHEN `trace_failed_8` THEN 1 ELSE 0 END + CASE WHEN `trace_failed_9` THEN 1 ELSE 0 END + CASE WHEN `trace_failed_10` THEN 1 ELSE 0 END + CASE WHEN `trace_failed_11` THEN 1 ELSE 0 END + CASE WHEN `trace_failed_12` THEN 1 ELSE 0 END + CASE WHEN `trace_failed_13` THEN 1 ELSE 0 END + CASE WHEN `trace_failed_14` THEN 1 ELSE 0 END + CASE WHEN `trace_failed_15` THEN 1 ELSE 0 END + CASE WHEN `trace_failed_16` THEN 1 ELSE 0 END + CASE WHEN `trace_failed_17` THEN 1 ELSE 0 END + CASE WHEN `trace_failed_18` THEN 1 ELSE 0 END + CASE WHEN `trace_failed_19` THEN 1 ELSE 0 END + CASE WHEN `trace_failed_20` THEN 1 ELSE 0 END + CASE WHEN `trace_failed_21` THEN 1 ELSE 0 END AS `failed_checks`
+      '[{"stage": "consent", "rule": "Consent (email)", "passed": ' || CASE WHEN `trace_failed_1` THEN 'false' ELSE 'true' END || '}, {"stage": "qualification", "rule": "accessories — bought recently (<= 60d)", "passed": ' || CASE WHEN `trace_failed_2` THEN 'false' ELSE 'true' END || '}, {"stage": "qualification", "rule": "apparel — 3+ lifetime purchases", "passed": ' || CASE WHEN `trace_failed_3` THEN 'false' ELSE 'true' END || '}, {"stage": "qualification", "rule": "apparel — lapsed <= 365d", "passed": ' || CASE WHEN `trace_failed_4` THEN 'false' ELSE 'true' END || '}, {"stage": "qualification", "rule": "apparel — lapsed >= 90d", "passed": ' || CASE WHEN `trace_failed_5` THEN 'false' ELSE 'true' END || '}, {"stage": "qualification", "rule": "apparel — lifetime revenue >= 50", "passed": ' || CASE WHEN `trace_failed_6` THEN 'false' ELSE 'true' END || '}, {"stage": "qualification", "rule": "apparel — matches prior category", "passed": ' || CASE WHEN `trace_failed_7` THEN 'false' ELSE 'true' END || '}, {"stage": "qualification", "rule": "cross-sell — bought recently (<= 60d)", "passed": ' || CASE WHEN `trace_failed_8` THEN 'false' ELSE 'true' END || '}, {"stage": "qualification", "rule": "electronics — 3+ lifetime purchases", "passed": ' || CASE WHEN `trace_failed_9` THEN 'false' ELSE 'true' END || '}, {"stage": "qualification", "rule": "electronics — lapsed <= 365d", "passed": ' || CASE WHEN `trace_failed_10` THEN 'false' ELSE 'true' END || '}, {"stage": "qualification", "rule": "electronics — lapsed >= 90d", "passed": ' || CASE WHEN `trace_failed_11` THEN 'false' ELSE 'true' END || '}, {"stage": "qualification", "rule": "electronics — lifetime revenue >= 50", "passed": ' || CASE WHEN `trace_failed_12` THEN 'false' ELSE 'true' END || '}, {"stage": "qualification", "rule": "electronics — matches prior category", "passed": ' || CASE WHEN `trace_failed_13` THEN 'false' ELSE 'true' END || '}, {"stage": "qualification", "rule": "home — 3+ lifetime purchases", "passed": ' || CASE WHEN `trace_failed_14` THEN 'false' ELSE 'true' END || '}, {"stage": "qualification", "rule": "home — lapsed <= 365d", "passed": ' || CASE WHEN `trace_failed_15` THEN 'false' ELSE 'true' END || '}, {"stage": "qualification", "rule": "home — lapsed >= 90d", "passed": ' || CASE WHEN `trace_failed_16` THEN 'false' ELSE 'true' END || '}, {"stage": "qualification", "rule": "home — lifetime revenue >= 50", "passed": ' || CASE WHEN `trace_failed_17` THEN 'false' ELSE 'true' END || '}, {"stage": "qualification", "rule": "home — matches prior category", "passed": ' || CASE WHEN `trace_failed_18` THEN 'false' ELSE 'true' END || '}, {"stage": "qualification", "rule": "rewards — 5+ lifetime purchases", "passed": ' || CASE WHEN `trace_failed_19` THEN 'false' ELSE 'true' END || '}, {"stage": "contact_policy", "rule": "Quiet hours 21:00-08:00", "passed": ' || CASE WHEN `trace_failed_20` THEN 'false' ELSE 'true' END || '}, {"stage": "contact_policy", "rule": "Rewards: each offer once a week", "passed": ' || CASE WHEN `trace_failed_21` THEN 'false' ELSE 'true' END || '}, {"stage": "match_creatives", "rule": "creatives", "passed": ' || CASE WHEN `trace_failed_22` THEN 'false' ELSE 'true' END || '}]' AS `checks`,
+      0 + CASE WHEN `trace_failed_1` THEN 1 ELSE 0 END + CASE WHEN `trace_failed_2` THEN 1 ELSE 0 END + CASE WHEN `trace_failed_3` THEN 1 ELSE 0 END + CASE WHEN `trace_failed_4` THEN 1 ELSE 0 END + CASE WHEN `trace_failed_5` THEN 1 ELSE 0 END + CASE WHEN `trace_failed_6` THEN 1 ELSE 0 END + CASE WHEN `trace_failed_7` THEN 1 ELSE 0 END + CASE WHEN `trace_failed_8` THEN 1 ELSE 0 END + CASE WHEN `trace_failed_9` THEN 1 ELSE 0 END + CASE WHEN `trace_failed_10` THEN 1 ELSE 0 END + CASE WHEN `trace_failed_11` THEN 1 ELSE 0 END + CASE WHEN `trace_failed_12` THEN 1 ELSE 0 END + CASE WHEN `trace_failed_13` THEN 1 ELSE 0 END + CASE WHEN `trace_failed_14` THEN 1 ELSE 0 END + CASE WHEN `trace_failed_15` THEN 1 ELSE 0 END + CASE WHEN `trace_failed_16` THEN 1 ELSE 0 END + CASE WHEN `trace_failed_17` THEN 1 ELSE 0 END + CASE WHEN `trace_failed_18` THEN 1 ELSE 0 END + CASE WHEN `trace_failed_19` THEN 1 ELSE 0 END + CASE WHEN `trace_failed_20` THEN 1 ELSE 0 END + CASE WHEN `trace_failed_21` THEN 1 ELSE 0 END + CASE WHEN `trace_failed_22` THEN 1 ELSE 0 END AS `failed_checks`
     FROM (
       SELECT
         *,
         COALESCE(`channel` = 'email' AND NOT COALESCE(`cust__consentEmail`, FALSE), FALSE) AS `trace_failed_1`,
         COALESCE(
-          `offer_id` = 'winback_apparel'
+          `category_id` = 'accessories'
           AND NOT CASE
-            WHEN `cust__lifetimePurchases` IS NULL
+            WHEN `cust__daysSinceLastPurchase` IS NULL
             THEN FALSE
-            ELSE `cust__lifetimePurchases` >= 3
+            ELSE `cust__daysSinceLastPurchase` <= 60
           END,
           FALSE
         ) AS `trace_failed_2`,
         COALESCE(
           `offer_id` = 'winback_apparel'
           AND NOT CASE
-            WHEN `cust__daysSinceLastPurchase` IS NULL
+            WHEN `cust__lifetimePurchases` IS NULL
             THEN FALSE
-            ELSE `cust__daysSinceLastPurchase` <= 365
+            ELSE `cust__lifetimePurchases` >= 3
           END,
           FALSE
         ) AS `trace_failed_3`,
@@ -213,10 +227,19 @@ FROM (
           AND NOT CASE
             WHEN `cust__daysSinceLastPurchase` IS NULL
             THEN FALSE
-            ELSE `cust__daysSinceLastPurchase` >= 90
+            ELSE `cust__daysSinceLastPurchase` <= 365
           END,
           FALSE
         ) AS `trace_failed_4`,
+        COALESCE(
+          `offer_id` = 'winback_apparel'
+          AND NOT CASE
+            WHEN `cust__daysSinceLastPurchase` IS NULL
+            THEN FALSE
+            ELSE `cust__daysSinceLastPurchase` >= 90
+          END,
+          FALSE
+        ) AS `trace_failed_5`,
         COALESCE(
           `offer_id` = 'winback_apparel'
           AND NOT CASE
@@ -225,7 +248,7 @@ FROM (
             ELSE `cust__lifetimeRevenue` >= 50
           END,
           FALSE
-        ) AS `trace_failed_5`,
+        ) AS `trace_failed_6`,
         COALESCE(
           `offer_id` = 'winback_apparel'
           AND NOT CASE
@@ -234,7 +257,7 @@ FROM (
             ELSE `cust__primaryCategory` = 'apparel'
           END,
           FALSE
-        ) AS `trace_failed_6`,
+        ) AS `trace_failed_7`,
         COALESCE(
           `category_id` = 'cross_sell'
           AND NOT CASE
@@ -243,22 +266,13 @@ FROM (
             ELSE `cust__daysSinceLastPurchase` <= 60
           END,
           FALSE
-        ) AS `trace_failed_7`,
+        ) AS `trace_failed_8`,
         COALESCE(
           `offer_id` = 'winback_electronics'
           AND NOT CASE
             WHEN `cust__lifetimePurchases` IS NULL
             THEN FALSE
             ELSE `cust__lifetimePurchases` >= 3
-          END,
-          FALSE
-        ) AS `trace_failed_8`,
-        COALESCE(
-          `offer_id` = 'winback_electronics'
-          AND NOT CASE
-            WHEN `cust__daysSinceLastPurchase` IS NULL
-            THEN FALSE
-            ELSE `cust__daysSinceLastPurchase` <= 365
           END,
           FALSE
         ) AS `trace_failed_9`,
@@ -267,10 +281,19 @@ FROM (
           AND NOT CASE
             WHEN `cust__daysSinceLastPurchase` IS NULL
             THEN FALSE
-            ELSE `cust__daysSinceLastPurchase` >= 90
+            ELSE `cust__daysSinceLastPurchase` <= 365
           END,
           FALSE
         ) AS `trace_failed_10`,
+        COALESCE(
+          `offer_id` = 'winback_electronics'
+          AND NOT CASE
+            WHEN `cust__daysSinceLastPurchase` IS NULL
+            THEN FALSE
+            ELSE `cust__daysSinceLastPurchase` >= 90
+          END,
+          FALSE
+        ) AS `trace_failed_11`,
         COALESCE(
           `offer_id` = 'winback_electronics'
           AND NOT CASE
@@ -279,7 +302,7 @@ FROM (
             ELSE `cust__lifetimeRevenue` >= 50
           END,
           FALSE
-        ) AS `trace_failed_11`,
+        ) AS `trace_failed_12`,
         COALESCE(
           `offer_id` = 'winback_electronics'
           AND NOT CASE
@@ -288,7 +311,7 @@ FROM (
             ELSE `cust__primaryCategory` = 'electronics'
           END,
           FALSE
-        ) AS `trace_failed_12`,
+        ) AS `trace_failed_13`,
         COALESCE(
           `offer_id` = 'winback_home'
           AND NOT CASE
@@ -297,7 +320,7 @@ FROM (
             ELSE `cust__lifetimePurchases` >= 3
           END,
           FALSE
-        ) AS `trace_failed_13`,
+        ) AS `trace_failed_14`,
         COALESCE(
           `offer_id` = 'winback_home'
           AND NOT CASE
@@ -306,7 +329,7 @@ FROM (
             ELSE `cust__daysSinceLastPurchase` <= 365
           END,
           FALSE
-        ) AS `trace_failed_14`,
+        ) AS `trace_failed_15`,
         COALESCE(
           `offer_id` = 'winback_home'
           AND NOT CASE
@@ -315,7 +338,7 @@ FROM (
             ELSE `cust__daysSinceLastPurchase` >= 90
           END,
           FALSE
-        ) AS `trace_failed_15`,
+        ) AS `trace_failed_16`,
         COALESCE(
           `offer_id` = 'winback_home'
           AND NOT CASE
@@ -324,7 +347,7 @@ FROM (
             ELSE `cust__lifetimeRevenue` >= 50
           END,
           FALSE
-        ) AS `trace_failed_16`,
+        ) AS `trace_failed_17`,
         COALESCE(
           `offer_id` = 'winback_home'
           AND NOT CASE
@@ -333,7 +356,7 @@ FROM (
             ELSE `cust__primaryCategory` = 'home'
           END,
           FALSE
-        ) AS `trace_failed_17`,
+        ) AS `trace_failed_18`,
         COALESCE(
           `category_id` = 'rewards'
           AND NOT CASE
@@ -342,7 +365,7 @@ FROM (
             ELSE `cust__lifetimePurchases` >= 5
           END,
           FALSE
-        ) AS `trace_failed_18`,
+        ) AS `trace_failed_19`,
         COALESCE(
           TRUE
           AND NOT FALSE
@@ -351,7 +374,7 @@ FROM (
             FALSE
           ),
           FALSE
-        ) AS `trace_failed_19`,
+        ) AS `trace_failed_20`,
         COALESCE(
           `category_id` = 'rewards'
           AND NOT FALSE
@@ -359,7 +382,7 @@ FROM (
             COALESCE(`agg__0`, 0) + COALESCE(`agg__1`, 0)
           ) >= 1,
           FALSE
-        ) AS `trace_failed_20`,
+        ) AS `trace_failed_21`,
         COALESCE(
           NOT COALESCE(
             (
@@ -372,145 +395,152 @@ FROM (
             FALSE
           ),
           FALSE
-        ) AS `trace_failed_21`
+        ) AS `trace_failed_22`
       FROM (
         SELECT
           *,
           CASE
             WHEN `channel` = 'email' AND NOT COALESCE(`cust__consentEmail`, FALSE)
             THEN 1
+            WHEN `category_id` = 'accessories'
+            AND NOT CASE
+              WHEN `cust__daysSinceLastPurchase` IS NULL
+              THEN FALSE
+              ELSE `cust__daysSinceLastPurchase` <= 60
+            END
+            THEN 2
             WHEN `offer_id` = 'winback_apparel'
             AND NOT CASE
               WHEN `cust__lifetimePurchases` IS NULL
               THEN FALSE
               ELSE `cust__lifetimePurchases` >= 3
-            END
-            THEN 2
-            WHEN `offer_id` = 'winback_apparel'
-            AND NOT CASE
-              WHEN `cust__daysSinceLastPurchase` IS NULL
-              THEN FALSE
-              ELSE `cust__daysSinceLastPurchase` <= 365
             END
             THEN 3
             WHEN `offer_id` = 'winback_apparel'
             AND NOT CASE
               WHEN `cust__daysSinceLastPurchase` IS NULL
               THEN FALSE
-              ELSE `cust__daysSinceLastPurchase` >= 90
+              ELSE `cust__daysSinceLastPurchase` <= 365
             END
             THEN 4
+            WHEN `offer_id` = 'winback_apparel'
+            AND NOT CASE
+              WHEN `cust__daysSinceLastPurchase` IS NULL
+              THEN FALSE
+              ELSE `cust__daysSinceLastPurchase` >= 90
+            END
+            THEN 5
             WHEN `offer_id` = 'winback_apparel'
             AND NOT CASE
               WHEN `cust__lifetimeRevenue` IS NULL
               THEN FALSE
               ELSE `cust__lifetimeRevenue` >= 50
             END
-            THEN 5
+            THEN 6
             WHEN `offer_id` = 'winback_apparel'
             AND NOT CASE
               WHEN `cust__primaryCategory` IS NULL
               THEN FALSE
               ELSE `cust__primaryCategory` = 'apparel'
             END
-            THEN 6
+            THEN 7
             WHEN `category_id` = 'cross_sell'
             AND NOT CASE
               WHEN `cust__daysSinceLastPurchase` IS NULL
               THEN FALSE
               ELSE `cust__daysSinceLastPurchase` <= 60
             END
-            THEN 7
+            THEN 8
             WHEN `offer_id` = 'winback_electronics'
             AND NOT CASE
               WHEN `cust__lifetimePurchases` IS NULL
               THEN FALSE
               ELSE `cust__lifetimePurchases` >= 3
-            END
-            THEN 8
-            WHEN `offer_id` = 'winback_electronics'
-            AND NOT CASE
-              WHEN `cust__daysSinceLastPurchase` IS NULL
-              THEN FALSE
-              ELSE `cust__daysSinceLastPurchase` <= 365
             END
             THEN 9
             WHEN `offer_id` = 'winback_electronics'
             AND NOT CASE
               WHEN `cust__daysSinceLastPurchase` IS NULL
               THEN FALSE
-              ELSE `cust__daysSinceLastPurchase` >= 90
+              ELSE `cust__daysSinceLastPurchase` <= 365
             END
             THEN 10
+            WHEN `offer_id` = 'winback_electronics'
+            AND NOT CASE
+              WHEN `cust__daysSinceLastPurchase` IS NULL
+              THEN FALSE
+              ELSE `cust__daysSinceLastPurchase` >= 90
+            END
+            THEN 11
             WHEN `offer_id` = 'winback_electronics'
             AND NOT CASE
               WHEN `cust__lifetimeRevenue` IS NULL
               THEN FALSE
               ELSE `cust__lifetimeRevenue` >= 50
             END
-            THEN 11
+            THEN 12
             WHEN `offer_id` = 'winback_electronics'
             AND NOT CASE
               WHEN `cust__primaryCategory` IS NULL
               THEN FALSE
               ELSE `cust__primaryCategory` = 'electronics'
             END
-            THEN 12
+            THEN 13
             WHEN `offer_id` = 'winback_home'
             AND NOT CASE
               WHEN `cust__lifetimePurchases` IS NULL
               THEN FALSE
               ELSE `cust__lifetimePurchases` >= 3
             END
-            THEN 13
+            THEN 14
             WHEN `offer_id` = 'winback_home'
             AND NOT CASE
               WHEN `cust__daysSinceLastPurchase` IS NULL
               THEN FALSE
               ELSE `cust__daysSinceLastPurchase` <= 365
             END
-            THEN 14
+            THEN 15
             WHEN `offer_id` = 'winback_home'
             AND NOT CASE
               WHEN `cust__daysSinceLastPurchase` IS NULL
               THEN FALSE
               ELSE `cust__daysSinceLastPurchase` >= 90
             END
-            THEN 15
+            THEN 16
             WHEN `offer_id` = 'winback_home'
             AND NOT CASE
               WHEN `cust__lifetimeRevenue` IS NULL
               THEN FALSE
               ELSE `cust__lifetimeRevenue` >= 50
             END
-            THEN 16
+            THEN 17
             WHEN `offer_id` = 'winback_home'
             AND NOT CASE
               WHEN `cust__primaryCategory` IS NULL
               THEN FALSE
               ELSE `cust__primaryCategory` = 'home'
             END
-            THEN 17
+            THEN 18
             WHEN `category_id` = 'rewards'
             AND NOT CASE
               WHEN `cust__lifetimePurchases` IS NULL
               THEN FALSE
               ELSE `cust__lifetimePurchases` >= 5
             END
-            THEN 18
+            THEN 19
             WHEN TRUE
             AND NOT FALSE
             AND NOT COALESCE(
               CAST(EXTRACT(HOUR FROM FROM_UTC_TIMESTAMP(`as_of`, 'America/New_York')) AS INT) BETWEEN 8 AND 20,
               FALSE
             )
-            THEN 19
+            THEN 20
             WHEN `category_id` = 'rewards'
             AND NOT FALSE
             AND (
               COALESCE(`agg__0`, 0) + COALESCE(`agg__1`, 0)
             ) >= 1
-            THEN 20
+            THEN 21
             WHEN NOT COALESCE(
               (
                 `channel` = 'email'
@@ -521,7 +551,7 @@ FROM (
               ),
               FALSE
             )
-            THEN 21
+            THEN 22
           END AS `check_code`
         FROM (
           SELECT
@@ -644,7 +674,7 @@ FROM (
                     *
                   FROM {{ ref('kaireon_offers') }}
                   WHERE
-                    `offer_status` IN ('active') AND `category_id` IN ('cross_sell')
+                    `offer_status` IN ('active') AND `category_id` IN ('cross_sell', 'accessories')
                 ) AS `o`
                 CROSS JOIN (
                   SELECT
@@ -779,6 +809,7 @@ FROM (
       FALSE AS `trace_failed_19`,
       FALSE AS `trace_failed_20`,
       FALSE AS `trace_failed_21`,
+      FALSE AS `trace_failed_22`,
       `ck`.`relevance`,
       'loyalty_boost' AS `source_flow_key`,
       '[]' AS `checks`,

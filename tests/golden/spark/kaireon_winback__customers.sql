@@ -10,9 +10,9 @@ SELECT
       CAST(EXTRACT(HOUR FROM FROM_UTC_TIMESTAMP(`as_of`, 'America/New_York')) AS INT) BETWEEN 8 AND 20,
       FALSE
     )
-    THEN 19
+    THEN 20
     WHEN TRUE AND NOT FALSE AND COALESCE(`agg__1`, 0) >= 3
-    THEN 21
+    THEN 22
   END AS `policy_code`
 FROM (
   SELECT

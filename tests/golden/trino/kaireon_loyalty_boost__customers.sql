@@ -10,7 +10,7 @@ SELECT
       CAST(EXTRACT(HOUR FROM CAST(AT_TIMEZONE(WITH_TIMEZONE("as_of", 'UTC'), 'America/New_York') AS TIMESTAMP)) AS INTEGER) BETWEEN 8 AND 20,
       FALSE
     )
-    THEN 19
+    THEN 20
   END AS "policy_code"
 FROM (
   SELECT
