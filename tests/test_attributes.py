@@ -114,8 +114,9 @@ def test_formula_errors(tmp_path, formula, message):
 def test_run_vars_pass_every_attribute_as_hex():
     variables = json.loads(runner.run_vars(None, None, None, attributes=json.dumps(
         {"a": "{{ 7*7 }}'", "n": 2.5, "i": 3, "t": True, "z": None})))
-    assert variables == {"attributes": {"a": {"hex": "{{ 7*7 }}'".encode().hex()}, "n": {"hex": "2.5".encode().hex()},
-                                        "i": {"hex": b"3".hex()}, "t": {"hex": b"true".hex()}, "z": None}}
+    assert variables["attributes"] == {"a": {"hex": "{{ 7*7 }}'".encode().hex()}, "n": {"hex": "2.5".encode().hex()},
+                                       "i": {"hex": b"3".hex()}, "t": {"hex": b"true".hex()}, "z": None}
+    assert set(variables) == {"attributes", "kaireon_as_of", "kaireon_run_id", "kaireon_channel"}
     assert all(v is None or set(v["hex"]) <= set("0123456789abcdef") for v in variables["attributes"].values())
 
 
@@ -153,7 +154,7 @@ def dbt_project(tmp_path_factory) -> Path:
 
 
 def _decisions(project: Path) -> list[dict]:
-    con = duckdb.connect(str(project / "target" / "kaireon_demo.duckdb"), read_only=True)
+    con = duckdb.connect(str(project / "warehouse" / "kaireon_demo.duckdb"), read_only=True)
     try:
         cur = con.execute("SELECT customer_id, offer_id, personalization FROM kaireon_decisions ORDER BY 1, 2")
         return [dict(zip([d[0] for d in cur.description], r)) for r in cur.fetchall()]

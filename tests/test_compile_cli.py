@@ -44,7 +44,7 @@ def test_stale_generated_models_are_removed_and_user_files_kept(tmp_path):
 def test_validate_reports_and_writes_nothing(tmp_path):
     project = copy_demo(tmp_path)
     ok = kaireon("validate", "--project-dir", str(project))
-    assert "config OK" in ok.stdout and "3 offers" in ok.stdout
+    assert "config OK" in ok.stdout and "3 offers" in ok.stdout  # copy_demo: the winback flow alone
     assert not (project / "models" / "kaireon").exists()
     broken = project / "decisioning" / "winback.yml"
     broken.write_text(broken.read_text().replace("priority: 75", 'priority: "high"'))

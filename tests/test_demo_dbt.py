@@ -17,7 +17,7 @@ OFFER_FOR = {"apparel": "winback_apparel", "electronics": "winback_electronics",
 
 
 def _run(tmp_path_factory, as_of: str):
-    project = copy_demo(tmp_path_factory.mktemp("demo"))
+    project = copy_demo(tmp_path_factory.mktemp("demo"), cross_sell=True)
     proc = kaireon("run", "--as-of", as_of, "--quiet-dbt", cwd=project)
     con = duckdb.connect(str(project / "warehouse" / "kaireon_demo.duckdb"), read_only=True)
     return proc, con

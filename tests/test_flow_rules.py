@@ -199,7 +199,7 @@ def scopes(tmp_path_factory):
              "config": {"attribute": f"customer.{a}", "operator": op, "value": v}}
             for n, sc, sid, a, op, v in SCOPE_RULES
         ],
-        "decisionFlows": [priority_flow(channel=["email", "sms"])],
+        "decisionFlows": [priority_flow(channel=["email", "sms"], allowSameOfferOnSeveralChannels=True)],  # every channel
     }
     membership = Table({"customer_id": "VARCHAR", "segment": "VARCHAR"},
                        [("s6", "vip"), ("s7", "vip"), ("s1", "other"), ("s7", "vip")])

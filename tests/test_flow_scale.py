@@ -49,7 +49,7 @@ def config(rejections: dict | None = None):
                                 "config": {"attribute": "customer.purchases", "operator": "gte", "value": 3}}],
         "contactPolicies": [{"name": "quiet", "ruleType": "time_window",
                              "config": {"startHour": 8, "endHour": 21, "timezone": "customer.tz"}}],
-        "decisionFlows": [flow(nodes, channel=FLOW_CHANNELS, rejections=rejections or {"volume": "all"})],
+        "decisionFlows": [flow(nodes, channel=FLOW_CHANNELS, rejections=rejections or {"volume": "all"}, allowSameOfferOnSeveralChannels=True)],
     }
 
 

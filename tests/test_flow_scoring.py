@@ -152,7 +152,7 @@ def test_rank_contiguous_under_holdout_and_channels(tmp_path):
               "qualificationRules": [{"name": "o3 needs days", "ruleType": "attribute_condition", "scope": "offer",
                                       "scopeId": "o3", "config": {"attribute": "customer.days", "operator": "gt",
                                                                   "value": 1000}}],
-              "decisionFlows": [flow(standard_nodes(top_n=5, score={"method": "priority"}), channel=["email", "sms"])]}
+              "decisionFlows": [flow(standard_nodes(top_n=5, score={"method": "priority"}), channel=["email", "sms"], allowSameOfferOnSeveralChannels=True)]}  # every channel (S7 default: one)
     con = scenario(tmp_path, config, [cust("c1"), cust("c2", sms=False)], as_of=AS_OF)
     got = rows(con, "select customer_id, offer_id, channel, rank from kaireon_decisions order by 1, 4")
     c1 = [(r["offer_id"], r["channel"]) for r in got if r["customer_id"] == "c1"]

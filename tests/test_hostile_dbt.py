@@ -57,6 +57,7 @@ def _project(dest: Path) -> Path:
     shutil.copytree(REPO / "macros", dest / "macros")
     (dest / "seeds").mkdir()
     (dest / "models").mkdir()
+    (dest / "warehouse").mkdir()  # the profile's DuckDB file (kaireon run makes the folder; dbt does not)
     (dest / "models" / "raw_sources.yml").write_text(SOURCES, encoding="utf-8")
     hc.write_corpus_config(dest / "decisioning")
     return dest

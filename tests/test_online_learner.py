@@ -85,6 +85,7 @@ def _project(tmp: Path) -> DbtProject:
         shutil.copy(REPO / name, tmp / name)
     shutil.copytree(REPO / "macros", tmp / "macros")
     (tmp / "models").mkdir()
+    (tmp / "warehouse").mkdir()  # the profile's DuckDB file (kaireon run makes the folder; dbt does not)
     (tmp / "seeds").mkdir()
     (tmp / "decisioning").mkdir()
     (tmp / "decisioning" / "config.yml").write_text(yaml.safe_dump(_config(), sort_keys=False))

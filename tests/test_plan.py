@@ -92,7 +92,8 @@ def test_plan_names_the_columns_models_carry(plans):
         assert set(plan.personalize.columns) <= set(plan.candidate_columns)
         assert {f.column for f in plan.ctx.fields.values()} <= plan.customer_columns
         assert set(plan.features.aggregate_columns("customer")) <= plan.customer_columns
-        assert plan.rank.method == "topN" and plan.rank.n >= 1
+        assert plan.rank.method == {"winback": "topN", "loyalty_boost": "topN", "cross_sell": "diversity"}[plan.ctx.flow.key]
+        assert plan.rank.n >= 1
 
 
 def test_quotas_carry_their_code_and_columns(built):

@@ -34,7 +34,7 @@ import yaml
 from sqlglot import exp
 
 from backends import DuckDBBackend, required, run_models_on
-from conftest import REPO
+from conftest import REPO, winback_config
 from cross_engine import S4_TABLES, csv_table, diff, table_rows
 from harness import Table, compile_sql, first_build, incremental_build, customers_table, flow, history_table, schema, standard_nodes, write_config
 from kaireon_sql.compiler import compile_project
@@ -262,8 +262,8 @@ def demo_tables() -> dict[str, Table]:
     return {name: csv_table(SEEDS / f"{name}.csv", types) for name, types in DEMO_TABLES.items()}
 
 
-def test_demo_on_fakesnow_matches_duckdb(fakesnow_python):
-    out = assert_same_as_duckdb(fakesnow_python, REPO / "decisioning", demo_tables())
+def test_demo_on_fakesnow_matches_duckdb(fakesnow_python, tmp_path):
+    out = assert_same_as_duckdb(fakesnow_python, winback_config(tmp_path / "decisioning"), demo_tables())
     assert len(out["rows"]["kaireon_assignments"]) == 3000 and len(out["rows"]["kaireon_decisions"]) > 100
     assert len(out["fakesnow"]["checks"]) > 50  # every not_null, accepted_values and kaireon test of the demo
 

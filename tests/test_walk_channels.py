@@ -133,7 +133,12 @@ def test_same_offer_on_several_channels_in_list_order(con):
 
 
 def test_per_channel_rank_is_unique_per_channel_in_dbt_tests():
+    from types import SimpleNamespace
+
     from kaireon_sql.compiler import _decision_tests
-    partition = _decision_tests(True)[-1]["kaireon_sql.rank_contiguous"]["arguments"]["partition_by"]
+
+    def tests(per_channel: bool) -> list[dict]:  # a flow plan as _decision_tests reads it (no group node)
+        return _decision_tests(SimpleNamespace(rank=SimpleNamespace(per_channel=per_channel), placements=None))
+    partition = tests(True)[-1]["kaireon_sql.rank_contiguous"]["arguments"]["partition_by"]
     assert partition == ["run_id", "decision_flow_key", "customer_id", "channel"]
-    assert _decision_tests(False)[0]["kaireon_sql.unique_combination"]["arguments"]["columns"][-2:] == ["customer_id", "rank"]
+    assert tests(False)[0]["kaireon_sql.unique_combination"]["arguments"]["columns"][-2:] == ["customer_id", "rank"]
