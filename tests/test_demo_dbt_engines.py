@@ -51,7 +51,7 @@ def _skip_unless(engine: str, probe) -> None:
 
 
 def test_postgres_demo_matches_duckdb(reference, tmp_path):
-    import psycopg2
+    psycopg2 = pytest.importorskip("psycopg2")
 
     params = dict(host=os.environ.get("KAIREON_PG_HOST", "127.0.0.1"), port=int(os.environ.get("KAIREON_PG_PORT", "54329")),
                   user=os.environ.get("KAIREON_PG_USER", "kaireon"), password=os.environ.get("KAIREON_PG_PASSWORD", "kaireon"),

@@ -18,7 +18,7 @@ from cross_engine import S4_TABLES, csv_table, diff, run_everywhere
 from harness import Table, cross_engine_names
 from test_cross_engine import DEMO_TABLES, SEEDS
 
-from conftest import REPO
+from conftest import REPO, winback_config
 from kaireon_sql.train import gbm, ncf
 
 AS_OF = "2026-11-20 15:00:00"
@@ -115,7 +115,7 @@ def _score(apparel: str, electronics: str, champion: str, challenger: str, key: 
 
 def _demo_config(folder, tables) -> None:
     """decisioning/ of the repo, winback scoring by model, and winback_b: its twin without the holdout."""
-    shutil.copytree(REPO / "decisioning", folder)
+    winback_config(folder)  # the winback flow (the second demo flow scores by formula, no model)
     (folder / "uplift.yml").unlink()  # the uplift model fed the formula score this flow no longer uses
     path = folder / "winback.yml"
     doc = yaml.safe_load(path.read_text(encoding="utf-8"))
