@@ -17,7 +17,7 @@ import yaml
 
 from sqlglot import exp
 
-from .dialect import Engine, relation, render
+from .dialect import Engine, render
 from .errors import DbtRunError, KaireonError, shown
 from .project_files import DbtProject
 
