@@ -10,9 +10,12 @@ DECISION_COLUMNS = (
     "run_id", "as_of", "decision_flow_key", "decision_flow_version", "config_hash", "customer_id", "channel",
     "rank", "offer_id", "offer_name", "category_name", "priority", "score", "personalization", "experiment_group",
     "model_id", "explored", "creative_id", "creative_name", "placement_id", "slot",
+    "channel_preference", "send_at", "send_hour_local", "discount_pct",
 )
 # Columns of the S7 pipeline's nodes, NULL (explored: FALSE) where a flow has no such node.
 PIPELINE_COLUMNS = ("explored", "creative_id", "creative_name", "placement_id", "slot")
+# Columns of the S9 customer-intelligence models, NULL where a flow does not use them.
+INTELLIGENCE_COLUMNS = ("channel_preference", "send_at", "send_hour_local", "discount_pct")
 ASSIGNMENT_COLUMNS = ("run_id", "as_of", "decision_flow_key", "customer_id", "bucket", "experiment_group")
 REJECTION_COLUMNS = (
     "run_id", "as_of", "decision_flow_key", "customer_id", "offer_id", "offer_name", "channel",

@@ -42,6 +42,18 @@ def pipeline_columns(plan: FlowPlan) -> list[exp.Expression]:
     ]
 
 
+def intelligence_columns(plan: FlowPlan) -> list[exp.Expression]:
+    """The S9 decision columns (plan.outputs.INTELLIGENCE_COLUMNS) over the candidates model `k`: the
+    chosen channel's preference (channel: auto), the send time (sendTime: optimize) and the discount
+    tier (discountTiers); typed NULLs where the flow does not use them."""
+    return [
+        exp.alias_(exp.cast(exp.null(), "DOUBLE"), "channel_preference", quoted=True),
+        exp.alias_(exp.cast(exp.null(), "TIMESTAMP"), "send_at", quoted=True),
+        exp.alias_(exp.cast(exp.null(), "INT"), "send_hour_local", quoted=True),
+        exp.alias_(exp.cast(exp.null(), "DOUBLE"), "discount_pct", quoted=True),
+    ]
+
+
 def _slotted(plan: FlowPlan, name: str, null_type: str) -> exp.Expression:
     """A column of the group node's slots model `s` (sql/placements.py); a typed NULL without a group node."""
     value = exp.cast(exp.null(), null_type) if plan.placements is None else col(name, "s")
@@ -76,6 +88,7 @@ def decided_rows(plan: FlowPlan, rank, personalization: exp.Expression, delivere
             col("offer_name", "k"), col("category_name", "k"), col("priority", "k"), col("score", "k"),
             exp.alias_(personalization, "personalization", quoted=True),
             col("experiment_group", "k"), col("model_id", "k"), *pipeline_columns(plan),
+            *intelligence_columns(plan),
         )
         .where(exp.and_(qualify_columns(rank.decided, "k"), which))
     )

@@ -298,7 +298,11 @@ SELECT
   CAST(NULL AS STRING) AS `creative_id`,
   CAST(NULL AS STRING) AS `creative_name`,
   CAST(NULL AS STRING) AS `placement_id`,
-  CAST(NULL AS INT64) AS `slot`
+  CAST(NULL AS INT64) AS `slot`,
+  CAST(NULL AS FLOAT64) AS `channel_preference`,
+  CAST(NULL AS DATETIME) AS `send_at`,
+  CAST(NULL AS INT64) AS `send_hour_local`,
+  CAST(NULL AS FLOAT64) AS `discount_pct`
 FROM {{ ref('kaireon_winback__candidates') }} AS `k`
 CROSS JOIN {{ ref('kaireon_run_params') }} AS `p`
 WHERE

@@ -688,7 +688,11 @@ SELECT
   CAST(NULL AS STRING) AS `creative_id`,
   CAST(NULL AS STRING) AS `creative_name`,
   CAST(NULL AS STRING) AS `placement_id`,
-  CAST(NULL AS INT) AS `slot`
+  CAST(NULL AS INT) AS `slot`,
+  CAST(NULL AS DOUBLE) AS `channel_preference`,
+  CAST(NULL AS TIMESTAMP) AS `send_at`,
+  CAST(NULL AS INT) AS `send_hour_local`,
+  CAST(NULL AS DOUBLE) AS `discount_pct`
 FROM {{ ref('kaireon_winback__candidates') }} AS `k`
 CROSS JOIN {{ ref('kaireon_run_params') }} AS `p`
 WHERE

@@ -20,7 +20,11 @@ SELECT
   "creative_id",
   "creative_name",
   "placement_id",
-  "slot"
+  "slot",
+  "channel_preference",
+  "send_at",
+  "send_hour_local",
+  "discount_pct"
 FROM {{ ref('kaireon_winback__withheld_decisions') }}
 UNION ALL
 SELECT
@@ -44,7 +48,11 @@ SELECT
   "creative_id",
   "creative_name",
   "placement_id",
-  "slot"
+  "slot",
+  "channel_preference",
+  "send_at",
+  "send_hour_local",
+  "discount_pct"
 FROM {{ ref('kaireon_loyalty_boost__withheld_decisions') }}
 UNION ALL
 SELECT
@@ -68,5 +76,9 @@ SELECT
   "creative_id",
   "creative_name",
   "placement_id",
-  "slot"
+  "slot",
+  "channel_preference",
+  "send_at",
+  "send_hour_local",
+  "discount_pct"
 FROM {{ ref('kaireon_cross_sell__withheld_decisions') }}

@@ -20,7 +20,11 @@ SELECT
   "k"."creative_id" AS "creative_id",
   "k"."creative_name" AS "creative_name",
   "s"."placement_id" AS "placement_id",
-  "s"."slot" AS "slot"
+  "s"."slot" AS "slot",
+  CAST(NULL AS DOUBLE) AS "channel_preference",
+  CAST(NULL AS TIMESTAMP) AS "send_at",
+  CAST(NULL AS INT) AS "send_hour_local",
+  CAST(NULL AS DOUBLE) AS "discount_pct"
 FROM {{ ref('kaireon_cross_sell__candidates') }} AS "k"
 CROSS JOIN {{ ref('kaireon_run_params') }} AS "p"
 INNER JOIN {{ ref('kaireon_cross_sell__slots') }} AS "s"

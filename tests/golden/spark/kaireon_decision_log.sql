@@ -21,6 +21,10 @@ SELECT
   `d`.`creative_name`,
   `d`.`placement_id`,
   `d`.`slot`,
+  `d`.`channel_preference`,
+  `d`.`send_at`,
+  `d`.`send_hour_local`,
+  `d`.`discount_pct`,
   `d`.`delivered`
 FROM (
   SELECT
@@ -45,6 +49,10 @@ FROM (
     `creative_name`,
     `placement_id`,
     `slot`,
+    `channel_preference`,
+    `send_at`,
+    `send_hour_local`,
+    `discount_pct`,
     TRUE AS `delivered`
   FROM {{ ref('kaireon_decisions') }}
   UNION ALL
@@ -70,6 +78,10 @@ FROM (
     `creative_name`,
     `placement_id`,
     `slot`,
+    `channel_preference`,
+    `send_at`,
+    `send_hour_local`,
+    `discount_pct`,
     FALSE AS `delivered`
   FROM {{ ref('kaireon_withheld_decisions') }}
 ) AS `d`
