@@ -70,10 +70,12 @@ class PersonalizePlan:
     columns: tuple[str, ...]
 
 
-def plan_personalize(ctx: FlowContext) -> PersonalizePlan:
-    """Compile every computed field, extra and property the flow's decisions carry (S5 type checks)."""
-    expression = _personalization(ctx)
-    columns = tuple(dict.fromkeys(c.name for c in columns_read(expression)))
+def plan_personalize(ctx: FlowContext, extra: tuple[tuple[str, Field], ...] = ()) -> PersonalizePlan:
+    """Compile every computed field, extra and property the flow's decisions carry (S5 type checks); `extra`
+    pairs (the discount learner's discount_pct) come last. The columns are the candidate row's (unqualified:
+    a scalar subquery's own columns are not)."""
+    expression = _personalization(ctx, extra)
+    columns = tuple(dict.fromkeys(c.name for c in columns_read(expression) if not c.table))
     return PersonalizePlan(expression, columns)
 
 
@@ -144,11 +146,11 @@ def _pairs_for(ctx: FlowContext, compute, overrides, properties, owners) -> list
     return [(name, f.type, f.sql) for name, f in merged.items()]
 
 
-def _personalization(ctx: FlowContext) -> exp.Expression:
-    """JSON object text: computed fields of the offer's category, compute extras, then properties."""
+def _personalization(ctx: FlowContext, extra: tuple[tuple[str, Field], ...] = ()) -> exp.Expression:
+    """JSON object text: computed fields of the offer's category, compute extras, properties, then `extra`."""
     compute = _compute_node(ctx)
     overrides = _overrides(ctx, compute)
-    properties = _properties(ctx)
+    properties = _properties(ctx) + list(extra)
     groups = _owner_groups(ctx)
     # Offers without a category get the fields of no category. Only compiled when such offers exist:
     # an extra reading a category field by bare name is valid when every offer has that category.
