@@ -131,7 +131,7 @@ def _options(d: DiscountPlan) -> exp.Select:
 
 def _drawn(d: DiscountPlan) -> exp.Select:
     parts = [lit(d.salt), d.run_id.copy(), col("customer_id", "x"), col("tier_key", "x")]
-    return (exp.select(exp.Star(), exp.alias_(beta_draw(col("alpha", "x"), col("beta", "x"), parts), "draw", quoted=True))
+    return (exp.select(exp.Column(this=exp.Star(), table=exp.to_identifier("x", quoted=True)), exp.alias_(beta_draw(col("alpha", "x"), col("beta", "x"), parts), "draw", quoted=True))
             .from_(exp.to_table("options").as_("x")).join(relation(RUN_PARAMS).as_("p"), join_type="cross"))
 
 
@@ -156,11 +156,12 @@ def choices_sql(plan: FlowPlan) -> exp.Select:
 def _wilson(p: exp.Expression, n: exp.Expression, sign: int) -> exp.Expression:
     """An end of the Wilson 95% interval of rate p over n (> 0)."""
     z2 = lit(Z95 * Z95)
-    center = exp.Add(this=p.copy(), expression=exp.Div(this=z2.copy(), expression=exp.Mul(this=lit(2.0), expression=n.copy())))
+    center = exp.Add(this=p.copy(), expression=exp.Div(this=z2.copy(), expression=exp.paren(
+        exp.Mul(this=lit(2.0), expression=n.copy()))))
     spread = exp.Add(this=exp.Div(this=exp.Mul(this=p.copy(), expression=exp.paren(exp.Sub(this=lit(1.0), expression=p.copy()))),
                                   expression=n.copy()),
-                     expression=exp.Div(this=z2.copy(), expression=exp.Mul(this=lit(4.0), expression=exp.Mul(
-                         this=n.copy(), expression=n.copy()))))
+                     expression=exp.Div(this=z2.copy(), expression=exp.paren(exp.Mul(this=lit(4.0), expression=exp.Mul(
+                         this=n.copy(), expression=n.copy())))))
     half = exp.Mul(this=lit(Z95), expression=exp.func("SQRT", spread))
     top = exp.Add(this=center, expression=half) if sign > 0 else exp.Sub(this=center, expression=half)
     return exp.Div(this=exp.paren(top), expression=exp.paren(exp.Add(this=lit(1.0), expression=exp.Div(
