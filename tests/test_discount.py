@@ -257,3 +257,19 @@ def test_one_pool(tmp_path):
     con = run_models(models, _inputs([], []), as_of=AS_OF_1, run_id="run1")
     got = rows(con, "select distinct group_value from kaireon_f__discounts")
     assert got == [{"group_value": None}]
+
+
+def test_readout_lines():
+    """`kaireon discounts` prints a block per flow from kaireon_discount_readout's rows."""
+    from kaireon_sql.discount_readout import readout_lines
+
+    base = {"decision_flow_key": "f", "mean_discount_converted": 6.0, "posterior_mean": 0.119}
+    rows_in = [{**base, "discount_pct": 10.0, "group_value": "a", "decisions": 35, "conversions": 6,
+                "conversion_rate": 6 / 35, "ci_low": 0.081, "ci_high": 0.3268},
+               {**base, "discount_pct": 0.0, "group_value": None, "decisions": 40, "conversions": 4,
+                "conversion_rate": 0.1, "ci_low": 0.0396, "ci_high": 0.2305}]
+    assert readout_lines(rows_in) == [
+        "flow f: mean discount per converted decision 6%",
+        "  0% (all customers): 4/40 converted, 10.0% [95% 4.0% - 23.1%], posterior mean 0.119",
+        "  10% (group a): 6/35 converted, 17.1% [95% 8.1% - 32.7%], posterior mean 0.119"]
+    assert readout_lines([]) == ["no decision carried a discount tier yet"]

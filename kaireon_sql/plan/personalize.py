@@ -158,13 +158,13 @@ def _personalization(ctx: FlowContext, extra: tuple[tuple[str, Field], ...] = ()
     default = json_object(_pairs_for(ctx, compute, overrides, properties, [])) if uncategorised \
         else json_object([])
     # Categories whose fields compile to the same SQL share one branch (ten categories declaring the
-    # same computed field are one formula, not ten).
+    # same computed field are one formula, not ten); keyed by the tree (repr: a dbt ref has no generic SQL).
     branches: dict[str, tuple[exp.Expression, list[str]]] = {}
     for owners, offer_ids in groups:
         if not owners:
             continue
         value = json_object(_pairs_for(ctx, compute, overrides, properties, owners))
-        branches.setdefault(value.sql(), (value, []))[1].extend(offer_ids)
+        branches.setdefault(repr(value), (value, []))[1].extend(offer_ids)
     return _by_offer(default, branches)
 
 
@@ -173,7 +173,7 @@ def _by_offer(default: exp.Expression, branches: dict[str, tuple[exp.Expression,
         return default
     case = exp.case()
     for value, offer_ids in branches.values():
-        if value.sql() == default.sql():
+        if repr(value) == repr(default):
             continue  # the ELSE gives the same
         case = case.when(exp.In(this=col("offer_id"), expressions=[lit(i) for i in offer_ids]), value,
                          copy=False)  # not the whole CASE again for every branch
