@@ -9,7 +9,7 @@ from __future__ import annotations
 from sqlglot import exp
 
 from . import runner
-from .dialect import relation
+from .dialect import engine, relation
 from .errors import DbtRunError, KaireonError
 
 READOUT = "kaireon_discount_readout"
@@ -49,7 +49,6 @@ def readout_lines(rows: list[dict]) -> list[str]:
 
 def cmd_discounts(args) -> int:
     from .cli import _project  # lazy: the CLI's project lookup, for this subcommand only
-    from .dialect import engine
 
     project = _project(args)
     eng = engine(args.engine or project.engine_name())

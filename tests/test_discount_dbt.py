@@ -67,7 +67,7 @@ def test_two_runs_through_the_decision_log(tmp_path):
                 converted.add((r["customer_id"], r["offer_id"]))
                 out.writerow([r["customer_id"], r["offer_id"], r["channel"], "convert",
                               (at + timedelta(hours=5)).isoformat(" "), "20", "", ""])
-    kaireon("run", "--as-of", T2, "--quiet-dbt", cwd=project)
+    summary = kaireon("run", "--as-of", T2, "--quiet-dbt", cwd=project).stdout
 
     group = {r["customer_id"]: r["primaryCategory"]
              for r in csv.DictReader(open(project / "seeds" / "demo" / "demo_customers.csv", encoding="utf-8"))}
@@ -94,3 +94,11 @@ def test_two_runs_through_the_decision_log(tmp_path):
         assert c["discount_pct"] == best[0] and math.isclose(c["draw"], best[2], rel_tol=1e-12), (c, best)
     readout = _query(project, "select * from kaireon_discount_readout")
     assert {(r["discount_pct"], r["group_value"]): [r["decisions"], r["conversions"]] for r in readout} == counts
+    given = {}
+    for d in _query(project, "select discount_pct from kaireon_decisions"):
+        given[d["discount_pct"]] = given.get(d["discount_pct"], 0) + 1
+    line = "  discount tiers: " + ", ".join(f"{t:g}% {n}" for t, n in sorted(given.items()))
+    assert line in summary, summary
+    printed = kaireon("discounts", cwd=project).stdout.splitlines()
+    assert printed[0].startswith("flow winback: mean discount per converted decision ")
+    assert len(printed) == 1 + len(counts), printed

@@ -399,7 +399,8 @@ STANDARD_OUTCOMES = ("impression", "click", "convert", "dismiss", "open",
 
 class DecisionLogInput(Model):
     """Past decisions (S8) the attribution reads instead of kaireon_decision_log: a relation with
-    customer_id, offer_id, channel, as_of, run_id and model_id, every row a delivered decision."""
+    customer_id, offer_id, channel, as_of, run_id and model_id, every row a delivered decision (and, when a
+    flow has discountTiers, discount_pct and decision_flow_key: docs/discount_learner.md)."""
 
     relation: str
 
