@@ -273,3 +273,19 @@ def test_readout_lines():
         "  0% (all customers): 4/40 converted, 10.0% [95% 4.0% - 23.1%], posterior mean 0.119",
         "  10% (group a): 6/35 converted, 17.1% [95% 8.1% - 32.7%], posterior mean 0.119"]
     assert readout_lines([]) == ["no decision carried a discount tier yet"]
+
+
+def test_offer_tiers_without_flow_tiers(tmp_path):
+    """Only o2 has tiers: its decisions carry one of them, the others discount_pct NULL ("discount_pct": null)."""
+    cfg = _config(FLOW_TIERS_1)
+    del cfg["decisionFlows"][0]["draftConfig"]["flowConfig"]["discountTiers"]
+    con = run_models(compile_sql(write_config(tmp_path / "decisioning", cfg)), _inputs([], []), as_of=AS_OF_1,
+                     run_id="run1")
+    got = rows(con, "select customer_id, offer_id, discount_pct, personalization from kaireon_decisions")
+    assert {r["offer_id"] for r in got} == set(OFFERS)
+    for r in got:
+        if r["offer_id"] == "o2":
+            assert r["discount_pct"] == choose(r["customer_id"], "o2", "run1", [], {})["discount_pct"]
+            assert r["personalization"] == '{"discount_pct":%s}' % tier_key(r["discount_pct"])
+        else:
+            assert r["discount_pct"] is None and r["personalization"] == '{"discount_pct":null}', r
