@@ -203,7 +203,7 @@ def parser() -> argparse.ArgumentParser:
     x.add_argument("--target", help="dbt target (default: the profile's)")
     x.add_argument("--engine", help="the target's engine, when it cannot be read from the profile")
     x.add_argument("--flow", help="only this flow (its key)")
-    x.add_argument("--chart", help="also write a chart of the lift and its interval (.svg, or .png with matplotlib)")
+    x.add_argument("--chart", help="also write a chart of the lift and its interval (.svg or .png)")
     x.set_defaults(func=cmd_experiments)
     i = sub.add_parser("init", help="scaffold a config folder and a DuckDB profile into a dbt project")
     i.add_argument("--project-dir", default=".", help="the dbt project (created if missing)")
