@@ -129,23 +129,24 @@ def legend_below(ax, handles: list, labels: list[str], columns: int | None = Non
 
 # ---- output --------------------------------------------------------------------------------------
 
-def render(fig: Figure, fmt: str, dpi: int = 100) -> bytes:
-    """The figure as SVG or PNG bytes (deterministic)."""
+def render(fig: Figure, fmt: str, dpi: int = 100, salt: str = "") -> bytes:
+    """The figure as SVG or PNG bytes (deterministic; `salt` varies the SVG element ids)."""
     if fmt not in _METADATA:
         raise ValueError(f"chart format {fmt!r}: expected svg or png")
     buf = io.BytesIO()
-    with style():
+    with style(), matplotlib.rc_context({"svg.hashsalt": STYLE["svg.hashsalt"] + salt}):
         fig.savefig(buf, format=fmt, dpi=dpi, metadata=_METADATA[fmt])
     return buf.getvalue()
 
 
-def svg_text(fig: Figure) -> str:
-    return render(fig, "svg").decode("utf-8")
+def svg_text(fig: Figure, salt: str = "") -> str:
+    return render(fig, "svg", salt=salt).decode("utf-8")
 
 
-def inline_svg(fig: Figure) -> str:
-    """The SVG element alone (no XML declaration or DOCTYPE), for an HTML page."""
-    text = svg_text(fig)
+def inline_svg(fig: Figure, salt: str = "") -> str:
+    """The SVG element alone (no XML declaration or DOCTYPE), for an HTML page; charts of one page take
+    different salts, so their element ids (clip paths, markers) never collide."""
+    text = svg_text(fig, salt)
     return text[text.index("<svg"):]
 
 
@@ -212,7 +213,7 @@ def _interval_axes(ax, rows: Sequence[Interval], title: str, xlabel: str, prefix
     ax.xaxis.set_major_locator(nice_locator())
     ax.xaxis.set_major_formatter(tick_formatter(signed=True, prefix=prefix))
     ax.grid(axis="y", visible=False)
-    ax.set_title(title)
+    ax.set_title(label(title, 72, 3))
     ax.set_xlabel(xlabel)
 
 
@@ -276,21 +277,22 @@ def line_chart(series: Sequence[Series], title: str, xlabel: str, ylabel: str, i
 
 
 def bar_chart(labels: Sequence[object], values: Sequence[float], title: str, xlabel: str,
-              label_width: int = 38) -> Figure:
-    """Horizontal bars, the first label on top, each bar's value printed at its end; whole-number ticks."""
+              label_width: int = 38, integer: bool = True) -> Figure:
+    """Horizontal bars, the first label on top, each bar's value printed at its end; whole-number ticks
+    (counts) unless `integer` is False (rates: values printed with 3 significant digits)."""
     n = max(len(labels), 1)
     with style():
         fig, (ax,) = new_figure(1.1 + 0.42 * n + (0.2 * n if label_width < 60 else 0))
         ys = list(range(len(labels)))[::-1]
         ax.barh(ys, list(values), color=PALETTE[0], height=0.62)
-        top = max([float(v) for v in values] + [1.0])
+        top = max([float(v) for v in values], default=0.0) or 1.0
         for y, v in zip(ys, values):
-            ax.annotate(f"{int(v):,}" if float(v).is_integer() else f"{v:,.2f}", (v, y), xytext=(4, 0),
+            ax.annotate(f"{int(v):,}" if integer else f"{v:.3g}", (v, y), xytext=(4, 0),
                         textcoords="offset points", va="center", fontsize=9)
         ax.set_xlim(0, top * 1.12)
         ax.set_ylim(-0.6, n - 0.4)
         ax.set_yticks(ys, [label(t, label_width) for t in labels])
-        ax.xaxis.set_major_locator(nice_locator(integer=True))
+        ax.xaxis.set_major_locator(nice_locator(integer=integer))
         ax.xaxis.set_major_formatter(tick_formatter())
         ax.grid(axis="y", visible=False)
         ax.set_title(label(title, 72, 3))
