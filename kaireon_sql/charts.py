@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import math
+import re
 import textwrap
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -147,7 +148,7 @@ def inline_svg(fig: Figure, salt: str = "") -> str:
     """The SVG element alone (no XML declaration or DOCTYPE), for an HTML page; charts of one page take
     different salts, so their element ids (clip paths, markers) never collide."""
     text = svg_text(fig, salt)
-    return text[text.index("<svg"):]
+    return re.sub(r"\s*<metadata>.*?</metadata>", "", text[text.index("<svg"):], count=1, flags=re.S)
 
 
 CHART_SUFFIXES = (".svg", ".png")
@@ -277,12 +278,13 @@ def line_chart(series: Sequence[Series], title: str, xlabel: str, ylabel: str, i
 
 
 def bar_chart(labels: Sequence[object], values: Sequence[float], title: str, xlabel: str,
-              label_width: int = 38, integer: bool = True) -> Figure:
+              label_width: int = 38, integer: bool = True, width_in: float = WIDTH_IN) -> Figure:
     """Horizontal bars, the first label on top, each bar's value printed at its end; whole-number ticks
     (counts) unless `integer` is False (rates: values printed with 3 significant digits)."""
     n = max(len(labels), 1)
     with style():
-        fig, (ax,) = new_figure(1.1 + 0.42 * n + (0.2 * n if label_width < 60 else 0))
+        two_lines = any(len(str(t)) > label_width for t in labels)
+        fig, (ax,) = new_figure(1.2 + (0.5 if two_lines else 0.34) * n, width_in=width_in)
         ys = list(range(len(labels)))[::-1]
         ax.barh(ys, list(values), color=PALETTE[0], height=0.62)
         top = max([float(v) for v in values], default=0.0) or 1.0

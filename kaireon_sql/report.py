@@ -39,6 +39,7 @@ from .uplift.chart import qini_figure
 from .uplift.metrics import perfect_qini_curve, qini_auc_score, qini_curve
 
 TOP_REASONS = 10
+SMALL_IN = 6.2  # width of the charts that sit beside their table, inches
 POSTERIOR_TYPES = (BAYESIAN, EPSILON_GREEDY, THOMPSON_BANDIT)
 FUNNEL_STEPS = (("customers", "customers"), ("total_candidates", "candidates"),
                 ("after_qualification", "after qualification"), ("after_contact_policy", "after contact policy"),
@@ -309,8 +310,12 @@ table{border-collapse:collapse;font-size:13px;margin:6px 0 10px}td,th{border-bot
 th{background:#f1f3f5}td.n{text-align:right;font-variant-numeric:tabular-nums}
 .empty{color:#495057;background:#f1f3f5;border-left:4px solid #adb5bd;padding:8px 12px;margin:8px 0}
 .warn{color:#862e9c}pre{font-size:12px;white-space:pre-wrap;background:#f8f9fa;padding:8px}
-.grid{display:grid;grid-template-columns:1fr 1fr;gap:12px}
+.pair{display:flex;gap:20px;align-items:flex-start;flex-wrap:wrap}.pair .chart{flex:0 0 auto;max-width:620px}
 """
+
+
+def _pair(chart: str, table: str) -> str:
+    return f'<div class="pair">{chart}{table}</div>'
 
 
 def _chart(fig, name: str) -> str:
@@ -335,9 +340,9 @@ def _funnel_html(s: FlowSection, slug: str) -> str:
         return _empty(s.note or "No funnel row for this run.")
     steps = [(label, _int(s.funnel.get(key))) for key, label in FUNNEL_STEPS]
     fig = charts.bar_chart([label for label, _ in steps], [n for _, n in steps], f"Funnel: flow {s.flow}", "rows",
-                           label_width=24)
+                           label_width=24, width_in=SMALL_IN)
     extra = [("customers in the holdout", _int(s.funnel.get("holdout_customers")))]
-    return _chart(fig, f"funnel-{slug}") + _table(["step", "count"], [list(r) for r in steps + extra], {1})
+    return _pair(_chart(fig, f"funnel-{slug}"), _table(["step", "count"], [list(r) for r in steps + extra], {1}))
 
 
 def _decisions_html(s: FlowSection, slug: str) -> str:
@@ -346,14 +351,14 @@ def _decisions_html(s: FlowSection, slug: str) -> str:
                + (f" ({_int(s.funnel.get('after_contact_policy'))} candidates after contact policy, "
                   f"{_int(s.funnel.get('withheld'))} withheld)" if s.funnel else "") + "; see the rejection reasons.")
         return _empty(why)
-    out = [_chart(charts.bar_chart([f"{name} ({oid})" for oid, name, _ in s.offers], [n for _, _, n in s.offers],
-                                   f"Decisions per offer: flow {s.flow}", "decisions"), f"offers-{slug}")]
-    out.append(_table(["offer", "name", "decisions"], [[o, name, n] for o, name, n in s.offers], {2}))
-    out.append(_chart(charts.bar_chart([c for c, _ in s.channels], [n for _, n in s.channels],
-                                       f"Decisions per channel: flow {s.flow}", "decisions", label_width=24),
-                      f"channels-{slug}"))
-    out.append(_table(["channel", "decisions"], [[c, n] for c, n in s.channels], {1}))
-    return "".join(out)
+    offers = charts.bar_chart([f"{name} ({oid})" for oid, name, _ in s.offers], [n for _, _, n in s.offers],
+                              f"Decisions per offer: flow {s.flow}", "decisions", width_in=SMALL_IN)
+    channels = charts.bar_chart([c for c, _ in s.channels], [n for _, n in s.channels],
+                                f"Decisions per channel: flow {s.flow}", "decisions", label_width=24, width_in=SMALL_IN)
+    return (_pair(_chart(offers, f"offers-{slug}"),
+                  _table(["offer", "name", "decisions"], [[o, name, n] for o, name, n in s.offers], {2}))
+            + _pair(_chart(channels, f"channels-{slug}"),
+                    _table(["channel", "decisions"], [[c, n] for c, n in s.channels], {1})))
 
 
 def _reasons_html(s: FlowSection, slug: str) -> str:
