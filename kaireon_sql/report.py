@@ -285,7 +285,7 @@ def gather(project, eng, config, run: str | None = None, flow: str | None = None
         raise KaireonError("kaireon_funnel has no rows" + (f" for flow {flow!r}" if flow else "")
                            + "; build the project first with `kaireon run`")
     keys = [s.flow for s in sections]
-    report = Report(project.root.name, run, sections)
+    report = Report(str(project.project_yml().get("name") or project.root.name), run, sections)
     read_lift(report, project, eng, config, keys)
     read_qini(report, project, eng, config, keys, built)
     read_learning(report, project, eng, config, built)
@@ -301,7 +301,7 @@ def e(value) -> str:
 
 CSS = """
 body{font-family:"DejaVu Sans",Verdana,Arial,sans-serif;margin:0;background:#f8f9fa;color:#212529}
-header{background:#1f5fa8;color:#fff;padding:18px 32px}header h1{margin:0 0 4px;font-size:22px}
+header{background:#343a40;color:#fff;padding:18px 32px}header h1{margin:0 0 4px;font-size:22px}
 header p{margin:0;opacity:.9}main{max-width:1100px;margin:0 auto;padding:8px 32px 40px}
 section{background:#fff;border:1px solid #dee2e6;border-radius:6px;margin:18px 0;padding:14px 20px}
 h2{font-size:18px;margin:4px 0 10px}h3{font-size:15px;margin:14px 0 6px}
