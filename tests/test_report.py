@@ -267,3 +267,42 @@ def test_report_renders_in_headless_chromium(demo, tmp_path):
     # funnel, offers, channels, reasons, two lift panels, Qini (at least one band each)
     assert _clusters(blue) >= 6, blue
     assert _clusters(orange) >= 2, orange  # the lift's points and the perfect Qini curve
+
+
+@pytest.mark.dbt
+def test_learning_curve_of_an_online_learner(tmp_path, monkeypatch):
+    """Two runs of test_online_learner's project: the page's versions table is the state table's, with a chart;
+    no experiment and no uplift model: those sections say so."""
+    from datetime import timedelta
+
+    from test_online_learner import DAY, START, _customers, _history, _project, _write
+
+    monkeypatch.setenv("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+    project = _project(tmp_path)
+    customers, history = _customers(), _history(_customers(), 3)
+    _write(project.root / "seeds" / "ol_customers.csv", ["customer_id", "days", "revenue"], customers)
+    for k in (1, 2):
+        as_of = START + k * DAY
+        _write(project.root / "seeds" / "ol_history.csv",
+               ["customer_id", "offer_id", "channel", "outcome", "occurred_at", "value", "creative_id", "decision_flow_key"],
+               [{**h, "channel": "email"} for h in history if h["occurred_at"] <= as_of + timedelta(hours=6)])
+        kaireon("run", "--as-of", as_of.strftime("%Y-%m-%dT%H:%M:%SZ"), "--quiet", cwd=project.root)
+    kaireon("report", cwd=project.root)
+    text = (project.root / "reports" / "kaireon_report.html").read_text(encoding="utf-8")
+    page = parse(text)
+    _safe(page, text)
+    con = duckdb.connect(str(next((project.root / "warehouse").glob("*.duckdb"))), read_only=True)
+    try:
+        want = _q(con, "select update_n, cast(as_of as varchar), max(rows) from kaireon_model__ol__state "
+                       "group by 1, 2 order by 1")
+        intercepts = _q(con, "select distinct term from kaireon_model__ol__state where kind = 'intercept' order by 1")
+    finally:
+        con.close()
+    assert len(want) == 2
+    got = _table(page, None, ["version", "as_of", "impressions learned from"])
+    assert [(int(v), int(n)) for v, _, n in got] == [(v, n) for v, _, n in want]
+    assert [a[:19] for _, a, _ in got] == [a[:19] for _, a, _ in want]
+    assert "learning-0" in page.charts
+    body = "".join(page.text)
+    assert all(f"intercept {t}" in body for (t,) in intercepts)
+    assert "No flow of this run has an experiment" in body and "No uplift model" in body
