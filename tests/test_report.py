@@ -161,6 +161,15 @@ def test_online_learning_curve():
     assert "intercept o1" in html_text and "intercept o2" in html_text
 
 
+def test_posterior_state():
+    rows = [{"offer_id": "o1", "n": 40, "k": 4, "propensity": 0.11}, {"offer_id": "o2", "n": 10, "k": 0, "propensity": 0.04}]
+    page = parse(rp._posterior_html(rp.Learning("b", "bayesian", "posterior", rows), 2))
+    assert page.charts == ["learning-2"]
+    assert _table(page, None, ["offer", "impressions n", "positives k", "propensity"]) == [
+        ["o1", "40", "4", "0.1100"], ["o2", "10", "0", "0.0400"]]
+    assert "the warehouse keeps the latest only" in "".join(page.text)
+
+
 # ---- the demo through dbt, and the browser --------------------------------------------------------
 
 def _q(con, sql: str) -> list[tuple]:
