@@ -56,8 +56,8 @@ class Lifecycle(Model):
     def _ordered(self) -> "Lifecycle":
         for name, value in (("activeDays", self.active_days), ("newDays", self.new_days)):
             if value > self.lapsed_days:
-                raise FieldError(name, f"expected at most lapsedDays ({self.lapsed_days}): a customer whose last "
-                                       f"order is more than lapsedDays ago is lapsed, got {value}")
+                raise FieldError(name, f"expected a number of days at most lapsedDays ({self.lapsed_days}; a "
+                                       f"customer whose last order is older is lapsed), got {value}")
         return self
 
 
