@@ -363,3 +363,39 @@ def test_orders_declared_twice_is_refused(tmp_path):
     (folder / "more.yml").write_text("orders: {relation: other_orders}\n", encoding="utf-8")
     with pytest.raises(ConfigErrors, match="'orders' is declared in more than one file"):
         load_project(folder)
+
+
+# ---- docs/lifecycle.md's worked example --------------------------------------------------------------------
+
+EXAMPLE_ORDERS = [
+    ("ana", "o1", datetime(2026, 11, 2, 9), 40.0, "apparel"), ("ben", "o2", datetime(2025, 12, 1, 12), 80.0, "home"),
+    ("ben", "o3", datetime(2026, 10, 1, 18), 55.0, "home"), ("cai", "o4", datetime(2026, 6, 1, 10), 30.0, "apparel"),
+    ("cai", "o5", datetime(2026, 9, 15, 10), 25.0, "apparel"),
+    ("dee", "o6", datetime(2026, 8, 1, 8), 60.0, "electronics"),
+    ("dee", "o7", datetime(2026, 10, 25, 20), 45.0, "electronics"), ("eve", "o8", datetime(2026, 3, 1, 11), 120.0, "home"),
+    ("gus", "o9", datetime(2026, 11, 21, 9), 35.0, "apparel")]
+EXAMPLE_IDS = ["ana", "ben", "cai", "dee", "eve", "fay", "gus"]
+
+
+def test_the_worked_example_prints_what_the_docs_say(tmp_path):
+    import duckdb
+
+    from kaireon_sql.dialect import render
+    from kaireon_sql.run_summary import _transitions_part, stage_summary
+
+    models = compile_sql(write_config(tmp_path / "decisioning", lifecycle_config()))
+    con = duckdb.connect()
+    con.execute('CREATE TABLE customers ("customer_id" VARCHAR)')
+    con.executemany("INSERT INTO customers VALUES (?)", [(c,) for c in EXAMPLE_IDS])
+    con.execute(f'CREATE TABLE orders ({", ".join(f"{c} {t}" for c, t in ORDER_COLUMNS.items())})')
+    con.executemany("INSERT INTO orders VALUES (?, ?, ?, ?, ?)", EXAMPLE_ORDERS)
+    first = reference(EXAMPLE_ORDERS, EXAMPLE_IDS)
+    _run(con, models, AS_OF, first=True)
+    assert {r["customer_id"]: r["lifecycle_stage"] for r in rows(con, "select * from kaireon_lifecycle")} == \
+        {c: w["lifecycle_stage"] for c, w in first.items()}
+    _run(con, models, datetime(2026, 12, 20, 15), first=False)
+    part = render(_transitions_part(), engine("duckdb")).replace("{{ ref('", '"').replace("') }}", '"')
+    summary = stage_summary(rows(con, part))
+    doc = (__import__("pathlib").Path(__file__).parent.parent / "docs" / "lifecycle.md").read_text(encoding="utf-8")
+    block = doc[doc.index("```\nlifecycle: ") + 4:]
+    assert summary.lines() == block[:block.index("```")].rstrip("\n").split("\n")
