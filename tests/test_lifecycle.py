@@ -399,3 +399,16 @@ def test_the_worked_example_prints_what_the_docs_say(tmp_path):
     doc = (__import__("pathlib").Path(__file__).parent.parent / "docs" / "lifecycle.md").read_text(encoding="utf-8")
     block = doc[doc.index("```\nlifecycle: ") + 4:]
     assert summary.lines() == block[:block.index("```")].rstrip("\n").split("\n")
+
+
+def test_thresholds_change_the_flows_config_hash(tmp_path):
+    from kaireon_sql.plan.context import FlowContext
+
+    def flow_hash(folder, **extra):
+        project = load_project(write_config(tmp_path / folder / "decisioning", lifecycle_config(**extra)))
+        return FlowContext(project, project.flows[0]).config_hash
+
+    base = flow_hash("a")
+    assert flow_hash("b", lifecycle={"activeDays": 90}) != base
+    assert flow_hash("c", lifecycle={"description": "documentation only"}) == base
+    assert flow_hash("d", orders={"relation": "other_orders"}) != base
