@@ -412,3 +412,15 @@ def test_thresholds_change_the_flows_config_hash(tmp_path):
     assert flow_hash("b", lifecycle={"activeDays": 90}) != base
     assert flow_hash("c", lifecycle={"description": "documentation only"}) == base
     assert flow_hash("d", orders={"relation": "other_orders"}) != base
+
+
+def test_a_declared_lifecycle_stage_field_is_that_field(tmp_path):
+    """A schema field named lifecycleStage is read as any field: no orders needed, any value allowed."""
+    config = lifecycle_config()
+    for key in ("orders", "categories", "segments"):
+        config.pop(key)
+    config["schemas"][0]["fields"].append({"name": "lifecycleStage", "dataType": "varchar"})
+    config["offers"] = [{"id": "winback", "name": "Winback"}]
+    config["qualificationRules"] = [_rule("churned")]
+    assert _errors(tmp_path, config) == []
+    assert "lifecycle" not in " ".join(m.name for m in _compile(tmp_path / "b", config))

@@ -1,5 +1,6 @@
 """The flow's feature registry: segment flags, aggregates over interaction history (counts, latest
-times, behavioral metrics) and customer time zones.
+times, behavioral metrics), customer time zones and columns of per-customer models (`joined_column`:
+the lifecycle stage, plan/lifecycle.py).
 
 A stage asks for a feature while the plan is built and gets the column to read; the customer model
 joins the per-customer aggregates and the candidate model joins the per customer x offer and

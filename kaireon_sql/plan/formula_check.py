@@ -74,7 +74,7 @@ def resolver(scope: Scope) -> Resolver:
     """Identifier -> Field (type only) in `scope`: the namespaces of the flow's resolver."""
 
     def resolve(ident: str) -> Field | None:
-        if ident == f"customer.{FEATURE}" and FEATURE not in scope.customer:  # S9: the derived stage
+        if ident == f"customer.{FEATURE}" and not any(s.field(FEATURE) for s in scope.project.schemas):  # S9
             if scope.project.orders is None:
                 raise _Unreadable(NO_ORDERS)
             return Field("text", exp.null(), STAGES)

@@ -53,9 +53,9 @@ def lifecycle_stage(features: Registry, where: Location | None = None) -> exp.Ex
 
 
 def reads_stage(ctx: Any, name: str) -> bool:
-    """`customer.<name>` is the derived stage: lifecycleStage, unless the flow loads a field of that name."""
+    """`customer.<name>` is the derived stage: lifecycleStage, unless a schema declares a field of that name."""
     bare = name[len("customer."):] if name.startswith("customer.") else name
-    return bare == FEATURE and bare not in ctx.fields
+    return bare == FEATURE and not any(s.field(FEATURE) for s in ctx.project.schemas)
 
 
 def stage_attribute(features: Registry, operator: str, value: Any, where: Location) -> tuple[exp.Expression, str]:
