@@ -103,13 +103,17 @@ def cmd_run(args) -> int:
                                  exclude=args.exclude, threads=args.threads, full_refresh=args.full_refresh,
                                  progress=progress)
         print(built, file=log)
-        flows, logged = run_summary.summary(project, eng, variables, compiled["flows"])
+        flows, logged, stages = run_summary.summary(project, eng, variables, compiled["flows"],
+                                                    lifecycle=f"{run_summary.TRANSITIONS_MODEL}.sql" in compiled["models"])
         stale = prune.stale_flows(compiled["changed"]["removed"], logged)
     if as_json:
         print(json.dumps({"build": built, "flows": [f.as_json() for f in flows],
-                          "no_longer_in_config": stale}, indent=2, default=str))
+                          "no_longer_in_config": stale, **({"lifecycle": stages.as_json()} if stages else {})},
+                         indent=2, default=str))
     else:
         print("\n".join(line for f in flows for line in f.lines()))
+        if stages is not None:
+            print("\n".join(stages.lines()))
     for line in prune.warning(stale):
         print(line, file=sys.stderr)
     return 0

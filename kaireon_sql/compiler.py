@@ -16,11 +16,13 @@ from .errors import ConfigError, ConfigErrors
 from .gc_passes import fewer_gc_passes
 from .learning import attribution_models, posterior_models
 from .learning_online import online_models
+from .lifecycle import lifecycle_models
 from .plan import outputs
 from .plan.build_order import flows_in_order
 from .plan.context import HISTORY_MODEL, RUN_PARAMS, FlowContext, flow_model
 from .plan.flow import FlowPlan, plan_flow, refuse_uncompiled_nodes
 from .plan.formula_check import formula_errors
+from .plan.lifecycle import plan_lifecycle
 from .plan.offers import OFFERS_MODEL
 from .plan import trained
 from .plan.models import model_relation
@@ -458,6 +460,13 @@ def _formula_check(build: _Build) -> list[Model]:
     return []
 
 
+def _lifecycle(build: _Build) -> list[Model]:
+    """S9: orders, RFM and the lifecycle models over the planned flows' customers (none without `orders`)."""
+    keys = [(plan.enrich.key.relation, plan.enrich.key.key_column) for plan in build.plans]
+    plan = plan_lifecycle(build.project, keys) if keys else None
+    return lifecycle_models(plan) if plan is not None else []
+
+
 def _plans(build: _Build) -> list[Model]:
     """Every flow's plan, in runOrder, before any flow's SQL (S7: earlier flows' decisions are built first)."""
     for flow in flows_in_order(build.project.flows):
@@ -643,6 +652,7 @@ def _experiments_union(build: _Build) -> list[Model]:
 # - every flow is planned (plan/flow.py) before any flow's SQL is built, in runOrder (S7): a flow's
 #   caps and budgets read the earlier flows' decisions, and its duplicate-slug check reads the slugs
 #   of the flows before it; the SQL builders (kaireon_sql/sql/) then read only the plans;
+# - `lifecycle` reads the planned flows' customer key sources (kaireon_lifecycle has a row per customer they decide for);
 # - `collected_errors` raises every ConfigError of the steps above it together (history metrics,
 #   each uplift model, each flow), so one compile reports every problem; the steps after it assume
 #   every flow compiled (the unions read the first flow's column docs);
@@ -659,6 +669,7 @@ BUILD_ORDER: tuple[tuple[str, Callable[[_Build], list[Model]]], ...] = (
     ("formula_check", _formula_check),
     ("model_settings", _model_settings),
     ("plans", _plans),
+    ("lifecycle", _lifecycle),
     ("algorithm_models", _algorithm_models),
     ("flows", _flows),
     ("feature_logs", _feature_logs),

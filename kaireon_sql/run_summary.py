@@ -10,7 +10,9 @@ from dataclasses import dataclass, field
 from sqlglot import exp
 
 from . import runner
+from .config.lifecycle import STAGES
 from .dialect import Engine, relation
+from .plan.lifecycle import TRANSITIONS_MODEL
 from .project_files import DbtProject
 
 TOP = 5  # offers and rejection reasons shown per flow
@@ -38,10 +40,22 @@ COUNTS = (
 )
 
 
-def counts_query() -> exp.Expression:
+def _transitions_part() -> exp.Select:
+    """kind 'stage', flow = previous_as_of (text), k1 from_stage, k2 to_stage, n customers (S9)."""
+    return exp.select(
+        exp.alias_(exp.Literal.string("stage"), "kind", quoted=True),
+        exp.alias_(_text(_col("previous_as_of")), "flow", quoted=True),
+        exp.alias_(_text(_col("from_stage")), "k1", quoted=True),
+        exp.alias_(_text(_col("to_stage")), "k2", quoted=True),
+        exp.alias_(_col("customers"), "n", quoted=True),
+    ).from_(relation(TRANSITIONS_MODEL))
+
+
+def counts_query(lifecycle: bool = False) -> exp.Expression:
     """kind, flow, k1, k2, n: decisions per offer / channel / placement / creative and rejections per
-    (stage, reason), per flow, as one UNION ALL (one dbt invocation)."""
-    parts = []
+    (stage, reason), per flow, and (with `lifecycle`) the stage transitions, as one UNION ALL (one dbt
+    invocation)."""
+    parts = [_transitions_part()] if lifecycle else []
     for kind, table, first, second, non_null in COUNTS:
         keys = [_col("decision_flow_key"), _col(first)] + ([_col(second)] if second else [])
         select = exp.select(
@@ -140,9 +154,55 @@ def assemble(funnel: list[dict], counts: list[dict], order: list[str]) -> list[F
     return out
 
 
-def summary(project: DbtProject, engine: Engine, variables: str,
-            order: list[str]) -> tuple[list[FlowSummary], dict[str, int]]:
-    """The per-flow blocks, and the decision-log rows per flow key that is not in `order`."""
-    counts = runner.query(project, counts_query(), engine, variables)
+@dataclass
+class StageSummary:
+    """The lifecycle stages of the run and the transitions since the previous logged run (S9)."""
+
+    previous_as_of: str | None
+    transitions: list[dict]  # from_stage, to_stage (None: not in that run), customers
+
+    @property
+    def stages(self) -> dict[str, int]:
+        counts = {s: 0 for s in STAGES}
+        for t in self.transitions:
+            if t["to_stage"] is not None:
+                counts[t["to_stage"]] = counts.get(t["to_stage"], 0) + t["customers"]
+        return counts
+
+    def moves(self) -> list[dict]:
+        rank = {s: i for i, s in enumerate(STAGES)}
+        moved = [t for t in self.transitions if t["from_stage"] != t["to_stage"]]
+        return sorted(moved, key=lambda t: (-t["customers"], rank.get(t["from_stage"], -1), rank.get(t["to_stage"], -1)))
+
+    def lines(self) -> list[str]:
+        stages = self.stages
+        out = [f"lifecycle: {sum(stages.values())} customers: " + ", ".join(f"{s} {n}" for s, n in stages.items())]
+        if self.previous_as_of is None:
+            return out + ["  transitions: none yet (the first logged run)"]
+        shown = lambda s: s if s is not None else "(not logged)"  # noqa: E731
+        moves = self.moves()
+        stayed = sum(t["customers"] for t in self.transitions if t["from_stage"] == t["to_stage"])
+        out.append(f"  transitions since {self.previous_as_of}: {sum(t['customers'] for t in moves)} moved, "
+                   f"{stayed} stayed")
+        out += [f"    {t['customers']:>7}  {shown(t['from_stage'])} -> {shown(t['to_stage'])}" for t in moves]
+        return out
+
+    def as_json(self) -> dict:
+        return {"previous_as_of": self.previous_as_of, "stages": self.stages, "transitions": self.moves()}
+
+
+def stage_summary(counts: list[dict]) -> StageSummary:
+    rows = [c for c in counts if c["kind"] == "stage"]
+    previous = next((c["flow"] for c in rows if c["flow"] is not None), None)
+    return StageSummary(previous, [{"from_stage": c["k1"], "to_stage": c["k2"], "customers": int(c["n"])}
+                                   for c in rows])
+
+
+def summary(project: DbtProject, engine: Engine, variables: str, order: list[str],
+            lifecycle: bool = False) -> tuple[list[FlowSummary], dict[str, int], StageSummary | None]:
+    """The per-flow blocks, the decision-log rows per flow key that is not in `order`, and (with
+    `lifecycle`: the project declares orders) the lifecycle stages and transitions."""
+    counts = runner.query(project, counts_query(lifecycle), engine, variables)
     logged = {c["k1"]: int(c["n"]) for c in counts if c["kind"] == "log" and c["k1"] not in order}
-    return assemble(runner.query(project, funnel_query(), engine, variables), counts, order), logged
+    stages = stage_summary(counts) if lifecycle else None
+    return assemble(runner.query(project, funnel_query(), engine, variables), counts, order), logged, stages

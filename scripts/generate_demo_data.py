@@ -11,6 +11,11 @@ Output (``--out``, default ``seeds/demo``):
 * ``demo_interaction_history.csv``  impressions and responses, 2026-05-01 .. as_of,
                                     plus a few rows after as_of that a run must ignore
 * ``demo_segment_membership.csv``   customer_id, segment (vip, do_not_disturb, new_mover)
+* ``demo_orders.csv``               customer_id, order_id, ordered_at (UTC), amount, category:
+                                    each customer's lifetimePurchases orders, the last one
+                                    daysSinceLastPurchase days before as_of, amounts summing to
+                                    lifetimeRevenue (S3 orders, read by the lifecycle stage, S9),
+                                    plus a few orders after as_of that a run must ignore
 * ``demo_past_assignments.csv``     the 2026-10-15 winback run's assignments (one row per
                                     customer: bucket, group, the offer it decided, delivered
                                     or withheld, and would_receive); read by the flow's
@@ -83,6 +88,8 @@ HISTORY_COLUMNS = [
     "creative_id", "decision_flow_key",
 ]
 SEGMENT_COLUMNS = ["customer_id", "segment"]
+ORDER_COLUMNS = ["customer_id", "order_id", "ordered_at", "amount", "category"]
+ORDERS_SEED = SEED + 1  # the orders draw from their own generator: the other files stay as they were
 PAST_ASSIGNMENT_COLUMNS = [
     "run_id", "as_of", "decision_flow_key", "customer_id", "bucket", "experiment_group",
     "offer_id", "would_receive",
@@ -505,6 +512,37 @@ class Gen:
         return out
 
 
+def orders(customers: list[dict], seed: int = ORDERS_SEED) -> list[list]:
+    """Each customer's lifetimePurchases orders: the last on the day daysSinceLastPurchase before as_of,
+    earlier ones 10-120 days apart (about one customer in ten came back after a pause of 200-400 days
+    before the last order: a win-back), amounts splitting lifetimeRevenue to the cent; then five orders
+    after as_of."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for c in customers:
+        n, days = int(c["lifetimePurchases"]), int(c["daysSinceLastPurchase"])
+        dates = [last_purchase_date(days)]
+        paused = rng.random() < 0.1
+        for i in range(n - 1):
+            gap = int(rng.integers(200, 401)) if paused and i == 0 else int(rng.integers(10, 121))
+            dates.append(dates[-1] - dt.timedelta(days=gap))
+        cents = int(round(c["lifetimeRevenue"] * 100))
+        shares = rng.dirichlet(np.ones(n)) if n > 1 else np.ones(1)
+        parts = [int(x) for x in np.floor(shares * cents)]
+        parts[0] += cents - sum(parts)
+        for day, amount in zip(dates, parts):
+            at = dt.datetime.combine(day, dt.time()) + dt.timedelta(seconds=int(rng.integers(8 * 3600, 15 * 3600)))
+            category = c["primaryCategory"] if rng.random() < 0.7 else CATEGORIES[int(rng.integers(len(CATEGORIES)))]
+            out.append([c["customer_id"], at, amount / 100, category])
+    for i in rng.choice(len(customers), size=5, replace=False):  # after as_of: a run at as_of ignores them
+        c = customers[int(i)]
+        at = AS_OF + dt.timedelta(minutes=int(rng.integers(1, 7 * 24 * 60)))
+        out.append([c["customer_id"], at, round(float(rng.uniform(20, 150)), 2), c["primaryCategory"]])
+    out.sort(key=lambda r: (r[1], r[0]))
+    return [[cid, f"ord_{k:06d}", fmt_ts(at), fmt_money(amount), cat] for k, (cid, at, amount, cat) in
+            enumerate(out, start=1)]
+
+
 def write_csv(path: Path, header: list[str], rows) -> None:
     with open(path, "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f, lineterminator="\n")
@@ -527,7 +565,9 @@ def generate(out: Path) -> dict:
          r["value"], r["creative_id"], r["decision_flow_key"]] for r in g.rows))
     write_csv(out / "demo_segment_membership.csv", SEGMENT_COLUMNS, segs)
     write_csv(out / "demo_past_assignments.csv", PAST_ASSIGNMENT_COLUMNS, g.past_assignments)
-    return {"customers": len(g.customers), "interactions": len(g.rows),
+    demo_orders = orders(g.customers)
+    write_csv(out / "demo_orders.csv", ORDER_COLUMNS, demo_orders)
+    return {"customers": len(g.customers), "interactions": len(g.rows), "orders": len(demo_orders),
             "segments": len(segs), "campaign": g.campaign_stats}
 
 

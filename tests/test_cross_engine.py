@@ -16,6 +16,8 @@ DEMO_TABLES = {
     "demo_past_assignments": ({"run_id": "VARCHAR", "as_of": "TIMESTAMP", "decision_flow_key": "VARCHAR",
                                "customer_id": "VARCHAR", "bucket": "INTEGER", "experiment_group": "VARCHAR",
                                "offer_id": "VARCHAR", "would_receive": "BOOLEAN"}),
+    "demo_orders": ({"customer_id": "VARCHAR", "order_id": "VARCHAR", "ordered_at": "TIMESTAMP", "amount": "DOUBLE",
+                     "category": "VARCHAR"}),
 }
 ENGINES = ["duckdb", "postgres", "spark"]
 

@@ -1,10 +1,15 @@
 """The decision log through real dbt: incremental, one append per run, re-runs add nothing."""
 from __future__ import annotations
 
+import csv
+from collections import Counter
+from datetime import datetime
+
 import duckdb
 import pytest
 
-from conftest import copy_demo, kaireon
+from conftest import REPO, copy_demo, kaireon
+from test_lifecycle import reference
 
 pytestmark = pytest.mark.dbt
 COLUMNS = ("run_id, as_of, decision_flow_key, decision_flow_version, config_hash, customer_id, channel, rank, "
@@ -12,8 +17,9 @@ COLUMNS = ("run_id, as_of, decision_flow_key, decision_flow_version, config_hash
 
 
 def _run(project, *args: str) -> dict[str, list[tuple]]:
-    """`kaireon run` with `args`, then the log and this run's decisions and withheld decisions."""
-    kaireon("run", *args, "--quiet-dbt", cwd=project)
+    """`kaireon run` with `args`, then the log and this run's decisions and withheld decisions (and the
+    lifecycle log, transitions and the printed summary, S9)."""
+    proc = kaireon("run", *args, "--quiet-dbt", cwd=project)
     con = duckdb.connect(str(project / "warehouse" / "kaireon_demo.duckdb"), read_only=True)
     try:
         def q(sql):
@@ -22,6 +28,9 @@ def _run(project, *args: str) -> dict[str, list[tuple]]:
             "log": q(f"select {COLUMNS}, delivered from kaireon_decision_log"),
             "current": q(f"select {COLUMNS}, true from kaireon_decisions union all "
                          f"select {COLUMNS}, false from kaireon_withheld_decisions"),
+            "lifecycle_log": q("select as_of, customer_id, lifecycle_stage from kaireon_lifecycle_log"),
+            "transitions": q("select previous_as_of, from_stage, to_stage, customers from kaireon_lifecycle_transitions"),
+            "printed": proc.stdout.splitlines(),
         }
     finally:
         con.close()
@@ -46,3 +55,32 @@ def test_decision_log_appends_each_run_once(tmp_path):
 
     rerun = _run(project, "--as-of", "2026-11-21T15:00:00Z", "--run-id", "winback@2026-11-21T15:00:00Z")
     assert rerun["log"] == next_day["log"]
+
+
+def _demo_stages(as_of: datetime) -> dict[str, str]:
+    """S9 from the demo CSVs in Python (tests/test_lifecycle.py reference)."""
+    with open(REPO / "seeds" / "demo" / "demo_orders.csv", newline="", encoding="utf-8") as fh:
+        orders = [(r["customer_id"], r["order_id"], datetime.fromisoformat(r["ordered_at"]), float(r["amount"]),
+                   r["category"]) for r in csv.DictReader(fh)]
+    with open(REPO / "seeds" / "demo" / "demo_customers.csv", newline="", encoding="utf-8") as fh:
+        customers = [r["customer_id"] for r in csv.DictReader(fh)]
+    return {c: r["lifecycle_stage"] for c, r in reference(orders, customers, as_of=as_of).items()}
+
+
+def test_lifecycle_log_and_transitions_through_dbt(tmp_path):
+    """kaireon_lifecycle_log appends once per as_of; the transitions and the printed summary equal Python's."""
+    project = copy_demo(tmp_path)
+    first_at, later_at = datetime(2026, 11, 20, 15), datetime(2027, 1, 10, 15)
+    first = _run(project, "--as-of", "2026-11-20T15:00:00Z")
+    before = _demo_stages(first_at)
+    assert first["lifecycle_log"] == sorted(((first_at, c, s) for c, s in before.items()), key=repr)
+    assert "  transitions: none yet (the first logged run)" in first["printed"]
+    assert _run(project, "--as-of", "2026-11-20T15:00:00Z")["lifecycle_log"] == first["lifecycle_log"]
+    later = _run(project, "--as-of", "2027-01-10T15:00:00Z")
+    after = _demo_stages(later_at)
+    assert len(later["lifecycle_log"]) == 2 * len(before)
+    moves = Counter((before[c], after[c]) for c in before)
+    assert {(f, t): n for _, f, t, n in later["transitions"]} == dict(moves)
+    assert {r[0] for r in later["transitions"]} == {first_at}
+    moved = sum(n for (f, t), n in moves.items() if f != t)
+    assert any(line.startswith(f"  transitions since 2026-11-20 15:00:00: {moved} moved") for line in later["printed"])

@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / "seeds" / "demo"
 GENERATOR = ROOT / "scripts" / "generate_demo_data.py"
 CSV_FILES = ("demo_customers.csv", "demo_interaction_history.csv", "demo_segment_membership.csv",
-             "demo_past_assignments.csv")
+             "demo_past_assignments.csv", "demo_orders.csv")
 
 AS_OF = dt.datetime(2026, 11, 20, 15, 0, 0)
 NOV_START = dt.datetime(2026, 11, 1)
@@ -249,3 +249,29 @@ def test_segments(customers):
     assert 0.02 <= counts["new_mover"] / n <= 0.04
     assert all(r["customer_id"] in customers for r in rows)
     assert not any(r["customer_id"] in STORY for r in rows if r["segment"] == "do_not_disturb")
+
+
+def test_orders_agree_with_the_customers(customers):
+    """S3 orders: per customer lifetimePurchases orders up to as_of, the last daysSinceLastPurchase days before
+    it, amounts summing to lifetimeRevenue; every order id once; a few orders after as_of (a run ignores them)."""
+    header, rows = read("demo_orders.csv")
+    assert header == ["customer_id", "order_id", "ordered_at", "amount", "category"]
+    assert len({r["order_id"] for r in rows}) == len(rows)
+    until = [r for r in rows if ts(r["ordered_at"]) <= AS_OF]
+    assert 0 < len(rows) - len(until) <= 10
+    mine: dict[str, list[dict]] = {}
+    for r in until:
+        mine.setdefault(r["customer_id"], []).append(r)
+    assert set(mine) == set(customers)
+    for cid, c in customers.items():
+        orders = mine[cid]
+        assert len(orders) == int(c["lifetimePurchases"]), cid
+        assert (AS_OF.date() - max(ts(r["ordered_at"]) for r in orders).date()).days == int(c["daysSinceLastPurchase"])
+        assert round(sum(float(r["amount"]) for r in orders), 2) == float(c["lifetimeRevenue"]), cid
+    # some customers came back after a pause longer than lapsedDays (180) before their last order
+    gaps = []
+    for orders in mine.values():
+        days = sorted((ts(r["ordered_at"]).date() for r in orders), reverse=True)
+        if len(days) > 1:
+            gaps.append((days[0] - days[1]).days)
+    assert sum(g > 180 for g in gaps) > 50

@@ -25,7 +25,7 @@ from kaireon_sql.scaffold import init_project, project_name
 
 BIN = Path(sys.executable).parent
 AS_OF = "2026-11-20T15:00:00Z"
-DEMO_RELATIONS = {"demo_customers", "demo_interaction_history", "demo_segment_membership"}
+DEMO_RELATIONS = {"demo_customers", "demo_interaction_history", "demo_segment_membership", "demo_orders"}
 GENERATED = {"target", "dbt_packages", "logs"}
 
 

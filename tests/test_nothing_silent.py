@@ -25,7 +25,7 @@ from kaireon_sql.compiler import compile_project
 from kaireon_sql.config import fields as registry
 from kaireon_sql.config import load_project
 from kaireon_sql.config.catalog import InteractionHistory
-from kaireon_sql.config.project import KINDS
+from kaireon_sql.config.project import KINDS, SINGLES
 from kaireon_sql.dialect import engine, render
 from kaireon_sql.errors import ConfigError, ConfigErrors
 
@@ -58,7 +58,7 @@ def reachable_models() -> list[type[BaseModel]]:
             for model in _models_in(info.annotation):
                 walk(model)
 
-    for cls in [*KINDS.values(), InteractionHistory]:
+    for cls in [*KINDS.values(), InteractionHistory, *(c for _, c in SINGLES.values())]:
         walk(cls)
     return seen
 
@@ -106,6 +106,8 @@ def rich_config() -> dict:
     return {
         "schemas": [{**schema(), "description": "customers", "displayName": "Customer"}],
         "interactionHistory": {"relation": "history", "description": "contacts"},
+        "orders": {"relation": "orders", "description": "purchases"},
+        "lifecycle": {"newDays": 30, "activeDays": 60, "lapsedDays": 180, "description": "stages"},
         "channels": [{"id": "email", "name": "Email", "description": "mail", "channelType": "email",
                       "deliveryMode": "file", "impressionMode": "explicit", "providerConfig": {"host": "smtp"},
                       "consentField": "consentEmail"},
@@ -201,6 +203,8 @@ def instances(config: dict, project) -> list[tuple[BaseModel, dict, str]]:
         for index, obj in enumerate(project.objects[kind]):
             walk(obj, config[kind][index], f"{kind}[{index}]")
     walk(project.interaction_history, config["interactionHistory"], "interactionHistory")
+    for key, (attribute, _) in SINGLES.items():
+        walk(getattr(project, attribute), config[key], key)
     return out
 
 

@@ -22,7 +22,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from ..errors import ConfigError, Location
-from . import catalog, flows, models, policies, rules, transforms
+from . import catalog, flows, lifecycle, models, policies, rules, transforms
 from .project import KINDS, Project
 
 COMPILED, METADATA, REFUSED = "compiled", "metadata", "refused"
@@ -177,6 +177,18 @@ FIELDS: dict[type[BaseModel], dict[str, Entry]] = {
         "decisionLog": C("past decisions the attribution reads instead of kaireon_decision_log"),
     },
     catalog.DecisionLogInput: {"relation": C("the relation of past decisions")},
+    lifecycle.Orders: {
+        "relation": C("where the orders are (S3; default a model or seed `orders`); declaring `orders` builds "
+                      "kaireon_orders, kaireon_customer_rfm and the lifecycle models (docs/lifecycle.md)"),
+        "description": M("documentation"),
+    },
+    lifecycle.Lifecycle: {
+        "newDays": C("a customer whose first order is at most this many days before as_of is `new` (default 30)"),
+        "activeDays": C("last order at most this many days ago: `active` (or `won_back` after a long gap; default 60)"),
+        "lapsedDays": C("last order at most this many days ago: `at_risk`, else `lapsed`; a gap longer than this "
+                        "before the last order makes it a win-back (default 180)"),
+        "description": M("documentation"),
+    },
     # ---- scoring and measurement -------------------------------------------------------------
     models.BehavioralMetric: _object(
         aggregation=C("count, sum, avg, min, max or ratio"),
@@ -448,6 +460,7 @@ LABELS: dict[type[BaseModel], str] = {
     catalog.Budget: "offers[].budget", catalog.Schedule: "offers[].schedule", catalog.Creative: "creatives[]",
     catalog.Segment: "segments[]", catalog.InteractionHistory: "interactionHistory",
     catalog.DecisionLogInput: "interactionHistory.decisionLog",
+    lifecycle.Orders: "orders", lifecycle.Lifecycle: "lifecycle",
     models.BehavioralMetric: "behavioralMetrics[]", models.AlgorithmModel: "algorithmModels[]",
     models.BayesianConfig: "algorithmModels[].config (bayesian)",
     models.EpsilonGreedyConfig: "algorithmModels[].config (epsilon_greedy)",

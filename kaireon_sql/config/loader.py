@@ -24,7 +24,7 @@ from .transforms import TRANSFORMS
 
 from .policies import POLICY_CONFIGS
 from .models import MODEL_CONFIGS, UNTYPED
-from .project import KINDS, Project
+from .project import KINDS, SINGLES, Project
 from .resolve import check_references
 from .rules import RULE_CONFIGS
 
@@ -33,7 +33,7 @@ RuleGroup.model_rebuild()
 SUFFIXES = (".yml", ".yaml", ".json")
 # Files kaireon writes that may sit in the config folder and are not config.
 ARTIFACT_FORMATS = ("kaireon-uplift-model", "kaireon-gradient-boosted-model", "kaireon-neural-cf-model")  # plan/trained.py FILE_FORMATS
-TOP_LEVEL = tuple(KINDS) + ("interactionHistory",)
+TOP_LEVEL = tuple(KINDS) + ("interactionHistory",) + tuple(SINGLES)
 _TAGS = set(NODE_CONFIGS) | set(RULE_CONFIGS) | set(POLICY_CONFIGS) | set(MODEL_CONFIGS) | {UNTYPED}
 
 # Limits on what a config file may be, so that no file can make validation crash or hang.
@@ -495,6 +495,19 @@ def validation_errors(exc: ValidationError, where: Location, root: type = BaseMo
     return out
 
 
+def _single(project: Project, key: str, raw: Any, shown: str) -> list[ConfigError]:
+    """A single mapping (`orders`, `lifecycle`) read into its Project attribute; declared twice is refused."""
+    attribute, cls = SINGLES[key]
+    if getattr(project, attribute) is not None:
+        return [ConfigError(Location(shown, key), f"{key!r} is declared in more than one file; expected one mapping")]
+    project.single_locations[key] = Location(shown, key)
+    try:
+        setattr(project, attribute, cls.model_validate({} if raw is None else raw))
+    except ValidationError as exc:
+        return validation_errors(exc, Location(shown, key), cls)
+    return []
+
+
 def load_project(folder: str | Path, display_root: str | Path | None = None) -> Project:
     """Load and validate every config file of `folder`; raise ConfigErrors listing every problem."""
     with fewer_gc_passes():  # a 20,000-offer file is a million objects
@@ -528,6 +541,9 @@ def _load_project(folder: str | Path, display_root: str | Path | None) -> Projec
                     project.interaction_history = InteractionHistory.model_validate(raw)
                 except ValidationError as exc:
                     errors.extend(validation_errors(exc, Location(shown, "interactionHistory"), InteractionHistory))
+                continue
+            if key in SINGLES:
+                errors.extend(_single(project, key, raw, shown))
                 continue
             if not isinstance(raw, list):
                 errors.append(ConfigError(Location(shown, key), f"expected a list of objects, got {_type_name(raw)}"))

@@ -11,6 +11,7 @@ from .catalog import (
     Category, Channel, Creative, InteractionHistory, Offer, Placement, Schema, Segment, SubCategory,
 )
 from .flows import DecisionFlow
+from .lifecycle import Lifecycle, Orders
 from .models import AlgorithmModel, ArbitrationProfile, BehavioralMetric
 from .policies import ContactPolicy
 from .rules import QualificationRule
@@ -42,6 +43,9 @@ NOUNS = {
     "contactPolicies": "contact policy", "decisionFlows": "Decision Flow",
 }
 
+# The single top-level mappings (S2) other than interactionHistory -> Project attribute, each declared at most once.
+SINGLES: dict[str, tuple[str, type]] = {"orders": ("orders", Orders), "lifecycle": ("lifecycle", Lifecycle)}
+
 T = TypeVar("T", bound=ConfigObject)
 
 
@@ -52,10 +56,18 @@ class Project:
     root: Path
     objects: dict[str, list[ConfigObject]] = field(default_factory=lambda: {k: [] for k in KINDS})
     interaction_history: InteractionHistory = field(default_factory=InteractionHistory)
+    orders: Orders | None = None  # S3/S9: None when no file declares `orders` (no orders models are built)
+    lifecycle: Lifecycle | None = None  # S9 thresholds as declared; `stages` gives the defaults without one
     files: list[Path] = field(default_factory=list)
+    single_locations: dict[str, Location] = field(default_factory=dict)  # SINGLES key -> where it is declared
     # kind -> (object count when built, name -> first object with it): find() in constant time, not a
     # scan of every object per reference (500 rules naming 500 offers were 250,000 comparisons).
     _names: dict[str, tuple[int, dict[str, ConfigObject]]] = field(default_factory=dict, repr=False, compare=False)
+
+    @property
+    def stages(self) -> Lifecycle:
+        """The lifecycle thresholds (S9): the declared `lifecycle` mapping, else the defaults."""
+        return self.lifecycle if self.lifecycle is not None else Lifecycle()
 
     def all(self, kind: str) -> list:
         return self.objects[kind]

@@ -7,6 +7,7 @@ from ..errors import ConfigError
 from .base import ConfigObject
 from .catalog import SubCategory
 from .fields import refused_fields
+from .lifecycle import FEATURE, NO_ORDERS, stage_value_error
 from .flows import (
     CallFlowConfig, ContactPolicyConfig, EnrichConfig, GroupConfig, InventoryConfig, MatchCreativesConfig,
     QualifyConfig, RuleGroup, RuleLeaf, ScoreConfig,
@@ -165,14 +166,35 @@ def _attribute_errors(project: Project) -> list[ConfigError]:
     """Rules must read attributes that some schema declares."""
     declared = {f"customer.{f.name}" for s in project.schemas for f in s.fields}
     declared |= {f.name for s in project.schemas for f in s.fields}
-    errors = []
+    errors = _lifecycle_errors(project, declared)
     for rule in project.rules:
+        if isinstance(rule.config, AttributeCondition) and rule.config.attribute in (FEATURE, f"customer.{FEATURE}") \
+                and rule.config.attribute not in declared:
+            continue  # the derived stage (S9): _lifecycle_errors
         if isinstance(rule.config, AttributeCondition) and rule.config.attribute not in declared:
             known = ", ".join(sorted(d for d in declared if d.startswith("customer.")))
             errors.append(ConfigError(
                 rule.location.at("config.attribute"),
                 f"attribute {rule.config.attribute!r} is not declared in any schema; expected one of: {known}",
             ))
+    return errors
+
+
+def _lifecycle_errors(project: Project, declared: set[str]) -> list[ConfigError]:
+    """S9: thresholds need orders; a rule on the derived customer.lifecycleStage needs orders and names stages."""
+    errors = []
+    if project.lifecycle is not None and project.orders is None:
+        errors.append(ConfigError(project.single_locations["lifecycle"], "lifecycle stages are computed from orders "
+                                  "(S9) and no orders relation is configured; " + NO_ORDERS[NO_ORDERS.index("expected"):]))
+    for rule in project.rules:
+        cfg = rule.config
+        if not isinstance(cfg, AttributeCondition) or cfg.attribute not in (FEATURE, f"customer.{FEATURE}") \
+                or cfg.attribute in declared:
+            continue
+        problem = NO_ORDERS if project.orders is None else stage_value_error(cfg.operator, cfg.value)
+        if problem is not None:
+            field = "config.attribute" if project.orders is None else "config.value"
+            errors.append(ConfigError(rule.location.at(field), problem))
     return errors
 
 

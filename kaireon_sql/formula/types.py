@@ -27,6 +27,7 @@ class Field:
 
     type: str  # 'number' | 'text' | 'boolean' | 'timestamp'
     sql: exp.Expression
+    values: tuple[str, ...] | None = None  # a text field's only values (a lifecycle stage): comparing with another text literal is an error
 
 
 Resolver = Callable[[str], Optional[Field]]
@@ -67,6 +68,12 @@ class _Checker:
         if t not in NUMERIC:
             raise error(f"{what} expects a number, got {t}", node.pos)
 
+    def _known_value(self, ident: Node, other: Node) -> None:
+        """A text literal compared with a field of a closed set of values must be one of them."""
+        f = self.out.fields.get(ident.name) if isinstance(ident, Ident) else None
+        if f is not None and f.values is not None and isinstance(other, Str) and other.value not in f.values:
+            raise error(f"'{ident.name}' is never {other.value!r}", other.pos, "expected one of: " + ", ".join(f.values))
+
     def _infer(self, node: Node) -> str:
         if isinstance(node, Num):
             return "number"
@@ -103,6 +110,8 @@ class _Checker:
                 raise error(f"operator '{node.op}' expects two numbers{' or two texts' if node.op == '+' else ''}, got {lt} and {rt}", node.pos, hint)
             if lt != rt:
                 raise error(f"operator '{node.op}' expects two numbers or two texts, got {lt} and {rt}", node.pos)
+            self._known_value(node.left, node.right)
+            self._known_value(node.right, node.left)
             return "boolean"
         if isinstance(node, Ternary):
             self._numeric(node.cond, "the ternary condition")

@@ -256,6 +256,8 @@ class FlowContext:
         for name in self.experiment.ANALYSIS_FIELDS:  # analysis settings change no decision
             experiment.pop(name, None)
         payload["interactionHistory"] = dump(self.project.interaction_history)
+        if self.project.orders is not None:  # S9: the orders and the stage thresholds in force
+            payload["orders"], payload["lifecycle"] = dump(self.project.orders), dump(self.project.stages)
         text = json.dumps(payload, sort_keys=True, ensure_ascii=False)
         return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 

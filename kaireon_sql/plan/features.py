@@ -1,5 +1,6 @@
 """The flow's feature registry: segment flags, aggregates over interaction history (counts, latest
-times, behavioral metrics) and customer time zones.
+times, behavioral metrics), customer time zones and columns of per-customer models (`joined_column`:
+the lifecycle stage, plan/lifecycle.py).
 
 A stage asks for a feature while the plan is built and gets the column to read; the customer model
 joins the per-customer aggregates and the candidate model joins the per customer x offer and
@@ -75,6 +76,17 @@ class Zone:
         return f"{self.prefix}_dow"
 
 
+@dataclass(frozen=True)
+class Joined:
+    """A column of a project-level model with one row per customer (`customer_id`), left-joined to the
+    flow's customers (the lifecycle stage, plan/lifecycle.py); `default` for a customer without a row."""
+
+    column: str  # customers-model column
+    relation: str
+    source_column: str
+    default: exp.Expression
+
+
 def _late_request(self, *args, **kwargs):
     raise RuntimeError(f"feature requested after flow {self.flow_key!r}'s plan was frozen: "
                        "every feature must be registered by plan.flow.build_plan")
@@ -89,9 +101,11 @@ class FeatureSet:
     aggregates: Mapping[str, Aggregate]  # request key -> aggregate (read-only), in registration order
     zones: tuple[Zone, ...]
     frozen: bool = True  # always: a FeatureSet registers nothing
+    joined: tuple[Joined, ...] = ()
 
     # asking for a feature after planning: a clear error, never a column no model carries
     segment = count = prior_count = last = last_interaction = metric = local_clock = _late_request
+    joined_column = _late_request
 
     def of_grain(self, grain: str) -> tuple[Aggregate, ...]:
         return tuple(a for a in self.aggregates.values() if a.grain == grain)
@@ -112,14 +126,17 @@ class Features:
     aggregates: dict[str, Aggregate] = field(default_factory=dict)
     zones: dict[str, Zone] = field(default_factory=dict)  # customer column holding a time zone -> its zone
     frozen: bool = False
+    joins: dict[str, Joined] = field(default_factory=dict)  # customers-model column -> joined column
 
     def freeze(self) -> FeatureSet:
         """No more features: the registry's tables become read-only; returns their immutable snapshot."""
         self.segments = MappingProxyType(dict(self.segments))  # type: ignore[assignment]
         self.aggregates = MappingProxyType(dict(self.aggregates))  # type: ignore[assignment]
         self.zones = MappingProxyType(dict(self.zones))  # type: ignore[assignment]
+        self.joins = MappingProxyType(dict(self.joins))  # type: ignore[assignment]
         self.frozen = True
-        return FeatureSet(self.ctx.flow.key, self.segments, self.aggregates, tuple(self.zones.values()))
+        return FeatureSet(self.ctx.flow.key, self.segments, self.aggregates, tuple(self.zones.values()),
+                          joined=tuple(self.joins.values()))
 
     def _registering(self, what: str) -> None:
         if self.frozen:
@@ -185,6 +202,13 @@ class Features:
                                            f"tz{len(self.zones)}")
         zone = self.zones[zone_column]
         return col(zone.hour), col(zone.dow)
+
+    def joined_column(self, relation: str, source_column: str, column: str, default: exp.Expression) -> exp.Expression:
+        """`source_column` of the per-customer model `relation`, as the customers-model column `column`."""
+        if column not in self.joins:
+            self._registering(f"joined column {column!r}")
+            self.joins[column] = Joined(column, relation, source_column, default)
+        return col(column)
 
     def zone_columns(self) -> list[str]:
         return [name for z in self.zones.values() for name in (z.hour, z.dow)]

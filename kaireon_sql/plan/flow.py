@@ -144,7 +144,7 @@ def _customer_columns(ctx: FlowContext, features: FeatureSet) -> frozenset[str]:
     """Columns of the customers model a check may read and still be decided once per customer."""
     return frozenset({"customer_id", "bucket", "as_of"} | {f.column for f in ctx.fields.values()}
                      | set(features.segments) | set(features.aggregate_columns("customer"))
-                     | set(features.zone_columns()))
+                     | set(features.zone_columns()) | {j.column for j in features.joined})
 
 
 def _offer_columns(ctx: FlowContext) -> frozenset[str]:

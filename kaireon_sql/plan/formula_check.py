@@ -28,6 +28,7 @@ from ..config.project import Project
 from ..errors import ConfigError, Location
 from .context import ATTRIBUTES_PREFIX, OFFER_COLUMNS
 from .formulas import READABLE_DIMENSIONS, attribute_text, check_output_type
+from .lifecycle import FEATURE, NO_ORDERS, STAGES
 from .offers import static_fields
 from ..formula import Field, FormulaError, Resolver, parse_formula
 
@@ -73,6 +74,10 @@ def resolver(scope: Scope) -> Resolver:
     """Identifier -> Field (type only) in `scope`: the namespaces of the flow's resolver."""
 
     def resolve(ident: str) -> Field | None:
+        if ident == f"customer.{FEATURE}" and not any(s.field(FEATURE) for s in scope.project.schemas):  # S9
+            if scope.project.orders is None:
+                raise _Unreadable(NO_ORDERS)
+            return Field("text", exp.null(), STAGES)
         for prefix, kinds in (("customer.", scope.customer), ("offer.", scope.offer)):
             if ident.startswith(prefix):
                 kind = kinds.get(ident[len(prefix):])

@@ -11,6 +11,7 @@ from .metrics import counts_as_zero
 from ..config.base import IDENTIFIER
 from ..dialect import run_attribute
 from .context import ATTRIBUTES_PREFIX, OFFER_COLUMNS, OFFER_FIELD_PREFIX, FlowContext, col
+from .lifecycle import NO_ORDERS, STAGES, lifecycle_stage, reads_stage
 
 # Metric dimensions a candidate row can pick a value of (a customer x offer x channel row has no
 # creative or outcome to pick one by).
@@ -23,6 +24,10 @@ class _Unreadable(Exception):
 
 def customer_value(ctx: FlowContext, name: str) -> Field | None:
     enriched = ctx.fields.get(name)
+    if enriched is None and reads_stage(ctx, name):  # S9: the stage, from the orders
+        if ctx.project.orders is None:
+            raise _Unreadable(NO_ORDERS)
+        return Field("text", lifecycle_stage(ctx.features), STAGES)
     if enriched is None:
         return None
     kind = enriched.field.kind

@@ -19,6 +19,7 @@ from .conditions import COMPARISONS, describe, predicate
 from .context import FlowContext, col, lit
 from .features import Features
 from .formulas import compile_formula, offer_value, resolver
+from .lifecycle import lifecycle_stage, reads_stage, stage_attribute
 from .scope import applies
 
 
@@ -109,10 +110,13 @@ class CompiledRule:
 def _attribute(ctx: FlowContext, features: Features, rule: QualificationRule,
                cfg: AttributeCondition) -> tuple[exp.Expression, str]:
     where = rule.location.at("config.attribute")
-    enriched = ctx.customer_field(cfg.attribute, where)
-    attr = col(enriched.column)
-    passes = predicate(attr, enriched.field.kind, cfg.operator, cfg.value, cfg.missing, rule.location.at("config.value"))
     subject = cfg.attribute if cfg.attribute.startswith("customer.") else f"customer.{cfg.attribute}"
+    if reads_stage(ctx, cfg.attribute):  # S9: the stage, from the orders
+        attr, kind = stage_attribute(features, cfg.operator, cfg.value, rule.location.at("config.value"))
+    else:
+        enriched = ctx.customer_field(cfg.attribute, where)
+        attr, kind = col(enriched.column), enriched.field.kind
+    passes = predicate(attr, kind, cfg.operator, cfg.value, cfg.missing, rule.location.at("config.value"))
     return passes, describe(subject, cfg.operator, cfg.value)
 
 
@@ -273,7 +277,9 @@ def _filter_field(ctx: FlowContext, name: str, where) -> tuple[exp.Expression, s
     if name == "channel":
         return col("channel"), "text"
     found = None
-    if name.startswith("customer."):
+    if name.startswith("customer.") and reads_stage(ctx, name):  # S9: the stage, from the orders
+        found = (lifecycle_stage(ctx.features, where), "text")
+    elif name.startswith("customer."):
         enriched = ctx.fields.get(name[len("customer."):])
         found = (col(enriched.column), enriched.field.kind) if enriched else None
     elif name.startswith("offer."):
@@ -307,6 +313,8 @@ def filter_checks(ctx: FlowContext, node) -> list[Check]:
                 keys.append((value, sql))  # customer.X eq offer.Y: a join key (S6)
             texts.append(f"{cond.field} {cond.operator} ({cond.value_formula})")
         else:
+            if reads_stage(ctx, cond.field):
+                stage_attribute(ctx.features, cond.operator, cond.value, where.at("value"))  # stage names checked
             test = predicate(attr, kind, cond.operator, cond.value, "fail", where.at("value"))
             texts.append(describe(cond.field, cond.operator, cond.value))
         tests.append(test)

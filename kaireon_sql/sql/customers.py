@@ -95,6 +95,12 @@ def _with_features(plan: FlowPlan, query: exp.Select, customer_id: exp.Expressio
         query = query.join(exp.paren(_segment_join(column, seg)).as_(alias),
                            on=exp.EQ(this=col("customer_id", alias), expression=customer_id), join_type="left")
         query = query.select(exp.alias_(exp.func("COALESCE", col(column, alias), exp.false()), column, quoted=True))
+    for i, joined in enumerate(plan.features.joined):  # per-customer models (the lifecycle stage)
+        alias = f"j{i}"
+        query = query.join(relation(joined.relation).as_(alias), join_type="left",
+                           on=exp.EQ(this=col("customer_id", alias), expression=customer_id))
+        value = exp.func("COALESCE", col(joined.source_column, alias), joined.default.copy())
+        query = query.select(exp.alias_(value, joined.column, quoted=True), copy=False)
     history = history_aggregate(plan, "customer")
     if history is not None:
         query = query.join(exp.paren(history).as_("a"), on=exp.EQ(this=col("customer_id", "a"), expression=customer_id),

@@ -10,7 +10,7 @@ SELECT
       CAST(EXTRACT(HOUR FROM DATETIME(TIMESTAMP(`as_of`), 'America/New_York')) AS INT64) BETWEEN 8 AND 20,
       FALSE
     )
-    THEN 20
+    THEN 21
   END AS `policy_code`
 FROM (
   SELECT
@@ -33,7 +33,10 @@ FROM (
     MOD(
       CAST('0x' || SUBSTRING(TO_HEX(MD5('loyalty_boost:' || CAST(`s0`.`customer_id` AS STRING))), 1, 8) AS INT64),
       10000
-    ) AS `bucket`
+    ) AS `bucket`,
+    COALESCE(`j0`.`lifecycle_stage`, 'lapsed') AS `lc__lifecycle_stage`
   FROM {{ ref('demo_customers') }} AS `s0`
+  LEFT JOIN {{ ref('kaireon_lifecycle') }} AS `j0`
+    ON `j0`.`customer_id` = CAST(`s0`.`customer_id` AS STRING)
 ) AS `b`
 CROSS JOIN {{ ref('kaireon_run_params') }} AS `p`

@@ -4,7 +4,7 @@ SELECT
   `p`.`as_of` AS `as_of`,
   'winback' AS `decision_flow_key`,
   1 AS `decision_flow_version`,
-  'a2c4a2e34ea7efa8' AS `config_hash`,
+  'dad1685bc642debf' AS `config_hash`,
   `k`.`customer_id`,
   `k`.`channel`,
   `k`.`rank`,

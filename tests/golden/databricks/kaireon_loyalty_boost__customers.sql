@@ -10,7 +10,7 @@ SELECT
       CAST(EXTRACT(HOUR FROM FROM_UTC_TIMESTAMP(`as_of`, 'America/New_York')) AS INT) BETWEEN 8 AND 20,
       FALSE
     )
-    THEN 20
+    THEN 21
   END AS `policy_code`
 FROM (
   SELECT
@@ -32,7 +32,10 @@ FROM (
     `s0`.`consentSMS` AS `cust__consentSMS`,
     (
       CAST(CONV(SUBSTRING(MD5('loyalty_boost:' || CAST(`s0`.`customer_id` AS STRING)), 1, 8), 16, 10) AS BIGINT)
-    ) % 10000 AS `bucket`
+    ) % 10000 AS `bucket`,
+    COALESCE(`j0`.`lifecycle_stage`, 'lapsed') AS `lc__lifecycle_stage`
   FROM {{ ref('demo_customers') }} AS `s0`
+  LEFT JOIN {{ ref('kaireon_lifecycle') }} AS `j0`
+    ON `j0`.`customer_id` = CAST(`s0`.`customer_id` AS STRING)
 ) AS `b`
 CROSS JOIN {{ ref('kaireon_run_params') }} AS `p`

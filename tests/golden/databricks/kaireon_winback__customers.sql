@@ -10,9 +10,9 @@ SELECT
       CAST(EXTRACT(HOUR FROM FROM_UTC_TIMESTAMP(`as_of`, 'America/New_York')) AS INT) BETWEEN 8 AND 20,
       FALSE
     )
-    THEN 20
+    THEN 21
     WHEN TRUE AND NOT FALSE AND COALESCE(`agg__1`, 0) >= 3
-    THEN 22
+    THEN 23
   END AS `policy_code`
 FROM (
   SELECT
@@ -35,8 +35,11 @@ FROM (
     (
       CAST(CONV(SUBSTRING(MD5('winback:' || CAST(`s0`.`customer_id` AS STRING)), 1, 8), 16, 10) AS BIGINT)
     ) % 10000 AS `bucket`,
+    COALESCE(`j0`.`lifecycle_stage`, 'lapsed') AS `lc__lifecycle_stage`,
     `a`.`agg__1`
   FROM {{ ref('demo_customers') }} AS `s0`
+  LEFT JOIN {{ ref('kaireon_lifecycle') }} AS `j0`
+    ON `j0`.`customer_id` = CAST(`s0`.`customer_id` AS STRING)
   LEFT JOIN (
     SELECT
       CAST(`h`.`customer_id` AS STRING) AS `customer_id`,

@@ -294,5 +294,14 @@ CROSS JOIN (
         END,
         FALSE
       )
+      AND NOT COALESCE(
+        `category_id` = 'winback'
+        AND NOT CASE
+          WHEN `lc__lifecycle_stage` IS NULL
+          THEN FALSE
+          ELSE `lc__lifecycle_stage` IN ('at_risk', 'lapsed')
+        END,
+        FALSE
+      )
   ) AS `b`
 ) AS `bp`

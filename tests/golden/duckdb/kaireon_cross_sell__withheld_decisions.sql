@@ -4,7 +4,7 @@ SELECT
   "p"."as_of" AS "as_of",
   'cross_sell' AS "decision_flow_key",
   1 AS "decision_flow_version",
-  '78ee7b126d11b9f7' AS "config_hash",
+  'd61f7d716f45f26c' AS "config_hash",
   "k"."customer_id",
   "k"."channel",
   "s"."rank" AS "rank",

@@ -271,6 +271,15 @@ WITH "qualified" AS (
       END,
       FALSE
     )
+    AND NOT COALESCE(
+      "category_id" = 'winback'
+      AND NOT CASE
+        WHEN "lc__lifecycle_stage" IS NULL
+        THEN FALSE
+        ELSE "lc__lifecycle_stage" IN ('at_risk', 'lapsed')
+      END,
+      FALSE
+    )
 ), "checked" AS (
   SELECT
     *,
@@ -280,7 +289,7 @@ WITH "qualified" AS (
       AND (
         COALESCE("agg__0", 0) + COALESCE("agg__1", 0)
       ) >= 1
-      THEN 21
+      THEN 22
     END AS "check_code",
     CAST(1.0 AS DOUBLE) AS "relevance"
   FROM "qualified"

@@ -4,7 +4,7 @@ SELECT
   "p"."as_of" AS "as_of",
   'loyalty_boost' AS "decision_flow_key",
   1 AS "decision_flow_version",
-  '2b92032fc16ab91e' AS "config_hash",
+  'd4ef47601637682d' AS "config_hash",
   "k"."customer_id",
   "k"."channel",
   "k"."rank",

@@ -48,10 +48,12 @@ SELECT
     WHEN COALESCE("r"."check_code", "k"."reject_code") = 19
     THEN 'qualification'
     WHEN COALESCE("r"."check_code", "k"."reject_code") = 20
-    THEN 'contact_policy'
+    THEN 'qualification'
     WHEN COALESCE("r"."check_code", "k"."reject_code") = 21
     THEN 'contact_policy'
     WHEN COALESCE("r"."check_code", "k"."reject_code") = 22
+    THEN 'contact_policy'
+    WHEN COALESCE("r"."check_code", "k"."reject_code") = 23
     THEN 'match_creatives'
     WHEN COALESCE("r"."check_code", "k"."reject_code") = 1001
     THEN 'contact_policy'
@@ -96,10 +98,12 @@ SELECT
     WHEN COALESCE("r"."check_code", "k"."reject_code") = 19
     THEN 'rewards — 5+ lifetime purchases'
     WHEN COALESCE("r"."check_code", "k"."reject_code") = 20
-    THEN 'Quiet hours 21:00-08:00'
+    THEN 'winback — at risk or lapsed'
     WHEN COALESCE("r"."check_code", "k"."reject_code") = 21
-    THEN 'Rewards: each offer once a week'
+    THEN 'Quiet hours 21:00-08:00'
     WHEN COALESCE("r"."check_code", "k"."reject_code") = 22
+    THEN 'Rewards: each offer once a week'
+    WHEN COALESCE("r"."check_code", "k"."reject_code") = 23
     THEN 'creatives'
     WHEN COALESCE("r"."check_code", "k"."reject_code") = 1001
     THEN 'Rewards: each offer once a week'
@@ -144,12 +148,14 @@ SELECT
     WHEN COALESCE("r"."check_code", "k"."reject_code") = 19
     THEN 'Qualification rule ''rewards — 5+ lifetime purchases'' not met: requires customer.lifetimePurchases >= 5'
     WHEN COALESCE("r"."check_code", "k"."reject_code") = 20
-    THEN 'Time window: current hour ' || CAST(CAST(EXTRACT(HOUR FROM "r"."as_of" AT TIME ZONE 'UTC' AT TIME ZONE 'America/New_York') AS INT) AS VARCHAR) || ' outside allowed range 8-21'
+    THEN 'Qualification rule ''winback — at risk or lapsed'' not met: requires customer.lifecycleStage in [''at_risk'', ''lapsed'']'
     WHEN COALESCE("r"."check_code", "k"."reject_code") = 21
+    THEN 'Time window: current hour ' || CAST(CAST(EXTRACT(HOUR FROM "r"."as_of" AT TIME ZONE 'UTC' AT TIME ZONE 'America/New_York') AS INT) AS VARCHAR) || ' outside allowed range 8-21'
+    WHEN COALESCE("r"."check_code", "k"."reject_code") = 22
     THEN 'Frequency cap ''Rewards: each offer once a week'' (contacts of this offer in the last 7 days): ' || CAST((
       COALESCE("r"."agg__0", 0) + COALESCE("r"."agg__1", 0)
     ) AS VARCHAR) || ' of 1 used'
-    WHEN COALESCE("r"."check_code", "k"."reject_code") = 22
+    WHEN COALESCE("r"."check_code", "k"."reject_code") = 23
     THEN 'Match creatives ''creatives'': no active creative of the offer with a positive weight on channel ' || "r"."channel" || ''
     WHEN COALESCE("r"."check_code", "k"."reject_code") = 1001
     THEN CASE
@@ -499,19 +505,26 @@ FROM (
         ELSE "cust__lifetimePurchases" >= 5
       END
       THEN 19
+      WHEN "category_id" = 'winback'
+      AND NOT CASE
+        WHEN "lc__lifecycle_stage" IS NULL
+        THEN FALSE
+        ELSE "lc__lifecycle_stage" IN ('at_risk', 'lapsed')
+      END
+      THEN 20
       WHEN TRUE
       AND NOT FALSE
       AND NOT COALESCE(
         CAST(EXTRACT(HOUR FROM "as_of" AT TIME ZONE 'UTC' AT TIME ZONE 'America/New_York') AS INT) BETWEEN 8 AND 20,
         FALSE
       )
-      THEN 20
+      THEN 21
       WHEN "category_id" = 'rewards'
       AND NOT FALSE
       AND (
         COALESCE("agg__0", 0) + COALESCE("agg__1", 0)
       ) >= 1
-      THEN 21
+      THEN 22
       WHEN NOT COALESCE(
         (
           "channel" = 'email'
@@ -522,7 +535,7 @@ FROM (
         ),
         FALSE
       )
-      THEN 22
+      THEN 23
     END AS "check_code"
   FROM "creatives_2"
   UNION ALL

@@ -10,7 +10,7 @@ SELECT
       CAST(EXTRACT(HOUR FROM "as_of" AT TIME ZONE 'UTC' AT TIME ZONE 'America/New_York') AS INT) BETWEEN 8 AND 20,
       FALSE
     )
-    THEN 20
+    THEN 21
   END AS "policy_code"
 FROM (
   SELECT
@@ -32,7 +32,10 @@ FROM (
     "s0"."consentSMS" AS "cust__consentSMS",
     (
       CAST(CAST('x' || SUBSTRING(MD5('loyalty_boost:' || CAST("s0"."customer_id" AS VARCHAR)) FROM 1 FOR 8) AS BIT(32)) AS BIGINT)
-    ) % 10000 AS "bucket"
+    ) % 10000 AS "bucket",
+    COALESCE("j0"."lifecycle_stage", 'lapsed') AS "lc__lifecycle_stage"
   FROM {{ ref('demo_customers') }} AS "s0"
+  LEFT JOIN {{ ref('kaireon_lifecycle') }} AS "j0"
+    ON "j0"."customer_id" = CAST("s0"."customer_id" AS VARCHAR)
 ) AS "b"
 CROSS JOIN {{ ref('kaireon_run_params') }} AS "p"

@@ -10,7 +10,7 @@ SELECT
       CAST(DATE_PART(HOUR, CONVERT_TIMEZONE('UTC', 'America/New_York', "as_of")) AS INT) BETWEEN 8 AND 20,
       FALSE
     )
-    THEN 20
+    THEN 21
   END AS "policy_code"
 FROM (
   SELECT
@@ -35,7 +35,10 @@ FROM (
         SUBSTRING(MD5('loyalty_boost:' || CAST("s0"."customer_id" AS VARCHAR)), 1, 8),
         'XXXXXXXX'
       )
-    ) % 10000 AS "bucket"
+    ) % 10000 AS "bucket",
+    COALESCE("j0"."lifecycle_stage", 'lapsed') AS "lc__lifecycle_stage"
   FROM {{ ref('demo_customers') }} AS "s0"
+  LEFT JOIN {{ ref('kaireon_lifecycle') }} AS "j0"
+    ON "j0"."customer_id" = CAST("s0"."customer_id" AS VARCHAR)
 ) AS "b"
 CROSS JOIN {{ ref('kaireon_run_params') }} AS "p"

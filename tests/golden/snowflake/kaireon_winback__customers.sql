@@ -10,9 +10,9 @@ SELECT
       CAST(DATE_PART(HOUR, CONVERT_TIMEZONE('UTC', 'America/New_York', "as_of")) AS INT) BETWEEN 8 AND 20,
       FALSE
     )
-    THEN 20
+    THEN 21
     WHEN TRUE AND NOT FALSE AND COALESCE("agg__1", 0) >= 3
-    THEN 22
+    THEN 23
   END AS "policy_code"
 FROM (
   SELECT
@@ -38,8 +38,11 @@ FROM (
         'XXXXXXXX'
       )
     ) % 10000 AS "bucket",
+    COALESCE("j0"."lifecycle_stage", 'lapsed') AS "lc__lifecycle_stage",
     "a"."agg__1"
   FROM {{ ref('demo_customers') }} AS "s0"
+  LEFT JOIN {{ ref('kaireon_lifecycle') }} AS "j0"
+    ON "j0"."customer_id" = CAST("s0"."customer_id" AS VARCHAR)
   LEFT JOIN (
     SELECT
       CAST("h"."customer_id" AS VARCHAR) AS "customer_id",

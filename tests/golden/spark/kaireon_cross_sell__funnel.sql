@@ -376,6 +376,15 @@ CROSS JOIN (
         FALSE
       )
       AND NOT COALESCE(
+        `category_id` = 'winback'
+        AND NOT CASE
+          WHEN `lc__lifecycle_stage` IS NULL
+          THEN FALSE
+          ELSE `lc__lifecycle_stage` IN ('at_risk', 'lapsed')
+        END,
+        FALSE
+      )
+      AND NOT COALESCE(
         NOT COALESCE(
           (
             `channel` = 'email'

@@ -227,12 +227,21 @@ WITH `qualified` AS (
       END,
       FALSE
     )
+    AND NOT COALESCE(
+      `category_id` = 'winback'
+      AND NOT CASE
+        WHEN `lc__lifecycle_stage` IS NULL
+        THEN FALSE
+        ELSE `lc__lifecycle_stage` IN ('at_risk', 'lapsed')
+      END,
+      FALSE
+    )
 ), `checked` AS (
   SELECT
     *,
     CASE
       WHEN `category_id` = 'rewards' AND NOT FALSE AND COALESCE(`agg__0`, 0) >= 1
-      THEN 21
+      THEN 22
     END AS `check_code`,
     CAST(1.0 AS DOUBLE) AS `relevance`
   FROM `qualified`

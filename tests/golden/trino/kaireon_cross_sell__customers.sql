@@ -10,7 +10,7 @@ SELECT
       CAST(EXTRACT(HOUR FROM CAST(AT_TIMEZONE(WITH_TIMEZONE("as_of", 'UTC'), 'America/New_York') AS TIMESTAMP)) AS INTEGER) BETWEEN 8 AND 20,
       FALSE
     )
-    THEN 20
+    THEN 21
   END AS "policy_code"
 FROM (
   SELECT
@@ -39,7 +39,10 @@ FROM (
         ),
         16
       )
-    ) % 10000 AS "bucket"
+    ) % 10000 AS "bucket",
+    COALESCE("j0"."lifecycle_stage", 'lapsed') AS "lc__lifecycle_stage"
   FROM {{ ref('demo_customers') }} AS "s0"
+  LEFT JOIN {{ ref('kaireon_lifecycle') }} AS "j0"
+    ON "j0"."customer_id" = CAST("s0"."customer_id" AS VARCHAR)
 ) AS "b"
 CROSS JOIN {{ ref('kaireon_run_params') }} AS "p"

@@ -62,10 +62,12 @@ SELECT
     WHEN COALESCE("t"."check_code", "k"."reject_code") = 19
     THEN 'qualification'
     WHEN COALESCE("t"."check_code", "k"."reject_code") = 20
-    THEN 'contact_policy'
+    THEN 'qualification'
     WHEN COALESCE("t"."check_code", "k"."reject_code") = 21
     THEN 'contact_policy'
     WHEN COALESCE("t"."check_code", "k"."reject_code") = 22
+    THEN 'contact_policy'
+    WHEN COALESCE("t"."check_code", "k"."reject_code") = 23
     THEN 'match_creatives'
     WHEN COALESCE("t"."check_code", "k"."reject_code") = 1001
     THEN 'contact_policy'
@@ -111,10 +113,12 @@ SELECT
     WHEN COALESCE("t"."check_code", "k"."reject_code") = 19
     THEN 'rewards — 5+ lifetime purchases'
     WHEN COALESCE("t"."check_code", "k"."reject_code") = 20
-    THEN 'Quiet hours 21:00-08:00'
+    THEN 'winback — at risk or lapsed'
     WHEN COALESCE("t"."check_code", "k"."reject_code") = 21
-    THEN 'Rewards: each offer once a week'
+    THEN 'Quiet hours 21:00-08:00'
     WHEN COALESCE("t"."check_code", "k"."reject_code") = 22
+    THEN 'Rewards: each offer once a week'
+    WHEN COALESCE("t"."check_code", "k"."reject_code") = 23
     THEN 'creatives'
     WHEN COALESCE("t"."check_code", "k"."reject_code") = 1001
     THEN 'Rewards: each offer once a week'
@@ -160,12 +164,14 @@ SELECT
     WHEN COALESCE("t"."check_code", "k"."reject_code") = 19
     THEN 'Qualification rule ''rewards — 5+ lifetime purchases'' not met: requires customer.lifetimePurchases >= 5'
     WHEN COALESCE("t"."check_code", "k"."reject_code") = 20
-    THEN 'Time window: current hour ' || CAST(CAST(EXTRACT(HOUR FROM CAST(AT_TIMEZONE(WITH_TIMEZONE("t"."as_of", 'UTC'), 'America/New_York') AS TIMESTAMP)) AS INTEGER) AS VARCHAR) || ' outside allowed range 8-21'
+    THEN 'Qualification rule ''winback — at risk or lapsed'' not met: requires customer.lifecycleStage in [''at_risk'', ''lapsed'']'
     WHEN COALESCE("t"."check_code", "k"."reject_code") = 21
+    THEN 'Time window: current hour ' || CAST(CAST(EXTRACT(HOUR FROM CAST(AT_TIMEZONE(WITH_TIMEZONE("t"."as_of", 'UTC'), 'America/New_York') AS TIMESTAMP)) AS INTEGER) AS VARCHAR) || ' outside allowed range 8-21'
+    WHEN COALESCE("t"."check_code", "k"."reject_code") = 22
     THEN 'Frequency cap ''Rewards: each offer once a week'' (contacts of this offer in the last 7 days): ' || CAST((
       COALESCE("t"."agg__0", 0) + COALESCE("t"."agg__1", 0)
     ) AS VARCHAR) || ' of 1 used'
-    WHEN COALESCE("t"."check_code", "k"."reject_code") = 22
+    WHEN COALESCE("t"."check_code", "k"."reject_code") = 23
     THEN 'Match creatives ''creatives'': no active creative of the offer with a positive weight on channel ' || "t"."channel" || ''
     WHEN COALESCE("t"."check_code", "k"."reject_code") = 1001
     THEN CASE
@@ -198,8 +204,8 @@ FROM (
       *,
       CAST(1.0 AS DOUBLE) AS "relevance",
       'cross_sell' AS "source_flow_key",
-      '[{"stage": "consent", "rule": "Consent (email)", "passed": ' || CASE WHEN "trace_failed_1" THEN 'false' ELSE 'true' END || '}, {"stage": "qualification", "rule": "accessories — bought recently (<= 60d)", "passed": ' || CASE WHEN "trace_failed_2" THEN 'false' ELSE 'true' END || '}, {"stage": "qualification", "rule": "apparel — 3+ lifetime purchases", "passed": ' || CASE WHEN "trace_failed_3" THEN 'false' ELSE 'true' END || '}, {"stage": "qualification", "rule": "apparel — lapsed <= 365d", "passed": ' || CASE WHEN "trace_failed_4" THEN 'false' ELSE 'true' END || '}, {"stage": "qualification", "rule": "apparel — lapsed >= 90d", "passed": ' || CASE WHEN "trace_failed_5" THEN 'false' ELSE 'true' END || '}, {"stage": "qualification", "rule": "apparel — lifetime revenue >= 50", "passed": ' || CASE WHEN "trace_failed_6" THEN 'false' ELSE 'true' END || '}, {"stage": "qualification", "rule": "apparel — matches prior category", "passed": ' || CASE WHEN "trace_failed_7" THEN 'false' ELSE 'true' END || '}, {"stage": "qualification", "rule": "cross-sell — bought recently (<= 60d)", "passed": ' || CASE WHEN "trace_failed_8" THEN 'false' ELSE 'true' END || '}, {"stage": "qualification", "rule": "electronics — 3+ lifetime purchases", "passed": ' || CASE WHEN "trace_failed_9" THEN 'false' ELSE 'true' END || '}, {"stage": "qualification", "rule": "electronics — lapsed <= 365d", "passed": ' || CASE WHEN "trace_failed_10" THEN 'false' ELSE 'true' END || '}, {"stage": "qualification", "rule": "electronics — lapsed >= 90d", "passed": ' || CASE WHEN "trace_failed_11" THEN 'false' ELSE 'true' END || '}, {"stage": "qualification", "rule": "electronics — lifetime revenue >= 50", "passed": ' || CASE WHEN "trace_failed_12" THEN 'false' ELSE 'true' END || '}, {"stage": "qualification", "rule": "electronics — matches prior category", "passed": ' || CASE WHEN "trace_failed_13" THEN 'false' ELSE 'true' END || '}, {"stage": "qualification", "rule": "home — 3+ lifetime purchases", "passed": ' || CASE WHEN "trace_failed_14" THEN 'false' ELSE 'true' END || '}, {"stage": "qualification", "rule": "home — lapsed <= 365d", "passed": ' || CASE WHEN "trace_failed_15" THEN 'false' ELSE 'true' END || '}, {"stage": "qualification", "rule": "home — lapsed >= 90d", "passed": ' || CASE WHEN "trace_failed_16" THEN 'false' ELSE 'true' END || '}, {"stage": "qualification", "rule": "home — lifetime revenue >= 50", "passed": ' || CASE WHEN "trace_failed_17" THEN 'false' ELSE 'true' END || '}, {"stage": "qualification", "rule": "home — matches prior category", "passed": ' || CASE WHEN "trace_failed_18" THEN 'false' ELSE 'true' END || '}, {"stage": "qualification", "rule": "rewards — 5+ lifetime purchases", "passed": ' || CASE WHEN "trace_failed_19" THEN 'false' ELSE 'true' END || '}, {"stage": "contact_policy", "rule": "Quiet hours 21:00-08:00", "passed": ' || CASE WHEN "trace_failed_20" THEN 'false' ELSE 'true' END || '}, {"stage": "contact_policy", "rule": "Rewards: each offer once a week", "passed": ' || CASE WHEN "trace_failed_21" THEN 'false' ELSE 'true' END || '}, {"stage": "match_creatives", "rule": "creatives", "passed": ' || CASE WHEN "trace_failed_22" THEN 'false' ELSE 'true' END || '}]' AS "checks",
-      0 + CASE WHEN "trace_failed_1" THEN 1 ELSE 0 END + CASE WHEN "trace_failed_2" THEN 1 ELSE 0 END + CASE WHEN "trace_failed_3" THEN 1 ELSE 0 END + CASE WHEN "trace_failed_4" THEN 1 ELSE 0 END + CASE WHEN "trace_failed_5" THEN 1 ELSE 0 END + CASE WHEN "trace_failed_6" THEN 1 ELSE 0 END + CASE WHEN "trace_failed_7" THEN 1 ELSE 0 END + CASE WHEN "trace_failed_8" THEN 1 ELSE 0 END + CASE WHEN "trace_failed_9" THEN 1 ELSE 0 END + CASE WHEN "trace_failed_10" THEN 1 ELSE 0 END + CASE WHEN "trace_failed_11" THEN 1 ELSE 0 END + CASE WHEN "trace_failed_12" THEN 1 ELSE 0 END + CASE WHEN "trace_failed_13" THEN 1 ELSE 0 END + CASE WHEN "trace_failed_14" THEN 1 ELSE 0 END + CASE WHEN "trace_failed_15" THEN 1 ELSE 0 END + CASE WHEN "trace_failed_16" THEN 1 ELSE 0 END + CASE WHEN "trace_failed_17" THEN 1 ELSE 0 END + CASE WHEN "trace_failed_18" THEN 1 ELSE 0 END + CASE WHEN "trace_failed_19" THEN 1 ELSE 0 END + CASE WHEN "trace_failed_20" THEN 1 ELSE 0 END + CASE WHEN "trace_failed_21" THEN 1 ELSE 0 END + CASE WHEN "trace_failed_22" THEN 1 ELSE 0 END AS "failed_checks"
+      '[{"stage": "consent", "rule": "Consent (email)", "passed": ' || CASE WHEN "trace_failed_1" THEN 'false' ELSE 'true' END || '}, {"stage": "qualification", "rule": "accessories — bought recently (<= 60d)", "passed": ' || CASE WHEN "trace_failed_2" THEN 'false' ELSE 'true' END || '}, {"stage": "qualification", "rule": "apparel — 3+ lifetime purchases", "passed": ' || CASE WHEN "trace_failed_3" THEN 'false' ELSE 'true' END || '}, {"stage": "qualification", "rule": "apparel — lapsed <= 365d", "passed": ' || CASE WHEN "trace_failed_4" THEN 'false' ELSE 'true' END || '}, {"stage": "qualification", "rule": "apparel — lapsed >= 90d", "passed": ' || CASE WHEN "trace_failed_5" THEN 'false' ELSE 'true' END || '}, {"stage": "qualification", "rule": "apparel — lifetime revenue >= 50", "passed": ' || CASE WHEN "trace_failed_6" THEN 'false' ELSE 'true' END || '}, {"stage": "qualification", "rule": "apparel — matches prior category", "passed": ' || CASE WHEN "trace_failed_7" THEN 'false' ELSE 'true' END || '}, {"stage": "qualification", "rule": "cross-sell — bought recently (<= 60d)", "passed": ' || CASE WHEN "trace_failed_8" THEN 'false' ELSE 'true' END || '}, {"stage": "qualification", "rule": "electronics — 3+ lifetime purchases", "passed": ' || CASE WHEN "trace_failed_9" THEN 'false' ELSE 'true' END || '}, {"stage": "qualification", "rule": "electronics — lapsed <= 365d", "passed": ' || CASE WHEN "trace_failed_10" THEN 'false' ELSE 'true' END || '}, {"stage": "qualification", "rule": "electronics — lapsed >= 90d", "passed": ' || CASE WHEN "trace_failed_11" THEN 'false' ELSE 'true' END || '}, {"stage": "qualification", "rule": "electronics — lifetime revenue >= 50", "passed": ' || CASE WHEN "trace_failed_12" THEN 'false' ELSE 'true' END || '}, {"stage": "qualification", "rule": "electronics — matches prior category", "passed": ' || CASE WHEN "trace_failed_13" THEN 'false' ELSE 'true' END || '}, {"stage": "qualification", "rule": "home — 3+ lifetime purchases", "passed": ' || CASE WHEN "trace_failed_14" THEN 'false' ELSE 'true' END || '}, {"stage": "qualification", "rule": "home — lapsed <= 365d", "passed": ' || CASE WHEN "trace_failed_15" THEN 'false' ELSE 'true' END || '}, {"stage": "qualification", "rule": "home — lapsed >= 90d", "passed": ' || CASE WHEN "trace_failed_16" THEN 'false' ELSE 'true' END || '}, {"stage": "qualification", "rule": "home — lifetime revenue >= 50", "passed": ' || CASE WHEN "trace_failed_17" THEN 'false' ELSE 'true' END || '}, {"stage": "qualification", "rule": "home — matches prior category", "passed": ' || CASE WHEN "trace_failed_18" THEN 'false' ELSE 'true' END || '}, {"stage": "qualification", "rule": "rewards — 5+ lifetime purchases", "passed": ' || CASE WHEN "trace_failed_19" THEN 'false' ELSE 'true' END || '}, {"stage": "qualification", "rule": "winback — at risk or lapsed", "passed": ' || CASE WHEN "trace_failed_20" THEN 'false' ELSE 'true' END || '}, {"stage": "contact_policy", "rule": "Quiet hours 21:00-08:00", "passed": ' || CASE WHEN "trace_failed_21" THEN 'false' ELSE 'true' END || '}, {"stage": "contact_policy", "rule": "Rewards: each offer once a week", "passed": ' || CASE WHEN "trace_failed_22" THEN 'false' ELSE 'true' END || '}, {"stage": "match_creatives", "rule": "creatives", "passed": ' || CASE WHEN "trace_failed_23" THEN 'false' ELSE 'true' END || '}]' AS "checks",
+      0 + CASE WHEN "trace_failed_1" THEN 1 ELSE 0 END + CASE WHEN "trace_failed_2" THEN 1 ELSE 0 END + CASE WHEN "trace_failed_3" THEN 1 ELSE 0 END + CASE WHEN "trace_failed_4" THEN 1 ELSE 0 END + CASE WHEN "trace_failed_5" THEN 1 ELSE 0 END + CASE WHEN "trace_failed_6" THEN 1 ELSE 0 END + CASE WHEN "trace_failed_7" THEN 1 ELSE 0 END + CASE WHEN "trace_failed_8" THEN 1 ELSE 0 END + CASE WHEN "trace_failed_9" THEN 1 ELSE 0 END + CASE WHEN "trace_failed_10" THEN 1 ELSE 0 END + CASE WHEN "trace_failed_11" THEN 1 ELSE 0 END + CASE WHEN "trace_failed_12" THEN 1 ELSE 0 END + CASE WHEN "trace_failed_13" THEN 1 ELSE 0 END + CASE WHEN "trace_failed_14" THEN 1 ELSE 0 END + CASE WHEN "trace_failed_15" THEN 1 ELSE 0 END + CASE WHEN "trace_failed_16" THEN 1 ELSE 0 END + CASE WHEN "trace_failed_17" THEN 1 ELSE 0 END + CASE WHEN "trace_failed_18" THEN 1 ELSE 0 END + CASE WHEN "trace_failed_19" THEN 1 ELSE 0 END + CASE WHEN "trace_failed_20" THEN 1 ELSE 0 END + CASE WHEN "trace_failed_21" THEN 1 ELSE 0 END + CASE WHEN "trace_failed_22" THEN 1 ELSE 0 END + CASE WHEN "trace_failed_23" THEN 1 ELSE 0 END AS "failed_checks"
     FROM (
       SELECT
         *,
@@ -367,6 +373,15 @@ FROM (
           FALSE
         ) AS "trace_failed_19",
         COALESCE(
+          "category_id" = 'winback'
+          AND NOT CASE
+            WHEN "lc__lifecycle_stage" IS NULL
+            THEN FALSE
+            ELSE "lc__lifecycle_stage" IN ('at_risk', 'lapsed')
+          END,
+          FALSE
+        ) AS "trace_failed_20",
+        COALESCE(
           TRUE
           AND NOT FALSE
           AND NOT COALESCE(
@@ -374,7 +389,7 @@ FROM (
             FALSE
           ),
           FALSE
-        ) AS "trace_failed_20",
+        ) AS "trace_failed_21",
         COALESCE(
           "category_id" = 'rewards'
           AND NOT FALSE
@@ -382,7 +397,7 @@ FROM (
             COALESCE("agg__0", 0) + COALESCE("agg__1", 0)
           ) >= 1,
           FALSE
-        ) AS "trace_failed_21",
+        ) AS "trace_failed_22",
         COALESCE(
           NOT COALESCE(
             (
@@ -395,7 +410,7 @@ FROM (
             FALSE
           ),
           FALSE
-        ) AS "trace_failed_22"
+        ) AS "trace_failed_23"
       FROM (
         SELECT
           *,
@@ -528,19 +543,26 @@ FROM (
               ELSE "cust__lifetimePurchases" >= 5
             END
             THEN 19
+            WHEN "category_id" = 'winback'
+            AND NOT CASE
+              WHEN "lc__lifecycle_stage" IS NULL
+              THEN FALSE
+              ELSE "lc__lifecycle_stage" IN ('at_risk', 'lapsed')
+            END
+            THEN 20
             WHEN TRUE
             AND NOT FALSE
             AND NOT COALESCE(
               CAST(EXTRACT(HOUR FROM CAST(AT_TIMEZONE(WITH_TIMEZONE("as_of", 'UTC'), 'America/New_York') AS TIMESTAMP)) AS INTEGER) BETWEEN 8 AND 20,
               FALSE
             )
-            THEN 20
+            THEN 21
             WHEN "category_id" = 'rewards'
             AND NOT FALSE
             AND (
               COALESCE("agg__0", 0) + COALESCE("agg__1", 0)
             ) >= 1
-            THEN 21
+            THEN 22
             WHEN NOT COALESCE(
               (
                 "channel" = 'email'
@@ -551,7 +573,7 @@ FROM (
               ),
               FALSE
             )
-            THEN 22
+            THEN 23
           END AS "check_code"
         FROM (
           SELECT
@@ -820,6 +842,7 @@ FROM (
       FALSE AS "trace_failed_20",
       FALSE AS "trace_failed_21",
       FALSE AS "trace_failed_22",
+      FALSE AS "trace_failed_23",
       "ck"."relevance",
       'loyalty_boost' AS "source_flow_key",
       '[]' AS "checks",
