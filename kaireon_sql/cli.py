@@ -134,6 +134,12 @@ def cmd_experiments(args) -> int:
     return experiments(args)
 
 
+def cmd_explain(args) -> int:
+    from .explain import cmd_explain as explain
+
+    return explain(args)
+
+
 def cmd_init(args) -> int:
     from .scaffold import init_project
 
@@ -205,6 +211,17 @@ def parser() -> argparse.ArgumentParser:
     x.add_argument("--flow", help="only this flow (its key)")
     x.add_argument("--chart", help="also write a chart of the lift and its interval (.svg, or .png with matplotlib)")
     x.set_defaults(func=cmd_experiments)
+    e = sub.add_parser("explain", help="why a customer got what it got: every candidate offer, its checks, score, "
+                                        "rank and fate in a run (as KaireonAI's ?explain=true)")
+    e.add_argument("customer", help="the customer id")
+    common(e, compile_opts=False)
+    e.add_argument("--profiles-dir", help="folder of profiles.yml (default: as dbt looks it up)")
+    e.add_argument("--target", help="dbt target (default: the profile's)")
+    e.add_argument("--engine", help="the target's engine, when it cannot be read from the profile")
+    e.add_argument("--flow", help="only this flow (its key; default: every flow)")
+    e.add_argument("--run", help="this run id (default: the latest run of each flow; an earlier run: from the decision log)")
+    e.add_argument("--output", choices=("text", "json"), default="text", help="text (default) or JSON")
+    e.set_defaults(func=cmd_explain)
     i = sub.add_parser("init", help="scaffold a config folder and a DuckDB profile into a dbt project")
     i.add_argument("--project-dir", default=".", help="the dbt project (created if missing)")
     i.add_argument("--package", help="where this package is, for packages.yml (path or git URL; default: installed location)")

@@ -238,7 +238,7 @@ SUMMARY_COLUMNS = {
 }
 # p-value column -> the statistic it tests (its absolute value; SRM: the square root of the chi-square)
 P_VALUES = {"p_conversion": "z", "p_revenue": "welch_z", "p_srm": "srm_chi2"}
-TAIL_CUT = 37.0  # P(Z > 37) < 1e-299: 0 beyond (and no EXP underflow, which PostgreSQL raises)
+TAIL_CUT = 37.0  # 2 P(Z > 37) = 1.1e-299: 0 from there on (and no EXP underflow, which PostgreSQL raises)
 SPLIT = 7.07106781186547  # 5 sqrt(2): the rational approximation below, the continued fraction above
 TAIL_NUMERATOR = (0.0352624965998911, 0.700383064443688, 6.37396220353165, 33.912866078383, 112.079291497871,
                   221.213596169931, 220.206867912376)
