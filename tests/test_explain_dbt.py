@@ -177,3 +177,28 @@ def test_an_earlier_run_from_the_decision_log(demo, capsys):
     assert story["latest"] is False and story["run_id"] == "winback@2026-11-19T15:00:00Z"
     assert [(c["offer_id"], c["fate"]) for c in story["candidates"]] == [("winback_apparel", "decided")]
     assert any("not the latest build" in n for n in story["notes"])
+
+
+def test_a_contract_mismatch_fails_the_build(demo):
+    """The S4 views' contracts are enforced, not decoration: a declared type that differs from the view's
+    column stops dbt before the view is replaced (last in this module: it edits and restores the yml)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    properties = demo / "models" / "kaireon" / "_kaireon_models.yml"
+    original = properties.read_text(encoding="utf-8")
+    start = original.index("- name: kaireon_funnel\n")
+    at = original.index("  - name: customers\n", start)
+    end = original.index("data_type: BIGINT", at)
+    properties.write_text(original[:end] + "data_type: BOOLEAN" + original[end + len("data_type: BIGINT"):],
+                          encoding="utf-8")
+    try:
+        dbt = str(Path(sys.executable).with_name("dbt"))
+        proc = subprocess.run([dbt, "run", "-s", "kaireon_funnel", "--project-dir", str(demo), "--profiles-dir",
+                               str(demo)], cwd=demo, capture_output=True, text=True,
+                              env={**__import__("os").environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"})
+    finally:
+        properties.write_text(original, encoding="utf-8")
+    assert proc.returncode != 0 and "enforced contract" in proc.stdout, proc.stdout[-2000:]
+    assert "customers" in proc.stdout
