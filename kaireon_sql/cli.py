@@ -142,10 +142,18 @@ def cmd_discounts(args) -> int:
     from .discount_readout import cmd_discounts as discounts
 
     return discounts(args)
+
+
 def cmd_report(args) -> int:
     from .report import cmd_report as report
 
     return report(args)
+
+
+def cmd_explain(args) -> int:
+    from .explain import cmd_explain as explain
+
+    return explain(args)
 
 
 def cmd_init(args) -> int:
@@ -237,6 +245,17 @@ def parser() -> argparse.ArgumentParser:
     rp.add_argument("--flow", help="only this flow (its key)")
     rp.add_argument("--out", help="the HTML file to write (default: <project>/reports/kaireon_report.html)")
     rp.set_defaults(func=cmd_report)
+    e = sub.add_parser("explain", help="why a customer got what it got: every candidate offer, its checks, score, "
+                                        "rank and fate in a run (as KaireonAI's ?explain=true)")
+    e.add_argument("customer", help="the customer id")
+    common(e, compile_opts=False)
+    e.add_argument("--profiles-dir", help="folder of profiles.yml (default: as dbt looks it up)")
+    e.add_argument("--target", help="dbt target (default: the profile's)")
+    e.add_argument("--engine", help="the target's engine, when it cannot be read from the profile")
+    e.add_argument("--flow", help="only this flow (its key; default: every flow)")
+    e.add_argument("--run", help="this run id (default: the latest run of each flow; an earlier run: from the decision log)")
+    e.add_argument("--output", choices=("text", "json"), default="text", help="text (default) or JSON")
+    e.set_defaults(func=cmd_explain)
     i = sub.add_parser("init", help="scaffold a config folder and a DuckDB profile into a dbt project")
     i.add_argument("--project-dir", default=".", help="the dbt project (created if missing)")
     i.add_argument("--package", help="where this package is, for packages.yml (path or git URL; default: installed location)")

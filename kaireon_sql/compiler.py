@@ -11,7 +11,7 @@ from .config.flows import DecisionFlow
 from .config.models import BAYESIAN, EPSILON_GREEDY, ONLINE_LEARNER, THOMPSON_BANDIT, AlgorithmModel, BehavioralMetric
 from .config.project import Project
 from .dbt_model import Model
-from .dialect import relation
+from .dialect import column_type, relation
 from .errors import ConfigError, ConfigErrors
 from .gc_passes import fewer_gc_passes
 from .learning import attribution_models, posterior_models
@@ -62,6 +62,9 @@ def _accepted(values: list[str]) -> dict:
 
 
 COLUMN_DOCS = {
+    "decision_id": "Stable key of the decided row, for reverse-ETL upserts: md5 of run_id, decision_flow_key, "
+                   "customer_id, offer_id and channel, each as its length in characters, ':' and the value "
+                   "(docs/bi_contract.md). Unique per relation and across runs in the decision log.",
     "run_id": "The run's id: the `run_id` var, else '<flow key>@<as_of>'.",
     "as_of": "The timestamp (UTC) the run decided at: the `as_of` var.",
     "decision_flow_key": "Key of the Decision Flow.",
@@ -92,6 +95,13 @@ COLUMN_DOCS = {
     "rule_name": "Name of the first rule or policy that dropped the candidate.",
     "reason": "Why, in KaireonAI's words.",
     "delivered": "True for decisions delivered (kaireon_decisions), false for withheld ones (holdout).",
+    "customers": "Customers the flow evaluated in the run (every row of its customers model).",
+    "holdout_customers": "Of those, customers in the holdout group (experiment_group 'holdout').",
+    "total_candidates": "customers x the offer-channel pairs of the flow's inventory: every candidate before any check.",
+    "after_qualification": "Candidates past every narrowing check (consent, qualification rules, filters, creatives).",
+    "after_contact_policy": "Of those, candidates past the contact policies, caps and budgets too (kept for ranking).",
+    "decided": "Decisions delivered (rows of kaireon_decisions for the run and flow).",
+    "withheld": "Decisions withheld from holdout customers (rows of kaireon_withheld_decisions for the run and flow).",
 }
 
 
@@ -100,6 +110,7 @@ def _decision_columns() -> dict[str, dict]:
     for c in ("run_id", "as_of", "decision_flow_key", "customer_id", "channel", "rank", "offer_id", "experiment_group"):
         cols[c]["data_tests"] = ["not_null"]
     cols["experiment_group"]["data_tests"].append(_accepted(GROUPS))
+    cols["decision_id"]["data_tests"] = ["not_null", "unique"]
     return cols
 
 
@@ -170,6 +181,14 @@ def _rejection_columns() -> dict[str, dict]:
     return cols
 
 
+def _funnel_columns() -> dict[str, dict]:
+    """Every funnel column documented (S4); the counts are never NULL."""
+    cols = {c: {"description": COLUMN_DOCS.get(c, "")} for c in outputs.FUNNEL_COLUMNS}
+    for c in ("run_id", "decision_flow_key", *outputs.FUNNEL_COLUMNS[4:]):
+        cols[c]["data_tests"] = ["not_null"]
+    return cols
+
+
 def _customer_tests(plan: FlowPlan) -> list[dict]:
     """The customers model's data checks: one row per customer, and each customer time zone column a
     known zone name (a warning naming the customers and values; they are rejected as S5 says)."""
@@ -208,7 +227,7 @@ def _flow_models(plan: FlowPlan) -> list[Model]:
               _rejection_columns()),
         Model(ctx.model("funnel"), funnel(plan, rank),
               f"Flow '{key}': candidate counts per stage.",
-              _not_null("run_id", "customers", "total_candidates"), [_unique("run_id", "decision_flow_key")]),
+              _funnel_columns(), [_unique("run_id", "decision_flow_key")]),
     ] + _trace_models(plan)
 
 
@@ -322,8 +341,8 @@ def _experiment_models(ctx: FlowContext) -> list[Model]:
               _units_columns(), [_unique("run_id", "customer_id")]),
         Model(ctx.model("experiment_summary"), experiments.summary_model(ctx),
               f"Flow '{key}': treatment vs holdout per run and pooled, over units whose outcome window has closed: "
-              "conversion lift (two-proportion z, Wilson), revenue per customer (Welch) and the SRM chi-square. "
-              "NULL = undefined (empty arm, zero standard error).",
+              "conversion lift (two-proportion z, Wilson), revenue per customer (Welch) and the SRM chi-square, "
+              "with their p-values. NULL = undefined (empty arm, zero standard error).",
               _summary_columns(), [_unique("analysis", "run_id")]),
         Model(ctx.model("uplift_training"), experiments.training_model(ctx),
               f"Flow '{key}': uplift training rows from the flow's own experiment: treatment, outcome and revenue "
@@ -345,8 +364,27 @@ UNIONS = {
 }
 
 
-def _union(flow_models: list[str], columns: tuple[str, ...]) -> exp.Expression:
-    selects = [exp.select(*[exp.column(c, quoted=True) for c in columns]).from_(relation(m)) for m in flow_models]
+# dbt model contracts (the BI contract, docs/bi_contract.md): the S4 unions declare each column's type
+# (plan.outputs.OUTPUT_TYPES, written per engine by the writer) and cast each column to it, so the
+# relation's types are the declared ones on every engine and dbt checks them at build time.
+CONTRACT = {"contract": {"enforced": True}}
+
+
+def _typed(columns: dict[str, dict]) -> dict[str, dict]:
+    """`columns` with each column's contract type (a dialect.data_type name)."""
+    return {c: {**spec, "data_type": outputs.OUTPUT_TYPES[c]} for c, spec in columns.items()}
+
+
+def _union_column(name: str, typed: bool) -> exp.Expression:
+    column = exp.column(name, quoted=True)
+    if not typed:
+        return column
+    return exp.alias_(exp.Cast(this=column, to=column_type(outputs.OUTPUT_TYPES[name])), name, quoted=True)
+
+
+def _union(flow_models: list[str], columns: tuple[str, ...], typed: bool = False) -> exp.Expression:
+    """UNION ALL of `columns` of the flows' models; `typed`: each column cast to its contract type."""
+    selects = [exp.select(*[_union_column(c, typed) for c in columns]).from_(relation(m)) for m in flow_models]
     out: exp.Expression = selects[0]
     for s in selects[1:]:
         out = exp.union(out, s, distinct=False)
@@ -573,12 +611,15 @@ def _unions(build: _Build) -> list[Model]:
     models = []
     for name, (part, columns, description) in UNIONS.items():
         sample = next(m for m in build.flow_models[0] if m.name == flow_model(first, part))
-        # A view: one copy of the rows (each flow's table), nothing to rebuild. No data tests: the
-        # flow models' tests cover every row, and flow keys keep the flows' rows apart.
-        docs = {c: {"description": v.get("description", "")} for c, v in sample.columns.items()}
-        union = _union([flow_model(slug, part) for slug in build.slugs], columns)
+        # A view: one copy of the rows (each flow's table), nothing to rebuild. No data tests but decision_id's
+        # unique: the flow models' tests cover every row, and flow keys keep the flows' rows apart.
+        docs = _typed({c: {"description": sample.columns.get(c, {}).get("description") or COLUMN_DOCS.get(c, "")}
+                       for c in columns})
+        union = _union([flow_model(slug, part) for slug in build.slugs], columns, typed=True)
+        if "decision_id" in docs:  # unique across flows too: the key names the flow
+            docs["decision_id"]["data_tests"] = ["unique"]
         models.append(Model(name, union, description, docs, [],
-                            materialized="view"))
+                            materialized="view", config=dict(CONTRACT)))
     return models
 
 
@@ -588,25 +629,26 @@ def _traces_union(build: _Build) -> list[Model]:
     if not traced:
         return []
     docs = {c: {"description": v["description"]} for c, v in _trace_columns().items()}
-    return [Model(TRACES_MODEL, _union(traced, TRACE_COLUMNS), "Decision traces of every flow with includeTrace "
-                  "(S7): a share of customers, every candidate with its checks, score, rank and fate.", docs, [],
-                  materialized="view")]
+    return [Model(TRACES_MODEL, _union(traced, TRACE_COLUMNS, typed=True), "Decision traces of every flow with "
+                  "includeTrace (S7): a share of customers, every candidate with its checks, score, rank and fate.",
+                  _typed(docs), [], materialized="view", config=dict(CONTRACT))]
 def _grouped_union(build: _Build) -> list[Model]:
     """kaireon_decisions_grouped: the grouped responses of every flow with responseFormat grouped."""
     grouped = [m for fm in build.flow_models for m in fm if m.name.endswith("__decisions_grouped")]
     if not grouped:
         return []
-    return [Model("kaireon_decisions_grouped", _union([m.name for m in grouped], GROUPED_COLUMNS),
+    return [Model("kaireon_decisions_grouped", _union([m.name for m in grouped], GROUPED_COLUMNS, typed=True),
                   "Grouped responses (S7), all flows with responseFormat grouped: one row per run, flow, customer "
                   "and placement (or channel), its decisions as a JSON array in slot (or rank) order.",
-                  {c: {"description": v.get("description", "")} for c, v in grouped[0].columns.items()},
-                  [], materialized="view")]
+                  _typed({c: {"description": v.get("description", "")} for c, v in grouped[0].columns.items()}),
+                  [], materialized="view", config=dict(CONTRACT))]
 
 
 def _decision_log(build: _Build) -> list[Model]:
-    cols = {c: {"description": COLUMN_DOCS.get(c, "")} for c in LOG_COLUMNS}
+    cols = _typed({c: {"description": COLUMN_DOCS.get(c, "")} for c in LOG_COLUMNS})  # types documented, not enforced
     for c in ("run_id", "as_of", "decision_flow_key", "customer_id", "channel", "offer_id", "delivered"):
         cols[c]["data_tests"] = ["not_null"]
+    cols["decision_id"]["data_tests"] = ["unique"]  # NULL in rows logged before decision_id existed
     return [Model(DECISION_LOG, decision_log("kaireon_decisions", "kaireon_withheld_decisions"),
                   "Every run's decisions (delivered) and withheld decisions (not delivered), appended once per "
                   f"({', '.join(RUN_KEY)}): re-running a run adds nothing. Rebuild with dbt's --full-refresh.",
@@ -636,8 +678,8 @@ def _experiments_union(build: _Build) -> list[Model]:
     if not summaries:
         return []
     return [Model("kaireon_experiments", _union([m.name for m in summaries], tuple(experiments.SUMMARY_COLUMNS)),
-                  "Experiment readouts of every flow with a holdout (docs/experiments.md); "
-                  "`kaireon experiments` reads it and adds p-values.",
+                  "Experiment readouts of every flow with a holdout (docs/experiments.md): intervals and p-values; "
+                  "`kaireon experiments` reads it.",
                   {c: {"description": v.get("description", "")} for c, v in summaries[0].columns.items()},
                   [], materialized="view")]
 

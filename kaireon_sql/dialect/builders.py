@@ -11,7 +11,7 @@ from .. import regex
 from . import nodes
 from .numbers import MAX_DOUBLE, finite_or_null, known_number
 
-__all__ = ["MAX_DOUBLE", "arithmetic", "cast_double", "cast_text", "char_of", "checked_zone", "data_type", "extreme",
+__all__ = ["MAX_DOUBLE", "arithmetic", "cast_double", "cast_text", "char_of", "checked_zone", "column_type", "data_type", "extreme",
            "finite_or_null", "fmod", "grouped", "hex8_to_int", "hour_of", "integral", "iso_day_of_week", "json_object",
            "json_string", "json_value", "known_number", "known_zone", "local_time", "md5_bucket", "md5_hex",
            "minus_seconds", "optional_relation", "regex_match", "round_digits", "round_half_away", "truncate"]
@@ -21,6 +21,12 @@ def data_type(name: str) -> exp.DataType:
     """A type of the engine: an Engine attribute ('text_type', 'double_type') or a type name read in the
     engine's own dialect (e.g. 'TIMESTAMP', which is not the same type on every engine)."""
     return nodes.EngineType(this=exp.var(name))
+
+
+def column_type(name: str) -> exp.DataType:
+    """A column type of the BI contract: an Engine attribute ('text_type', 'double_type') or a sqlglot type name
+    as sqlglot means it (TIMESTAMP: a timestamp without time zone, BigQuery's DATETIME), written per engine."""
+    return data_type(name) if name.endswith("_type") else exp.DataType.build(name)
 
 
 def cast_text(e: exp.Expression) -> exp.Expression:

@@ -17,6 +17,7 @@ from sqlglot.dialects.dialect import Dialect
 
 from . import nodes as n
 from . import numbers, text_sql
+from .builders import column_type
 from .engines import ENGINES, Engine
 from .relations import RELATION_TRANSFORMS, DbtOptionalRelation, DbtRunAttribute
 from .text import identifier_sql, literal_sql
@@ -183,6 +184,12 @@ def render(expression: exp.Expression, eng: Engine, pretty: bool = True) -> str:
 
     The tree is engine-neutral and left unchanged: its neutral nodes are lowered on a copy."""
     return _dialect(eng).generate(lower(expression, eng), pretty=pretty, identify=True)
+
+
+def type_sql(name: str, eng: Engine) -> str:
+    """A type of builders.column_type (e.g. 'text_type', 'BIGINT') as `eng` spells it: a column's `data_type` in
+    a properties file (dbt model contracts), the same type a model's CAST to column_type(name) gives."""
+    return lower(column_type(name), eng).sql(dialect=eng.sqlglot)
 
 
 def parse(sql: str, eng: Engine) -> exp.Expression:

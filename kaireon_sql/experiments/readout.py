@@ -2,7 +2,8 @@
 
 The aggregates and test statistics are computed in the warehouse (sql/experiments.py); this
 module reads one row per flow (the pooled row over every run whose outcome window has closed, plus
-the per-run rows when there are several runs), adds the p-values with scipy, prints the readout
+the per-run rows when there are several runs) with its p-values (scipy for a table built before they
+were columns), prints the readout
 and optionally draws the lift chart. Undefined statistics (SQL NULL) print as "n/a", never NaN.
 
 Exit status: 0 with a readout; 1 when there is nothing to analyse (no flow with an experiment, the
@@ -79,7 +80,10 @@ def finish(row: dict) -> Readout:
     for k in ("treatment_n", "holdout_n", "treatment_conversions", "holdout_conversions", "runs", "min_group_size"):
         if row.get(k) is not None:
             row[k] = int(row[k])
-    out = Readout(row, p_two_sided(row.get("z")), p_two_sided(row.get("welch_z")), p_chi2_1df(row.get("srm_chi2")))
+    if "p_conversion" in row:  # kaireon_experiments holds the p-values (sql/experiments.py)
+        out = Readout(row, row["p_conversion"], row["p_revenue"], row["p_srm"])
+    else:  # a table built by an earlier version: scipy
+        out = Readout(row, p_two_sided(row.get("z")), p_two_sided(row.get("welch_z")), p_chi2_1df(row.get("srm_chi2")))
     flow = row["decision_flow_key"]
     for g in ("treatment", "holdout"):
         n = row[f"{g}_n"]

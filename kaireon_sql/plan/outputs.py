@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from .context import FlowContext
 
 DECISION_COLUMNS = (
-    "run_id", "as_of", "decision_flow_key", "decision_flow_version", "config_hash", "customer_id", "channel",
+    "decision_id", "run_id", "as_of", "decision_flow_key", "decision_flow_version", "config_hash", "customer_id", "channel",
     "rank", "offer_id", "offer_name", "category_name", "priority", "score", "personalization", "experiment_group",
     "model_id", "explored", "creative_id", "creative_name", "placement_id", "slot",
     "channel_preference", "send_at", "send_hour_local", "discount_pct",
@@ -25,6 +25,25 @@ FUNNEL_COLUMNS = (
     "run_id", "as_of", "decision_flow_key", "decision_flow_version", "customers", "holdout_customers",
     "total_candidates", "after_qualification", "after_contact_policy", "decided", "withheld",
 )
+# The parts of decision_id, a stable key per decided row (reverse-ETL upserts): md5 of each part's length,
+# ':' and the part, in this order (the key the decisions' and the log's uniqueness tests use).
+DECISION_KEY = ("run_id", "decision_flow_key", "customer_id", "offer_id", "channel")
+
+# The BI contract (dbt model contracts on the S4 relations): each output column's type, by name, as a
+# type of dialect.data_type ('text_type' and 'double_type' are the engine's own text and double types).
+TEXT, DOUBLE, STAMP, BIGINT, INT, BOOL = "text_type", "double_type", "TIMESTAMP", "BIGINT", "INT", "BOOLEAN"
+OUTPUT_TYPES = {
+    **dict.fromkeys(("decision_id", "run_id", "decision_flow_key", "config_hash", "customer_id", "channel",
+                     "offer_id", "offer_name", "category_name", "personalization", "experiment_group", "model_id",
+                     "creative_id", "creative_name", "placement_id", "stage", "rule_name", "reason",
+                     "source_flow_key", "checks", "fate", "fate_stage", "fate_rule", "fate_reason", "decisions"), TEXT),
+    **dict.fromkeys(("as_of", "send_at"), STAMP),
+    **dict.fromkeys(("priority", "score", "channel_preference", "discount_pct"), DOUBLE),
+    **dict.fromkeys(("rank", "bucket", "customers", "holdout_customers", "total_candidates", "after_qualification",
+                     "after_contact_policy", "decided", "withheld", "decision_count"), BIGINT),
+    **dict.fromkeys(("decision_flow_version", "slot", "send_hour_local", "failed_checks"), INT),
+    **dict.fromkeys(("explored", "delivered"), BOOL),
+}
 
 
 @dataclass(frozen=True)

@@ -5,8 +5,9 @@
   group and outcomes in (as_of, as_of + outcomeWindowDays], never after the current run's as_of.
 * `kaireon_<flow>__experiment_summary`: per run, and all runs pooled, over units whose window has
   closed: counts, rates, revenue sums, and the treatment-vs-holdout statistics (two-proportion z,
-  Wilson intervals, Welch z on revenue per customer, sample-ratio-mismatch chi-square). P-values
-  are left to `kaireon experiments` (scipy): the normal CDF has no portable SQL.
+  Wilson intervals, Welch z on revenue per customer, sample-ratio-mismatch chi-square) with their
+  two-sided p-values: the normal tail from EXP and arithmetic alone (`normal_tail`, Hart's rational
+  approximation as West 2005 gives it; relative error below 1e-8 against scipy), the same on every engine.
 * `kaireon_<flow>__uplift_training`: units joined to the flow's customer features, for fitting
   uplift models from the flow's own holdouts (issue 5 part 4).
 
@@ -230,7 +231,20 @@ SUMMARY_COLUMNS = {
     "incremental_revenue_low": "revenue_diff_low x treatment_n.",
     "incremental_revenue_high": "revenue_diff_high x treatment_n.",
     "srm_chi2": "Sample-ratio-mismatch chi-square (1 df) of the arm sizes against expected_holdout_share.",
+    "p_conversion": "Two-sided p-value of z (normal): 2 P(Z > |z|); NULL when z is.",
+    "p_revenue": "Two-sided p-value of welch_z (normal approximation, as `kaireon experiments` reads it); NULL when "
+                 "welch_z is.",
+    "p_srm": "p-value of srm_chi2 (chi-square, 1 df) = 2 P(Z > sqrt(srm_chi2)); below 0.001 the assignment is suspect.",
 }
+# p-value column -> the statistic it tests (its absolute value; SRM: the square root of the chi-square)
+P_VALUES = {"p_conversion": "z", "p_revenue": "welch_z", "p_srm": "srm_chi2"}
+TAIL_CUT = 37.0  # 2 P(Z > 37) = 1.1e-299: 0 from there on (and no EXP underflow, which PostgreSQL raises)
+SPLIT = 7.07106781186547  # 5 sqrt(2): the rational approximation below, the continued fraction above
+TAIL_NUMERATOR = (0.0352624965998911, 0.700383064443688, 6.37396220353165, 33.912866078383, 112.079291497871,
+                  221.213596169931, 220.206867912376)
+TAIL_DENOMINATOR = (0.0883883476483184, 1.75566716318264, 16.064177579207, 86.7807322029461, 296.564248779674,
+                    637.333633378831, 793.826512519948, 440.413735824752)
+SQRT_2PI = 2.506628274631
 
 
 def _u(name: str) -> exp.Column:
@@ -388,6 +402,52 @@ def _srm_chi2(share: float) -> exp.Expression:
                        expected[g].copy()) for g in GROUPS])
 
 
+def _horner(x: exp.Expression, coefficients: tuple[float, ...]) -> exp.Expression:
+    out: exp.Expression = _num(coefficients[0])
+    for c in coefficients[1:]:
+        out = _add(_mul(out, x.copy()), _num(c))
+    return out
+
+
+def normal_tail(x: exp.Expression) -> exp.Expression:
+    """P(Z > x) for a standard normal Z and 0 <= x < TAIL_CUT (x read several times: pass a column)."""
+    density = exp.Exp(this=exp.Neg(this=_div(_mul(x.copy(), x.copy()), _num(2))))
+    rational = _div(_mul(density, _horner(x, TAIL_NUMERATOR)), _horner(x, TAIL_DENOMINATOR))
+    fraction: exp.Expression = _add(x.copy(), _num(0.65))
+    for k in (4, 3, 2, 1):
+        fraction = _add(x.copy(), _div(_num(k), fraction))
+    continued = _div(_div(density.copy(), fraction), _num(SQRT_2PI))
+    return exp.case().when(exp.LT(this=x.copy(), expression=_num(SPLIT)), rational).else_(continued)
+
+
+def _statistic(name: str, table: str) -> exp.Expression:
+    """|statistic| of a p-value (the square root of the SRM chi-square) over `table`."""
+    value = col(name, table)
+    return _sqrt(value) if name == "srm_chi2" else exp.Abs(this=value)
+
+
+def _p_value(p_name: str) -> exp.Expression:
+    """2 P(Z > |statistic|): NULL when it is NULL, 0 beyond TAIL_CUT; the tail reads the clamped `t` column."""
+    tail = normal_tail(col(f"{p_name}__x", "t"))
+    return (exp.case().when(exp.Is(this=col(P_VALUES[p_name], "t"), expression=exp.null()), exp.null())
+            .when(exp.GTE(this=_statistic(P_VALUES[p_name], "t"), expression=_num(TAIL_CUT)), _num(0))
+            .else_(_mul(_num(2), tail)))
+
+
+def _with_p_values(summary: exp.Select) -> exp.Select:
+    """The summary's columns and the p-values of its statistics (P_VALUES), over two layers: the clamped
+    |statistic| (`<p>__x`, 0 where NULL or beyond TAIL_CUT), then the tail over that column."""
+    clamped = exp.select(exp.Star())
+    for p_name, stat_name in P_VALUES.items():
+        stat = _statistic(stat_name, "s")
+        clamped = clamped.select(_as(exp.case().when(exp.LT(this=stat, expression=_num(TAIL_CUT)), stat.copy())
+                                     .else_(_num(0)), f"{p_name}__x"))
+    clamped = clamped.from_(exp.paren(summary).as_("s"))
+    names = [c for c in SUMMARY_COLUMNS if c not in P_VALUES]
+    return (exp.select(*[col(c, "t") for c in names], *[_as(_p_value(p), p) for p in P_VALUES])
+            .from_(exp.paren(clamped).as_("t")))
+
+
 def summary_model(ctx: FlowContext) -> exp.Select:
     share = ctx.holdout_percent / 100
     select = exp.select(*_summary_header(ctx, share))
@@ -398,7 +458,7 @@ def summary_model(ctx: FlowContext) -> exp.Select:
     per_group = _per_group_layer(ctx).from_(exp.paren(aggregates).as_("r"))
     contrast_layer = _contrast_layer().from_(exp.paren(per_group).as_("a"))
     units = exp.select(exp.Star()).from_(relation(ctx.model("experiment_units")))
-    return select.from_(exp.paren(contrast_layer).as_("a")).with_("u", as_=units)
+    return _with_p_values(select.from_(exp.paren(contrast_layer).as_("a"))).with_("u", as_=units)
 
 
 # ---- per-model comparison (S8: champion-challenger) ----------------------------------------------

@@ -3,11 +3,12 @@ from __future__ import annotations
 
 from sqlglot import exp
 
-from ..dialect import md5_bucket, relation
+from ..dialect import cast_text, md5_bucket, md5_hex, relation
 from ..plan.checks import concat, qualify_columns
 from ..plan.context import RUN_PARAMS, FlowContext, col, lit
 from ..plan.discount import discount_value
 from ..plan.flow import FlowPlan
+from ..plan.outputs import DECISION_KEY
 from .common import customer_passes
 from .pairs import all_pairs, eligible_pairs, offer_channels
 
@@ -24,6 +25,17 @@ def _provenance(ctx: FlowContext) -> list[exp.Expression]:
         exp.alias_(col("as_of", "p"), "as_of", quoted=True),
         exp.alias_(lit(ctx.flow.key), "decision_flow_key", quoted=True),
     ]
+
+
+def decision_id(ctx: FlowContext) -> exp.Expression:
+    """md5 of the decision's key parts (plan.outputs.DECISION_KEY) over the candidates `k`, each part as its
+    length in characters, ':' and the part, so no two keys give the same text: a stable key per decided row."""
+    parts = {"run_id": run_id(ctx), "decision_flow_key": lit(ctx.flow.key)}
+    texts: list[exp.Expression] = []
+    for name in DECISION_KEY:
+        part = parts.get(name) or col(name, "k")
+        texts += [cast_text(exp.Length(this=part.copy())), lit(":"), part]
+    return md5_hex(concat(*texts))
 
 
 def _from_candidates(ctx: FlowContext) -> exp.Select:
@@ -81,7 +93,7 @@ def decided_rows(plan: FlowPlan, rank, personalization: exp.Expression, delivere
     rank_column = col("rank", "k") if plan.placements is None else exp.alias_(col("rank", "s"), "rank", quoted=True)
     return (
         _with_slots(plan, _from_candidates(ctx))
-        .select(*_provenance(ctx))
+        .select(exp.alias_(decision_id(ctx), "decision_id", quoted=True), *_provenance(ctx))
         .select(
             exp.alias_(lit(ctx.flow.version), "decision_flow_version", quoted=True),
             exp.alias_(lit(ctx.config_hash), "config_hash", quoted=True),

@@ -5,607 +5,1237 @@ WITH `u` AS (
   FROM {{ ref('kaireon_winback__experiment_units') }}
 )
 SELECT
-  'winback' AS `decision_flow_key`,
-  `a`.`analysis`,
-  `a`.`run_id`,
-  `a`.`as_of`,
-  `a`.`runs`,
-  'convert' AS `outcome`,
-  'convert' AS `revenue_outcome`,
-  CAST(14.0 AS DOUBLE) AS `window_days`,
-  CAST(0.15 AS DOUBLE) AS `expected_holdout_share`,
-  30 AS `min_group_size`,
-  `a`.`treatment_n` < 30 OR `a`.`holdout_n` < 30 AS `underpowered`,
-  `a`.`treatment_n`,
-  `a`.`treatment_conversions`,
-  `a`.`treatment_rate` AS `treatment_conversion_rate`,
-  (
-    (
-      (
-        `a`.`treatment_rate`
-      ) + (
-        (
-          CAST(3.8414588206941254 AS DOUBLE)
-        ) / NULLIF((
-          CAST(2.0 AS DOUBLE)
-        ) * (
-          `a`.`treatment_size`
-        ), CAST(0.0 AS DOUBLE))
-      )
-    ) - (
-      (
-        CAST(1.959963984540054 AS DOUBLE)
-      ) * (
-        SQRT(
-          (
-            (
-              (
-                `a`.`treatment_rate`
-              ) * (
-                (
-                  CAST(1.0 AS DOUBLE)
-                ) - (
-                  `a`.`treatment_rate`
-                )
-              )
-            ) / NULLIF(`a`.`treatment_size`, CAST(0.0 AS DOUBLE))
-          ) + (
-            (
-              CAST(3.8414588206941254 AS DOUBLE)
-            ) / NULLIF(
-              (
-                CAST(4.0 AS DOUBLE)
-              ) * (
-                `a`.`treatment_size`
-              ) * (
-                `a`.`treatment_size`
-              ),
-              CAST(0.0 AS DOUBLE)
-            )
-          )
-        )
-      )
-    )
-  ) / NULLIF(
-    (
-      CAST(1.0 AS DOUBLE)
-    ) + (
-      (
-        CAST(3.8414588206941254 AS DOUBLE)
-      ) / NULLIF(`a`.`treatment_size`, CAST(0.0 AS DOUBLE))
-    ),
-    CAST(0.0 AS DOUBLE)
-  ) AS `treatment_wilson_low`,
-  (
-    (
-      (
-        `a`.`treatment_rate`
-      ) + (
-        (
-          CAST(3.8414588206941254 AS DOUBLE)
-        ) / NULLIF((
-          CAST(2.0 AS DOUBLE)
-        ) * (
-          `a`.`treatment_size`
-        ), CAST(0.0 AS DOUBLE))
-      )
-    ) + (
-      (
-        CAST(1.959963984540054 AS DOUBLE)
-      ) * (
-        SQRT(
-          (
-            (
-              (
-                `a`.`treatment_rate`
-              ) * (
-                (
-                  CAST(1.0 AS DOUBLE)
-                ) - (
-                  `a`.`treatment_rate`
-                )
-              )
-            ) / NULLIF(`a`.`treatment_size`, CAST(0.0 AS DOUBLE))
-          ) + (
-            (
-              CAST(3.8414588206941254 AS DOUBLE)
-            ) / NULLIF(
-              (
-                CAST(4.0 AS DOUBLE)
-              ) * (
-                `a`.`treatment_size`
-              ) * (
-                `a`.`treatment_size`
-              ),
-              CAST(0.0 AS DOUBLE)
-            )
-          )
-        )
-      )
-    )
-  ) / NULLIF(
-    (
-      CAST(1.0 AS DOUBLE)
-    ) + (
-      (
-        CAST(3.8414588206941254 AS DOUBLE)
-      ) / NULLIF(`a`.`treatment_size`, CAST(0.0 AS DOUBLE))
-    ),
-    CAST(0.0 AS DOUBLE)
-  ) AS `treatment_wilson_high`,
-  `a`.`treatment_revenue_sum`,
-  `a`.`treatment_revenue_sum_squares`,
-  `a`.`treatment_mean` AS `treatment_revenue_per_customer`,
-  CAST(`a`.`treatment_revenue_variance` AS DOUBLE) AS `treatment_revenue_variance`,
-  `a`.`holdout_n`,
-  `a`.`holdout_conversions`,
-  `a`.`holdout_rate` AS `holdout_conversion_rate`,
-  (
-    (
-      (
-        `a`.`holdout_rate`
-      ) + (
-        (
-          CAST(3.8414588206941254 AS DOUBLE)
-        ) / NULLIF((
-          CAST(2.0 AS DOUBLE)
-        ) * (
-          `a`.`holdout_size`
-        ), CAST(0.0 AS DOUBLE))
-      )
-    ) - (
-      (
-        CAST(1.959963984540054 AS DOUBLE)
-      ) * (
-        SQRT(
-          (
-            (
-              (
-                `a`.`holdout_rate`
-              ) * (
-                (
-                  CAST(1.0 AS DOUBLE)
-                ) - (
-                  `a`.`holdout_rate`
-                )
-              )
-            ) / NULLIF(`a`.`holdout_size`, CAST(0.0 AS DOUBLE))
-          ) + (
-            (
-              CAST(3.8414588206941254 AS DOUBLE)
-            ) / NULLIF(
-              (
-                CAST(4.0 AS DOUBLE)
-              ) * (
-                `a`.`holdout_size`
-              ) * (
-                `a`.`holdout_size`
-              ),
-              CAST(0.0 AS DOUBLE)
-            )
-          )
-        )
-      )
-    )
-  ) / NULLIF(
-    (
-      CAST(1.0 AS DOUBLE)
-    ) + (
-      (
-        CAST(3.8414588206941254 AS DOUBLE)
-      ) / NULLIF(`a`.`holdout_size`, CAST(0.0 AS DOUBLE))
-    ),
-    CAST(0.0 AS DOUBLE)
-  ) AS `holdout_wilson_low`,
-  (
-    (
-      (
-        `a`.`holdout_rate`
-      ) + (
-        (
-          CAST(3.8414588206941254 AS DOUBLE)
-        ) / NULLIF((
-          CAST(2.0 AS DOUBLE)
-        ) * (
-          `a`.`holdout_size`
-        ), CAST(0.0 AS DOUBLE))
-      )
-    ) + (
-      (
-        CAST(1.959963984540054 AS DOUBLE)
-      ) * (
-        SQRT(
-          (
-            (
-              (
-                `a`.`holdout_rate`
-              ) * (
-                (
-                  CAST(1.0 AS DOUBLE)
-                ) - (
-                  `a`.`holdout_rate`
-                )
-              )
-            ) / NULLIF(`a`.`holdout_size`, CAST(0.0 AS DOUBLE))
-          ) + (
-            (
-              CAST(3.8414588206941254 AS DOUBLE)
-            ) / NULLIF(
-              (
-                CAST(4.0 AS DOUBLE)
-              ) * (
-                `a`.`holdout_size`
-              ) * (
-                `a`.`holdout_size`
-              ),
-              CAST(0.0 AS DOUBLE)
-            )
-          )
-        )
-      )
-    )
-  ) / NULLIF(
-    (
-      CAST(1.0 AS DOUBLE)
-    ) + (
-      (
-        CAST(3.8414588206941254 AS DOUBLE)
-      ) / NULLIF(`a`.`holdout_size`, CAST(0.0 AS DOUBLE))
-    ),
-    CAST(0.0 AS DOUBLE)
-  ) AS `holdout_wilson_high`,
-  `a`.`holdout_revenue_sum`,
-  `a`.`holdout_revenue_sum_squares`,
-  `a`.`holdout_mean` AS `holdout_revenue_per_customer`,
-  CAST(`a`.`holdout_revenue_variance` AS DOUBLE) AS `holdout_revenue_variance`,
-  `a`.`lift_est` AS `lift_abs`,
-  (
-    `a`.`lift_est`
-  ) / NULLIF(`a`.`holdout_rate`, CAST(0.0 AS DOUBLE)) AS `lift_rel`,
-  (
-    `a`.`lift_est`
-  ) - (
-    (
-      CAST(1.959963984540054 AS DOUBLE)
+  `t`.`decision_flow_key`,
+  `t`.`analysis`,
+  `t`.`run_id`,
+  `t`.`as_of`,
+  `t`.`runs`,
+  `t`.`outcome`,
+  `t`.`revenue_outcome`,
+  `t`.`window_days`,
+  `t`.`expected_holdout_share`,
+  `t`.`min_group_size`,
+  `t`.`underpowered`,
+  `t`.`treatment_n`,
+  `t`.`treatment_conversions`,
+  `t`.`treatment_conversion_rate`,
+  `t`.`treatment_wilson_low`,
+  `t`.`treatment_wilson_high`,
+  `t`.`treatment_revenue_sum`,
+  `t`.`treatment_revenue_sum_squares`,
+  `t`.`treatment_revenue_per_customer`,
+  `t`.`treatment_revenue_variance`,
+  `t`.`holdout_n`,
+  `t`.`holdout_conversions`,
+  `t`.`holdout_conversion_rate`,
+  `t`.`holdout_wilson_low`,
+  `t`.`holdout_wilson_high`,
+  `t`.`holdout_revenue_sum`,
+  `t`.`holdout_revenue_sum_squares`,
+  `t`.`holdout_revenue_per_customer`,
+  `t`.`holdout_revenue_variance`,
+  `t`.`lift_abs`,
+  `t`.`lift_rel`,
+  `t`.`lift_low`,
+  `t`.`lift_high`,
+  `t`.`z`,
+  `t`.`revenue_diff`,
+  `t`.`revenue_diff_se`,
+  `t`.`revenue_diff_low`,
+  `t`.`revenue_diff_high`,
+  `t`.`welch_z`,
+  `t`.`welch_df`,
+  `t`.`incremental_revenue`,
+  `t`.`incremental_revenue_low`,
+  `t`.`incremental_revenue_high`,
+  `t`.`srm_chi2`,
+  CASE
+    WHEN `t`.`z` IS NULL
+    THEN NULL
+    WHEN ABS(`t`.`z`) >= CAST(37.0 AS DOUBLE)
+    THEN CAST(0.0 AS DOUBLE)
+    ELSE (
+      CAST(2.0 AS DOUBLE)
     ) * (
-      `a`.`lift_se`
-    )
-  ) AS `lift_low`,
-  (
-    `a`.`lift_est`
-  ) + (
-    (
-      CAST(1.959963984540054 AS DOUBLE)
-    ) * (
-      `a`.`lift_se`
-    )
-  ) AS `lift_high`,
-  (
-    `a`.`lift_est`
-  ) / NULLIF(
-    SQRT(
-      (
-        (
+      CASE
+        WHEN `t`.`p_conversion__x` < CAST(7.07106781186547 AS DOUBLE)
+        THEN (
           (
-            CAST(`a`.`treatment_conversions` AS DOUBLE)
-          ) + (
-            CAST(`a`.`holdout_conversions` AS DOUBLE)
-          )
-        ) / NULLIF(`a`.`total_size`, CAST(0.0 AS DOUBLE))
-      ) * (
-        (
-          CAST(1.0 AS DOUBLE)
-        ) - (
-          (
+            EXP(
+              -(
+                (
+                  `t`.`p_conversion__x`
+                ) * (
+                  `t`.`p_conversion__x`
+                )
+              ) / NULLIF(CAST(2.0 AS DOUBLE), CAST(0.0 AS DOUBLE))
+            )
+          ) * (
             (
-              CAST(`a`.`treatment_conversions` AS DOUBLE)
+              (
+                (
+                  (
+                    (
+                      (
+                        (
+                          (
+                            (
+                              (
+                                (
+                                  (
+                                    CAST(0.0352624965998911 AS DOUBLE)
+                                  ) * (
+                                    `t`.`p_conversion__x`
+                                  )
+                                ) + (
+                                  CAST(0.700383064443688 AS DOUBLE)
+                                )
+                              ) * (
+                                `t`.`p_conversion__x`
+                              )
+                            ) + (
+                              CAST(6.37396220353165 AS DOUBLE)
+                            )
+                          ) * (
+                            `t`.`p_conversion__x`
+                          )
+                        ) + (
+                          CAST(33.912866078383 AS DOUBLE)
+                        )
+                      ) * (
+                        `t`.`p_conversion__x`
+                      )
+                    ) + (
+                      CAST(112.079291497871 AS DOUBLE)
+                    )
+                  ) * (
+                    `t`.`p_conversion__x`
+                  )
+                ) + (
+                  CAST(221.213596169931 AS DOUBLE)
+                )
+              ) * (
+                `t`.`p_conversion__x`
+              )
             ) + (
-              CAST(`a`.`holdout_conversions` AS DOUBLE)
+              CAST(220.206867912376 AS DOUBLE)
             )
-          ) / NULLIF(`a`.`total_size`, CAST(0.0 AS DOUBLE))
-        )
-      ) * (
-        (
-          (
-            CAST(1.0 AS DOUBLE)
-          ) / NULLIF(`a`.`treatment_size`, CAST(0.0 AS DOUBLE))
-        ) + (
-          (
-            CAST(1.0 AS DOUBLE)
-          ) / NULLIF(`a`.`holdout_size`, CAST(0.0 AS DOUBLE))
-        )
-      )
-    ),
-    CAST(0.0 AS DOUBLE)
-  ) AS `z`,
-  `a`.`diff_est` AS `revenue_diff`,
-  `a`.`diff_se` AS `revenue_diff_se`,
-  (
-    `a`.`diff_est`
-  ) - (
-    (
-      CAST(1.959963984540054 AS DOUBLE)
-    ) * (
-      `a`.`diff_se`
-    )
-  ) AS `revenue_diff_low`,
-  (
-    `a`.`diff_est`
-  ) + (
-    (
-      CAST(1.959963984540054 AS DOUBLE)
-    ) * (
-      `a`.`diff_se`
-    )
-  ) AS `revenue_diff_high`,
-  (
-    `a`.`diff_est`
-  ) / NULLIF(`a`.`diff_se`, CAST(0.0 AS DOUBLE)) AS `welch_z`,
-  (
-    (
-      `a`.`diff_se`
-    ) * (
-      `a`.`diff_se`
-    ) * (
-      `a`.`diff_se`
-    ) * (
-      `a`.`diff_se`
-    )
-  ) / NULLIF(
-    (
-      (
-        (
-          `a`.`treatment_var_over_n`
-        ) * (
-          `a`.`treatment_var_over_n`
-        )
-      ) / NULLIF((
-        `a`.`treatment_size`
-      ) - (
-        CAST(1.0 AS DOUBLE)
-      ), CAST(0.0 AS DOUBLE))
-    ) + (
-      (
-        (
-          `a`.`holdout_var_over_n`
-        ) * (
-          `a`.`holdout_var_over_n`
-        )
-      ) / NULLIF((
-        `a`.`holdout_size`
-      ) - (
-        CAST(1.0 AS DOUBLE)
-      ), CAST(0.0 AS DOUBLE))
-    ),
-    CAST(0.0 AS DOUBLE)
-  ) AS `welch_df`,
-  (
-    `a`.`diff_est`
-  ) * (
-    `a`.`treatment_size`
-  ) AS `incremental_revenue`,
-  (
-    (
-      `a`.`diff_est`
-    ) - (
-      (
-        CAST(1.959963984540054 AS DOUBLE)
-      ) * (
-        `a`.`diff_se`
-      )
-    )
-  ) * (
-    `a`.`treatment_size`
-  ) AS `incremental_revenue_low`,
-  (
-    (
-      `a`.`diff_est`
-    ) + (
-      (
-        CAST(1.959963984540054 AS DOUBLE)
-      ) * (
-        `a`.`diff_se`
-      )
-    )
-  ) * (
-    `a`.`treatment_size`
-  ) AS `incremental_revenue_high`,
-  (
-    (
-      (
-        (
-          `a`.`treatment_size`
-        ) - (
-          (
-            `a`.`total_size`
-          ) * (
-            CAST(0.85 AS DOUBLE)
           )
-        )
-      ) * (
-        (
-          `a`.`treatment_size`
-        ) - (
+        ) / NULLIF(
           (
-            `a`.`total_size`
-          ) * (
-            CAST(0.85 AS DOUBLE)
-          )
+            (
+              (
+                (
+                  (
+                    (
+                      (
+                        (
+                          (
+                            (
+                              (
+                                (
+                                  (
+                                    (
+                                      CAST(0.0883883476483184 AS DOUBLE)
+                                    ) * (
+                                      `t`.`p_conversion__x`
+                                    )
+                                  ) + (
+                                    CAST(1.75566716318264 AS DOUBLE)
+                                  )
+                                ) * (
+                                  `t`.`p_conversion__x`
+                                )
+                              ) + (
+                                CAST(16.064177579207 AS DOUBLE)
+                              )
+                            ) * (
+                              `t`.`p_conversion__x`
+                            )
+                          ) + (
+                            CAST(86.7807322029461 AS DOUBLE)
+                          )
+                        ) * (
+                          `t`.`p_conversion__x`
+                        )
+                      ) + (
+                        CAST(296.564248779674 AS DOUBLE)
+                      )
+                    ) * (
+                      `t`.`p_conversion__x`
+                    )
+                  ) + (
+                    CAST(637.333633378831 AS DOUBLE)
+                  )
+                ) * (
+                  `t`.`p_conversion__x`
+                )
+              ) + (
+                CAST(793.826512519948 AS DOUBLE)
+              )
+            ) * (
+              `t`.`p_conversion__x`
+            )
+          ) + (
+            CAST(440.413735824752 AS DOUBLE)
+          ),
+          CAST(0.0 AS DOUBLE)
         )
-      )
-    ) / NULLIF((
-      `a`.`total_size`
+        ELSE (
+          (
+            EXP(
+              -(
+                (
+                  `t`.`p_conversion__x`
+                ) * (
+                  `t`.`p_conversion__x`
+                )
+              ) / NULLIF(CAST(2.0 AS DOUBLE), CAST(0.0 AS DOUBLE))
+            )
+          ) / NULLIF(
+            (
+              `t`.`p_conversion__x`
+            ) + (
+              (
+                CAST(1.0 AS DOUBLE)
+              ) / NULLIF(
+                (
+                  `t`.`p_conversion__x`
+                ) + (
+                  (
+                    CAST(2.0 AS DOUBLE)
+                  ) / NULLIF(
+                    (
+                      `t`.`p_conversion__x`
+                    ) + (
+                      (
+                        CAST(3.0 AS DOUBLE)
+                      ) / NULLIF(
+                        (
+                          `t`.`p_conversion__x`
+                        ) + (
+                          (
+                            CAST(4.0 AS DOUBLE)
+                          ) / NULLIF((
+                            `t`.`p_conversion__x`
+                          ) + (
+                            CAST(0.65 AS DOUBLE)
+                          ), CAST(0.0 AS DOUBLE))
+                        ),
+                        CAST(0.0 AS DOUBLE)
+                      )
+                    ),
+                    CAST(0.0 AS DOUBLE)
+                  )
+                ),
+                CAST(0.0 AS DOUBLE)
+              )
+            ),
+            CAST(0.0 AS DOUBLE)
+          )
+        ) / NULLIF(CAST(2.506628274631 AS DOUBLE), CAST(0.0 AS DOUBLE))
+      END
+    )
+  END AS `p_conversion`,
+  CASE
+    WHEN `t`.`welch_z` IS NULL
+    THEN NULL
+    WHEN ABS(`t`.`welch_z`) >= CAST(37.0 AS DOUBLE)
+    THEN CAST(0.0 AS DOUBLE)
+    ELSE (
+      CAST(2.0 AS DOUBLE)
     ) * (
-      CAST(0.85 AS DOUBLE)
-    ), CAST(0.0 AS DOUBLE))
-  ) + (
-    (
-      (
-        (
-          `a`.`holdout_size`
-        ) - (
+      CASE
+        WHEN `t`.`p_revenue__x` < CAST(7.07106781186547 AS DOUBLE)
+        THEN (
           (
-            `a`.`total_size`
+            EXP(
+              -(
+                (
+                  `t`.`p_revenue__x`
+                ) * (
+                  `t`.`p_revenue__x`
+                )
+              ) / NULLIF(CAST(2.0 AS DOUBLE), CAST(0.0 AS DOUBLE))
+            )
           ) * (
-            CAST(0.15 AS DOUBLE)
+            (
+              (
+                (
+                  (
+                    (
+                      (
+                        (
+                          (
+                            (
+                              (
+                                (
+                                  (
+                                    CAST(0.0352624965998911 AS DOUBLE)
+                                  ) * (
+                                    `t`.`p_revenue__x`
+                                  )
+                                ) + (
+                                  CAST(0.700383064443688 AS DOUBLE)
+                                )
+                              ) * (
+                                `t`.`p_revenue__x`
+                              )
+                            ) + (
+                              CAST(6.37396220353165 AS DOUBLE)
+                            )
+                          ) * (
+                            `t`.`p_revenue__x`
+                          )
+                        ) + (
+                          CAST(33.912866078383 AS DOUBLE)
+                        )
+                      ) * (
+                        `t`.`p_revenue__x`
+                      )
+                    ) + (
+                      CAST(112.079291497871 AS DOUBLE)
+                    )
+                  ) * (
+                    `t`.`p_revenue__x`
+                  )
+                ) + (
+                  CAST(221.213596169931 AS DOUBLE)
+                )
+              ) * (
+                `t`.`p_revenue__x`
+              )
+            ) + (
+              CAST(220.206867912376 AS DOUBLE)
+            )
           )
-        )
-      ) * (
-        (
-          `a`.`holdout_size`
-        ) - (
+        ) / NULLIF(
           (
-            `a`.`total_size`
-          ) * (
-            CAST(0.15 AS DOUBLE)
-          )
+            (
+              (
+                (
+                  (
+                    (
+                      (
+                        (
+                          (
+                            (
+                              (
+                                (
+                                  (
+                                    (
+                                      CAST(0.0883883476483184 AS DOUBLE)
+                                    ) * (
+                                      `t`.`p_revenue__x`
+                                    )
+                                  ) + (
+                                    CAST(1.75566716318264 AS DOUBLE)
+                                  )
+                                ) * (
+                                  `t`.`p_revenue__x`
+                                )
+                              ) + (
+                                CAST(16.064177579207 AS DOUBLE)
+                              )
+                            ) * (
+                              `t`.`p_revenue__x`
+                            )
+                          ) + (
+                            CAST(86.7807322029461 AS DOUBLE)
+                          )
+                        ) * (
+                          `t`.`p_revenue__x`
+                        )
+                      ) + (
+                        CAST(296.564248779674 AS DOUBLE)
+                      )
+                    ) * (
+                      `t`.`p_revenue__x`
+                    )
+                  ) + (
+                    CAST(637.333633378831 AS DOUBLE)
+                  )
+                ) * (
+                  `t`.`p_revenue__x`
+                )
+              ) + (
+                CAST(793.826512519948 AS DOUBLE)
+              )
+            ) * (
+              `t`.`p_revenue__x`
+            )
+          ) + (
+            CAST(440.413735824752 AS DOUBLE)
+          ),
+          CAST(0.0 AS DOUBLE)
         )
-      )
-    ) / NULLIF((
-      `a`.`total_size`
+        ELSE (
+          (
+            EXP(
+              -(
+                (
+                  `t`.`p_revenue__x`
+                ) * (
+                  `t`.`p_revenue__x`
+                )
+              ) / NULLIF(CAST(2.0 AS DOUBLE), CAST(0.0 AS DOUBLE))
+            )
+          ) / NULLIF(
+            (
+              `t`.`p_revenue__x`
+            ) + (
+              (
+                CAST(1.0 AS DOUBLE)
+              ) / NULLIF(
+                (
+                  `t`.`p_revenue__x`
+                ) + (
+                  (
+                    CAST(2.0 AS DOUBLE)
+                  ) / NULLIF(
+                    (
+                      `t`.`p_revenue__x`
+                    ) + (
+                      (
+                        CAST(3.0 AS DOUBLE)
+                      ) / NULLIF(
+                        (
+                          `t`.`p_revenue__x`
+                        ) + (
+                          (
+                            CAST(4.0 AS DOUBLE)
+                          ) / NULLIF((
+                            `t`.`p_revenue__x`
+                          ) + (
+                            CAST(0.65 AS DOUBLE)
+                          ), CAST(0.0 AS DOUBLE))
+                        ),
+                        CAST(0.0 AS DOUBLE)
+                      )
+                    ),
+                    CAST(0.0 AS DOUBLE)
+                  )
+                ),
+                CAST(0.0 AS DOUBLE)
+              )
+            ),
+            CAST(0.0 AS DOUBLE)
+          )
+        ) / NULLIF(CAST(2.506628274631 AS DOUBLE), CAST(0.0 AS DOUBLE))
+      END
+    )
+  END AS `p_revenue`,
+  CASE
+    WHEN `t`.`srm_chi2` IS NULL
+    THEN NULL
+    WHEN SQRT(`t`.`srm_chi2`) >= CAST(37.0 AS DOUBLE)
+    THEN CAST(0.0 AS DOUBLE)
+    ELSE (
+      CAST(2.0 AS DOUBLE)
     ) * (
-      CAST(0.15 AS DOUBLE)
-    ), CAST(0.0 AS DOUBLE))
-  ) AS `srm_chi2`
+      CASE
+        WHEN `t`.`p_srm__x` < CAST(7.07106781186547 AS DOUBLE)
+        THEN (
+          (
+            EXP(
+              -(
+                (
+                  `t`.`p_srm__x`
+                ) * (
+                  `t`.`p_srm__x`
+                )
+              ) / NULLIF(CAST(2.0 AS DOUBLE), CAST(0.0 AS DOUBLE))
+            )
+          ) * (
+            (
+              (
+                (
+                  (
+                    (
+                      (
+                        (
+                          (
+                            (
+                              (
+                                (
+                                  (
+                                    CAST(0.0352624965998911 AS DOUBLE)
+                                  ) * (
+                                    `t`.`p_srm__x`
+                                  )
+                                ) + (
+                                  CAST(0.700383064443688 AS DOUBLE)
+                                )
+                              ) * (
+                                `t`.`p_srm__x`
+                              )
+                            ) + (
+                              CAST(6.37396220353165 AS DOUBLE)
+                            )
+                          ) * (
+                            `t`.`p_srm__x`
+                          )
+                        ) + (
+                          CAST(33.912866078383 AS DOUBLE)
+                        )
+                      ) * (
+                        `t`.`p_srm__x`
+                      )
+                    ) + (
+                      CAST(112.079291497871 AS DOUBLE)
+                    )
+                  ) * (
+                    `t`.`p_srm__x`
+                  )
+                ) + (
+                  CAST(221.213596169931 AS DOUBLE)
+                )
+              ) * (
+                `t`.`p_srm__x`
+              )
+            ) + (
+              CAST(220.206867912376 AS DOUBLE)
+            )
+          )
+        ) / NULLIF(
+          (
+            (
+              (
+                (
+                  (
+                    (
+                      (
+                        (
+                          (
+                            (
+                              (
+                                (
+                                  (
+                                    (
+                                      CAST(0.0883883476483184 AS DOUBLE)
+                                    ) * (
+                                      `t`.`p_srm__x`
+                                    )
+                                  ) + (
+                                    CAST(1.75566716318264 AS DOUBLE)
+                                  )
+                                ) * (
+                                  `t`.`p_srm__x`
+                                )
+                              ) + (
+                                CAST(16.064177579207 AS DOUBLE)
+                              )
+                            ) * (
+                              `t`.`p_srm__x`
+                            )
+                          ) + (
+                            CAST(86.7807322029461 AS DOUBLE)
+                          )
+                        ) * (
+                          `t`.`p_srm__x`
+                        )
+                      ) + (
+                        CAST(296.564248779674 AS DOUBLE)
+                      )
+                    ) * (
+                      `t`.`p_srm__x`
+                    )
+                  ) + (
+                    CAST(637.333633378831 AS DOUBLE)
+                  )
+                ) * (
+                  `t`.`p_srm__x`
+                )
+              ) + (
+                CAST(793.826512519948 AS DOUBLE)
+              )
+            ) * (
+              `t`.`p_srm__x`
+            )
+          ) + (
+            CAST(440.413735824752 AS DOUBLE)
+          ),
+          CAST(0.0 AS DOUBLE)
+        )
+        ELSE (
+          (
+            EXP(
+              -(
+                (
+                  `t`.`p_srm__x`
+                ) * (
+                  `t`.`p_srm__x`
+                )
+              ) / NULLIF(CAST(2.0 AS DOUBLE), CAST(0.0 AS DOUBLE))
+            )
+          ) / NULLIF(
+            (
+              `t`.`p_srm__x`
+            ) + (
+              (
+                CAST(1.0 AS DOUBLE)
+              ) / NULLIF(
+                (
+                  `t`.`p_srm__x`
+                ) + (
+                  (
+                    CAST(2.0 AS DOUBLE)
+                  ) / NULLIF(
+                    (
+                      `t`.`p_srm__x`
+                    ) + (
+                      (
+                        CAST(3.0 AS DOUBLE)
+                      ) / NULLIF(
+                        (
+                          `t`.`p_srm__x`
+                        ) + (
+                          (
+                            CAST(4.0 AS DOUBLE)
+                          ) / NULLIF((
+                            `t`.`p_srm__x`
+                          ) + (
+                            CAST(0.65 AS DOUBLE)
+                          ), CAST(0.0 AS DOUBLE))
+                        ),
+                        CAST(0.0 AS DOUBLE)
+                      )
+                    ),
+                    CAST(0.0 AS DOUBLE)
+                  )
+                ),
+                CAST(0.0 AS DOUBLE)
+              )
+            ),
+            CAST(0.0 AS DOUBLE)
+          )
+        ) / NULLIF(CAST(2.506628274631 AS DOUBLE), CAST(0.0 AS DOUBLE))
+      END
+    )
+  END AS `p_srm`
 FROM (
   SELECT
     *,
-    (
-      `a`.`treatment_size`
-    ) + (
-      `a`.`holdout_size`
-    ) AS `total_size`,
-    (
-      `a`.`treatment_rate`
-    ) - (
-      `a`.`holdout_rate`
-    ) AS `lift_est`,
-    SQRT(
+    CASE
+      WHEN ABS(`s`.`z`) < CAST(37.0 AS DOUBLE)
+      THEN ABS(`s`.`z`)
+      ELSE CAST(0.0 AS DOUBLE)
+    END AS `p_conversion__x`,
+    CASE
+      WHEN ABS(`s`.`welch_z`) < CAST(37.0 AS DOUBLE)
+      THEN ABS(`s`.`welch_z`)
+      ELSE CAST(0.0 AS DOUBLE)
+    END AS `p_revenue__x`,
+    CASE
+      WHEN SQRT(`s`.`srm_chi2`) < CAST(37.0 AS DOUBLE)
+      THEN SQRT(`s`.`srm_chi2`)
+      ELSE CAST(0.0 AS DOUBLE)
+    END AS `p_srm__x`
+  FROM (
+    SELECT
+      'winback' AS `decision_flow_key`,
+      `a`.`analysis`,
+      `a`.`run_id`,
+      `a`.`as_of`,
+      `a`.`runs`,
+      'convert' AS `outcome`,
+      'convert' AS `revenue_outcome`,
+      CAST(14.0 AS DOUBLE) AS `window_days`,
+      CAST(0.15 AS DOUBLE) AS `expected_holdout_share`,
+      30 AS `min_group_size`,
+      `a`.`treatment_n` < 30 OR `a`.`holdout_n` < 30 AS `underpowered`,
+      `a`.`treatment_n`,
+      `a`.`treatment_conversions`,
+      `a`.`treatment_rate` AS `treatment_conversion_rate`,
       (
         (
           (
             `a`.`treatment_rate`
-          ) * (
+          ) + (
             (
-              CAST(1.0 AS DOUBLE)
-            ) - (
-              `a`.`treatment_rate`
+              CAST(3.8414588206941254 AS DOUBLE)
+            ) / NULLIF((
+              CAST(2.0 AS DOUBLE)
+            ) * (
+              `a`.`treatment_size`
+            ), CAST(0.0 AS DOUBLE))
+          )
+        ) - (
+          (
+            CAST(1.959963984540054 AS DOUBLE)
+          ) * (
+            SQRT(
+              (
+                (
+                  (
+                    `a`.`treatment_rate`
+                  ) * (
+                    (
+                      CAST(1.0 AS DOUBLE)
+                    ) - (
+                      `a`.`treatment_rate`
+                    )
+                  )
+                ) / NULLIF(`a`.`treatment_size`, CAST(0.0 AS DOUBLE))
+              ) + (
+                (
+                  CAST(3.8414588206941254 AS DOUBLE)
+                ) / NULLIF(
+                  (
+                    CAST(4.0 AS DOUBLE)
+                  ) * (
+                    `a`.`treatment_size`
+                  ) * (
+                    `a`.`treatment_size`
+                  ),
+                  CAST(0.0 AS DOUBLE)
+                )
+              )
             )
           )
-        ) / NULLIF(`a`.`treatment_size`, CAST(0.0 AS DOUBLE))
-      ) + (
+        )
+      ) / NULLIF(
+        (
+          CAST(1.0 AS DOUBLE)
+        ) + (
+          (
+            CAST(3.8414588206941254 AS DOUBLE)
+          ) / NULLIF(`a`.`treatment_size`, CAST(0.0 AS DOUBLE))
+        ),
+        CAST(0.0 AS DOUBLE)
+      ) AS `treatment_wilson_low`,
+      (
+        (
+          (
+            `a`.`treatment_rate`
+          ) + (
+            (
+              CAST(3.8414588206941254 AS DOUBLE)
+            ) / NULLIF((
+              CAST(2.0 AS DOUBLE)
+            ) * (
+              `a`.`treatment_size`
+            ), CAST(0.0 AS DOUBLE))
+          )
+        ) + (
+          (
+            CAST(1.959963984540054 AS DOUBLE)
+          ) * (
+            SQRT(
+              (
+                (
+                  (
+                    `a`.`treatment_rate`
+                  ) * (
+                    (
+                      CAST(1.0 AS DOUBLE)
+                    ) - (
+                      `a`.`treatment_rate`
+                    )
+                  )
+                ) / NULLIF(`a`.`treatment_size`, CAST(0.0 AS DOUBLE))
+              ) + (
+                (
+                  CAST(3.8414588206941254 AS DOUBLE)
+                ) / NULLIF(
+                  (
+                    CAST(4.0 AS DOUBLE)
+                  ) * (
+                    `a`.`treatment_size`
+                  ) * (
+                    `a`.`treatment_size`
+                  ),
+                  CAST(0.0 AS DOUBLE)
+                )
+              )
+            )
+          )
+        )
+      ) / NULLIF(
+        (
+          CAST(1.0 AS DOUBLE)
+        ) + (
+          (
+            CAST(3.8414588206941254 AS DOUBLE)
+          ) / NULLIF(`a`.`treatment_size`, CAST(0.0 AS DOUBLE))
+        ),
+        CAST(0.0 AS DOUBLE)
+      ) AS `treatment_wilson_high`,
+      `a`.`treatment_revenue_sum`,
+      `a`.`treatment_revenue_sum_squares`,
+      `a`.`treatment_mean` AS `treatment_revenue_per_customer`,
+      CAST(`a`.`treatment_revenue_variance` AS DOUBLE) AS `treatment_revenue_variance`,
+      `a`.`holdout_n`,
+      `a`.`holdout_conversions`,
+      `a`.`holdout_rate` AS `holdout_conversion_rate`,
+      (
         (
           (
             `a`.`holdout_rate`
+          ) + (
+            (
+              CAST(3.8414588206941254 AS DOUBLE)
+            ) / NULLIF((
+              CAST(2.0 AS DOUBLE)
+            ) * (
+              `a`.`holdout_size`
+            ), CAST(0.0 AS DOUBLE))
+          )
+        ) - (
+          (
+            CAST(1.959963984540054 AS DOUBLE)
+          ) * (
+            SQRT(
+              (
+                (
+                  (
+                    `a`.`holdout_rate`
+                  ) * (
+                    (
+                      CAST(1.0 AS DOUBLE)
+                    ) - (
+                      `a`.`holdout_rate`
+                    )
+                  )
+                ) / NULLIF(`a`.`holdout_size`, CAST(0.0 AS DOUBLE))
+              ) + (
+                (
+                  CAST(3.8414588206941254 AS DOUBLE)
+                ) / NULLIF(
+                  (
+                    CAST(4.0 AS DOUBLE)
+                  ) * (
+                    `a`.`holdout_size`
+                  ) * (
+                    `a`.`holdout_size`
+                  ),
+                  CAST(0.0 AS DOUBLE)
+                )
+              )
+            )
+          )
+        )
+      ) / NULLIF(
+        (
+          CAST(1.0 AS DOUBLE)
+        ) + (
+          (
+            CAST(3.8414588206941254 AS DOUBLE)
+          ) / NULLIF(`a`.`holdout_size`, CAST(0.0 AS DOUBLE))
+        ),
+        CAST(0.0 AS DOUBLE)
+      ) AS `holdout_wilson_low`,
+      (
+        (
+          (
+            `a`.`holdout_rate`
+          ) + (
+            (
+              CAST(3.8414588206941254 AS DOUBLE)
+            ) / NULLIF((
+              CAST(2.0 AS DOUBLE)
+            ) * (
+              `a`.`holdout_size`
+            ), CAST(0.0 AS DOUBLE))
+          )
+        ) + (
+          (
+            CAST(1.959963984540054 AS DOUBLE)
+          ) * (
+            SQRT(
+              (
+                (
+                  (
+                    `a`.`holdout_rate`
+                  ) * (
+                    (
+                      CAST(1.0 AS DOUBLE)
+                    ) - (
+                      `a`.`holdout_rate`
+                    )
+                  )
+                ) / NULLIF(`a`.`holdout_size`, CAST(0.0 AS DOUBLE))
+              ) + (
+                (
+                  CAST(3.8414588206941254 AS DOUBLE)
+                ) / NULLIF(
+                  (
+                    CAST(4.0 AS DOUBLE)
+                  ) * (
+                    `a`.`holdout_size`
+                  ) * (
+                    `a`.`holdout_size`
+                  ),
+                  CAST(0.0 AS DOUBLE)
+                )
+              )
+            )
+          )
+        )
+      ) / NULLIF(
+        (
+          CAST(1.0 AS DOUBLE)
+        ) + (
+          (
+            CAST(3.8414588206941254 AS DOUBLE)
+          ) / NULLIF(`a`.`holdout_size`, CAST(0.0 AS DOUBLE))
+        ),
+        CAST(0.0 AS DOUBLE)
+      ) AS `holdout_wilson_high`,
+      `a`.`holdout_revenue_sum`,
+      `a`.`holdout_revenue_sum_squares`,
+      `a`.`holdout_mean` AS `holdout_revenue_per_customer`,
+      CAST(`a`.`holdout_revenue_variance` AS DOUBLE) AS `holdout_revenue_variance`,
+      `a`.`lift_est` AS `lift_abs`,
+      (
+        `a`.`lift_est`
+      ) / NULLIF(`a`.`holdout_rate`, CAST(0.0 AS DOUBLE)) AS `lift_rel`,
+      (
+        `a`.`lift_est`
+      ) - (
+        (
+          CAST(1.959963984540054 AS DOUBLE)
+        ) * (
+          `a`.`lift_se`
+        )
+      ) AS `lift_low`,
+      (
+        `a`.`lift_est`
+      ) + (
+        (
+          CAST(1.959963984540054 AS DOUBLE)
+        ) * (
+          `a`.`lift_se`
+        )
+      ) AS `lift_high`,
+      (
+        `a`.`lift_est`
+      ) / NULLIF(
+        SQRT(
+          (
+            (
+              (
+                CAST(`a`.`treatment_conversions` AS DOUBLE)
+              ) + (
+                CAST(`a`.`holdout_conversions` AS DOUBLE)
+              )
+            ) / NULLIF(`a`.`total_size`, CAST(0.0 AS DOUBLE))
           ) * (
             (
               CAST(1.0 AS DOUBLE)
             ) - (
-              `a`.`holdout_rate`
+              (
+                (
+                  CAST(`a`.`treatment_conversions` AS DOUBLE)
+                ) + (
+                  CAST(`a`.`holdout_conversions` AS DOUBLE)
+                )
+              ) / NULLIF(`a`.`total_size`, CAST(0.0 AS DOUBLE))
+            )
+          ) * (
+            (
+              (
+                CAST(1.0 AS DOUBLE)
+              ) / NULLIF(`a`.`treatment_size`, CAST(0.0 AS DOUBLE))
+            ) + (
+              (
+                CAST(1.0 AS DOUBLE)
+              ) / NULLIF(`a`.`holdout_size`, CAST(0.0 AS DOUBLE))
             )
           )
-        ) / NULLIF(`a`.`holdout_size`, CAST(0.0 AS DOUBLE))
-      )
-    ) AS `lift_se`,
-    (
-      `a`.`treatment_mean`
-    ) - (
-      `a`.`holdout_mean`
-    ) AS `diff_est`,
-    SQRT((
-      `a`.`treatment_var_over_n`
-    ) + (
-      `a`.`holdout_var_over_n`
-    )) AS `diff_se`
-  FROM (
-    SELECT
-      *,
-      CAST(`r`.`treatment_n` AS DOUBLE) AS `treatment_size`,
+        ),
+        CAST(0.0 AS DOUBLE)
+      ) AS `z`,
+      `a`.`diff_est` AS `revenue_diff`,
+      `a`.`diff_se` AS `revenue_diff_se`,
       (
-        CAST(`r`.`treatment_conversions` AS DOUBLE)
-      ) / NULLIF(CAST(`r`.`treatment_n` AS DOUBLE), CAST(0.0 AS DOUBLE)) AS `treatment_rate`,
+        `a`.`diff_est`
+      ) - (
+        (
+          CAST(1.959963984540054 AS DOUBLE)
+        ) * (
+          `a`.`diff_se`
+        )
+      ) AS `revenue_diff_low`,
       (
-        `r`.`treatment_revenue_sum`
-      ) / NULLIF(CAST(`r`.`treatment_n` AS DOUBLE), CAST(0.0 AS DOUBLE)) AS `treatment_mean`,
+        `a`.`diff_est`
+      ) + (
+        (
+          CAST(1.959963984540054 AS DOUBLE)
+        ) * (
+          `a`.`diff_se`
+        )
+      ) AS `revenue_diff_high`,
       (
-        `r`.`treatment_revenue_variance`
-      ) / NULLIF(CAST(`r`.`treatment_n` AS DOUBLE), CAST(0.0 AS DOUBLE)) AS `treatment_var_over_n`,
-      CAST(`r`.`holdout_n` AS DOUBLE) AS `holdout_size`,
+        `a`.`diff_est`
+      ) / NULLIF(`a`.`diff_se`, CAST(0.0 AS DOUBLE)) AS `welch_z`,
       (
-        CAST(`r`.`holdout_conversions` AS DOUBLE)
-      ) / NULLIF(CAST(`r`.`holdout_n` AS DOUBLE), CAST(0.0 AS DOUBLE)) AS `holdout_rate`,
+        (
+          `a`.`diff_se`
+        ) * (
+          `a`.`diff_se`
+        ) * (
+          `a`.`diff_se`
+        ) * (
+          `a`.`diff_se`
+        )
+      ) / NULLIF(
+        (
+          (
+            (
+              `a`.`treatment_var_over_n`
+            ) * (
+              `a`.`treatment_var_over_n`
+            )
+          ) / NULLIF((
+            `a`.`treatment_size`
+          ) - (
+            CAST(1.0 AS DOUBLE)
+          ), CAST(0.0 AS DOUBLE))
+        ) + (
+          (
+            (
+              `a`.`holdout_var_over_n`
+            ) * (
+              `a`.`holdout_var_over_n`
+            )
+          ) / NULLIF((
+            `a`.`holdout_size`
+          ) - (
+            CAST(1.0 AS DOUBLE)
+          ), CAST(0.0 AS DOUBLE))
+        ),
+        CAST(0.0 AS DOUBLE)
+      ) AS `welch_df`,
       (
-        `r`.`holdout_revenue_sum`
-      ) / NULLIF(CAST(`r`.`holdout_n` AS DOUBLE), CAST(0.0 AS DOUBLE)) AS `holdout_mean`,
+        `a`.`diff_est`
+      ) * (
+        `a`.`treatment_size`
+      ) AS `incremental_revenue`,
       (
-        `r`.`holdout_revenue_variance`
-      ) / NULLIF(CAST(`r`.`holdout_n` AS DOUBLE), CAST(0.0 AS DOUBLE)) AS `holdout_var_over_n`
+        (
+          `a`.`diff_est`
+        ) - (
+          (
+            CAST(1.959963984540054 AS DOUBLE)
+          ) * (
+            `a`.`diff_se`
+          )
+        )
+      ) * (
+        `a`.`treatment_size`
+      ) AS `incremental_revenue_low`,
+      (
+        (
+          `a`.`diff_est`
+        ) + (
+          (
+            CAST(1.959963984540054 AS DOUBLE)
+          ) * (
+            `a`.`diff_se`
+          )
+        )
+      ) * (
+        `a`.`treatment_size`
+      ) AS `incremental_revenue_high`,
+      (
+        (
+          (
+            (
+              `a`.`treatment_size`
+            ) - (
+              (
+                `a`.`total_size`
+              ) * (
+                CAST(0.85 AS DOUBLE)
+              )
+            )
+          ) * (
+            (
+              `a`.`treatment_size`
+            ) - (
+              (
+                `a`.`total_size`
+              ) * (
+                CAST(0.85 AS DOUBLE)
+              )
+            )
+          )
+        ) / NULLIF((
+          `a`.`total_size`
+        ) * (
+          CAST(0.85 AS DOUBLE)
+        ), CAST(0.0 AS DOUBLE))
+      ) + (
+        (
+          (
+            (
+              `a`.`holdout_size`
+            ) - (
+              (
+                `a`.`total_size`
+              ) * (
+                CAST(0.15 AS DOUBLE)
+              )
+            )
+          ) * (
+            (
+              `a`.`holdout_size`
+            ) - (
+              (
+                `a`.`total_size`
+              ) * (
+                CAST(0.15 AS DOUBLE)
+              )
+            )
+          )
+        ) / NULLIF((
+          `a`.`total_size`
+        ) * (
+          CAST(0.15 AS DOUBLE)
+        ), CAST(0.0 AS DOUBLE))
+      ) AS `srm_chi2`
     FROM (
       SELECT
-        'run' AS `analysis`,
-        `u`.`run_id` AS `run_id`,
-        MAX(`u`.`as_of`) AS `as_of`,
-        COUNT(DISTINCT `u`.`run_id`) AS `runs`,
-        CAST(SUM(CASE WHEN `u`.`experiment_group` = 'treatment' THEN 1 ELSE 0 END) AS BIGINT) AS `treatment_n`,
-        CAST(SUM(CASE WHEN `u`.`experiment_group` = 'treatment' THEN `u`.`converted` ELSE 0 END) AS BIGINT) AS `treatment_conversions`,
-        CAST(SUM(CASE WHEN `u`.`experiment_group` = 'treatment' THEN `u`.`revenue` ELSE 0 END) AS DOUBLE) AS `treatment_revenue_sum`,
-        CAST(SUM(
-          CASE
-            WHEN `u`.`experiment_group` = 'treatment'
-            THEN `u`.`revenue` * `u`.`revenue`
-            ELSE 0
-          END
-        ) AS DOUBLE) AS `treatment_revenue_sum_squares`,
-        VARIANCE(CASE WHEN `u`.`experiment_group` = 'treatment' THEN `u`.`revenue` ELSE NULL END) AS `treatment_revenue_variance`,
-        CAST(SUM(CASE WHEN `u`.`experiment_group` = 'holdout' THEN 1 ELSE 0 END) AS BIGINT) AS `holdout_n`,
-        CAST(SUM(CASE WHEN `u`.`experiment_group` = 'holdout' THEN `u`.`converted` ELSE 0 END) AS BIGINT) AS `holdout_conversions`,
-        CAST(SUM(CASE WHEN `u`.`experiment_group` = 'holdout' THEN `u`.`revenue` ELSE 0 END) AS DOUBLE) AS `holdout_revenue_sum`,
-        CAST(SUM(
-          CASE
-            WHEN `u`.`experiment_group` = 'holdout'
-            THEN `u`.`revenue` * `u`.`revenue`
-            ELSE 0
-          END
-        ) AS DOUBLE) AS `holdout_revenue_sum_squares`,
-        VARIANCE(CASE WHEN `u`.`experiment_group` = 'holdout' THEN `u`.`revenue` ELSE NULL END) AS `holdout_revenue_variance`
-      FROM `u`
-      WHERE
-        `u`.`window_complete` = TRUE
-      GROUP BY
-        `u`.`run_id`
-      UNION ALL
-      SELECT
-        'pooled' AS `analysis`,
-        '(all runs)' AS `run_id`,
-        MAX(`u`.`as_of`) AS `as_of`,
-        COUNT(DISTINCT `u`.`run_id`) AS `runs`,
-        CAST(SUM(CASE WHEN `u`.`experiment_group` = 'treatment' THEN 1 ELSE 0 END) AS BIGINT) AS `treatment_n`,
-        CAST(SUM(CASE WHEN `u`.`experiment_group` = 'treatment' THEN `u`.`converted` ELSE 0 END) AS BIGINT) AS `treatment_conversions`,
-        CAST(SUM(CASE WHEN `u`.`experiment_group` = 'treatment' THEN `u`.`revenue` ELSE 0 END) AS DOUBLE) AS `treatment_revenue_sum`,
-        CAST(SUM(
-          CASE
-            WHEN `u`.`experiment_group` = 'treatment'
-            THEN `u`.`revenue` * `u`.`revenue`
-            ELSE 0
-          END
-        ) AS DOUBLE) AS `treatment_revenue_sum_squares`,
-        VARIANCE(CASE WHEN `u`.`experiment_group` = 'treatment' THEN `u`.`revenue` ELSE NULL END) AS `treatment_revenue_variance`,
-        CAST(SUM(CASE WHEN `u`.`experiment_group` = 'holdout' THEN 1 ELSE 0 END) AS BIGINT) AS `holdout_n`,
-        CAST(SUM(CASE WHEN `u`.`experiment_group` = 'holdout' THEN `u`.`converted` ELSE 0 END) AS BIGINT) AS `holdout_conversions`,
-        CAST(SUM(CASE WHEN `u`.`experiment_group` = 'holdout' THEN `u`.`revenue` ELSE 0 END) AS DOUBLE) AS `holdout_revenue_sum`,
-        CAST(SUM(
-          CASE
-            WHEN `u`.`experiment_group` = 'holdout'
-            THEN `u`.`revenue` * `u`.`revenue`
-            ELSE 0
-          END
-        ) AS DOUBLE) AS `holdout_revenue_sum_squares`,
-        VARIANCE(CASE WHEN `u`.`experiment_group` = 'holdout' THEN `u`.`revenue` ELSE NULL END) AS `holdout_revenue_variance`
-      FROM `u`
-      WHERE
-        `u`.`window_complete` = TRUE
-      HAVING
-        COUNT(*) > 0
-    ) AS `r`
-  ) AS `a`
-) AS `a`
+        *,
+        (
+          `a`.`treatment_size`
+        ) + (
+          `a`.`holdout_size`
+        ) AS `total_size`,
+        (
+          `a`.`treatment_rate`
+        ) - (
+          `a`.`holdout_rate`
+        ) AS `lift_est`,
+        SQRT(
+          (
+            (
+              (
+                `a`.`treatment_rate`
+              ) * (
+                (
+                  CAST(1.0 AS DOUBLE)
+                ) - (
+                  `a`.`treatment_rate`
+                )
+              )
+            ) / NULLIF(`a`.`treatment_size`, CAST(0.0 AS DOUBLE))
+          ) + (
+            (
+              (
+                `a`.`holdout_rate`
+              ) * (
+                (
+                  CAST(1.0 AS DOUBLE)
+                ) - (
+                  `a`.`holdout_rate`
+                )
+              )
+            ) / NULLIF(`a`.`holdout_size`, CAST(0.0 AS DOUBLE))
+          )
+        ) AS `lift_se`,
+        (
+          `a`.`treatment_mean`
+        ) - (
+          `a`.`holdout_mean`
+        ) AS `diff_est`,
+        SQRT((
+          `a`.`treatment_var_over_n`
+        ) + (
+          `a`.`holdout_var_over_n`
+        )) AS `diff_se`
+      FROM (
+        SELECT
+          *,
+          CAST(`r`.`treatment_n` AS DOUBLE) AS `treatment_size`,
+          (
+            CAST(`r`.`treatment_conversions` AS DOUBLE)
+          ) / NULLIF(CAST(`r`.`treatment_n` AS DOUBLE), CAST(0.0 AS DOUBLE)) AS `treatment_rate`,
+          (
+            `r`.`treatment_revenue_sum`
+          ) / NULLIF(CAST(`r`.`treatment_n` AS DOUBLE), CAST(0.0 AS DOUBLE)) AS `treatment_mean`,
+          (
+            `r`.`treatment_revenue_variance`
+          ) / NULLIF(CAST(`r`.`treatment_n` AS DOUBLE), CAST(0.0 AS DOUBLE)) AS `treatment_var_over_n`,
+          CAST(`r`.`holdout_n` AS DOUBLE) AS `holdout_size`,
+          (
+            CAST(`r`.`holdout_conversions` AS DOUBLE)
+          ) / NULLIF(CAST(`r`.`holdout_n` AS DOUBLE), CAST(0.0 AS DOUBLE)) AS `holdout_rate`,
+          (
+            `r`.`holdout_revenue_sum`
+          ) / NULLIF(CAST(`r`.`holdout_n` AS DOUBLE), CAST(0.0 AS DOUBLE)) AS `holdout_mean`,
+          (
+            `r`.`holdout_revenue_variance`
+          ) / NULLIF(CAST(`r`.`holdout_n` AS DOUBLE), CAST(0.0 AS DOUBLE)) AS `holdout_var_over_n`
+        FROM (
+          SELECT
+            'run' AS `analysis`,
+            `u`.`run_id` AS `run_id`,
+            MAX(`u`.`as_of`) AS `as_of`,
+            COUNT(DISTINCT `u`.`run_id`) AS `runs`,
+            CAST(SUM(CASE WHEN `u`.`experiment_group` = 'treatment' THEN 1 ELSE 0 END) AS BIGINT) AS `treatment_n`,
+            CAST(SUM(CASE WHEN `u`.`experiment_group` = 'treatment' THEN `u`.`converted` ELSE 0 END) AS BIGINT) AS `treatment_conversions`,
+            CAST(SUM(CASE WHEN `u`.`experiment_group` = 'treatment' THEN `u`.`revenue` ELSE 0 END) AS DOUBLE) AS `treatment_revenue_sum`,
+            CAST(SUM(
+              CASE
+                WHEN `u`.`experiment_group` = 'treatment'
+                THEN `u`.`revenue` * `u`.`revenue`
+                ELSE 0
+              END
+            ) AS DOUBLE) AS `treatment_revenue_sum_squares`,
+            VARIANCE(CASE WHEN `u`.`experiment_group` = 'treatment' THEN `u`.`revenue` ELSE NULL END) AS `treatment_revenue_variance`,
+            CAST(SUM(CASE WHEN `u`.`experiment_group` = 'holdout' THEN 1 ELSE 0 END) AS BIGINT) AS `holdout_n`,
+            CAST(SUM(CASE WHEN `u`.`experiment_group` = 'holdout' THEN `u`.`converted` ELSE 0 END) AS BIGINT) AS `holdout_conversions`,
+            CAST(SUM(CASE WHEN `u`.`experiment_group` = 'holdout' THEN `u`.`revenue` ELSE 0 END) AS DOUBLE) AS `holdout_revenue_sum`,
+            CAST(SUM(
+              CASE
+                WHEN `u`.`experiment_group` = 'holdout'
+                THEN `u`.`revenue` * `u`.`revenue`
+                ELSE 0
+              END
+            ) AS DOUBLE) AS `holdout_revenue_sum_squares`,
+            VARIANCE(CASE WHEN `u`.`experiment_group` = 'holdout' THEN `u`.`revenue` ELSE NULL END) AS `holdout_revenue_variance`
+          FROM `u`
+          WHERE
+            `u`.`window_complete` = TRUE
+          GROUP BY
+            `u`.`run_id`
+          UNION ALL
+          SELECT
+            'pooled' AS `analysis`,
+            '(all runs)' AS `run_id`,
+            MAX(`u`.`as_of`) AS `as_of`,
+            COUNT(DISTINCT `u`.`run_id`) AS `runs`,
+            CAST(SUM(CASE WHEN `u`.`experiment_group` = 'treatment' THEN 1 ELSE 0 END) AS BIGINT) AS `treatment_n`,
+            CAST(SUM(CASE WHEN `u`.`experiment_group` = 'treatment' THEN `u`.`converted` ELSE 0 END) AS BIGINT) AS `treatment_conversions`,
+            CAST(SUM(CASE WHEN `u`.`experiment_group` = 'treatment' THEN `u`.`revenue` ELSE 0 END) AS DOUBLE) AS `treatment_revenue_sum`,
+            CAST(SUM(
+              CASE
+                WHEN `u`.`experiment_group` = 'treatment'
+                THEN `u`.`revenue` * `u`.`revenue`
+                ELSE 0
+              END
+            ) AS DOUBLE) AS `treatment_revenue_sum_squares`,
+            VARIANCE(CASE WHEN `u`.`experiment_group` = 'treatment' THEN `u`.`revenue` ELSE NULL END) AS `treatment_revenue_variance`,
+            CAST(SUM(CASE WHEN `u`.`experiment_group` = 'holdout' THEN 1 ELSE 0 END) AS BIGINT) AS `holdout_n`,
+            CAST(SUM(CASE WHEN `u`.`experiment_group` = 'holdout' THEN `u`.`converted` ELSE 0 END) AS BIGINT) AS `holdout_conversions`,
+            CAST(SUM(CASE WHEN `u`.`experiment_group` = 'holdout' THEN `u`.`revenue` ELSE 0 END) AS DOUBLE) AS `holdout_revenue_sum`,
+            CAST(SUM(
+              CASE
+                WHEN `u`.`experiment_group` = 'holdout'
+                THEN `u`.`revenue` * `u`.`revenue`
+                ELSE 0
+              END
+            ) AS DOUBLE) AS `holdout_revenue_sum_squares`,
+            VARIANCE(CASE WHEN `u`.`experiment_group` = 'holdout' THEN `u`.`revenue` ELSE NULL END) AS `holdout_revenue_variance`
+          FROM `u`
+          WHERE
+            `u`.`window_complete` = TRUE
+          HAVING
+            COUNT(*) > 0
+        ) AS `r`
+      ) AS `a`
+    ) AS `a`
+  ) AS `s`
+) AS `t`

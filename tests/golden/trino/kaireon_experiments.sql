@@ -43,7 +43,10 @@ SELECT
   "incremental_revenue",
   "incremental_revenue_low",
   "incremental_revenue_high",
-  "srm_chi2"
+  "srm_chi2",
+  "p_conversion",
+  "p_revenue",
+  "p_srm"
 FROM {{ ref('kaireon_winback__experiment_summary') }}
 UNION ALL
 SELECT
@@ -90,5 +93,8 @@ SELECT
   "incremental_revenue",
   "incremental_revenue_low",
   "incremental_revenue_high",
-  "srm_chi2"
+  "srm_chi2",
+  "p_conversion",
+  "p_revenue",
+  "p_srm"
 FROM {{ ref('kaireon_cross_sell__experiment_summary') }}
