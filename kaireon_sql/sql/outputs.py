@@ -47,7 +47,7 @@ def intelligence_columns(plan: FlowPlan) -> list[exp.Expression]:
     chosen channel's preference (channel: auto), the send time (sendTime: optimize) and the discount
     tier (discountTiers); typed NULLs where the flow does not use them."""
     return [
-        exp.alias_(exp.cast(exp.null(), "DOUBLE"), "channel_preference", quoted=True),
+        exp.alias_(exp.cast(exp.null(), "DOUBLE") if plan.routing is None else col("channel_preference", "k"), "channel_preference", quoted=True),
         exp.alias_(exp.cast(exp.null(), "TIMESTAMP"), "send_at", quoted=True),
         exp.alias_(exp.cast(exp.null(), "INT"), "send_hour_local", quoted=True),
         exp.alias_(exp.cast(exp.null(), "DOUBLE"), "discount_pct", quoted=True),
