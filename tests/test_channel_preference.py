@@ -323,3 +323,27 @@ def test_a_flow_that_does_not_route_has_no_preference(config_dir, tmp_path):
     models = compile_sql(write_config(tmp_path / "decisioning", config))
     assert not any("channel_preference" in name and "plain" in name for name in models)
     assert 'CAST(NULL AS DOUBLE) AS "channel_preference"' in models["kaireon_plain__decisions"]
+
+
+def test_placements_and_traces_see_the_routed_channel(tmp_path):
+    """A group node fills each placement from candidates on its channel: the routed one (DuckDB)."""
+    from harness import rows, scenario
+    config = _config()
+    config["placements"] = [{"id": "mail_box", "name": "mail", "channelId": "email", "maxSlots": 2},
+                            {"id": "push_box", "name": "push", "channelId": "push"}]
+    nodes = _nodes() + [{"id": "grp", "type": "group", "config": {"strategy": "priority_fill",
+                                                                   "placementIds": ["mail_box", "push_box"]}},
+                        {"id": "out", "type": "response", "config": {"responseFormat": "standard", "includeTrace": True}}]
+    config["decisionFlows"] = [flow(nodes, key="auto3", channel="auto", channels=FLOWS["auto3"][0])]
+    con = scenario(tmp_path, config, CUSTOMERS, HISTORY)
+    want = routes(*FLOWS["auto3"])
+    got = rows(con, "select customer_id, channel, placement_id, slot, channel_preference from kaireon_decisions")
+    # c2 is routed to sms, which no placement takes: its kept candidates find no slot (ranked out)
+    assert got and {r["customer_id"] for r in got} == {c for c, r in want.items() if r and r[0] != "sms"}
+    for r in got:
+        assert r["channel"] == want[r["customer_id"]][0]
+        assert r["placement_id"] == ("mail_box" if r["channel"] == "email" else "push_box")
+        assert abs(r["channel_preference"] - want[r["customer_id"]][1]) <= 1e-9
+    assert {r["placement_id"] for r in got} == {"mail_box", "push_box"}
+    traced = rows(con, "select distinct customer_id, channel from kaireon_traces")
+    assert all(r["channel"] == want[r["customer_id"]][0] for r in traced), traced
