@@ -347,3 +347,69 @@ def test_placements_and_traces_see_the_routed_channel(tmp_path):
     assert {r["placement_id"] for r in got} == {"mail_box", "push_box"}
     traced = rows(con, "select distinct customer_id, channel from kaireon_traces")
     assert all(r["channel"] == want[r["customer_id"]][0] for r in traced), traced
+
+
+def _worked_history() -> list[tuple]:
+    """docs/channel_preference.md: email 200 impressions / 30 positive, sms 50 / 10, push none; Bea's part of it."""
+    rows, t = [], [0]
+
+    def add(customer, offer, channel, outcome):
+        t[0] += 1
+        rows.append((customer, offer, channel, outcome, _at(30, -t[0] / 60), None, None, None))
+
+    for outcome in ("impression", "impression", "click"):  # n = 2, k = 1
+        add("bea", "o1", "email", outcome)
+    for outcome in ("impression", "click", "impression", "convert", "impression", "impression"):
+        add("bea", "o2", "email", outcome)  # o2: n = 4, k = 2
+    add("bea", "o1", "sms", "impression")
+    add("bea", "o2", "sms", "impression")
+    for i in range(194):
+        add("bg", f"o{1 + i % 3}", "email", "impression")
+        if i < 27:
+            add("bg", f"o{1 + i % 3}", "email", "click")
+    for i in range(48):
+        add("bg", "o1", "sms", "impression")
+        if i < 10:
+            add("bg", "o1", "sms", "convert")
+    return rows
+
+
+def test_the_worked_example_of_the_docs(tmp_path):
+    from harness import rows, scenario
+    config = _config()
+    config["contactPolicies"] = []
+    config["decisionFlows"] = [flow(_nodes(), key="auto3", channel="auto", channels=["email", "sms", "push"]),
+                               flow(_nodes(), key="auto2", channel="auto", channels=["email", "sms"])]
+    people = [("ann", 1, 1, 1.0, "a", "UTC", True, True), ("bea", 1, 1, 1.0, "a", "UTC", True, True),
+              ("cal", 1, 1, 1.0, "a", "UTC", False, False), ("bg", 1, 1, 1.0, "a", "UTC", False, False)]
+    con = scenario(tmp_path / "a", config, people, _worked_history())
+    prefs = {(r["customer_id"], r["channel"]): r for r in rows(con, "select * from kaireon_auto3__channel_preference")}
+    assert {c: prefs[("ann", c)]["prior_mean"] for c in ("email", "sms", "push")} == pytest.approx(
+        {"email": 0.15, "sms": 0.20, "push": 0.16}, abs=1e-12)
+    assert (prefs[("bea", "email")]["impressions"], prefs[("bea", "email")]["positives"]) == (6, 3)
+    assert prefs[("bea", "email")]["preference"] == pytest.approx(0.28125, abs=1e-12)
+    assert prefs[("bea", "sms")]["preference"] == pytest.approx(2 / 12, abs=1e-12)
+    chosen = {(r["decision_flow_key"], r["customer_id"]): r["channel"]
+              for r in rows(con, "select * from kaireon_decisions")}
+    assert chosen == {("auto3", "ann"): "sms", ("auto3", "bea"): "email", ("auto3", "cal"): "push",
+                      ("auto3", "bg"): "push", ("auto2", "ann"): "sms", ("auto2", "bea"): "email"}
+    revoked = [("bea", 1, 1, 1.0, "a", "UTC", False, True), *people[2:]]
+    con = scenario(tmp_path / "b", config, revoked, _worked_history())
+    assert rows(con, "select distinct channel from kaireon_decisions where customer_id = 'bea'") == [{"channel": "sms"}]
+
+
+def test_routing_by_a_maintained_preferred_channel_column_still_works(tmp_path):
+    """Without channel: auto, a filter node on channel = customer.<column> keeps one channel per customer."""
+    from harness import rows, scenario
+    config = _config()
+    config["contactPolicies"] = []
+    config["schemas"] = [schema()]
+    nodes = _nodes()
+    nodes.insert(3, {"id": "pref", "type": "filter", "config": {"conditions": [
+        {"field": "channel", "operator": "eq", "valueFormula": "customer.category"}]}})
+    config["decisionFlows"] = [flow(nodes, key="byfield", channel=["email", "sms", "push"])]
+    people = [("c1", 1, 1, 1.0, "sms", "UTC", True, True), ("c2", 1, 1, 1.0, "push", "UTC", False, False)]
+    con = scenario(tmp_path, config, people, [])
+    got = rows(con, "select distinct customer_id, channel, channel_preference from kaireon_decisions order by 1")
+    assert got == [{"customer_id": "c1", "channel": "sms", "channel_preference": None},
+                   {"customer_id": "c2", "channel": "push", "channel_preference": None}]
