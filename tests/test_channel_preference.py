@@ -147,7 +147,7 @@ def _config() -> dict:
     }
 
 
-TABLES = ("kaireon_decisions", "kaireon_rejections", "kaireon_auto3__channel_preference",
+TABLES = ("kaireon_decisions", "kaireon_rejections", "kaireon_funnel", "kaireon_auto3__channel_preference",
           "kaireon_auto2__channel_preference")
 
 
@@ -224,6 +224,21 @@ def test_channel_caps_see_the_routed_channel(built):
     capped = {(r["decision_flow_key"], r["customer_id"], r["offer_id"]) for r in got["kaireon_rejections"]
               if r["rule_name"] == "sms daily"}
     assert {("auto2", "c2", "o2"), ("auto3", "c2", "o1"), ("auto3", "c2", "o2")} <= capped, name
+
+
+@pytest.mark.parametrize("key", FLOWS)
+def test_funnel_counts_the_offers_of_the_routed_channel(built, key):
+    """total_candidates: each customer x the offers deliverable on their routed channel (for a customer
+    with no consented channel, the best channel regardless of consent, where they are rejected)."""
+    name, got = built
+    channels, m = FLOWS[key]
+    prefs, want = reference(channels, m), routes(channels, m)
+    total = 0
+    for c, *_ in CUSTOMERS:
+        best = want[c][0] if want[c] else max(channels, key=lambda ch: (prefs[(c, ch)]["preference"], -channels.index(ch)))
+        total += sum(1 for _, _, allowed in OFFERS if allowed is None or best in allowed)
+    [funnel] = [r for r in got["kaireon_funnel"] if r["decision_flow_key"] == key]
+    assert funnel["total_candidates"] == total, name
 
 
 def test_hand_worked_routes(built):
