@@ -56,7 +56,8 @@ def _events(plan: FlowPlan) -> exp.Select:
 def _numbered() -> exp.Select:
     """Each row with the number of impressions of its customer, offer and channel up to it (the
     impression a positive row belongs to)."""
-    order = exp.Order(expressions=[exp.Ordered(this=col("occurred_at")), exp.Ordered(this=col("is_impression"), desc=True)])
+    positive_last = exp.Sub(this=lit(1), expression=col("is_impression"))  # at one instant, impressions first
+    order = exp.Order(expressions=[exp.Ordered(this=col("occurred_at")), exp.Ordered(this=positive_last)])
     frame = exp.WindowSpec(kind="ROWS", start="UNBOUNDED", start_side="PRECEDING", end="CURRENT ROW")
     running = exp.Window(this=exp.Sum(this=col("is_impression")), partition_by=[col(c) for c in _KEYS],
                          order=order, spec=frame)

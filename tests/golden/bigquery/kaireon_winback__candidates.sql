@@ -12,7 +12,7 @@ WITH `qualified` AS (
       COALESCE(CAST(`m`.`uplift` AS FLOAT64), CAST(0.0 AS FLOAT64)) AS `uplift`,
       `ao`.`agg__0`
     FROM {{ ref('kaireon_winback__customers') }} AS `c`
-    CROSS JOIN (
+    JOIN (
       SELECT
         `o`.*,
         `ch`.`channel`
@@ -26,9 +26,10 @@ WITH `qualified` AS (
       CROSS JOIN (
         SELECT
           CAST(`v`.`channel` AS STRING) AS `channel`
-        FROM UNNEST([STRUCT('email' AS `channel`)]) AS `v`
+        FROM UNNEST([STRUCT('email' AS `channel`), STRUCT('sms' AS `channel`)]) AS `v`
       ) AS `ch`
     ) AS `o`
+      ON `o`.`channel` = `c`.`route_channel`
     CROSS JOIN {{ ref('kaireon_run_params') }} AS `p`
     LEFT JOIN {{ ref('kaireon_uplift__winback_uplift') }} AS `m`
       ON CAST(`m`.`customer_id` AS STRING) = `c`.`customer_id`
@@ -64,6 +65,7 @@ WITH `qualified` AS (
   ) AS `pairs`
   WHERE
     NOT COALESCE(`channel` = 'email' AND NOT COALESCE(`cust__consentEmail`, FALSE), FALSE)
+    AND NOT COALESCE(`channel` = 'sms' AND NOT COALESCE(`cust__consentSMS`, FALSE), FALSE)
     AND NOT COALESCE(
       `category_id` = 'accessories'
       AND NOT CASE
@@ -231,7 +233,7 @@ WITH `qualified` AS (
     *,
     CASE
       WHEN `category_id` = 'rewards' AND NOT FALSE AND COALESCE(`agg__0`, 0) >= 1
-      THEN 21
+      THEN 23
     END AS `check_code`,
     CAST(1.0 AS FLOAT64) AS `relevance`
   FROM `qualified`
@@ -271,7 +273,7 @@ WITH `qualified` AS (
     COALESCE(
       SUM(CASE WHEN COALESCE(TRUE, FALSE) AND `walk_s0` IS NULL THEN 1 ELSE 0 END) OVER (
         PARTITION BY `customer_id`
-        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC, `channel` ASC
+        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'sms' THEN 2 END ASC
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
       0
@@ -285,11 +287,19 @@ WITH `qualified` AS (
         END
       ) OVER (
         PARTITION BY `customer_id`
-        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC, `channel` ASC
+        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'sms' THEN 2 END ASC
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
       0
-    ) AS `walk_u1_1`
+    ) AS `walk_u1_1`,
+    COALESCE(
+      SUM(CASE WHEN COALESCE(TRUE, FALSE) AND `walk_s0` IS NULL THEN 1 ELSE 0 END) OVER (
+        PARTITION BY `customer_id`, `offer_id`
+        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'sms' THEN 2 END ASC
+        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+      ),
+      0
+    ) AS `walk_u1_2`
   FROM `walk_0`
 ), `walk_1` AS (
   SELECT
@@ -308,6 +318,11 @@ WITH `qualified` AS (
           3 - COALESCE(`agg__1`, 0)
         ), FALSE)
       )
+      OR (
+        COALESCE(TRUE, FALSE) AND COALESCE(0 >= (
+          1
+        ), FALSE)
+      )
       THEN 0
       WHEN (
         NOT COALESCE(TRUE, FALSE) OR COALESCE(0 + `walk_u1_0` < (
@@ -320,6 +335,11 @@ WITH `qualified` AS (
           3 - COALESCE(`agg__1`, 0)
         ), TRUE)
       )
+      AND (
+        NOT COALESCE(TRUE, FALSE) OR COALESCE(0 + `walk_u1_2` < (
+          1
+        ), TRUE)
+      )
       THEN 1
     END AS `walk_s1`
   FROM `walk_w1`
@@ -329,7 +349,7 @@ WITH `qualified` AS (
     COALESCE(
       SUM(CASE WHEN COALESCE(TRUE, FALSE) AND `walk_s1` = 1 THEN 1 ELSE 0 END) OVER (
         PARTITION BY `customer_id`
-        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC, `channel` ASC
+        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'sms' THEN 2 END ASC
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
       0
@@ -337,7 +357,7 @@ WITH `qualified` AS (
     COALESCE(
       SUM(CASE WHEN COALESCE(TRUE, FALSE) AND `walk_s1` IS NULL THEN 1 ELSE 0 END) OVER (
         PARTITION BY `customer_id`
-        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC, `channel` ASC
+        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'sms' THEN 2 END ASC
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
       0
@@ -351,7 +371,7 @@ WITH `qualified` AS (
         END
       ) OVER (
         PARTITION BY `customer_id`
-        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC, `channel` ASC
+        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'sms' THEN 2 END ASC
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
       0
@@ -365,11 +385,27 @@ WITH `qualified` AS (
         END
       ) OVER (
         PARTITION BY `customer_id`
-        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC, `channel` ASC
+        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'sms' THEN 2 END ASC
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
       0
-    ) AS `walk_u2_1`
+    ) AS `walk_u2_1`,
+    COALESCE(
+      SUM(CASE WHEN COALESCE(TRUE, FALSE) AND `walk_s1` = 1 THEN 1 ELSE 0 END) OVER (
+        PARTITION BY `customer_id`, `offer_id`
+        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'sms' THEN 2 END ASC
+        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+      ),
+      0
+    ) AS `walk_k2_2`,
+    COALESCE(
+      SUM(CASE WHEN COALESCE(TRUE, FALSE) AND `walk_s1` IS NULL THEN 1 ELSE 0 END) OVER (
+        PARTITION BY `customer_id`, `offer_id`
+        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'sms' THEN 2 END ASC
+        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+      ),
+      0
+    ) AS `walk_u2_2`
   FROM `walk_1`
 ), `walk_2` AS (
   SELECT
@@ -388,6 +424,11 @@ WITH `qualified` AS (
           3 - COALESCE(`agg__1`, 0)
         ), FALSE)
       )
+      OR (
+        COALESCE(TRUE, FALSE) AND COALESCE(`walk_k2_2` >= (
+          1
+        ), FALSE)
+      )
       THEN 0
       WHEN (
         NOT COALESCE(TRUE, FALSE) OR COALESCE(`walk_k2_0` + `walk_u2_0` < (
@@ -400,6 +441,11 @@ WITH `qualified` AS (
           3 - COALESCE(`agg__1`, 0)
         ), TRUE)
       )
+      AND (
+        NOT COALESCE(TRUE, FALSE) OR COALESCE(`walk_k2_2` + `walk_u2_2` < (
+          1
+        ), TRUE)
+      )
       THEN 1
     END AS `walk_s2`
   FROM `walk_w2`
@@ -409,7 +455,7 @@ WITH `qualified` AS (
     COALESCE(
       SUM(CASE WHEN COALESCE(TRUE, FALSE) AND `walk_s2` = 1 THEN 1 ELSE 0 END) OVER (
         PARTITION BY `customer_id`
-        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC, `channel` ASC
+        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'sms' THEN 2 END ASC
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
       0
@@ -417,7 +463,7 @@ WITH `qualified` AS (
     COALESCE(
       SUM(CASE WHEN COALESCE(TRUE, FALSE) AND `walk_s2` IS NULL THEN 1 ELSE 0 END) OVER (
         PARTITION BY `customer_id`
-        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC, `channel` ASC
+        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'sms' THEN 2 END ASC
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
       0
@@ -431,7 +477,7 @@ WITH `qualified` AS (
         END
       ) OVER (
         PARTITION BY `customer_id`
-        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC, `channel` ASC
+        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'sms' THEN 2 END ASC
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
       0
@@ -445,11 +491,27 @@ WITH `qualified` AS (
         END
       ) OVER (
         PARTITION BY `customer_id`
-        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC, `channel` ASC
+        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'sms' THEN 2 END ASC
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
       0
-    ) AS `walk_u3_1`
+    ) AS `walk_u3_1`,
+    COALESCE(
+      SUM(CASE WHEN COALESCE(TRUE, FALSE) AND `walk_s2` = 1 THEN 1 ELSE 0 END) OVER (
+        PARTITION BY `customer_id`, `offer_id`
+        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'sms' THEN 2 END ASC
+        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+      ),
+      0
+    ) AS `walk_k3_2`,
+    COALESCE(
+      SUM(CASE WHEN COALESCE(TRUE, FALSE) AND `walk_s2` IS NULL THEN 1 ELSE 0 END) OVER (
+        PARTITION BY `customer_id`, `offer_id`
+        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'sms' THEN 2 END ASC
+        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+      ),
+      0
+    ) AS `walk_u3_2`
   FROM `walk_2`
 ), `walk_3` AS (
   SELECT
@@ -468,6 +530,11 @@ WITH `qualified` AS (
           3 - COALESCE(`agg__1`, 0)
         ), FALSE)
       )
+      OR (
+        COALESCE(TRUE, FALSE) AND COALESCE(`walk_k3_2` >= (
+          1
+        ), FALSE)
+      )
       THEN 0
       WHEN (
         NOT COALESCE(TRUE, FALSE) OR COALESCE(`walk_k3_0` + `walk_u3_0` < (
@@ -480,6 +547,11 @@ WITH `qualified` AS (
           3 - COALESCE(`agg__1`, 0)
         ), TRUE)
       )
+      AND (
+        NOT COALESCE(TRUE, FALSE) OR COALESCE(`walk_k3_2` + `walk_u3_2` < (
+          1
+        ), TRUE)
+      )
       THEN 1
     END AS `walk_s3`
   FROM `walk_w3`
@@ -489,7 +561,7 @@ WITH `qualified` AS (
     COALESCE(
       SUM(CASE WHEN COALESCE(TRUE, FALSE) AND `walk_s3` = 1 THEN 1 ELSE 0 END) OVER (
         PARTITION BY `customer_id`
-        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC, `channel` ASC
+        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'sms' THEN 2 END ASC
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
       0
@@ -497,7 +569,7 @@ WITH `qualified` AS (
     COALESCE(
       SUM(CASE WHEN COALESCE(TRUE, FALSE) AND `walk_s3` IS NULL THEN 1 ELSE 0 END) OVER (
         PARTITION BY `customer_id`
-        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC, `channel` ASC
+        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'sms' THEN 2 END ASC
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
       0
@@ -511,7 +583,7 @@ WITH `qualified` AS (
         END
       ) OVER (
         PARTITION BY `customer_id`
-        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC, `channel` ASC
+        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'sms' THEN 2 END ASC
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
       0
@@ -525,11 +597,27 @@ WITH `qualified` AS (
         END
       ) OVER (
         PARTITION BY `customer_id`
-        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC, `channel` ASC
+        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'sms' THEN 2 END ASC
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
       0
-    ) AS `walk_u4_1`
+    ) AS `walk_u4_1`,
+    COALESCE(
+      SUM(CASE WHEN COALESCE(TRUE, FALSE) AND `walk_s3` = 1 THEN 1 ELSE 0 END) OVER (
+        PARTITION BY `customer_id`, `offer_id`
+        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'sms' THEN 2 END ASC
+        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+      ),
+      0
+    ) AS `walk_k4_2`,
+    COALESCE(
+      SUM(CASE WHEN COALESCE(TRUE, FALSE) AND `walk_s3` IS NULL THEN 1 ELSE 0 END) OVER (
+        PARTITION BY `customer_id`, `offer_id`
+        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'sms' THEN 2 END ASC
+        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+      ),
+      0
+    ) AS `walk_u4_2`
   FROM `walk_3`
 ), `walk_4` AS (
   SELECT
@@ -548,6 +636,11 @@ WITH `qualified` AS (
           3 - COALESCE(`agg__1`, 0)
         ), FALSE)
       )
+      OR (
+        COALESCE(TRUE, FALSE) AND COALESCE(`walk_k4_2` >= (
+          1
+        ), FALSE)
+      )
       THEN 0
       WHEN (
         NOT COALESCE(TRUE, FALSE) OR COALESCE(`walk_k4_0` + `walk_u4_0` < (
@@ -560,6 +653,11 @@ WITH `qualified` AS (
           3 - COALESCE(`agg__1`, 0)
         ), TRUE)
       )
+      AND (
+        NOT COALESCE(TRUE, FALSE) OR COALESCE(`walk_k4_2` + `walk_u4_2` < (
+          1
+        ), TRUE)
+      )
       THEN 1
     END AS `walk_s4`
   FROM `walk_w4`
@@ -569,7 +667,7 @@ WITH `qualified` AS (
     COALESCE(
       SUM(CASE WHEN COALESCE(TRUE, FALSE) AND `walk_s4` = 1 THEN 1 ELSE 0 END) OVER (
         PARTITION BY `customer_id`
-        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC, `channel` ASC
+        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'sms' THEN 2 END ASC
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
       0
@@ -577,7 +675,7 @@ WITH `qualified` AS (
     COALESCE(
       SUM(CASE WHEN COALESCE(TRUE, FALSE) AND `walk_s4` IS NULL THEN 1 ELSE 0 END) OVER (
         PARTITION BY `customer_id`
-        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC, `channel` ASC
+        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'sms' THEN 2 END ASC
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
       0
@@ -591,7 +689,7 @@ WITH `qualified` AS (
         END
       ) OVER (
         PARTITION BY `customer_id`
-        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC, `channel` ASC
+        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'sms' THEN 2 END ASC
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
       0
@@ -605,11 +703,27 @@ WITH `qualified` AS (
         END
       ) OVER (
         PARTITION BY `customer_id`
-        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC, `channel` ASC
+        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'sms' THEN 2 END ASC
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
       0
-    ) AS `walk_u5_1`
+    ) AS `walk_u5_1`,
+    COALESCE(
+      SUM(CASE WHEN COALESCE(TRUE, FALSE) AND `walk_s4` = 1 THEN 1 ELSE 0 END) OVER (
+        PARTITION BY `customer_id`, `offer_id`
+        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'sms' THEN 2 END ASC
+        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+      ),
+      0
+    ) AS `walk_k5_2`,
+    COALESCE(
+      SUM(CASE WHEN COALESCE(TRUE, FALSE) AND `walk_s4` IS NULL THEN 1 ELSE 0 END) OVER (
+        PARTITION BY `customer_id`, `offer_id`
+        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'sms' THEN 2 END ASC
+        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+      ),
+      0
+    ) AS `walk_u5_2`
   FROM `walk_4`
 ), `walk_5` AS (
   SELECT
@@ -628,6 +742,11 @@ WITH `qualified` AS (
           3 - COALESCE(`agg__1`, 0)
         ), FALSE)
       )
+      OR (
+        COALESCE(TRUE, FALSE) AND COALESCE(`walk_k5_2` >= (
+          1
+        ), FALSE)
+      )
       THEN 0
       WHEN (
         NOT COALESCE(TRUE, FALSE) OR COALESCE(`walk_k5_0` + `walk_u5_0` < (
@@ -640,6 +759,11 @@ WITH `qualified` AS (
           3 - COALESCE(`agg__1`, 0)
         ), TRUE)
       )
+      AND (
+        NOT COALESCE(TRUE, FALSE) OR COALESCE(`walk_k5_2` + `walk_u5_2` < (
+          1
+        ), TRUE)
+      )
       THEN 1
     END AS `walk_s5`
   FROM `walk_w5`
@@ -649,7 +773,7 @@ WITH `qualified` AS (
     COALESCE(
       SUM(CASE WHEN COALESCE(TRUE, FALSE) AND `walk_s5` = 1 THEN 1 ELSE 0 END) OVER (
         PARTITION BY `customer_id`
-        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC, `channel` ASC
+        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'sms' THEN 2 END ASC
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
       0
@@ -657,7 +781,7 @@ WITH `qualified` AS (
     COALESCE(
       SUM(CASE WHEN COALESCE(TRUE, FALSE) AND `walk_s5` IS NULL THEN 1 ELSE 0 END) OVER (
         PARTITION BY `customer_id`
-        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC, `channel` ASC
+        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'sms' THEN 2 END ASC
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
       0
@@ -671,7 +795,7 @@ WITH `qualified` AS (
         END
       ) OVER (
         PARTITION BY `customer_id`
-        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC, `channel` ASC
+        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'sms' THEN 2 END ASC
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
       0
@@ -685,11 +809,27 @@ WITH `qualified` AS (
         END
       ) OVER (
         PARTITION BY `customer_id`
-        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC, `channel` ASC
+        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'sms' THEN 2 END ASC
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
       0
-    ) AS `walk_u6_1`
+    ) AS `walk_u6_1`,
+    COALESCE(
+      SUM(CASE WHEN COALESCE(TRUE, FALSE) AND `walk_s5` = 1 THEN 1 ELSE 0 END) OVER (
+        PARTITION BY `customer_id`, `offer_id`
+        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'sms' THEN 2 END ASC
+        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+      ),
+      0
+    ) AS `walk_k6_2`,
+    COALESCE(
+      SUM(CASE WHEN COALESCE(TRUE, FALSE) AND `walk_s5` IS NULL THEN 1 ELSE 0 END) OVER (
+        PARTITION BY `customer_id`, `offer_id`
+        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'sms' THEN 2 END ASC
+        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+      ),
+      0
+    ) AS `walk_u6_2`
   FROM `walk_5`
 ), `walk_6` AS (
   SELECT
@@ -708,6 +848,11 @@ WITH `qualified` AS (
           3 - COALESCE(`agg__1`, 0)
         ), FALSE)
       )
+      OR (
+        COALESCE(TRUE, FALSE) AND COALESCE(`walk_k6_2` >= (
+          1
+        ), FALSE)
+      )
       THEN 0
       WHEN (
         NOT COALESCE(TRUE, FALSE) OR COALESCE(`walk_k6_0` + `walk_u6_0` < (
@@ -720,6 +865,11 @@ WITH `qualified` AS (
           3 - COALESCE(`agg__1`, 0)
         ), TRUE)
       )
+      AND (
+        NOT COALESCE(TRUE, FALSE) OR COALESCE(`walk_k6_2` + `walk_u6_2` < (
+          1
+        ), TRUE)
+      )
       THEN 1
     END AS `walk_s6`
   FROM `walk_w6`
@@ -729,7 +879,7 @@ WITH `qualified` AS (
     COALESCE(
       SUM(CASE WHEN COALESCE(TRUE, FALSE) AND `walk_s6` = 1 THEN 1 ELSE 0 END) OVER (
         PARTITION BY `customer_id`
-        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC, `channel` ASC
+        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'sms' THEN 2 END ASC
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
       0
@@ -737,7 +887,7 @@ WITH `qualified` AS (
     COALESCE(
       SUM(CASE WHEN COALESCE(TRUE, FALSE) AND `walk_s6` IS NULL THEN 1 ELSE 0 END) OVER (
         PARTITION BY `customer_id`
-        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC, `channel` ASC
+        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'sms' THEN 2 END ASC
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
       0
@@ -751,7 +901,7 @@ WITH `qualified` AS (
         END
       ) OVER (
         PARTITION BY `customer_id`
-        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC, `channel` ASC
+        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'sms' THEN 2 END ASC
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
       0
@@ -765,11 +915,27 @@ WITH `qualified` AS (
         END
       ) OVER (
         PARTITION BY `customer_id`
-        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC, `channel` ASC
+        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'sms' THEN 2 END ASC
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
       0
-    ) AS `walk_u7_1`
+    ) AS `walk_u7_1`,
+    COALESCE(
+      SUM(CASE WHEN COALESCE(TRUE, FALSE) AND `walk_s6` = 1 THEN 1 ELSE 0 END) OVER (
+        PARTITION BY `customer_id`, `offer_id`
+        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'sms' THEN 2 END ASC
+        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+      ),
+      0
+    ) AS `walk_k7_2`,
+    COALESCE(
+      SUM(CASE WHEN COALESCE(TRUE, FALSE) AND `walk_s6` IS NULL THEN 1 ELSE 0 END) OVER (
+        PARTITION BY `customer_id`, `offer_id`
+        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'sms' THEN 2 END ASC
+        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+      ),
+      0
+    ) AS `walk_u7_2`
   FROM `walk_6`
 ), `walk_7` AS (
   SELECT
@@ -788,6 +954,11 @@ WITH `qualified` AS (
           3 - COALESCE(`agg__1`, 0)
         ), FALSE)
       )
+      OR (
+        COALESCE(TRUE, FALSE) AND COALESCE(`walk_k7_2` >= (
+          1
+        ), FALSE)
+      )
       THEN 0
       WHEN (
         NOT COALESCE(TRUE, FALSE) OR COALESCE(`walk_k7_0` + `walk_u7_0` < (
@@ -800,6 +971,11 @@ WITH `qualified` AS (
           3 - COALESCE(`agg__1`, 0)
         ), TRUE)
       )
+      AND (
+        NOT COALESCE(TRUE, FALSE) OR COALESCE(`walk_k7_2` + `walk_u7_2` < (
+          1
+        ), TRUE)
+      )
       THEN 1
     END AS `walk_s7`
   FROM `walk_w7`
@@ -809,7 +985,7 @@ WITH `qualified` AS (
     COALESCE(
       SUM(CASE WHEN COALESCE(TRUE, FALSE) AND `walk_s7` = 1 THEN 1 ELSE 0 END) OVER (
         PARTITION BY `customer_id`
-        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC, `channel` ASC
+        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'sms' THEN 2 END ASC
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
       0
@@ -823,11 +999,19 @@ WITH `qualified` AS (
         END
       ) OVER (
         PARTITION BY `customer_id`
-        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC, `channel` ASC
+        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'sms' THEN 2 END ASC
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
       0
-    ) AS `walk_k_1`
+    ) AS `walk_k_1`,
+    COALESCE(
+      SUM(CASE WHEN COALESCE(TRUE, FALSE) AND `walk_s7` = 1 THEN 1 ELSE 0 END) OVER (
+        PARTITION BY `customer_id`, `offer_id`
+        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'sms' THEN 2 END ASC
+        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+      ),
+      0
+    ) AS `walk_k_2`
   FROM `walk_7`
 ), `walk_c` AS (
   SELECT
@@ -835,9 +1019,16 @@ WITH `qualified` AS (
     CASE
       WHEN `check_code` IS NULL AND NOT COALESCE(`walk_s7` = 1, FALSE)
       THEN CASE
-        WHEN COALESCE(TRUE, FALSE) AND COALESCE(`walk_k_0` >= (
-          3
-        ), FALSE)
+        WHEN (
+          COALESCE(TRUE, FALSE) AND COALESCE(`walk_k_0` >= (
+            3
+          ), FALSE)
+        )
+        OR (
+          COALESCE(TRUE, FALSE) AND COALESCE(`walk_k_2` >= (
+            1
+          ), FALSE)
+        )
         THEN CAST(NULL AS INT64)
         WHEN COALESCE(TRUE AND NOT FALSE AND TRUE, FALSE)
         AND COALESCE(`walk_k_1` >= (
@@ -855,7 +1046,7 @@ WITH `qualified` AS (
       WHEN COALESCE(`walk_s7` = 1, FALSE)
       THEN ROW_NUMBER() OVER (
         PARTITION BY `customer_id`, CASE WHEN COALESCE(`walk_s7` = 1, FALSE) THEN 1 ELSE 0 END
-        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC NULLS LAST, `channel` ASC NULLS LAST
+        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC NULLS LAST, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'sms' THEN 2 END ASC NULLS LAST
       )
     END AS `rank`
   FROM `walk_c`
@@ -875,6 +1066,7 @@ SELECT
   `score`,
   `model_id`,
   `check_code`,
+  `channel_preference`,
   `reject_code`,
   `cust__lifetimeRevenue`,
   `cust__lifetimePurchases`,

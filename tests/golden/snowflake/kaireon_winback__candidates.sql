@@ -12,7 +12,7 @@ WITH "qualified" AS (
       COALESCE(CAST("m"."uplift" AS DOUBLE), CAST(0.0 AS DOUBLE)) AS "uplift",
       "ao"."agg__0"
     FROM {{ ref('kaireon_winback__customers') }} AS "c"
-    CROSS JOIN (
+    JOIN (
       SELECT
         "o".*,
         "ch"."channel"
@@ -27,9 +27,11 @@ WITH "qualified" AS (
         SELECT
           CAST("v"."channel" AS VARCHAR) AS "channel"
         FROM (VALUES
-          ('email')) AS "v"("channel")
+          ('email'),
+          ('sms')) AS "v"("channel")
       ) AS "ch"
     ) AS "o"
+      ON "o"."channel" = "c"."route_channel"
     CROSS JOIN {{ ref('kaireon_run_params') }} AS "p"
     LEFT JOIN {{ ref('kaireon_uplift__winback_uplift') }} AS "m"
       ON CAST("m"."customer_id" AS VARCHAR) = "c"."customer_id"
@@ -65,6 +67,7 @@ WITH "qualified" AS (
   ) AS "pairs"
   WHERE
     NOT COALESCE("channel" = 'email' AND NOT COALESCE("cust__consentEmail", FALSE), FALSE)
+    AND NOT COALESCE("channel" = 'sms' AND NOT COALESCE("cust__consentSMS", FALSE), FALSE)
     AND NOT COALESCE(
       "category_id" = 'accessories'
       AND NOT CASE
@@ -232,7 +235,7 @@ WITH "qualified" AS (
     *,
     CASE
       WHEN "category_id" = 'rewards' AND NOT FALSE AND COALESCE("agg__0", 0) >= 1
-      THEN 21
+      THEN 23
     END AS "check_code",
     CAST(1.0 AS DOUBLE) AS "relevance"
   FROM "qualified"
@@ -272,7 +275,7 @@ WITH "qualified" AS (
     COALESCE(
       SUM(CASE WHEN COALESCE(TRUE, FALSE) AND "walk_s0" IS NULL THEN 1 ELSE 0 END) OVER (
         PARTITION BY "customer_id"
-        ORDER BY "score" DESC NULLS LAST, "priority" DESC NULLS LAST, "offer_id" ASC, "channel" ASC
+        ORDER BY "score" DESC NULLS LAST, "priority" DESC NULLS LAST, "offer_id" ASC, CASE WHEN "channel" = 'email' THEN 1 WHEN "channel" = 'sms' THEN 2 END ASC
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
       0
@@ -286,11 +289,19 @@ WITH "qualified" AS (
         END
       ) OVER (
         PARTITION BY "customer_id"
-        ORDER BY "score" DESC NULLS LAST, "priority" DESC NULLS LAST, "offer_id" ASC, "channel" ASC
+        ORDER BY "score" DESC NULLS LAST, "priority" DESC NULLS LAST, "offer_id" ASC, CASE WHEN "channel" = 'email' THEN 1 WHEN "channel" = 'sms' THEN 2 END ASC
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
       0
-    ) AS "walk_u1_1"
+    ) AS "walk_u1_1",
+    COALESCE(
+      SUM(CASE WHEN COALESCE(TRUE, FALSE) AND "walk_s0" IS NULL THEN 1 ELSE 0 END) OVER (
+        PARTITION BY "customer_id", "offer_id"
+        ORDER BY "score" DESC NULLS LAST, "priority" DESC NULLS LAST, "offer_id" ASC, CASE WHEN "channel" = 'email' THEN 1 WHEN "channel" = 'sms' THEN 2 END ASC
+        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+      ),
+      0
+    ) AS "walk_u1_2"
   FROM "walk_0"
 ), "walk_1" AS (
   SELECT
@@ -309,6 +320,11 @@ WITH "qualified" AS (
           3 - COALESCE("agg__1", 0)
         ), FALSE)
       )
+      OR (
+        COALESCE(TRUE, FALSE) AND COALESCE(0 >= (
+          1
+        ), FALSE)
+      )
       THEN 0
       WHEN (
         NOT COALESCE(TRUE, FALSE) OR COALESCE(0 + "walk_u1_0" < (
@@ -321,6 +337,11 @@ WITH "qualified" AS (
           3 - COALESCE("agg__1", 0)
         ), TRUE)
       )
+      AND (
+        NOT COALESCE(TRUE, FALSE) OR COALESCE(0 + "walk_u1_2" < (
+          1
+        ), TRUE)
+      )
       THEN 1
     END AS "walk_s1"
   FROM "walk_w1"
@@ -330,7 +351,7 @@ WITH "qualified" AS (
     COALESCE(
       SUM(CASE WHEN COALESCE(TRUE, FALSE) AND "walk_s1" = 1 THEN 1 ELSE 0 END) OVER (
         PARTITION BY "customer_id"
-        ORDER BY "score" DESC NULLS LAST, "priority" DESC NULLS LAST, "offer_id" ASC, "channel" ASC
+        ORDER BY "score" DESC NULLS LAST, "priority" DESC NULLS LAST, "offer_id" ASC, CASE WHEN "channel" = 'email' THEN 1 WHEN "channel" = 'sms' THEN 2 END ASC
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
       0
@@ -338,7 +359,7 @@ WITH "qualified" AS (
     COALESCE(
       SUM(CASE WHEN COALESCE(TRUE, FALSE) AND "walk_s1" IS NULL THEN 1 ELSE 0 END) OVER (
         PARTITION BY "customer_id"
-        ORDER BY "score" DESC NULLS LAST, "priority" DESC NULLS LAST, "offer_id" ASC, "channel" ASC
+        ORDER BY "score" DESC NULLS LAST, "priority" DESC NULLS LAST, "offer_id" ASC, CASE WHEN "channel" = 'email' THEN 1 WHEN "channel" = 'sms' THEN 2 END ASC
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
       0
@@ -352,7 +373,7 @@ WITH "qualified" AS (
         END
       ) OVER (
         PARTITION BY "customer_id"
-        ORDER BY "score" DESC NULLS LAST, "priority" DESC NULLS LAST, "offer_id" ASC, "channel" ASC
+        ORDER BY "score" DESC NULLS LAST, "priority" DESC NULLS LAST, "offer_id" ASC, CASE WHEN "channel" = 'email' THEN 1 WHEN "channel" = 'sms' THEN 2 END ASC
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
       0
@@ -366,11 +387,27 @@ WITH "qualified" AS (
         END
       ) OVER (
         PARTITION BY "customer_id"
-        ORDER BY "score" DESC NULLS LAST, "priority" DESC NULLS LAST, "offer_id" ASC, "channel" ASC
+        ORDER BY "score" DESC NULLS LAST, "priority" DESC NULLS LAST, "offer_id" ASC, CASE WHEN "channel" = 'email' THEN 1 WHEN "channel" = 'sms' THEN 2 END ASC
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
       0
-    ) AS "walk_u2_1"
+    ) AS "walk_u2_1",
+    COALESCE(
+      SUM(CASE WHEN COALESCE(TRUE, FALSE) AND "walk_s1" = 1 THEN 1 ELSE 0 END) OVER (
+        PARTITION BY "customer_id", "offer_id"
+        ORDER BY "score" DESC NULLS LAST, "priority" DESC NULLS LAST, "offer_id" ASC, CASE WHEN "channel" = 'email' THEN 1 WHEN "channel" = 'sms' THEN 2 END ASC
+        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+      ),
+      0
+    ) AS "walk_k2_2",
+    COALESCE(
+      SUM(CASE WHEN COALESCE(TRUE, FALSE) AND "walk_s1" IS NULL THEN 1 ELSE 0 END) OVER (
+        PARTITION BY "customer_id", "offer_id"
+        ORDER BY "score" DESC NULLS LAST, "priority" DESC NULLS LAST, "offer_id" ASC, CASE WHEN "channel" = 'email' THEN 1 WHEN "channel" = 'sms' THEN 2 END ASC
+        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+      ),
+      0
+    ) AS "walk_u2_2"
   FROM "walk_1"
 ), "walk_2" AS (
   SELECT
@@ -389,6 +426,11 @@ WITH "qualified" AS (
           3 - COALESCE("agg__1", 0)
         ), FALSE)
       )
+      OR (
+        COALESCE(TRUE, FALSE) AND COALESCE("walk_k2_2" >= (
+          1
+        ), FALSE)
+      )
       THEN 0
       WHEN (
         NOT COALESCE(TRUE, FALSE) OR COALESCE("walk_k2_0" + "walk_u2_0" < (
@@ -401,6 +443,11 @@ WITH "qualified" AS (
           3 - COALESCE("agg__1", 0)
         ), TRUE)
       )
+      AND (
+        NOT COALESCE(TRUE, FALSE) OR COALESCE("walk_k2_2" + "walk_u2_2" < (
+          1
+        ), TRUE)
+      )
       THEN 1
     END AS "walk_s2"
   FROM "walk_w2"
@@ -410,7 +457,7 @@ WITH "qualified" AS (
     COALESCE(
       SUM(CASE WHEN COALESCE(TRUE, FALSE) AND "walk_s2" = 1 THEN 1 ELSE 0 END) OVER (
         PARTITION BY "customer_id"
-        ORDER BY "score" DESC NULLS LAST, "priority" DESC NULLS LAST, "offer_id" ASC, "channel" ASC
+        ORDER BY "score" DESC NULLS LAST, "priority" DESC NULLS LAST, "offer_id" ASC, CASE WHEN "channel" = 'email' THEN 1 WHEN "channel" = 'sms' THEN 2 END ASC
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
       0
@@ -418,7 +465,7 @@ WITH "qualified" AS (
     COALESCE(
       SUM(CASE WHEN COALESCE(TRUE, FALSE) AND "walk_s2" IS NULL THEN 1 ELSE 0 END) OVER (
         PARTITION BY "customer_id"
-        ORDER BY "score" DESC NULLS LAST, "priority" DESC NULLS LAST, "offer_id" ASC, "channel" ASC
+        ORDER BY "score" DESC NULLS LAST, "priority" DESC NULLS LAST, "offer_id" ASC, CASE WHEN "channel" = 'email' THEN 1 WHEN "channel" = 'sms' THEN 2 END ASC
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
       0
@@ -432,7 +479,7 @@ WITH "qualified" AS (
         END
       ) OVER (
         PARTITION BY "customer_id"
-        ORDER BY "score" DESC NULLS LAST, "priority" DESC NULLS LAST, "offer_id" ASC, "channel" ASC
+        ORDER BY "score" DESC NULLS LAST, "priority" DESC NULLS LAST, "offer_id" ASC, CASE WHEN "channel" = 'email' THEN 1 WHEN "channel" = 'sms' THEN 2 END ASC
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
       0
@@ -446,11 +493,27 @@ WITH "qualified" AS (
         END
       ) OVER (
         PARTITION BY "customer_id"
-        ORDER BY "score" DESC NULLS LAST, "priority" DESC NULLS LAST, "offer_id" ASC, "channel" ASC
+        ORDER BY "score" DESC NULLS LAST, "priority" DESC NULLS LAST, "offer_id" ASC, CASE WHEN "channel" = 'email' THEN 1 WHEN "channel" = 'sms' THEN 2 END ASC
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
       0
-    ) AS "walk_u3_1"
+    ) AS "walk_u3_1",
+    COALESCE(
+      SUM(CASE WHEN COALESCE(TRUE, FALSE) AND "walk_s2" = 1 THEN 1 ELSE 0 END) OVER (
+        PARTITION BY "customer_id", "offer_id"
+        ORDER BY "score" DESC NULLS LAST, "priority" DESC NULLS LAST, "offer_id" ASC, CASE WHEN "channel" = 'email' THEN 1 WHEN "channel" = 'sms' THEN 2 END ASC
+        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+      ),
+      0
+    ) AS "walk_k3_2",
+    COALESCE(
+      SUM(CASE WHEN COALESCE(TRUE, FALSE) AND "walk_s2" IS NULL THEN 1 ELSE 0 END) OVER (
+        PARTITION BY "customer_id", "offer_id"
+        ORDER BY "score" DESC NULLS LAST, "priority" DESC NULLS LAST, "offer_id" ASC, CASE WHEN "channel" = 'email' THEN 1 WHEN "channel" = 'sms' THEN 2 END ASC
+        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+      ),
+      0
+    ) AS "walk_u3_2"
   FROM "walk_2"
 ), "walk_3" AS (
   SELECT
@@ -469,6 +532,11 @@ WITH "qualified" AS (
           3 - COALESCE("agg__1", 0)
         ), FALSE)
       )
+      OR (
+        COALESCE(TRUE, FALSE) AND COALESCE("walk_k3_2" >= (
+          1
+        ), FALSE)
+      )
       THEN 0
       WHEN (
         NOT COALESCE(TRUE, FALSE) OR COALESCE("walk_k3_0" + "walk_u3_0" < (
@@ -481,6 +549,11 @@ WITH "qualified" AS (
           3 - COALESCE("agg__1", 0)
         ), TRUE)
       )
+      AND (
+        NOT COALESCE(TRUE, FALSE) OR COALESCE("walk_k3_2" + "walk_u3_2" < (
+          1
+        ), TRUE)
+      )
       THEN 1
     END AS "walk_s3"
   FROM "walk_w3"
@@ -490,7 +563,7 @@ WITH "qualified" AS (
     COALESCE(
       SUM(CASE WHEN COALESCE(TRUE, FALSE) AND "walk_s3" = 1 THEN 1 ELSE 0 END) OVER (
         PARTITION BY "customer_id"
-        ORDER BY "score" DESC NULLS LAST, "priority" DESC NULLS LAST, "offer_id" ASC, "channel" ASC
+        ORDER BY "score" DESC NULLS LAST, "priority" DESC NULLS LAST, "offer_id" ASC, CASE WHEN "channel" = 'email' THEN 1 WHEN "channel" = 'sms' THEN 2 END ASC
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
       0
@@ -498,7 +571,7 @@ WITH "qualified" AS (
     COALESCE(
       SUM(CASE WHEN COALESCE(TRUE, FALSE) AND "walk_s3" IS NULL THEN 1 ELSE 0 END) OVER (
         PARTITION BY "customer_id"
-        ORDER BY "score" DESC NULLS LAST, "priority" DESC NULLS LAST, "offer_id" ASC, "channel" ASC
+        ORDER BY "score" DESC NULLS LAST, "priority" DESC NULLS LAST, "offer_id" ASC, CASE WHEN "channel" = 'email' THEN 1 WHEN "channel" = 'sms' THEN 2 END ASC
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
       0
@@ -512,7 +585,7 @@ WITH "qualified" AS (
         END
       ) OVER (
         PARTITION BY "customer_id"
-        ORDER BY "score" DESC NULLS LAST, "priority" DESC NULLS LAST, "offer_id" ASC, "channel" ASC
+        ORDER BY "score" DESC NULLS LAST, "priority" DESC NULLS LAST, "offer_id" ASC, CASE WHEN "channel" = 'email' THEN 1 WHEN "channel" = 'sms' THEN 2 END ASC
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
       0
@@ -526,11 +599,27 @@ WITH "qualified" AS (
         END
       ) OVER (
         PARTITION BY "customer_id"
-        ORDER BY "score" DESC NULLS LAST, "priority" DESC NULLS LAST, "offer_id" ASC, "channel" ASC
+        ORDER BY "score" DESC NULLS LAST, "priority" DESC NULLS LAST, "offer_id" ASC, CASE WHEN "channel" = 'email' THEN 1 WHEN "channel" = 'sms' THEN 2 END ASC
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
       0
-    ) AS "walk_u4_1"
+    ) AS "walk_u4_1",
+    COALESCE(
+      SUM(CASE WHEN COALESCE(TRUE, FALSE) AND "walk_s3" = 1 THEN 1 ELSE 0 END) OVER (
+        PARTITION BY "customer_id", "offer_id"
+        ORDER BY "score" DESC NULLS LAST, "priority" DESC NULLS LAST, "offer_id" ASC, CASE WHEN "channel" = 'email' THEN 1 WHEN "channel" = 'sms' THEN 2 END ASC
+        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+      ),
+      0
+    ) AS "walk_k4_2",
+    COALESCE(
+      SUM(CASE WHEN COALESCE(TRUE, FALSE) AND "walk_s3" IS NULL THEN 1 ELSE 0 END) OVER (
+        PARTITION BY "customer_id", "offer_id"
+        ORDER BY "score" DESC NULLS LAST, "priority" DESC NULLS LAST, "offer_id" ASC, CASE WHEN "channel" = 'email' THEN 1 WHEN "channel" = 'sms' THEN 2 END ASC
+        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+      ),
+      0
+    ) AS "walk_u4_2"
   FROM "walk_3"
 ), "walk_4" AS (
   SELECT
@@ -549,6 +638,11 @@ WITH "qualified" AS (
           3 - COALESCE("agg__1", 0)
         ), FALSE)
       )
+      OR (
+        COALESCE(TRUE, FALSE) AND COALESCE("walk_k4_2" >= (
+          1
+        ), FALSE)
+      )
       THEN 0
       WHEN (
         NOT COALESCE(TRUE, FALSE) OR COALESCE("walk_k4_0" + "walk_u4_0" < (
@@ -561,6 +655,11 @@ WITH "qualified" AS (
           3 - COALESCE("agg__1", 0)
         ), TRUE)
       )
+      AND (
+        NOT COALESCE(TRUE, FALSE) OR COALESCE("walk_k4_2" + "walk_u4_2" < (
+          1
+        ), TRUE)
+      )
       THEN 1
     END AS "walk_s4"
   FROM "walk_w4"
@@ -570,7 +669,7 @@ WITH "qualified" AS (
     COALESCE(
       SUM(CASE WHEN COALESCE(TRUE, FALSE) AND "walk_s4" = 1 THEN 1 ELSE 0 END) OVER (
         PARTITION BY "customer_id"
-        ORDER BY "score" DESC NULLS LAST, "priority" DESC NULLS LAST, "offer_id" ASC, "channel" ASC
+        ORDER BY "score" DESC NULLS LAST, "priority" DESC NULLS LAST, "offer_id" ASC, CASE WHEN "channel" = 'email' THEN 1 WHEN "channel" = 'sms' THEN 2 END ASC
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
       0
@@ -578,7 +677,7 @@ WITH "qualified" AS (
     COALESCE(
       SUM(CASE WHEN COALESCE(TRUE, FALSE) AND "walk_s4" IS NULL THEN 1 ELSE 0 END) OVER (
         PARTITION BY "customer_id"
-        ORDER BY "score" DESC NULLS LAST, "priority" DESC NULLS LAST, "offer_id" ASC, "channel" ASC
+        ORDER BY "score" DESC NULLS LAST, "priority" DESC NULLS LAST, "offer_id" ASC, CASE WHEN "channel" = 'email' THEN 1 WHEN "channel" = 'sms' THEN 2 END ASC
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
       0
@@ -592,7 +691,7 @@ WITH "qualified" AS (
         END
       ) OVER (
         PARTITION BY "customer_id"
-        ORDER BY "score" DESC NULLS LAST, "priority" DESC NULLS LAST, "offer_id" ASC, "channel" ASC
+        ORDER BY "score" DESC NULLS LAST, "priority" DESC NULLS LAST, "offer_id" ASC, CASE WHEN "channel" = 'email' THEN 1 WHEN "channel" = 'sms' THEN 2 END ASC
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
       0
@@ -606,11 +705,27 @@ WITH "qualified" AS (
         END
       ) OVER (
         PARTITION BY "customer_id"
-        ORDER BY "score" DESC NULLS LAST, "priority" DESC NULLS LAST, "offer_id" ASC, "channel" ASC
+        ORDER BY "score" DESC NULLS LAST, "priority" DESC NULLS LAST, "offer_id" ASC, CASE WHEN "channel" = 'email' THEN 1 WHEN "channel" = 'sms' THEN 2 END ASC
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
       0
-    ) AS "walk_u5_1"
+    ) AS "walk_u5_1",
+    COALESCE(
+      SUM(CASE WHEN COALESCE(TRUE, FALSE) AND "walk_s4" = 1 THEN 1 ELSE 0 END) OVER (
+        PARTITION BY "customer_id", "offer_id"
+        ORDER BY "score" DESC NULLS LAST, "priority" DESC NULLS LAST, "offer_id" ASC, CASE WHEN "channel" = 'email' THEN 1 WHEN "channel" = 'sms' THEN 2 END ASC
+        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+      ),
+      0
+    ) AS "walk_k5_2",
+    COALESCE(
+      SUM(CASE WHEN COALESCE(TRUE, FALSE) AND "walk_s4" IS NULL THEN 1 ELSE 0 END) OVER (
+        PARTITION BY "customer_id", "offer_id"
+        ORDER BY "score" DESC NULLS LAST, "priority" DESC NULLS LAST, "offer_id" ASC, CASE WHEN "channel" = 'email' THEN 1 WHEN "channel" = 'sms' THEN 2 END ASC
+        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+      ),
+      0
+    ) AS "walk_u5_2"
   FROM "walk_4"
 ), "walk_5" AS (
   SELECT
@@ -629,6 +744,11 @@ WITH "qualified" AS (
           3 - COALESCE("agg__1", 0)
         ), FALSE)
       )
+      OR (
+        COALESCE(TRUE, FALSE) AND COALESCE("walk_k5_2" >= (
+          1
+        ), FALSE)
+      )
       THEN 0
       WHEN (
         NOT COALESCE(TRUE, FALSE) OR COALESCE("walk_k5_0" + "walk_u5_0" < (
@@ -641,6 +761,11 @@ WITH "qualified" AS (
           3 - COALESCE("agg__1", 0)
         ), TRUE)
       )
+      AND (
+        NOT COALESCE(TRUE, FALSE) OR COALESCE("walk_k5_2" + "walk_u5_2" < (
+          1
+        ), TRUE)
+      )
       THEN 1
     END AS "walk_s5"
   FROM "walk_w5"
@@ -650,7 +775,7 @@ WITH "qualified" AS (
     COALESCE(
       SUM(CASE WHEN COALESCE(TRUE, FALSE) AND "walk_s5" = 1 THEN 1 ELSE 0 END) OVER (
         PARTITION BY "customer_id"
-        ORDER BY "score" DESC NULLS LAST, "priority" DESC NULLS LAST, "offer_id" ASC, "channel" ASC
+        ORDER BY "score" DESC NULLS LAST, "priority" DESC NULLS LAST, "offer_id" ASC, CASE WHEN "channel" = 'email' THEN 1 WHEN "channel" = 'sms' THEN 2 END ASC
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
       0
@@ -658,7 +783,7 @@ WITH "qualified" AS (
     COALESCE(
       SUM(CASE WHEN COALESCE(TRUE, FALSE) AND "walk_s5" IS NULL THEN 1 ELSE 0 END) OVER (
         PARTITION BY "customer_id"
-        ORDER BY "score" DESC NULLS LAST, "priority" DESC NULLS LAST, "offer_id" ASC, "channel" ASC
+        ORDER BY "score" DESC NULLS LAST, "priority" DESC NULLS LAST, "offer_id" ASC, CASE WHEN "channel" = 'email' THEN 1 WHEN "channel" = 'sms' THEN 2 END ASC
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
       0
@@ -672,7 +797,7 @@ WITH "qualified" AS (
         END
       ) OVER (
         PARTITION BY "customer_id"
-        ORDER BY "score" DESC NULLS LAST, "priority" DESC NULLS LAST, "offer_id" ASC, "channel" ASC
+        ORDER BY "score" DESC NULLS LAST, "priority" DESC NULLS LAST, "offer_id" ASC, CASE WHEN "channel" = 'email' THEN 1 WHEN "channel" = 'sms' THEN 2 END ASC
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
       0
@@ -686,11 +811,27 @@ WITH "qualified" AS (
         END
       ) OVER (
         PARTITION BY "customer_id"
-        ORDER BY "score" DESC NULLS LAST, "priority" DESC NULLS LAST, "offer_id" ASC, "channel" ASC
+        ORDER BY "score" DESC NULLS LAST, "priority" DESC NULLS LAST, "offer_id" ASC, CASE WHEN "channel" = 'email' THEN 1 WHEN "channel" = 'sms' THEN 2 END ASC
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
       0
-    ) AS "walk_u6_1"
+    ) AS "walk_u6_1",
+    COALESCE(
+      SUM(CASE WHEN COALESCE(TRUE, FALSE) AND "walk_s5" = 1 THEN 1 ELSE 0 END) OVER (
+        PARTITION BY "customer_id", "offer_id"
+        ORDER BY "score" DESC NULLS LAST, "priority" DESC NULLS LAST, "offer_id" ASC, CASE WHEN "channel" = 'email' THEN 1 WHEN "channel" = 'sms' THEN 2 END ASC
+        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+      ),
+      0
+    ) AS "walk_k6_2",
+    COALESCE(
+      SUM(CASE WHEN COALESCE(TRUE, FALSE) AND "walk_s5" IS NULL THEN 1 ELSE 0 END) OVER (
+        PARTITION BY "customer_id", "offer_id"
+        ORDER BY "score" DESC NULLS LAST, "priority" DESC NULLS LAST, "offer_id" ASC, CASE WHEN "channel" = 'email' THEN 1 WHEN "channel" = 'sms' THEN 2 END ASC
+        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+      ),
+      0
+    ) AS "walk_u6_2"
   FROM "walk_5"
 ), "walk_6" AS (
   SELECT
@@ -709,6 +850,11 @@ WITH "qualified" AS (
           3 - COALESCE("agg__1", 0)
         ), FALSE)
       )
+      OR (
+        COALESCE(TRUE, FALSE) AND COALESCE("walk_k6_2" >= (
+          1
+        ), FALSE)
+      )
       THEN 0
       WHEN (
         NOT COALESCE(TRUE, FALSE) OR COALESCE("walk_k6_0" + "walk_u6_0" < (
@@ -721,6 +867,11 @@ WITH "qualified" AS (
           3 - COALESCE("agg__1", 0)
         ), TRUE)
       )
+      AND (
+        NOT COALESCE(TRUE, FALSE) OR COALESCE("walk_k6_2" + "walk_u6_2" < (
+          1
+        ), TRUE)
+      )
       THEN 1
     END AS "walk_s6"
   FROM "walk_w6"
@@ -730,7 +881,7 @@ WITH "qualified" AS (
     COALESCE(
       SUM(CASE WHEN COALESCE(TRUE, FALSE) AND "walk_s6" = 1 THEN 1 ELSE 0 END) OVER (
         PARTITION BY "customer_id"
-        ORDER BY "score" DESC NULLS LAST, "priority" DESC NULLS LAST, "offer_id" ASC, "channel" ASC
+        ORDER BY "score" DESC NULLS LAST, "priority" DESC NULLS LAST, "offer_id" ASC, CASE WHEN "channel" = 'email' THEN 1 WHEN "channel" = 'sms' THEN 2 END ASC
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
       0
@@ -738,7 +889,7 @@ WITH "qualified" AS (
     COALESCE(
       SUM(CASE WHEN COALESCE(TRUE, FALSE) AND "walk_s6" IS NULL THEN 1 ELSE 0 END) OVER (
         PARTITION BY "customer_id"
-        ORDER BY "score" DESC NULLS LAST, "priority" DESC NULLS LAST, "offer_id" ASC, "channel" ASC
+        ORDER BY "score" DESC NULLS LAST, "priority" DESC NULLS LAST, "offer_id" ASC, CASE WHEN "channel" = 'email' THEN 1 WHEN "channel" = 'sms' THEN 2 END ASC
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
       0
@@ -752,7 +903,7 @@ WITH "qualified" AS (
         END
       ) OVER (
         PARTITION BY "customer_id"
-        ORDER BY "score" DESC NULLS LAST, "priority" DESC NULLS LAST, "offer_id" ASC, "channel" ASC
+        ORDER BY "score" DESC NULLS LAST, "priority" DESC NULLS LAST, "offer_id" ASC, CASE WHEN "channel" = 'email' THEN 1 WHEN "channel" = 'sms' THEN 2 END ASC
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
       0
@@ -766,11 +917,27 @@ WITH "qualified" AS (
         END
       ) OVER (
         PARTITION BY "customer_id"
-        ORDER BY "score" DESC NULLS LAST, "priority" DESC NULLS LAST, "offer_id" ASC, "channel" ASC
+        ORDER BY "score" DESC NULLS LAST, "priority" DESC NULLS LAST, "offer_id" ASC, CASE WHEN "channel" = 'email' THEN 1 WHEN "channel" = 'sms' THEN 2 END ASC
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
       0
-    ) AS "walk_u7_1"
+    ) AS "walk_u7_1",
+    COALESCE(
+      SUM(CASE WHEN COALESCE(TRUE, FALSE) AND "walk_s6" = 1 THEN 1 ELSE 0 END) OVER (
+        PARTITION BY "customer_id", "offer_id"
+        ORDER BY "score" DESC NULLS LAST, "priority" DESC NULLS LAST, "offer_id" ASC, CASE WHEN "channel" = 'email' THEN 1 WHEN "channel" = 'sms' THEN 2 END ASC
+        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+      ),
+      0
+    ) AS "walk_k7_2",
+    COALESCE(
+      SUM(CASE WHEN COALESCE(TRUE, FALSE) AND "walk_s6" IS NULL THEN 1 ELSE 0 END) OVER (
+        PARTITION BY "customer_id", "offer_id"
+        ORDER BY "score" DESC NULLS LAST, "priority" DESC NULLS LAST, "offer_id" ASC, CASE WHEN "channel" = 'email' THEN 1 WHEN "channel" = 'sms' THEN 2 END ASC
+        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+      ),
+      0
+    ) AS "walk_u7_2"
   FROM "walk_6"
 ), "walk_7" AS (
   SELECT
@@ -789,6 +956,11 @@ WITH "qualified" AS (
           3 - COALESCE("agg__1", 0)
         ), FALSE)
       )
+      OR (
+        COALESCE(TRUE, FALSE) AND COALESCE("walk_k7_2" >= (
+          1
+        ), FALSE)
+      )
       THEN 0
       WHEN (
         NOT COALESCE(TRUE, FALSE) OR COALESCE("walk_k7_0" + "walk_u7_0" < (
@@ -801,6 +973,11 @@ WITH "qualified" AS (
           3 - COALESCE("agg__1", 0)
         ), TRUE)
       )
+      AND (
+        NOT COALESCE(TRUE, FALSE) OR COALESCE("walk_k7_2" + "walk_u7_2" < (
+          1
+        ), TRUE)
+      )
       THEN 1
     END AS "walk_s7"
   FROM "walk_w7"
@@ -810,7 +987,7 @@ WITH "qualified" AS (
     COALESCE(
       SUM(CASE WHEN COALESCE(TRUE, FALSE) AND "walk_s7" = 1 THEN 1 ELSE 0 END) OVER (
         PARTITION BY "customer_id"
-        ORDER BY "score" DESC NULLS LAST, "priority" DESC NULLS LAST, "offer_id" ASC, "channel" ASC
+        ORDER BY "score" DESC NULLS LAST, "priority" DESC NULLS LAST, "offer_id" ASC, CASE WHEN "channel" = 'email' THEN 1 WHEN "channel" = 'sms' THEN 2 END ASC
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
       0
@@ -824,11 +1001,19 @@ WITH "qualified" AS (
         END
       ) OVER (
         PARTITION BY "customer_id"
-        ORDER BY "score" DESC NULLS LAST, "priority" DESC NULLS LAST, "offer_id" ASC, "channel" ASC
+        ORDER BY "score" DESC NULLS LAST, "priority" DESC NULLS LAST, "offer_id" ASC, CASE WHEN "channel" = 'email' THEN 1 WHEN "channel" = 'sms' THEN 2 END ASC
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
       0
-    ) AS "walk_k_1"
+    ) AS "walk_k_1",
+    COALESCE(
+      SUM(CASE WHEN COALESCE(TRUE, FALSE) AND "walk_s7" = 1 THEN 1 ELSE 0 END) OVER (
+        PARTITION BY "customer_id", "offer_id"
+        ORDER BY "score" DESC NULLS LAST, "priority" DESC NULLS LAST, "offer_id" ASC, CASE WHEN "channel" = 'email' THEN 1 WHEN "channel" = 'sms' THEN 2 END ASC
+        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+      ),
+      0
+    ) AS "walk_k_2"
   FROM "walk_7"
 ), "walk_c" AS (
   SELECT
@@ -836,9 +1021,16 @@ WITH "qualified" AS (
     CASE
       WHEN "check_code" IS NULL AND NOT COALESCE("walk_s7" = 1, FALSE)
       THEN CASE
-        WHEN COALESCE(TRUE, FALSE) AND COALESCE("walk_k_0" >= (
-          3
-        ), FALSE)
+        WHEN (
+          COALESCE(TRUE, FALSE) AND COALESCE("walk_k_0" >= (
+            3
+          ), FALSE)
+        )
+        OR (
+          COALESCE(TRUE, FALSE) AND COALESCE("walk_k_2" >= (
+            1
+          ), FALSE)
+        )
         THEN CAST(NULL AS INT)
         WHEN COALESCE(TRUE AND NOT FALSE AND TRUE, FALSE)
         AND COALESCE("walk_k_1" >= (
@@ -856,7 +1048,7 @@ WITH "qualified" AS (
       WHEN COALESCE("walk_s7" = 1, FALSE)
       THEN ROW_NUMBER() OVER (
         PARTITION BY "customer_id", CASE WHEN COALESCE("walk_s7" = 1, FALSE) THEN 1 ELSE 0 END
-        ORDER BY "score" DESC NULLS LAST, "priority" DESC NULLS LAST, "offer_id" ASC, "channel" ASC
+        ORDER BY "score" DESC NULLS LAST, "priority" DESC NULLS LAST, "offer_id" ASC, CASE WHEN "channel" = 'email' THEN 1 WHEN "channel" = 'sms' THEN 2 END ASC
       )
     END AS "rank"
   FROM "walk_c"
@@ -876,6 +1068,7 @@ SELECT
   "score",
   "model_id",
   "check_code",
+  "channel_preference",
   "reject_code",
   "cust__lifetimeRevenue",
   "cust__lifetimePurchases",

@@ -4,7 +4,7 @@ SELECT
   "p"."as_of" AS "as_of",
   'winback' AS "decision_flow_key",
   1 AS "decision_flow_version",
-  'a2c4a2e34ea7efa8' AS "config_hash",
+  'bb60ada5e7871e22' AS "config_hash",
   "k"."customer_id",
   "k"."channel",
   "k"."rank",
@@ -299,7 +299,7 @@ SELECT
   CAST(NULL AS VARCHAR) AS "creative_name",
   CAST(NULL AS VARCHAR) AS "placement_id",
   CAST(NULL AS INT) AS "slot",
-  CAST(NULL AS DOUBLE) AS "channel_preference",
+  "k"."channel_preference" AS "channel_preference",
   CAST(NULL AS TIMESTAMP) AS "send_at",
   CAST(NULL AS INT) AS "send_hour_local",
   CAST(NULL AS DOUBLE) AS "discount_pct"
