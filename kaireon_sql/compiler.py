@@ -27,7 +27,7 @@ from .plan.offers import OFFERS_MODEL
 from .plan import trained
 from .plan.models import model_relation
 from .plan.uplift import plan_uplift, uplift_models
-from .sql import discount, experiments, history, metrics
+from .sql import channel_preference, discount, experiments, history, metrics
 from .sql.common import DECISION_LOG
 from .sql.decision_log import LOG_COLUMNS, RUN_KEY, decision_log
 from .sql.history import staging_model
@@ -202,6 +202,7 @@ def _flow_models(plan: FlowPlan) -> list[Model]:
     ctx, key = plan.ctx, plan.ctx.flow.key
     rank, personalized = rank_sql(plan), personalization(plan)
     return [
+        *_routing_models(plan),
         Model(ctx.model("customers"), customers_model(plan),
               f"Flow '{key}': customers with the fields its enrich node loads, holdout bucket and group, and "
               "history aggregates its rules read.",
@@ -249,6 +250,15 @@ def _discount_models(plan: FlowPlan) -> list[Model]:
             Model(d.choices, discount.choices_sql(plan),
                   f"Flow '{key}': the discount tier of each kept candidate (Thompson draw x offer value x (1 - tier / "
                   "100), ties to the lowest tier).", ccols, [_unique("customer_id", "offer_id", "channel")])]
+def _routing_models(plan: FlowPlan) -> list[Model]:
+    """channel: auto (S9): the flow's channel preference per customer and channel (docs/channel_preference.md)."""
+    if plan.routing is None:
+        return []
+    cols = {c: {"description": d, "data_tests": ["not_null"]} for c, d in channel_preference.COLUMNS.items()}
+    return [Model(plan.routing.model, channel_preference.channel_preference_model(plan),
+                  f"Flow '{plan.ctx.flow.key}': channel preference (S9) of every customer on each channel it routes "
+                  "among (channel: auto): Beta-Binomial posterior mean toward the channel's population rate.",
+                  cols, [_unique("customer_id", "channel")])]
 
 
 def _called_models(plan: FlowPlan) -> list[Model]:

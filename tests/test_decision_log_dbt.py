@@ -42,7 +42,7 @@ def test_decision_log_appends_each_run_once(tmp_path):
     assert first["log"] == first["current"]
     delivered = [r for r in first["log"] if r[-1]]
     withheld = [r for r in first["log"] if not r[-1]]
-    assert len(delivered) == 502 and len(withheld) == 82  # the demo's decisions and withheld decisions
+    assert len(delivered) == 541 and len(withheld) == 87  # the demo's decisions and withheld decisions
     assert {r[-2] for r in delivered} == {"treatment"} and {r[-2] for r in withheld} == {"holdout"}
     assert {r[0] for r in first["log"]} == {"winback@2026-11-20T15:00:00Z"}
 

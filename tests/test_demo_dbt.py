@@ -60,7 +60,7 @@ def oracle(as_of=datetime(2026, 11, 20, 15, 0, 0)):
                 and 90 <= int(c["daysSinceLastPurchase"]) <= 365
                 and int(c["lifetimePurchases"]) >= 3
                 and float(c["lifetimeRevenue"]) >= 50
-                and c["consentEmail"] == "true"
+                and "true" in (c["consentEmail"], c["consentSMS"])  # channel: auto routes among [email, sms]
                 and touches[cid] < 3
             )
             if eligible:
@@ -156,7 +156,26 @@ def test_funnel_and_summary(morning):
     assert (f["decided"], f["withheld"]) == (len(delivered), len(withheld))
     assert f"{len(delivered)} decisions, {len(withheld)} withheld" in proc.stdout
     assert "  top offers:" in proc.stdout and "  top rejection reasons:" in proc.stdout  # one block per flow
-    assert "  by channel: email " + str(len(delivered)) in proc.stdout
+    channels = Counter(r["channel"] for r in _q(con, "select channel from kaireon_winback__decisions"))
+    assert "  by channel: " + ", ".join(f"{c} {n}" for c, n in channels.most_common()) in proc.stdout
+    assert set(channels) == {"email", "sms"}
+
+
+def test_winback_routes_each_customer_to_the_preferred_consented_channel(morning):
+    """channel: auto among [email, sms] (docs/channel_preference.md): the decision's channel is the consented
+    one with the highest preference (ties: email), and the decision carries that preference."""
+    _, con = morning
+    prefs = {(r["customer_id"], r["channel"]): r["preference"]
+             for r in _q(con, "select * from kaireon_winback__channel_preference")}
+    with open(SEEDS / "demo_customers.csv", newline="", encoding="utf-8") as fh:
+        consent = {c["customer_id"]: {"email": c["consentEmail"] == "true", "sms": c["consentSMS"] == "true"}
+                   for c in csv.DictReader(fh)}
+    rows = _q(con, "select customer_id, channel, channel_preference from kaireon_winback__decisions")
+    assert rows
+    for r in rows:
+        ok = [ch for ch in ("email", "sms") if consent[r["customer_id"]][ch]]
+        best = max(ok, key=lambda ch: (prefs[(r["customer_id"], ch)], ch == "email"))
+        assert (r["channel"], r["channel_preference"]) == (best, prefs[(r["customer_id"], best)]), r
 
 
 def test_two_am_in_new_york_decides_nothing(night):

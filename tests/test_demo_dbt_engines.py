@@ -68,7 +68,7 @@ def test_postgres_demo_matches_duckdb(reference, tmp_path):
             os.environ.pop("KAIREON_PG_SCHEMA")
         else:
             os.environ["KAIREON_PG_SCHEMA"] = env_before
-    assert "502 decisions, 82 withheld" in out
+    assert "541 decisions, 87 withheld" in out
     con = psycopg2.connect(**params)
     try:
         with con.cursor() as cur:
@@ -87,7 +87,7 @@ def test_spark_demo_matches_duckdb(reference, tmp_path):
     _skip_unless("spark", lambda: __import__("pyspark") and __import__("dbt.adapters.spark"))
     project = copy_demo(tmp_path)
     out = kaireon("run", "--target", "spark", "--as-of", AS_OF, "--quiet-dbt", cwd=project).stdout
-    assert "502 decisions, 82 withheld" in out
+    assert "541 decisions, 87 withheld" in out
     warehouse = project / "spark-warehouse" / "kaireon_demo.db"
     con = duckdb.connect()
     for table in S4_TABLES:

@@ -412,8 +412,7 @@ def _consent_config(channel, channels=None, **flow_config) -> dict:
      ["channel 'whatsapp' has no consent field", "'consentWhatsapp'", "requiresConsent: false"]),
     ("push", None, ["channel 'push' has no consent field"]),  # undeclared, no consentPush field loaded
     (["email", "push"], None, ["channel 'push' has no consent field"]),
-    ("auto", None, ["channel 'auto'", "not supported yet"]),
-    (["email", "auto"], None, ["channel 'auto'", "not supported yet"]),
+    (["email", "auto"], None, ["'auto' is not a channel to list", "channels: [...]"]),  # auto: tests/test_channel_preference.py
     ("email", [{"id": "email", "name": "Email", "status": "inactive"}], ["channel 'email' has status 'inactive'"]),
 ])
 def test_a_channel_without_consent_is_refused(tmp_path, channel, channels, fragments):

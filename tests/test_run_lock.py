@@ -66,7 +66,7 @@ def test_two_runs_at_once_on_postgres(tmp_path):
         assert sorted(code for code, _, _ in results) == [0, 1], results
         ok = next(r for r in results if r[0] == 0)
         refused = next(r for r in results if r[0] == 1)
-        assert "502 decisions, 82 withheld" in ok[1]
+        assert "541 decisions, 87 withheld" in ok[1]
         assert f"kaireon run: error: {project / 'target' / 'kaireon.lock'}: {LOCKED} (pid " in refused[2]
         assert ", kaireon run, since " in refused[2] and "already exists" not in refused[2]
         assert "Traceback" not in refused[2]

@@ -64,7 +64,7 @@ def test_train_then_score_in_the_warehouse(tmp_path):
     _append_outcomes(project)
     kaireon("run", "--as-of", "2026-11-20T15:00:00Z", "--quiet-dbt", cwd=project)
     out = kaireon("train", "gbm", "--as-of", "2026-11-23T00:00:00Z", "--seed", "3", cwd=project).stdout
-    assert "on 502 rows" in out and "models/gbm.json" in out  # the 502 delivered decisions, features as logged
+    assert "on 541 rows" in out and "models/gbm.json" in out  # the 541 delivered decisions, features as logged
     first = (project / "decisioning/models/gbm.json").read_text()
     kaireon("train", "gbm", "--as-of", "2026-11-23T00:00:00Z", "--seed", "3", cwd=project)
     assert (project / "decisioning/models/gbm.json").read_text() == first  # seeded: same rows, same file

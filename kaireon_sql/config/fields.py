@@ -320,7 +320,11 @@ FIELDS: dict[type[BaseModel], dict[str, Entry]] = {
                      "label": C("`rule_name` of the conditions' rejections (default 'filter')")},
     flows.FlowConfig: {
         "experiment": C("holdout and analysis"),
-        "channel": C("the channel or channels decided (default the run's `channel` var); 'auto' is refused"),
+        "channel": C("the channel or channels decided (default the run's `channel` var); 'auto': each customer's "
+                     "preferred consented channel of `channels` (S9)"),
+        "channels": C("with `channel: auto`: the channels routed among, ties by list order (refused otherwise)"),
+        "channelPreference": C("with `channel: auto`: the preference model's prior strength and positive outcomes "
+                               "(refused otherwise)"),
         "placementId": C("the placement the flow decides for (placement-scoped rules)"),
         "rejections": C("volume of kaireon_rejections"),
         "runOrder": C("order of the flows of one build (ascending, then flow key): a flow's caps and budgets "
@@ -350,6 +354,10 @@ FIELDS: dict[type[BaseModel], dict[str, Entry]] = {
         "revenueOutcome": C("experiment analysis: the revenue outcome"),
         "assignmentsRelation": C("experiment analysis: past runs' assignments"),
         "minGroupSize": C("experiment analysis: the underpowered warning"),
+    },
+    flows.ChannelPreference: {
+        "priorStrength": C("m of the Beta prior toward the channel's population rate (default 10, > 0)"),
+        "positiveOutcomes": C("outcomes that make an impression positive (default click, convert)"),
     },
     flows.Rejections: {"volume": C("all, sampled or none"),
                        "sampleRate": C("share of customers recorded with volume 'sampled'; refused with other volumes")},
@@ -484,6 +492,7 @@ LABELS: dict[type[BaseModel], str] = {
     flows.FlowConfig: "….flowConfig", flows.Experiment: "….flowConfig.experiment",
     flows.Rejections: "….flowConfig.rejections", flows.Node: "….nodes[]",
     flows.DiscountSettings: "….flowConfig.discount", flows.DiscountPrior: "….flowConfig.discount.prior",
+    flows.ChannelPreference: "….flowConfig.channelPreference",
     **{cls: f"….nodes[].config ({tag})" for tag, cls in flows.NODE_CONFIGS.items()},
     flows.EnrichSource: "….config (enrich).sources[]", flows.RuleGroup: "….config (qualify).logic",
     flows.RuleLeaf: "….logic.conditions[] (a rule)", flows.FilterCondition: "….config (filter).conditions[]",

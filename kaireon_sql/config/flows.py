@@ -370,11 +370,27 @@ class DiscountSettings(Model):
         if name is not None and not IDENTIFIER.match(name):
             raise ValueError(f"expected a customer field name (e.g. lifecycleStage or customer.segment), not {v!r}")
         return name
+class ChannelPreference(Model):
+    """S9 channel preference of `channel: auto` (plan/channel_preference.py, docs/channel_preference.md)."""
+
+    prior_strength: float = Field(default=10, gt=0, le=1e9)  # m of the Beta prior (a_c = m p_c, b_c = m (1 - p_c))
+    positive_outcomes: list[str] = Field(default=["click", "convert"], min_length=1)  # checked against the history's outcomes
+
+    @field_validator("positive_outcomes")
+    @classmethod
+    def _outcomes(cls, v: list[str]) -> list[str]:
+        if "impression" in v:
+            raise ValueError("'impression' is what the preference counts positives over, not a positive outcome")
+        if len(set(v)) != len(v):
+            raise ValueError("an outcome is listed twice")
+        return v
 
 
 class FlowConfig(Model):
     experiment: Experiment = Experiment()
     channel: str | list[str] | None = None
+    channels: list[str] | None = None  # S9: the channels `channel: auto` routes among, in tie-break order
+    channel_preference: ChannelPreference | None = None  # S9: the preference `channel: auto` routes by
     placement_id: str | None = None  # the placement the flow decides for (placement-scoped rules)
     rejections: Rejections = Rejections()
     arbitration_profile_id: str | None = None
@@ -391,10 +407,31 @@ class FlowConfig(Model):
     @field_validator("channel")
     @classmethod
     def _auto(cls, v: str | list[str] | None) -> str | list[str] | None:
-        if v == "auto" or (isinstance(v, list) and "auto" in v):
-            raise ValueError("channel 'auto' (each customer's preferred consented channel, S9) is not supported yet; "
-                             "expected a channel or a list of channels the flow decides on")
+        if isinstance(v, list) and "auto" in v:
+            raise ValueError("'auto' is not a channel to list: write `channel: auto` and the channels to route "
+                             "among in `channels: [...]` (S9)")
         return v
+
+    @model_validator(mode="after")
+    def _routing(self) -> "FlowConfig":
+        if self.channel == "auto":
+            if not self.channels:
+                raise FieldError("channels", "`channel: auto` needs `channels`, a non-empty list of the channels to "
+                                             "route each customer among (e.g. [email, sms, push])")
+            if len(set(self.channels)) != len(self.channels):
+                raise FieldError("channels", "a channel is listed twice")
+            return self
+        for name in ("channels", "channel_preference"):
+            if getattr(self, name) is not None:
+                alias = "channels" if name == "channels" else "channelPreference"
+                raise FieldError(alias, f"{alias!r} is only read with `channel: auto` (S9 routing), not with "
+                                        f"channel {self.channel!r}; set `channel: auto` or drop it")
+        return self
+
+    @property
+    def routes(self) -> bool:
+        """`channel: auto`: each customer gets the consented channel of `channels` they prefer (S9)."""
+        return self.channel == "auto"
 
 
 V1_STAGES = ("inventory", "filter", "scoring", "ranking")

@@ -170,7 +170,10 @@ class FlowContext:
             return None
         names = [configured] if isinstance(configured, str) else list(configured)
         where = self.flow.location.at(f"{self.definition_key}.flowConfig.channel")
-        if self.project.all("channels"):
+        if self.definition.flow_config.routes:  # S9: `channel: auto` routes among `channels`
+            names = list(self.definition.flow_config.channels)
+            where = self.flow.location.at(f"{self.definition_key}.flowConfig.channels")
+        if self.project.all("channels") or self.definition.flow_config.routes:  # auto routes among declared channels
             return [self.project.lookup("channels", n, where).ref for n in names]
         return names
 

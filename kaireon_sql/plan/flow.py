@@ -25,6 +25,7 @@ from .offers import BUDGET_COLUMNS, SCHEDULE_COLUMNS, static_fields
 from .checks import Check, Quota, qualify_columns, reads_only
 from .build_order import earlier_decision_models
 from .calls import CallPlan, plan_calls
+from .channel_preference import ROUTE_COLUMNS, RoutingPlan, plan_routing, routing_check
 from .context import OFFER_COLUMNS, OFFER_FIELD_PREFIX, FlowContext, lit
 from .creatives import COLUMNS as CREATIVE_COLUMNS, CreativePlan, creative_check, plan_creatives
 from .discount import DiscountPlan, personalization_pairs, plan_discount
@@ -111,7 +112,8 @@ def refuse_uncompiled_nodes(ctx: FlowContext) -> None:
 
 def _plan_checks(ctx: FlowContext, features: Features) -> _Checks:
     """Checks in execution order: consent first, then each node's checks in node order."""
-    out = _Checks(consent_checks(ctx), [])
+    routed = [routing_check(ctx)] if ctx.definition.flow_config.routes else []  # S9: before the channels' consent
+    out = _Checks(routed + consent_checks(ctx), [])
     for node in ctx.ordered_nodes:
         NODE_PLANNERS[type(node.config)](ctx, features, node, out)
     if not out.budgets_named:  # S10: a declared budget is always enforced, policy or not
@@ -144,7 +146,8 @@ def _customer_columns(ctx: FlowContext, features: FeatureSet) -> frozenset[str]:
     """Columns of the customers model a check may read and still be decided once per customer."""
     return frozenset({"customer_id", "bucket", "as_of"} | {f.column for f in ctx.fields.values()}
                      | set(features.segments) | set(features.aggregate_columns("customer"))
-                     | set(features.zone_columns()) | {j.column for j in features.joined})
+                     | set(features.zone_columns()) | {j.column for j in features.joined}
+                     | (set(ROUTE_COLUMNS) if ctx.definition.flow_config.routes else set()))
 
 
 def _offer_columns(ctx: FlowContext) -> frozenset[str]:
@@ -165,10 +168,11 @@ CANDIDATE_KEEP = ("customer_id", "offer_id", "channel", "experiment_group", "buc
 
 
 def _candidate_columns(personalize: PersonalizePlan, rank: RankPlan,
-                       creatives: CreativePlan | None = None) -> tuple[str, ...]:
+                       creatives: CreativePlan | None = None, routing: RoutingPlan | None = None) -> tuple[str, ...]:
     """Columns of the candidates model before `rank`: what the output models read (the rank method's
     columns among them: decisions read `explored` from them)."""
     keep = list(CANDIDATE_KEEP) + (list(CREATIVE_COLUMNS) if creatives is not None else [])
+    keep += ["channel_preference"] if routing is not None else []  # S9: the routed channel's preference
     keep += [name for name, _ in rank.columns]
     keep.append("reject_code")
     return tuple(dict.fromkeys(keep + list(personalize.columns)))
@@ -204,6 +208,7 @@ class FlowPlan:
     grouped: bool = False  # responseFormat grouped: the <flow>__decisions_grouped model
     creatives: CreativePlan | None = None  # the match_creatives node's choice (None without one)
     discount: DiscountPlan | None = None  # the discount learner (S9; None without discountTiers)
+    routing: RoutingPlan | None = None  # channel: auto (S9): the preference model and the customers' routing
 
     def codes(self):
         """(code, stage, name, reason) for every way a candidate can be dropped."""
@@ -248,17 +253,19 @@ def plan_flow(ctx: FlowContext) -> FlowPlan:
     checks, quotas = tuple(planned.checks), _numbered(planned.quotas)
     customer, offer = _customer_columns(ctx, features), _offer_columns(ctx)
     creatives = plan_creatives(ctx)
+    routing = plan_routing(ctx)
     return FlowPlan(
         ctx=ctx, features=features, enrich=plan_enrich(ctx), inventory=inventory, checks=checks, quotas=quotas,
         relevance=planned.relevance if planned.relevance is not None else lit(1.0),
         levels=_check_levels(checks, customer), join_keys=_join_keys(checks, customer, offer), score=score,
         rank=rank, walk=_walk(ctx, rank, quotas, inventory), personalize=personalize, customer_columns=customer,
-        offer_columns=offer, candidate_columns=_candidate_columns(personalize, rank, creatives),
+        offer_columns=offer, candidate_columns=_candidate_columns(personalize, rank, creatives, routing),
         rejections=plan_rejections(ctx),
         holdout=plan_holdout(ctx), withholds=withholds(ctx), prior_decisions=earlier_decision_models(ctx),
         calls=plan_calls(ctx), traces=plan_traces(ctx),
         placements=plan_placements(ctx), grouped=plans_grouped(ctx),
         creatives=creatives, discount=discount,
+        routing=routing,
     )
 
 

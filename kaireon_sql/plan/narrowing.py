@@ -55,6 +55,19 @@ def _no_consent_message(ctx: FlowContext, channel: str) -> str:
             "(declared under 'channels')")
 
 
+def _check_listed(ctx: FlowContext, names: list[str]) -> None:
+    """The flow's listed channels are active and each has a consent field or requiresConsent: false."""
+    listed = "channels" if ctx.definition.flow_config.routes else "channel"  # channel: auto lists them in `channels`
+    where = ctx.flow.location.at(f"{ctx.definition_key}.flowConfig.{listed}")
+    for channel in names:
+        obj = ctx.channel_object(channel)
+        if obj is not None and obj.status not in (None, "active"):
+            raise ConfigError(where, f"channel {channel!r} has status {obj.status!r}; a flow decides only on "
+                                     "active channels (set its status to active or leave it out)")
+        if consent_field(ctx, channel) is None:
+            raise ConfigError(where, _no_consent_message(ctx, channel))
+
+
 def consent_checks(ctx: FlowContext) -> list[Check]:
     """A candidate on a channel whose consent field is false (or unknown) is suppressed.
 
@@ -62,16 +75,9 @@ def consent_checks(ctx: FlowContext) -> list[Check]:
     validate time otherwise). With the run's `channel` var, a candidate on a channel with neither
     is rejected at stage consent.
     """
-    where = ctx.flow.location.at(f"{ctx.definition_key}.flowConfig.channel")
     if ctx.channels is not None:
         names = ctx.channels
-        for channel in names:
-            obj = ctx.channel_object(channel)
-            if obj is not None and obj.status not in (None, "active"):
-                raise ConfigError(where, f"channel {channel!r} has status {obj.status!r}; a flow decides only on "
-                                         "active channels (set its status to active or leave it out)")
-            if consent_field(ctx, channel) is None:
-                raise ConfigError(where, _no_consent_message(ctx, channel))
+        _check_listed(ctx, names)
     else:
         declared = [c.ref for c in ctx.project.all("channels") if c.status in (None, "active")]
         names = declared or ["email", "sms", "push"]

@@ -5,7 +5,8 @@ from __future__ import annotations
 from sqlglot import exp
 
 from ..dialect import cast_text, finite_or_null, md5_bucket, relation
-from ..plan.checks import concat
+from ..plan.channel_preference import route
+from ..plan.checks import concat, qualify_columns
 from ..plan.context import RUN_PARAMS, col, lit
 from ..plan.flow import FlowPlan
 from ..plan.outputs import HoldoutPlan
@@ -83,7 +84,25 @@ def _customer_fields(plan: FlowPlan) -> exp.Select:
     query = select.from_(relation(enrich.key.relation).as_(enrich.key.alias))
     for table, on in _joins(plan, customer_id):
         query = query.join(table, on=on, join_type="left")
-    return _with_features(plan, query, customer_id)
+    return _with_routing(plan, _with_features(plan, query, customer_id))
+
+
+def _with_routing(plan: FlowPlan, query: exp.Select) -> exp.Select:
+    """channel: auto (S9): the customer's preference per listed channel (the flow's preference model)
+    and the routed channel, its preference and whether it is consented (plan/channel_preference.py)."""
+    routing = plan.routing
+    if routing is None:
+        return query
+    routed = exp.select(all_of("f")).from_(exp.paren(query, copy=False).as_("f"))
+    prefs = []
+    for i, channel in enumerate(routing.channels):
+        alias = routing.preference_alias(i)
+        on = exp.and_(exp.EQ(this=col("customer_id", alias), expression=col("customer_id", "f")),
+                      exp.EQ(this=col("channel", alias), expression=lit(channel)))
+        routed = routed.join(relation(routing.model).as_(alias), join_type="left", on=on, copy=False)
+        prefs.append(col("preference", alias))
+    columns = route(routing, [qualify_columns(p, "f") for p in prefs])
+    return routed.select(*[exp.alias_(qualify_columns(v, "f"), n, quoted=True) for n, v in columns.items()], copy=False)
 
 
 def _with_features(plan: FlowPlan, query: exp.Select, customer_id: exp.Expression) -> exp.Select:

@@ -60,7 +60,7 @@ def intelligence_columns(plan: FlowPlan) -> list[exp.Expression]:
     chosen channel's preference (channel: auto), the send time (sendTime: optimize) and the discount
     tier (discountTiers); typed NULLs where the flow does not use them."""
     return [
-        exp.alias_(exp.cast(exp.null(), "DOUBLE"), "channel_preference", quoted=True),
+        exp.alias_(exp.cast(exp.null(), "DOUBLE") if plan.routing is None else col("channel_preference", "k"), "channel_preference", quoted=True),
         exp.alias_(exp.cast(exp.null(), "TIMESTAMP"), "send_at", quoted=True),
         exp.alias_(exp.cast(exp.null(), "INT"), "send_hour_local", quoted=True),
         exp.alias_(qualify_columns(discount_value(plan.discount), "k"), "discount_pct", quoted=True),
@@ -200,6 +200,18 @@ def _candidate_counts(plan: FlowPlan, rank) -> exp.Select:
     ).from_(relation(ctx.model("candidates")).as_("k")), "left")
 
 
+def _routed_total(plan: FlowPlan) -> exp.Select:
+    """channel: auto (S9): sum over channels of (customers routed to it) x (offers deliverable on it)."""
+    by_channel = exp.select(col("channel", "o"), _count("n")).from_(
+        exp.paren(offer_channels(plan), copy=False).as_("o")).group_by(col("channel", "o"))
+    routed = exp.select(exp.alias_(col("route_channel", "c"), "channel", quoted=True), _count("n")).from_(
+        relation(plan.ctx.model("customers")).as_("c")).group_by(col("route_channel", "c"))
+    product = exp.Mul(this=exp.cast(col("n", "rc"), "BIGINT"), expression=exp.cast(col("n", "oc"), "BIGINT"))
+    return (exp.select(exp.alias_(exp.Sum(this=product), "offer_channels", quoted=True))
+            .from_(exp.paren(routed, copy=False).as_("rc"))
+            .join(exp.paren(by_channel, copy=False).as_("oc"), on=exp.EQ(this=col("channel", "oc"), expression=col("channel", "rc"))))
+
+
 def funnel(plan: FlowPlan, rank) -> exp.Select:
     """Counts per stage. total_candidates: customers x the offer channels they could get;
     after_qualification: pairs past every narrowing check (consent, qualification, filters), the
@@ -213,6 +225,8 @@ def funnel(plan: FlowPlan, rank) -> exp.Select:
     blocked = exp.select(_count("pairs")).from_(
         exp.paren(eligible_pairs(plan, customer_passes("narrowing_code", blocked="policy_code")), copy=False).as_("b"))
     total = exp.Mul(this=_as_int("customers", "cu"), expression=_as_int("offer_channels", "oc"))
+    if plan.routing is not None:  # channel: auto: each customer x the offers of their routed channel
+        offers, total = _routed_total(plan), _as_int("offer_channels", "oc")
     return (
         exp.select(*_provenance(ctx), exp.alias_(lit(ctx.flow.version), "decision_flow_version", quoted=True),
                    _named("customers", "cu"), _named("holdout_customers", "cu"),

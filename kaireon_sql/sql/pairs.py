@@ -141,6 +141,8 @@ def pairs(plan: FlowPlan, keys: tuple[exp.Expression, ...] = (), offers: exp.Exp
     for joined, on in joins:
         query = query.join(joined, on=on, copy=False)
     offers = offers if offers is not None else exp.paren(offer_channels(plan), copy=False).as_("o")
+    if plan.routing is not None:  # channel: auto (S9): the customer's routed channel only
+        keys = (*keys, exp.EQ(this=col("channel", "o"), expression=col("route_channel", "c")))
     if keys:
         query = query.join(offers, on=exp.and_(*[k.copy() for k in keys]), copy=False)
     else:

@@ -6,7 +6,7 @@ SELECT
   1 AS `decision_flow_version`,
   CAST(COALESCE(`cu`.`customers`, 0) AS INT64) AS `customers`,
   CAST(COALESCE(`cu`.`holdout_customers`, 0) AS INT64) AS `holdout_customers`,
-  CAST(COALESCE(`cu`.`customers`, 0) AS INT64) * CAST(COALESCE(`oc`.`offer_channels`, 0) AS INT64) AS `total_candidates`,
+  CAST(COALESCE(`oc`.`offer_channels`, 0) AS INT64) AS `total_candidates`,
   CAST(COALESCE(`ca`.`after_qualification`, 0) AS INT64) + CAST(COALESCE(`bp`.`pairs`, 0) AS INT64) AS `after_qualification`,
   CAST(COALESCE(`ca`.`after_contact_policy`, 0) AS INT64) AS `after_contact_policy`,
   CAST(COALESCE(`ca`.`decided`, 0) AS INT64) AS `decided`,
@@ -20,24 +20,40 @@ CROSS JOIN (
 ) AS `cu`
 CROSS JOIN (
   SELECT
-    COUNT(*) AS `offer_channels`
+    SUM(CAST(`rc`.`n` AS INT64) * CAST(`oc`.`n` AS INT64)) AS `offer_channels`
   FROM (
     SELECT
-      `o`.*,
-      `ch`.`channel`
+      `c`.`route_channel` AS `channel`,
+      COUNT(*) AS `n`
+    FROM {{ ref('kaireon_winback__customers') }} AS `c`
+    GROUP BY
+      `c`.`route_channel`
+  ) AS `rc`
+  JOIN (
+    SELECT
+      `o`.`channel`,
+      COUNT(*) AS `n`
     FROM (
       SELECT
-        *
-      FROM {{ ref('kaireon_offers') }}
-      WHERE
-        `offer_status` IN ('active') AND `category_id` IN ('winback')
+        `o`.*,
+        `ch`.`channel`
+      FROM (
+        SELECT
+          *
+        FROM {{ ref('kaireon_offers') }}
+        WHERE
+          `offer_status` IN ('active') AND `category_id` IN ('winback')
+      ) AS `o`
+      CROSS JOIN (
+        SELECT
+          CAST(`v`.`channel` AS STRING) AS `channel`
+        FROM UNNEST([STRUCT('email' AS `channel`), STRUCT('sms' AS `channel`)]) AS `v`
+      ) AS `ch`
     ) AS `o`
-    CROSS JOIN (
-      SELECT
-        CAST(`v`.`channel` AS STRING) AS `channel`
-      FROM UNNEST([STRUCT('email' AS `channel`)]) AS `v`
-    ) AS `ch`
-  ) AS `o`
+    GROUP BY
+      `o`.`channel`
+  ) AS `oc`
+    ON `oc`.`channel` = `rc`.`channel`
 ) AS `oc`
 CROSS JOIN (
   SELECT
@@ -78,7 +94,7 @@ CROSS JOIN (
         COALESCE(CAST(`m`.`uplift` AS FLOAT64), CAST(0.0 AS FLOAT64)) AS `uplift`,
         `ao`.`agg__0`
       FROM {{ ref('kaireon_winback__customers') }} AS `c`
-      CROSS JOIN (
+      JOIN (
         SELECT
           `o`.*,
           `ch`.`channel`
@@ -92,9 +108,10 @@ CROSS JOIN (
         CROSS JOIN (
           SELECT
             CAST(`v`.`channel` AS STRING) AS `channel`
-          FROM UNNEST([STRUCT('email' AS `channel`)]) AS `v`
+          FROM UNNEST([STRUCT('email' AS `channel`), STRUCT('sms' AS `channel`)]) AS `v`
         ) AS `ch`
       ) AS `o`
+        ON `o`.`channel` = `c`.`route_channel`
       CROSS JOIN {{ ref('kaireon_run_params') }} AS `p`
       LEFT JOIN {{ ref('kaireon_uplift__winback_uplift') }} AS `m`
         ON CAST(`m`.`customer_id` AS STRING) = `c`.`customer_id`
@@ -130,6 +147,7 @@ CROSS JOIN (
     ) AS `pairs`
     WHERE
       NOT COALESCE(`channel` = 'email' AND NOT COALESCE(`cust__consentEmail`, FALSE), FALSE)
+      AND NOT COALESCE(`channel` = 'sms' AND NOT COALESCE(`cust__consentSMS`, FALSE), FALSE)
       AND NOT COALESCE(
         `category_id` = 'accessories'
         AND NOT CASE

@@ -6,7 +6,7 @@ SELECT
   1 AS "decision_flow_version",
   CAST(COALESCE("cu"."customers", 0) AS BIGINT) AS "customers",
   CAST(COALESCE("cu"."holdout_customers", 0) AS BIGINT) AS "holdout_customers",
-  CAST(COALESCE("cu"."customers", 0) AS BIGINT) * CAST(COALESCE("oc"."offer_channels", 0) AS BIGINT) AS "total_candidates",
+  CAST(COALESCE("oc"."offer_channels", 0) AS BIGINT) AS "total_candidates",
   CAST(COALESCE("ca"."after_qualification", 0) AS BIGINT) + CAST(COALESCE("bp"."pairs", 0) AS BIGINT) AS "after_qualification",
   CAST(COALESCE("ca"."after_contact_policy", 0) AS BIGINT) AS "after_contact_policy",
   CAST(COALESCE("ca"."decided", 0) AS BIGINT) AS "decided",
@@ -20,25 +20,42 @@ CROSS JOIN (
 ) AS "cu"
 CROSS JOIN (
   SELECT
-    COUNT(*) AS "offer_channels"
+    SUM(CAST("rc"."n" AS BIGINT) * CAST("oc"."n" AS BIGINT)) AS "offer_channels"
   FROM (
     SELECT
-      "o".*,
-      "ch"."channel"
+      "c"."route_channel" AS "channel",
+      COUNT(*) AS "n"
+    FROM {{ ref('kaireon_winback__customers') }} AS "c"
+    GROUP BY
+      "c"."route_channel"
+  ) AS "rc"
+  JOIN (
+    SELECT
+      "o"."channel",
+      COUNT(*) AS "n"
     FROM (
       SELECT
-        *
-      FROM {{ ref('kaireon_offers') }}
-      WHERE
-        "offer_status" IN ('active') AND "category_id" IN ('winback')
+        "o".*,
+        "ch"."channel"
+      FROM (
+        SELECT
+          *
+        FROM {{ ref('kaireon_offers') }}
+        WHERE
+          "offer_status" IN ('active') AND "category_id" IN ('winback')
+      ) AS "o"
+      CROSS JOIN (
+        SELECT
+          CAST("v"."channel" AS VARCHAR) AS "channel"
+        FROM (VALUES
+          ('email'),
+          ('sms')) AS "v"("channel")
+      ) AS "ch"
     ) AS "o"
-    CROSS JOIN (
-      SELECT
-        CAST("v"."channel" AS VARCHAR) AS "channel"
-      FROM (VALUES
-        ('email')) AS "v"("channel")
-    ) AS "ch"
-  ) AS "o"
+    GROUP BY
+      "o"."channel"
+  ) AS "oc"
+    ON "oc"."channel" = "rc"."channel"
 ) AS "oc"
 CROSS JOIN (
   SELECT
@@ -79,7 +96,7 @@ CROSS JOIN (
         COALESCE(CAST("m"."uplift" AS DOUBLE PRECISION), CAST(0.0 AS DOUBLE PRECISION)) AS "uplift",
         "ao"."agg__0"
       FROM {{ ref('kaireon_winback__customers') }} AS "c"
-      CROSS JOIN (
+      JOIN (
         SELECT
           "o".*,
           "ch"."channel"
@@ -94,9 +111,11 @@ CROSS JOIN (
           SELECT
             CAST("v"."channel" AS VARCHAR) AS "channel"
           FROM (VALUES
-            ('email')) AS "v"("channel")
+            ('email'),
+            ('sms')) AS "v"("channel")
         ) AS "ch"
       ) AS "o"
+        ON "o"."channel" = "c"."route_channel"
       CROSS JOIN {{ ref('kaireon_run_params') }} AS "p"
       LEFT JOIN {{ ref('kaireon_uplift__winback_uplift') }} AS "m"
         ON CAST("m"."customer_id" AS VARCHAR) = "c"."customer_id"
@@ -132,6 +151,7 @@ CROSS JOIN (
     ) AS "pairs"
     WHERE
       NOT COALESCE("channel" = 'email' AND NOT COALESCE("cust__consentEmail", FALSE), FALSE)
+      AND NOT COALESCE("channel" = 'sms' AND NOT COALESCE("cust__consentSMS", FALSE), FALSE)
       AND NOT COALESCE(
         "category_id" = 'accessories'
         AND NOT CASE
