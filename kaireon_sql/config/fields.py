@@ -315,6 +315,15 @@ FIELDS: dict[type[BaseModel], dict[str, Entry]] = {
         "allowSameOfferOnSeveralChannels": C("true: an offer may go to a customer on several of the flow's channels "
                                              "in one run (default: one channel per offer, the first in list order "
                                              "that has a contact left)"),
+        "sendTime": C("optimize: decisions carry send_at and send_hour_local, the customer's preferred local hour "
+                      "(S9), and time_window policies schedule instead of block (docs/send_time.md); default none"),
+        "sendTimePreference": C("send time: priorStrength and positiveOutcomes; refused without sendTime: optimize"),
+        "timezone": C("send time: the zone, or customer.<field> (default customer.timezone); refused without "
+                      "sendTime: optimize"),
+    },
+    flows.SendTimePreference: {
+        "priorStrength": C("m, the Dirichlet strength of the channel's population hour profile (default 10, > 0)"),
+        "positiveOutcomes": C("the outcomes counted by local hour (default click, convert)"),
     },
     flows.Experiment: {
         "enabled": C("turns the holdout on"),
@@ -458,6 +467,7 @@ LABELS: dict[type[BaseModel], str] = {
     flows.FilterStage: "….stages.filter",
     flows.FlowConfig: "….flowConfig", flows.Experiment: "….flowConfig.experiment",
     flows.Rejections: "….flowConfig.rejections", flows.Node: "….nodes[]",
+    flows.SendTimePreference: "….flowConfig.sendTimePreference",
     **{cls: f"….nodes[].config ({tag})" for tag, cls in flows.NODE_CONFIGS.items()},
     flows.EnrichSource: "….config (enrich).sources[]", flows.RuleGroup: "….config (qualify).logic",
     flows.RuleLeaf: "….logic.conditions[] (a rule)", flows.FilterCondition: "….config (filter).conditions[]",
