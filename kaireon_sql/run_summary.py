@@ -32,6 +32,7 @@ COUNTS = (
     ("channel", "kaireon_decisions", "channel", None, False),
     ("placement", "kaireon_decisions", "placement_id", None, True),
     ("creative", "kaireon_decisions", "creative_id", "creative_name", True),
+    ("send_hour", "kaireon_decisions", "send_hour_local", None, True),  # sendTime: optimize (S9)
     ("reason", "kaireon_rejections", "stage", "reason", False),
     ("log", "kaireon_decision_log", "decision_flow_key", None, False),  # flows the log holds (kaireon prune)
 )
@@ -71,6 +72,7 @@ class FlowSummary:
     reasons: list[dict] = field(default_factory=list)
     placements: list[tuple[str, int]] = field(default_factory=list)
     creatives: list[dict] = field(default_factory=list)
+    send_hours: list[tuple[int, int]] = field(default_factory=list)  # (local hour, decisions), by hour
 
     def lines(self) -> list[str]:
         f = self.funnel
@@ -88,6 +90,8 @@ class FlowSummary:
         if self.creatives:
             out.append(f"  creatives: {len(self.creatives)} ("
                        + ", ".join(f"{c['creative_id']} {c['decisions']}" for c in self.creatives) + ")")
+        if self.send_hours:
+            out.append("  send hours (local): " + ", ".join(f"{h:02d}h {n}" for h, n in self.send_hours))
         if self.reasons:
             out.append("  top rejection reasons:")
             out += [f"    {r['n']:>7}  [{r['stage']}] {r['reason']}" for r in self.reasons]
@@ -103,6 +107,8 @@ class FlowSummary:
             data["placements"] = dict(self.placements)
         if self.creatives:
             data["creatives"] = self.creatives
+        if self.send_hours:
+            data["send_hours"] = {str(h): n for h, n in self.send_hours}
         return data
 
 
@@ -128,6 +134,7 @@ def assemble(funnel: list[dict], counts: list[dict], order: list[str]) -> list[F
             placements=[(c["k1"], int(c["n"])) for c in _top(of("placement"), None)],
             creatives=[{"creative_id": c["k1"], "creative_name": c["k2"], "decisions": int(c["n"])}
                        for c in _top(of("creative"), None)],
+            send_hours=sorted((int(c["k1"]), int(c["n"])) for c in of("send_hour")),
         ))
     return out
 

@@ -96,11 +96,13 @@ def _local(t: dt.datetime, zone: ZoneInfo) -> dt.datetime:
     return t.replace(tzinfo=dt.timezone.utc).astimezone(zone)
 
 
-def _profiles(customers: dict[str, str], history: list[tuple], as_of: dt.datetime, channels=("email",)) -> dict:
+def _profiles(customers: dict[str, str], history: list[tuple], as_of: dt.datetime, channels=("email",), m: float = M,
+              positive: tuple[str, ...] = POSITIVE) -> dict:
+    """(customer, channel) -> (preferred hour, positive outcomes, those at the preferred hour), or None."""
     counts: dict[tuple[str, str], dict[int, int]] = {}
     for cid, _offer, channel, outcome, at, *_ in history:
         zone = _zone(customers.get(cid))
-        if zone is None or outcome not in POSITIVE or at > as_of or channel not in channels:
+        if zone is None or outcome not in positive or at > as_of or channel not in channels:
             continue
         hours = counts.setdefault((cid, channel), {})
         hour = _local(at, zone).hour
@@ -115,7 +117,7 @@ def _profiles(customers: dict[str, str], history: list[tuple], as_of: dt.datetim
             if _zone(zone) is None or pop_total == 0:
                 out[(cid, channel)] = None
                 continue
-            score = {h: (own.get(h, 0) + Fraction(M) * Fraction(pop[h], pop_total)) / (total + Fraction(M)) for h in range(24)}
+            score = {h: (own.get(h, 0) + Fraction(m) * Fraction(pop[h], pop_total)) / (total + Fraction(m)) for h in range(24)}
             best = max(score.values())
             out[(cid, channel)] = (min(h for h in range(24) if score[h] == best), total, own.get(min(
                 h for h in range(24) if score[h] == best), 0))
@@ -129,10 +131,10 @@ def _allows(window, t: dt.datetime, customer_zone: ZoneInfo | None) -> bool:
     return ok and (days is None or local.strftime("%a") in days)
 
 
-def _send_at(as_of: dt.datetime, zone: ZoneInfo | None, preferred: int | None, offer: str):
+def _send_at(as_of: dt.datetime, zone: ZoneInfo | None, preferred: int | None, offer: str, all_windows=tuple(WINDOWS)):
     """The first local hour start (minute by minute) at or after as_of within 7 days at the preferred hour that
     every window applying to the offer allows, else the first allowed hour start (UTC starts when no zone)."""
-    windows = [w for w in WINDOWS if offer in w[5]]
+    windows = [w for w in all_windows if offer in w[5]]
     starts = []
     t = as_of.replace(second=0, microsecond=0) + (dt.timedelta(minutes=1) if as_of.second else dt.timedelta())
     while t < as_of + dt.timedelta(days=7):
