@@ -51,8 +51,6 @@ SELECT
     THEN 'contact_policy'
     WHEN COALESCE("r"."check_code", "k"."reject_code") = 21
     THEN 'contact_policy'
-    WHEN COALESCE("r"."check_code", "k"."reject_code") = 22
-    THEN 'contact_policy'
     WHEN COALESCE("r"."check_code", "k"."reject_code") = 1001
     THEN 'contact_policy'
     WHEN COALESCE("r"."check_code", "k"."reject_code") = 1002
@@ -98,10 +96,8 @@ SELECT
     WHEN COALESCE("r"."check_code", "k"."reject_code") = 19
     THEN 'rewards — 5+ lifetime purchases'
     WHEN COALESCE("r"."check_code", "k"."reject_code") = 20
-    THEN 'Quiet hours 21:00-08:00'
-    WHEN COALESCE("r"."check_code", "k"."reject_code") = 21
     THEN 'Rewards: each offer once a week'
-    WHEN COALESCE("r"."check_code", "k"."reject_code") = 22
+    WHEN COALESCE("r"."check_code", "k"."reject_code") = 21
     THEN 'Winback 3-touch monthly cap'
     WHEN COALESCE("r"."check_code", "k"."reject_code") = 1001
     THEN 'Rewards: each offer once a week'
@@ -148,10 +144,8 @@ SELECT
     WHEN COALESCE("r"."check_code", "k"."reject_code") = 19
     THEN 'Qualification rule ''rewards — 5+ lifetime purchases'' not met: requires customer.lifetimePurchases >= 5'
     WHEN COALESCE("r"."check_code", "k"."reject_code") = 20
-    THEN 'Time window: current hour ' || CAST(CAST(EXTRACT(HOUR FROM "r"."as_of" AT TIME ZONE 'UTC' AT TIME ZONE 'America/New_York') AS INT) AS VARCHAR) || ' outside allowed range 8-21'
-    WHEN COALESCE("r"."check_code", "k"."reject_code") = 21
     THEN 'Frequency cap ''Rewards: each offer once a week'' (contacts of this offer in the last 7 days): ' || CAST(COALESCE("r"."agg__0", 0) AS VARCHAR) || ' of 1 used'
-    WHEN COALESCE("r"."check_code", "k"."reject_code") = 22
+    WHEN COALESCE("r"."check_code", "k"."reject_code") = 21
     THEN 'Customer total cap ''Winback 3-touch monthly cap'': ' || CAST(COALESCE("r"."agg__1", 0) AS VARCHAR) || ' of 3 contacts used this month'
     WHEN COALESCE("r"."check_code", "k"."reject_code") = 1001
     THEN CASE
@@ -357,17 +351,10 @@ FROM (
         ELSE "cust__lifetimePurchases" >= 5
       END
       THEN 19
-      WHEN TRUE
-      AND NOT FALSE
-      AND NOT COALESCE(
-        CAST(EXTRACT(HOUR FROM "as_of" AT TIME ZONE 'UTC' AT TIME ZONE 'America/New_York') AS INT) BETWEEN 8 AND 20,
-        FALSE
-      )
-      THEN 20
       WHEN "category_id" = 'rewards' AND NOT FALSE AND COALESCE("agg__0", 0) >= 1
-      THEN 21
+      THEN 20
       WHEN TRUE AND NOT FALSE AND COALESCE("agg__1", 0) >= 3
-      THEN 22
+      THEN 21
     END AS "check_code"
   FROM "pairs"
 ) AS "r"

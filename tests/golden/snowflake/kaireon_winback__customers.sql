@@ -3,17 +3,7 @@ SELECT
   "b".*,
   CASE WHEN "b"."bucket" < 1500 THEN 'holdout' ELSE 'treatment' END AS "experiment_group",
   CAST(NULL AS INT) AS "narrowing_code",
-  CASE
-    WHEN TRUE
-    AND NOT FALSE
-    AND NOT COALESCE(
-      CAST(DATE_PART(HOUR, CONVERT_TIMEZONE('UTC', 'America/New_York', "as_of")) AS INT) BETWEEN 8 AND 20,
-      FALSE
-    )
-    THEN 20
-    WHEN TRUE AND NOT FALSE AND COALESCE("agg__1", 0) >= 3
-    THEN 22
-  END AS "policy_code"
+  CASE WHEN TRUE AND NOT FALSE AND COALESCE("agg__1", 0) >= 3 THEN 21 END AS "policy_code"
 FROM (
   SELECT
     CAST("s0"."customer_id" AS VARCHAR) AS "customer_id",

@@ -232,7 +232,7 @@ WITH "qualified" AS (
     *,
     CASE
       WHEN "category_id" = 'rewards' AND NOT FALSE AND COALESCE("agg__0", 0) >= 1
-      THEN 21
+      THEN 20
     END AS "check_code",
     CAST(1.0 AS DOUBLE) AS "relevance"
   FROM "qualified"
@@ -261,11 +261,16 @@ WITH "qualified" AS (
       END
     ) / CAST(1.6 AS DOUBLE) AS "score"
   FROM "checked"
+), "send_windows" AS (
+  SELECT
+    *,
+    CASE WHEN COALESCE(TRUE AND NOT FALSE, FALSE) THEN 1 ELSE 0 END AS "send_window_0"
+  FROM "scored"
 ), "walk_0" AS (
   SELECT
     *,
     CASE WHEN "check_code" IS NULL THEN CAST(NULL AS INTEGER) ELSE 0 END AS "walk_s0"
-  FROM "scored"
+  FROM "send_windows"
 ), "walk_w1" AS (
   SELECT
     *,
@@ -876,6 +881,7 @@ SELECT
   "score",
   "model_id",
   "check_code",
+  "send_window_0",
   "reject_code",
   "cust__lifetimeRevenue",
   "cust__lifetimePurchases",
