@@ -81,9 +81,10 @@ HISTORY_A = [
 
 # Scenario B: as_of Saturday 2026-10-31 15:00 UTC, the day before New York falls back (Nov 1, 02:00 -> 01:00)
 AS_OF_B = "2026-10-31 15:00:00"
-CUSTOMERS_B = {"ny_fall": "America/New_York", "berlin": "Europe/Berlin"}
+CUSTOMERS_B = {"ny_fall": "America/New_York", "berlin": "Europe/Berlin", "kathmandu": "Asia/Kathmandu"}  # +05:45
 HISTORY_B = [_h("ny_fall", "click", _local_utc("America/New_York", f"2026-10-1{d} 01:20")) for d in range(3)] + [
-    _h("berlin", "click", _local_utc("Europe/Berlin", "2026-10-01 06:10"))]
+    _h("berlin", "click", _local_utc("Europe/Berlin", "2026-10-01 06:10")),
+    *[_h("kathmandu", "click", _local_utc("Asia/Kathmandu", f"2026-10-0{d} 10:05")) for d in (1, 2)]]
 
 
 # ---- the independent reference ----------------------------------------------------------------------------
@@ -239,12 +240,14 @@ def test_the_named_cases(scenario_a):
 
 def test_fall_back_takes_the_first_occurrence(config_dir):
     """New York falls back on Nov 1: 01:00 local happens at 05:00 and 06:00 UTC; the first one is taken.
+    Kathmandu (UTC+05:45): local hours start at :15 UTC.
     Run on DuckDB and PostgreSQL (rows compared with the reference on each)."""
     for name in ("duckdb", "postgres"):
         tables = _run(name, config_dir, CUSTOMERS_B, HISTORY_B, AS_OF_B)
         _check(tables, CUSTOMERS_B, HISTORY_B, AS_OF_B)
         got = {(r["customer_id"], r["offer_id"]): r["send_at"] for r in tables["kaireon_decisions"]}
         assert got[("ny_fall", "o2")] == dt.datetime(2026, 11, 1, 5, 0)
+        assert got[("kathmandu", "o2")] == dt.datetime(2026, 11, 1, 4, 15)  # 10:00 at UTC+05:45
 
 
 @pytest.mark.parametrize("name", [e for e in ENGINE_NAMES if e != "duckdb"])
