@@ -12,7 +12,8 @@ positive outcomes has no profile (uniform): preferred_hour NULL; a customer whos
 days) at the preferred hour that every time window applying to the candidate allows, else the first allowed
 hour start. Candidate instants are the quarter hours from the UTC day start of as_of, converted per distinct
 zone, whose local minute is 0: DST-correct (a local hour that a spring-forward day skips has no instant; the
-hour a fall-back day repeats is taken at its first occurrence) and right for offsets of 30 or 45 minutes (tests/test_send_time.py: Kolkata, Kathmandu).
+hour a fall-back day repeats is taken at its first occurrence) and right for offsets of 30 or 45 minutes
+(tests/test_send_time.py: Kolkata, Kathmandu).
 """
 from __future__ import annotations
 
