@@ -104,61 +104,79 @@ WITH `customer_zones` AS (
   GROUP BY
     `customer_id`,
     `channel`
+), `customer_scores` AS (
+  SELECT
+    `t`.`customer_id`,
+    `t`.`channel`,
+    `hh`.`local_hour`,
+    `t`.`total`,
+    `pt`.`pop_total`,
+    CAST(COALESCE(`cn`.`n`, 0) * `pt`.`pop_total` AS FLOAT64) + CAST(10.0 AS FLOAT64) * CAST(COALESCE(`pp`.`pop_n`, 0) AS FLOAT64) AS `score_key`
+  FROM `totals` AS `t`
+  CROSS JOIN `hours` AS `hh`
+  JOIN `pop_totals` AS `pt`
+    ON `pt`.`channel` = `t`.`channel`
+  LEFT JOIN `counts` AS `cn`
+    ON (
+      `cn`.`customer_id` = `t`.`customer_id` AND `cn`.`channel` = `t`.`channel`
+    )
+    AND `cn`.`local_hour` = `hh`.`local_hour`
+  LEFT JOIN `population` AS `pp`
+    ON `pp`.`channel` = `t`.`channel` AND `pp`.`local_hour` = `hh`.`local_hour`
 ), `best` AS (
   SELECT
-    *
-  FROM (
+    `s`.`customer_id`,
+    `s`.`channel`,
+    MIN(`s`.`local_hour`) AS `local_hour`,
+    MAX(`s`.`score_key`) AS `score_key`,
+    MAX(`s`.`total`) AS `total`,
+    MAX(`s`.`pop_total`) AS `pop_total`
+  FROM `customer_scores` AS `s`
+  JOIN (
     SELECT
-      *,
-      ROW_NUMBER() OVER (
-        PARTITION BY `customer_id`, `channel`
-        ORDER BY `score_key` DESC, `local_hour` NULLS LAST
-      ) AS `rn`
-    FROM (
-      SELECT
-        `t`.`customer_id`,
-        `t`.`channel`,
-        `hh`.`local_hour`,
-        `t`.`total`,
-        `pt`.`pop_total`,
-        COALESCE(`cn`.`n`, 0) AS `n`,
-        CAST(COALESCE(`cn`.`n`, 0) * `pt`.`pop_total` AS FLOAT64) + CAST(10.0 AS FLOAT64) * CAST(COALESCE(`pp`.`pop_n`, 0) AS FLOAT64) AS `score_key`
-      FROM `totals` AS `t`
-      CROSS JOIN `hours` AS `hh`
-      JOIN `pop_totals` AS `pt`
-        ON `pt`.`channel` = `t`.`channel`
-      LEFT JOIN `counts` AS `cn`
-        ON (
-          `cn`.`customer_id` = `t`.`customer_id` AND `cn`.`channel` = `t`.`channel`
-        )
-        AND `cn`.`local_hour` = `hh`.`local_hour`
-      LEFT JOIN `population` AS `pp`
-        ON `pp`.`channel` = `t`.`channel` AND `pp`.`local_hour` = `hh`.`local_hour`
-    ) AS `s`
-  ) AS `r`
-  WHERE
-    `r`.`rn` = 1
+      `customer_id`,
+      `channel`,
+      MAX(`score_key`) AS `best`
+    FROM `customer_scores`
+    GROUP BY
+      `customer_id`,
+      `channel`
+  ) AS `b`
+    ON (
+      `b`.`customer_id` = `s`.`customer_id` AND `b`.`channel` = `s`.`channel`
+    )
+    AND `s`.`score_key` = `b`.`best`
+  GROUP BY
+    `s`.`customer_id`,
+    `s`.`channel`
+), `population_scores` AS (
+  SELECT
+    `pt`.`channel`,
+    `hh`.`local_hour`,
+    `pt`.`pop_total`,
+    COALESCE(`pp`.`pop_n`, 0) AS `pop_n`
+  FROM `pop_totals` AS `pt`
+  CROSS JOIN `hours` AS `hh`
+  LEFT JOIN `population` AS `pp`
+    ON `pp`.`channel` = `pt`.`channel` AND `pp`.`local_hour` = `hh`.`local_hour`
 ), `population_best` AS (
   SELECT
-    *
-  FROM (
+    `s`.`channel`,
+    MIN(`s`.`local_hour`) AS `local_hour`,
+    MAX(`s`.`pop_n`) AS `pop_n`,
+    MAX(`s`.`pop_total`) AS `pop_total`
+  FROM `population_scores` AS `s`
+  JOIN (
     SELECT
-      *,
-      ROW_NUMBER() OVER (PARTITION BY `channel` ORDER BY `pop_n` DESC, `local_hour` NULLS LAST) AS `rn`
-    FROM (
-      SELECT
-        `pt`.`channel`,
-        `hh`.`local_hour`,
-        `pt`.`pop_total`,
-        COALESCE(`pp`.`pop_n`, 0) AS `pop_n`
-      FROM `pop_totals` AS `pt`
-      CROSS JOIN `hours` AS `hh`
-      LEFT JOIN `population` AS `pp`
-        ON `pp`.`channel` = `pt`.`channel` AND `pp`.`local_hour` = `hh`.`local_hour`
-    ) AS `s`
-  ) AS `r`
-  WHERE
-    `r`.`rn` = 1
+      `channel`,
+      MAX(`pop_n`) AS `best`
+    FROM `population_scores`
+    GROUP BY
+      `channel`
+  ) AS `b`
+    ON `b`.`channel` = `s`.`channel` AND `s`.`pop_n` = `b`.`best`
+  GROUP BY
+    `s`.`channel`
 )
 SELECT
   `cz`.`customer_id`,
@@ -176,7 +194,7 @@ SELECT
     WHEN `cz`.`send_zone` IS NULL
     THEN NULL
     WHEN NOT `b`.`local_hour` IS NULL
-    THEN CAST(`b`.`n` AS INT64)
+    THEN CAST(COALESCE(`cn`.`n`, 0) AS INT64)
     WHEN NOT `pb`.`local_hour` IS NULL
     THEN CAST(0 AS INT64)
   END AS `preferred_count`,
@@ -204,5 +222,9 @@ FROM `customer_zones` AS `cz`
 CROSS JOIN `channels` AS `ch`
 LEFT JOIN `best` AS `b`
   ON `b`.`customer_id` = `cz`.`customer_id` AND `b`.`channel` = `ch`.`channel`
+LEFT JOIN `counts` AS `cn`
+  ON `cn`.`customer_id` = `b`.`customer_id`
+  AND `cn`.`channel` = `b`.`channel`
+  AND `cn`.`local_hour` = `b`.`local_hour`
 LEFT JOIN `population_best` AS `pb`
   ON `pb`.`channel` = `ch`.`channel`
