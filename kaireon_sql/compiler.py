@@ -39,6 +39,7 @@ from .sql.outputs import assignments, decided_rows, funnel, rejections
 from .sql.personalization import personalization
 from .sql.placements import GROUPED_COLUMNS, grouped_model, slots_model
 from .sql.rank import rank_sql
+from .sql.send_time import profiles_model, send_times_model
 from .sql.traces import traces_model
 from .plan.traces import TRACE_COLUMNS, TRACES_MODEL
 from .sql import trained as trained_sql
@@ -141,6 +142,42 @@ def _placement_models(plan: FlowPlan, rank) -> list[Model]:
                    {"kaireon_sql.rank_contiguous": {"arguments": {"partition_by": ["customer_id"]}}}])]
 
 
+SEND_TIME_DOCS = {
+    "time_zone": "The customer's zone the hours are local to; NULL when it is NULL or unknown.",
+    "positive_outcomes": "The customer's positive outcomes on the channel at or before as_of (sendTimePreference.positiveOutcomes).",
+    "preferred_hour": "Local hour 0..23 with the highest (count_h + m pop_h) / (total + m), ties the earliest; NULL "
+                      "without a profile (a channel without positive outcomes, a zone unknown).",
+    "preferred_count": "The customer's positive outcomes at the preferred hour.",
+    "preferred_score": "(count_h + m pop_h) / (total + m) at the preferred hour.",
+    "profile": "customer (own outcomes), population (none of their own: the channel's profile), none (the channel "
+               "has no positive outcomes) or time zone unknown.",
+    "send_at": COLUMN_DOCS["send_at"], "send_hour_local": COLUMN_DOCS["send_hour_local"],
+}
+
+
+def _send_time_models(plan: FlowPlan, rank) -> list[Model]:
+    """sendTime: optimize (S9, docs/send_time.md): the hour profiles, then the decided candidates' send times."""
+    st = plan.send_time
+    if st is None:
+        return []
+    key = plan.ctx.flow.key
+    profile_cols = {c: {"description": SEND_TIME_DOCS.get(c) or COLUMN_DOCS.get(c, "")} for c in (
+        "customer_id", "channel", "time_zone", "positive_outcomes", "preferred_hour", "preferred_count",
+        "preferred_score", "profile")}
+    times_cols = {c: {"description": SEND_TIME_DOCS.get(c) or COLUMN_DOCS.get(c, "")} for c in (
+        "customer_id", "offer_id", "channel", "preferred_hour", "send_at", "send_hour_local")}
+    for c in ("customer_id", "channel", "positive_outcomes", "profile"):
+        profile_cols[c]["data_tests"] = ["not_null"]
+    return [Model(st.profiles, profiles_model(plan),
+                  f"Flow '{key}': send-time profile per customer and channel: positive outcomes by local hour, "
+                  f"smoothed toward the channel's population profile (priorStrength {st.prior_strength:g}), and the "
+                  "preferred hour (S9).", profile_cols, [_unique("customer_id", "channel")]),
+            Model(st.model, send_times_model(plan, rank),
+                  f"Flow '{key}': send_at and send_hour_local of each decided candidate: the first hour start at or "
+                  "after as_of at the preferred local hour that every time window allows (S9).",
+                  times_cols, [_unique("customer_id", "offer_id", "channel")])]
+
+
 GROUPED_DOCS = {
     "placement_id": "The placement of the row's decisions (a group node); NULL without one.",
     "channel": "The channel of the row's decisions (without a group node, the row's key); with a group node, "
@@ -214,6 +251,7 @@ def _flow_models(plan: FlowPlan) -> list[Model]:
               _not_null("customer_id", "offer_id", "channel"), [_unique("customer_id", "offer_id", "channel")]),
         *_placement_models(plan, rank),
         *_discount_models(plan),
+        *_send_time_models(plan, rank),
         Model(ctx.model("decisions"), decided_rows(plan, rank, personalized, delivered=True),
               f"Flow '{key}': decisions to deliver.", _decision_columns(), _decision_tests(plan)),
         *_grouped_models(plan),

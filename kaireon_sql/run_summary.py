@@ -34,6 +34,7 @@ COUNTS = (
     ("channel", "kaireon_decisions", "channel", None, False),
     ("placement", "kaireon_decisions", "placement_id", None, True),
     ("creative", "kaireon_decisions", "creative_id", "creative_name", True),
+    ("send_hour", "kaireon_decisions", "send_hour_local", None, True),  # sendTime: optimize (S9)
     ("reason", "kaireon_rejections", "stage", "reason", False),
     ("log", "kaireon_decision_log", "decision_flow_key", None, False),  # flows the log holds (kaireon prune)
     ("discount", "kaireon_decisions", "discount_pct", None, True),  # the discount learner's tiers (S9)
@@ -87,6 +88,7 @@ class FlowSummary:
     placements: list[tuple[str, int]] = field(default_factory=list)
     creatives: list[dict] = field(default_factory=list)
     discounts: list[tuple[float, int]] = field(default_factory=list)  # (tier, decisions), by tier
+    send_hours: list[tuple[int, int]] = field(default_factory=list)  # (local hour, decisions), by hour
 
     def lines(self) -> list[str]:
         f = self.funnel
@@ -107,6 +109,8 @@ class FlowSummary:
         if self.discounts:
             out.append("  discount tiers: " + ", ".join(f"{t:g}% {n}" for t, n in self.discounts)
                        + " (kaireon discounts: conversion by tier)")
+        if self.send_hours:
+            out.append("  send hours (local): " + ", ".join(f"{h:02d}h {n}" for h, n in self.send_hours))
         if self.reasons:
             out.append("  top rejection reasons:")
             out += [f"    {r['n']:>7}  [{r['stage']}] {r['reason']}" for r in self.reasons]
@@ -124,6 +128,8 @@ class FlowSummary:
             data["creatives"] = self.creatives
         if self.discounts:
             data["discount_tiers"] = {f"{t:g}": n for t, n in self.discounts}
+        if self.send_hours:
+            data["send_hours"] = {str(h): n for h, n in self.send_hours}
         return data
 
 
@@ -150,6 +156,7 @@ def assemble(funnel: list[dict], counts: list[dict], order: list[str]) -> list[F
             creatives=[{"creative_id": c["k1"], "creative_name": c["k2"], "decisions": int(c["n"])}
                        for c in _top(of("creative"), None)],
             discounts=sorted((float(c["k1"]), int(c["n"])) for c in of("discount")),
+            send_hours=sorted((int(c["k1"]), int(c["n"])) for c in of("send_hour")),
         ))
     return out
 

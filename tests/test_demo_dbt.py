@@ -4,7 +4,8 @@ import csv
 import hashlib
 import json
 from collections import Counter
-from datetime import datetime
+from datetime import datetime, timezone
+from zoneinfo import ZoneInfo
 
 import duckdb
 import pytest
@@ -178,17 +179,48 @@ def test_winback_routes_each_customer_to_the_preferred_consented_channel(morning
         assert (r["channel"], r["channel_preference"]) == (best, prefs[(r["customer_id"], best)]), r
 
 
-def test_two_am_in_new_york_decides_nothing(night):
+def test_two_am_in_new_york_schedules_winback_and_blocks_cross_sell(night):
+    """winback has sendTime: optimize: its quiet hours schedule (send_at inside 08-21 New York) instead of
+    blocking; cross_sell, without it, decides nothing at 2 a.m. (the window blocks)."""
     proc, con = night
-    assert _q(con, "select count(*) as n from kaireon_winback__decisions") == [{"n": 0}]
-    assert _q(con, "select count(*) as n from kaireon_winback__withheld_decisions") == [{"n": 0}]
-    rows = _q(con, "select stage, reason from kaireon_winback__rejections where customer_id = 'cust_lapsed_1' and offer_id = 'winback_apparel'")
-    assert rows == [{"stage": "contact_policy", "reason": "Time window: current hour 2 outside allowed range 8-21"}]
-    policy = _q(con, "select distinct reason from kaireon_winback__rejections where stage = 'contact_policy'")
+    as_of = datetime(2026, 11, 20, 7, 0, 0)
+    delivered, withheld, _ = oracle(as_of)
+    rows = _q(con, "select customer_id, offer_id, send_at, send_hour_local from kaireon_winback__decisions")
+    assert {(r["customer_id"], r["offer_id"]) for r in rows} == delivered and delivered
+    new_york = ZoneInfo("America/New_York")
+    for r in rows:
+        local = r["send_at"].replace(tzinfo=timezone.utc).astimezone(new_york)
+        assert r["send_at"] >= as_of and 8 <= r["send_hour_local"] < 21 and local.hour == r["send_hour_local"]
+    assert _q(con, "select count(*) as n from kaireon_winback__rejections where reason like 'Time window%'") == [{"n": 0}]
+    assert _q(con, "select count(*) as n from kaireon_cross_sell__decisions") == [{"n": 0}]
+    policy = _q(con, "select distinct reason from kaireon_cross_sell__rejections where rule_name = 'Quiet hours 21:00-08:00'")
     assert policy == [{"reason": "Time window: current hour 2 outside allowed range 8-21"}]
-    [f] = _q(con, "select after_qualification, after_contact_policy, decided from kaireon_winback__funnel")
-    assert f["after_qualification"] > 0 and f["after_contact_policy"] == 0 and f["decided"] == 0
-    assert "0 decisions" in proc.stdout
+    assert f"{len(delivered)} decisions" in proc.stdout
+
+
+def test_winback_send_times_match_the_reference(morning):
+    """send_at and send_hour_local of every winback decision, computed from the seed CSVs with zoneinfo
+    (tests/test_send_time.py's reference: New York hours, priorStrength 10, click and convert)."""
+    from test_send_time import _profiles, _send_at  # noqa: PLC0415
+
+    proc, con = morning
+    as_of = datetime(2026, 11, 20, 15, 0, 0)
+    with open(SEEDS / "demo_customers.csv", newline="", encoding="utf-8") as fh:
+        zones = {c["customer_id"]: "America/New_York" for c in csv.DictReader(fh)}
+    with open(SEEDS / "demo_interaction_history.csv", newline="", encoding="utf-8") as fh:
+        history = [(r["customer_id"], r["offer_id"], r["channel"], r["outcome"], datetime.fromisoformat(r["occurred_at"]))
+                   for r in csv.DictReader(fh)]
+    profiles = _profiles(zones, history, as_of, m=10, positive=("click", "convert"))
+    quiet = [("Quiet hours", 8, 21, "America/New_York", None, {"*"})]
+    new_york, expected = ZoneInfo("America/New_York"), {}
+    rows = _q(con, "select customer_id, send_at, send_hour_local from kaireon_winback__decisions")
+    for r in rows:
+        preferred = profiles[(r["customer_id"], "email")][0]
+        if preferred not in expected:
+            expected[preferred] = _send_at(as_of, new_york, preferred, "*", quiet)
+        assert (r["send_at"], r["send_hour_local"]) == expected[preferred], r
+    assert len(rows) > 100 and len(expected) > 3  # several preferred hours
+    assert "  send hours (local): " in proc.stdout
 
 
 def _readme_summary() -> list[str]:

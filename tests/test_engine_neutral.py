@@ -42,6 +42,7 @@ SAMPLES = {
     "KnownZone": lambda: dialect.known_zone(zone.copy()),
     "IsoDayOfWeek": lambda: dialect.iso_day_of_week(ts.copy()),
     "TruncateCalendar": lambda: dialect.truncate(ts.copy(), "WEEK"),
+    "AddMinutes": lambda: dialect.plus_minutes(ts.copy(), exp.Mul(this=y.copy(), expression=exp.Literal.number(15))),
     "CharOf": lambda: dialect.char_of(0),
     "JsonString": lambda: dialect.json_string(x.copy()),
     "JsonValue": lambda: dialect.json_value(x.copy(), "number"),

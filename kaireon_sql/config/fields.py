@@ -336,6 +336,15 @@ FIELDS: dict[type[BaseModel], dict[str, Entry]] = {
         "discountTiers": C("discount tiers in percent the discount learner chooses among (S9, "
                            "docs/discount_learner.md); an offer's own discountTiers win"),
         "discount": C("the discount learner's groupBy, prior, windowDays and salt"),
+        "sendTime": C("optimize: decisions carry send_at and send_hour_local, the customer's preferred local hour "
+                      "(S9), and time_window policies schedule instead of block (docs/send_time.md); default none"),
+        "sendTimePreference": C("send time: priorStrength and positiveOutcomes; refused without sendTime: optimize"),
+        "timezone": C("send time: the zone, or customer.<field> (default customer.timezone); refused without "
+                      "sendTime: optimize"),
+    },
+    flows.SendTimePreference: {
+        "priorStrength": C("m, the Dirichlet strength of the channel's population hour profile (default 10, > 0)"),
+        "positiveOutcomes": C("the outcomes counted by local hour (default click, convert)"),
     },
     flows.DiscountSettings: {
         "groupBy": C("customer field whose values pool the tiers' outcomes (default lifecycleStage; null: one pool)"),
@@ -493,6 +502,7 @@ LABELS: dict[type[BaseModel], str] = {
     flows.Rejections: "….flowConfig.rejections", flows.Node: "….nodes[]",
     flows.DiscountSettings: "….flowConfig.discount", flows.DiscountPrior: "….flowConfig.discount.prior",
     flows.ChannelPreference: "….flowConfig.channelPreference",
+    flows.SendTimePreference: "….flowConfig.sendTimePreference",
     **{cls: f"….nodes[].config ({tag})" for tag, cls in flows.NODE_CONFIGS.items()},
     flows.EnrichSource: "….config (enrich).sources[]", flows.RuleGroup: "….config (qualify).logic",
     flows.RuleLeaf: "….logic.conditions[] (a rule)", flows.FilterCondition: "….config (filter).conditions[]",

@@ -10,6 +10,7 @@ from .catalog import DiscountTier, check_relation, check_tiers
 from .rules import Operator, check_operand
 from .transforms import AnyTransform
 from .v1 import V1Location
+from ..timezones import zone_problem
 
 class NodeConfig(Model):
     pass
@@ -386,6 +387,20 @@ class ChannelPreference(Model):
         return v
 
 
+class SendTimePreference(Model):
+    """S9 send time: the Dirichlet strength of the channel's population hour profile, and the outcomes that count."""
+
+    prior_strength: float = Field(default=10, gt=0)
+    positive_outcomes: list[str] = Field(default=["click", "convert"], min_length=1)
+
+    @field_validator("positive_outcomes")
+    @classmethod
+    def _outcomes(cls, v: list[str]) -> list[str]:
+        if any(not o for o in v):
+            raise ValueError("expected outcome names (e.g. click, convert), got an empty name")
+        return list(dict.fromkeys(v))
+
+
 class FlowConfig(Model):
     experiment: Experiment = Experiment()
     channel: str | list[str] | None = None
@@ -403,6 +418,9 @@ class FlowConfig(Model):
     @classmethod
     def _tiers(cls, v: list[float] | None) -> list[float] | None:
         return check_tiers(v)
+    send_time: Literal["optimize", "none"] = "none"  # S9: optimize gives decisions a send_at (docs/send_time.md)
+    send_time_preference: SendTimePreference | None = None  # S9: read only with sendTime optimize
+    timezone: str | None = None  # S9 send time: a zone or customer.<field> (default customer.timezone)
 
     @field_validator("channel")
     @classmethod
@@ -432,6 +450,25 @@ class FlowConfig(Model):
     def routes(self) -> bool:
         """`channel: auto`: each customer gets the consented channel of `channels` they prefer (S9)."""
         return self.channel == "auto"
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, v: str | None) -> str | None:
+        if v is None or v.startswith("customer."):  # a customer's zone, read per row (docs/send_time.md)
+            return v
+        problem = zone_problem(v)  # the list the SQL converts with (kaireon_sql/timezones.py), as time_window's
+        if problem is not None:
+            raise ValueError(problem)
+        return v
+
+    @model_validator(mode="after")
+    def _send_time(self) -> "FlowConfig":
+        for name in ("send_time_preference", "timezone"):
+            if getattr(self, name) is not None and self.send_time != "optimize":
+                field = "sendTimePreference" if name == "send_time_preference" else name
+                raise FieldError(field, f"{field!r} is only read with sendTime: optimize (S9 send time), not "
+                                        f"sendTime: {self.send_time}; set sendTime: optimize or drop it")
+        return self
 
 
 V1_STAGES = ("inventory", "filter", "scoring", "ranking")

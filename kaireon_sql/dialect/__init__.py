@@ -11,7 +11,7 @@ from __future__ import annotations
 from .builders import (MAX_DOUBLE, arithmetic, cast_double, cast_text, char_of, checked_zone, column_type, data_type, extreme,
                        finite_or_null, fmod, grouped, hex8_to_int, hex_text, hour_of, integral, iso_day_of_week,
                        json_array_agg, json_object, json_string, json_value, known_number, known_zone, local_time,
-                       md5_bucket, md5_hex, minus_seconds, optional_relation, regex_match, round_digits, round_half_away,
+                       md5_bucket, md5_hex, minus_seconds, minute_of, optional_relation, plus_minutes, regex_match, round_digits, round_half_away,
                        run_attribute, seconds_between, truncate)
 from .engines import ENGINES, Engine, UnknownEngine, engine
 from .nodes import NODES, Neutral, RegexMatch, RunAttribute
@@ -25,7 +25,7 @@ __all__ = [
     "Neutral", "RegexMatch", "RunAttribute", "UnknownEngine", "arithmetic", "beta_draw", "bind", "beta_draw_reference", "cast_double", "cast_text", "char_of", "checked_zone", "column_type", "columns_read",
     "data_type", "engine", "extreme", "finite_or_null", "fmod", "gamma_draw", "grouped", "hash_uniform", "hex8_to_int", "hex_text", "hour_of", "incremental_this", "integral",
     "iso_day_of_week", "jinja_safe_parts", "jinja_text", "json_array_agg", "json_object", "json_string", "json_value", "known_number",
-    "known_zone", "local_time", "lower", "md5_bucket", "md5_hex", "minus_seconds", "optional_relation", "parse", "regex_match", "relation",
+    "known_zone", "local_time", "lower", "md5_bucket", "md5_hex", "minus_seconds", "minute_of", "optional_relation", "parse", "plus_minutes", "regex_match", "relation",
     "render", "round_digits", "round_half_away", "run_attribute", "seconds_between", "this_relation", "truncate", "type_sql", "uniforms",
     "with_uniforms",
 ]

@@ -14,7 +14,7 @@ from .numbers import MAX_DOUBLE, finite_or_null, known_number
 __all__ = ["MAX_DOUBLE", "arithmetic", "cast_double", "cast_text", "char_of", "checked_zone", "column_type", "data_type", "extreme",
            "finite_or_null", "fmod", "grouped", "hex8_to_int", "hour_of", "integral", "iso_day_of_week", "json_object",
            "json_string", "json_value", "known_number", "known_zone", "local_time", "md5_bucket", "md5_hex",
-           "minus_seconds", "optional_relation", "regex_match", "round_digits", "round_half_away", "truncate"]
+           "minus_seconds", "minute_of", "plus_minutes", "optional_relation", "regex_match", "round_digits", "round_half_away", "truncate"]
 
 
 def data_type(name: str) -> exp.DataType:
@@ -88,6 +88,15 @@ def checked_zone(zone: exp.Expression, listed: bool = True) -> exp.Expression:
 
 def hour_of(ts: exp.Expression) -> exp.Expression:
     return exp.cast(exp.Extract(this=exp.var("HOUR"), expression=ts), "INT")
+
+
+def minute_of(ts: exp.Expression) -> exp.Expression:
+    return exp.cast(exp.Extract(this=exp.var("MINUTE"), expression=ts), "INT")
+
+
+def plus_minutes(ts: exp.Expression, minutes: exp.Expression) -> exp.Expression:
+    """A naive timestamp plus `minutes` (an integer expression, read per row)."""
+    return nodes.AddMinutes(this=ts, expression=exp.paren(minutes) if isinstance(minutes, exp.Binary) else minutes)
 
 
 def iso_day_of_week(ts: exp.Expression) -> exp.Expression:

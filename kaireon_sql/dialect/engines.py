@@ -87,6 +87,9 @@ class Engine:
     # (Spark) | HEX_DECODE_STRING(h) (Snowflake) | SAFE_CONVERT_BYTES_TO_STRING(FROM_HEX(h)) (BigQuery)
     # | FROM_UTF8(FROM_HEX(h)) (Trino)
     hex_text: str = "decode_unhex"  # decode_unhex | convert_from | decode_utf8 | hex_decode_string | bytes | from_utf8
+    # a timestamp plus n minutes, n read per row: sqlglot's DateAdd (ts + INTERVAL (n) MINUTE, DATEADD, ...) |
+    # TIMESTAMPADD(MINUTE, n, ts) (Spark, whose DATE_ADD adds days)
+    add_minutes: str = "date_add"  # date_add | timestampadd
 
 
 ENGINES: dict[str, Engine] = {
@@ -97,11 +100,13 @@ ENGINES: dict[str, Engine] = {
                        text_holds_nul=False, unquoted_case="lower", epoch="extract", hex_text="convert_from"),
     "spark": Engine("spark", "spark", text_type="STRING", hex_to_int="conv", local_time="from_utc",
                     iso_dow="sunday_first", regex_end="\\z", zone_list="try_reflect", double_text="java",
-                    let="array_lambda", floor_bigint=True, trunc_double=False, epoch="fields", hex_text="decode_utf8"),
+                    let="array_lambda", floor_bigint=True, trunc_double=False, epoch="fields", hex_text="decode_utf8",
+                    add_minutes="timestampadd"),
     # transpiled only
     "databricks": Engine("databricks", "databricks", text_type="STRING", hex_to_int="conv", local_time="from_utc",
                          iso_dow="sunday_first", regex_end="\\z", zone_list="try_reflect", double_text="java",
-                         let="array_lambda", floor_bigint=True, trunc_double=False, epoch="fields", hex_text="decode_utf8"),
+                         let="array_lambda", floor_bigint=True, trunc_double=False, epoch="fields", hex_text="decode_utf8",
+                    add_minutes="timestampadd"),
     # transpiled only: TO_NUMBER(x, 'XXXXXXXX') reads hex; CONVERT_TIMEZONE(src, dst, ntz); DATE_TRUNC('WEEK')
     # follows the WEEK_START parameter, DAYOFWEEKISO does not; no inline regex flags: REGEXP_INSTR's 's' parameter
     "snowflake": Engine("snowflake", "snowflake", hex_to_int="to_number", local_time="convert_timezone",

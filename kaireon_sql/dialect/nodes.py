@@ -82,6 +82,12 @@ class TruncateCalendar(exp.Expression, exp.Func, Neutral):
     arg_types = {"this": True, "unit": True}
 
 
+class AddMinutes(exp.Expression, exp.Func, Neutral):
+    """The naive timestamp `this` plus `expression` minutes (an integer expression, read per row)."""
+
+    arg_types = {"this": True, "expression": True}
+
+
 class CharOf(exp.Expression, exp.Func, Neutral):
     """The one-character text of the code point `this` (a number Literal)."""
 

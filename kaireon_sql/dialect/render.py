@@ -89,6 +89,7 @@ RENDERS: dict[type, Callable[[exp.Expression, Engine], exp.Expression]] = {
     n.KnownZone: lambda e, eng: text_sql.known_zone(e.this, eng, e.args["listed"].this),
     n.IsoDayOfWeek: lambda e, eng: text_sql.iso_day_of_week(e.this, eng),
     n.TruncateCalendar: lambda e, eng: text_sql.truncate(e.this, e.text("unit"), eng),
+    n.AddMinutes: lambda e, eng: text_sql.add_minutes(e.this, e.expression, eng),
     n.CharOf: lambda e, eng: text_sql.char_of(int(e.this.this), eng),
     n.JsonString: lambda e, eng: text_sql.json_string(e.this, eng),
     n.JsonValue: _json_value,

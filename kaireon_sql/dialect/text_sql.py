@@ -152,6 +152,15 @@ def truncate(ts: exp.Expression, unit: str, eng: Engine) -> exp.Expression:
 
 
 
+def add_minutes(ts: exp.Expression, minutes: exp.Expression, eng: Engine) -> exp.Expression:
+    """A naive timestamp plus an integer number of minutes read per row (Engine.add_minutes)."""
+    unit = exp.var("MINUTE")
+    if eng.add_minutes == "timestampadd":  # sqlglot writes Spark's DateAdd as DATE_ADD(ts, n): days
+        return exp.Anonymous(this="TIMESTAMPADD", expressions=[unit, minutes, ts])
+    if eng.datetime_trunc:  # BigQuery: naive timestamps are DATETIMEs
+        return exp.DatetimeAdd(this=ts, expression=minutes, unit=unit)
+    return exp.DateAdd(this=ts, expression=minutes, unit=unit)
+
 # JSON string escapes of RFC 8259: the two that must be escaped, then every control character (short
 # forms where JSON has one), as Python's json.dumps writes them; every other character is kept as is
 _JSON_ESCAPES = [("\\", "\\\\"), ('"', '\\"')] + [

@@ -39,6 +39,7 @@ from .placements import PlacementsPlan, plan_placements, plans_grouped
 from .policies import contact_policies, names_budgets, offer_budgets, walk_limits
 from .rank import RankPlan, plan_rank
 from .score import ScorePlan, plan_score
+from .send_time import SendTimePlan, plan_send_time
 from .traces import TracePlan, plan_traces
 from .walk import WalkPlan, plan_walk
 
@@ -168,11 +169,13 @@ CANDIDATE_KEEP = ("customer_id", "offer_id", "channel", "experiment_group", "buc
 
 
 def _candidate_columns(personalize: PersonalizePlan, rank: RankPlan,
-                       creatives: CreativePlan | None = None, routing: RoutingPlan | None = None) -> tuple[str, ...]:
+                       creatives: CreativePlan | None = None, routing: RoutingPlan | None = None,
+                       send_time: SendTimePlan | None = None) -> tuple[str, ...]:
     """Columns of the candidates model before `rank`: what the output models read (the rank method's
     columns among them: decisions read `explored` from them)."""
     keep = list(CANDIDATE_KEEP) + (list(CREATIVE_COLUMNS) if creatives is not None else [])
     keep += ["channel_preference"] if routing is not None else []  # S9: the routed channel's preference
+    keep += [name for name, _ in send_time.columns] if send_time is not None else []  # which windows apply (S9)
     keep += [name for name, _ in rank.columns]
     keep.append("reject_code")
     return tuple(dict.fromkeys(keep + list(personalize.columns)))
@@ -209,6 +212,7 @@ class FlowPlan:
     creatives: CreativePlan | None = None  # the match_creatives node's choice (None without one)
     discount: DiscountPlan | None = None  # the discount learner (S9; None without discountTiers)
     routing: RoutingPlan | None = None  # channel: auto (S9): the preference model and the customers' routing
+    send_time: SendTimePlan | None = None  # sendTime: optimize (S9, plan/send_time.py; None without it)
 
     def codes(self):
         """(code, stage, name, reason) for every way a candidate can be dropped."""
@@ -248,6 +252,7 @@ def plan_flow(ctx: FlowContext) -> FlowPlan:
     rank = plan_rank(ctx)
     score = plan_score(ctx)
     inventory = plan_inventory(ctx)
+    send_time = plan_send_time(ctx, registry)  # may ask for the windows' scope features (segments)
     features = registry.freeze()
     ctx.features = features  # a formula resolved after planning asks the snapshot, which refuses
     checks, quotas = tuple(planned.checks), _numbered(planned.quotas)
@@ -259,13 +264,13 @@ def plan_flow(ctx: FlowContext) -> FlowPlan:
         relevance=planned.relevance if planned.relevance is not None else lit(1.0),
         levels=_check_levels(checks, customer), join_keys=_join_keys(checks, customer, offer), score=score,
         rank=rank, walk=_walk(ctx, rank, quotas, inventory), personalize=personalize, customer_columns=customer,
-        offer_columns=offer, candidate_columns=_candidate_columns(personalize, rank, creatives, routing),
+        offer_columns=offer, candidate_columns=_candidate_columns(personalize, rank, creatives, routing, send_time),
         rejections=plan_rejections(ctx),
         holdout=plan_holdout(ctx), withholds=withholds(ctx), prior_decisions=earlier_decision_models(ctx),
         calls=plan_calls(ctx), traces=plan_traces(ctx),
         placements=plan_placements(ctx), grouped=plans_grouped(ctx),
         creatives=creatives, discount=discount,
-        routing=routing,
+        routing=routing, send_time=send_time,
     )
 
 

@@ -143,8 +143,15 @@ def _cap(pc: PolicyContext, used: exp.Expression, maximum: int, label: str, part
 
 # ---- one function per policy type ------------------------------------------------------------
 
+def schedules(ctx: FlowContext) -> bool:
+    """sendTime: optimize (S9): time_window policies move send_at into their window instead of blocking."""
+    return ctx.definition.flow_config.send_time == "optimize"
+
+
 def _time_window(pc: PolicyContext, cfg: TimeWindow):
     ctx = pc.ctx
+    if schedules(ctx):  # plan/send_time.py schedules into the window; an unknown customer zone still rejects (S5)
+        return _scheduled_window(pc, cfg), []
     if cfg.timezone.startswith("customer."):
         zone_column = ctx.customer_field(cfg.timezone, pc.policy.location.at("config.timezone")).column
         hour, dow = pc.features.local_clock(zone_column)
@@ -173,6 +180,16 @@ def _time_window(pc: PolicyContext, cfg: TimeWindow):
     reason = (exp.case().when(exp.not_(hour_ok), reason_hour)
               .else_(concat("Time window: ", day_name, " is not an allowed day (" + ", ".join(cfg.days_of_week) + ")")))
     return [pc.check(exp.not_(exp.and_(hour_ok, day_ok)), reason)], []
+
+
+def _scheduled_window(pc: PolicyContext, cfg: TimeWindow) -> list[Check]:
+    """With sendTime: optimize a window blocks no hour; a customer whose zone is NULL or unknown is still
+    rejected (no local hour to schedule in, S5)."""
+    if not cfg.timezone.startswith("customer."):
+        return []
+    zone_column = pc.ctx.customer_field(cfg.timezone, pc.policy.location.at("config.timezone")).column
+    hour, _ = pc.features.local_clock(zone_column)
+    return [pc.check(exp.Is(this=hour, expression=exp.null()), "Time window: time zone unknown")]
 
 
 def _frequency_cap(pc: PolicyContext, cfg: FrequencyCap):
@@ -404,6 +421,22 @@ def contact_policies(ctx: FlowContext, features: Features, node) -> tuple[list[C
         checks += policy_checks
         quotas += policy_quotas
     return checks, quotas
+
+
+def time_windows(ctx: FlowContext, features: Features) -> list[tuple[ContactPolicy, exp.Expression]]:
+    """The time_window policies the flow's contact_policy nodes run, in node then policy order, each once, with
+    the candidates it applies to (in scope and not bypassed): what sendTime: optimize schedules into."""
+    found: dict[int, tuple[ContactPolicy, exp.Expression]] = {}
+    for node in ctx.ordered_nodes:
+        if not isinstance(node.config, ContactPolicyConfig):
+            continue
+        ordered = selected_policies(ctx, node)
+        skip = _bypass(ctx, features, [p for p in ordered if isinstance(p.config, AllowOverride)])
+        for policy in ordered:
+            if isinstance(policy.config, TimeWindow) and id(policy) not in found:
+                bypass = skip.copy() if policy.bypassable else exp.false()
+                found[id(policy)] = (policy, exp.and_(applies(ctx, features, policy), exp.not_(bypass)))
+    return list(found.values())
 
 
 def _one_per_partition(quota: Quota, one_channel: bool) -> bool:

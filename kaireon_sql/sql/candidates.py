@@ -48,9 +48,13 @@ def candidates_model(plan: FlowPlan) -> exp.Select:
         ("scored", exp.select("*", exp.alias_(plan.score.expression, "score", quoted=True)).from_("checked")),
     ]
     source = "scored"
+    if plan.send_time is not None and plan.send_time.columns:  # which time windows apply (S9 send time)
+        ctes.append(("send_windows", exp.select("*", *[exp.alias_(e.copy(), n, quoted=True)
+                                                       for n, e in plan.send_time.columns]).from_(source)))
+        source = "send_windows"
     if plan.rank.columns:  # the rank method's columns (S7), read by its order and limits
         ctes.append(("rank_columns", exp.select("*", *[exp.alias_(e.copy(), n, quoted=True) for n, e in plan.rank.columns])
-                     .from_("scored")))
+                     .from_(source)))
         source = "rank_columns"
     walked = decide(plan.walk, source, alive)
     ctes += walked.ctes

@@ -61,8 +61,8 @@ def intelligence_columns(plan: FlowPlan) -> list[exp.Expression]:
     tier (discountTiers); typed NULLs where the flow does not use them."""
     return [
         exp.alias_(exp.cast(exp.null(), "DOUBLE") if plan.routing is None else col("channel_preference", "k"), "channel_preference", quoted=True),
-        exp.alias_(exp.cast(exp.null(), "TIMESTAMP"), "send_at", quoted=True),
-        exp.alias_(exp.cast(exp.null(), "INT"), "send_hour_local", quoted=True),
+        exp.alias_(exp.cast(exp.null(), "TIMESTAMP") if plan.send_time is None else col("send_at", "st"), "send_at", quoted=True),
+        exp.alias_(exp.cast(exp.null(), "INT") if plan.send_time is None else col("send_hour_local", "st"), "send_hour_local", quoted=True),
         exp.alias_(qualify_columns(discount_value(plan.discount), "k"), "discount_pct", quoted=True),
     ]
 
@@ -82,6 +82,14 @@ def _with_slots(plan: FlowPlan, query: exp.Select, join_type: str = "inner") -> 
     return query.join(relation(plan.ctx.model("slots")).as_("s"), join_type=join_type, on=on)
 
 
+def _with_send_times(plan: FlowPlan, query: exp.Select) -> exp.Select:
+    """The candidates `k` joined to their send times `st` (sendTime: optimize, sql/send_time.py); unchanged without."""
+    if plan.send_time is None:
+        return query
+    on = exp.and_(*[exp.EQ(this=col(c, "st"), expression=col(c, "k")) for c in ("customer_id", "offer_id", "channel")])
+    return query.join(relation(plan.send_time.model).as_("st"), join_type="left", on=on)
+
+
 def decided_rows(plan: FlowPlan, rank, personalization: exp.Expression, delivered: bool) -> exp.Select:
     """Survivors the rank decides (`rank`, a sql.rank.RankSQL): delivered (treatment, or priority_only
     holdout) or withheld. `personalization`: the JSON text over the candidates model `k`."""
@@ -92,7 +100,7 @@ def decided_rows(plan: FlowPlan, rank, personalization: exp.Expression, delivere
     # with a group node, the rank among the customer's slotted candidates (contiguous)
     rank_column = col("rank", "k") if plan.placements is None else exp.alias_(col("rank", "s"), "rank", quoted=True)
     return (
-        _with_slots(plan, _from_candidates(ctx))
+        _with_send_times(plan, _with_slots(plan, _from_candidates(ctx)))
         .select(exp.alias_(decision_id(ctx), "decision_id", quoted=True), *_provenance(ctx))
         .select(
             exp.alias_(lit(ctx.flow.version), "decision_flow_version", quoted=True),
