@@ -377,7 +377,9 @@ def curves(results: list[dict], arm: str) -> dict:
                       for r in rs]) for d in range(runs)]
     disc = [interval([r["runs"][d]["discount_pct_sum"] / r["runs"][d]["conversions"] if r["runs"][d]["conversions"]
                       else None for r in rs]) for d in range(runs)]
-    return {"recovery_rate": rate, "discount_pct_per_conversion": disc}
+    expected = [interval([r["runs"][d]["expected_conversions"] / r["runs"][d]["carts"] if r["runs"][d]["carts"]
+                          else None for r in rs]) for d in range(runs)]
+    return {"recovery_rate": rate, "expected_recovery_rate": expected, "discount_pct_per_conversion": disc}
 
 
 def chart(report: dict, out: Path) -> list[Path]:
@@ -397,6 +399,9 @@ def chart(report: dict, out: Path) -> list[Path]:
             lo = np.array([p["lo"] if p["lo"] is not None else np.nan for p in pts]) * scale
             hi = np.array([p["hi"] if p["hi"] is not None else np.nan for p in pts]) * scale
             ax.fill_between(x, lo, hi, color=colors.get(name), alpha=0.15, lw=0)
+        exp_rate = np.array([p["mean"] if p["mean"] is not None else np.nan for p in cv["expected_recovery_rate"]])
+        axes[0].plot(np.arange(1, len(exp_rate) + 1), exp_rate * 100, color=colors.get(name), ls="--", lw=1,
+                     label=f"{name}: expected (P from the truth)")
     seeds = report["summary"]["arms"][next(iter(report["summary"]["arms"]))]["seeds"]
     axes[0].set_ylabel("carts recovered (% of abandoned carts)")
     axes[1].set_ylabel("discount per recovered cart (%)")
@@ -484,6 +489,20 @@ def simulate(arm_names: list[str], seeds: list[int], runs: int, n: int, work: Pa
             "results": results, "wall_s": round(time.perf_counter() - started, 1), "machine": machine()}
 
 
+def merged(earlier: dict, report: dict) -> dict:
+    """The earlier report's arms not run now, with the arms of `report` (each result keeps its command and
+    machine); the summary and curves recomputed."""
+    for k in ("customers", "runs", "seeds", "start_as_of"):
+        if earlier.get(k) != report[k]:
+            raise SystemExit(f"--add: the earlier report has {k} {earlier.get(k)!r}, this run {report[k]!r}")
+    now = {r["arm"] for r in report["results"]}
+    results = [r for r in earlier["results"] if r["arm"] not in now] + report["results"]
+    names = [a for a in ARMS if any(r["arm"] == a for r in results)]
+    keep = {} if "learned" in now else {k: earlier.get(k) for k in ("learned_features", "learned_features_missing")}
+    return {**report, **keep, "summary": summarize(results), "curves": {a: curves(results, a) for a in names},
+            "results": results, "wall_s": round(sum(r.get("wall_s", 0) for r in (earlier, report)), 1)}
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--arms", default=",".join(ARMS))
@@ -492,6 +511,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--customers", type=int, default=1000)
     p.add_argument("--quick", action="store_true", help="2 seeds x 10 runs x 300 customers (a smoke run)")
     p.add_argument("--require-all", action="store_true", help="fail unless every S9 feature of the learned arm compiles")
+    p.add_argument("--add", action="store_true",
+                   help="keep the other arms of --out/intelligence.json (same seeds, runs, customers) and replace "
+                        "or add the arms run now: e.g. the learned arm once its features have landed")
     p.add_argument("--work", default="/tmp/kaireon_intelligence_sim")
     p.add_argument("--out", default=str(HERE / "results"))
     args = p.parse_args(argv)
@@ -500,11 +522,14 @@ def main(argv: list[str] | None = None) -> int:
     command = "python bench/intelligence/sim.py " + " ".join(argv if argv is not None else sys.argv[1:])
     report = simulate([a.strip() for a in args.arms.split(",") if a.strip()], _seeds(args.seeds), args.runs,
                       args.customers, Path(args.work), args.require_all)
-    report["command"] = command
+    for r in report["results"]:
+        r["command"], r["machine"], r["learned_features"] = command, report["machine"], report["learned_features"]
     out = Path(args.out)
+    if args.add and (out / "intelligence.json").exists():
+        report = merged(json.loads((out / "intelligence.json").read_text(encoding="utf-8")), report)
+    report["command"] = command
     out.mkdir(parents=True, exist_ok=True)
-    slim = {**report, "results": [{**r, "runs": r["runs"]} for r in report["results"]]}
-    (out / "intelligence.json").write_text(json.dumps(slim, indent=1, default=str) + "\n", encoding="utf-8")
+    (out / "intelligence.json").write_text(json.dumps(report, indent=1, default=str) + "\n", encoding="utf-8")
     paths = chart(report, out)
     print(table(report))
     print(f"wrote {out / 'intelligence.json'}, {', '.join(str(p) for p in paths)} in {report['wall_s']} s")
