@@ -160,6 +160,15 @@ class DbtSession:
                                    "--vars", json.dumps({"kaireon_as_of": as_of(day)}), *self.common])
         return time.perf_counter() - start
 
+    def decide(self, arm: "Arm", day: int, carts: np.ndarray, stages: list[str]) -> tuple[list[dict], float]:
+        """The run's decisions: `dbt build` at as_of(day), then kaireon_decisions."""
+        build_s = self.build(day)
+        con = duckdb.connect(str(arm.db))
+        try:
+            return read_decisions(con), build_s
+        finally:
+            con.close()
+
 
 DECISION_COLUMNS = ("customer_id", "channel", "send_at", "send_hour_local", "discount_pct", "channel_preference")
 
@@ -179,6 +188,7 @@ class Arm:
         self.name, self.world, self.db = name, world, db
         self.orders = [list(days) for days in world.prior_orders]
         self.index = {c: i for i, c in enumerate(world.ids)}
+        self.sent_log: list[tuple] = []  # (run, customer index, channel, local hour, discount, converted, stage)
 
     def stages(self, day: int) -> list[str]:
         """The truth's stage at run `day`: from the orders placed before its as_of (a conversion of the run
@@ -247,6 +257,8 @@ class Arm:
                 rows.append((cid, arms.OFFER_ID, c, "convert", t, paid, None, arms.FLOW_KEY))
                 orders.append((f"r{day}_{i}", cid, t, paid))
                 self.orders[i].append((t - START).total_seconds() / 86400)
+        self.sent_log += [(day, int(i), sent["channel"][k], int(sent["hour"][k]), float(sent["discount"][k]),
+                           bool(converted[k]), stages[i]) for k, i in enumerate(idx)]
         won = set(idx[converted].tolist())
         for i in np.nonzero(draws.organic < wd.order_rate)[0]:
             if int(i) not in won:
@@ -266,16 +278,13 @@ class Arm:
                 "discount_money": float((value * sent["discount"] / 100)[converted].sum())}
 
 
-def run_day(arm: Arm, session: DbtSession, day: int) -> dict:
+def run_day(arm: Arm, session, day: int) -> dict:
+    """One daily run: carts, the decisions of `session` (a DbtSession: dbt build; or reference.py's numpy
+    policy), dispatch, outcomes appended; the run's bookkeeping."""
     stages = arm.stages(day)
     draws = w.day_draws(arm.world, day)
     carts = arm.open_carts(day, draws, stages)
-    build_s = session.build(day)
-    con = duckdb.connect(str(arm.db))
-    try:
-        decisions = read_decisions(con)
-    finally:
-        con.close()
+    decisions, build_s = session.decide(arm, day, carts, stages)
     sent = arm.dispatch(day, decisions)
     got = arm.outcomes(day, sent, draws, stages)
     conv = got["converted"]
@@ -298,13 +307,14 @@ def run_day(arm: Arm, session: DbtSession, day: int) -> dict:
     }
 
 
-def run_arm(name: str, config: dict, seed: int, runs: int, n: int, work: Path, log=print) -> dict:
+def run_arm(name: str, config: dict, seed: int, runs: int, n: int, work: Path, log=print, policy=None) -> dict:
+    """One arm on one seed through dbt (`policy` None), or through a numpy policy (reference.py)."""
     world = w.make_world(seed, n, START)
     project = work / f"{name}_s{seed}"
     setup_project(project, config)
     load_tables(project / "sim.duckdb", world)
-    prep_s = prepare(project)
-    session = DbtSession(project)
+    prep_s = prepare(project) if policy is None else 0.0
+    session = DbtSession(project) if policy is None else policy
     arm = Arm(name, world, project / "sim.duckdb")
     days = []
     for day in range(runs):

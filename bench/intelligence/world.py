@@ -24,15 +24,15 @@ ZONES = {"America/New_York": 0.30, "America/Chicago": 0.10, "America/Los_Angeles
          "Europe/Berlin": 0.10, "Asia/Kolkata": 0.08, "Australia/Sydney": 0.07}
 # the customer's active hours: a peak local hour drawn from one of three habits
 HABITS = ((0.25, (7, 8, 9)), (0.20, (12, 13)), (0.55, (18, 19, 20, 21, 22)))
-HOUR_WIDTH = 1.5   # hours: the response falls off as a Gaussian of the distance to the peak hour
-HOUR_FLOOR = 0.50  # ... down to this share of the peak response (a message read later, off-peak)
+HOUR_WIDTH = 2.0   # hours: the response falls off as a Gaussian of the distance to the peak hour
+HOUR_FLOOR = 0.60  # ... down to this share of the peak response (a message read later, off-peak)
 TIERS = (5, 10, 15, 25)  # discount tiers (percent)
 # the smallest tier a customer needs, by lifecycle stage (new and active customers need less)
-THRESHOLD_SHARES = {"new": (0.50, 0.25, 0.15, 0.10), "active": (0.50, 0.25, 0.15, 0.10),
-                    "at_risk": (0.25, 0.25, 0.25, 0.25), "lapsed": (0.10, 0.20, 0.30, 0.40),
-                    "won_back": (0.30, 0.30, 0.20, 0.20)}
+THRESHOLD_SHARES = {"new": (0.60, 0.20, 0.10, 0.10), "active": (0.80, 0.10, 0.05, 0.05),
+                    "at_risk": (0.30, 0.30, 0.20, 0.20), "lapsed": (0.05, 0.15, 0.30, 0.50),
+                    "won_back": (0.40, 0.30, 0.20, 0.10)}
 BELOW_THRESHOLD = 0.35  # P(convert | click) with a discount below the customer's threshold, as a share
-CONVERT_GIVEN_CLICK = 0.85  # P(convert | click) at or above the threshold, before the stage factor
+CONVERT_GIVEN_CLICK = 0.90  # P(convert | click) at or above the threshold, before the stage factor
 STAGE_CONVERT = {"new": 1.0, "active": 1.2, "at_risk": 0.85, "lapsed": 0.6, "won_back": 1.0}
 STAGE_CART = {"new": 0.12, "active": 0.14, "at_risk": 0.07, "lapsed": 0.04, "won_back": 0.12}  # P(abandon a cart) a day
 STAGES = ("new", "won_back", "active", "at_risk", "lapsed")
@@ -120,7 +120,7 @@ def make_world(seed: int, n: int, start: datetime) -> World:
     weights = np.array([[PREFERRED_WEIGHT[c] * consent[c][i] for c in CHANNELS] for i in range(n)])
     preferred = np.array([rng.choice(len(CHANNELS), p=w / w.sum()) for w in weights])
     engage = {c: rng.beta(3, 9, n) for c in CHANNELS}  # a channel the customer does not prefer: ~25%
-    best = rng.beta(7, 4, n)                               # the preferred channel: ~64%
+    best = rng.beta(5, 5, n)                               # the preferred channel: ~50%
     for k, c in enumerate(CHANNELS):
         engage[c] = np.where(preferred == k, best, engage[c])
     never_email = (rng.random(n) < NEVER_OPEN_EMAIL) & (preferred != 0)
