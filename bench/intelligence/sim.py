@@ -63,6 +63,15 @@ sources:
 
 
 # ---------------------------------------------------------------- project
+def write_profile(work: Path, db: Path, threads: int = 1) -> None:
+    """The DuckDB file of the seed being run: always named sim.duckdb (dbt-duckdb names the database after
+    the file, and the parsed manifest's relations carry that name), one folder per seed."""
+    db.parent.mkdir(parents=True, exist_ok=True)
+    (work / "profiles.yml").write_text(
+        "kaireon_intelligence_sim:\n  target: duckdb\n  outputs:\n    duckdb:\n      type: duckdb\n"
+        f"      path: {db}\n      threads: {threads}\n", encoding="utf-8")
+
+
 def setup_project(work: Path, config: dict, threads: int = 1) -> None:
     shutil.rmtree(work, ignore_errors=True)
     (work / "models" / "sim").mkdir(parents=True)
@@ -70,9 +79,7 @@ def setup_project(work: Path, config: dict, threads: int = 1) -> None:
         "name: kaireon_intelligence_sim\nversion: '1.0'\nconfig-version: 2\nprofile: kaireon_intelligence_sim\n"
         "model-paths: [models]\ntarget-path: target\nflags:\n  send_anonymous_usage_stats: false\n"
         "  partial_parse: true\n", encoding="utf-8")
-    (work / "profiles.yml").write_text(
-        "kaireon_intelligence_sim:\n  target: duckdb\n  outputs:\n    duckdb:\n      type: duckdb\n"
-        f"      path: {work / 'sim.duckdb'}\n      threads: {threads}\n", encoding="utf-8")
+    write_profile(work, work / "seed" / "sim.duckdb", threads)
     (work / "packages.yml").write_text(f"packages:\n  - local: {REPO}\n", encoding="utf-8")
     (work / "models" / "sim" / "sources.yml").write_text(SOURCES_YML, encoding="utf-8")
     (work / "decisioning").mkdir()
@@ -156,7 +163,7 @@ class DbtSession:
 
     def build(self, day: int) -> float:
         start = time.perf_counter()
-        self._invoke(self.runner, ["--quiet", "build", "--select", "+tag:kaireon", "--exclude", "resource_type:test",
+        self._invoke(self.runner, ["--quiet", "build", "--select", *SELECT, "--exclude", "resource_type:test",
                                    "--vars", json.dumps({"kaireon_as_of": as_of(day)}), *self.common])
         return time.perf_counter() - start
 
@@ -170,6 +177,10 @@ class DbtSession:
             con.close()
 
 
+# the models a run needs: the decisions and everything upstream of them (the flow's models, the history,
+# the learners), and the decision log (the record later runs' learners attribute outcomes to); not the
+# funnel, rejections, withheld decisions or assignments, which nothing of the next run reads
+SELECT = ("+kaireon_decisions", "+kaireon_decision_log")
 DECISION_COLUMNS = ("customer_id", "channel", "send_at", "send_hour_local", "discount_pct", "channel_preference")
 
 
@@ -307,15 +318,26 @@ def run_day(arm: Arm, session, day: int) -> dict:
     }
 
 
+_SESSIONS: dict[tuple[str, str], DbtSession] = {}  # per project and config: parsed once, the seeds reuse it
+
+
 def run_arm(name: str, config: dict, seed: int, runs: int, n: int, work: Path, log=print, policy=None) -> dict:
     """One arm on one seed through dbt (`policy` None), or through a numpy policy (reference.py)."""
     world = w.make_world(seed, n, START)
-    project = work / f"{name}_s{seed}"
-    setup_project(project, config)
-    load_tables(project / "sim.duckdb", world)
-    prep_s = prepare(project) if policy is None else 0.0
-    session = DbtSession(project) if policy is None else policy
-    arm = Arm(name, world, project / "sim.duckdb")
+    project = work / name
+    db = project / f"s{seed}" / "sim.duckdb"
+    key = (str(project), json.dumps(config, sort_keys=True))
+    prep_s = 0.0
+    if policy is not None or key not in _SESSIONS:
+        setup_project(project, config)
+    shutil.rmtree(db.parent, ignore_errors=True)
+    write_profile(project, db)
+    load_tables(db, world)
+    if policy is None and key not in _SESSIONS:  # deps, compile and parse once per arm: the seeds share them
+        prep_s = prepare(project)
+        _SESSIONS[key] = DbtSession(project)
+    session = _SESSIONS[key] if policy is None else policy
+    arm = Arm(name, world, db)
     days = []
     for day in range(runs):
         row = run_day(arm, session, day)
@@ -323,7 +345,7 @@ def run_arm(name: str, config: dict, seed: int, runs: int, n: int, work: Path, l
         log(f"  {name} seed {seed} run {day:2d}: carts {row['carts']:4d} conversions {row['conversions']:4d} "
             f"({row['conversions'] / max(row['carts'], 1):.1%}) discount/conv "
             f"{row['discount_pct_sum'] / max(row['conversions'], 1):5.1f}%  build {row['dbt_build_s']:.1f}s")
-    return {"arm": name, "seed": seed, "runs": days, "prepare_s": round(prep_s, 2), "work": str(project),
+    return {"arm": name, "seed": seed, "runs": days, "prepare_s": round(prep_s, 2), "work": str(db.parent),
             "config_flow": config["decisionFlows"][0]["draftConfig"]["flowConfig"],
             "totals": totals(days)}
 
