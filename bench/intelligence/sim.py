@@ -161,9 +161,9 @@ class DbtSession:
             raise SystemExit(f"dbt {args[1]} failed in {self.work}: {failed or result.exception}")
         return result
 
-    def build(self, day: int) -> float:
+    def build(self, day: int, select: tuple[str, ...] | None = None) -> float:
         start = time.perf_counter()
-        self._invoke(self.runner, ["--quiet", "build", "--select", *SELECT, "--exclude", "resource_type:test",
+        self._invoke(self.runner, ["--quiet", "build", "--select", *(select or SELECT), "--exclude", "resource_type:test",
                                    "--vars", json.dumps({"kaireon_as_of": as_of(day)}), *self.common])
         return time.perf_counter() - start
 
