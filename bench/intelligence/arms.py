@@ -81,7 +81,7 @@ def add_feature(config: dict, feature: str) -> dict:
     elif feature == "channel":
         fc["channel"] = "auto"
         fc["channels"] = list(CHANNELS)
-        fc["channelPreference"] = {"priorStrength": 10, "positiveOutcomes": ["click", "convert"]}
+        fc["channelPreference"] = {"priorStrength": 10, "positiveOutcomes": ["click"]}
     elif feature == "sendtime":
         fc["sendTime"] = "optimize"
         fc["timezone"] = "customer.timezone"

@@ -441,7 +441,8 @@ def chart(report: dict, out: Path) -> list[Path]:
         ax.set_xlabel("daily run (dbt build)")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
-    fig.suptitle(f"SIMULATION - {report['customers']:,} synthetic customers, mean of {len(seeds)} seeds "
+    what = "numpy reference of S9 (no dbt)" if report.get("reference") else "through dbt build"
+    fig.suptitle(f"SIMULATION ({what}) - {report['customers']:,} synthetic customers, mean of {len(seeds)} seeds "
                  "(band: 95% interval over seeds)", fontsize=10)
     fig.tight_layout()
     out.mkdir(parents=True, exist_ok=True)
