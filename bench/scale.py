@@ -66,46 +66,22 @@ def measure(root: Path, n: int, offers: int, runs: int, rejections: str, tests: 
 
 
 def chart(rows: list[dict]) -> str:
-    """Log-log SVG: decision path, end to end and yardstick seconds against customers."""
+    """Log-log SVG (kaireon_sql.charts, matplotlib): decision path, end to end and yardstick seconds
+    against customers."""
+    from kaireon_sql import charts  # lazy: matplotlib only when the chart is drawn
+
     rows = sorted(rows, key=lambda r: r["customers"])
-    width, height, left, right, top, bottom = 640, 400, 70, 170, 40, 50
-    import math
-    xs = [math.log10(r["customers"]) for r in rows]
-    series = {"end to end (dbt build + compile)": ("end_to_end_s", "#888"),
-              "decision path (compiled flow)": ("decision_path_s", "#1f77b4"),
-              "yardstick (hand-written SQL)": ("yardstick_s", "#d62728")}
-    ys = [math.log10(r[k]) for r in rows for k, _ in series.values()]
-    x0, x1 = min(xs) - 0.1, max(xs) + 0.1
-    y0, y1 = math.floor(min(ys)), math.ceil(max(ys))
-
-    def px(x: float, y: float) -> tuple[float, float]:
-        return (left + (x - x0) / (x1 - x0) * (width - left - right),
-                height - bottom - (y - y0) / (y1 - y0) * (height - top - bottom))
-
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-           f'viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="12">',
-           f'<rect width="{width}" height="{height}" fill="white"/>',
-           f'<text x="{left}" y="22" font-size="14">Benchmark flow on DuckDB, {rows[0]["machine"]["cores"]} cores: '
-           'seconds vs customers (log-log)</text>']
-    for e in range(y0, y1 + 1):
-        _, y = px(x0, e)
-        out.append(f'<line x1="{left}" y1="{y:.1f}" x2="{width - right}" y2="{y:.1f}" stroke="#eee"/>')
-        out.append(f'<text x="{left - 8}" y="{y + 4:.1f}" text-anchor="end">{10 ** e:g} s</text>')
-    for r, x in zip(rows, xs):
-        px_, _ = px(x, y0)
-        shown = _label(r["customers"]).replace("m", "M")
-        out.append(f'<text x="{px_:.1f}" y="{height - bottom + 18}" text-anchor="middle">{shown}</text>')
-    for i, (name, (key, color)) in enumerate(series.items()):
-        points = [px(x, math.log10(r[key])) for r, x in zip(rows, xs)]
-        out.append('<polyline fill="none" stroke="{}" stroke-width="2" points="{}"/>'.format(
-            color, " ".join(f"{a:.1f},{b:.1f}" for a, b in points)))
-        out += [f'<circle cx="{a:.1f}" cy="{b:.1f}" r="3" fill="{color}"/>' for a, b in points]
-        ly = top + 20 + 18 * i
-        out.append(f'<line x1="{width - right + 10}" y1="{ly}" x2="{width - right + 30}" y2="{ly}" stroke="{color}" stroke-width="2"/>')
-        out.append(f'<text x="{width - right + 34}" y="{ly + 4}" font-size="10">{name}</text>')
-    out.append(f'<text x="{(left + width - right) / 2:.0f}" y="{height - 12}" text-anchor="middle">customers</text>')
-    out.append("</svg>")
-    return "\n".join(out) + "\n"
+    xs = [r["customers"] for r in rows]
+    series = [charts.Series("end to end (dbt build + compile)", xs, [r["end_to_end_s"] for r in rows],
+                            colour=charts.GREY, markers=True),
+              charts.Series("decision path (compiled flow)", xs, [r["decision_path_s"] for r in rows],
+                            colour=charts.PALETTE[0], markers=True),
+              charts.Series("yardstick (hand-written SQL)", xs, [r["yardstick_s"] for r in rows],
+                            colour=charts.PALETTE[1], markers=True)]
+    fig = charts.line_chart(series, f"Benchmark flow on DuckDB, {rows[0]['machine']['cores']} cores: seconds "
+                            "vs customers (log-log)", "customers", "seconds", log=True,
+                            x_formatter=charts.log_formatter(), y_formatter=charts.log_formatter(" s"))
+    return charts.svg_text(fig)
 
 
 def table(rows: list[dict]) -> str:

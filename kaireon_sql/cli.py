@@ -134,6 +134,16 @@ def cmd_experiments(args) -> int:
     return experiments(args)
 
 
+def cmd_discounts(args) -> int:
+    from .discount_readout import cmd_discounts as discounts
+
+    return discounts(args)
+def cmd_report(args) -> int:
+    from .report import cmd_report as report
+
+    return report(args)
+
+
 def cmd_init(args) -> int:
     from .scaffold import init_project
 
@@ -203,8 +213,26 @@ def parser() -> argparse.ArgumentParser:
     x.add_argument("--target", help="dbt target (default: the profile's)")
     x.add_argument("--engine", help="the target's engine, when it cannot be read from the profile")
     x.add_argument("--flow", help="only this flow (its key)")
-    x.add_argument("--chart", help="also write a chart of the lift and its interval (.svg, or .png with matplotlib)")
+    x.add_argument("--chart", help="also write a chart of the lift and its interval (.svg or .png)")
     x.set_defaults(func=cmd_experiments)
+    dr = sub.add_parser("discounts", help="discount learner readout: conversion by discount tier and group")
+    common(dr, compile_opts=False)
+    dr.add_argument("--profiles-dir", help="folder of profiles.yml (default: as dbt looks it up)")
+    dr.add_argument("--target", help="dbt target (default: the profile's)")
+    dr.add_argument("--engine", help="the target's engine, when it cannot be read from the profile")
+    dr.add_argument("--flow", help="only this flow (its key)")
+    dr.set_defaults(func=cmd_discounts)
+    rp = sub.add_parser("report", help="one self-contained HTML page of a run: funnel, decisions, rejections, "
+                                       "experiment lift, Qini curves, learning curves")
+    common(rp, compile_opts=False)
+    rp.add_argument("--profiles-dir", help="folder of profiles.yml (default: as dbt looks it up)")
+    rp.add_argument("--target", help="dbt target (default: the profile's)")
+    rp.add_argument("--engine", help="the target's engine, when it cannot be read from the profile")
+    rp.add_argument("--run", help="a run id (default: the latest build's run of each flow); an earlier run is read "
+                                  "from kaireon_decision_log")
+    rp.add_argument("--flow", help="only this flow (its key)")
+    rp.add_argument("--out", help="the HTML file to write (default: <project>/reports/kaireon_report.html)")
+    rp.set_defaults(func=cmd_report)
     i = sub.add_parser("init", help="scaffold a config folder and a DuckDB profile into a dbt project")
     i.add_argument("--project-dir", default=".", help="the dbt project (created if missing)")
     i.add_argument("--package", help="where this package is, for packages.yml (path or git URL; default: installed location)")

@@ -14,7 +14,7 @@ from .dbt_model import Model
 from .dialect import relation
 from .errors import ConfigError, ConfigErrors
 from .gc_passes import fewer_gc_passes
-from .learning import posterior_models
+from .learning import attribution_models, posterior_models
 from .learning_online import online_models
 from .plan import outputs
 from .plan.build_order import flows_in_order
@@ -25,7 +25,7 @@ from .plan.offers import OFFERS_MODEL
 from .plan import trained
 from .plan.models import model_relation
 from .plan.uplift import plan_uplift, uplift_models
-from .sql import experiments, history, metrics
+from .sql import discount, experiments, history, metrics
 from .sql.common import DECISION_LOG
 from .sql.decision_log import LOG_COLUMNS, RUN_KEY, decision_log
 from .sql.history import staging_model
@@ -191,6 +191,7 @@ def _flow_models(plan: FlowPlan) -> list[Model]:
               "contact policy blocks), with their fate: reject_code (NULL = kept or ranked out), score and rank (NULL = not kept).",
               _not_null("customer_id", "offer_id", "channel"), [_unique("customer_id", "offer_id", "channel")]),
         *_placement_models(plan, rank),
+        *_discount_models(plan),
         Model(ctx.model("decisions"), decided_rows(plan, rank, personalized, delivered=True),
               f"Flow '{key}': decisions to deliver.", _decision_columns(), _decision_tests(plan)),
         *_grouped_models(plan),
@@ -207,6 +208,26 @@ def _flow_models(plan: FlowPlan) -> list[Model]:
               f"Flow '{key}': candidate counts per stage.",
               _not_null("run_id", "customers", "total_candidates"), [_unique("run_id", "decision_flow_key")]),
     ] + _trace_models(plan)
+
+
+def _discount_models(plan: FlowPlan) -> list[Model]:
+    """The discount learner (S9, docs/discount_learner.md): the tiers' posteriors and the chosen tiers."""
+    if plan.discount is None:
+        return []
+    key, d = plan.ctx.flow.key, plan.discount
+    pcols = {c: {"description": v} for c, v in discount.POSTERIOR_COLUMNS.items()}
+    ccols = {c: {"description": v} for c, v in discount.CHOICE_COLUMNS.items()}
+    for c in ("discount_pct", "n", "k", "alpha", "beta"):
+        pcols[c]["data_tests"] = ["not_null"]
+    for c in ("customer_id", "offer_id", "channel", "discount_pct", "draw"):
+        ccols[c]["data_tests"] = ["not_null"]
+    return [Model(d.posterior, discount.posterior_sql(plan),
+                  f"Flow '{key}': per discount tier and group ({d.group_field or 'one pool'}), the decided impressions "
+                  f"of the last {d.window_days:g} days that carried the tier, their attributed positives and the Beta "
+                  "posterior.", pcols, [_unique("discount_pct", "group_value")]),
+            Model(d.choices, discount.choices_sql(plan),
+                  f"Flow '{key}': the discount tier of each kept candidate (Thompson draw x offer value x (1 - tier / "
+                  "100), ties to the lowest tier).", ccols, [_unique("customer_id", "offer_id", "channel")])]
 
 
 def _called_models(plan: FlowPlan) -> list[Model]:
@@ -516,6 +537,9 @@ def _algorithm_models(build: _Build) -> list[Model]:
         if builder is not None:
             for built in _collecting(build, partial(builder, build.project, model)):
                 models.setdefault(built.name, built)
+    if any(plan.discount is not None for plan in build.plans):  # the discount learner reads the attribution
+        for built in attribution_models(build.project):
+            models.setdefault(built.name, built)
     return list(models.values())
 
 
@@ -582,6 +606,18 @@ def _decision_log(build: _Build) -> list[Model]:
                   config={"incremental_strategy": "append", "on_schema_change": "append_new_columns"})]
 
 
+def _discount_readout(build: _Build) -> list[Model]:
+    """kaireon_discount_readout: conversion by tier and group of every flow with discount tiers."""
+    plans = [plan for plan in build.plans if plan.discount is not None]
+    if not plans:
+        return []
+    return [Model(discount.READOUT_MODEL, discount.readout_sql(plans),
+                  "Discount learner (S9): per flow, tier and group, the decided impressions that carried the tier, "
+                  "conversions, the rate with its Wilson 95% interval, the posterior mean and the flow's mean "
+                  "discount per converted decision.",
+                  {c: {"description": v} for c, v in discount.READOUT_COLUMNS.items()}, [], materialized="view")]
+
+
 def _experiments(build: _Build) -> list[Model]:
     return [m for flow_models in build.experiment_models for m in flow_models]
 
@@ -633,6 +669,7 @@ BUILD_ORDER: tuple[tuple[str, Callable[[_Build], list[Model]]], ...] = (
     ("decision_log", _decision_log),
     ("experiment_models", _experiments),
     ("experiments_union", _experiments_union),
+    ("discount_readout", _discount_readout),
 )
 
 

@@ -11,6 +11,7 @@ from .config.models import BAYESIAN, EPSILON_GREEDY, NEURAL_CF, ONLINE_LEARNER, 
 from .config.project import Project
 from .dbt_model import Model, unique
 from .plan.context import ATTRIBUTION_MODEL
+from .plan.discount import discount_windows
 from .plan.learned import posterior_plan
 from .sql.attribution import COLUMNS, attribution_sql
 from .sql.posteriors import GROUP_COLUMNS, POSTERIOR_COLUMNS, group_posterior_sql, posterior_sql
@@ -28,8 +29,9 @@ def _zero_one() -> dict:
 def attribution_lookback(project: Project) -> float | None:
     """Days of history kaireon_attribution must cover: the widest `windowDays` of the active models whose
     posteriors read it (they read impressions of their last windowDays only); None, all history, when an
-    active online_learner reads it (it learns from the rows since its previous update, however old)."""
-    days: list[float] = []
+    active online_learner reads it (it learns from the rows since its previous update, however old). The
+    discount learner's flows read their flowConfig.discount.windowDays."""
+    days: list[float] = discount_windows(project)
     for model in project.all("algorithmModels"):
         if model.status != "active" or model.scores_relation:
             continue
@@ -48,12 +50,12 @@ def attribution_models(project: Project) -> list[Model]:
         cols[c]["data_tests"] = ["not_null"]
     cols["positive"]["data_tests"].append(_zero_one())
     lookback = attribution_lookback(project)
-    return [Model(ATTRIBUTION_MODEL, attribution_sql(history, lookback),
+    return [Model(ATTRIBUTION_MODEL, attribution_sql(history, lookback, bool(discount_windows(project))),
                   "Attribution (S8): one row per impression with occurred_at <= as_of; a positive outcome "
                   "(interactionHistory.positiveOutcomes) is attributed to the latest impression of the same customer "
                   "and offer (and channel) at most interactionHistory.attributionWindowDays "
                   f"({history.attribution_window_days:g}) days before it, at most one per impression; run_id and "
-                  "model_id of the latest logged decision behind it."
+                  "model_id (and discount_pct, decided_flow_key) of the latest logged decision behind it."
                   + (f" Impressions of the last {lookback:g} days (the widest windowDays of the models reading it)."
                      if lookback is not None else ""),
                   cols)]

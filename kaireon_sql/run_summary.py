@@ -34,6 +34,7 @@ COUNTS = (
     ("creative", "kaireon_decisions", "creative_id", "creative_name", True),
     ("reason", "kaireon_rejections", "stage", "reason", False),
     ("log", "kaireon_decision_log", "decision_flow_key", None, False),  # flows the log holds (kaireon prune)
+    ("discount", "kaireon_decisions", "discount_pct", None, True),  # the discount learner's tiers (S9)
 )
 
 
@@ -71,6 +72,7 @@ class FlowSummary:
     reasons: list[dict] = field(default_factory=list)
     placements: list[tuple[str, int]] = field(default_factory=list)
     creatives: list[dict] = field(default_factory=list)
+    discounts: list[tuple[float, int]] = field(default_factory=list)  # (tier, decisions), by tier
 
     def lines(self) -> list[str]:
         f = self.funnel
@@ -88,6 +90,9 @@ class FlowSummary:
         if self.creatives:
             out.append(f"  creatives: {len(self.creatives)} ("
                        + ", ".join(f"{c['creative_id']} {c['decisions']}" for c in self.creatives) + ")")
+        if self.discounts:
+            out.append("  discount tiers: " + ", ".join(f"{t:g}% {n}" for t, n in self.discounts)
+                       + " (kaireon discounts: conversion by tier)")
         if self.reasons:
             out.append("  top rejection reasons:")
             out += [f"    {r['n']:>7}  [{r['stage']}] {r['reason']}" for r in self.reasons]
@@ -103,6 +108,8 @@ class FlowSummary:
             data["placements"] = dict(self.placements)
         if self.creatives:
             data["creatives"] = self.creatives
+        if self.discounts:
+            data["discount_tiers"] = {f"{t:g}": n for t, n in self.discounts}
         return data
 
 
@@ -128,6 +135,7 @@ def assemble(funnel: list[dict], counts: list[dict], order: list[str]) -> list[F
             placements=[(c["k1"], int(c["n"])) for c in _top(of("placement"), None)],
             creatives=[{"creative_id": c["k1"], "creative_name": c["k2"], "decisions": int(c["n"])}
                        for c in _top(of("creative"), None)],
+            discounts=sorted((float(c["k1"]), int(c["n"])) for c in of("discount")),
         ))
     return out
 

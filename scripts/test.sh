@@ -16,6 +16,7 @@ if [[ ",$ENGINES," == *,fakesnow,* ]]; then
   [ -x .venv-fakesnow/bin/python ] || .venv/bin/python -m uv venv --quiet --python .venv/bin/python .venv-fakesnow
   .venv/bin/python -m uv pip install --quiet --python .venv-fakesnow/bin/python -r tests/fakesnow-requirements.txt
 fi
+bash scripts/chromium.sh  # Debian's chromium for tests/test_report.py (installed as root; a note and a skip elsewhere)
 export DBT_SEND_ANONYMOUS_USAGE_STATS=false SPARK_LOCAL_IP=127.0.0.1
 export KAIREON_REQUIRE_ENGINES=$ENGINES
 export KAIREON_CROSS_ENGINE=$(echo "$ENGINES" | tr ',' '\n' | grep -v '^duckdb$\|^fakesnow$' | paste -sd, -)

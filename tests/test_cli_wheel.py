@@ -117,6 +117,17 @@ def test_json_summary_matches_the_tables(installed):
     assert out["build"].startswith("dbt build: ")
 
 
+def test_report_from_the_plain_install(installed):
+    """`kaireon report` of the wheel's install (matplotlib comes with it): one page, a chart per section."""
+    bin_dir, project, env, _, _ = installed
+    proc = sh([bin_dir / "kaireon", "report", "--out", "report.html"], project, env)
+    assert proc.stdout.startswith("report: report.html (1 flow(s)")
+    page = (project / "report.html").read_text(encoding="utf-8")
+    for chart in ("funnel-0", "offers-0", "channels-0", "reasons-0"):
+        assert f'<div class="chart" data-chart="{chart}"><svg' in page
+    assert "<script" not in page
+
+
 def test_unknown_customer_time_zones_are_named_before_decisions(installed):
     _, project, _, _, run = installed
     (warning,) = [line for line in run.stderr.splitlines() if line.startswith("warning: ")]

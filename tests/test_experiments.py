@@ -6,6 +6,7 @@ table (whose square root is the two-proportion z) and scipy's goodness-of-fit ch
 """
 from __future__ import annotations
 
+import xml.etree.ElementTree as ET
 import math
 from datetime import datetime, timedelta
 
@@ -168,7 +169,7 @@ def test_readout_matches_the_table(built):
          [want["holdout_conversions"], want["holdout_n"] - want["holdout_conversions"]]], correction=False)[1], rel=1e-9)
     assert "per run:" in "\n".join(out) and "nan" not in "\n".join(out).lower()
     svg = readout.svg_chart(charted)
-    assert svg.startswith("<svg") and "wb" in svg and "nan" not in svg.lower()
+    assert ET.fromstring(svg).tag == "{http://www.w3.org/2000/svg}svg" and "wb" in svg and "nan" not in svg.lower()
 
 
 def test_decision_log_units_get_outcomes(tmp_path):

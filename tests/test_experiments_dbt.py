@@ -2,6 +2,7 @@
 run, checked against a computation straight from the demo CSVs."""
 from __future__ import annotations
 
+import xml.etree.ElementTree as ET
 import csv
 from datetime import datetime, timedelta
 
@@ -56,7 +57,7 @@ def test_demo_readout(tmp_path):
     assert f"({want['conv']['holdout']}/{want['n']['holdout']}," in text
     assert "nan" not in text.lower() and "sample-ratio mismatch" not in text
     svg = (project / "lift.svg").read_text(encoding="utf-8")
-    assert svg.startswith("<svg") and "winback" in svg
+    assert ET.fromstring(svg).tag == "{http://www.w3.org/2000/svg}svg" and "winback" in svg
 
     missing = kaireon("experiments", "--flow", "no_such_flow", cwd=project, check=False)
     assert missing.returncode == 1 and "no flow with key 'no_such_flow'" in missing.stderr

@@ -78,7 +78,7 @@ def bayesian_rates(train: list[dict]) -> dict:
 
 
 def _logistic(train: list[dict], test: list[dict], columns) -> np.ndarray:
-    from sklearn.linear_model import LogisticRegression  # lazy: the bench extra's scikit-learn
+    from sklearn.linear_model import LogisticRegression  # lazy: scikit-learn (the test or train extra)
     x_train = np.array([columns(r) for r in train])
     model = LogisticRegression(max_iter=2000).fit(x_train, [r["label"] for r in train])
     return model.predict_proba(np.array([columns(r) for r in test]))[:, 1]

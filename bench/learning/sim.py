@@ -450,34 +450,26 @@ def summarize(runs: list[dict]) -> dict:
 
 
 def chart(report: dict, path: Path) -> Path:
-    import matplotlib  # lazy: only the chart needs it (the `bench` extra)
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    """Cumulative regret per policy over the daily runs (kaireon_sql.charts, matplotlib), .png or .svg."""
+    from kaireon_sql import charts  # lazy: matplotlib only when the chart is drawn
 
     summary, first = report["summary"], report["runs"][0]
-    fig, ax = plt.subplots(figsize=(8, 5), dpi=110)
     order = sorted(summary["policies"].items(), key=lambda kv: -kv[1]["mean_cumulative_regret"])
+    several = len(summary["seeds"]) > 1
+    series = []
     for name, res in order:
         days = list(range(1, len(res["mean_cumulative_curve"]) + 1))
-        line, = ax.plot(days, res["mean_cumulative_curve"], marker="o", markersize=3,
-                        label=f"{name} ({res['mean_cumulative_regret']:.0f})")
-        if len(summary["seeds"]) > 1:
-            ax.fill_between(days, res["min_cumulative_curve"], res["max_cumulative_curve"],
-                            color=line.get_color(), alpha=0.12)
+        series.append(charts.Series(f"{name} ({res['mean_cumulative_regret']:.0f})", days, res["mean_cumulative_curve"],
+                                    markers=True, band=(res["min_cumulative_curve"], res["max_cumulative_curve"])
+                                    if several else None))
     seeds = summary["seeds"]
     which = f"seed {seeds[0]}" if len(seeds) == 1 else f"mean of seeds {seeds[0]}-{seeds[-1]} (band: min-max)"
-    ax.set_xlabel("daily run (dbt build)")
-    ax.set_ylabel("cumulative expected regret (conversions)")
-    ax.set_title(f"Regret against the best offer per segment: {first['customers']:,} customers, "
-                 f"{len(first['truth']['offers'])} offers x {len(first['truth']['segments'])} segments, {which}",
-                 fontsize=9)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, title="policy (cumulative regret)", title_fontsize=8)
-    fig.tight_layout()
+    fig = charts.line_chart(series, f"Regret against the best offer per segment: {first['customers']:,} customers, "
+                            f"{len(first['truth']['offers'])} offers x {len(first['truth']['segments'])} segments, "
+                            f"{which}", "daily run (dbt build)", "cumulative expected regret (conversions)",
+                            integer_x=True, height_in=5.0)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    plt.close(fig)
+    charts.save(fig, path)
     return path
 
 

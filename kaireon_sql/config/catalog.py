@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 from datetime import date, datetime, timezone
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -305,6 +305,24 @@ class Schedule(Model):
 OFFER_STATUSES = ("active", "inactive", "draft", "archived", "paused")
 
 
+def check_tiers(tiers: list[float] | None) -> list[float] | None:
+    """discountTiers (S9, docs/discount_learner.md): a non-empty list of distinct percents in [0, 100]."""
+    if tiers is None:
+        return None
+    if not tiers:
+        raise ValueError("expected a non-empty list of discount percents in [0, 100] (e.g. [0, 10, 20])")
+    for i, tier in enumerate(tiers):
+        if not 0 <= tier <= 100:
+            raise ValueError(f"tier [{i}] is {tier:g}; expected a percent in [0, 100]")
+        if tier in tiers[:i]:
+            raise ValueError(f"tier [{i}] ({tier:g}) is listed twice; expected distinct tiers")
+    return tiers
+
+
+# A tier is a JSON/YAML number (strict: "10" or true is refused, not read as 10 or 1).
+DiscountTier = Annotated[float, Field(strict=True)]
+
+
 class Offer(ConfigObject):
     key: str | None = None
     status: Literal["active", "inactive", "draft", "archived", "paused"] = "active"
@@ -324,6 +342,13 @@ class Offer(ConfigObject):
     # Channels the offer can be sent on (ids or names of declared channels); default: every
     # channel of the flow. A flow never makes a candidate of an offer on another channel.
     channels: list[str] | None = Field(default=None, min_length=1)
+    # The offer's discount tiers (S9 discount learner); they override the flow's flowConfig.discountTiers.
+    discount_tiers: list[DiscountTier] | None = None
+
+    @field_validator("discount_tiers")
+    @classmethod
+    def _tiers(cls, v: list[float] | None) -> list[float] | None:
+        return check_tiers(v)
 
     def names(self) -> list[str]:
         return [n for n in (self.id, self.key, self.name) if n is not None]
@@ -374,7 +399,8 @@ STANDARD_OUTCOMES = ("impression", "click", "convert", "dismiss", "open",
 
 class DecisionLogInput(Model):
     """Past decisions (S8) the attribution reads instead of kaireon_decision_log: a relation with
-    customer_id, offer_id, channel, as_of, run_id and model_id, every row a delivered decision."""
+    customer_id, offer_id, channel, as_of, run_id and model_id, every row a delivered decision (and, when a
+    flow has discountTiers, discount_pct and decision_flow_key: docs/discount_learner.md)."""
 
     relation: str
 

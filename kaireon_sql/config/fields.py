@@ -135,7 +135,9 @@ FIELDS: dict[type[BaseModel], dict[str, Entry]] = {
         customFields=C("values of the category's static custom fields (`offer.<field>`)"),
         budget=C("the offer's budget, always enforced"),
         schedule=C("runs whose as_of lies outside [startDate, endDate) do not decide the offer (inventory)"),
-        channels=C("channels the offer can be sent on")),
+        channels=C("channels the offer can be sent on"),
+        discountTiers=C("the offer's discount tiers in percent (S9 discount learner); override the flow's "
+                        "flowConfig.discountTiers")),
     catalog.Budget: {
         "maxImpressions": C("impressions in the period, enforced within the run and across runs"),
         "maxConversions": C("conversions in the period"),
@@ -315,7 +317,17 @@ FIELDS: dict[type[BaseModel], dict[str, Entry]] = {
         "allowSameOfferOnSeveralChannels": C("true: an offer may go to a customer on several of the flow's channels "
                                              "in one run (default: one channel per offer, the first in list order "
                                              "that has a contact left)"),
+        "discountTiers": C("discount tiers in percent the discount learner chooses among (S9, "
+                           "docs/discount_learner.md); an offer's own discountTiers win"),
+        "discount": C("the discount learner's groupBy, prior, windowDays and salt"),
     },
+    flows.DiscountSettings: {
+        "groupBy": C("customer field whose values pool the tiers' outcomes (default lifecycleStage; null: one pool)"),
+        "prior": C("the Beta prior of every tier's conversion rate"),
+        "windowDays": C("attributed impressions of the last windowDays (default 30) count"),
+        "salt": C("salt of the per-customer Thompson draws (default the flow key)"),
+    },
+    flows.DiscountPrior: {"alpha": C("prior alpha (default 1)"), "beta": C("prior beta (default 1)")},
     flows.Experiment: {
         "enabled": C("turns the holdout on"),
         "holdoutPercent": C("the holdout share (S5) while `enabled` is true (false switches the holdout off)"),
@@ -458,6 +470,7 @@ LABELS: dict[type[BaseModel], str] = {
     flows.FilterStage: "….stages.filter",
     flows.FlowConfig: "….flowConfig", flows.Experiment: "….flowConfig.experiment",
     flows.Rejections: "….flowConfig.rejections", flows.Node: "….nodes[]",
+    flows.DiscountSettings: "….flowConfig.discount", flows.DiscountPrior: "….flowConfig.discount.prior",
     **{cls: f"….nodes[].config ({tag})" for tag, cls in flows.NODE_CONFIGS.items()},
     flows.EnrichSource: "….config (enrich).sources[]", flows.RuleGroup: "….config (qualify).logic",
     flows.RuleLeaf: "….logic.conditions[] (a rule)", flows.FilterCondition: "….config (filter).conditions[]",

@@ -5,8 +5,8 @@ from typing import Annotated, Any, ClassVar, Literal, Union
 
 from pydantic import Discriminator, Field, PrivateAttr, Tag, field_validator, model_validator
 
-from .base import TYPE_FIELD, ConfigObject, FieldError, Model, tag_config, variant, variants
-from .catalog import check_relation
+from .base import IDENTIFIER, TYPE_FIELD, ConfigObject, FieldError, Model, tag_config, variant, variants
+from .catalog import DiscountTier, check_relation, check_tiers
 from .rules import Operator, check_operand
 from .transforms import AnyTransform
 from .v1 import V1Location
@@ -344,6 +344,34 @@ class Rejections(Model):
         return self
 
 
+class DiscountPrior(Model):
+    """The Beta(alpha, beta) prior of every tier's conversion rate (S9 discount learner)."""
+
+    alpha: float = Field(default=1.0, gt=0)
+    beta: float = Field(default=1.0, gt=0)
+
+
+# groupBy's default: the S9 lifecycle stage, read as customer.lifecycleStage (docs/discount_learner.md)
+DEFAULT_DISCOUNT_GROUP = "lifecycleStage"
+
+
+class DiscountSettings(Model):
+    """flowConfig.discount: how the discount learner pools outcomes and draws (docs/discount_learner.md)."""
+
+    group_by: str | None = DEFAULT_DISCOUNT_GROUP  # a customer field (`x` or `customer.x`); null: one pool
+    prior: DiscountPrior = DiscountPrior()
+    window_days: float = Field(default=30, gt=0, le=3650)  # attributed impressions in (as_of - window, as_of]
+    salt: str | None = Field(default=None, min_length=1)  # of the Thompson draws; default the flow key
+
+    @field_validator("group_by")
+    @classmethod
+    def _group(cls, v: str | None) -> str | None:
+        name = v[len("customer."):] if v is not None and v.startswith("customer.") else v
+        if name is not None and not IDENTIFIER.match(name):
+            raise ValueError(f"expected a customer field name (e.g. lifecycleStage or customer.segment), not {v!r}")
+        return name
+
+
 class FlowConfig(Model):
     experiment: Experiment = Experiment()
     channel: str | list[str] | None = None
@@ -352,6 +380,13 @@ class FlowConfig(Model):
     arbitration_profile_id: str | None = None
     run_order: int = 0  # S7: flows of one build are decided by runOrder, then key
     allow_same_offer_on_several_channels: bool = False  # S7: default one channel per offer per customer per run
+    discount_tiers: list[DiscountTier] | None = None  # S9 discount learner: percents; an offer's own list wins
+    discount: DiscountSettings | None = None
+
+    @field_validator("discount_tiers")
+    @classmethod
+    def _tiers(cls, v: list[float] | None) -> list[float] | None:
+        return check_tiers(v)
 
     @field_validator("channel")
     @classmethod

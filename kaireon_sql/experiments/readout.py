@@ -294,90 +294,45 @@ def creative_lines(stats: dict[str, list[CreativeStat]], names: dict[str, str]) 
 
 # ---- chart ----------------------------------------------------------------------------------------
 
-def _esc(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
-
-
 PANELS = (
-    ("Conversion lift (percentage points)", "lift_abs", "lift_low", "lift_high", 100.0),
-    ("Revenue per customer, treatment - holdout ($)", "revenue_diff", "revenue_diff_low", "revenue_diff_high", 1.0),
+    ("Conversion lift, treatment \u2212 holdout", "percentage points (95% interval)", "", "lift_abs", "lift_low",
+     "lift_high", 100.0),
+    ("Revenue per customer, treatment \u2212 holdout", "dollars per customer (95% interval)", "$", "revenue_diff",
+     "revenue_diff_low", "revenue_diff_high", 1.0),
 )
+
+
+def _scaled(value, scale: float) -> float | None:
+    return None if value is None else value * scale
+
+
+def lift_figure(readouts: list[Readout]):
+    """Lift and revenue difference per flow with their 95% intervals (kaireon_sql.charts, matplotlib)."""
+    from .. import charts
+
+    panels = []
+    for title, xlabel, prefix, mid, low, high, scale in PANELS:
+        rows = [charts.Interval(str(r["decision_flow_key"]), _scaled(r[mid], scale),
+                                *((_scaled(r[low], scale), _scaled(r[high], scale))
+                                  if r[low] is not None and r[high] is not None else (None, None)))
+                for r in readouts]
+        panels.append((title, xlabel, prefix, rows))
+    return charts.interval_chart(panels)
 
 
 def svg_chart(readouts: list[Readout]) -> str:
     """Lift and revenue difference per flow with their 95% intervals, as standalone SVG."""
-    width, row_h, top, left, right = 720, 44, 56, 170, 40
-    panel_h = top + row_h * len(readouts) + 36
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{panel_h * len(PANELS)}" '
-             f'font-family="sans-serif" font-size="13">', '<rect width="100%" height="100%" fill="white"/>']
-    for k, (title, mid, low, high, scale) in enumerate(PANELS):
-        y0 = k * panel_h
-        values = [v * scale for r in readouts for v in (r[mid], r[low], r[high]) if v is not None] + [0.0]
-        lo, hi = min(values), max(values)
-        pad = (hi - lo) * 0.1 or 1.0
-        lo, hi = lo - pad, hi + pad
-        x = lambda v: left + (v - lo) / (hi - lo) * (width - left - right)  # noqa: E731
-        parts.append(f'<text x="{left}" y="{y0 + 24}" font-weight="bold">{_esc(title)}</text>')
-        parts.append(f'<line x1="{x(0):.1f}" y1="{y0 + top - 12}" x2="{x(0):.1f}" y2="{y0 + top + row_h * len(readouts)}" '
-                     'stroke="#888" stroke-dasharray="4 3"/>')
-        for i, r in enumerate(readouts):
-            y = y0 + top + row_h * i + row_h / 2
-            parts.append(f'<text x="{left - 10}" y="{y + 4:.1f}" text-anchor="end">{_esc(str(r["decision_flow_key"]))}</text>')
-            if r[mid] is None:
-                parts.append(f'<text x="{left + 10}" y="{y + 4:.1f}" fill="#a00">n/a (undefined)</text>')
-                continue
-            if r[low] is not None and r[high] is not None:
-                parts.append(f'<line x1="{x(r[low] * scale):.1f}" y1="{y:.1f}" x2="{x(r[high] * scale):.1f}" y2="{y:.1f}" '
-                             'stroke="#1f5fa8" stroke-width="3"/>')
-                for end in (r[low], r[high]):
-                    parts.append(f'<line x1="{x(end * scale):.1f}" y1="{y - 7:.1f}" x2="{x(end * scale):.1f}" '
-                                 f'y2="{y + 7:.1f}" stroke="#1f5fa8" stroke-width="2"/>')
-            parts.append(f'<circle cx="{x(r[mid] * scale):.1f}" cy="{y:.1f}" r="6" fill="#d9480f"/>')
-            label = (f"{r[mid] * scale:+.2f} [{r[low] * scale:+.2f}, {r[high] * scale:+.2f}]"
-                     if r[low] is not None and r[high] is not None else f"{r[mid] * scale:+.2f}")
-            parts.append(f'<text x="{x(r[mid] * scale):.1f}" y="{y - 10:.1f}" text-anchor="middle" '
-                         f'font-size="11">{_esc(label)}</text>')
-        axis_y = y0 + top + row_h * len(readouts) + 16
-        for v in (lo + pad, 0.0, hi - pad):
-            parts.append(f'<text x="{x(v):.1f}" y="{axis_y}" text-anchor="middle" font-size="11" fill="#555">{v:+.2f}</text>')
-    parts.append("</svg>")
-    return "\n".join(parts) + "\n"
+    from .. import charts
 
-
-def png_chart(readouts: list[Readout], path: Path) -> None:
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        raise KaireonError("a .png chart needs matplotlib: pip install 'kaireon-sql[charts]', or write an .svg chart "
-                           "(no extra needed)") from None
-    fig, axes = plt.subplots(len(PANELS), 1, figsize=(7, 1.6 + 0.8 * len(readouts) * len(PANELS)))
-    for ax, (title, mid, low, high, scale) in zip(axes, PANELS):
-        for i, r in enumerate(readouts):
-            if r[mid] is None:
-                continue
-            if r[low] is not None and r[high] is not None:
-                ax.errorbar([r[mid] * scale], [i], xerr=[[(r[mid] - r[low]) * scale], [(r[high] - r[mid]) * scale]],
-                            fmt="o", capsize=5)
-            else:
-                ax.plot([r[mid] * scale], [i], "o")
-        ax.axvline(0, color="grey", linestyle="--")
-        ax.set_yticks(range(len(readouts)), [str(r["decision_flow_key"]) for r in readouts])
-        ax.set_title(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    return charts.svg_text(lift_figure(readouts))
 
 
 def write_chart(readouts: list[Readout], path: Path) -> None:
-    if path.suffix.lower() == ".svg":
-        path.write_text(svg_chart(readouts), encoding="utf-8")
-    elif path.suffix.lower() == ".png":
-        png_chart(readouts, path)
-    else:
+    from .. import charts
+
+    if path.suffix.lower() not in charts.CHART_SUFFIXES:
         raise KaireonError(f"--chart {path}: expected a file name ending in .svg or .png")
+    charts.save(lift_figure(readouts), path)
 
 
 # ---- command --------------------------------------------------------------------------------------

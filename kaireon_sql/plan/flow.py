@@ -27,6 +27,7 @@ from .build_order import earlier_decision_models
 from .calls import CallPlan, plan_calls
 from .context import OFFER_COLUMNS, OFFER_FIELD_PREFIX, FlowContext, lit
 from .creatives import COLUMNS as CREATIVE_COLUMNS, CreativePlan, creative_check, plan_creatives
+from .discount import DiscountPlan, personalization_pairs, plan_discount
 from .enrich import EnrichPlan, plan_enrich
 from .features import FeatureSet, Features
 from .inventory import InventoryPlan, plan_inventory
@@ -202,6 +203,7 @@ class FlowPlan:
     placements: PlacementsPlan | None = None  # the group node's placements (None: no group node)
     grouped: bool = False  # responseFormat grouped: the <flow>__decisions_grouped model
     creatives: CreativePlan | None = None  # the match_creatives node's choice (None without one)
+    discount: DiscountPlan | None = None  # the discount learner (S9; None without discountTiers)
 
     def codes(self):
         """(code, stage, name, reason) for every way a candidate can be dropped."""
@@ -236,7 +238,8 @@ def plan_flow(ctx: FlowContext) -> FlowPlan:
     registry = Features(ctx)
     ctx.features = registry
     planned = _plan_checks(ctx, registry)
-    personalize = plan_personalize(ctx)  # may ask for features (metrics.x) the models then join
+    discount = plan_discount(ctx)  # its group may be a feature (customer.lifecycleStage)
+    personalize = plan_personalize(ctx, personalization_pairs(discount))  # may ask for features (metrics.x)
     rank = plan_rank(ctx)
     score = plan_score(ctx)
     inventory = plan_inventory(ctx)
@@ -255,7 +258,7 @@ def plan_flow(ctx: FlowContext) -> FlowPlan:
         holdout=plan_holdout(ctx), withholds=withholds(ctx), prior_decisions=earlier_decision_models(ctx),
         calls=plan_calls(ctx), traces=plan_traces(ctx),
         placements=plan_placements(ctx), grouped=plans_grouped(ctx),
-        creatives=creatives,
+        creatives=creatives, discount=discount,
     )
 
 

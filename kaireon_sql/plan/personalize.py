@@ -70,10 +70,12 @@ class PersonalizePlan:
     columns: tuple[str, ...]
 
 
-def plan_personalize(ctx: FlowContext) -> PersonalizePlan:
-    """Compile every computed field, extra and property the flow's decisions carry (S5 type checks)."""
-    expression = _personalization(ctx)
-    columns = tuple(dict.fromkeys(c.name for c in columns_read(expression)))
+def plan_personalize(ctx: FlowContext, extra: tuple[tuple[str, Field], ...] = ()) -> PersonalizePlan:
+    """Compile every computed field, extra and property the flow's decisions carry (S5 type checks); `extra`
+    pairs (the discount learner's discount_pct) come last. The columns are the candidate row's (unqualified:
+    a scalar subquery's own columns are not)."""
+    expression = _personalization(ctx, extra)
+    columns = tuple(dict.fromkeys(c.name for c in columns_read(expression) if not c.table))
     return PersonalizePlan(expression, columns)
 
 
@@ -144,11 +146,11 @@ def _pairs_for(ctx: FlowContext, compute, overrides, properties, owners) -> list
     return [(name, f.type, f.sql) for name, f in merged.items()]
 
 
-def _personalization(ctx: FlowContext) -> exp.Expression:
-    """JSON object text: computed fields of the offer's category, compute extras, then properties."""
+def _personalization(ctx: FlowContext, extra: tuple[tuple[str, Field], ...] = ()) -> exp.Expression:
+    """JSON object text: computed fields of the offer's category, compute extras, properties, then `extra`."""
     compute = _compute_node(ctx)
     overrides = _overrides(ctx, compute)
-    properties = _properties(ctx)
+    properties = _properties(ctx) + list(extra)
     groups = _owner_groups(ctx)
     # Offers without a category get the fields of no category. Only compiled when such offers exist:
     # an extra reading a category field by bare name is valid when every offer has that category.
@@ -156,13 +158,13 @@ def _personalization(ctx: FlowContext) -> exp.Expression:
     default = json_object(_pairs_for(ctx, compute, overrides, properties, [])) if uncategorised \
         else json_object([])
     # Categories whose fields compile to the same SQL share one branch (ten categories declaring the
-    # same computed field are one formula, not ten).
+    # same computed field are one formula, not ten); keyed by the tree (repr: a dbt ref has no generic SQL).
     branches: dict[str, tuple[exp.Expression, list[str]]] = {}
     for owners, offer_ids in groups:
         if not owners:
             continue
         value = json_object(_pairs_for(ctx, compute, overrides, properties, owners))
-        branches.setdefault(value.sql(), (value, []))[1].extend(offer_ids)
+        branches.setdefault(repr(value), (value, []))[1].extend(offer_ids)
     return _by_offer(default, branches)
 
 
@@ -171,7 +173,7 @@ def _by_offer(default: exp.Expression, branches: dict[str, tuple[exp.Expression,
         return default
     case = exp.case()
     for value, offer_ids in branches.values():
-        if value.sql() == default.sql():
+        if repr(value) == repr(default):
             continue  # the ELSE gives the same
         case = case.when(exp.In(this=col("offer_id"), expressions=[lit(i) for i in offer_ids]), value,
                          copy=False)  # not the whole CASE again for every branch

@@ -35,10 +35,15 @@ COLUMNS = {
     "value": "value of the attributed positive row (NULL when none or when the row has no value).",
     "run_id": "run_id of the decision behind the impression (NULL when none is logged).",
     "model_id": "model_id of that decision (NULL when none is logged or the decision names no model).",
+    "discount_pct": "discount_pct of that decision: the tier the discount learner chose (NULL when none).",
+    "decided_flow_key": "decision_flow_key of that decision (NULL when none is logged).",
 }
 # the decisions the attribution reads: column -> type (dialect.data_type)
 LOG_COLUMNS = {"customer_id": "text_type", "offer_id": "text_type", "channel": "text_type", "as_of": "TIMESTAMP",
-               "run_id": "text_type", "model_id": "text_type", "delivered": "BOOLEAN"}
+               "run_id": "text_type", "model_id": "text_type", "discount_pct": "double_type",
+               "decision_flow_key": "text_type", "delivered": "BOOLEAN"}
+# read from a configured decisionLog relation only when a flow uses discount tiers (else typed NULLs)
+DISCOUNT_LOG_COLUMNS = ("discount_pct", "decision_flow_key")
 _TIES = ("channel", "creative_id", "decision_flow_key")
 
 
@@ -105,14 +110,22 @@ def _attributed() -> exp.Select:
             .from_("matched").where(exp.EQ(this=col("r"), expression=lit(1))))
 
 
-def _decisions(history: InteractionHistory) -> exp.Select:
-    """Logged decisions: customer_id, offer_id, channel, as_of, run_id, model_id."""
+def _logged(column: str, discounts: bool) -> exp.Expression:
+    """A column of a configured decisionLog relation, typed (the discount columns NULL unless `discounts`)."""
+    kind = LOG_COLUMNS[column]
+    if column in DISCOUNT_LOG_COLUMNS and not discounts:
+        return exp.cast(exp.null(), "DOUBLE" if kind == "double_type" else "VARCHAR")
+    if kind == "text_type":
+        return cast_text(col(column, "d"))
+    return cast_double(col(column, "d")) if kind == "double_type" else exp.cast(col(column, "d"), "TIMESTAMP")
+
+
+def _decisions(history: InteractionHistory, discounts: bool) -> exp.Select:
+    """Logged decisions: customer_id, offer_id, channel, as_of, run_id, model_id, discount_pct, decision_flow_key."""
     names = [c for c in LOG_COLUMNS if c != "delivered"]
     if history.decision_log is not None:
         source = relation(history.decision_log.relation).as_("d")
-        typed = [exp.alias_(cast_text(col(c, "d")) if LOG_COLUMNS[c] == "text_type"
-                            else exp.cast(col(c, "d"), "TIMESTAMP"), c, quoted=True) for c in names]
-        return exp.select(*typed).from_(source)
+        return exp.select(*[exp.alias_(_logged(c, discounts), c, quoted=True) for c in names]).from_(source)
     return (exp.select(*[col(c, "d") for c in names]).from_(optional_relation(DECISION_LOG, LOG_COLUMNS).as_("d"))
             .where(exp.EQ(this=col("delivered", "d"), expression=exp.true())))
 
@@ -126,7 +139,9 @@ def _behind() -> exp.Select:
                          exp.Ordered(this=col("run_id", "d"), desc=True, nulls_first=False),
                          exp.Ordered(this=col("model_id", "d"), desc=True, nulls_first=False)])
     return (exp.select(col("customer_id", "i"), col("offer_id", "i"), col("imp_n", "i"), col("run_id", "d"),
-                       col("model_id", "d"), exp.alias_(latest, "b", quoted=True))
+                       col("model_id", "d"), col("discount_pct", "d"),
+                       exp.alias_(col("decision_flow_key", "d"), "decided_flow_key", quoted=True),
+                       exp.alias_(latest, "b", quoted=True))
             .from_(exp.to_table("imp").as_("i")).join(exp.to_table("dec").as_("d"), on=on))
 
 
@@ -141,7 +156,7 @@ def _final() -> exp.Select:
                    exp.alias_(col("outcome", "a"), "positive_outcome", quoted=True),
                    exp.alias_(col("occurred_at", "a"), "positive_at", quoted=True),
                    exp.alias_(cast_double(col("value", "a")), "value", quoted=True),
-                   col("run_id", "b"), col("model_id", "b"))
+                   col("run_id", "b"), col("model_id", "b"), col("discount_pct", "b"), col("decided_flow_key", "b"))
         .from_(exp.to_table("imp").as_("i"))
         .join(exp.to_table("attributed").as_("a"), join_type="left",
               on=exp.and_(*_same(keys, "i", "a"), exp.EQ(this=col("f", "a"), expression=lit(1))))
@@ -150,13 +165,15 @@ def _final() -> exp.Select:
     )
 
 
-def attribution_sql(history: InteractionHistory, lookback_days: float | None = None) -> exp.Select:
+def attribution_sql(history: InteractionHistory, lookback_days: float | None = None,
+                    discounts: bool = False) -> exp.Select:
     """The kaireon_attribution model: one row per impression up to as_of (COLUMNS); with `lookback_days`,
     only impressions after as_of - lookback_days. Those rows are exactly the unbounded model's: a positive
     after the bound attributed to an impression before it has no later impression in its window, and every
-    positive of an impression after the bound is after it."""
+    positive of an impression after the bound is after it. `discounts`: a configured decisionLog relation
+    supplies discount_pct and decision_flow_key (a flow uses discount tiers)."""
     ctes = (("imp", _impressions(lookback_days)), ("pos", _positives(history, lookback_days)), ("matched", _matched(history)),
-            ("attributed", _attributed()), ("dec", _decisions(history)), ("behind", _behind()))
+            ("attributed", _attributed()), ("dec", _decisions(history, discounts)), ("behind", _behind()))
     query = _final()
     for name, cte in ctes:
         query = query.with_(name, as_=cte, copy=False)

@@ -6,6 +6,7 @@ from sqlglot import exp
 from ..dialect import md5_bucket, relation
 from ..plan.checks import concat, qualify_columns
 from ..plan.context import RUN_PARAMS, FlowContext, col, lit
+from ..plan.discount import discount_value
 from ..plan.flow import FlowPlan
 from .common import customer_passes
 from .pairs import all_pairs, eligible_pairs, offer_channels
@@ -50,7 +51,7 @@ def intelligence_columns(plan: FlowPlan) -> list[exp.Expression]:
         exp.alias_(exp.cast(exp.null(), "DOUBLE"), "channel_preference", quoted=True),
         exp.alias_(exp.cast(exp.null(), "TIMESTAMP"), "send_at", quoted=True),
         exp.alias_(exp.cast(exp.null(), "INT"), "send_hour_local", quoted=True),
-        exp.alias_(exp.cast(exp.null(), "DOUBLE"), "discount_pct", quoted=True),
+        exp.alias_(qualify_columns(discount_value(plan.discount), "k"), "discount_pct", quoted=True),
     ]
 
 

@@ -78,7 +78,7 @@ def add_subcommands(sub) -> None:
     e.add_argument("--treatment", help="treatment column (default: the model's)")
     e.add_argument("--outcome", help="outcome column (default: the model's)")
     e.add_argument("--out", required=True, help="report file (JSON)")
-    e.add_argument("--chart", help="Qini-curve chart to write (.svg)")
+    e.add_argument("--chart", help="Qini-curve chart to write (.svg or .png)")
     e.set_defaults(func=cmd_evaluate)
 
     q = usub.add_parser("sql", help="print the model's scoring SELECT for an engine")
@@ -213,8 +213,8 @@ def cmd_evaluate(args) -> int:
 
     model = UpliftModel.load(args.model)
     treatment, outcome = args.treatment or model.treatment, args.outcome or model.outcome
-    if args.chart and not args.chart.lower().endswith(".svg"):
-        raise UpliftDataError(f"charts are written as SVG; give --chart a .svg name, not {args.chart}")
+    if args.chart and not args.chart.lower().endswith((".svg", ".png")):
+        raise UpliftDataError(f"charts are written as SVG or PNG; give --chart a .svg or .png name, not {args.chart}")
     with _reported_warnings("evaluate"):
         table = load_table(args.data, args.database)
         check_cols = [treatment, outcome] + model.features
