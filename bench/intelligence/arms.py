@@ -33,6 +33,9 @@ CUSTOMER_FIELDS = [
     {"name": "timezone", "dataType": "varchar"},
     {"name": "cart_open", "dataType": "integer"},
     {"name": "cart_value", "dataType": "double"},
+    # the truth's lifecycle stage (S9's rule on the same orders, computed by the simulator): the discount
+    # learner's group while the warehouse's lifecycle model is not on main (see learned_config)
+    {"name": "sim_stage", "dataType": "varchar"},
 ] + [{"name": f"{c}_opt_in", "dataType": "boolean"} for c in CHANNELS]
 
 
@@ -43,7 +46,7 @@ def base_config() -> dict:
          "config": {"scope": "all", "includeStatuses": ["active"]}},
         {"id": "enr", "type": "enrich", "phase": 1, "position": 1,
          "config": {"sources": [{"schemaId": "customer", "lookupKey": "customer_id",
-                                 "fields": ["cart_open", "cart_value", "timezone",
+                                 "fields": ["cart_open", "cart_value", "timezone", "sim_stage",
                                             *(f"{c}_opt_in" for c in CHANNELS)]}]}},
         {"id": "cart", "type": "filter", "phase": 1, "position": 2, "label": "an abandoned cart today",
          "config": {"mode": "all", "conditions": [{"field": "customer.cart_open", "operator": "eq", "value": 1}]}},
@@ -87,14 +90,21 @@ def add_feature(config: dict, feature: str) -> dict:
         fc["timezone"] = "customer.timezone"
     elif feature == "discount":
         fc["discountTiers"] = list(TIERS)
+        # the discount posterior learns from conversions (a click does not depend on the discount)
+        out["interactionHistory"]["positiveOutcomes"] = ["convert"]
+        if "lifecycle" not in out:  # no lifecycle model: group by the simulator's stage column instead
+            fc["discount"] = {"groupBy": "sim_stage"}
     else:
         raise ValueError(f"unknown feature {feature!r}; expected one of {FEATURES}")
     return out
 
 
 def learned_config(features: list[str]) -> dict:
+    """The baseline plus `features`, lifecycle first (the discount learner groups by customer.lifecycleStage
+    when the lifecycle model is there, else by the simulator's `sim_stage` column: the same S9 rule on
+    the same orders, computed outside the warehouse)."""
     config = base_config()
-    for f in features:
+    for f in sorted(features, key=lambda f: f != "lifecycle"):
         config = add_feature(config, f)
     return config
 

@@ -104,8 +104,8 @@ def load_tables(db: Path, world: w.World) -> None:
     con = duckdb.connect(str(db))
     try:
         con.execute("create or replace table customers (customer_id varchar, timezone varchar, cart_open integer, "
-                    "cart_value double, " + ", ".join(f"{c}_opt_in boolean" for c in w.CHANNELS) + ")")
-        _insert(con, "customers", [(world.ids[i], world.zone[i], 0, 0.0, *(bool(world.consent[c][i]) for c in w.CHANNELS))
+                    "cart_value double, sim_stage varchar, " + ", ".join(f"{c}_opt_in boolean" for c in w.CHANNELS) + ")")
+        _insert(con, "customers", [(world.ids[i], world.zone[i], 0, 0.0, None, *(bool(world.consent[c][i]) for c in w.CHANNELS))
                                    for i in range(world.n)])
         con.execute(f"create or replace table interactions ({HISTORY_COLUMNS})")
         _insert(con, "interactions", [(*r, None, None) for r in w.broadcast_history(world)])
@@ -211,9 +211,10 @@ class Arm:
         con = duckdb.connect(str(self.db))
         try:
             con.execute("create or replace temp table today as select unnest($1) as customer_id, "
-                        "unnest($2) as cart_open, unnest($3) as cart_value",
-                        [self.world.ids, carts.astype(int).tolist(), draws.cart_value.tolist()])
-            con.execute("update customers set cart_open = t.cart_open, cart_value = t.cart_value from today t "
+                        "unnest($2) as cart_open, unnest($3) as cart_value, unnest($4) as sim_stage",
+                        [self.world.ids, carts.astype(int).tolist(), draws.cart_value.tolist(), stages])
+            con.execute("update customers set cart_open = t.cart_open, cart_value = t.cart_value, "
+                        "sim_stage = t.sim_stage from today t "
                         "where customers.customer_id = t.customer_id")
         finally:
             con.close()
@@ -415,42 +416,41 @@ def curves(results: list[dict], arm: str) -> dict:
 
 
 def chart(report: dict, out: Path) -> list[Path]:
-    import matplotlib  # lazy: only the chart needs it (the `bench` extra)
+    """Recovery rate and discount per recovered cart over the daily runs, both arms, mean over the seeds with
+    the 95% band; kaireon_sql.charts (the project's one matplotlib module): PNG and SVG of one figure."""
+    from kaireon_sql import charts  # lazy: matplotlib only when the chart is drawn
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), dpi=110)
-    colors = {"baseline": "#7f7f7f", "learned": "#1f77b4"}
-    for name, cv in report["curves"].items():
-        for ax, key, scale in ((axes[0], "recovery_rate", 100), (axes[1], "discount_pct_per_conversion", 1)):
-            pts = cv[key]
-            x = np.arange(1, len(pts) + 1)
-            mean = np.array([p["mean"] if p["mean"] is not None else np.nan for p in pts]) * scale
-            ax.plot(x, mean, color=colors.get(name), label=name, lw=1.6)
-            lo = np.array([p["lo"] if p["lo"] is not None else np.nan for p in pts]) * scale
-            hi = np.array([p["hi"] if p["hi"] is not None else np.nan for p in pts]) * scale
-            ax.fill_between(x, lo, hi, color=colors.get(name), alpha=0.15, lw=0)
-        exp_rate = np.array([p["mean"] if p["mean"] is not None else np.nan for p in cv["expected_recovery_rate"]])
-        axes[0].plot(np.arange(1, len(exp_rate) + 1), exp_rate * 100, color=colors.get(name), ls="--", lw=1,
-                     label=f"{name}: expected (P from the truth)")
-    seeds = report["summary"]["arms"][next(iter(report["summary"]["arms"]))]["seeds"]
-    axes[0].set_ylabel("carts recovered (% of abandoned carts)")
-    axes[1].set_ylabel("discount per recovered cart (%)")
-    for ax in axes:
-        ax.set_xlabel("daily run (dbt build)")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
-    what = "numpy reference of S9 (no dbt)" if report.get("reference") else "through dbt build"
-    fig.suptitle(f"SIMULATION ({what}) - {report['customers']:,} synthetic customers, mean of {len(seeds)} seeds "
-                 "(band: 95% interval over seeds)", fontsize=10)
-    fig.tight_layout()
+    colours = {"baseline": charts.GREY, "learned": charts.PALETTE[0]}
+    seeds = report["seeds"]
+    what = "numpy reference of S9, no dbt" if report.get("reference") else "through dbt build"
+    panels = (("recovery_rate", 100, "carts recovered (% of abandoned)", "Cart recovery per daily run"),
+              ("discount_pct_per_conversion", 1, "discount per recovered cart (%)", "Discount per recovered cart"))
+    with charts.style():
+        fig, axes = charts.new_figure(8.4, rows=2)
+        for ax, (key, scale, ylabel, title) in zip(axes, panels):
+            handles, labels = [], []
+            for name, cv in report["curves"].items():
+                pts = cv[key]
+                x = list(range(1, len(pts) + 1))
+                val = lambda p, k: np.nan if p[k] is None else p[k] * scale  # noqa: E731
+                h, = ax.plot(x, [val(p, "mean") for p in pts], color=colours.get(name), linewidth=1.6)
+                ax.fill_between(x, [val(p, "lo") for p in pts], [val(p, "hi") for p in pts], color=colours.get(name),
+                                alpha=0.15, linewidth=0)
+                handles.append(h), labels.append(f"{name}: realised (band: 95% over seeds)")
+                if key == "recovery_rate":
+                    h, = ax.plot(x, [val(p, "mean") for p in cv["expected_recovery_rate"]], color=colours.get(name),
+                                 linestyle="--", linewidth=1)
+                    handles.append(h), labels.append(f"{name}: expected (P from the truth)")
+            ax.xaxis.set_major_locator(charts.nice_locator(integer=True))
+            ax.yaxis.set_major_locator(charts.nice_locator())
+            ax.yaxis.set_major_formatter(charts.tick_formatter())
+            ax.set_title(charts.label(f"{title} - SIMULATION ({what}), {report['customers']:,} synthetic customers, "
+                                      f"mean of {len(seeds)} seeds", 70, 2))
+            ax.set_xlabel("daily run" + ("" if report.get("reference") else " (dbt build)"))
+            ax.set_ylabel(ylabel)
+            charts.legend_below(ax, handles, labels, columns=2)
     out.mkdir(parents=True, exist_ok=True)
-    paths = [out / "intelligence.png", out / "intelligence.svg"]
-    for p in paths:
-        fig.savefig(p, metadata={"Date": None} if p.suffix == ".svg" else None)
-    plt.close(fig)
-    return paths
+    return [charts.save(fig, out / "intelligence.png"), charts.save(fig, out / "intelligence.svg")]
 
 
 def _fmt(iv: dict, pct: bool = False, digits: int = 1) -> str:
