@@ -146,3 +146,31 @@ def test_a_seed_replays_to_the_same_runs(baseline, tmp_path_factory):
     again = sim.run_arm("baseline", arms.base_config(), SEED, RUNS, N, tmp_path_factory.mktemp("isim_again"),
                         log=lambda *_: None)
     assert _strip(again["runs"]) == _strip(baseline["runs"]) and again["totals"] == baseline["totals"]
+
+
+def test_learned_arm_is_the_baseline_plus_what_compiles():
+    support = arms.supported_features()
+    assert set(support) == set(arms.FEATURES)
+    assert all(why is None or (isinstance(why, str) and why) for why in support.values())
+    assert arms.learned_config([]) == arms.base_config()  # nothing landed: the learned arm is the baseline
+    bad = arms.base_config()
+    bad["decisionFlows"][0]["draftConfig"]["flowConfig"]["sendTimeX"] = "optimize"
+    assert "sendTimeX" in arms.config_problem(bad)
+    assert arms.config_problem(arms.base_config()) is None
+
+
+@pytest.mark.dbt
+@pytest.mark.slow
+def test_learned_discounts_are_the_decisions_tiers(tmp_path):
+    if arms.supported_features(("discount",))["discount"] is not None:
+        pytest.skip("the discount learner (flowConfig.discountTiers) is not on this checkout")
+    res = sim.run_arm("learned", arms.learned_config(["discount"]), SEED, 2, N, tmp_path, log=lambda *_: None)
+    assert all(r["from_decision"]["discount_pct"] == r["decided"] > 0 for r in res["runs"])
+    logged = _rows(res, "select customer_id, as_of, discount_pct from kaireon_decision_log")
+    assert logged and {float(d) for _, _, d in logged} <= {float(t) for t in w.TIERS}
+    # a conversion paid the cart value less the decision's discount (the last run's carts are in `customers`)
+    last = sim.START + timedelta(days=1)
+    disc = {c: float(d) for c, a, d in logged if a == last}
+    paid = _rows(res, "select i.customer_id, i.value, c.cart_value from interactions i join customers c using "
+                      f"(customer_id) where i.outcome = 'convert' and i.occurred_at >= timestamp '{last}'")
+    assert all(math.isclose(v, round(cv * (1 - disc[c] / 100), 2), abs_tol=0.006) for c, v, cv in paid)
