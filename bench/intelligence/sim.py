@@ -425,6 +425,8 @@ def chart(report: dict, out: Path) -> list[Path]:
     what = "numpy reference of S9, no dbt" if report.get("reference") else "through dbt build"
     panels = (("recovery_rate", 100, "carts recovered (% of abandoned)", "Cart recovery per daily run"),
               ("discount_pct_per_conversion", 1, "discount per recovered cart (%)", "Discount per recovered cart"))
+    feats = report.get("features") if report.get("reference") else report.get("learned_features")
+    shown = {"baseline": "baseline", "learned": f"learned ({'+'.join(feats) if feats else 'no S9 feature'})"}
     with charts.style():
         fig, axes = charts.new_figure(8.4, rows=2)
         for ax, (key, scale, ylabel, title) in zip(axes, panels):
@@ -436,11 +438,11 @@ def chart(report: dict, out: Path) -> list[Path]:
                 h, = ax.plot(x, [val(p, "mean") for p in pts], color=colours.get(name), linewidth=1.6)
                 ax.fill_between(x, [val(p, "lo") for p in pts], [val(p, "hi") for p in pts], color=colours.get(name),
                                 alpha=0.15, linewidth=0)
-                handles.append(h), labels.append(f"{name}: realised (band: 95% over seeds)")
+                handles.append(h), labels.append(f"{shown.get(name, name)}: realised (band: 95% over seeds)")
                 if key == "recovery_rate":
                     h, = ax.plot(x, [val(p, "mean") for p in cv["expected_recovery_rate"]], color=colours.get(name),
                                  linestyle="--", linewidth=1)
-                    handles.append(h), labels.append(f"{name}: expected (P from the truth)")
+                    handles.append(h), labels.append(f"{shown.get(name, name)}: expected (P from the truth)")
             ax.xaxis.set_major_locator(charts.nice_locator(integer=True))
             ax.yaxis.set_major_locator(charts.nice_locator())
             ax.yaxis.set_major_formatter(charts.tick_formatter())
