@@ -12,7 +12,7 @@ WITH `qualified` AS (
       COALESCE(CAST(`m`.`uplift` AS FLOAT64), CAST(0.0 AS FLOAT64)) AS `uplift`,
       `ao`.`agg__0`
     FROM {{ ref('kaireon_winback__customers') }} AS `c`
-    CROSS JOIN (
+    JOIN (
       SELECT
         `o`.*,
         `ch`.`channel`
@@ -26,9 +26,10 @@ WITH `qualified` AS (
       CROSS JOIN (
         SELECT
           CAST(`v`.`channel` AS STRING) AS `channel`
-        FROM UNNEST([STRUCT('email' AS `channel`)]) AS `v`
+        FROM UNNEST([STRUCT('email' AS `channel`), STRUCT('sms' AS `channel`)]) AS `v`
       ) AS `ch`
     ) AS `o`
+      ON `o`.`channel` = `c`.`route_channel`
     CROSS JOIN {{ ref('kaireon_run_params') }} AS `p`
     LEFT JOIN {{ ref('kaireon_uplift__winback_uplift') }} AS `m`
       ON CAST(`m`.`customer_id` AS STRING) = `c`.`customer_id`
@@ -64,6 +65,7 @@ WITH `qualified` AS (
   ) AS `pairs`
   WHERE
     NOT COALESCE(`channel` = 'email' AND NOT COALESCE(`cust__consentEmail`, FALSE), FALSE)
+    AND NOT COALESCE(`channel` = 'sms' AND NOT COALESCE(`cust__consentSMS`, FALSE), FALSE)
     AND NOT COALESCE(
       `category_id` = 'accessories'
       AND NOT CASE
@@ -240,7 +242,7 @@ WITH `qualified` AS (
     *,
     CASE
       WHEN `category_id` = 'rewards' AND NOT FALSE AND COALESCE(`agg__0`, 0) >= 1
-      THEN 22
+      THEN 23
     END AS `check_code`,
     CAST(1.0 AS FLOAT64) AS `relevance`
   FROM `qualified`
@@ -269,18 +271,23 @@ WITH `qualified` AS (
       END
     ) / CAST(1.6 AS FLOAT64) AS `score`
   FROM `checked`
+), `send_windows` AS (
+  SELECT
+    *,
+    CASE WHEN COALESCE(TRUE AND NOT FALSE, FALSE) THEN 1 ELSE 0 END AS `send_window_0`
+  FROM `scored`
 ), `walk_0` AS (
   SELECT
     *,
     CASE WHEN `check_code` IS NULL THEN CAST(NULL AS INT64) ELSE 0 END AS `walk_s0`
-  FROM `scored`
+  FROM `send_windows`
 ), `walk_w1` AS (
   SELECT
     *,
     COALESCE(
       SUM(CASE WHEN COALESCE(TRUE, FALSE) AND `walk_s0` IS NULL THEN 1 ELSE 0 END) OVER (
         PARTITION BY `customer_id`
-        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC, `channel` ASC
+        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'sms' THEN 2 END ASC
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
       0
@@ -294,11 +301,19 @@ WITH `qualified` AS (
         END
       ) OVER (
         PARTITION BY `customer_id`
-        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC, `channel` ASC
+        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'sms' THEN 2 END ASC
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
       0
-    ) AS `walk_u1_1`
+    ) AS `walk_u1_1`,
+    COALESCE(
+      SUM(CASE WHEN COALESCE(TRUE, FALSE) AND `walk_s0` IS NULL THEN 1 ELSE 0 END) OVER (
+        PARTITION BY `customer_id`, `offer_id`
+        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'sms' THEN 2 END ASC
+        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+      ),
+      0
+    ) AS `walk_u1_2`
   FROM `walk_0`
 ), `walk_1` AS (
   SELECT
@@ -317,6 +332,11 @@ WITH `qualified` AS (
           3 - COALESCE(`agg__1`, 0)
         ), FALSE)
       )
+      OR (
+        COALESCE(TRUE, FALSE) AND COALESCE(0 >= (
+          1
+        ), FALSE)
+      )
       THEN 0
       WHEN (
         NOT COALESCE(TRUE, FALSE) OR COALESCE(0 + `walk_u1_0` < (
@@ -329,6 +349,11 @@ WITH `qualified` AS (
           3 - COALESCE(`agg__1`, 0)
         ), TRUE)
       )
+      AND (
+        NOT COALESCE(TRUE, FALSE) OR COALESCE(0 + `walk_u1_2` < (
+          1
+        ), TRUE)
+      )
       THEN 1
     END AS `walk_s1`
   FROM `walk_w1`
@@ -338,7 +363,7 @@ WITH `qualified` AS (
     COALESCE(
       SUM(CASE WHEN COALESCE(TRUE, FALSE) AND `walk_s1` = 1 THEN 1 ELSE 0 END) OVER (
         PARTITION BY `customer_id`
-        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC, `channel` ASC
+        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'sms' THEN 2 END ASC
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
       0
@@ -346,7 +371,7 @@ WITH `qualified` AS (
     COALESCE(
       SUM(CASE WHEN COALESCE(TRUE, FALSE) AND `walk_s1` IS NULL THEN 1 ELSE 0 END) OVER (
         PARTITION BY `customer_id`
-        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC, `channel` ASC
+        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'sms' THEN 2 END ASC
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
       0
@@ -360,7 +385,7 @@ WITH `qualified` AS (
         END
       ) OVER (
         PARTITION BY `customer_id`
-        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC, `channel` ASC
+        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'sms' THEN 2 END ASC
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
       0
@@ -374,11 +399,27 @@ WITH `qualified` AS (
         END
       ) OVER (
         PARTITION BY `customer_id`
-        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC, `channel` ASC
+        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'sms' THEN 2 END ASC
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
       0
-    ) AS `walk_u2_1`
+    ) AS `walk_u2_1`,
+    COALESCE(
+      SUM(CASE WHEN COALESCE(TRUE, FALSE) AND `walk_s1` = 1 THEN 1 ELSE 0 END) OVER (
+        PARTITION BY `customer_id`, `offer_id`
+        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'sms' THEN 2 END ASC
+        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+      ),
+      0
+    ) AS `walk_k2_2`,
+    COALESCE(
+      SUM(CASE WHEN COALESCE(TRUE, FALSE) AND `walk_s1` IS NULL THEN 1 ELSE 0 END) OVER (
+        PARTITION BY `customer_id`, `offer_id`
+        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'sms' THEN 2 END ASC
+        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+      ),
+      0
+    ) AS `walk_u2_2`
   FROM `walk_1`
 ), `walk_2` AS (
   SELECT
@@ -397,6 +438,11 @@ WITH `qualified` AS (
           3 - COALESCE(`agg__1`, 0)
         ), FALSE)
       )
+      OR (
+        COALESCE(TRUE, FALSE) AND COALESCE(`walk_k2_2` >= (
+          1
+        ), FALSE)
+      )
       THEN 0
       WHEN (
         NOT COALESCE(TRUE, FALSE) OR COALESCE(`walk_k2_0` + `walk_u2_0` < (
@@ -409,6 +455,11 @@ WITH `qualified` AS (
           3 - COALESCE(`agg__1`, 0)
         ), TRUE)
       )
+      AND (
+        NOT COALESCE(TRUE, FALSE) OR COALESCE(`walk_k2_2` + `walk_u2_2` < (
+          1
+        ), TRUE)
+      )
       THEN 1
     END AS `walk_s2`
   FROM `walk_w2`
@@ -418,7 +469,7 @@ WITH `qualified` AS (
     COALESCE(
       SUM(CASE WHEN COALESCE(TRUE, FALSE) AND `walk_s2` = 1 THEN 1 ELSE 0 END) OVER (
         PARTITION BY `customer_id`
-        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC, `channel` ASC
+        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'sms' THEN 2 END ASC
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
       0
@@ -426,7 +477,7 @@ WITH `qualified` AS (
     COALESCE(
       SUM(CASE WHEN COALESCE(TRUE, FALSE) AND `walk_s2` IS NULL THEN 1 ELSE 0 END) OVER (
         PARTITION BY `customer_id`
-        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC, `channel` ASC
+        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'sms' THEN 2 END ASC
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
       0
@@ -440,7 +491,7 @@ WITH `qualified` AS (
         END
       ) OVER (
         PARTITION BY `customer_id`
-        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC, `channel` ASC
+        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'sms' THEN 2 END ASC
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
       0
@@ -454,11 +505,27 @@ WITH `qualified` AS (
         END
       ) OVER (
         PARTITION BY `customer_id`
-        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC, `channel` ASC
+        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'sms' THEN 2 END ASC
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
       0
-    ) AS `walk_u3_1`
+    ) AS `walk_u3_1`,
+    COALESCE(
+      SUM(CASE WHEN COALESCE(TRUE, FALSE) AND `walk_s2` = 1 THEN 1 ELSE 0 END) OVER (
+        PARTITION BY `customer_id`, `offer_id`
+        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'sms' THEN 2 END ASC
+        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+      ),
+      0
+    ) AS `walk_k3_2`,
+    COALESCE(
+      SUM(CASE WHEN COALESCE(TRUE, FALSE) AND `walk_s2` IS NULL THEN 1 ELSE 0 END) OVER (
+        PARTITION BY `customer_id`, `offer_id`
+        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'sms' THEN 2 END ASC
+        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+      ),
+      0
+    ) AS `walk_u3_2`
   FROM `walk_2`
 ), `walk_3` AS (
   SELECT
@@ -477,6 +544,11 @@ WITH `qualified` AS (
           3 - COALESCE(`agg__1`, 0)
         ), FALSE)
       )
+      OR (
+        COALESCE(TRUE, FALSE) AND COALESCE(`walk_k3_2` >= (
+          1
+        ), FALSE)
+      )
       THEN 0
       WHEN (
         NOT COALESCE(TRUE, FALSE) OR COALESCE(`walk_k3_0` + `walk_u3_0` < (
@@ -489,6 +561,11 @@ WITH `qualified` AS (
           3 - COALESCE(`agg__1`, 0)
         ), TRUE)
       )
+      AND (
+        NOT COALESCE(TRUE, FALSE) OR COALESCE(`walk_k3_2` + `walk_u3_2` < (
+          1
+        ), TRUE)
+      )
       THEN 1
     END AS `walk_s3`
   FROM `walk_w3`
@@ -498,7 +575,7 @@ WITH `qualified` AS (
     COALESCE(
       SUM(CASE WHEN COALESCE(TRUE, FALSE) AND `walk_s3` = 1 THEN 1 ELSE 0 END) OVER (
         PARTITION BY `customer_id`
-        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC, `channel` ASC
+        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'sms' THEN 2 END ASC
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
       0
@@ -506,7 +583,7 @@ WITH `qualified` AS (
     COALESCE(
       SUM(CASE WHEN COALESCE(TRUE, FALSE) AND `walk_s3` IS NULL THEN 1 ELSE 0 END) OVER (
         PARTITION BY `customer_id`
-        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC, `channel` ASC
+        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'sms' THEN 2 END ASC
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
       0
@@ -520,7 +597,7 @@ WITH `qualified` AS (
         END
       ) OVER (
         PARTITION BY `customer_id`
-        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC, `channel` ASC
+        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'sms' THEN 2 END ASC
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
       0
@@ -534,11 +611,27 @@ WITH `qualified` AS (
         END
       ) OVER (
         PARTITION BY `customer_id`
-        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC, `channel` ASC
+        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'sms' THEN 2 END ASC
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
       0
-    ) AS `walk_u4_1`
+    ) AS `walk_u4_1`,
+    COALESCE(
+      SUM(CASE WHEN COALESCE(TRUE, FALSE) AND `walk_s3` = 1 THEN 1 ELSE 0 END) OVER (
+        PARTITION BY `customer_id`, `offer_id`
+        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'sms' THEN 2 END ASC
+        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+      ),
+      0
+    ) AS `walk_k4_2`,
+    COALESCE(
+      SUM(CASE WHEN COALESCE(TRUE, FALSE) AND `walk_s3` IS NULL THEN 1 ELSE 0 END) OVER (
+        PARTITION BY `customer_id`, `offer_id`
+        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'sms' THEN 2 END ASC
+        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+      ),
+      0
+    ) AS `walk_u4_2`
   FROM `walk_3`
 ), `walk_4` AS (
   SELECT
@@ -557,6 +650,11 @@ WITH `qualified` AS (
           3 - COALESCE(`agg__1`, 0)
         ), FALSE)
       )
+      OR (
+        COALESCE(TRUE, FALSE) AND COALESCE(`walk_k4_2` >= (
+          1
+        ), FALSE)
+      )
       THEN 0
       WHEN (
         NOT COALESCE(TRUE, FALSE) OR COALESCE(`walk_k4_0` + `walk_u4_0` < (
@@ -569,6 +667,11 @@ WITH `qualified` AS (
           3 - COALESCE(`agg__1`, 0)
         ), TRUE)
       )
+      AND (
+        NOT COALESCE(TRUE, FALSE) OR COALESCE(`walk_k4_2` + `walk_u4_2` < (
+          1
+        ), TRUE)
+      )
       THEN 1
     END AS `walk_s4`
   FROM `walk_w4`
@@ -578,7 +681,7 @@ WITH `qualified` AS (
     COALESCE(
       SUM(CASE WHEN COALESCE(TRUE, FALSE) AND `walk_s4` = 1 THEN 1 ELSE 0 END) OVER (
         PARTITION BY `customer_id`
-        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC, `channel` ASC
+        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'sms' THEN 2 END ASC
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
       0
@@ -586,7 +689,7 @@ WITH `qualified` AS (
     COALESCE(
       SUM(CASE WHEN COALESCE(TRUE, FALSE) AND `walk_s4` IS NULL THEN 1 ELSE 0 END) OVER (
         PARTITION BY `customer_id`
-        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC, `channel` ASC
+        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'sms' THEN 2 END ASC
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
       0
@@ -600,7 +703,7 @@ WITH `qualified` AS (
         END
       ) OVER (
         PARTITION BY `customer_id`
-        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC, `channel` ASC
+        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'sms' THEN 2 END ASC
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
       0
@@ -614,11 +717,27 @@ WITH `qualified` AS (
         END
       ) OVER (
         PARTITION BY `customer_id`
-        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC, `channel` ASC
+        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'sms' THEN 2 END ASC
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
       0
-    ) AS `walk_u5_1`
+    ) AS `walk_u5_1`,
+    COALESCE(
+      SUM(CASE WHEN COALESCE(TRUE, FALSE) AND `walk_s4` = 1 THEN 1 ELSE 0 END) OVER (
+        PARTITION BY `customer_id`, `offer_id`
+        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'sms' THEN 2 END ASC
+        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+      ),
+      0
+    ) AS `walk_k5_2`,
+    COALESCE(
+      SUM(CASE WHEN COALESCE(TRUE, FALSE) AND `walk_s4` IS NULL THEN 1 ELSE 0 END) OVER (
+        PARTITION BY `customer_id`, `offer_id`
+        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'sms' THEN 2 END ASC
+        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+      ),
+      0
+    ) AS `walk_u5_2`
   FROM `walk_4`
 ), `walk_5` AS (
   SELECT
@@ -637,6 +756,11 @@ WITH `qualified` AS (
           3 - COALESCE(`agg__1`, 0)
         ), FALSE)
       )
+      OR (
+        COALESCE(TRUE, FALSE) AND COALESCE(`walk_k5_2` >= (
+          1
+        ), FALSE)
+      )
       THEN 0
       WHEN (
         NOT COALESCE(TRUE, FALSE) OR COALESCE(`walk_k5_0` + `walk_u5_0` < (
@@ -649,6 +773,11 @@ WITH `qualified` AS (
           3 - COALESCE(`agg__1`, 0)
         ), TRUE)
       )
+      AND (
+        NOT COALESCE(TRUE, FALSE) OR COALESCE(`walk_k5_2` + `walk_u5_2` < (
+          1
+        ), TRUE)
+      )
       THEN 1
     END AS `walk_s5`
   FROM `walk_w5`
@@ -658,7 +787,7 @@ WITH `qualified` AS (
     COALESCE(
       SUM(CASE WHEN COALESCE(TRUE, FALSE) AND `walk_s5` = 1 THEN 1 ELSE 0 END) OVER (
         PARTITION BY `customer_id`
-        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC, `channel` ASC
+        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'sms' THEN 2 END ASC
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
       0
@@ -666,7 +795,7 @@ WITH `qualified` AS (
     COALESCE(
       SUM(CASE WHEN COALESCE(TRUE, FALSE) AND `walk_s5` IS NULL THEN 1 ELSE 0 END) OVER (
         PARTITION BY `customer_id`
-        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC, `channel` ASC
+        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'sms' THEN 2 END ASC
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
       0
@@ -680,7 +809,7 @@ WITH `qualified` AS (
         END
       ) OVER (
         PARTITION BY `customer_id`
-        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC, `channel` ASC
+        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'sms' THEN 2 END ASC
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
       0
@@ -694,11 +823,27 @@ WITH `qualified` AS (
         END
       ) OVER (
         PARTITION BY `customer_id`
-        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC, `channel` ASC
+        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'sms' THEN 2 END ASC
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
       0
-    ) AS `walk_u6_1`
+    ) AS `walk_u6_1`,
+    COALESCE(
+      SUM(CASE WHEN COALESCE(TRUE, FALSE) AND `walk_s5` = 1 THEN 1 ELSE 0 END) OVER (
+        PARTITION BY `customer_id`, `offer_id`
+        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'sms' THEN 2 END ASC
+        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+      ),
+      0
+    ) AS `walk_k6_2`,
+    COALESCE(
+      SUM(CASE WHEN COALESCE(TRUE, FALSE) AND `walk_s5` IS NULL THEN 1 ELSE 0 END) OVER (
+        PARTITION BY `customer_id`, `offer_id`
+        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'sms' THEN 2 END ASC
+        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+      ),
+      0
+    ) AS `walk_u6_2`
   FROM `walk_5`
 ), `walk_6` AS (
   SELECT
@@ -717,6 +862,11 @@ WITH `qualified` AS (
           3 - COALESCE(`agg__1`, 0)
         ), FALSE)
       )
+      OR (
+        COALESCE(TRUE, FALSE) AND COALESCE(`walk_k6_2` >= (
+          1
+        ), FALSE)
+      )
       THEN 0
       WHEN (
         NOT COALESCE(TRUE, FALSE) OR COALESCE(`walk_k6_0` + `walk_u6_0` < (
@@ -729,6 +879,11 @@ WITH `qualified` AS (
           3 - COALESCE(`agg__1`, 0)
         ), TRUE)
       )
+      AND (
+        NOT COALESCE(TRUE, FALSE) OR COALESCE(`walk_k6_2` + `walk_u6_2` < (
+          1
+        ), TRUE)
+      )
       THEN 1
     END AS `walk_s6`
   FROM `walk_w6`
@@ -738,7 +893,7 @@ WITH `qualified` AS (
     COALESCE(
       SUM(CASE WHEN COALESCE(TRUE, FALSE) AND `walk_s6` = 1 THEN 1 ELSE 0 END) OVER (
         PARTITION BY `customer_id`
-        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC, `channel` ASC
+        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'sms' THEN 2 END ASC
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
       0
@@ -746,7 +901,7 @@ WITH `qualified` AS (
     COALESCE(
       SUM(CASE WHEN COALESCE(TRUE, FALSE) AND `walk_s6` IS NULL THEN 1 ELSE 0 END) OVER (
         PARTITION BY `customer_id`
-        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC, `channel` ASC
+        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'sms' THEN 2 END ASC
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
       0
@@ -760,7 +915,7 @@ WITH `qualified` AS (
         END
       ) OVER (
         PARTITION BY `customer_id`
-        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC, `channel` ASC
+        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'sms' THEN 2 END ASC
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
       0
@@ -774,11 +929,27 @@ WITH `qualified` AS (
         END
       ) OVER (
         PARTITION BY `customer_id`
-        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC, `channel` ASC
+        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'sms' THEN 2 END ASC
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
       0
-    ) AS `walk_u7_1`
+    ) AS `walk_u7_1`,
+    COALESCE(
+      SUM(CASE WHEN COALESCE(TRUE, FALSE) AND `walk_s6` = 1 THEN 1 ELSE 0 END) OVER (
+        PARTITION BY `customer_id`, `offer_id`
+        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'sms' THEN 2 END ASC
+        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+      ),
+      0
+    ) AS `walk_k7_2`,
+    COALESCE(
+      SUM(CASE WHEN COALESCE(TRUE, FALSE) AND `walk_s6` IS NULL THEN 1 ELSE 0 END) OVER (
+        PARTITION BY `customer_id`, `offer_id`
+        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'sms' THEN 2 END ASC
+        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+      ),
+      0
+    ) AS `walk_u7_2`
   FROM `walk_6`
 ), `walk_7` AS (
   SELECT
@@ -797,6 +968,11 @@ WITH `qualified` AS (
           3 - COALESCE(`agg__1`, 0)
         ), FALSE)
       )
+      OR (
+        COALESCE(TRUE, FALSE) AND COALESCE(`walk_k7_2` >= (
+          1
+        ), FALSE)
+      )
       THEN 0
       WHEN (
         NOT COALESCE(TRUE, FALSE) OR COALESCE(`walk_k7_0` + `walk_u7_0` < (
@@ -809,6 +985,11 @@ WITH `qualified` AS (
           3 - COALESCE(`agg__1`, 0)
         ), TRUE)
       )
+      AND (
+        NOT COALESCE(TRUE, FALSE) OR COALESCE(`walk_k7_2` + `walk_u7_2` < (
+          1
+        ), TRUE)
+      )
       THEN 1
     END AS `walk_s7`
   FROM `walk_w7`
@@ -818,7 +999,7 @@ WITH `qualified` AS (
     COALESCE(
       SUM(CASE WHEN COALESCE(TRUE, FALSE) AND `walk_s7` = 1 THEN 1 ELSE 0 END) OVER (
         PARTITION BY `customer_id`
-        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC, `channel` ASC
+        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'sms' THEN 2 END ASC
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
       0
@@ -832,11 +1013,19 @@ WITH `qualified` AS (
         END
       ) OVER (
         PARTITION BY `customer_id`
-        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC, `channel` ASC
+        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'sms' THEN 2 END ASC
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
       0
-    ) AS `walk_k_1`
+    ) AS `walk_k_1`,
+    COALESCE(
+      SUM(CASE WHEN COALESCE(TRUE, FALSE) AND `walk_s7` = 1 THEN 1 ELSE 0 END) OVER (
+        PARTITION BY `customer_id`, `offer_id`
+        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'sms' THEN 2 END ASC
+        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+      ),
+      0
+    ) AS `walk_k_2`
   FROM `walk_7`
 ), `walk_c` AS (
   SELECT
@@ -844,9 +1033,16 @@ WITH `qualified` AS (
     CASE
       WHEN `check_code` IS NULL AND NOT COALESCE(`walk_s7` = 1, FALSE)
       THEN CASE
-        WHEN COALESCE(TRUE, FALSE) AND COALESCE(`walk_k_0` >= (
-          3
-        ), FALSE)
+        WHEN (
+          COALESCE(TRUE, FALSE) AND COALESCE(`walk_k_0` >= (
+            3
+          ), FALSE)
+        )
+        OR (
+          COALESCE(TRUE, FALSE) AND COALESCE(`walk_k_2` >= (
+            1
+          ), FALSE)
+        )
         THEN CAST(NULL AS INT64)
         WHEN COALESCE(TRUE AND NOT FALSE AND TRUE, FALSE)
         AND COALESCE(`walk_k_1` >= (
@@ -864,7 +1060,7 @@ WITH `qualified` AS (
       WHEN COALESCE(`walk_s7` = 1, FALSE)
       THEN ROW_NUMBER() OVER (
         PARTITION BY `customer_id`, CASE WHEN COALESCE(`walk_s7` = 1, FALSE) THEN 1 ELSE 0 END
-        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC NULLS LAST, `channel` ASC NULLS LAST
+        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC NULLS LAST, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'sms' THEN 2 END ASC NULLS LAST
       )
     END AS `rank`
   FROM `walk_c`
@@ -884,6 +1080,8 @@ SELECT
   `score`,
   `model_id`,
   `check_code`,
+  `channel_preference`,
+  `send_window_0`,
   `reject_code`,
   `cust__lifetimeRevenue`,
   `cust__lifetimePurchases`,

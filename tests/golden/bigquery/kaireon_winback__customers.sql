@@ -2,67 +2,126 @@
 SELECT
   `b`.*,
   CASE WHEN `b`.`bucket` < 1500 THEN 'holdout' ELSE 'treatment' END AS `experiment_group`,
-  CAST(NULL AS INT64) AS `narrowing_code`,
-  CASE
-    WHEN TRUE
-    AND NOT FALSE
-    AND NOT COALESCE(
-      CAST(EXTRACT(HOUR FROM DATETIME(TIMESTAMP(`as_of`), 'America/New_York')) AS INT64) BETWEEN 8 AND 20,
-      FALSE
-    )
-    THEN 21
-    WHEN TRUE AND NOT FALSE AND COALESCE(`agg__1`, 0) >= 3
-    THEN 23
-  END AS `policy_code`
+  CASE WHEN NOT `route_consented` THEN 1 END AS `narrowing_code`,
+  CASE WHEN TRUE AND NOT FALSE AND COALESCE(`agg__1`, 0) >= 3 THEN 24 END AS `policy_code`
 FROM (
   SELECT
-    CAST(`s0`.`customer_id` AS STRING) AS `customer_id`,
+    `f`.*,
     CASE
-      WHEN ABS(`s0`.`daysSinceLastPurchase`) <= CAST(1.7976931348623157e+308 AS FLOAT64)
-      THEN `s0`.`daysSinceLastPurchase`
-    END AS `cust__daysSinceLastPurchase`,
+      WHEN COALESCE(`f`.`cust__consentEmail`, FALSE)
+      OR COALESCE(`f`.`cust__consentSMS`, FALSE)
+      THEN CASE
+        WHEN COALESCE(`f`.`cust__consentEmail`, FALSE)
+        AND (
+          NOT COALESCE(`f`.`cust__consentSMS`, FALSE)
+          OR `cp1`.`preference` <= `cp0`.`preference`
+        )
+        THEN 'email'
+        WHEN COALESCE(`f`.`cust__consentSMS`, FALSE)
+        AND (
+          NOT COALESCE(`f`.`cust__consentEmail`, FALSE)
+          OR `cp0`.`preference` < `cp1`.`preference`
+        )
+        THEN 'sms'
+      END
+      ELSE CASE
+        WHEN TRUE AND (
+          NOT TRUE OR `cp1`.`preference` <= `cp0`.`preference`
+        )
+        THEN 'email'
+        WHEN TRUE AND (
+          NOT TRUE OR `cp0`.`preference` < `cp1`.`preference`
+        )
+        THEN 'sms'
+      END
+    END AS `route_channel`,
+    COALESCE(
+      COALESCE(`f`.`cust__consentEmail`, FALSE)
+      OR COALESCE(`f`.`cust__consentSMS`, FALSE),
+      FALSE
+    ) AS `route_consented`,
     CASE
-      WHEN ABS(`s0`.`lifetimePurchases`) <= CAST(1.7976931348623157e+308 AS FLOAT64)
-      THEN `s0`.`lifetimePurchases`
-    END AS `cust__lifetimePurchases`,
-    CASE
-      WHEN ABS(`s0`.`lifetimeRevenue`) <= CAST(1.7976931348623157e+308 AS FLOAT64)
-      THEN `s0`.`lifetimeRevenue`
-    END AS `cust__lifetimeRevenue`,
-    `s0`.`primaryCategory` AS `cust__primaryCategory`,
-    `s0`.`consentEmail` AS `cust__consentEmail`,
-    `s0`.`consentSMS` AS `cust__consentSMS`,
-    MOD(
-      CAST('0x' || SUBSTRING(TO_HEX(MD5('winback:' || CAST(`s0`.`customer_id` AS STRING))), 1, 8) AS INT64),
-      10000
-    ) AS `bucket`,
-    COALESCE(`j0`.`lifecycle_stage`, 'lapsed') AS `lc__lifecycle_stage`,
-    `a`.`agg__1`
-  FROM {{ ref('demo_customers') }} AS `s0`
-  LEFT JOIN {{ ref('kaireon_lifecycle') }} AS `j0`
-    ON `j0`.`customer_id` = CAST(`s0`.`customer_id` AS STRING)
-  LEFT JOIN (
+      WHEN COALESCE(`f`.`cust__consentEmail`, FALSE)
+      OR COALESCE(`f`.`cust__consentSMS`, FALSE)
+      THEN CASE
+        WHEN COALESCE(`f`.`cust__consentEmail`, FALSE)
+        AND (
+          NOT COALESCE(`f`.`cust__consentSMS`, FALSE)
+          OR `cp1`.`preference` <= `cp0`.`preference`
+        )
+        THEN `cp0`.`preference`
+        WHEN COALESCE(`f`.`cust__consentSMS`, FALSE)
+        AND (
+          NOT COALESCE(`f`.`cust__consentEmail`, FALSE)
+          OR `cp0`.`preference` < `cp1`.`preference`
+        )
+        THEN `cp1`.`preference`
+      END
+      ELSE CASE
+        WHEN TRUE AND (
+          NOT TRUE OR `cp1`.`preference` <= `cp0`.`preference`
+        )
+        THEN `cp0`.`preference`
+        WHEN TRUE AND (
+          NOT TRUE OR `cp0`.`preference` < `cp1`.`preference`
+        )
+        THEN `cp1`.`preference`
+      END
+    END AS `channel_preference`
+  FROM (
     SELECT
-      CAST(`h`.`customer_id` AS STRING) AS `customer_id`,
-      SUM(
-        CASE
-          WHEN `h`.`outcome` = 'impression'
+      CAST(`s0`.`customer_id` AS STRING) AS `customer_id`,
+      CASE
+        WHEN ABS(`s0`.`daysSinceLastPurchase`) <= CAST(1.7976931348623157e+308 AS FLOAT64)
+        THEN `s0`.`daysSinceLastPurchase`
+      END AS `cust__daysSinceLastPurchase`,
+      CASE
+        WHEN ABS(`s0`.`lifetimePurchases`) <= CAST(1.7976931348623157e+308 AS FLOAT64)
+        THEN `s0`.`lifetimePurchases`
+      END AS `cust__lifetimePurchases`,
+      CASE
+        WHEN ABS(`s0`.`lifetimeRevenue`) <= CAST(1.7976931348623157e+308 AS FLOAT64)
+        THEN `s0`.`lifetimeRevenue`
+      END AS `cust__lifetimeRevenue`,
+      `s0`.`primaryCategory` AS `cust__primaryCategory`,
+      `s0`.`consentEmail` AS `cust__consentEmail`,
+      `s0`.`consentSMS` AS `cust__consentSMS`,
+      MOD(
+        CAST('0x' || SUBSTRING(TO_HEX(MD5('winback:' || CAST(`s0`.`customer_id` AS STRING))), 1, 8) AS INT64),
+        10000
+      ) AS `bucket`,
+      COALESCE(`j0`.`lifecycle_stage`, 'lapsed') AS `lc__lifecycle_stage`,
+      `a`.`agg__1`
+    FROM {{ ref('demo_customers') }} AS `s0`
+    LEFT JOIN {{ ref('kaireon_lifecycle') }} AS `j0`
+      ON `j0`.`customer_id` = CAST(`s0`.`customer_id` AS STRING)
+    LEFT JOIN (
+      SELECT
+        CAST(`h`.`customer_id` AS STRING) AS `customer_id`,
+        SUM(
+          CASE
+            WHEN `h`.`outcome` = 'impression'
+            AND `h`.`occurred_at` >= DATETIME_TRUNC(`p`.`as_of`, MONTH)
+            THEN 1
+            ELSE 0
+          END
+        ) AS `agg__1`
+      FROM {{ ref('kaireon_stg_interactions') }} AS `h`
+      CROSS JOIN {{ ref('kaireon_run_params') }} AS `p`
+      WHERE
+        `h`.`occurred_at` <= `p`.`as_of`
+        AND (
+          `h`.`outcome` = 'impression'
           AND `h`.`occurred_at` >= DATETIME_TRUNC(`p`.`as_of`, MONTH)
-          THEN 1
-          ELSE 0
-        END
-      ) AS `agg__1`
-    FROM {{ ref('kaireon_stg_interactions') }} AS `h`
-    CROSS JOIN {{ ref('kaireon_run_params') }} AS `p`
-    WHERE
-      `h`.`occurred_at` <= `p`.`as_of`
-      AND (
-        `h`.`outcome` = 'impression'
-        AND `h`.`occurred_at` >= DATETIME_TRUNC(`p`.`as_of`, MONTH)
-      )
-    GROUP BY
-      `h`.`customer_id`
-  ) AS `a`
-    ON `a`.`customer_id` = CAST(`s0`.`customer_id` AS STRING)
+        )
+      GROUP BY
+        `h`.`customer_id`
+    ) AS `a`
+      ON `a`.`customer_id` = CAST(`s0`.`customer_id` AS STRING)
+  ) AS `f`
+  LEFT JOIN {{ ref('kaireon_winback__channel_preference') }} AS `cp0`
+    ON `cp0`.`customer_id` = `f`.`customer_id` AND `cp0`.`channel` = 'email'
+  LEFT JOIN {{ ref('kaireon_winback__channel_preference') }} AS `cp1`
+    ON `cp1`.`customer_id` = `f`.`customer_id` AND `cp1`.`channel` = 'sms'
 ) AS `b`
 CROSS JOIN {{ ref('kaireon_run_params') }} AS `p`

@@ -21,7 +21,7 @@ WITH `customer_zones` AS (
     CROSS JOIN (
       SELECT
         CAST(`v`.`channel` AS STRING) AS `channel`
-      FROM UNNEST([STRUCT('email' AS `channel`)]) AS `v`
+      FROM UNNEST([STRUCT('email' AS `channel`), STRUCT('sms' AS `channel`)]) AS `v`
     ) AS `ch`
   ) AS `o`
 ), `hours` AS (

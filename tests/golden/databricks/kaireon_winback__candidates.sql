@@ -12,7 +12,7 @@ WITH `qualified` AS (
       COALESCE(CAST(`m`.`uplift` AS DOUBLE), CAST(0.0 AS DOUBLE)) AS `uplift`,
       `ao`.`agg__0`
     FROM {{ ref('kaireon_winback__customers') }} AS `c`
-    CROSS JOIN (
+    JOIN (
       SELECT
         `o`.*,
         `ch`.`channel`
@@ -27,9 +27,11 @@ WITH `qualified` AS (
         SELECT
           CAST(`v`.`channel` AS STRING) AS `channel`
         FROM VALUES
-          ('email') AS `v`(`channel`)
+          ('email'),
+          ('sms') AS `v`(`channel`)
       ) AS `ch`
     ) AS `o`
+      ON `o`.`channel` = `c`.`route_channel`
     CROSS JOIN {{ ref('kaireon_run_params') }} AS `p`
     LEFT JOIN {{ ref('kaireon_uplift__winback_uplift') }} AS `m`
       ON CAST(`m`.`customer_id` AS STRING) = `c`.`customer_id`
@@ -65,6 +67,7 @@ WITH `qualified` AS (
   ) AS `pairs`
   WHERE
     NOT COALESCE(`channel` = 'email' AND NOT COALESCE(`cust__consentEmail`, FALSE), FALSE)
+    AND NOT COALESCE(`channel` = 'sms' AND NOT COALESCE(`cust__consentSMS`, FALSE), FALSE)
     AND NOT COALESCE(
       `category_id` = 'accessories'
       AND NOT CASE
@@ -241,7 +244,7 @@ WITH `qualified` AS (
     *,
     CASE
       WHEN `category_id` = 'rewards' AND NOT FALSE AND COALESCE(`agg__0`, 0) >= 1
-      THEN 22
+      THEN 23
     END AS `check_code`,
     CAST(1.0 AS DOUBLE) AS `relevance`
   FROM `qualified`
@@ -270,18 +273,23 @@ WITH `qualified` AS (
       END
     ) / CAST(1.6 AS DOUBLE) AS `score`
   FROM `checked`
+), `send_windows` AS (
+  SELECT
+    *,
+    CASE WHEN COALESCE(TRUE AND NOT FALSE, FALSE) THEN 1 ELSE 0 END AS `send_window_0`
+  FROM `scored`
 ), `walk_0` AS (
   SELECT
     *,
     CASE WHEN `check_code` IS NULL THEN CAST(NULL AS INT) ELSE 0 END AS `walk_s0`
-  FROM `scored`
+  FROM `send_windows`
 ), `walk_w1` AS (
   SELECT
     *,
     COALESCE(
       SUM(CASE WHEN COALESCE(TRUE, FALSE) AND `walk_s0` IS NULL THEN 1 ELSE 0 END) OVER (
         PARTITION BY `customer_id`
-        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC NULLS LAST, `channel` ASC NULLS LAST
+        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC NULLS LAST, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'sms' THEN 2 END ASC NULLS LAST
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
       0
@@ -295,11 +303,19 @@ WITH `qualified` AS (
         END
       ) OVER (
         PARTITION BY `customer_id`
-        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC NULLS LAST, `channel` ASC NULLS LAST
+        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC NULLS LAST, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'sms' THEN 2 END ASC NULLS LAST
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
       0
-    ) AS `walk_u1_1`
+    ) AS `walk_u1_1`,
+    COALESCE(
+      SUM(CASE WHEN COALESCE(TRUE, FALSE) AND `walk_s0` IS NULL THEN 1 ELSE 0 END) OVER (
+        PARTITION BY `customer_id`, `offer_id`
+        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC NULLS LAST, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'sms' THEN 2 END ASC NULLS LAST
+        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+      ),
+      0
+    ) AS `walk_u1_2`
   FROM `walk_0`
 ), `walk_1` AS (
   SELECT
@@ -318,6 +334,11 @@ WITH `qualified` AS (
           3 - COALESCE(`agg__1`, 0)
         ), FALSE)
       )
+      OR (
+        COALESCE(TRUE, FALSE) AND COALESCE(0 >= (
+          1
+        ), FALSE)
+      )
       THEN 0
       WHEN (
         NOT COALESCE(TRUE, FALSE) OR COALESCE(0 + `walk_u1_0` < (
@@ -330,6 +351,11 @@ WITH `qualified` AS (
           3 - COALESCE(`agg__1`, 0)
         ), TRUE)
       )
+      AND (
+        NOT COALESCE(TRUE, FALSE) OR COALESCE(0 + `walk_u1_2` < (
+          1
+        ), TRUE)
+      )
       THEN 1
     END AS `walk_s1`
   FROM `walk_w1`
@@ -339,7 +365,7 @@ WITH `qualified` AS (
     COALESCE(
       SUM(CASE WHEN COALESCE(TRUE, FALSE) AND `walk_s1` = 1 THEN 1 ELSE 0 END) OVER (
         PARTITION BY `customer_id`
-        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC NULLS LAST, `channel` ASC NULLS LAST
+        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC NULLS LAST, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'sms' THEN 2 END ASC NULLS LAST
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
       0
@@ -347,7 +373,7 @@ WITH `qualified` AS (
     COALESCE(
       SUM(CASE WHEN COALESCE(TRUE, FALSE) AND `walk_s1` IS NULL THEN 1 ELSE 0 END) OVER (
         PARTITION BY `customer_id`
-        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC NULLS LAST, `channel` ASC NULLS LAST
+        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC NULLS LAST, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'sms' THEN 2 END ASC NULLS LAST
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
       0
@@ -361,7 +387,7 @@ WITH `qualified` AS (
         END
       ) OVER (
         PARTITION BY `customer_id`
-        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC NULLS LAST, `channel` ASC NULLS LAST
+        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC NULLS LAST, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'sms' THEN 2 END ASC NULLS LAST
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
       0
@@ -375,11 +401,27 @@ WITH `qualified` AS (
         END
       ) OVER (
         PARTITION BY `customer_id`
-        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC NULLS LAST, `channel` ASC NULLS LAST
+        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC NULLS LAST, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'sms' THEN 2 END ASC NULLS LAST
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
       0
-    ) AS `walk_u2_1`
+    ) AS `walk_u2_1`,
+    COALESCE(
+      SUM(CASE WHEN COALESCE(TRUE, FALSE) AND `walk_s1` = 1 THEN 1 ELSE 0 END) OVER (
+        PARTITION BY `customer_id`, `offer_id`
+        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC NULLS LAST, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'sms' THEN 2 END ASC NULLS LAST
+        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+      ),
+      0
+    ) AS `walk_k2_2`,
+    COALESCE(
+      SUM(CASE WHEN COALESCE(TRUE, FALSE) AND `walk_s1` IS NULL THEN 1 ELSE 0 END) OVER (
+        PARTITION BY `customer_id`, `offer_id`
+        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC NULLS LAST, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'sms' THEN 2 END ASC NULLS LAST
+        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+      ),
+      0
+    ) AS `walk_u2_2`
   FROM `walk_1`
 ), `walk_2` AS (
   SELECT
@@ -398,6 +440,11 @@ WITH `qualified` AS (
           3 - COALESCE(`agg__1`, 0)
         ), FALSE)
       )
+      OR (
+        COALESCE(TRUE, FALSE) AND COALESCE(`walk_k2_2` >= (
+          1
+        ), FALSE)
+      )
       THEN 0
       WHEN (
         NOT COALESCE(TRUE, FALSE) OR COALESCE(`walk_k2_0` + `walk_u2_0` < (
@@ -410,6 +457,11 @@ WITH `qualified` AS (
           3 - COALESCE(`agg__1`, 0)
         ), TRUE)
       )
+      AND (
+        NOT COALESCE(TRUE, FALSE) OR COALESCE(`walk_k2_2` + `walk_u2_2` < (
+          1
+        ), TRUE)
+      )
       THEN 1
     END AS `walk_s2`
   FROM `walk_w2`
@@ -419,7 +471,7 @@ WITH `qualified` AS (
     COALESCE(
       SUM(CASE WHEN COALESCE(TRUE, FALSE) AND `walk_s2` = 1 THEN 1 ELSE 0 END) OVER (
         PARTITION BY `customer_id`
-        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC NULLS LAST, `channel` ASC NULLS LAST
+        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC NULLS LAST, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'sms' THEN 2 END ASC NULLS LAST
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
       0
@@ -427,7 +479,7 @@ WITH `qualified` AS (
     COALESCE(
       SUM(CASE WHEN COALESCE(TRUE, FALSE) AND `walk_s2` IS NULL THEN 1 ELSE 0 END) OVER (
         PARTITION BY `customer_id`
-        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC NULLS LAST, `channel` ASC NULLS LAST
+        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC NULLS LAST, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'sms' THEN 2 END ASC NULLS LAST
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
       0
@@ -441,7 +493,7 @@ WITH `qualified` AS (
         END
       ) OVER (
         PARTITION BY `customer_id`
-        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC NULLS LAST, `channel` ASC NULLS LAST
+        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC NULLS LAST, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'sms' THEN 2 END ASC NULLS LAST
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
       0
@@ -455,11 +507,27 @@ WITH `qualified` AS (
         END
       ) OVER (
         PARTITION BY `customer_id`
-        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC NULLS LAST, `channel` ASC NULLS LAST
+        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC NULLS LAST, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'sms' THEN 2 END ASC NULLS LAST
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
       0
-    ) AS `walk_u3_1`
+    ) AS `walk_u3_1`,
+    COALESCE(
+      SUM(CASE WHEN COALESCE(TRUE, FALSE) AND `walk_s2` = 1 THEN 1 ELSE 0 END) OVER (
+        PARTITION BY `customer_id`, `offer_id`
+        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC NULLS LAST, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'sms' THEN 2 END ASC NULLS LAST
+        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+      ),
+      0
+    ) AS `walk_k3_2`,
+    COALESCE(
+      SUM(CASE WHEN COALESCE(TRUE, FALSE) AND `walk_s2` IS NULL THEN 1 ELSE 0 END) OVER (
+        PARTITION BY `customer_id`, `offer_id`
+        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC NULLS LAST, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'sms' THEN 2 END ASC NULLS LAST
+        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+      ),
+      0
+    ) AS `walk_u3_2`
   FROM `walk_2`
 ), `walk_3` AS (
   SELECT
@@ -478,6 +546,11 @@ WITH `qualified` AS (
           3 - COALESCE(`agg__1`, 0)
         ), FALSE)
       )
+      OR (
+        COALESCE(TRUE, FALSE) AND COALESCE(`walk_k3_2` >= (
+          1
+        ), FALSE)
+      )
       THEN 0
       WHEN (
         NOT COALESCE(TRUE, FALSE) OR COALESCE(`walk_k3_0` + `walk_u3_0` < (
@@ -490,6 +563,11 @@ WITH `qualified` AS (
           3 - COALESCE(`agg__1`, 0)
         ), TRUE)
       )
+      AND (
+        NOT COALESCE(TRUE, FALSE) OR COALESCE(`walk_k3_2` + `walk_u3_2` < (
+          1
+        ), TRUE)
+      )
       THEN 1
     END AS `walk_s3`
   FROM `walk_w3`
@@ -499,7 +577,7 @@ WITH `qualified` AS (
     COALESCE(
       SUM(CASE WHEN COALESCE(TRUE, FALSE) AND `walk_s3` = 1 THEN 1 ELSE 0 END) OVER (
         PARTITION BY `customer_id`
-        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC NULLS LAST, `channel` ASC NULLS LAST
+        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC NULLS LAST, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'sms' THEN 2 END ASC NULLS LAST
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
       0
@@ -507,7 +585,7 @@ WITH `qualified` AS (
     COALESCE(
       SUM(CASE WHEN COALESCE(TRUE, FALSE) AND `walk_s3` IS NULL THEN 1 ELSE 0 END) OVER (
         PARTITION BY `customer_id`
-        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC NULLS LAST, `channel` ASC NULLS LAST
+        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC NULLS LAST, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'sms' THEN 2 END ASC NULLS LAST
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
       0
@@ -521,7 +599,7 @@ WITH `qualified` AS (
         END
       ) OVER (
         PARTITION BY `customer_id`
-        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC NULLS LAST, `channel` ASC NULLS LAST
+        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC NULLS LAST, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'sms' THEN 2 END ASC NULLS LAST
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
       0
@@ -535,11 +613,27 @@ WITH `qualified` AS (
         END
       ) OVER (
         PARTITION BY `customer_id`
-        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC NULLS LAST, `channel` ASC NULLS LAST
+        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC NULLS LAST, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'sms' THEN 2 END ASC NULLS LAST
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
       0
-    ) AS `walk_u4_1`
+    ) AS `walk_u4_1`,
+    COALESCE(
+      SUM(CASE WHEN COALESCE(TRUE, FALSE) AND `walk_s3` = 1 THEN 1 ELSE 0 END) OVER (
+        PARTITION BY `customer_id`, `offer_id`
+        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC NULLS LAST, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'sms' THEN 2 END ASC NULLS LAST
+        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+      ),
+      0
+    ) AS `walk_k4_2`,
+    COALESCE(
+      SUM(CASE WHEN COALESCE(TRUE, FALSE) AND `walk_s3` IS NULL THEN 1 ELSE 0 END) OVER (
+        PARTITION BY `customer_id`, `offer_id`
+        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC NULLS LAST, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'sms' THEN 2 END ASC NULLS LAST
+        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+      ),
+      0
+    ) AS `walk_u4_2`
   FROM `walk_3`
 ), `walk_4` AS (
   SELECT
@@ -558,6 +652,11 @@ WITH `qualified` AS (
           3 - COALESCE(`agg__1`, 0)
         ), FALSE)
       )
+      OR (
+        COALESCE(TRUE, FALSE) AND COALESCE(`walk_k4_2` >= (
+          1
+        ), FALSE)
+      )
       THEN 0
       WHEN (
         NOT COALESCE(TRUE, FALSE) OR COALESCE(`walk_k4_0` + `walk_u4_0` < (
@@ -570,6 +669,11 @@ WITH `qualified` AS (
           3 - COALESCE(`agg__1`, 0)
         ), TRUE)
       )
+      AND (
+        NOT COALESCE(TRUE, FALSE) OR COALESCE(`walk_k4_2` + `walk_u4_2` < (
+          1
+        ), TRUE)
+      )
       THEN 1
     END AS `walk_s4`
   FROM `walk_w4`
@@ -579,7 +683,7 @@ WITH `qualified` AS (
     COALESCE(
       SUM(CASE WHEN COALESCE(TRUE, FALSE) AND `walk_s4` = 1 THEN 1 ELSE 0 END) OVER (
         PARTITION BY `customer_id`
-        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC NULLS LAST, `channel` ASC NULLS LAST
+        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC NULLS LAST, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'sms' THEN 2 END ASC NULLS LAST
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
       0
@@ -587,7 +691,7 @@ WITH `qualified` AS (
     COALESCE(
       SUM(CASE WHEN COALESCE(TRUE, FALSE) AND `walk_s4` IS NULL THEN 1 ELSE 0 END) OVER (
         PARTITION BY `customer_id`
-        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC NULLS LAST, `channel` ASC NULLS LAST
+        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC NULLS LAST, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'sms' THEN 2 END ASC NULLS LAST
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
       0
@@ -601,7 +705,7 @@ WITH `qualified` AS (
         END
       ) OVER (
         PARTITION BY `customer_id`
-        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC NULLS LAST, `channel` ASC NULLS LAST
+        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC NULLS LAST, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'sms' THEN 2 END ASC NULLS LAST
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
       0
@@ -615,11 +719,27 @@ WITH `qualified` AS (
         END
       ) OVER (
         PARTITION BY `customer_id`
-        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC NULLS LAST, `channel` ASC NULLS LAST
+        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC NULLS LAST, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'sms' THEN 2 END ASC NULLS LAST
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
       0
-    ) AS `walk_u5_1`
+    ) AS `walk_u5_1`,
+    COALESCE(
+      SUM(CASE WHEN COALESCE(TRUE, FALSE) AND `walk_s4` = 1 THEN 1 ELSE 0 END) OVER (
+        PARTITION BY `customer_id`, `offer_id`
+        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC NULLS LAST, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'sms' THEN 2 END ASC NULLS LAST
+        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+      ),
+      0
+    ) AS `walk_k5_2`,
+    COALESCE(
+      SUM(CASE WHEN COALESCE(TRUE, FALSE) AND `walk_s4` IS NULL THEN 1 ELSE 0 END) OVER (
+        PARTITION BY `customer_id`, `offer_id`
+        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC NULLS LAST, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'sms' THEN 2 END ASC NULLS LAST
+        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+      ),
+      0
+    ) AS `walk_u5_2`
   FROM `walk_4`
 ), `walk_5` AS (
   SELECT
@@ -638,6 +758,11 @@ WITH `qualified` AS (
           3 - COALESCE(`agg__1`, 0)
         ), FALSE)
       )
+      OR (
+        COALESCE(TRUE, FALSE) AND COALESCE(`walk_k5_2` >= (
+          1
+        ), FALSE)
+      )
       THEN 0
       WHEN (
         NOT COALESCE(TRUE, FALSE) OR COALESCE(`walk_k5_0` + `walk_u5_0` < (
@@ -650,6 +775,11 @@ WITH `qualified` AS (
           3 - COALESCE(`agg__1`, 0)
         ), TRUE)
       )
+      AND (
+        NOT COALESCE(TRUE, FALSE) OR COALESCE(`walk_k5_2` + `walk_u5_2` < (
+          1
+        ), TRUE)
+      )
       THEN 1
     END AS `walk_s5`
   FROM `walk_w5`
@@ -659,7 +789,7 @@ WITH `qualified` AS (
     COALESCE(
       SUM(CASE WHEN COALESCE(TRUE, FALSE) AND `walk_s5` = 1 THEN 1 ELSE 0 END) OVER (
         PARTITION BY `customer_id`
-        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC NULLS LAST, `channel` ASC NULLS LAST
+        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC NULLS LAST, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'sms' THEN 2 END ASC NULLS LAST
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
       0
@@ -667,7 +797,7 @@ WITH `qualified` AS (
     COALESCE(
       SUM(CASE WHEN COALESCE(TRUE, FALSE) AND `walk_s5` IS NULL THEN 1 ELSE 0 END) OVER (
         PARTITION BY `customer_id`
-        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC NULLS LAST, `channel` ASC NULLS LAST
+        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC NULLS LAST, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'sms' THEN 2 END ASC NULLS LAST
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
       0
@@ -681,7 +811,7 @@ WITH `qualified` AS (
         END
       ) OVER (
         PARTITION BY `customer_id`
-        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC NULLS LAST, `channel` ASC NULLS LAST
+        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC NULLS LAST, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'sms' THEN 2 END ASC NULLS LAST
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
       0
@@ -695,11 +825,27 @@ WITH `qualified` AS (
         END
       ) OVER (
         PARTITION BY `customer_id`
-        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC NULLS LAST, `channel` ASC NULLS LAST
+        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC NULLS LAST, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'sms' THEN 2 END ASC NULLS LAST
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
       0
-    ) AS `walk_u6_1`
+    ) AS `walk_u6_1`,
+    COALESCE(
+      SUM(CASE WHEN COALESCE(TRUE, FALSE) AND `walk_s5` = 1 THEN 1 ELSE 0 END) OVER (
+        PARTITION BY `customer_id`, `offer_id`
+        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC NULLS LAST, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'sms' THEN 2 END ASC NULLS LAST
+        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+      ),
+      0
+    ) AS `walk_k6_2`,
+    COALESCE(
+      SUM(CASE WHEN COALESCE(TRUE, FALSE) AND `walk_s5` IS NULL THEN 1 ELSE 0 END) OVER (
+        PARTITION BY `customer_id`, `offer_id`
+        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC NULLS LAST, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'sms' THEN 2 END ASC NULLS LAST
+        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+      ),
+      0
+    ) AS `walk_u6_2`
   FROM `walk_5`
 ), `walk_6` AS (
   SELECT
@@ -718,6 +864,11 @@ WITH `qualified` AS (
           3 - COALESCE(`agg__1`, 0)
         ), FALSE)
       )
+      OR (
+        COALESCE(TRUE, FALSE) AND COALESCE(`walk_k6_2` >= (
+          1
+        ), FALSE)
+      )
       THEN 0
       WHEN (
         NOT COALESCE(TRUE, FALSE) OR COALESCE(`walk_k6_0` + `walk_u6_0` < (
@@ -730,6 +881,11 @@ WITH `qualified` AS (
           3 - COALESCE(`agg__1`, 0)
         ), TRUE)
       )
+      AND (
+        NOT COALESCE(TRUE, FALSE) OR COALESCE(`walk_k6_2` + `walk_u6_2` < (
+          1
+        ), TRUE)
+      )
       THEN 1
     END AS `walk_s6`
   FROM `walk_w6`
@@ -739,7 +895,7 @@ WITH `qualified` AS (
     COALESCE(
       SUM(CASE WHEN COALESCE(TRUE, FALSE) AND `walk_s6` = 1 THEN 1 ELSE 0 END) OVER (
         PARTITION BY `customer_id`
-        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC NULLS LAST, `channel` ASC NULLS LAST
+        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC NULLS LAST, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'sms' THEN 2 END ASC NULLS LAST
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
       0
@@ -747,7 +903,7 @@ WITH `qualified` AS (
     COALESCE(
       SUM(CASE WHEN COALESCE(TRUE, FALSE) AND `walk_s6` IS NULL THEN 1 ELSE 0 END) OVER (
         PARTITION BY `customer_id`
-        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC NULLS LAST, `channel` ASC NULLS LAST
+        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC NULLS LAST, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'sms' THEN 2 END ASC NULLS LAST
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
       0
@@ -761,7 +917,7 @@ WITH `qualified` AS (
         END
       ) OVER (
         PARTITION BY `customer_id`
-        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC NULLS LAST, `channel` ASC NULLS LAST
+        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC NULLS LAST, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'sms' THEN 2 END ASC NULLS LAST
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
       0
@@ -775,11 +931,27 @@ WITH `qualified` AS (
         END
       ) OVER (
         PARTITION BY `customer_id`
-        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC NULLS LAST, `channel` ASC NULLS LAST
+        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC NULLS LAST, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'sms' THEN 2 END ASC NULLS LAST
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
       0
-    ) AS `walk_u7_1`
+    ) AS `walk_u7_1`,
+    COALESCE(
+      SUM(CASE WHEN COALESCE(TRUE, FALSE) AND `walk_s6` = 1 THEN 1 ELSE 0 END) OVER (
+        PARTITION BY `customer_id`, `offer_id`
+        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC NULLS LAST, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'sms' THEN 2 END ASC NULLS LAST
+        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+      ),
+      0
+    ) AS `walk_k7_2`,
+    COALESCE(
+      SUM(CASE WHEN COALESCE(TRUE, FALSE) AND `walk_s6` IS NULL THEN 1 ELSE 0 END) OVER (
+        PARTITION BY `customer_id`, `offer_id`
+        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC NULLS LAST, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'sms' THEN 2 END ASC NULLS LAST
+        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+      ),
+      0
+    ) AS `walk_u7_2`
   FROM `walk_6`
 ), `walk_7` AS (
   SELECT
@@ -798,6 +970,11 @@ WITH `qualified` AS (
           3 - COALESCE(`agg__1`, 0)
         ), FALSE)
       )
+      OR (
+        COALESCE(TRUE, FALSE) AND COALESCE(`walk_k7_2` >= (
+          1
+        ), FALSE)
+      )
       THEN 0
       WHEN (
         NOT COALESCE(TRUE, FALSE) OR COALESCE(`walk_k7_0` + `walk_u7_0` < (
@@ -810,6 +987,11 @@ WITH `qualified` AS (
           3 - COALESCE(`agg__1`, 0)
         ), TRUE)
       )
+      AND (
+        NOT COALESCE(TRUE, FALSE) OR COALESCE(`walk_k7_2` + `walk_u7_2` < (
+          1
+        ), TRUE)
+      )
       THEN 1
     END AS `walk_s7`
   FROM `walk_w7`
@@ -819,7 +1001,7 @@ WITH `qualified` AS (
     COALESCE(
       SUM(CASE WHEN COALESCE(TRUE, FALSE) AND `walk_s7` = 1 THEN 1 ELSE 0 END) OVER (
         PARTITION BY `customer_id`
-        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC NULLS LAST, `channel` ASC NULLS LAST
+        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC NULLS LAST, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'sms' THEN 2 END ASC NULLS LAST
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
       0
@@ -833,11 +1015,19 @@ WITH `qualified` AS (
         END
       ) OVER (
         PARTITION BY `customer_id`
-        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC NULLS LAST, `channel` ASC NULLS LAST
+        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC NULLS LAST, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'sms' THEN 2 END ASC NULLS LAST
         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
       ),
       0
-    ) AS `walk_k_1`
+    ) AS `walk_k_1`,
+    COALESCE(
+      SUM(CASE WHEN COALESCE(TRUE, FALSE) AND `walk_s7` = 1 THEN 1 ELSE 0 END) OVER (
+        PARTITION BY `customer_id`, `offer_id`
+        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC NULLS LAST, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'sms' THEN 2 END ASC NULLS LAST
+        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+      ),
+      0
+    ) AS `walk_k_2`
   FROM `walk_7`
 ), `walk_c` AS (
   SELECT
@@ -845,9 +1035,16 @@ WITH `qualified` AS (
     CASE
       WHEN `check_code` IS NULL AND NOT COALESCE(`walk_s7` = 1, FALSE)
       THEN CASE
-        WHEN COALESCE(TRUE, FALSE) AND COALESCE(`walk_k_0` >= (
-          3
-        ), FALSE)
+        WHEN (
+          COALESCE(TRUE, FALSE) AND COALESCE(`walk_k_0` >= (
+            3
+          ), FALSE)
+        )
+        OR (
+          COALESCE(TRUE, FALSE) AND COALESCE(`walk_k_2` >= (
+            1
+          ), FALSE)
+        )
         THEN CAST(NULL AS INT)
         WHEN COALESCE(TRUE AND NOT FALSE AND TRUE, FALSE)
         AND COALESCE(`walk_k_1` >= (
@@ -865,7 +1062,7 @@ WITH `qualified` AS (
       WHEN COALESCE(`walk_s7` = 1, FALSE)
       THEN ROW_NUMBER() OVER (
         PARTITION BY `customer_id`, CASE WHEN COALESCE(`walk_s7` = 1, FALSE) THEN 1 ELSE 0 END
-        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC NULLS LAST, `channel` ASC NULLS LAST
+        ORDER BY `score` DESC, `priority` DESC, `offer_id` ASC NULLS LAST, CASE WHEN `channel` = 'email' THEN 1 WHEN `channel` = 'sms' THEN 2 END ASC NULLS LAST
       )
     END AS `rank`
   FROM `walk_c`
@@ -885,6 +1082,8 @@ SELECT
   `score`,
   `model_id`,
   `check_code`,
+  `channel_preference`,
+  `send_window_0`,
   `reject_code`,
   `cust__lifetimeRevenue`,
   `cust__lifetimePurchases`,

@@ -9,7 +9,7 @@ WITH `pairs` AS (
     COALESCE(CAST(`m`.`uplift` AS DOUBLE), CAST(0.0 AS DOUBLE)) AS `uplift`,
     `ao`.`agg__0`
   FROM {{ ref('kaireon_winback__customers') }} AS `c`
-  CROSS JOIN (
+  JOIN (
     SELECT
       `o`.*,
       `ch`.`channel`
@@ -24,9 +24,11 @@ WITH `pairs` AS (
       SELECT
         CAST(`v`.`channel` AS STRING) AS `channel`
       FROM VALUES
-        ('email') AS `v`(`channel`)
+        ('email'),
+        ('sms') AS `v`(`channel`)
     ) AS `ch`
   ) AS `o`
+    ON `o`.`channel` = `c`.`route_channel`
   CROSS JOIN {{ ref('kaireon_run_params') }} AS `p`
   LEFT JOIN {{ ref('kaireon_uplift__winback_uplift') }} AS `m`
     ON CAST(`m`.`customer_id` AS STRING) = `c`.`customer_id`
@@ -71,9 +73,9 @@ SELECT
     WHEN COALESCE(`r`.`check_code`, `k`.`reject_code`) = 1
     THEN 'consent'
     WHEN COALESCE(`r`.`check_code`, `k`.`reject_code`) = 2
-    THEN 'qualification'
+    THEN 'consent'
     WHEN COALESCE(`r`.`check_code`, `k`.`reject_code`) = 3
-    THEN 'qualification'
+    THEN 'consent'
     WHEN COALESCE(`r`.`check_code`, `k`.`reject_code`) = 4
     THEN 'qualification'
     WHEN COALESCE(`r`.`check_code`, `k`.`reject_code`) = 5
@@ -109,10 +111,12 @@ SELECT
     WHEN COALESCE(`r`.`check_code`, `k`.`reject_code`) = 20
     THEN 'qualification'
     WHEN COALESCE(`r`.`check_code`, `k`.`reject_code`) = 21
-    THEN 'contact_policy'
+    THEN 'qualification'
     WHEN COALESCE(`r`.`check_code`, `k`.`reject_code`) = 22
-    THEN 'contact_policy'
+    THEN 'qualification'
     WHEN COALESCE(`r`.`check_code`, `k`.`reject_code`) = 23
+    THEN 'contact_policy'
+    WHEN COALESCE(`r`.`check_code`, `k`.`reject_code`) = 24
     THEN 'contact_policy'
     WHEN COALESCE(`r`.`check_code`, `k`.`reject_code`) = 1001
     THEN 'contact_policy'
@@ -121,50 +125,52 @@ SELECT
   END AS `stage`,
   CASE
     WHEN COALESCE(`r`.`check_code`, `k`.`reject_code`) = 1
-    THEN 'Consent (email)'
+    THEN 'Consent (channel: auto)'
     WHEN COALESCE(`r`.`check_code`, `k`.`reject_code`) = 2
-    THEN 'accessories — bought recently (<= 60d)'
+    THEN 'Consent (email)'
     WHEN COALESCE(`r`.`check_code`, `k`.`reject_code`) = 3
-    THEN 'apparel — 3+ lifetime purchases'
+    THEN 'Consent (sms)'
     WHEN COALESCE(`r`.`check_code`, `k`.`reject_code`) = 4
-    THEN 'apparel — lapsed <= 365d'
+    THEN 'accessories — bought recently (<= 60d)'
     WHEN COALESCE(`r`.`check_code`, `k`.`reject_code`) = 5
-    THEN 'apparel — lapsed >= 90d'
+    THEN 'apparel — 3+ lifetime purchases'
     WHEN COALESCE(`r`.`check_code`, `k`.`reject_code`) = 6
-    THEN 'apparel — lifetime revenue >= 50'
+    THEN 'apparel — lapsed <= 365d'
     WHEN COALESCE(`r`.`check_code`, `k`.`reject_code`) = 7
-    THEN 'apparel — matches prior category'
+    THEN 'apparel — lapsed >= 90d'
     WHEN COALESCE(`r`.`check_code`, `k`.`reject_code`) = 8
-    THEN 'cross-sell — bought recently (<= 60d)'
+    THEN 'apparel — lifetime revenue >= 50'
     WHEN COALESCE(`r`.`check_code`, `k`.`reject_code`) = 9
-    THEN 'electronics — 3+ lifetime purchases'
+    THEN 'apparel — matches prior category'
     WHEN COALESCE(`r`.`check_code`, `k`.`reject_code`) = 10
-    THEN 'electronics — lapsed <= 365d'
+    THEN 'cross-sell — bought recently (<= 60d)'
     WHEN COALESCE(`r`.`check_code`, `k`.`reject_code`) = 11
-    THEN 'electronics — lapsed >= 90d'
+    THEN 'electronics — 3+ lifetime purchases'
     WHEN COALESCE(`r`.`check_code`, `k`.`reject_code`) = 12
-    THEN 'electronics — lifetime revenue >= 50'
+    THEN 'electronics — lapsed <= 365d'
     WHEN COALESCE(`r`.`check_code`, `k`.`reject_code`) = 13
-    THEN 'electronics — matches prior category'
+    THEN 'electronics — lapsed >= 90d'
     WHEN COALESCE(`r`.`check_code`, `k`.`reject_code`) = 14
-    THEN 'home — 3+ lifetime purchases'
+    THEN 'electronics — lifetime revenue >= 50'
     WHEN COALESCE(`r`.`check_code`, `k`.`reject_code`) = 15
-    THEN 'home — lapsed <= 365d'
+    THEN 'electronics — matches prior category'
     WHEN COALESCE(`r`.`check_code`, `k`.`reject_code`) = 16
-    THEN 'home — lapsed >= 90d'
+    THEN 'home — 3+ lifetime purchases'
     WHEN COALESCE(`r`.`check_code`, `k`.`reject_code`) = 17
-    THEN 'home — lifetime revenue >= 50'
+    THEN 'home — lapsed <= 365d'
     WHEN COALESCE(`r`.`check_code`, `k`.`reject_code`) = 18
-    THEN 'home — matches prior category'
+    THEN 'home — lapsed >= 90d'
     WHEN COALESCE(`r`.`check_code`, `k`.`reject_code`) = 19
-    THEN 'rewards — 5+ lifetime purchases'
+    THEN 'home — lifetime revenue >= 50'
     WHEN COALESCE(`r`.`check_code`, `k`.`reject_code`) = 20
-    THEN 'winback — at risk or lapsed'
+    THEN 'home — matches prior category'
     WHEN COALESCE(`r`.`check_code`, `k`.`reject_code`) = 21
-    THEN 'Quiet hours 21:00-08:00'
+    THEN 'rewards — 5+ lifetime purchases'
     WHEN COALESCE(`r`.`check_code`, `k`.`reject_code`) = 22
-    THEN 'Rewards: each offer once a week'
+    THEN 'winback — at risk or lapsed'
     WHEN COALESCE(`r`.`check_code`, `k`.`reject_code`) = 23
+    THEN 'Rewards: each offer once a week'
+    WHEN COALESCE(`r`.`check_code`, `k`.`reject_code`) = 24
     THEN 'Winback 3-touch monthly cap'
     WHEN COALESCE(`r`.`check_code`, `k`.`reject_code`) = 1001
     THEN 'Rewards: each offer once a week'
@@ -173,50 +179,52 @@ SELECT
   END AS `rule_name`,
   CASE
     WHEN COALESCE(`r`.`check_code`, `k`.`reject_code`) = 1
-    THEN 'Consent: customer has not consented to email (consentEmail is not true)'
+    THEN 'Consent: customer has consented to none of the flow\'s channels (email, sms); channel: auto routes only to a consented channel'
     WHEN COALESCE(`r`.`check_code`, `k`.`reject_code`) = 2
-    THEN 'Qualification rule \'accessories — bought recently (<= 60d)\' not met: requires customer.daysSinceLastPurchase <= 60'
+    THEN 'Consent: customer has not consented to email (consentEmail is not true)'
     WHEN COALESCE(`r`.`check_code`, `k`.`reject_code`) = 3
-    THEN 'Qualification rule \'apparel — 3+ lifetime purchases\' not met: requires customer.lifetimePurchases >= 3'
+    THEN 'Consent: customer has not consented to sms (consentSMS is not true)'
     WHEN COALESCE(`r`.`check_code`, `k`.`reject_code`) = 4
-    THEN 'Qualification rule \'apparel — lapsed <= 365d\' not met: requires customer.daysSinceLastPurchase <= 365'
+    THEN 'Qualification rule \'accessories — bought recently (<= 60d)\' not met: requires customer.daysSinceLastPurchase <= 60'
     WHEN COALESCE(`r`.`check_code`, `k`.`reject_code`) = 5
-    THEN 'Qualification rule \'apparel — lapsed >= 90d\' not met: requires customer.daysSinceLastPurchase >= 90'
+    THEN 'Qualification rule \'apparel — 3+ lifetime purchases\' not met: requires customer.lifetimePurchases >= 3'
     WHEN COALESCE(`r`.`check_code`, `k`.`reject_code`) = 6
-    THEN 'Qualification rule \'apparel — lifetime revenue >= 50\' not met: requires customer.lifetimeRevenue >= 50'
+    THEN 'Qualification rule \'apparel — lapsed <= 365d\' not met: requires customer.daysSinceLastPurchase <= 365'
     WHEN COALESCE(`r`.`check_code`, `k`.`reject_code`) = 7
-    THEN 'Qualification rule \'apparel — matches prior category\' not met: requires customer.primaryCategory = \'apparel\''
+    THEN 'Qualification rule \'apparel — lapsed >= 90d\' not met: requires customer.daysSinceLastPurchase >= 90'
     WHEN COALESCE(`r`.`check_code`, `k`.`reject_code`) = 8
-    THEN 'Qualification rule \'cross-sell — bought recently (<= 60d)\' not met: requires customer.daysSinceLastPurchase <= 60'
+    THEN 'Qualification rule \'apparel — lifetime revenue >= 50\' not met: requires customer.lifetimeRevenue >= 50'
     WHEN COALESCE(`r`.`check_code`, `k`.`reject_code`) = 9
-    THEN 'Qualification rule \'electronics — 3+ lifetime purchases\' not met: requires customer.lifetimePurchases >= 3'
+    THEN 'Qualification rule \'apparel — matches prior category\' not met: requires customer.primaryCategory = \'apparel\''
     WHEN COALESCE(`r`.`check_code`, `k`.`reject_code`) = 10
-    THEN 'Qualification rule \'electronics — lapsed <= 365d\' not met: requires customer.daysSinceLastPurchase <= 365'
+    THEN 'Qualification rule \'cross-sell — bought recently (<= 60d)\' not met: requires customer.daysSinceLastPurchase <= 60'
     WHEN COALESCE(`r`.`check_code`, `k`.`reject_code`) = 11
-    THEN 'Qualification rule \'electronics — lapsed >= 90d\' not met: requires customer.daysSinceLastPurchase >= 90'
+    THEN 'Qualification rule \'electronics — 3+ lifetime purchases\' not met: requires customer.lifetimePurchases >= 3'
     WHEN COALESCE(`r`.`check_code`, `k`.`reject_code`) = 12
-    THEN 'Qualification rule \'electronics — lifetime revenue >= 50\' not met: requires customer.lifetimeRevenue >= 50'
+    THEN 'Qualification rule \'electronics — lapsed <= 365d\' not met: requires customer.daysSinceLastPurchase <= 365'
     WHEN COALESCE(`r`.`check_code`, `k`.`reject_code`) = 13
-    THEN 'Qualification rule \'electronics — matches prior category\' not met: requires customer.primaryCategory = \'electronics\''
+    THEN 'Qualification rule \'electronics — lapsed >= 90d\' not met: requires customer.daysSinceLastPurchase >= 90'
     WHEN COALESCE(`r`.`check_code`, `k`.`reject_code`) = 14
-    THEN 'Qualification rule \'home — 3+ lifetime purchases\' not met: requires customer.lifetimePurchases >= 3'
+    THEN 'Qualification rule \'electronics — lifetime revenue >= 50\' not met: requires customer.lifetimeRevenue >= 50'
     WHEN COALESCE(`r`.`check_code`, `k`.`reject_code`) = 15
-    THEN 'Qualification rule \'home — lapsed <= 365d\' not met: requires customer.daysSinceLastPurchase <= 365'
+    THEN 'Qualification rule \'electronics — matches prior category\' not met: requires customer.primaryCategory = \'electronics\''
     WHEN COALESCE(`r`.`check_code`, `k`.`reject_code`) = 16
-    THEN 'Qualification rule \'home — lapsed >= 90d\' not met: requires customer.daysSinceLastPurchase >= 90'
+    THEN 'Qualification rule \'home — 3+ lifetime purchases\' not met: requires customer.lifetimePurchases >= 3'
     WHEN COALESCE(`r`.`check_code`, `k`.`reject_code`) = 17
-    THEN 'Qualification rule \'home — lifetime revenue >= 50\' not met: requires customer.lifetimeRevenue >= 50'
+    THEN 'Qualification rule \'home — lapsed <= 365d\' not met: requires customer.daysSinceLastPurchase <= 365'
     WHEN COALESCE(`r`.`check_code`, `k`.`reject_code`) = 18
-    THEN 'Qualification rule \'home — matches prior category\' not met: requires customer.primaryCategory = \'home\''
+    THEN 'Qualification rule \'home — lapsed >= 90d\' not met: requires customer.daysSinceLastPurchase >= 90'
     WHEN COALESCE(`r`.`check_code`, `k`.`reject_code`) = 19
-    THEN 'Qualification rule \'rewards — 5+ lifetime purchases\' not met: requires customer.lifetimePurchases >= 5'
+    THEN 'Qualification rule \'home — lifetime revenue >= 50\' not met: requires customer.lifetimeRevenue >= 50'
     WHEN COALESCE(`r`.`check_code`, `k`.`reject_code`) = 20
-    THEN 'Qualification rule \'winback — at risk or lapsed\' not met: requires customer.lifecycleStage in [\'at_risk\', \'lapsed\']'
+    THEN 'Qualification rule \'home — matches prior category\' not met: requires customer.primaryCategory = \'home\''
     WHEN COALESCE(`r`.`check_code`, `k`.`reject_code`) = 21
-    THEN 'Time window: current hour ' || CAST(CAST(EXTRACT(HOUR FROM FROM_UTC_TIMESTAMP(`r`.`as_of`, 'America/New_York')) AS INT) AS STRING) || ' outside allowed range 8-21'
+    THEN 'Qualification rule \'rewards — 5+ lifetime purchases\' not met: requires customer.lifetimePurchases >= 5'
     WHEN COALESCE(`r`.`check_code`, `k`.`reject_code`) = 22
-    THEN 'Frequency cap \'Rewards: each offer once a week\' (contacts of this offer in the last 7 days): ' || CAST(COALESCE(`r`.`agg__0`, 0) AS STRING) || ' of 1 used'
+    THEN 'Qualification rule \'winback — at risk or lapsed\' not met: requires customer.lifecycleStage in [\'at_risk\', \'lapsed\']'
     WHEN COALESCE(`r`.`check_code`, `k`.`reject_code`) = 23
+    THEN 'Frequency cap \'Rewards: each offer once a week\' (contacts of this offer in the last 7 days): ' || CAST(COALESCE(`r`.`agg__0`, 0) AS STRING) || ' of 1 used'
+    WHEN COALESCE(`r`.`check_code`, `k`.`reject_code`) = 24
     THEN 'Customer total cap \'Winback 3-touch monthly cap\': ' || CAST(COALESCE(`r`.`agg__1`, 0) AS STRING) || ' of 3 contacts used this month'
     WHEN COALESCE(`r`.`check_code`, `k`.`reject_code`) = 1001
     THEN CASE
@@ -235,152 +243,149 @@ FROM (
   SELECT
     *,
     CASE
-      WHEN `channel` = 'email' AND NOT COALESCE(`cust__consentEmail`, FALSE)
+      WHEN NOT `route_consented`
       THEN 1
+      WHEN `channel` = 'email' AND NOT COALESCE(`cust__consentEmail`, FALSE)
+      THEN 2
+      WHEN `channel` = 'sms' AND NOT COALESCE(`cust__consentSMS`, FALSE)
+      THEN 3
       WHEN `category_id` = 'accessories'
       AND NOT CASE
         WHEN `cust__daysSinceLastPurchase` IS NULL
         THEN FALSE
         ELSE `cust__daysSinceLastPurchase` <= 60
       END
-      THEN 2
+      THEN 4
       WHEN `offer_id` = 'winback_apparel'
       AND NOT CASE
         WHEN `cust__lifetimePurchases` IS NULL
         THEN FALSE
         ELSE `cust__lifetimePurchases` >= 3
       END
-      THEN 3
+      THEN 5
       WHEN `offer_id` = 'winback_apparel'
       AND NOT CASE
         WHEN `cust__daysSinceLastPurchase` IS NULL
         THEN FALSE
         ELSE `cust__daysSinceLastPurchase` <= 365
       END
-      THEN 4
+      THEN 6
       WHEN `offer_id` = 'winback_apparel'
       AND NOT CASE
         WHEN `cust__daysSinceLastPurchase` IS NULL
         THEN FALSE
         ELSE `cust__daysSinceLastPurchase` >= 90
       END
-      THEN 5
+      THEN 7
       WHEN `offer_id` = 'winback_apparel'
       AND NOT CASE
         WHEN `cust__lifetimeRevenue` IS NULL
         THEN FALSE
         ELSE `cust__lifetimeRevenue` >= 50
       END
-      THEN 6
+      THEN 8
       WHEN `offer_id` = 'winback_apparel'
       AND NOT CASE
         WHEN `cust__primaryCategory` IS NULL
         THEN FALSE
         ELSE `cust__primaryCategory` = 'apparel'
       END
-      THEN 7
+      THEN 9
       WHEN `category_id` = 'cross_sell'
       AND NOT CASE
         WHEN `cust__daysSinceLastPurchase` IS NULL
         THEN FALSE
         ELSE `cust__daysSinceLastPurchase` <= 60
       END
-      THEN 8
+      THEN 10
       WHEN `offer_id` = 'winback_electronics'
       AND NOT CASE
         WHEN `cust__lifetimePurchases` IS NULL
         THEN FALSE
         ELSE `cust__lifetimePurchases` >= 3
       END
-      THEN 9
+      THEN 11
       WHEN `offer_id` = 'winback_electronics'
       AND NOT CASE
         WHEN `cust__daysSinceLastPurchase` IS NULL
         THEN FALSE
         ELSE `cust__daysSinceLastPurchase` <= 365
       END
-      THEN 10
+      THEN 12
       WHEN `offer_id` = 'winback_electronics'
       AND NOT CASE
         WHEN `cust__daysSinceLastPurchase` IS NULL
         THEN FALSE
         ELSE `cust__daysSinceLastPurchase` >= 90
       END
-      THEN 11
+      THEN 13
       WHEN `offer_id` = 'winback_electronics'
       AND NOT CASE
         WHEN `cust__lifetimeRevenue` IS NULL
         THEN FALSE
         ELSE `cust__lifetimeRevenue` >= 50
       END
-      THEN 12
+      THEN 14
       WHEN `offer_id` = 'winback_electronics'
       AND NOT CASE
         WHEN `cust__primaryCategory` IS NULL
         THEN FALSE
         ELSE `cust__primaryCategory` = 'electronics'
       END
-      THEN 13
+      THEN 15
       WHEN `offer_id` = 'winback_home'
       AND NOT CASE
         WHEN `cust__lifetimePurchases` IS NULL
         THEN FALSE
         ELSE `cust__lifetimePurchases` >= 3
       END
-      THEN 14
+      THEN 16
       WHEN `offer_id` = 'winback_home'
       AND NOT CASE
         WHEN `cust__daysSinceLastPurchase` IS NULL
         THEN FALSE
         ELSE `cust__daysSinceLastPurchase` <= 365
       END
-      THEN 15
+      THEN 17
       WHEN `offer_id` = 'winback_home'
       AND NOT CASE
         WHEN `cust__daysSinceLastPurchase` IS NULL
         THEN FALSE
         ELSE `cust__daysSinceLastPurchase` >= 90
       END
-      THEN 16
+      THEN 18
       WHEN `offer_id` = 'winback_home'
       AND NOT CASE
         WHEN `cust__lifetimeRevenue` IS NULL
         THEN FALSE
         ELSE `cust__lifetimeRevenue` >= 50
       END
-      THEN 17
+      THEN 19
       WHEN `offer_id` = 'winback_home'
       AND NOT CASE
         WHEN `cust__primaryCategory` IS NULL
         THEN FALSE
         ELSE `cust__primaryCategory` = 'home'
       END
-      THEN 18
+      THEN 20
       WHEN `category_id` = 'rewards'
       AND NOT CASE
         WHEN `cust__lifetimePurchases` IS NULL
         THEN FALSE
         ELSE `cust__lifetimePurchases` >= 5
       END
-      THEN 19
+      THEN 21
       WHEN `category_id` = 'winback'
       AND NOT CASE
         WHEN `lc__lifecycle_stage` IS NULL
         THEN FALSE
         ELSE `lc__lifecycle_stage` IN ('at_risk', 'lapsed')
       END
-      THEN 20
-      WHEN TRUE
-      AND NOT FALSE
-      AND NOT COALESCE(
-        CAST(EXTRACT(HOUR FROM FROM_UTC_TIMESTAMP(`as_of`, 'America/New_York')) AS INT) BETWEEN 8 AND 20,
-        FALSE
-      )
-      THEN 21
-      WHEN `category_id` = 'rewards' AND NOT FALSE AND COALESCE(`agg__0`, 0) >= 1
       THEN 22
-      WHEN TRUE AND NOT FALSE AND COALESCE(`agg__1`, 0) >= 3
+      WHEN `category_id` = 'rewards' AND NOT FALSE AND COALESCE(`agg__0`, 0) >= 1
       THEN 23
+      WHEN TRUE AND NOT FALSE AND COALESCE(`agg__1`, 0) >= 3
+      THEN 24
     END AS `check_code`
   FROM `pairs`
 ) AS `r`

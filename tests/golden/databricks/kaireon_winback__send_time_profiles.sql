@@ -22,7 +22,8 @@ WITH `customer_zones` AS (
       SELECT
         CAST(`v`.`channel` AS STRING) AS `channel`
       FROM VALUES
-        ('email') AS `v`(`channel`)
+        ('email'),
+        ('sms') AS `v`(`channel`)
     ) AS `ch`
   ) AS `o`
 ), `hours` AS (

@@ -7,7 +7,7 @@ SELECT
   "p"."as_of" AS "as_of",
   'winback' AS "decision_flow_key",
   1 AS "decision_flow_version",
-  'dad1685bc642debf' AS "config_hash",
+  'cb1ddac1a7fc2319' AS "config_hash",
   "k"."customer_id",
   "k"."channel",
   "k"."rank",
@@ -750,11 +750,15 @@ SELECT
   CAST(NULL AS VARCHAR) AS "creative_name",
   CAST(NULL AS VARCHAR) AS "placement_id",
   CAST(NULL AS INT) AS "slot",
-  CAST(NULL AS DOUBLE PRECISION) AS "channel_preference",
-  CAST(NULL AS TIMESTAMP) AS "send_at",
-  CAST(NULL AS INT) AS "send_hour_local",
+  "k"."channel_preference" AS "channel_preference",
+  "st"."send_at" AS "send_at",
+  "st"."send_hour_local" AS "send_hour_local",
   CAST(NULL AS DOUBLE PRECISION) AS "discount_pct"
 FROM {{ ref('kaireon_winback__candidates') }} AS "k"
 CROSS JOIN {{ ref('kaireon_run_params') }} AS "p"
+LEFT JOIN {{ ref('kaireon_winback__send_times') }} AS "st"
+  ON "st"."customer_id" = "k"."customer_id"
+  AND "st"."offer_id" = "k"."offer_id"
+  AND "st"."channel" = "k"."channel"
 WHERE
   NOT "k"."rank" IS NULL AND NOT "k"."experiment_group" = 'holdout'
