@@ -210,12 +210,12 @@ def test_winback_send_times_match_the_reference(morning):
     with open(SEEDS / "demo_interaction_history.csv", newline="", encoding="utf-8") as fh:
         history = [(r["customer_id"], r["offer_id"], r["channel"], r["outcome"], datetime.fromisoformat(r["occurred_at"]))
                    for r in csv.DictReader(fh)]
-    profiles = _profiles(zones, history, as_of, m=10, positive=("click", "convert"))
+    profiles = _profiles(zones, history, as_of, channels=("email", "sms"), m=10, positive=("click", "convert"))
     quiet = [("Quiet hours", 8, 21, "America/New_York", None, {"*"})]
     new_york, expected = ZoneInfo("America/New_York"), {}
-    rows = _q(con, "select customer_id, send_at, send_hour_local from kaireon_winback__decisions")
-    for r in rows:
-        preferred = profiles[(r["customer_id"], "email")][0]
+    rows = _q(con, "select customer_id, channel, send_at, send_hour_local from kaireon_winback__decisions")
+    for r in rows:  # winback routes (channel: auto): the profile of the decision's channel
+        preferred = profiles[(r["customer_id"], r["channel"])][0]
         if preferred not in expected:
             expected[preferred] = _send_at(as_of, new_york, preferred, "*", quiet)
         assert (r["send_at"], r["send_hour_local"]) == expected[preferred], r
