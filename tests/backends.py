@@ -165,6 +165,11 @@ def spark_session():
             .config("spark.sql.codegen.factoryMode", "NO_CODEGEN")
             .config("spark.ui.enabled", "false")
             .config("spark.sql.catalogImplementation", "in-memory")
+            # One session serves a worker's whole run (hundreds of builds): the default 1 GiB heap ran out in
+            # CI (OutOfMemoryError in localCheckpoint). More heap, and the cleaner's JVM GC every minute (not
+            # every 30) so the blocks of dropped views' checkpoints are freed while the run goes on.
+            .config("spark.driver.memory", os.environ.get("KAIREON_SPARK_MEMORY", "4g"))
+            .config("spark.cleaner.periodicGC.interval", "1min")
             .getOrCreate()
         )
         _spark_session.sparkContext.setLogLevel("ERROR")
@@ -180,9 +185,11 @@ class SparkBackend(Backend):
     def __init__(self):
         self.spark = spark_session()
         self.views: list[str] = []
-        for view in self.spark.catalog.listTables():
+        # SHOW VIEWS, not catalog.listTables(): Spark 4's listTables fails to decode some temporary views
+        # (EXPRESSION_DECODING_FAILED, argument type mismatch) while another backend's views are still open
+        for view in self.spark.sql("SHOW VIEWS").collect():
             if view.isTemporary:
-                self.spark.catalog.dropTempView(view.name)
+                self.spark.catalog.dropTempView(view.viewName)
 
     def create_table(self, name, columns, rows):
         from pyspark.sql.types import (BooleanType, DoubleType, IntegerType, StringType, StructField, StructType,

@@ -244,11 +244,29 @@ def test_unknown_group_field_is_refused(tmp_path):
 
 
 def test_default_group_needs_the_lifecycle_stage(tmp_path):
-    """groupBy defaults to lifecycleStage: until customer.lifecycleStage resolves, a clear validate-time error."""
+    """groupBy defaults to lifecycleStage, computed from orders (S9): with no orders relation, a validate-time
+    error at groupBy (it escaped as a traceback once), not a silent single pool."""
     cfg = _config(FLOW_TIERS_1)
     del cfg["decisionFlows"][0]["draftConfig"]["flowConfig"]["discount"]
     message = _errors(tmp_path, cfg)
     assert "flowConfig.discount.groupBy" in message and "lifecycleStage" in message and "null for one pool" in message
+    assert "orders" in message
+
+
+def test_default_group_is_the_lifecycle_stage(tmp_path):
+    """With orders configured, the default groupBy pools the posteriors by each customer's lifecycle stage."""
+    cfg = _config(FLOW_TIERS_1)
+    del cfg["decisionFlows"][0]["draftConfig"]["flowConfig"]["discount"]
+    cfg["orders"] = {"relation": "orders"}
+    order_columns = {"customer_id": "VARCHAR", "order_id": "VARCHAR", "ordered_at": "TIMESTAMP", "amount": "DOUBLE",
+                     "category": "VARCHAR"}
+    orders = [(c[0], f"o{i}", RUN_1 - timedelta(days=3 + 40 * (i % 3)), 20.0, None) for i, c in enumerate(CUSTOMERS[:24])]
+    tables = {**_inputs([], []), "orders": Table(order_columns, orders)}
+    con = run_models(compile_sql(write_config(tmp_path / "decisioning", cfg)), tables, as_of=AS_OF_1, run_id="run1")
+    stage = {r["customer_id"]: r["lifecycle_stage"] for r in rows(con, "select * from kaireon_lifecycle")}
+    got = rows(con, "select distinct customer_id, group_value from kaireon_f__discounts")
+    assert got and {r["group_value"] for r in got} >= {"new", "lapsed"}
+    assert all(r["group_value"] == stage[r["customer_id"]] for r in got)
 
 
 def test_one_pool(tmp_path):

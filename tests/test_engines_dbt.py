@@ -47,10 +47,11 @@ def test_attribution_reads_the_previous_decision_log_and_bayesian_scores_from_it
     seed = project / "seeds" / "demo" / "demo_interaction_history.csv"
     delivered = sorted(log, key=lambda d: (d["customer_id"], d["offer_id"]))[::25]
     with seed.open("a", encoding="utf-8") as fh:
-        for i, d in enumerate(delivered):
-            fh.write(f"{d['customer_id']},{d['offer_id']},email,impression,2026-11-21 10:00:00,,,{d['decision_flow_key']}\n")
+        for i, d in enumerate(delivered):  # on the channel decided (winback routes among email and sms)
+            pair = f"{d['customer_id']},{d['offer_id']},{d['channel']}"
+            fh.write(f"{pair},impression,2026-11-21 10:00:00,,,{d['decision_flow_key']}\n")
             if i % 2:
-                fh.write(f"{d['customer_id']},{d['offer_id']},email,click,2026-11-22 10:00:00,,,\n")
+                fh.write(f"{pair},click,2026-11-22 10:00:00,,,\n")
     kaireon("run", "--as-of", SECOND, "--quiet-dbt", cwd=project)
 
     # the decision behind each impression: the latest logged one (run 1's) at or before it, same channel

@@ -4,7 +4,6 @@ the baseline sends email at 09:00 local with 15%. Not the benchmark's figures (b
 from __future__ import annotations
 
 import math
-import sys
 from datetime import timedelta, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -14,10 +13,9 @@ import numpy as np
 import pytest
 
 pytest.importorskip("dbt.adapters.duckdb")
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench" / "intelligence"))
-import arms  # noqa: E402
-import sim  # noqa: E402
-import world as w  # noqa: E402
+from bench_modules import bench_modules  # noqa: E402
+
+arms, sim, w = bench_modules("intelligence", "arms", "sim", "world")
 
 SEED, RUNS, N = 3, 3, 200
 

@@ -3,7 +3,6 @@ DuckDB): the oracle's regret is 0, regret never decreases, the history holds wha
 the draws gave. Not a ranking of policies (that is the benchmark's report, bench/learning/README.md)."""
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import duckdb
@@ -11,8 +10,9 @@ import numpy as np
 import pytest
 
 pytest.importorskip("dbt.adapters.duckdb")
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench" / "learning"))
-import sim  # noqa: E402
+from bench_modules import bench_modules  # noqa: E402
+
+(sim,) = bench_modules("learning", "sim")
 
 SEED, DAYS, N = 7, 3, 200
 

@@ -128,6 +128,9 @@ def _column_test(env, context, test, model: str, column: str) -> str:
     args = dict(args.get("arguments", {}))
     if name == "not_null":  # dbt's default__test_not_null
         return f"select {column} from {model} where {column} is null"
+    if name == "unique":  # dbt's default__test_unique
+        return (f"select unique_field, count(*) as n_records from (select {column} as unique_field from {model} "
+                f"where {column} is not null) dbt_subquery group by unique_field having count(*) > 1")
     if name == "accepted_values":  # dbt's default__test_accepted_values
         quote_values = args.get("quote", True)
         values = ", ".join(f"'{v}'" if quote_values else str(v) for v in args["values"])

@@ -165,10 +165,11 @@ def built(tmp_path_factory):
 
 
 def _per_flow(con, table: str) -> dict[str, list]:
+    """Rows per flow without what names the flow (its key, config hash and the decision_id hashed from them)."""
     got = rows(con, f'SELECT * FROM "{table}"')
     out = {}
     for key in ("legacy_v1", "legacy_v2"):
-        flow_rows = [{k: v for k, v in r.items() if k not in ("decision_flow_key", "config_hash")}
+        flow_rows = [{k: v for k, v in r.items() if k not in ("decision_flow_key", "config_hash", "decision_id")}
                      for r in got if r["decision_flow_key"] == key]
         out[key] = sorted(flow_rows, key=lambda r: json.dumps(r, sort_keys=True, default=str))
     return out

@@ -22,7 +22,7 @@ from ..dialect import relation
 from ..errors import ConfigError, Location
 from ..formula import Field
 from .context import FlowContext, col
-from .formulas import compile_formula, resolver
+from .formulas import _Unreadable, compile_formula, resolver
 from .learned import run_id
 
 DEFAULT_SETTINGS = DiscountSettings()
@@ -77,7 +77,13 @@ def _group(ctx: FlowContext, settings: DiscountSettings, explicit: bool) -> exp.
     if name is None:
         return None
     where = _where(ctx, "discount.groupBy")
-    if resolver(ctx)("customer." + name) is None:
+    try:
+        readable = resolver(ctx)("customer." + name) is not None
+    except _Unreadable as exc:  # customer.lifecycleStage without an orders relation
+        default = (f"discountTiers pool outcomes by groupBy, default {DEFAULT_DISCOUNT_GROUP}; "
+                   if name == DEFAULT_DISCOUNT_GROUP and not explicit else "")
+        raise ConfigError(where, f"{default}{exc}; or set flowConfig.discount.groupBy to null for one pool") from None
+    if not readable:
         loads = ", ".join(f"customer.{n}" for n in ctx.fields) or "no fields"
         if name == DEFAULT_DISCOUNT_GROUP and not explicit:
             raise ConfigError(where, f"discountTiers pool outcomes by groupBy, default {DEFAULT_DISCOUNT_GROUP} "
