@@ -182,10 +182,14 @@ GROUPED_DOCS = {
     "placement_id": "The placement of the row's decisions (a group node); NULL without one.",
     "channel": "The channel of the row's decisions (without a group node, the row's key); with a group node, "
                "the placement's decisions' channel when they share one, else NULL.",
+    "send_at": "The send time (UTC, flowConfig.sendTime: optimize) of the row's decisions when they share one "
+               "(one customer and channel share a preferred hour; offer-scoped time windows can move one offer), "
+               "else NULL; NULL without sendTime: optimize. Each decision's is in the flow's decisions.",
     "decision_count": "Number of decisions in `decisions`.",
     "decisions": "JSON array text of the decisions, in slot (group node) or rank order: objects with rank, slot, "
                  "offer_id, offer_name, category_name, channel, placement_id, score, priority, explored, "
-                 "creative_id, creative_name, model_id and personalization (a JSON object).",
+                 "creative_id, creative_name, model_id, channel_preference, send_hour_local, discount_pct "
+                 "and personalization (a JSON object).",
 }
 
 

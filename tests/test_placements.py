@@ -192,7 +192,8 @@ def _parsed_groups(got: dict, key: str) -> dict[tuple, list[dict]]:
 
 def _element(r: dict) -> dict:
     keys = ("rank", "slot", "offer_id", "offer_name", "category_name", "channel", "placement_id", "priority",
-            "explored", "creative_id", "creative_name", "model_id")
+            "explored", "creative_id", "creative_name", "model_id", "channel_preference", "send_hour_local",
+            "discount_pct")
     return {**{k: r[k] for k in keys}, "score": pytest.approx(float(r["score"]), abs=1e-12),
             "personalization": json.loads(r["personalization"])}
 

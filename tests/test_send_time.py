@@ -9,6 +9,7 @@ and Spark (one build each, rows compared with the reference); the fall-back scen
 from __future__ import annotations
 
 import datetime as dt
+import json
 from fractions import Fraction
 from zoneinfo import ZoneInfo
 
@@ -31,7 +32,7 @@ WINDOWS = [("Quiet hours", 8, 21, "customer.tz", None, {"o1"}),
            ("NY office days", 6, 23, "America/New_York", WEEKDAYS, {"o1"})]
 
 
-def _config(tmp_path, send_time: bool = True) -> dict:
+def _config(tmp_path, send_time: bool = True, grouped: bool = False) -> dict:
     policies = [{"name": name, "ruleType": "time_window", "scope": "offer", "scopeId": offer,
                  "config": {"startHour": s, "endHour": e, "timezone": z, **({"daysOfWeek": list(d)} if d else {})}}
                 for name, s, e, z, d, offers in WINDOWS for offer in sorted(offers)]
@@ -41,7 +42,8 @@ def _config(tmp_path, send_time: bool = True) -> dict:
         "schemas": [schema()], "interactionHistory": {"relation": "history"},
         "offers": [{"id": "o1", "name": "O1", "priority": 60}, {"id": "o2", "name": "O2", "priority": 50}],
         "contactPolicies": policies,
-        "decisionFlows": [flow(standard_nodes(top_n=2, score={"method": "priority"}), **fc)]})
+        "decisionFlows": [flow(standard_nodes(top_n=2, score={"method": "priority"}) + (
+            [{"id": "out", "type": "response", "config": {"responseFormat": "grouped"}}] if grouped else []), **fc)]})
 
 
 def _h(cid, outcome, at, channel="email"):
@@ -257,6 +259,33 @@ def test_scenario_a_on_other_engines(config_dir, scenario_a, name):
     _check(tables, CUSTOMERS_A, HISTORY_A, AS_OF_A)
     for table in (*S4_TABLES, PROFILES, TIMES):
         assert diff(scenario_a["duckdb"][table], tables[table]) is None, (table, name)
+
+
+def test_grouped_responses_carry_the_send_time(tmp_path):
+    """responseFormat grouped: a row's send_at is its decisions' when they share one (NULL when an offer-scoped
+    window moved one of them), and each JSON element has the decision's send_hour_local (DuckDB)."""
+    backend = open_backend("duckdb")
+    try:
+        run_models_on(backend, compile_sql(_config(tmp_path, grouped=True), engine("duckdb")),
+                      _tables(CUSTOMERS_A, HISTORY_A), as_of=AS_OF_A)
+        decisions = table_rows(backend, "kaireon_decisions")
+        grouped = table_rows(backend, "kaireon_decisions_grouped")
+    finally:
+        backend.close()
+    by_row: dict[tuple, list[dict]] = {}
+    for d in decisions:
+        by_row.setdefault((d["customer_id"], d["channel"]), []).append(d)
+    assert len(grouped) == len(by_row)
+    shared = 0
+    for g in grouped:
+        mine = sorted(by_row[(g["customer_id"], g["channel"])], key=lambda d: d["rank"])
+        times = {d["send_at"] for d in mine}
+        assert g["send_at"] == (times.pop() if len(times) == 1 else None), g
+        shared += g["send_at"] is not None
+        elements = json.loads(g["decisions"])
+        assert [e["send_hour_local"] for e in elements] == [d["send_hour_local"] for d in mine]
+        assert all(e["discount_pct"] is None and e["channel_preference"] is None for e in elements)
+    assert 0 < shared < len(grouped)  # "quiet": o1 moved to Monday morning, o2 at 23:00
 
 
 def test_without_send_time_the_window_blocks_and_columns_are_null(tmp_path):

@@ -6,7 +6,8 @@ channel not taken by an earlier placement, in the rank node's final order; one r
 found a slot, with `placement_id`, `slot` (1..maxSlots) and `rank`, the position among the customer's
 slotted candidates (contiguous: the decisions read it). Kept candidates without a slot are not in it
 (ranked out). `grouped_model`: one row per run, flow, customer and placement (or channel without a
-group node) of the decisions model, its decisions as a JSON array in slot (or rank) order.
+group node) of the decisions model, its decisions as a JSON array in slot (or rank) order, and their
+send_at when they share one.
 """
 from __future__ import annotations
 
@@ -23,14 +24,16 @@ KEYS = ("customer_id", "offer_id", "channel")
 SLOT_COLUMNS = (*KEYS, "placement_id", "slot", "rank")
 _CARRIED = (*KEYS, "rank", "placement_id", "slot")
 GROUPED_COLUMNS = ("run_id", "as_of", "decision_flow_key", "decision_flow_version", "customer_id",
-                   "experiment_group", "placement_id", "channel", "decision_count", "decisions")
+                   "experiment_group", "placement_id", "channel", "send_at", "decision_count", "decisions")
 # each element of the `decisions` array: (key, JSON kind, decisions-model column)
 ELEMENT = (("rank", "number", "rank"), ("slot", "number", "slot"), ("offer_id", "text", "offer_id"),
            ("offer_name", "text", "offer_name"), ("category_name", "text", "category_name"),
            ("channel", "text", "channel"), ("placement_id", "text", "placement_id"), ("score", "number", "score"),
            ("priority", "number", "priority"), ("explored", "boolean", "explored"),
            ("creative_id", "text", "creative_id"), ("creative_name", "text", "creative_name"),
-           ("model_id", "text", "model_id"), ("personalization", "json", "personalization"))
+           ("model_id", "text", "model_id"), ("channel_preference", "number", "channel_preference"),
+           ("send_hour_local", "number", "send_hour_local"), ("discount_pct", "number", "discount_pct"),
+           ("personalization", "json", "personalization"))
 
 
 def _order(table: str) -> list[exp.Ordered]:
@@ -94,6 +97,10 @@ def grouped_model(plan: FlowPlan) -> exp.Select:
         keyed = [col("placement_id", "d"), exp.alias_(channel, "channel", quoted=True)]
     else:
         keyed = [exp.alias_(cast_text(exp.null()), "placement_id", quoted=True), col("channel", "d")]
+    # S9's send time is per customer and channel (and the time windows applying to the offer): the row's
+    # when its decisions share one, as the placement's channel above
+    same_send = exp.EQ(this=exp.Min(this=col("send_at", "d")), expression=exp.Max(this=col("send_at", "d")))
+    keyed.append(exp.alias_(exp.case().when(same_send, exp.Min(this=col("send_at", "d"))), "send_at", quoted=True))
     order = col("slot" if grouped else "rank", "d")
     return (exp.select(*[col(c, "d") for c in by[:6]], *keyed,
                        exp.alias_(exp.Count(this=exp.Star()), "decision_count", quoted=True),

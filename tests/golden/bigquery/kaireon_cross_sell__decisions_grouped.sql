@@ -8,6 +8,7 @@ SELECT
   `d`.`experiment_group`,
   `d`.`placement_id`,
   CASE WHEN MIN(`d`.`channel`) = MAX(`d`.`channel`) THEN MIN(`d`.`channel`) END AS `channel`,
+  CASE WHEN MIN(`d`.`send_at`) = MAX(`d`.`send_at`) THEN MIN(`d`.`send_at`) END AS `send_at`,
   COUNT(*) AS `decision_count`,
   '[' || COALESCE(
     STRING_AGG(
@@ -1190,7 +1191,40 @@ SELECT
             )
             ELSE REPLACE(REPLACE(`d`.`model_id`, '\\', '\\\\'), '"', '\\"')
           END || '"'
-        END || ',"personalization":' || COALESCE(`d`.`personalization`, 'null') || '}',
+        END || ',"channel_preference":' || COALESCE(
+          CASE
+            WHEN NOT `d`.`channel_preference` * 0 = 0
+            THEN NULL
+            WHEN NOT ABS(`d`.`channel_preference`) < 1e18
+            THEN CAST(`d`.`channel_preference` AS STRING)
+            WHEN `d`.`channel_preference` = FLOOR(`d`.`channel_preference`)
+            THEN CAST(CAST(`d`.`channel_preference` AS INT64) AS STRING)
+            ELSE CAST(`d`.`channel_preference` AS STRING)
+          END,
+          'null'
+        ) || ',"send_hour_local":' || COALESCE(
+          CASE
+            WHEN NOT `d`.`send_hour_local` * 0 = 0
+            THEN NULL
+            WHEN NOT ABS(`d`.`send_hour_local`) < 1e18
+            THEN CAST(`d`.`send_hour_local` AS STRING)
+            WHEN `d`.`send_hour_local` = FLOOR(`d`.`send_hour_local`)
+            THEN CAST(CAST(`d`.`send_hour_local` AS INT64) AS STRING)
+            ELSE CAST(`d`.`send_hour_local` AS STRING)
+          END,
+          'null'
+        ) || ',"discount_pct":' || COALESCE(
+          CASE
+            WHEN NOT `d`.`discount_pct` * 0 = 0
+            THEN NULL
+            WHEN NOT ABS(`d`.`discount_pct`) < 1e18
+            THEN CAST(`d`.`discount_pct` AS STRING)
+            WHEN `d`.`discount_pct` = FLOOR(`d`.`discount_pct`)
+            THEN CAST(CAST(`d`.`discount_pct` AS INT64) AS STRING)
+            ELSE CAST(`d`.`discount_pct` AS STRING)
+          END,
+          'null'
+        ) || ',"personalization":' || COALESCE(`d`.`personalization`, 'null') || '}',
         ','
       
       ORDER BY

@@ -8,6 +8,7 @@ SELECT
   CAST(`experiment_group` AS STRING) AS `experiment_group`,
   CAST(`placement_id` AS STRING) AS `placement_id`,
   CAST(`channel` AS STRING) AS `channel`,
+  CAST(`send_at` AS DATETIME) AS `send_at`,
   CAST(`decision_count` AS INT64) AS `decision_count`,
   CAST(`decisions` AS STRING) AS `decisions`
 FROM {{ ref('kaireon_cross_sell__decisions_grouped') }}

@@ -8,6 +8,7 @@ SELECT
   CAST("experiment_group" AS TEXT) AS "experiment_group",
   CAST("placement_id" AS TEXT) AS "placement_id",
   CAST("channel" AS TEXT) AS "channel",
+  CAST("send_at" AS TIMESTAMP) AS "send_at",
   CAST("decision_count" AS BIGINT) AS "decision_count",
   CAST("decisions" AS TEXT) AS "decisions"
 FROM {{ ref('kaireon_cross_sell__decisions_grouped') }}

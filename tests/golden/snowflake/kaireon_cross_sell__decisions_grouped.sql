@@ -8,6 +8,7 @@ SELECT
   "d"."experiment_group",
   "d"."placement_id",
   CASE WHEN MIN("d"."channel") = MAX("d"."channel") THEN MIN("d"."channel") END AS "channel",
+  CASE WHEN MIN("d"."send_at") = MAX("d"."send_at") THEN MIN("d"."send_at") END AS "send_at",
   COUNT(*) AS "decision_count",
   '[' || COALESCE(
     LISTAGG(
@@ -1134,7 +1135,40 @@ SELECT
             )
             ELSE REPLACE(REPLACE("d"."model_id", '\\', '\\\\'), '"', '\\"')
           END || '"'
-        END || ',"personalization":' || COALESCE("d"."personalization", 'null') || '}',
+        END || ',"channel_preference":' || COALESCE(
+          CASE
+            WHEN NOT "d"."channel_preference" * 0 = 0
+            THEN NULL
+            WHEN NOT ABS("d"."channel_preference") < 1e18
+            THEN CAST("d"."channel_preference" AS VARCHAR)
+            WHEN "d"."channel_preference" = FLOOR("d"."channel_preference")
+            THEN CAST(CAST("d"."channel_preference" AS BIGINT) AS VARCHAR)
+            ELSE CAST("d"."channel_preference" AS VARCHAR)
+          END,
+          'null'
+        ) || ',"send_hour_local":' || COALESCE(
+          CASE
+            WHEN NOT "d"."send_hour_local" * 0 = 0
+            THEN NULL
+            WHEN NOT ABS("d"."send_hour_local") < 1e18
+            THEN CAST("d"."send_hour_local" AS VARCHAR)
+            WHEN "d"."send_hour_local" = FLOOR("d"."send_hour_local")
+            THEN CAST(CAST("d"."send_hour_local" AS BIGINT) AS VARCHAR)
+            ELSE CAST("d"."send_hour_local" AS VARCHAR)
+          END,
+          'null'
+        ) || ',"discount_pct":' || COALESCE(
+          CASE
+            WHEN NOT "d"."discount_pct" * 0 = 0
+            THEN NULL
+            WHEN NOT ABS("d"."discount_pct") < 1e18
+            THEN CAST("d"."discount_pct" AS VARCHAR)
+            WHEN "d"."discount_pct" = FLOOR("d"."discount_pct")
+            THEN CAST(CAST("d"."discount_pct" AS BIGINT) AS VARCHAR)
+            ELSE CAST("d"."discount_pct" AS VARCHAR)
+          END,
+          'null'
+        ) || ',"personalization":' || COALESCE("d"."personalization", 'null') || '}',
         ','
       
     ) WITHIN GROUP (ORDER BY

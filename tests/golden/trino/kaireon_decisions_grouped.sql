@@ -8,6 +8,7 @@ SELECT
   CAST("experiment_group" AS VARCHAR) AS "experiment_group",
   CAST("placement_id" AS VARCHAR) AS "placement_id",
   CAST("channel" AS VARCHAR) AS "channel",
+  CAST("send_at" AS TIMESTAMP) AS "send_at",
   CAST("decision_count" AS BIGINT) AS "decision_count",
   CAST("decisions" AS VARCHAR) AS "decisions"
 FROM {{ ref('kaireon_cross_sell__decisions_grouped') }}
