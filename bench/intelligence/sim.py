@@ -88,16 +88,19 @@ def setup_project(work: Path, config: dict, threads: int = 1) -> None:
         + yaml.safe_dump(config, sort_keys=False, width=120), encoding="utf-8")
 
 
-def _insert(con, table: str, rows: list[tuple]) -> None:
+def _insert(con, table: str, rows: list[tuple], names: str = "") -> None:
+    """Append `rows` (tuples in the table's column order, or in `names`' order: "(a, b)")."""
     if rows:
         columns = [list(c) for c in zip(*rows)]
         params = ", ".join(f"unnest(${i + 1})" for i in range(len(columns)))
-        con.execute(f"insert into {table} select {params}", columns)
+        con.execute(f"insert into {table} {names} select {params}", columns)
 
 
 HISTORY_COLUMNS = ("customer_id varchar, offer_id varchar, channel varchar, outcome varchar, occurred_at timestamp, "
                    "value double, creative_id varchar, decision_flow_key varchar")
-ORDER_COLUMNS = "order_id varchar, customer_id varchar, ordered_at timestamp, amount double"
+# S3's orders: the simulator's have no product category (one offer, carts): category is NULL
+ORDER_COLUMNS = "order_id varchar, customer_id varchar, ordered_at timestamp, amount double, category varchar"
+ORDER_NAMES = "(order_id, customer_id, ordered_at, amount)"
 
 
 def load_tables(db: Path, world: w.World) -> None:
@@ -111,7 +114,8 @@ def load_tables(db: Path, world: w.World) -> None:
         _insert(con, "interactions", [(*r, None, None) for r in w.broadcast_history(world)])
         con.execute(f"create or replace table orders ({ORDER_COLUMNS})")
         _insert(con, "orders", [(f"o{i}_{k}", world.ids[i], world.day_time(d), round(float(world.cart_mean[i]), 2))
-                                for i, days in enumerate(world.prior_orders) for k, d in enumerate(days)])
+                                for i, days in enumerate(world.prior_orders) for k, d in enumerate(days)],
+                ORDER_NAMES)
     finally:
         con.close()
 
@@ -282,7 +286,7 @@ class Arm:
         con = duckdb.connect(str(self.db))
         try:
             _insert(con, "interactions", rows)
-            _insert(con, "orders", orders)
+            _insert(con, "orders", orders, ORDER_NAMES)
         finally:
             con.close()
         value = draws.cart_value[idx]
