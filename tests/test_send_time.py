@@ -326,3 +326,22 @@ def test_bad_send_time_config_is_refused(tmp_path, fields, fragments):
 
 def test_a_valid_send_time_config_compiles(tmp_path):
     assert _errors(_write(tmp_path / "decisioning", mutate(_flow_config(sendTime="optimize", timezone="customer.tz")))) == []
+
+
+def test_called_flow_candidates_get_a_send_time(tmp_path):
+    """A flow with sendTime: optimize that calls a flow on another channel: the called candidates are sent
+    too, so they get a profile on their channel and a send_at (they had NULL once). On every engine."""
+    import test_call_flow as calls
+    from harness import rows, run_models
+    cfg = calls.config()
+    flows = {f["key"]: f["draftConfig"]["flowConfig"] for f in cfg["decisionFlows"]}
+    flows["sub"]["channel"] = "sms"
+    flows["main"].update({"sendTime": "optimize", "timezone": "America/New_York"})
+    cfg["channels"] = [{"id": "email", "name": "e", "consentField": "consentEmail"},
+                       {"id": "sms", "name": "s", "consentField": "consentSMS"}]
+    con = run_models(compile_sql(write_config(tmp_path / "decisioning", cfg)), calls.tables())
+    got = rows(con, "select channel, send_at, send_hour_local from kaireon_main__decisions")
+    assert {r["channel"] for r in got} == {"email", "sms"}
+    assert all(r["send_at"] is not None and r["send_hour_local"] is not None for r in got), got
+    profiled = {r["channel"] for r in rows(con, "select distinct channel from kaireon_main__send_time_profiles")}
+    assert profiled == {"email", "sms"}

@@ -157,6 +157,9 @@ def profiles_model(plan: FlowPlan) -> exp.Select:
     preferred_score, profile: one row per customer of the flow and channel it decides on."""
     st = plan.send_time
     channels = exp.select(col("channel", "o")).distinct().from_(exp.paren(offer_channels(plan), copy=False).as_("o"))
+    if plan.calls is not None:  # the called flow's candidates keep their channels (S7): they are sent too
+        called = exp.select(col("channel", "c")).distinct().from_(relation(plan.calls.model).as_("c"))
+        channels = exp.union(channels, called, distinct=True)
     ctes = [
         ("customer_zones", _customer_zones(plan, st)), ("channels", channels), ("hours", _ints("v", "local_hour", range(24))),
         ("counts", _count("positive", ["customer_id", "channel", "local_hour"], exp.Count(this=exp.Star()), "n")),
