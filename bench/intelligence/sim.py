@@ -430,7 +430,7 @@ def chart(report: dict, out: Path) -> list[Path]:
     panels = (("recovery_rate", 100, "carts recovered (% of abandoned)", "Cart recovery per daily run"),
               ("discount_pct_per_conversion", 1, "discount per recovered cart (%)", "Discount per recovered cart"))
     feats = report.get("features") if report.get("reference") else report.get("learned_features")
-    shown = {"baseline": "baseline", "learned": f"learned ({'+'.join(feats) if feats else 'no S9 feature'})"}
+    shown = {"baseline": "baseline", "learned": f"learned ({', '.join(feats) if feats else 'no S9 feature'})"}
     with charts.style():
         fig, axes = charts.new_figure(8.4, rows=2)
         for ax, (key, scale, ylabel, title) in zip(axes, panels):
@@ -454,7 +454,7 @@ def chart(report: dict, out: Path) -> list[Path]:
                                       f"mean of {len(seeds)} seeds", 70, 2))
             ax.set_xlabel("daily run" + ("" if report.get("reference") else " (dbt build)"))
             ax.set_ylabel(ylabel)
-            charts.legend_below(ax, handles, labels, columns=2)
+            charts.legend_below(ax, handles, labels, columns=1)  # long labels: one column keeps the axes wide
     out.mkdir(parents=True, exist_ok=True)
     return [charts.save(fig, out / "intelligence.png"), charts.save(fig, out / "intelligence.svg")]
 
