@@ -26,4 +26,7 @@ def test_models_come_in_build_order():
     assert names.index("kaireon_uplift__winback_uplift") < _first(names, "__customers")
     assert max(i for i, n in enumerate(names) if n.endswith("__funnel")) < names.index("kaireon_decisions")
     assert names.index("kaireon_decisions") < names.index("kaireon_decision_log") < _first(names, "__experiment_units")
-    assert names[-1] == "kaireon_experiments"
+    # the readouts come last: the experiments (after every flow's experiment units) and the discount learner's
+    # (after the decision log it reads; the demo's cross_sell has discountTiers)
+    assert set(names[-2:]) == {"kaireon_experiments", "kaireon_discount_readout"}
+    assert names.index("kaireon_discount_readout") > names.index("kaireon_decision_log")

@@ -7,7 +7,7 @@ SELECT
   `p`.`as_of` AS `as_of`,
   'cross_sell' AS `decision_flow_key`,
   1 AS `decision_flow_version`,
-  'd61f7d716f45f26c' AS `config_hash`,
+  '95f6a34d47b85e14' AS `config_hash`,
   `k`.`customer_id`,
   `k`.`channel`,
   `s`.`rank` AS `rank`,
@@ -16,7 +16,116 @@ SELECT
   `k`.`category_name`,
   `k`.`priority`,
   `k`.`score`,
-  '{}' AS `personalization`,
+  CASE
+    WHEN `k`.`offer_id` IN (
+      'xs_accessories',
+      'xs_warranty',
+      'xs_care_kit',
+      'rw_double_points',
+      'winback_apparel',
+      'winback_electronics',
+      'winback_home'
+    )
+    THEN '{"discount_pct":' || COALESCE(
+      CASE
+        WHEN NOT (
+          SELECT
+            MAX(`dc`.`discount_pct`)
+          FROM {{ ref('kaireon_cross_sell__discounts') }} AS `dc`
+          WHERE
+            `dc`.`customer_id` = `k`.`customer_id`
+            AND `dc`.`offer_id` = `k`.`offer_id`
+            AND `dc`.`channel` = `k`.`channel`
+        ) * 0 = 0
+        THEN NULL
+        WHEN NOT ABS(
+          (
+            SELECT
+              MAX(`dc`.`discount_pct`)
+            FROM {{ ref('kaireon_cross_sell__discounts') }} AS `dc`
+            WHERE
+              `dc`.`customer_id` = `k`.`customer_id`
+              AND `dc`.`offer_id` = `k`.`offer_id`
+              AND `dc`.`channel` = `k`.`channel`
+          )
+        ) < 1e18
+        THEN CAST((
+          SELECT
+            MAX(`dc`.`discount_pct`)
+          FROM {{ ref('kaireon_cross_sell__discounts') }} AS `dc`
+          WHERE
+            `dc`.`customer_id` = `k`.`customer_id`
+            AND `dc`.`offer_id` = `k`.`offer_id`
+            AND `dc`.`channel` = `k`.`channel`
+        ) AS STRING)
+        WHEN (
+          SELECT
+            MAX(`dc`.`discount_pct`)
+          FROM {{ ref('kaireon_cross_sell__discounts') }} AS `dc`
+          WHERE
+            `dc`.`customer_id` = `k`.`customer_id`
+            AND `dc`.`offer_id` = `k`.`offer_id`
+            AND `dc`.`channel` = `k`.`channel`
+        ) = FLOOR(
+          (
+            SELECT
+              MAX(`dc`.`discount_pct`)
+            FROM {{ ref('kaireon_cross_sell__discounts') }} AS `dc`
+            WHERE
+              `dc`.`customer_id` = `k`.`customer_id`
+              AND `dc`.`offer_id` = `k`.`offer_id`
+              AND `dc`.`channel` = `k`.`channel`
+          )
+        )
+        THEN CAST(CAST((
+          SELECT
+            MAX(`dc`.`discount_pct`)
+          FROM {{ ref('kaireon_cross_sell__discounts') }} AS `dc`
+          WHERE
+            `dc`.`customer_id` = `k`.`customer_id`
+            AND `dc`.`offer_id` = `k`.`offer_id`
+            AND `dc`.`channel` = `k`.`channel`
+        ) AS BIGINT) AS STRING)
+        ELSE CASE
+          WHEN ABS(
+            (
+              SELECT
+                MAX(`dc`.`discount_pct`)
+              FROM {{ ref('kaireon_cross_sell__discounts') }} AS `dc`
+              WHERE
+                `dc`.`customer_id` = `k`.`customer_id`
+                AND `dc`.`offer_id` = `k`.`offer_id`
+                AND `dc`.`channel` = `k`.`channel`
+            )
+          ) >= 1e-4
+          THEN REGEXP_REPLACE(
+            CAST(CAST((
+              SELECT
+                MAX(`dc`.`discount_pct`)
+              FROM {{ ref('kaireon_cross_sell__discounts') }} AS `dc`
+              WHERE
+                `dc`.`customer_id` = `k`.`customer_id`
+                AND `dc`.`offer_id` = `k`.`offer_id`
+                AND `dc`.`channel` = `k`.`channel`
+            ) AS DECIMAL(38, 22)) AS STRING),
+            '0+$',
+            ''
+          )
+          ELSE CAST((
+            SELECT
+              MAX(`dc`.`discount_pct`)
+            FROM {{ ref('kaireon_cross_sell__discounts') }} AS `dc`
+            WHERE
+              `dc`.`customer_id` = `k`.`customer_id`
+              AND `dc`.`offer_id` = `k`.`offer_id`
+              AND `dc`.`channel` = `k`.`channel`
+          ) AS STRING)
+        END
+      END,
+      'null'
+    ) || '}'
+    ELSE '{}'
+  END AS `personalization`,
   `k`.`experiment_group`,
   `k`.`model_id`,
   FALSE AS `explored`,
@@ -27,7 +136,15 @@ SELECT
   CAST(NULL AS DOUBLE) AS `channel_preference`,
   CAST(NULL AS TIMESTAMP) AS `send_at`,
   CAST(NULL AS INT) AS `send_hour_local`,
-  CAST(NULL AS DOUBLE) AS `discount_pct`
+  (
+    SELECT
+      MAX(`dc`.`discount_pct`)
+    FROM {{ ref('kaireon_cross_sell__discounts') }} AS `dc`
+    WHERE
+      `dc`.`customer_id` = `k`.`customer_id`
+      AND `dc`.`offer_id` = `k`.`offer_id`
+      AND `dc`.`channel` = `k`.`channel`
+  ) AS `discount_pct`
 FROM {{ ref('kaireon_cross_sell__candidates') }} AS `k`
 CROSS JOIN {{ ref('kaireon_run_params') }} AS `p`
 INNER JOIN {{ ref('kaireon_cross_sell__slots') }} AS `s`
